@@ -1,0 +1,108 @@
+r"""The derived rule: forward pass, backward δ recursion and the SGD update, for any depth.
+
+Notation (features × samples, as in the seed): a_0 = X, and for layers k = 1 … L
+
+.. math::
+    ã_{k-1} = [a_{k-1}; 1ᵀ] \text{ (bias node) or } a_{k-1} \text{ (bias vector)},\qquad
+    z_k = W_k ã_{k-1} (+ b_k 1ᵀ),\qquad a_k = σ_k(z_k),\qquad L = \mathrm{reduce}_n\, ℓ(a_L, Y).
+
+Derivation (chain rule, one sample per column, the batch adds up column by column):
+
+* Output error: δ_L = ∂L/∂z_L = s · ∂ℓ/∂a_L ⊙ σ_L′(z_L), where s = 1 (sum) or 1/N (mean).
+* Recursion: z_{k+1} depends on a_k only through W_{k+1}'s first n_k columns (the last
+  column of a bias-node W multiplies the constant 1, which has no incoming weights), so
+  δ_k = (W_{k+1}[:, :n_k]ᵀ δ_{k+1}) ⊙ σ_k′(z_k).
+* Parameters: ∂L/∂W_k = δ_k ã_{k-1}ᵀ and ∂L/∂b_k = δ_k 1 (the sum over samples).
+* SGD: W_k ← W_k − η ∂L/∂W_k, b_k ← b_k − η ∂L/∂b_k, with every gradient taken at the
+  *old* parameters.
+
+For the seed's network (L = 2, sigmoid, ½-squared error, sum) this gives
+δ_o = (σ_o − ŷ) ⊙ σ_o(1 − σ_o), ∂L/∂W_o = δ_o ã_hᵀ and
+∂L/∂W_h = ((W_o[:, :H]ᵀ δ_o) ⊙ σ_h(1 − σ_h)) ã_iᵀ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from manual.activations import ACTIVATIONS
+from manual.losses import LOSSES, reduce, reduction_scale
+from manual.spec import Params, Spec, check_learning_rate, check_problem, check_params, check_data
+
+
+@dataclass(frozen=True)
+class LayerCache:
+    """What layer k's backward step needs: its input ã_{k-1}, pre-activation z_k, output a_k."""
+
+    inputs: np.ndarray
+    z: np.ndarray
+    a: np.ndarray
+
+
+def to_columns(spec: Spec, array: np.ndarray) -> np.ndarray:
+    """View data in the features × samples layout used internally (no copy)."""
+    return array if spec.layout == "cols" else array.T
+
+
+def with_bias_row(a: np.ndarray) -> np.ndarray:
+    """ã = [a; 1ᵀ]: append the bias node's constant row of ones."""
+    return np.vstack([a, np.ones((1, a.shape[1]), dtype=a.dtype)])
+
+
+def forward(spec: Spec, params: Params, X_cols: np.ndarray) -> list[LayerCache]:
+    """z_k = W_k ã_{k-1} (+ b_k), a_k = σ_k(z_k) for k = 1 … L; X_cols is (F, N)."""
+    caches, a = [], X_cols
+    for k, name in enumerate(spec.activations, start=1):
+        inputs = with_bias_row(a) if spec.bias == "node" else a
+        z = params[f"W{k}"] @ inputs
+        if spec.bias == "vector":
+            z = z + params[f"b{k}"][:, None]
+        a = ACTIVATIONS[name].value(z)
+        caches.append(LayerCache(inputs, z, a))
+    return caches
+
+
+def backward(spec: Spec, params: Params, caches: list[LayerCache], Y_cols: np.ndarray) -> Params:
+    """δ_L = s ∂ℓ/∂a_L ⊙ σ_L′; δ_k = (W_{k+1}[:, :n_k]ᵀ δ_{k+1}) ⊙ σ_k′; ∂W_k = δ_k ã_{k-1}ᵀ."""
+    scale = reduction_scale(Y_cols.shape[1], spec.reduction)
+    upstream = scale * LOSSES[spec.loss].gradient(caches[-1].a, Y_cols)  # ∂L/∂a_L
+    grads: Params = {}
+    for k in range(spec.depth, 0, -1):
+        cache = caches[k - 1]
+        delta = ACTIVATIONS[spec.activations[k - 1]].vjp(cache.z, cache.a, upstream)
+        grads[f"W{k}"] = delta @ cache.inputs.T
+        if spec.bias == "vector":
+            grads[f"b{k}"] = delta.sum(axis=1)
+        if k > 1:
+            upstream = params[f"W{k}"][:, : spec.sizes[k - 1]].T @ delta
+    return {name: grads[name] for name in params}
+
+
+def predict(spec: Spec, params: Params, X: np.ndarray) -> np.ndarray:
+    """Network output a_L, in the spec's layout."""
+    params = check_params(spec, params)
+    X, _ = check_data(spec, X)
+    return to_columns(spec, forward(spec, params, to_columns(spec, X))[-1].a)
+
+
+def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
+    """L = reduce_n ℓ(a_L, Y)."""
+    params, X, Y = check_problem(spec, params, X, Y)
+    output = forward(spec, params, to_columns(spec, X))[-1].a
+    return float(reduce(LOSSES[spec.loss].per_sample(output, to_columns(spec, Y)), spec.reduction))
+
+
+def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
+    """∂L/∂θ for every parameter θ, keyed like ``params``, in ``spec.dtype``."""
+    params, X, Y = check_problem(spec, params, X, Y)
+    caches = forward(spec, params, to_columns(spec, X))
+    return backward(spec, params, caches, to_columns(spec, Y))
+
+
+def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
+    """θ ← θ − η ∂L/∂θ for every parameter, all gradients taken at the old θ (new arrays)."""
+    lr = check_learning_rate(lr)
+    grads = gradients(spec, params, X, Y)
+    return {name: params[name] - params[name].dtype.type(lr) * grads[name] for name in grads}

@@ -1,0 +1,176 @@
+"""The model description every part of bpcheck reads, parameter naming, and input validation.
+
+A network maps F input features through hidden layers to C outputs::
+
+    sizes = (F, H_1, ..., H_{L-1}, C),  activations = (σ_1, ..., σ_L)
+
+Bias styles
+    ``node``   the seed's bias node: a row of ones is appended to every layer's input, so
+               ``W_k`` has shape ``(sizes[k], sizes[k-1] + 1)`` and there are no bias vectors.
+    ``vector`` separate bias vectors: ``W_k`` has shape ``(sizes[k], sizes[k-1])`` and
+               ``b_k`` has shape ``(sizes[k],)``.
+
+Layouts (data only; parameter shapes do not depend on the layout)
+    ``cols``   samples are columns: ``X`` is ``(F, N)``, targets ``(C, N)`` — the seed's.
+    ``rows``   samples are rows: ``X`` is ``(N, F)``, targets ``(N, C)`` — torch's.
+
+This module holds the vocabulary (names) only; the math of each name lives in ``manual/``
+and, independently, in every witness under ``reference/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu")
+LOSSES: tuple[str, ...] = ("half-sse",)
+REDUCTIONS: tuple[str, ...] = ("sum", "mean")
+BIAS_STYLES: tuple[str, ...] = ("node", "vector")
+LAYOUTS: tuple[str, ...] = ("cols", "rows")
+DTYPES: tuple[str, ...] = ("float64", "float32")
+
+Params = dict[str, np.ndarray]
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], argument: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{argument}={value!r} is unknown; expected one of {list(allowed)}")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A multilayer perceptron: layer widths, one activation per layer, loss, conventions."""
+
+    sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str = "half-sse"
+    reduction: str = "sum"
+    bias: str = "node"
+    layout: str = "cols"
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", tuple(self.sizes))
+        object.__setattr__(self, "activations", tuple(self.activations))
+        if len(self.sizes) < 2:
+            raise ValueError(f"sizes={self.sizes} needs at least (inputs, outputs)")
+        for i, width in enumerate(self.sizes):
+            if isinstance(width, bool) or not isinstance(width, int | np.integer):
+                raise TypeError(f"sizes[{i}]={width!r} must be an int")
+            if width < 1:
+                raise ValueError(f"sizes[{i}]={width}: every layer needs width >= 1")
+        if len(self.activations) != self.depth:
+            raise ValueError(
+                f"activations has {len(self.activations)} names; sizes={self.sizes} "
+                f"has {self.depth} layers, so expected {self.depth}"
+            )
+        for i, name in enumerate(self.activations):
+            _one_of(name, ACTIVATIONS, f"activations[{i}]")
+        _one_of(self.loss, LOSSES, "loss")
+        _one_of(self.reduction, REDUCTIONS, "reduction")
+        _one_of(self.bias, BIAS_STYLES, "bias")
+        _one_of(self.layout, LAYOUTS, "layout")
+        _one_of(self.dtype, DTYPES, "dtype")
+
+    @property
+    def depth(self) -> int:
+        """Number of weight layers L (the seed's network has L = 2)."""
+        return len(self.sizes) - 1
+
+    def replace(self, **changes: Any) -> Spec:
+        """A copy with some fields changed (and validated again)."""
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return Spec(**(fields | changes))
+
+
+def param_shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
+    """Parameter name → shape, in layer order: ``W1, (b1,) W2, (b2,) …``."""
+    node = 1 if spec.bias == "node" else 0
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k in range(1, spec.depth + 1):
+        shapes[f"W{k}"] = (spec.sizes[k], spec.sizes[k - 1] + node)
+        if spec.bias == "vector":
+            shapes[f"b{k}"] = (spec.sizes[k],)
+    return shapes
+
+
+def data_shape(spec: Spec, width: int, n_samples: int | str = "N") -> tuple:
+    """Shape of a data array with ``width`` features per sample in the spec's layout."""
+    return (width, n_samples) if spec.layout == "cols" else (n_samples, width)
+
+
+def n_samples(spec: Spec, X: np.ndarray) -> int:
+    """Batch size N of an input array in the spec's layout."""
+    return X.shape[1] if spec.layout == "cols" else X.shape[0]
+
+
+def _check_array(value: Any, argument: str, dtype: np.dtype, shape: tuple) -> np.ndarray:
+    """Return ``value`` as an array after checking dtype, exact shape and finiteness.
+
+    ``shape`` may contain the string ``"N"`` for a free (but non-zero) batch dimension.
+    """
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(f"{argument} has dtype {array.dtype}; expected real {dtype}")
+    if array.dtype != dtype:
+        raise TypeError(f"{argument} has dtype {array.dtype}; the spec asks for {dtype}")
+    if array.ndim != len(shape) or any(
+        expected != "N" and got != expected for got, expected in zip(array.shape, shape, strict=False)
+    ):
+        raise ValueError(f"{argument} has shape {array.shape}; expected {shape}")
+    if "N" in shape and array.shape[shape.index("N")] == 0:
+        raise ValueError(f"{argument} has shape {array.shape}: the batch is empty (N = 0)")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{argument} contains NaN or Inf; expected finite values")
+    return array
+
+
+def check_params(spec: Spec, params: Params) -> Params:
+    """Validate a parameter dict against the spec; return it unchanged (no copies)."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    shapes = param_shapes(spec)
+    missing, extra = shapes.keys() - params.keys(), params.keys() - shapes.keys()
+    if missing or extra:
+        raise ValueError(
+            f"params has keys {sorted(params)}; expected {list(shapes)} "
+            f"(missing {sorted(missing)}, unexpected {sorted(extra)})"
+        )
+    dtype = np.dtype(spec.dtype)
+    return {name: _check_array(params[name], f"params[{name!r}]", dtype, shapes[name])
+            for name in shapes}
+
+
+def check_data(spec: Spec, X: Any, Y: Any | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate inputs ``X`` and (optional) targets ``Y``; shapes must match exactly.
+
+    A target of shape ``(C,)`` — which NumPy would silently broadcast against ``(C, N)`` — is
+    an error, as is any batch-size mismatch between ``X`` and ``Y``.
+    """
+    dtype = np.dtype(spec.dtype)
+    X = _check_array(X, "X", dtype, data_shape(spec, spec.sizes[0]))
+    if Y is None:
+        return X, None
+    Y = _check_array(Y, "Y", dtype, data_shape(spec, spec.sizes[-1], n_samples(spec, X)))
+    return X, Y
+
+
+def check_learning_rate(lr: Any) -> float:
+    """A learning rate must be a finite, non-negative real number."""
+    if isinstance(lr, bool) or not isinstance(lr, int | float | np.floating | np.integer):
+        raise TypeError(f"lr={lr!r} must be a real number")
+    if not np.isfinite(lr) or lr < 0:
+        raise ValueError(f"lr={lr!r} must be finite and >= 0")
+    return float(lr)
+
+
+def check_problem(
+    spec: Spec, params: Params, X: Any, Y: Any
+) -> tuple[Params, np.ndarray, np.ndarray]:
+    """Validate everything one gradient evaluation needs."""
+    params = check_params(spec, params)
+    X, Y = check_data(spec, X, Y)
+    return params, X, Y

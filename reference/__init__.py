@@ -1,0 +1,33 @@
+"""Independent witnesses: each computes L, ∂L/∂θ and one SGD step in float64.
+
+Every witness reads the model description from ``manual.spec`` and nothing else from ``manual``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reference import jax_ref, numeric, torch_ref
+
+
+@dataclass(frozen=True)
+class Witness:
+    """One independent way to compute the loss, its gradient and an SGD step."""
+
+    name: str
+    loss: Callable
+    gradients: Callable
+    sgd_step: Callable
+    #: activation and loss names this witness implements (checked against the spec vocabulary)
+    activations: frozenset[str]
+    losses: frozenset[str]
+
+
+WITNESSES: dict[str, Witness] = {
+    module_name: Witness(
+        module_name, module.loss, module.gradients, module.sgd_step,
+        frozenset(module.ACTIVATIONS), frozenset(module.LOSSES),
+    )
+    for module_name, module in (("torch", torch_ref), ("jax", jax_ref), ("numeric", numeric))
+}
