@@ -1,0 +1,46 @@
+"""How far a candidate array is from the truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """Error of ``candidate`` against ``truth`` (both compared in float64)."""
+
+    max_abs: float
+    where: tuple[int, ...]  # index of the largest absolute error
+    rel: float  # ‖a − b‖_∞ / ‖b‖_∞ (inf when b = 0 but a ≠ 0)
+    cosine: float  # ⟨a, b⟩ / (‖a‖‖b‖); 1 when both are zero
+
+
+def relative(error: float, scale: float) -> float:
+    """error / scale, with 0/0 = 0 and e/0 = inf."""
+    if scale > 0:
+        return error / scale
+    return 0.0 if error == 0 else float("inf")
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of the flattened arrays; 1 when both are zero, 0 when one is."""
+    a, b = np.ravel(a), np.ravel(b)
+    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+    if norm_a == 0 or norm_b == 0:
+        return 1.0 if norm_a == norm_b else 0.0
+    return float(np.dot(a / norm_a, b / norm_b))
+
+
+def discrepancy(candidate: np.ndarray, truth: np.ndarray) -> Discrepancy:
+    """Max absolute error with its index, ∞-norm relative error and cosine similarity."""
+    a = np.asarray(candidate, dtype=np.float64)
+    b = np.asarray(truth, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"candidate has shape {a.shape}; truth has shape {b.shape}")
+    error = np.abs(a - b)
+    where = np.unravel_index(int(np.argmax(error)), error.shape) if error.size else ()
+    max_abs = float(error.max(initial=0.0))
+    scale = float(np.abs(b).max(initial=0.0))
+    return Discrepancy(max_abs, tuple(int(i) for i in where), relative(max_abs, scale), cosine(a, b))
