@@ -29,7 +29,7 @@ import numpy as np
 
 from manual.activations import ACTIVATIONS
 from manual.losses import LOSSES, reduce, reduction_scale
-from manual.spec import Params, Spec, check_learning_rate, check_problem, check_params, check_data
+from manual.spec import Params, Spec, check_data, check_learning_rate, check_params, check_problem
 
 
 @dataclass(frozen=True)

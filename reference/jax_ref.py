@@ -37,9 +37,12 @@ LOSSES = {
 }
 
 
-def _cols(spec: Spec, array: np.ndarray) -> jnp.ndarray:
-    array = array if spec.layout == "cols" else array.T
-    return jnp.asarray(np.asarray(array, dtype=np.float64))
+def _cols(spec: Spec, array: np.ndarray) -> np.ndarray:
+    return np.asarray(array if spec.layout == "cols" else array.T, dtype=np.float64)
+
+
+def _as_float64(params: Params) -> Params:
+    return {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
 
 
 def _loss(params: dict, x: jnp.ndarray, y: jnp.ndarray, spec: Spec) -> jnp.ndarray:
@@ -55,29 +58,109 @@ def _loss(params: dict, x: jnp.ndarray, y: jnp.ndarray, spec: Spec) -> jnp.ndarr
     return per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
 
 
-_grad = jax.jit(jax.grad(_loss), static_argnums=3)
+_plain_grad = jax.jit(jax.grad(_loss), static_argnums=3)
+
+#: How many times the padded gradient has been traced (= compiled); see ``compile_count``.
+_TRACES = {"padded": 0}
 
 
-def _as_jax(params: Params) -> dict[str, jnp.ndarray]:
-    return {name: jnp.asarray(np.asarray(value, dtype=np.float64)) for name, value in params.items()}
+def bucket(n: int, floor: int) -> int:
+    """The padded size for n: the next power of two, at least ``floor``."""
+    return max(floor, 1 << (n - 1).bit_length())
+
+
+def _padded_loss(padded: dict, x, y, mask, n_real, spec: Spec):
+    r"""L on zero-padded arrays: padded units have zero weights in and out, padded samples and
+    outputs are masked out of ℓ, and ``mean`` divides by the real N — so ∂L/∂θ on the real
+    region is exactly that of the unpadded network (the padding only adds zero terms)."""
+    _TRACES["padded"] += 1  # runs at trace time only
+    a = x
+    for k, name in enumerate(spec.activations, start=1):
+        if spec.bias == "node":
+            a = jnp.concatenate([a, jnp.ones((1, a.shape[1]), a.dtype)], axis=0)
+        z = padded[f"W{k}"] @ a
+        if spec.bias == "vector":
+            z = z + padded[f"b{k}"][:, None]
+        a = ACTIVATIONS[name](z)
+    per_sample = LOSSES[spec.loss](jnp.where(mask, a, y), y) * mask[0]
+    total = per_sample.sum()
+    return total / n_real if spec.reduction == "mean" else total
+
+
+_padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=5)
+
+
+def _pad_params(params: Params, width: int, node: int) -> dict[str, np.ndarray]:
+    """Weights into (width, width + node) blocks, the bias-node column moved to the last one."""
+    padded = {}
+    for name, value in params.items():
+        block = np.zeros((width,) if value.ndim == 1 else (width, width + node))
+        if value.ndim == 1:
+            block[: value.shape[0]] = value
+        else:
+            inputs = value.shape[1] - node
+            block[: value.shape[0], :inputs] = value[:, :inputs]
+            block[: value.shape[0], width:] = value[:, inputs:]
+        padded[name] = block
+    return padded
+
+
+def _unpad_grads(grads: dict, params: Params, width: int, node: int) -> Params:
+    """The real region of each padded gradient, bias-node column put back last."""
+    real = {}
+    for name, value in params.items():
+        g = np.asarray(grads[name])
+        if value.ndim == 1:
+            real[name] = g[: value.shape[0]]
+        else:
+            out, inputs = value.shape[0], value.shape[1] - node
+            real[name] = np.concatenate([g[:out, :inputs], g[:out, width:]], axis=1)
+    return real
+
+
+def _pad_data(array: np.ndarray, width: int, batch: int) -> np.ndarray:
+    block = np.zeros((width, batch))
+    block[: array.shape[0], : array.shape[1]] = array
+    return block
+
+
+def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray) -> Params:
+    """∂L/∂θ through one compiled function per (structure, width bucket, batch bucket)."""
+    width, batch = bucket(max(spec.sizes), 16), bucket(x.shape[1], 8)
+    node = 1 if spec.bias == "node" else 0
+    mask = _pad_data(np.ones(y.shape), width, batch).astype(bool)
+    structure = spec.replace(sizes=(width,) * len(spec.sizes))  # the static key: no real sizes
+    grads = _padded_grad(_pad_params(params, width, node), _pad_data(x, width, batch),
+                         _pad_data(y, width, batch), mask, float(x.shape[1]), structure)
+    return _unpad_grads(grads, params, width, node)
+
+
+def compile_count() -> int:
+    """Number of compilations of the padded gradient so far in this process."""
+    return _TRACES["padded"]
+
+
+def plain_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
+    """∂L/∂θ by ``jax.grad`` on the unpadded arrays (compiles once per shape)."""
+    grads = _plain_grad(_as_float64(params), _cols(spec, X), _cols(spec, Y), spec)
+    return {name: np.asarray(grads[name]) for name in params}
 
 
 def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
     """L in float64."""
-    return float(_loss(_as_jax(params), _cols(spec, X), _cols(spec, Y), spec))
+    return float(_loss(_as_float64(params), _cols(spec, X), _cols(spec, Y), spec))
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     """∂L/∂θ by ``jax.grad``, float64."""
-    grads = _grad(_as_jax(params), _cols(spec, X), _cols(spec, Y), spec)
-    return {name: np.asarray(grads[name]) for name in params}
+    return _padded_gradients(spec, _as_float64(params), _cols(spec, X), _cols(spec, Y))
 
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
     """Parameters after one ``optax.sgd`` step, float64."""
-    current = _as_jax(params)
+    current = _as_float64(params)
     optimizer = optax.sgd(lr)
-    grads = _grad(current, _cols(spec, X), _cols(spec, Y), spec)
+    grads = {name: jnp.asarray(g) for name, g in gradients(spec, params, X, Y).items()}
     updates, _ = optimizer.update(grads, optimizer.init(current), current)
     new = optax.apply_updates(current, updates)
     return {name: np.asarray(new[name]) for name in params}
