@@ -105,16 +105,16 @@ def _pad_params(params: Params, width: int, node: int) -> dict[str, np.ndarray]:
     return padded
 
 
-def _unpad_grads(grads: dict, params: Params, width: int, node: int) -> Params:
-    """The real region of each padded gradient, bias-node column put back last."""
+def _unpad(padded: dict, params: Params, width: int, node: int) -> Params:
+    """The real region of each padded array (parameters or gradients), bias column put back last."""
     real = {}
     for name, value in params.items():
-        g = np.asarray(grads[name])
+        block = np.asarray(padded[name])
         if value.ndim == 1:
-            real[name] = g[: value.shape[0]]
+            real[name] = block[: value.shape[0]]
         else:
             out, inputs = value.shape[0], value.shape[1] - node
-            real[name] = np.concatenate([g[:out, :inputs], g[:out, width:]], axis=1)
+            real[name] = np.concatenate([block[:out, :inputs], block[:out, width:]], axis=1)
     return real
 
 
@@ -124,15 +124,24 @@ def _pad_data(array: np.ndarray, width: int, batch: int) -> np.ndarray:
     return block
 
 
-def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray) -> Params:
-    """∂L/∂θ through one compiled function per (structure, width bucket, batch bucket)."""
+def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
+    """Padded parameters and ∂L/∂θ, through one compiled function per (structure, buckets)."""
     width, batch = bucket(max(spec.sizes), 16), bucket(x.shape[1], 8)
     node = 1 if spec.bias == "node" else 0
     mask = _pad_data(np.ones(y.shape), width, batch).astype(bool)
     structure = spec.replace(sizes=(width,) * len(spec.sizes))  # the static key: no real sizes
-    grads = _padded_grad(_pad_params(params, width, node), _pad_data(x, width, batch),
-                         _pad_data(y, width, batch), mask, float(x.shape[1]), structure)
-    return _unpad_grads(grads, params, width, node)
+    padded = _pad_params(params, width, node)
+    grads = _padded_grad(padded, _pad_data(x, width, batch), _pad_data(y, width, batch), mask,
+                         float(x.shape[1]), structure)
+    return padded, grads, (width, node)
+
+
+@jax.jit
+def _sgd(params: dict, grads: dict, lr: float) -> dict:
+    """One ``optax.sgd`` step (jitted, so padded shapes compile once)."""
+    optimizer = optax.sgd(lr)
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    return optax.apply_updates(params, updates)
 
 
 def compile_count() -> int:
@@ -152,15 +161,13 @@ def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
-    """∂L/∂θ by ``jax.grad``, float64."""
-    return _padded_gradients(spec, _as_float64(params), _cols(spec, X), _cols(spec, Y))
+    """∂L/∂θ by ``jax.grad`` (padded to buckets, compiled once per structure), float64."""
+    _, grads, (width, node) = _padded_gradients(spec, _as_float64(params), _cols(spec, X), _cols(spec, Y))
+    return _unpad(grads, params, width, node)
 
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
     """Parameters after one ``optax.sgd`` step, float64."""
-    current = _as_float64(params)
-    optimizer = optax.sgd(lr)
-    grads = {name: jnp.asarray(g) for name, g in gradients(spec, params, X, Y).items()}
-    updates, _ = optimizer.update(grads, optimizer.init(current), current)
-    new = optax.apply_updates(current, updates)
-    return {name: np.asarray(new[name]) for name in params}
+    padded, grads, (width, node) = _padded_gradients(spec, _as_float64(params), _cols(spec, X),
+                                                     _cols(spec, Y))
+    return _unpad(_sgd(padded, grads, lr), params, width, node)

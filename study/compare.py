@@ -10,7 +10,13 @@ from manual.rules import RULES, UpdateRule
 from manual.spec import Params, Spec, check_learning_rate, check_problem
 from reference import WITNESSES, numeric
 from study.metrics import Discrepancy, discrepancy, relative
-from study.tolerances import finite_difference_tolerance, gradient_tolerance, step_tolerance
+from study.tolerances import (
+    Conditioning,
+    conditioning,
+    finite_difference_allowance,
+    gradient_allowance,
+    step_allowance,
+)
 
 #: Witnesses whose SGD step comes from a framework's optimizer (numeric has none).
 STEP_WITNESSES = ("torch", "jax")
@@ -48,6 +54,7 @@ class Truth:
     gradients: dict[str, Params]
     steps: dict[str, Params]
     fd_error: Params  # estimated absolute error of the finite-difference gradients
+    conditioning: Conditioning  # from the float64 pre-activations
 
 
 def ask_witnesses(problem: Problem) -> Truth:
@@ -57,7 +64,8 @@ def ask_witnesses(problem: Problem) -> Truth:
     grads = {name: w.gradients(*args) for name, w in WITNESSES.items() if name != "numeric"}
     grads["numeric"], fd_error = numeric.gradients_with_error(*args)
     steps = {name: WITNESSES[name].sgd_step(*args, p.lr) for name in STEP_WITNESSES}
-    return Truth(grads, steps, fd_error)
+    cond = conditioning(p.spec, numeric.preactivations(p.spec, p.params, p.X))
+    return Truth(grads, steps, fd_error, cond)
 
 
 @dataclass(frozen=True)
@@ -104,13 +112,15 @@ def _gradient_row(name: str, problem: Problem, truth: Truth, witness: str,
     reference = truth.gradients[witness][parameter]
     error = discrepancy(candidate, reference)
     if witness == "numeric":
-        allowed = finite_difference_tolerance(problem.spec, problem.n_samples, problem.spec.dtype,
-                                              reference, truth.fd_error[parameter])
+        allowed = finite_difference_allowance(problem.spec, problem.n_samples, problem.spec.dtype,
+                                              reference, truth.fd_error[parameter], truth.conditioning)
         agrees = bool(np.all(np.abs(np.asarray(candidate, np.float64) - reference) <= allowed))
         tolerance = relative(float(allowed.max(initial=0.0)), float(np.abs(reference).max(initial=0)))
     else:
-        tolerance = gradient_tolerance(problem.spec, problem.n_samples, problem.spec.dtype)
-        agrees = error.rel <= tolerance
+        allowed = gradient_allowance(problem.spec, problem.n_samples, problem.spec.dtype, reference,
+                                     truth.conditioning)
+        agrees = error.max_abs <= allowed
+        tolerance = relative(allowed, float(np.abs(reference).max(initial=0.0)))
     return Row(name, "gradient", parameter, reference.shape, witness, error, tolerance, agrees)
 
 
@@ -119,8 +129,8 @@ def _update_row(name: str, problem: Problem, truth: Truth, witness: str,
     old = np.asarray(problem.params[parameter], dtype=np.float64)
     reference_new = truth.steps[witness][parameter]
     error = discrepancy(old - np.asarray(new_value, np.float64), old - reference_new)
-    allowed = step_tolerance(problem.spec, problem.n_samples, problem.spec.dtype, problem.lr,
-                             reference_new, truth.gradients[witness][parameter])
+    allowed = step_allowance(problem.spec, problem.n_samples, problem.spec.dtype, problem.lr,
+                             reference_new, truth.gradients[witness][parameter], truth.conditioning)
     scale = float(np.abs(old - reference_new).max(initial=0.0))
     return Row(name, "update", parameter, old.shape, witness, error,
                relative(allowed, scale), error.max_abs <= allowed)
