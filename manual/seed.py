@@ -24,11 +24,12 @@ from manual.activations import ACTIVATIONS
 from manual.network import to_columns
 from manual.spec import Params, Spec, check_learning_rate, check_problem
 
-#: Derivative of each activation as the program computes it: from the layer's output.
-DERIVATIVE_FROM_OUTPUT = {
-    "sigmoid": lambda out: out * (1.0 - out),
-    "tanh": lambda out: 1.0 - out**2,
-    "relu": lambda out: (out > 0).astype(out.dtype),
+#: errors ⊙ σ′ as the program computes it: the derivative from the layer's output, evaluated
+#: left to right as the seed writes it (``errors * out * (1.0 - out)``), so results match bitwise.
+TIMES_DERIVATIVE_FROM_OUTPUT = {
+    "sigmoid": lambda errors, out: errors * out * (1.0 - out),
+    "tanh": lambda errors, out: errors * (1.0 - out**2),
+    "relu": lambda errors, out: errors * (out > 0).astype(out.dtype),
 }
 
 
@@ -66,14 +67,14 @@ def seed_literal_train(
 
     # update the output-layer weights
     output_errors = -target_vec + output_vector_network
-    tmp = output_errors * DERIVATIVE_FROM_OUTPUT[output_activ](output_vector_network)
+    tmp = TIMES_DERIVATIVE_FROM_OUTPUT[output_activ](output_errors, output_vector_network)
     output_direction = np.dot(tmp, output_vector_hidden.T)
     tmp = learning_rate * output_direction
     self_weights_hidden_out -= tmp
 
     # update the hidden-layer weights
     hidden_errors = np.dot(self_weights_hidden_out.T, output_errors)
-    tmp = hidden_errors * DERIVATIVE_FROM_OUTPUT[hidden_activ](output_vector_hidden)
+    tmp = TIMES_DERIVATIVE_FROM_OUTPUT[hidden_activ](hidden_errors, output_vector_hidden)
     x = np.dot(tmp, input_vector.T)[:-1, :]  # with bias: drop the constant hidden unit's row
     self_weights_hidden_in -= learning_rate * x
     return self_weights_hidden_in, self_weights_hidden_out, x, output_direction

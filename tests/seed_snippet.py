@@ -1,0 +1,45 @@
+"""The seed document's core code, verbatim, and a harness that runs it as its program would."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+SEED_CORE_CODE = """\
+output_vector1 = np.dot(self.weights_hidden_in, input_vector)
+output_vector_hidden = sigmoid(output_vector1)
+output_vector2 = np.dot(self.weights_hidden_out, output_vector_hidden)
+output_vector_network = sigmoid(output_vector2)
+
+#更新输出层权重
+output_errors = -self.target_vec + output_vector_network
+tmp = output_errors * output_vector_network * (1.0 - output_vector_network)
+tmp = self.learning_rate  * np.dot(tmp, output_vector_hidden.T)
+self.weights_hidden_out -= tmp
+
+#更新隐藏层权重
+hidden_errors = np.dot(self.weights_hidden_out.T, output_errors)
+tmp = hidden_errors * output_vector_hidden * (1.0 - output_vector_hidden)
+x = np.dot(tmp, input_vector.T)[:-1,:] #有偏置量
+self.weights_hidden_in -= self.learning_rate * x
+"""
+
+#: The full program appends the bias node's row of ones to the hidden output (the snippet
+#: leaves that line out; without it ``[:-1,:]`` would drop a real hidden unit).
+BIAS_NODE_LINE = ("output_vector_hidden = np.concatenate((output_vector_hidden, "
+                  "np.ones((1, output_vector_hidden.shape[1]))))")
+
+
+def run_seed_core_code(weights_hidden_in, weights_hidden_out, X_rows, target_vec, learning_rate,
+                       sigmoid):
+    """Execute the verbatim snippet on copies; X_rows is (N, F), target_vec (C, N)."""
+    program = SimpleNamespace(weights_hidden_in=weights_hidden_in.copy(),
+                              weights_hidden_out=weights_hidden_out.copy(),
+                              target_vec=target_vec, learning_rate=learning_rate)
+    input_vector = np.concatenate((X_rows, np.ones((X_rows.shape[0], 1))), axis=1).T
+    lines = SEED_CORE_CODE.splitlines()
+    lines.insert(2, BIAS_NODE_LINE)
+    exec("\n".join(lines), {"np": np, "sigmoid": sigmoid},
+         {"self": program, "input_vector": input_vector})
+    return program.weights_hidden_in, program.weights_hidden_out
