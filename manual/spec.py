@@ -107,6 +107,11 @@ def n_samples(spec: Spec, X: np.ndarray) -> int:
     return X.shape[1] if spec.layout == "cols" else X.shape[0]
 
 
+def format_shape(shape: tuple) -> str:
+    """``(4, 'N')`` → ``(4, N)``."""
+    return "(" + ", ".join(str(dim) for dim in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def _check_array(value: Any, argument: str, dtype: np.dtype, shape: tuple) -> np.ndarray:
     """Return ``value`` as an array after checking dtype, exact shape and finiteness.
 
@@ -118,11 +123,13 @@ def _check_array(value: Any, argument: str, dtype: np.dtype, shape: tuple) -> np
     if array.dtype != dtype:
         raise TypeError(f"{argument} has dtype {array.dtype}; the spec asks for {dtype}")
     if array.ndim != len(shape) or any(
-        expected != "N" and got != expected for got, expected in zip(array.shape, shape, strict=False)
+        expected != "N" and got != expected for got, expected in zip(array.shape, shape, strict=True)
     ):
-        raise ValueError(f"{argument} has shape {array.shape}; expected {shape}")
+        raise ValueError(f"{argument} has shape {format_shape(array.shape)}; "
+                         f"expected {format_shape(shape)}")
     if "N" in shape and array.shape[shape.index("N")] == 0:
-        raise ValueError(f"{argument} has shape {array.shape}: the batch is empty (N = 0)")
+        raise ValueError(f"{argument} has shape {format_shape(array.shape)}: the batch is empty "
+                         f"(N = 0); expected {format_shape(shape)} with N >= 1")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{argument} contains NaN or Inf; expected finite values")
     return array

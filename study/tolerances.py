@@ -15,15 +15,16 @@ agrees when ‖a − b‖_∞ ≤ τ·‖b‖_∞ + floor, with
   σ′(z) moves by |σ″/σ′| ≤ 2 times that, relatively (sigmoid ≤ 1, tanh ≤ 2, relu 0).
 * **The truth's own conditioning** (κ_out). PyTorch and JAX differentiate sigmoid and tanh
   from the *output*: σ(1 − σ) and 1 − t². Near saturation 1 − σ cancels, so their float64
-  answer carries a relative error u·κ_out, κ_out = max over units of 1/(1 − σ(|z|)) = 1 + e^{|z|}
-  (sigmoid) or 1/(1 − tanh² z) = cosh² z (tanh). Where that makes τ vacuous, the float64 truth
+  answer carries a relative error u·κ_out, κ_out = max over units of the condition number of
+  the output form: |1 − 2σ|/(1 − σ) ≤ 1 + e^{|z|} (sigmoid), 2t²/(1 − t²) ≤ 2 cosh² z (tanh). Where that makes τ vacuous, the float64 truth
   itself cannot settle the question: tests keep away from it (``informative``).
-* **Gradual underflow** (floor). Float32 cannot resolve values far below its smallest normal
-  number (≈1.2e−38), so each of the m steps may add that much: floor = SAFETY·m·tiny(dtype).
+* **Underflow** (floor). No dtype resolves values below its smallest normal number (tiny:
+  ≈1.2e−38 in float32, ≈2.2e−308 in float64), and XLA flushes subnormal results to zero, so
+  each of the m steps may add that much: floor = SAFETY·m·tiny(dtype).
 
 Float32 rules are compared with the float64 truth computed from the *same* float32 inputs, so
 input quantisation does not count against them. An SGD step adds one rounding of θ − ηg
-(≤ u·|θ′|) to η times the gradient allowance. Finite differences carry their own estimated error
+(≤ u·|θ′| + tiny) to η times the gradient allowance. Finite differences carry their own estimated error
 per entry (``reference.numeric``): |a − D_h| ≤ SAFETY·estimate + the gradient allowance.
 """
 
@@ -43,7 +44,7 @@ INFORMATIVE = 1e-3
 #: κ_out(z): how much a derivative computed from the activation's output amplifies its rounding.
 OUTPUT_FORM_CONDITION = {
     "sigmoid": lambda z: 1.0 + np.exp(np.minimum(np.abs(z), 700.0)),
-    "tanh": lambda z: np.cosh(np.minimum(np.abs(z), 350.0)) ** 2,
+    "tanh": lambda z: 2.0 * np.cosh(np.minimum(np.abs(z), 350.0)) ** 2,
 }
 
 
@@ -100,9 +101,9 @@ def gradient_allowance(spec: Spec, n_samples: int, dtype: str | np.dtype, truth:
 def step_allowance(spec: Spec, n_samples: int, dtype: str | np.dtype, lr: float,
                    new_params: np.ndarray, gradient: np.ndarray,
                    cond: Conditioning = Conditioning()) -> float:
-    """Allowed ‖θ′_rule − θ′_truth‖_∞: SAFETY·u·‖θ′‖_∞ + η·(gradient allowance)."""
+    """Allowed ‖θ′_rule − θ′_truth‖_∞: SAFETY·u·‖θ′‖_∞ + floor + η·(gradient allowance)."""
     scale = float(np.max(np.abs(new_params), initial=0.0))
-    return (SAFETY * unit_roundoff(dtype) * scale
+    return (SAFETY * unit_roundoff(dtype) * scale + underflow_floor(spec, n_samples, dtype)
             + lr * gradient_allowance(spec, n_samples, dtype, gradient, cond))
 
 
