@@ -16,8 +16,9 @@ agrees when ‖a − b‖_∞ ≤ τ·‖b‖_∞ + floor, with
 * **The truth's own conditioning** (κ_out). PyTorch and JAX differentiate sigmoid and tanh
   from the *output*: σ(1 − σ) and 1 − t². Near saturation 1 − σ cancels, so their float64
   answer carries a relative error u·κ_out, κ_out = max over units of the condition number of
-  the output form: |1 − 2σ|/(1 − σ) ≤ 1 + e^{|z|} (sigmoid), 2t²/(1 − t²) ≤ 2 cosh² z (tanh). Where that makes τ vacuous, the float64 truth
-  itself cannot settle the question: tests keep away from it (``informative``).
+  the output form: |1 − 2σ|/(1 − σ) ≤ 1 + e^{|z|} (sigmoid), 2t²/(1 − t²) ≤ 2 cosh² z (tanh).
+  Where that makes τ vacuous, the float64 truth itself cannot settle the question: tests keep
+  away from it (``informative``).
 * **Underflow** (floor). No dtype resolves values below its smallest normal number (tiny:
   ≈1.2e−38 in float32, ≈2.2e−308 in float64), and XLA flushes subnormal results to zero, so
   each of the m steps may add that much: floor = SAFETY·m·tiny(dtype).

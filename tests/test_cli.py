@@ -1,0 +1,68 @@
+"""The ``bpcheck`` command: the seed's report, its exit codes and its JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from manual import network
+from manual.rules import RULES, UpdateRule
+from study.cli import main
+
+
+def test_default_report_flags_seed_literal_and_exits_zero(capsys, tmp_path):
+    path = tmp_path / "report.json"
+    assert main(["--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "derived: agrees with every witness" in out
+    assert "seed-literal: differs on W1, as expected of a known-wrong rule" in out
+    assert "witnesses agree among themselves" in out
+    result = json.loads(path.read_text())
+    assert result["ok"] is True
+    assert result["spec"]["bias"] == "node" and result["spec"]["layout"] == "cols"
+    assert result["spec"]["sizes"][0] == 4 and result["spec"]["sizes"][-1] == 3
+    by_rule = {rule["rule"]: rule for rule in result["rules"]}
+    assert by_rule["derived"]["agrees"] and not by_rule["seed-literal"]["agrees"]
+    seed_rows = by_rule["seed-literal"]["rows"]
+    assert {row["parameter"] for row in seed_rows if not row["agrees"]} == {"W1"}
+    assert {row["witness"] for row in seed_rows} == {"torch", "jax", "numeric"}
+
+
+@pytest.mark.parametrize("options", [
+    ["--layers", "3,7,2", "--activations", "tanh,relu", "--bias", "vector", "--layout", "rows"],
+    ["--dtype", "float32", "--seed", "3", "--lr", "0.5"],
+    ["--layers", "4,6,3", "--activations", "relu,sigmoid", "--reduction", "mean", "--data", "random"],
+])
+def test_options_choose_the_network_and_the_derived_rule_still_agrees(options, capsys):
+    assert main(options) == 0
+    assert "derived: agrees with every witness" in capsys.readouterr().out
+
+
+def test_rules_that_cannot_run_a_spec_say_why(capsys):
+    assert main(["--bias", "vector"]) == 0
+    assert "seed-literal: not run — the seed's program uses a bias node" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--activations", "sigmoid,swish"], "activations[1]='swish' is unknown"),
+    (["--layers", "5,3,3", "--data", "iris"], "iris needs sizes (4, …, 3)"),
+    (["--rules", "nope"], "--rules: unknown ['nope']"),
+    (["--layers", "4,0,3"], "every layer needs width >= 1"),
+    (["--lr", "-1"], "lr=-1.0 must be finite and >= 0"),
+])
+def test_bad_options_exit_two_with_a_message(options, message, capsys):
+    assert main(options) == 2
+    assert message in capsys.readouterr().out
+
+
+def test_a_wrong_rule_that_claims_to_be_correct_fails_the_run(monkeypatch, capsys):
+    def doubled(spec, params, X, Y, lr):
+        return {name: 2 * g for name, g in network.gradients(spec, params, X, Y).items()}
+
+    wrong = UpdateRule("doubled", "twice the gradient", True, doubled,
+                       lambda spec, params, X, Y, lr: {n: params[n] - lr * g
+                                                      for n, g in doubled(spec, params, X, Y, lr).items()})
+    monkeypatch.setitem(RULES, "doubled", wrong)
+    assert main(["--rules", "doubled"]) == 1
+    assert "doubled: DIFFERS on W1, W2" in capsys.readouterr().out

@@ -1,0 +1,50 @@
+"""The jax witness pads to buckets to compile once per structure; padding changes no result."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from manual.spec import Spec
+from reference import jax_ref
+from tests.assertions import describe_problem
+from tests.strategies import problems, specs
+
+
+def test_x64_is_really_on():
+    jax_ref.require_x64()
+    assert jax.numpy.asarray(1.0).dtype == np.float64
+    params = {"W1": np.ones((1, 2)), "W2": np.ones((1, 2))}
+    grads = jax_ref.gradients(Spec((1, 1, 1), ("sigmoid",) * 2), params, np.ones((1, 1)), np.ones((1, 1)))
+    assert grads["W1"].dtype == np.float64
+
+
+# Each new shape compiles the plain jax.grad once (~0.2 s), so this test draws fewer examples.
+@settings(max_examples=25)
+@given(data=st.data())
+def test_padded_gradient_equals_plain_jax_grad(data):
+    problem = data.draw(problems(specs(reduction=data.draw(st.sampled_from(["sum", "mean"])))))
+    args = (problem.spec, problem.params, problem.X, problem.Y)
+    padded, plain = jax_ref.gradients(*args), jax_ref.plain_gradients(*args)
+    for name in plain:
+        scale = np.max(np.abs(plain[name]), initial=0.0)
+        error = np.max(np.abs(padded[name] - plain[name]), initial=0.0)
+        assert error <= 64 * 2**-53 * max(scale, 1e-300), f"{name}: {describe_problem(problem)}"
+
+
+def test_many_shapes_of_one_structure_compile_at_most_twice():
+    rng = np.random.default_rng(5)
+    spec = Spec((2, 2, 2), ("tanh", "sigmoid"), bias="vector", layout="rows")
+    jax_ref.gradients(spec, {"W1": np.ones((2, 2)), "b1": np.ones(2), "W2": np.ones((2, 2)),
+                             "b2": np.ones(2)}, np.ones((3, 2)), np.ones((3, 2)))
+    before = jax_ref.compile_count()
+    for _ in range(40):
+        F, H, C = (int(n) for n in rng.integers(1, 17, size=3))
+        N = int(rng.integers(1, 9))
+        shaped = spec.replace(sizes=(F, H, C))
+        params = {"W1": rng.normal(size=(H, F)), "b1": rng.normal(size=H),
+                  "W2": rng.normal(size=(C, H)), "b2": rng.normal(size=C)}
+        jax_ref.gradients(shaped, params, rng.normal(size=(N, F)), rng.normal(size=(N, C)))
+    assert jax_ref.compile_count() - before <= 1
