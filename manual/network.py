@@ -13,6 +13,8 @@ Derivation (chain rule, one sample per column, the batch adds up column by colum
   column of a bias-node W multiplies the constant 1, which has no incoming weights), so
   δ_k = (W_{k+1}[:, :n_k]ᵀ δ_{k+1}) ⊙ σ_k′(z_k).
 * Parameters: ∂L/∂W_k = δ_k ã_{k-1}ᵀ and ∂L/∂b_k = δ_k 1 (the sum over samples).
+* Penalty: with λ > 0, L gains λ/2 Σ_k ‖W_k[:, :n_{k-1}]‖² (bias columns excluded), so
+  ∂L/∂W_k gains λ W_k on those columns.
 * SGD: W_k ← W_k − η ∂L/∂W_k, b_k ← b_k − η ∂L/∂b_k, with every gradient taken at the
   *old* parameters.
 
@@ -27,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from manual.activations import ACTIVATIONS
-from manual.losses import LOSSES, reduce, reduction_scale
+from manual.activations import activation
+from manual.losses import LOSSES, l2_penalty, reduce, reduction_scale
 from manual.spec import Params, Spec, check_data, check_learning_rate, check_params, check_problem
 
 
@@ -42,8 +44,8 @@ class LayerCache:
 
 
 def to_columns(spec: Spec, array: np.ndarray) -> np.ndarray:
-    """View data in the features × samples layout used internally (no copy)."""
-    return array if spec.layout == "cols" else array.T
+    """View data in the features × samples layout used internally (no copy; labels as they are)."""
+    return array if spec.layout == "cols" or array.ndim == 1 else array.T
 
 
 def with_bias_row(a: np.ndarray) -> np.ndarray:
@@ -59,25 +61,32 @@ def forward(spec: Spec, params: Params, X_cols: np.ndarray) -> list[LayerCache]:
         z = params[f"W{k}"] @ inputs
         if spec.bias == "vector":
             z = z + params[f"b{k}"][:, None]
-        a = ACTIVATIONS[name].value(z)
+        a = activation(name).value(z)
         caches.append(LayerCache(inputs, z, a))
     return caches
 
 
 def backward(spec: Spec, params: Params, caches: list[LayerCache], Y_cols: np.ndarray) -> Params:
     """δ_L = s ∂ℓ/∂a_L ⊙ σ_L′; δ_k = (W_{k+1}[:, :n_k]ᵀ δ_{k+1}) ⊙ σ_k′; ∂W_k = δ_k ã_{k-1}ᵀ."""
-    scale = reduction_scale(Y_cols.shape[1], spec.reduction)
+    scale = reduction_scale(Y_cols.shape[-1], spec.reduction)
     upstream = scale * LOSSES[spec.loss].gradient(caches[-1].a, Y_cols)  # ∂L/∂a_L
     grads: Params = {}
     for k in range(spec.depth, 0, -1):
         cache = caches[k - 1]
-        delta = ACTIVATIONS[spec.activations[k - 1]].vjp(cache.z, cache.a, upstream)
+        delta = activation(spec.activations[k - 1]).vjp(cache.z, cache.a, upstream)
         grads[f"W{k}"] = delta @ cache.inputs.T
+        if spec.l2:
+            grads[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights(spec, params, k)
         if spec.bias == "vector":
             grads[f"b{k}"] = delta.sum(axis=1)
         if k > 1:
             upstream = params[f"W{k}"][:, : spec.sizes[k - 1]].T @ delta
     return {name: grads[name] for name in params}
+
+
+def weights(spec: Spec, params: Params, k: int) -> np.ndarray:
+    """W_k without its bias column: the block the L2 penalty acts on."""
+    return params[f"W{k}"][:, : spec.sizes[k - 1]]
 
 
 def predict(spec: Spec, params: Params, X: np.ndarray) -> np.ndarray:
@@ -91,7 +100,9 @@ def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
     """L = reduce_n ℓ(a_L, Y)."""
     params, X, Y = check_problem(spec, params, X, Y)
     output = forward(spec, params, to_columns(spec, X))[-1].a
-    return float(reduce(LOSSES[spec.loss].per_sample(output, to_columns(spec, Y)), spec.reduction))
+    data_term = reduce(LOSSES[spec.loss].per_sample(output, to_columns(spec, Y)), spec.reduction)
+    penalty = l2_penalty([weights(spec, params, k) for k in range(1, spec.depth + 1)], spec.l2)
+    return float(data_term) + penalty
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.activations import ACTIVATIONS
+from manual.activations import activation
 from manual.network import to_columns
 from manual.spec import Params, Spec, check_learning_rate, check_problem
 
@@ -50,8 +50,8 @@ def seed_literal_train(
     """
     self_weights_hidden_in = weights_hidden_in.copy()
     self_weights_hidden_out = weights_hidden_out.copy()
-    hidden_function = ACTIVATIONS[hidden_activ].value
-    output_function = ACTIVATIONS[output_activ].value
+    hidden_function = activation(hidden_activ).value
+    output_function = activation(output_activ).value
     ones = np.ones((X.shape[0], 1), dtype=X.dtype)
     input_vector = np.concatenate((X, ones), axis=1).T
 
@@ -86,8 +86,11 @@ def unsupported_reason(spec: Spec) -> str | None:
         return "the seed's program has exactly one hidden layer"
     if spec.bias != "node":
         return "the seed's program uses a bias node"
-    if spec.loss != "half-sse" or spec.reduction != "sum":
-        return "the seed's program uses ½ squared error summed over the batch"
+    if spec.loss != "half-sse" or spec.reduction != "sum" or spec.l2:
+        return "the seed's program uses ½ squared error summed over the batch, no penalty"
+    unknown = [name for name in spec.activations if name not in TIMES_DERIVATIVE_FROM_OUTPUT]
+    if unknown:
+        return f"the seed's program has sigmoid, tanh and relu only, not {unknown}"
     return None
 
 

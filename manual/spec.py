@@ -25,8 +25,21 @@ from typing import Any
 
 import numpy as np
 
-ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu")
-LOSSES: tuple[str, ...] = ("half-sse",)
+#: Activation names. ``leaky_relu`` takes its negative slope as ``leaky_relu:0.2`` (default 0.01).
+ACTIVATIONS: list[str] = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity", "softmax"]
+ACTIVATION_DEFAULT_PARAMETER: dict[str, float] = {"leaky_relu": 0.01}
+#: Activations that mix units, allowed at the output layer only.
+OUTPUT_ONLY: set[str] = {"softmax"}
+
+#: Loss name → what its targets are: ``values`` (finite, like the output), ``probabilities``
+#: (like the output, in [0, 1]) or ``labels`` (one integer class in [0, C) per sample).
+LOSS_TARGETS: dict[str, str] = {
+    "half-sse": "values", "mse": "values", "bce": "probabilities", "bce-logits": "probabilities",
+    "softmax-ce": "probabilities", "softmax-ce-labels": "labels",
+}
+LOSSES: list[str] = list(LOSS_TARGETS)
+#: Losses that take probabilities as predictions, and the output activations that produce them.
+PROBABILITY_OUTPUTS: dict[str, tuple[str, ...]] = {"bce": ("sigmoid", "softmax")}
 REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 BIAS_STYLES: tuple[str, ...] = ("node", "vector")
 LAYOUTS: tuple[str, ...] = ("cols", "rows")
@@ -35,9 +48,42 @@ DTYPES: tuple[str, ...] = ("float64", "float32")
 Params = dict[str, np.ndarray]
 
 
-def _one_of(value: Any, allowed: tuple[str, ...], argument: str) -> None:
+def _one_of(value: Any, allowed: tuple[str, ...] | list[str], argument: str) -> None:
     if value not in allowed:
         raise ValueError(f"{argument}={value!r} is unknown; expected one of {list(allowed)}")
+
+
+def parse_activation(name: str, argument: str = "activation") -> tuple[str, float | None]:
+    """``"leaky_relu:0.2"`` → ``("leaky_relu", 0.2)``; ``"tanh"`` → ``("tanh", None)``."""
+    if not isinstance(name, str):
+        raise TypeError(f"{argument}={name!r} must be a name (str)")
+    base, colon, text = name.partition(":")
+    _one_of(base, ACTIVATIONS, argument)
+    if base not in ACTIVATION_DEFAULT_PARAMETER:
+        if colon:
+            raise ValueError(f"{argument}={name!r}: {base} takes no parameter")
+        return base, None
+    try:
+        value = float(text) if colon else ACTIVATION_DEFAULT_PARAMETER[base]
+    except ValueError:
+        raise ValueError(f"{argument}={name!r}: expected {base}:<number>") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{argument}={name!r}: the parameter must be finite")
+    return base, value
+
+
+def register_name(kind: str, name: str, targets: str = "values") -> None:
+    """Add a user-defined activation (``kind="activation"``) or loss to the vocabulary."""
+    if kind == "activation":
+        if name not in ACTIVATIONS:
+            ACTIVATIONS.append(name)
+    elif kind == "loss":
+        _one_of(targets, ("values", "probabilities", "labels"), "targets")
+        LOSS_TARGETS[name] = targets
+        if name not in LOSSES:
+            LOSSES.append(name)
+    else:
+        raise ValueError(f"kind={kind!r} is unknown; expected 'activation' or 'loss'")
 
 
 @dataclass(frozen=True)
@@ -51,6 +97,7 @@ class Spec:
     bias: str = "node"
     layout: str = "cols"
     dtype: str = "float64"
+    l2: float = 0.0  # λ of the penalty λ/2 Σ_k ‖W_k‖² (weights only: no bias vector or column)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", tuple(self.sizes))
@@ -68,8 +115,18 @@ class Spec:
                 f"has {self.depth} layers, so expected {self.depth}"
             )
         for i, name in enumerate(self.activations):
-            _one_of(name, ACTIVATIONS, f"activations[{i}]")
+            base, _ = parse_activation(name, f"activations[{i}]")
+            if base in OUTPUT_ONLY and i != self.depth - 1:
+                raise ValueError(f"activations[{i}]={name!r}: {base} is allowed only at the output "
+                                 f"layer (activations[{self.depth - 1}])")
         _one_of(self.loss, LOSSES, "loss")
+        output = parse_activation(self.activations[-1])[0]
+        if self.loss in PROBABILITY_OUTPUTS and output not in PROBABILITY_OUTPUTS[self.loss]:
+            raise ValueError(f"loss={self.loss!r} takes probabilities: the output activation must be "
+                             f"one of {list(PROBABILITY_OUTPUTS[self.loss])}, not {output!r}")
+        if isinstance(self.l2, bool) or not isinstance(self.l2, int | float) or not (
+                np.isfinite(self.l2) and self.l2 >= 0):
+            raise ValueError(f"l2={self.l2!r} must be a finite number >= 0")
         _one_of(self.reduction, REDUCTIONS, "reduction")
         _one_of(self.bias, BIAS_STYLES, "bias")
         _one_of(self.layout, LAYOUTS, "layout")
@@ -161,8 +218,29 @@ def check_data(spec: Spec, X: Any, Y: Any | None = None) -> tuple[np.ndarray, np
     X = _check_array(X, "X", dtype, data_shape(spec, spec.sizes[0]))
     if Y is None:
         return X, None
-    Y = _check_array(Y, "Y", dtype, data_shape(spec, spec.sizes[-1], n_samples(spec, X)))
+    n, classes, targets = n_samples(spec, X), spec.sizes[-1], LOSS_TARGETS[spec.loss]
+    if targets == "labels":
+        return X, _check_labels(Y, spec.loss, classes, n)
+    Y = _check_array(Y, "Y", dtype, data_shape(spec, classes, n))
+    if targets == "probabilities" and (np.min(Y) < 0 or np.max(Y) > 1):
+        raise ValueError(f"Y has values in [{np.min(Y):g}, {np.max(Y):g}]; loss={spec.loss!r} "
+                         f"expects probabilities in [0, 1]")
     return X, Y
+
+
+def _check_labels(Y: Any, loss: str, classes: int, n: int) -> np.ndarray:
+    """Class labels: integers in [0, C), exactly one per sample, shape (N,)."""
+    Y = np.asarray(Y)
+    if not np.issubdtype(Y.dtype, np.integer):
+        raise TypeError(f"Y has dtype {Y.dtype}; loss={loss!r} expects integer class labels "
+                        f"of shape ({n},)")
+    if Y.shape != (n,):
+        raise ValueError(f"Y has shape {format_shape(Y.shape)}; loss={loss!r} expects class labels "
+                         f"of shape ({n},)")
+    if np.min(Y) < 0 or np.max(Y) >= classes:
+        raise ValueError(f"Y has labels in [{np.min(Y)}, {np.max(Y)}]; expected classes in "
+                         f"[0, {classes - 1}]")
+    return Y
 
 
 def check_learning_rate(lr: Any) -> float:

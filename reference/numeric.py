@@ -15,53 +15,89 @@ copies at once); it reads only the model description from ``manual.spec``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, log_softmax, softmax, xlogy
 
-from manual.spec import Params, Spec, param_shapes
+from manual.spec import LOSS_TARGETS, Params, Spec, param_shapes, parse_activation
 
+#: name → factory(parameter) → function of (..., N, units) pre-activations.
 ACTIVATIONS = {
-    "sigmoid": expit,
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0.0),
+    "sigmoid": lambda _: expit,
+    "tanh": lambda _: np.tanh,
+    "relu": lambda _: lambda z: np.maximum(z, 0.0),
+    "leaky_relu": lambda slope: lambda z: np.where(z > 0, z, slope * z),
+    "softplus": lambda _: lambda z: np.logaddexp(z, 0.0),
+    "identity": lambda _: lambda z: z,
+    "softmax": lambda _: lambda z: softmax(z, axis=-1),
 }
 
-#: Per-sample loss of (..., N, C) predictions and targets.
+
+def _bce(p, y):
+    """−Σ [y log p + (1 − y) log(1 − p)], logs clamped at −100 (p ∈ [0, 1])."""
+    with np.errstate(divide="ignore"):
+        return -np.sum(np.maximum(xlogy(y, p), -100 * y) + np.maximum(xlogy(1 - y, 1 - p), -100 * (1 - y)),
+                       axis=-1)
+
+
+#: name → per-sample loss of (..., N, C) predictions and targets, or (N,) labels.
 LOSSES = {
     "half-sse": lambda p, y: 0.5 * np.square(p - y).sum(axis=-1),
+    "mse": lambda p, y: np.square(p - y).mean(axis=-1),
+    "bce": _bce,
+    "bce-logits": lambda z, y: np.sum(np.logaddexp(0.0, z) - z * y, axis=-1),
+    "softmax-ce": lambda z, y: -np.sum(y * log_softmax(z, axis=-1), axis=-1),
+    "softmax-ce-labels": lambda z, y: -np.take_along_axis(
+        log_softmax(z, axis=-1), np.broadcast_to(y[:, None], (*z.shape[:-1], 1)), axis=-1)[..., 0],
 }
+
+
+def activation(name: str):
+    base, parameter = parse_activation(name)
+    return ACTIVATIONS[base](parameter)
 
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
 BLOCK = 512  # perturbed copies evaluated per batched forward pass
 
 
 def _rows(spec: Spec, array: np.ndarray) -> np.ndarray:
+    if LOSS_TARGETS[spec.loss] == "labels" and np.asarray(array).ndim == 1:
+        return np.asarray(array, dtype=np.int64)
     return np.asarray(array if spec.layout == "rows" else array.T, dtype=np.float64)
+
+
+def forward(spec: Spec, params: Params, X: np.ndarray):
+    """Layer inputs ã_0 … ã_{L-1}, pre-activations z_1 … z_L and the output a_L, as rows."""
+    batched = {name: np.asarray(value, dtype=np.float64)[None] for name, value in params.items()}
+    output, zs, inputs = _forward(spec, batched, _rows(spec, X))
+    return [a[0] for a in inputs], [z[0] for z in zs], output[0]
 
 
 def preactivations(spec: Spec, params: Params, X: np.ndarray) -> list[np.ndarray]:
     """z_k of every layer (samples × units), for keeping test inputs away from kinks."""
-    batched = {name: np.asarray(value, dtype=np.float64)[None] for name, value in params.items()}
-    return [z[0] for z in _forward(spec, batched, _rows(spec, X))[1]]
+    return forward(spec, params, X)[1]
 
 
 def _forward(spec: Spec, batched: dict[str, np.ndarray], x: np.ndarray):
-    """Outputs (B, N, C) and pre-activations for a batch of B parameter sets."""
+    """Outputs (B, N, C), pre-activations and layer inputs for a batch of B parameter sets."""
     a = np.broadcast_to(x, (next(iter(batched.values())).shape[0], *x.shape))
-    zs = []
+    zs, inputs = [], []
     for k, name in enumerate(spec.activations, start=1):
         if spec.bias == "node":
             a = np.concatenate([a, np.ones((*a.shape[:-1], 1))], axis=-1)
+        inputs.append(a)
         z = a @ np.swapaxes(batched[f"W{k}"], -1, -2)
         if spec.bias == "vector":
             z = z + batched[f"b{k}"][:, None, :]
         zs.append(z)
-        a = ACTIVATIONS[name](z)
-    return a, zs
+        a = activation(name)(z)
+    return a, zs, inputs
 
 
 def _batched_loss(spec: Spec, batched: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
     per_sample = LOSSES[spec.loss](_forward(spec, batched, x)[0], y)
-    return per_sample.mean(axis=-1) if spec.reduction == "mean" else per_sample.sum(axis=-1)
+    total = per_sample.mean(axis=-1) if spec.reduction == "mean" else per_sample.sum(axis=-1)
+    penalty = sum(np.sum(np.square(batched[f"W{k}"][..., : spec.sizes[k - 1]]), axis=(-2, -1))
+                  for k in range(1, spec.depth + 1))
+    return total + 0.5 * spec.l2 * penalty
 
 
 def gradients_with_error(

@@ -15,6 +15,7 @@ from study.tolerances import (
     conditioning,
     finite_difference_allowance,
     gradient_allowance,
+    magnitudes,
     step_allowance,
 )
 
@@ -43,8 +44,8 @@ class Problem:
     def in_float64(self) -> Problem:
         """The same values, exactly, in float64: what every witness computes with."""
         cast = {name: np.asarray(p, dtype=np.float64) for name, p in self.params.items()}
-        return Problem(self.spec.replace(dtype="float64"), cast,
-                       self.X.astype(np.float64), self.Y.astype(np.float64), self.lr)
+        Y = self.Y.astype(np.float64) if np.issubdtype(self.Y.dtype, np.floating) else self.Y
+        return Problem(self.spec.replace(dtype="float64"), cast, self.X.astype(np.float64), Y, self.lr)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Truth:
     steps: dict[str, Params]
     fd_error: Params  # estimated absolute error of the finite-difference gradients
     conditioning: Conditioning  # from the float64 pre-activations
+    magnitudes: Params  # S: the scale rounding errors are measured against, per entry
 
 
 def ask_witnesses(problem: Problem) -> Truth:
@@ -64,8 +66,12 @@ def ask_witnesses(problem: Problem) -> Truth:
     grads = {name: w.gradients(*args) for name, w in WITNESSES.items() if name != "numeric"}
     grads["numeric"], fd_error = numeric.gradients_with_error(*args)
     steps = {name: WITNESSES[name].sgd_step(*args, p.lr) for name in STEP_WITNESSES}
-    cond = conditioning(p.spec, numeric.preactivations(p.spec, p.params, p.X))
-    return Truth(grads, steps, fd_error, cond)
+    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
+    targets = p.Y if p.spec.layout == "rows" else p.Y.T
+    if targets.ndim == 1:  # class labels
+        targets = np.eye(p.spec.sizes[-1])[targets]
+    return Truth(grads, steps, fd_error, conditioning(p.spec, zs, output),
+                 magnitudes(p.spec, p.params, inputs, output, targets))
 
 
 @dataclass(frozen=True)
@@ -107,33 +113,35 @@ class RuleReport:
         }
 
 
+def _verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray) -> tuple[bool, float]:
+    """Whether every entry is within its allowance, and the allowance in ``rel`` units."""
+    agrees = bool(np.all(np.abs(np.asarray(candidate, np.float64) - reference) <= allowed))
+    return agrees, relative(float(np.max(allowed, initial=0.0)), float(np.abs(reference).max(initial=0.0)))
+
+
 def _gradient_row(name: str, problem: Problem, truth: Truth, witness: str,
                   parameter: str, candidate: np.ndarray) -> Row:
     reference = truth.gradients[witness][parameter]
-    error = discrepancy(candidate, reference)
+    spec, n, dtype = problem.spec, problem.n_samples, problem.spec.dtype
+    allowed = gradient_allowance(spec, n, dtype, truth.magnitudes[parameter], truth.conditioning)
     if witness == "numeric":
-        allowed = finite_difference_allowance(problem.spec, problem.n_samples, problem.spec.dtype,
-                                              reference, truth.fd_error[parameter], truth.conditioning)
-        agrees = bool(np.all(np.abs(np.asarray(candidate, np.float64) - reference) <= allowed))
-        tolerance = relative(float(allowed.max(initial=0.0)), float(np.abs(reference).max(initial=0)))
-    else:
-        allowed = gradient_allowance(problem.spec, problem.n_samples, problem.spec.dtype, reference,
-                                     truth.conditioning)
-        agrees = error.max_abs <= allowed
-        tolerance = relative(allowed, float(np.abs(reference).max(initial=0.0)))
-    return Row(name, "gradient", parameter, reference.shape, witness, error, tolerance, agrees)
+        allowed = finite_difference_allowance(spec, n, dtype, truth.fd_error[parameter],
+                                              truth.magnitudes[parameter], truth.conditioning)
+    agrees, tolerance = _verdict(candidate, reference, allowed)
+    return Row(name, "gradient", parameter, reference.shape, witness,
+               discrepancy(candidate, reference), tolerance, agrees)
 
 
 def _update_row(name: str, problem: Problem, truth: Truth, witness: str,
                 parameter: str, new_value: np.ndarray) -> Row:
     old = np.asarray(problem.params[parameter], dtype=np.float64)
     reference_new = truth.steps[witness][parameter]
-    error = discrepancy(old - np.asarray(new_value, np.float64), old - reference_new)
     allowed = step_allowance(problem.spec, problem.n_samples, problem.spec.dtype, problem.lr,
-                             reference_new, truth.gradients[witness][parameter], truth.conditioning)
-    scale = float(np.abs(old - reference_new).max(initial=0.0))
-    return Row(name, "update", parameter, old.shape, witness, error,
-               relative(allowed, scale), error.max_abs <= allowed)
+                             reference_new, truth.magnitudes[parameter], truth.conditioning)
+    candidate, reference = old - np.asarray(new_value, np.float64), old - reference_new
+    agrees, tolerance = _verdict(candidate, reference, allowed)
+    return Row(name, "update", parameter, old.shape, witness, discrepancy(candidate, reference),
+               tolerance, agrees)
 
 
 def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth) -> RuleReport:

@@ -43,3 +43,33 @@ def run_seed_core_code(weights_hidden_in, weights_hidden_out, X_rows, target_vec
     exec("\n".join(lines), {"np": np, "sigmoid": sigmoid},
          {"self": program, "input_vector": input_vector})
     return program.weights_hidden_in, program.weights_hidden_out
+
+
+#: The corrected core code, as the README shows it (bias-node line included).
+CORRECTED_CORE_CODE = """\
+output_vector1 = np.dot(self.weights_hidden_in, input_vector)
+output_vector_hidden = sigmoid(output_vector1)
+output_vector_hidden = np.concatenate((output_vector_hidden, np.ones((1, output_vector_hidden.shape[1]))))
+output_vector2 = np.dot(self.weights_hidden_out, output_vector_hidden)
+output_vector_network = sigmoid(output_vector2)
+
+output_errors = output_vector_network - self.target_vec
+output_delta = output_errors * output_vector_network * (1.0 - output_vector_network)
+hidden_errors = np.dot(self.weights_hidden_out.T, output_delta)      # before any update
+hidden_delta = hidden_errors * output_vector_hidden * (1.0 - output_vector_hidden)
+self.weights_hidden_out -= self.learning_rate * np.dot(output_delta, output_vector_hidden.T)
+self.weights_hidden_in -= self.learning_rate * np.dot(hidden_delta, input_vector.T)[:-1, :]
+"""
+
+
+def run_corrected_seed_code(weights_hidden_in, weights_hidden_out, X_rows, target_vec, learning_rate):
+    """Execute the corrected code on copies; X_rows is (N, F), target_vec (C, N)."""
+    from scipy.special import expit
+
+    program = SimpleNamespace(weights_hidden_in=weights_hidden_in.copy(),
+                              weights_hidden_out=weights_hidden_out.copy(),
+                              target_vec=target_vec, learning_rate=learning_rate)
+    input_vector = np.concatenate((X_rows, np.ones((X_rows.shape[0], 1))), axis=1).T
+    exec(CORRECTED_CORE_CODE, {"np": np, "sigmoid": expit},
+         {"self": program, "input_vector": input_vector})
+    return program.weights_hidden_in, program.weights_hidden_out

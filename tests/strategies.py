@@ -1,28 +1,47 @@
-"""Every Hypothesis strategy of the suite: networks (specs) and problems to evaluate them on.
+"""Every Hypothesis strategy of the suite: networks (specs), problems, and the kink filter.
 
-Sizes are capped (widths 1–16, batch 1–8) so Hypothesis shrinks a failure to the smallest
-network that shows it. Values are finite and bounded: each layer's weights and biases within
-the seed program's initialisation range ±1/√(fan_in + 1), inputs in [−2, 2], targets in
-[0, 1], η in [1e−3, 1]. That keeps most pre-activations where float64 autodiff is itself
-accurate (see ``study.tolerances``); saturation has dedicated tests.
+Sizes are capped (1–6 hidden layers, widths 1–16, batch 1–8) so Hypothesis shrinks a failure to
+the smallest network that shows it. Values are finite and bounded: each layer's weights and
+biases within the seed program's initialisation range ±1/√(fan_in + 1), inputs in [−2, 2],
+targets in [−1, 1] (values), [0, 1] (probabilities) or {0 … C−1} (labels), η in [1e−3, 1].
+That keeps most pre-activations where float64 autodiff is itself accurate (see
+``study.tolerances``); saturation has dedicated tests.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from manual.spec import ACTIVATIONS, BIAS_STYLES, LAYOUTS, Spec, data_shape, param_shapes
+from manual.spec import (
+    ACTIVATION_DEFAULT_PARAMETER,
+    ACTIVATIONS,
+    BIAS_STYLES,
+    LAYOUTS,
+    LOSS_TARGETS,
+    LOSSES,
+    OUTPUT_ONLY,
+    PROBABILITY_OUTPUTS,
+    REDUCTIONS,
+    Spec,
+    data_shape,
+    param_shapes,
+    parse_activation,
+)
+from reference import numeric
 from study.compare import Problem
 
-MAX_WIDTH, MAX_BATCH = 16, 8
+MAX_WIDTH, MAX_BATCH, MAX_HIDDEN_LAYERS = 16, 8, 6
 INPUT_BOUND = 2.0
+SLOPES = (0.01, 0.2, 1.5)  # leaky_relu slopes drawn besides the default
+#: Activations with a kink at 0, and how far test pre-activations keep from it: finite
+#: differences step ≲ 1e−5, float32 rounds z by ≲ 1e−5, XLA flushes subnormals to zero.
+KINKED, KINK_MARGIN = {"relu", "leaky_relu"}, 1e-2
 
-#: Every (hidden, output) activation pair, for parametrising tests over the registry.
-ACTIVATION_PAIRS = list(itertools.product(ACTIVATIONS, repeat=2))
+
+def hidden_activations() -> list[str]:
+    return [name for name in ACTIVATIONS if name not in OUTPUT_ONLY]
 
 
 def bounded(low: float, high: float, dtype: str) -> st.SearchStrategy[float]:
@@ -37,23 +56,62 @@ def array(shape: tuple[int, ...], low: float, high: float, dtype: str) -> st.Sea
 
 
 @st.composite
-def specs(draw, activations: tuple[str, str] | None = None, bias: str | None = None,
-          layout: str | None = None, dtype: str = "float64", reduction: str = "sum") -> Spec:
-    """A seed-shaped network F → H → C with the given (or drawn) conventions."""
-    sizes = tuple(draw(st.integers(1, MAX_WIDTH)) for _ in range(3))
+def activation_names(draw, base: str) -> str:
+    """``base``, or ``base:<parameter>`` for activations that take one."""
+    if base not in ACTIVATION_DEFAULT_PARAMETER:
+        return base
+    slope = draw(st.sampled_from((None, *SLOPES)))
+    return base if slope is None else f"{base}:{slope}"
+
+
+@st.composite
+def specs(draw, activations: tuple[str, ...] | None = None, include: str | None = None,
+          loss: str | None = None, depth: int | None = None, bias: str | None = None,
+          layout: str | None = None, dtype: str = "float64", reduction: str | None = None,
+          l2: float | None = None) -> Spec:
+    """A network; anything not given is drawn. ``include`` forces one layer's activation."""
+    loss = loss or draw(st.sampled_from(LOSSES))
+    if activations is None:
+        depth = depth or draw(st.integers(2, MAX_HIDDEN_LAYERS + 1))
+        names = [draw(activation_names(draw(st.sampled_from(hidden_activations()))))
+                 for _ in range(depth)]
+        outputs = PROBABILITY_OUTPUTS.get(loss, ACTIVATIONS)
+        names[-1] = draw(activation_names(draw(st.sampled_from(list(outputs)))))
+        if include is not None:  # the output if it must or may, else a hidden layer
+            at_output = include in OUTPUT_ONLY or (include in outputs and draw(st.booleans()))
+            at = depth - 1 if at_output else draw(st.integers(0, depth - 2))
+            names[at] = draw(activation_names(include))
+        activations = tuple(names)
+    sizes = tuple(draw(st.integers(1, MAX_WIDTH)) for _ in range(len(activations) + 1))
     return Spec(
-        sizes=sizes,
-        activations=activations or tuple(draw(st.sampled_from(ACTIVATIONS)) for _ in range(2)),
-        reduction=reduction,
+        sizes=sizes, activations=activations, loss=loss,
+        reduction=reduction or draw(st.sampled_from(REDUCTIONS)),
         bias=bias or draw(st.sampled_from(BIAS_STYLES)),
         layout=layout or draw(st.sampled_from(LAYOUTS)),
         dtype=dtype,
+        l2=draw(st.sampled_from((0.0, 0.0, 0.25))) if l2 is None else l2,
     )
+
+
+def seed_specs(activations: tuple[str, str] | None = None, **conventions) -> st.SearchStrategy[Spec]:
+    """The seed program's family: one hidden layer, sigmoid/tanh/relu, ½ squared error summed."""
+    pair = st.tuples(*[st.sampled_from(["sigmoid", "tanh", "relu"])] * 2)
+    return (st.just(activations) if activations else pair).flatmap(
+        lambda names: specs(names, loss="half-sse", reduction="sum", l2=0.0, **conventions))
 
 
 def weight_bound(spec: Spec, name: str) -> float:
     """±1/√(fan_in + 1) for every parameter of layer k (``W{k}`` or ``b{k}``)."""
     return 1.0 / float(np.sqrt(spec.sizes[int(name[1:]) - 1] + 1))
+
+
+def targets(spec: Spec, n: int) -> st.SearchStrategy[np.ndarray]:
+    """Targets of the kind the spec's loss takes."""
+    kind, classes = LOSS_TARGETS[spec.loss], spec.sizes[-1]
+    if kind == "labels":
+        return hnp.arrays(np.int64, (n,), elements=st.integers(0, classes - 1))
+    low = -1.0 if kind == "values" else 0.0
+    return array(data_shape(spec, classes, n), low, 1.0, spec.dtype)
 
 
 @st.composite
@@ -66,6 +124,13 @@ def problems(draw, spec_strategy: st.SearchStrategy[Spec] | None = None) -> Prob
         bound = weight_bound(spec, name)
         params[name] = draw(array(shape, -bound, bound, spec.dtype))
     X = draw(array(data_shape(spec, spec.sizes[0], n), -INPUT_BOUND, INPUT_BOUND, spec.dtype))
-    Y = draw(array(data_shape(spec, spec.sizes[-1], n), 0.0, 1.0, spec.dtype))
     lr = draw(st.floats(1e-3, 1.0))
-    return Problem(spec, params, X, Y, lr)
+    return Problem(spec, params, X, draw(targets(spec, n)), lr)
+
+
+def away_from_kinks(problem: Problem) -> bool:
+    """True when every pre-activation of a kinked activation is at least KINK_MARGIN from 0."""
+    p = problem.in_float64()
+    zs = numeric.preactivations(p.spec, p.params, p.X)
+    return all(np.min(np.abs(z)) >= KINK_MARGIN for z, name in zip(zs, p.spec.activations, strict=True)
+               if parse_activation(name)[0] in KINKED)

@@ -1,22 +1,32 @@
-"""The strategies themselves: what they draw stays within the documented bounds and is valid."""
+"""The strategies themselves: what they draw is valid, bounded, and reaches the whole family."""
 
 from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
 
-from manual.spec import check_problem
-from tests.strategies import INPUT_BOUND, MAX_BATCH, MAX_WIDTH, problems, specs, weight_bound
+from manual.spec import ACTIVATIONS, LOSS_TARGETS, LOSSES, check_problem, parse_activation
+from tests.strategies import (
+    INPUT_BOUND,
+    MAX_BATCH,
+    MAX_HIDDEN_LAYERS,
+    MAX_WIDTH,
+    problems,
+    specs,
+    weight_bound,
+)
 
 
 @given(problem=problems())
 def test_problems_are_valid_and_bounded(problem):
     spec = problem.spec
     check_problem(spec, problem.params, problem.X, problem.Y)  # raises on anything invalid
+    assert 1 <= spec.depth - 1 <= MAX_HIDDEN_LAYERS
     assert all(1 <= width <= MAX_WIDTH for width in spec.sizes)
     assert 1 <= problem.n_samples <= MAX_BATCH
     assert np.max(np.abs(problem.X)) <= INPUT_BOUND
-    assert 0 <= np.min(problem.Y) and np.max(problem.Y) <= 1
+    if LOSS_TARGETS[spec.loss] != "labels":
+        assert -1 <= np.min(problem.Y) and np.max(problem.Y) <= 1
     for name, value in problem.params.items():
         assert np.max(np.abs(value)) <= weight_bound(spec, name) * (1 + 1e-7), name
     assert 1e-3 <= problem.lr <= 1
@@ -24,20 +34,31 @@ def test_problems_are_valid_and_bounded(problem):
 
 @given(problem=problems(specs(dtype="float32")))
 def test_float32_problems_hold_float32_values(problem):
-    arrays = [problem.X, problem.Y, *problem.params.values()]
-    assert all(a.dtype == np.float32 for a in arrays)
+    floats = [problem.X, *problem.params.values()]
+    if LOSS_TARGETS[problem.spec.loss] != "labels":
+        floats.append(problem.Y)
+    assert all(a.dtype == np.float32 for a in floats)
 
 
-def test_specs_reach_every_convention_and_the_size_limits():
+def test_specs_reach_every_name_convention_and_size_limit():
     seen = set()
 
-    @settings(max_examples=300, database=None)
+    @settings(max_examples=400, database=None)
     @given(spec=specs())
     def collect(spec):
-        seen.update({("bias", spec.bias), ("layout", spec.layout), *(("act", a) for a in spec.activations)})
+        seen.update({("bias", spec.bias), ("layout", spec.layout), ("loss", spec.loss),
+                     ("reduction", spec.reduction), ("l2", spec.l2 > 0), ("depth", spec.depth)})
+        seen.update(("act", parse_activation(a)[0]) for a in spec.activations)
         seen.update(("width", w) for w in spec.sizes if w in (1, MAX_WIDTH))
 
     collect()
     expected = {("bias", "node"), ("bias", "vector"), ("layout", "cols"), ("layout", "rows"),
-                ("act", "sigmoid"), ("act", "tanh"), ("act", "relu"), ("width", 1), ("width", MAX_WIDTH)}
+                ("reduction", "sum"), ("reduction", "mean"), ("l2", True), ("l2", False),
+                ("width", 1), ("width", MAX_WIDTH), ("depth", 2), ("depth", MAX_HIDDEN_LAYERS + 1)}
+    expected |= {("act", name) for name in ACTIVATIONS} | {("loss", name) for name in LOSSES}
     assert expected <= seen, f"never drawn: {expected - seen}"
+
+
+@given(spec=specs(include="softmax"))
+def test_included_output_only_activation_lands_on_the_output(spec):
+    assert spec.activations[-1] == "softmax"
