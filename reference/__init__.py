@@ -19,6 +19,8 @@ class Witness:
     loss: Callable
     gradients: Callable
     sgd_step: Callable
+    #: (gradients, new params) from one evaluation, where the witness has an optimizer
+    gradients_and_sgd_step: Callable | None
     #: activation and loss names this witness implements (checked against the spec vocabulary)
     activations: frozenset[str]
     losses: frozenset[str]
@@ -27,6 +29,7 @@ class Witness:
 WITNESSES: dict[str, Witness] = {
     module_name: Witness(
         module_name, module.loss, module.gradients, module.sgd_step,
+        getattr(module, "gradients_and_sgd_step", None),
         frozenset(module.ACTIVATIONS), frozenset(module.LOSSES),
     )
     for module_name, module in (("torch", torch_ref), ("jax", jax_ref), ("numeric", numeric))

@@ -5,10 +5,11 @@ from ``manual.spec``. Data are laid out features × samples (the torch witness u
 
 Speed without a second formula: the witness pads every width to one bucket and the batch to
 another, gives padded units zero weights in and out, masks padded outputs and samples out of
-the loss (and out of softmax normalisation), and chooses each layer's activation with
-``lax.switch`` on a traced code — so one compiled function serves every shape and activation
-assignment of a (depth, bias style, loss, reduction). ``plain_gradients`` is the unpadded
-``jax.grad`` the padded one is tested against.
+the loss (and out of softmax normalisation), treats a bias node's column as a bias vector,
+chooses each layer's activation with ``lax.switch`` on a traced code and takes the reduction
+and λ as traced scalars — so one compiled function serves every shape, activation assignment,
+bias style and reduction of a (depth, loss). ``plain_gradients`` is the unpadded ``jax.grad``
+the padded one is tested against.
 """
 
 from __future__ import annotations
@@ -87,12 +88,6 @@ def _as_float64(params: Params) -> Params:
     return {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
 
 
-def _total(reduction: str, weights: list, per_sample, n_real, l2):
-    """reduce_n ℓ_n + λ/2 Σ_k ‖W_k‖² (bias columns already left out of ``weights``)."""
-    total = per_sample.sum() / n_real if reduction == "mean" else per_sample.sum()
-    return total + 0.5 * l2 * sum(jnp.sum(w * w) for w in weights)
-
-
 def _loss(params: dict, x: jnp.ndarray, y: jnp.ndarray, spec: Spec) -> jnp.ndarray:
     """L on unpadded arrays: the plain formulation."""
     a = x
@@ -104,8 +99,9 @@ def _loss(params: dict, x: jnp.ndarray, y: jnp.ndarray, spec: Spec) -> jnp.ndarr
             z = z + params[f"b{k}"][:, None]
         a = activation(name)(z, jnp.ones(z.shape, bool))
     per_sample = LOSSES[spec.loss](a, y, jnp.ones(a.shape, bool))
+    total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
     weights = [params[f"W{k}"][:, : spec.sizes[k - 1]] for k in range(1, spec.depth + 1)]
-    return _total(spec.reduction, weights, per_sample, x.shape[1], spec.l2)
+    return total + 0.5 * spec.l2 * sum(jnp.sum(w * w) for w in weights)
 
 
 _plain_grad = jax.jit(jax.grad(_loss), static_argnums=3)
@@ -116,22 +112,21 @@ def bucket(n: int, floor: int) -> int:
     return max(floor, 1 << (n - 1).bit_length())
 
 
-def _padded_loss(padded, x, y, out_mask, sample_mask, n_real, codes, slopes, l2, key):
+def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, l2, key):
     r"""L on zero-padded arrays; ∂L/∂θ on the real region equals the unpadded one exactly
-    (padded units have zero weights in and out; padded outputs and samples are masked)."""
+    (padded units have zero weights in and out; padded outputs and samples are masked).
+
+    Both bias styles share this function: a bias node's column of W is the bias vector b.
+    """
     _TRACES["padded"] += 1  # runs at trace time only
-    depth, bias, loss_name, reduction, branches = key
-    a, width = x, x.shape[0]
+    depth, loss_name, branches = key
+    a = x
     for k in range(1, depth + 1):
-        if bias == "node":
-            a = jnp.concatenate([a, jnp.ones((1, a.shape[1]), a.dtype)], axis=0)
-        z = padded[f"W{k}"] @ a
-        if bias == "vector":
-            z = z + padded[f"b{k}"][:, None]
+        z = padded[f"W{k}"] @ a + padded[f"b{k}"][:, None]
         a = lax.switch(codes[k - 1], branches, z, slopes[k - 1], out_mask)
     per_sample = jnp.where(sample_mask, LOSSES[loss_name](a, y, out_mask), 0.0)
-    weights = [padded[f"W{k}"][:, :width] for k in range(1, depth + 1)]
-    return _total(reduction, weights, per_sample, n_real, l2)
+    penalty = sum(jnp.sum(padded[f"W{k}"] ** 2) for k in range(1, depth + 1))
+    return scale * per_sample.sum() + 0.5 * l2 * penalty
 
 
 _padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=9)
@@ -148,31 +143,28 @@ def _branches(names: tuple[str, ...]) -> tuple:
     return tuple(branch(name) for name in names)
 
 
-def _pad_params(params: Params, width: int, node: int) -> dict[str, np.ndarray]:
-    """Weights into (width, width + node) blocks, the bias-node column moved to the last one."""
+def _pad_params(spec: Spec, params: Params, width: int) -> dict[str, np.ndarray]:
+    """W_k into (width, width) blocks and b_k into (width,) — a bias node's column becomes b_k."""
     padded = {}
-    for name, value in params.items():
-        block = np.zeros((width,) if value.ndim == 1 else (width, width + node))
-        if value.ndim == 1:
-            block[: value.shape[0]] = value
-        else:
-            inputs = value.shape[1] - node
-            block[: value.shape[0], :inputs] = value[:, :inputs]
-            block[: value.shape[0], width:] = value[:, inputs:]
-        padded[name] = block
+    for k in range(1, spec.depth + 1):
+        out, inputs = spec.sizes[k], spec.sizes[k - 1]
+        W, b = np.zeros((width, width)), np.zeros(width)
+        W[:out, :inputs] = params[f"W{k}"][:, :inputs]
+        b[:out] = params[f"W{k}"][:, inputs] if spec.bias == "node" else params[f"b{k}"]
+        padded[f"W{k}"], padded[f"b{k}"] = W, b
     return padded
 
 
-def _unpad(padded: dict, params: Params, width: int, node: int) -> Params:
-    """The real region of each padded array (parameters or gradients), bias column put back last."""
+def _unpad(spec: Spec, padded: dict) -> Params:
+    """The real region of padded arrays (parameters or gradients), keyed like the spec's params."""
     real = {}
-    for name, value in params.items():
-        block = np.asarray(padded[name])
-        if value.ndim == 1:
-            real[name] = block[: value.shape[0]]
+    for k in range(1, spec.depth + 1):
+        out, inputs = spec.sizes[k], spec.sizes[k - 1]
+        W, b = np.asarray(padded[f"W{k}"])[:out, :inputs], np.asarray(padded[f"b{k}"])[:out]
+        if spec.bias == "node":
+            real[f"W{k}"] = np.concatenate([W, b[:, None]], axis=1)
         else:
-            out, inputs = value.shape[0], value.shape[1] - node
-            real[name] = np.concatenate([block[:out, :inputs], block[:out, width:]], axis=1)
+            real[f"W{k}"], real[f"b{k}"] = W, b
     return real
 
 
@@ -183,10 +175,9 @@ def _pad_data(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
-    """Padded parameters and ∂L/∂θ, through one compiled function per structure."""
+    """Padded parameters and ∂L/∂θ, through one compiled function per (depth, loss)."""
     n = x.shape[1]
     width, batch = bucket(max(spec.sizes), 16), bucket(n, 8)
-    node = 1 if spec.bias == "node" else 0
     names = tuple(ACTIVATIONS)
     codes, slopes = [], []
     for name in spec.activations:
@@ -196,11 +187,12 @@ def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
     out_mask = _pad_data(np.ones((spec.sizes[-1], n), bool), (width, batch))
     sample_mask = _pad_data(np.ones(n, bool), (batch,))
     y_pad = _pad_data(y, (batch,) if y.ndim == 1 else (width, batch))
-    key = (spec.depth, spec.bias, spec.loss, spec.reduction, _branches(names))  # static part
-    padded = _pad_params(params, width, node)
-    grads = _padded_grad(padded, _pad_data(x, (width, batch)), y_pad, out_mask, sample_mask,
-                         float(n), np.array(codes), np.array(slopes), spec.l2, key)
-    return padded, grads, (width, node)
+    scale = 1.0 / n if spec.reduction == "mean" else 1.0
+    padded = _pad_params(spec, params, width)
+    grads = _padded_grad(padded, _pad_data(x, (width, batch)), y_pad, out_mask, sample_mask, scale,
+                         np.array(codes), np.array(slopes), spec.l2,
+                         (spec.depth, spec.loss, _branches(names)))
+    return padded, grads
 
 
 @jax.jit
@@ -228,14 +220,18 @@ def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
-    """∂L/∂θ by ``jax.grad`` (padded, compiled once per structure), float64."""
-    _, grads, (width, node) = _padded_gradients(spec, _as_float64(params), _cols(spec, X),
-                                                _cols(spec, Y))
-    return _unpad(grads, params, width, node)
+    """∂L/∂θ by ``jax.grad`` (padded, compiled once per depth and loss), float64."""
+    return gradients_and_sgd_step(spec, params, X, Y, None)[0]
 
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
     """Parameters after one ``optax.sgd`` step, float64."""
-    padded, grads, (width, node) = _padded_gradients(spec, _as_float64(params), _cols(spec, X),
-                                                     _cols(spec, Y))
-    return _unpad(_sgd(padded, grads, lr), params, width, node)
+    return gradients_and_sgd_step(spec, params, X, Y, lr)[1]
+
+
+def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
+                           lr: float | None) -> tuple[Params, Params | None]:
+    """∂L/∂θ and, when ``lr`` is given, the parameters after one ``optax.sgd`` step."""
+    padded, grads = _padded_gradients(spec, _as_float64(params), _cols(spec, X), _cols(spec, Y))
+    new = None if lr is None else _unpad(spec, _sgd(padded, grads, lr))
+    return _unpad(spec, grads), new

@@ -83,9 +83,16 @@ def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Param
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
     """Parameters after one ``torch.optim.SGD`` step, float64."""
+    return gradients_and_sgd_step(spec, params, X, Y, lr)[1]
+
+
+def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
+                           lr: float) -> tuple[Params, Params]:
+    """∂L/∂θ and the parameters after one ``torch.optim.SGD`` step, from one backward pass."""
     leaves = _leaves(params)
     optimizer = torch.optim.SGD(list(leaves.values()), lr=lr)
     optimizer.zero_grad()
     _loss(spec, leaves, _rows(spec, X), _rows(spec, Y)).backward()
+    grads = {name: t.grad.clone().numpy() for name, t in leaves.items()}
     optimizer.step()
-    return {name: t.detach().numpy() for name, t in leaves.items()}
+    return grads, {name: t.detach().numpy() for name, t in leaves.items()}

@@ -59,13 +59,15 @@ class Truth:
     magnitudes: Params  # S: the scale rounding errors are measured against, per entry
 
 
-def ask_witnesses(problem: Problem) -> Truth:
-    """Gradients from every witness; SGD steps from the framework optimizers."""
+def ask_witnesses(problem: Problem, finite_differences: bool = True) -> Truth:
+    """Gradients and SGD steps from the frameworks; finite differences unless turned off."""
     p = problem.in_float64()
     args = (p.spec, p.params, p.X, p.Y)
-    grads = {name: w.gradients(*args) for name, w in WITNESSES.items() if name != "numeric"}
-    grads["numeric"], fd_error = numeric.gradients_with_error(*args)
-    steps = {name: WITNESSES[name].sgd_step(*args, p.lr) for name in STEP_WITNESSES}
+    grads, steps, fd_error = {}, {}, {}
+    for name in STEP_WITNESSES:
+        grads[name], steps[name] = WITNESSES[name].gradients_and_sgd_step(*args, p.lr)
+    if finite_differences:
+        grads["numeric"], fd_error = numeric.gradients_with_error(*args)
     inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
     targets = p.Y if p.spec.layout == "rows" else p.Y.T
     if targets.ndim == 1:  # class labels
@@ -179,7 +181,8 @@ def compare_witnesses(problem: Problem, truth: Truth) -> list[Row]:
     return rows
 
 
-def compare_all(problem: Problem, rule_names: list[str] | None = None) -> tuple[list[RuleReport], list[Row]]:
+def compare_all(problem: Problem, rule_names: list[str] | None = None
+                ) -> tuple[list[RuleReport], list[Row]]:
     """Ask the witnesses once, then compare each chosen rule (default: all registered)."""
     truth = ask_witnesses(problem)
     rules = [RULES[name] for name in (rule_names or RULES)]

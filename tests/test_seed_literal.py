@@ -95,7 +95,7 @@ def test_seed_literal_train_leaves_its_inputs_alone():
 @given(data=st.data())
 def test_seed_literal_output_update_is_exact(activations, data):
     problem = data.draw(node_problems(activations))
-    report = compare_rule(SEED, problem, ask_witnesses(problem))
+    report = compare_rule(SEED, problem, ask_witnesses(problem, finite_differences=False))
     note(describe_problem(problem))
     assert_rows_agree([row for row in report.rows if row.parameter == "W2"
                        and row.witness in ("torch", "jax")], problem)
@@ -105,7 +105,7 @@ def test_seed_literal_output_update_is_exact(activations, data):
 @given(data=st.data())
 def test_seed_literal_hidden_update_is_exact_rule_with_two_substitutions(activations, data):
     problem = data.draw(node_problems(activations))
-    truth = ask_witnesses(problem)
+    truth = ask_witnesses(problem, finite_differences=False)
     assume(informative(problem.spec, problem.n_samples, "float64", truth.conditioning))
     if "relu" in activations:
         zs = numeric.preactivations(problem.spec, problem.params, problem.X)
@@ -147,7 +147,7 @@ def test_seed_and_exact_hidden_updates_coincide_when_output_derivative_is_one_an
     problem = Problem(problem.spec, params, problem.X, problem.Y, 0.0)
     seed = SEED.directions(problem.spec, params, problem.X, problem.Y, 0.0)["W1"]
     exact = network.gradients(problem.spec, params, problem.X, problem.Y)["W1"]
-    truth = ask_witnesses(problem)
+    truth = ask_witnesses(problem, finite_differences=False)
     allowed = gradient_allowance(problem.spec, problem.n_samples, "float64", truth.magnitudes["W1"],
                                  truth.conditioning)
     assert np.all(np.abs(seed - exact) <= allowed)
