@@ -74,6 +74,9 @@ LOSSES = {
         z, y, axis=0, where=mask),
 }
 
+#: Losses whose behaviour on padded outputs is unknown (user losses): computed unpadded.
+UNPADDED_LOSSES: set[str] = set()
+
 #: How many times the padded gradient has been traced (= compiled); see ``compile_count``.
 _TRACES = {"padded": 0}
 
@@ -232,6 +235,12 @@ def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float
 def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
                            lr: float | None) -> tuple[Params, Params | None]:
     """∂L/∂θ and, when ``lr`` is given, the parameters after one ``optax.sgd`` step."""
+    if spec.loss in UNPADDED_LOSSES:
+        current = _as_float64(params)
+        grads = _plain_grad(current, _cols(spec, X), _cols(spec, Y), spec)
+        new = None if lr is None else _sgd(current, grads, lr)
+        return ({name: np.asarray(g) for name, g in grads.items()},
+                None if new is None else {name: np.asarray(v) for name, v in new.items()})
     padded, grads = _padded_gradients(spec, _as_float64(params), _cols(spec, X), _cols(spec, Y))
     new = None if lr is None else _unpad(spec, _sgd(padded, grads, lr))
     return _unpad(spec, grads), new

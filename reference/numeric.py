@@ -7,7 +7,8 @@ so that θ_i ± h_i is exact, and
     D_h = \frac{L(θ + h e_i) − L(θ − h e_i)}{2h} = ∂_iL + \frac{h^2}{6} ∂_i^3L + O(h^4).
 
 Since D_{2h} − D_h ≈ 3·(h²/6)·∂³L, the truncation error of D_h is estimated as
-|D_{2h} − D_h| / 3; the rounding error as u·m·(|L(θ+h)| + |L(θ−h)|)/(2h), m the layer work.
+|D_{2h} − D_h| / 3; the rounding error as u·m·(|L(θ+h)| + |L(θ−h)| + N·C)/(2h), m the layer
+work and N·C the number of loss terms (each can round by ~u even where L itself cancels to 0).
 The loss is evaluated by this module's own batched NumPy/SciPy forward pass (all perturbed
 copies at once); it reads only the model description from ``manual.spec``.
 """
@@ -119,7 +120,8 @@ def gradients_with_error(
     d_h = (losses[0] - losses[1]) / (2 * h)
     d_2h = (losses[2] - losses[3]) / (4 * h)
     work = (1 + max(spec.sizes)) * spec.depth * x.shape[0]
-    rounding = UNIT_ROUNDOFF * work * (np.abs(losses[0]) + np.abs(losses[1])) / (2 * h)
+    terms = x.shape[0] * spec.sizes[-1]  # each loss term rounds, even where the loss cancels
+    rounding = UNIT_ROUNDOFF * work * (np.abs(losses[0]) + np.abs(losses[1]) + terms) / (2 * h)
     error = np.abs(d_2h - d_h) / 3 + rounding
     return _unflatten(d_h, shapes), _unflatten(error, shapes)
 

@@ -17,6 +17,7 @@ from manual.rules import RULES
 from manual.spec import ACTIVATIONS, BIAS_STYLES, DTYPES, LAYOUTS, LOSSES, REDUCTIONS, Spec
 from study.compare import Problem, Row, RuleReport, compare_all
 from study.data import IRIS_CLASSES, IRIS_FEATURES, iris_data, iris_split, random_data, seed_hidden_width
+from study.verify import load_user_rule, verify
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -34,13 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpcheck",
         description="Compare hand-derived backpropagation rules with PyTorch, JAX and finite "
-                    "differences. Without options: the seed's network on iris.",
+                    "differences. Without options: the seed's network on iris. "
+                    "`bpcheck verify MODULE:NAME` property-checks your own activation or loss.",
     )
-    parser.add_argument("--layers", type=_int_list, metavar="F,H,C",
+    parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
                         help="layer widths (default: the seed program's 4,H,3 with its random H)")
-    parser.add_argument("--activations", type=_name_list, default=("sigmoid", "sigmoid"),
-                        metavar="A,B", help=f"one per layer, from {list(ACTIVATIONS)}")
+    parser.add_argument("--activations", type=_name_list, default=None, metavar="A,…",
+                        help=f"one per layer after the input, from {list(ACTIVATIONS)} "
+                             "(leaky_relu:SLOPE sets a slope; default: sigmoid everywhere)")
     parser.add_argument("--loss", default="half-sse", choices=LOSSES)
+    parser.add_argument("--l2", type=float, default=0.0, help="λ of the penalty λ/2 Σ‖W‖²")
     parser.add_argument("--reduction", default="sum", choices=REDUCTIONS)
     parser.add_argument("--bias", default="node", choices=BIAS_STYLES)
     parser.add_argument("--layout", default="cols", choices=LAYOUTS)
@@ -66,13 +70,15 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
     if layers is None:
         n_train = len(iris_split(np.random.default_rng(args.seed))[1])
         layers = (IRIS_FEATURES, seed_hidden_width(n_train, rng), IRIS_CLASSES)
-    spec = Spec(layers, args.activations, args.loss, args.reduction, args.bias, args.layout, args.dtype)
+    activations = args.activations or ("sigmoid",) * (len(layers) - 1)
+    spec = Spec(layers, activations, args.loss, args.reduction, args.bias, args.layout, args.dtype,
+                args.l2)
     if source == "iris":
         X, Y = iris_data(spec, rng)
-        about = f"iris training split ({Y.size // IRIS_CLASSES} samples, one-hot targets)"
+        about = f"iris training split ({len(X) if args.layout == 'rows' else X.shape[1]} samples)"
     else:
         X, Y = random_data(spec, args.samples, rng)
-        about = f"random data ({args.samples} samples, targets in [0, 1])"
+        about = f"random data ({args.samples} samples)"
     return Problem(spec, truncated_normal(spec, rng), X, Y, args.lr), about
 
 
@@ -80,7 +86,7 @@ def _fmt(value: float) -> str:
     return f"{value:.2e}" if np.isfinite(value) else str(value)
 
 
-def rule_table(report: RuleReport) -> Table:
+def rule_table(report: RuleReport, only_disagreements: bool = False) -> Table:
     """One row per parameter × quantity × witness; errors relative to the truth's ∞-norm."""
     rule = report.rule
     claim = "claims correct" if rule.claims_correct else "known wrong"
@@ -91,6 +97,8 @@ def rule_table(report: RuleReport) -> Table:
         table.add_column(column, no_wrap=True,
                          justify="left" if column in ("param", "quantity", "witness") else "right")
     for row in report.rows:
+        if only_disagreements and row.agrees:
+            continue
         verdict = "[green]agrees[/]" if row.agrees else "[bold red]DIFFERS[/]"
         table.add_row(f"{row.parameter} {'×'.join(map(str, row.shape))}", row.quantity,
                       row.witness, _fmt(row.error.max_abs), ",".join(map(str, row.error.where)),
@@ -117,9 +125,52 @@ def witness_line(rows: list[Row]) -> str:
     return "[green]witnesses agree among themselves (torch, jax, finite differences)[/]"
 
 
+def verify_main(argv: list[str], console: Console) -> int:
+    """``bpcheck verify MODULE:NAME``: property-check a user rule; 0 if it agrees, 1 if not."""
+    parser = argparse.ArgumentParser(prog="bpcheck verify", description=verify_main.__doc__)
+    parser.add_argument("target", help="MODULE:NAME of a UserActivation or UserLoss "
+                                       "(MODULE may be a .py path)")
+    parser.add_argument("--examples", type=int, default=200, help="random networks to try")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        rule = load_user_rule(args.target)
+    except (ImportError, ValueError, TypeError) as error:
+        console.print(f"[bold red]bpcheck verify: error:[/] {error}")
+        return 2
+    with console.status(f"checking {rule.name} inside random networks against torch, jax and "
+                        "finite differences…"):
+        verdict = verify(rule, args.examples, args.seed)
+    if verdict.failure is None:
+        console.print(f"[green]{rule.name}: {verdict.examples} random networks agree with every "
+                      "witness[/]")
+        return 0
+    console.print(f"[bold red]{rule.name}: WRONG[/] — the smallest network Hypothesis found that "
+                  f"shows it:\n{describe_problem(verdict.failure)}")
+    console.print(rule_table(verdict.report, only_disagreements=True))
+    console.print(summary_line(verdict.report))
+    return 1
+
+
+def describe_problem(problem: Problem) -> str:
+    """Everything needed to rebuild a problem, printed in full."""
+    spec = problem.spec
+    with np.printoptions(precision=17, threshold=10_000):
+        arrays = "\n".join(f"  {name} = {np.array2string(value, separator=', ')}"
+                           for name, value in {**problem.params, "X": problem.X, "Y": problem.Y}.items())
+    return (f"  sizes={spec.sizes} activations={spec.activations} loss={spec.loss}/{spec.reduction} "
+            f"l2={spec.l2} bias={spec.bias} layout={spec.layout} dtype={spec.dtype} "
+            f"lr={problem.lr}\n{arrays}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(width=max(Console().width, 100))
+    if argv[:1] == ["verify"]:
+        return verify_main(argv[1:], console)
+    if argv[:1] == ["compare"]:
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
     try:
         unknown = [name for name in args.rules or () if name not in RULES]
         if unknown:
@@ -130,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     spec = problem.spec
     console.print(f"[bold]network[/] sizes={spec.sizes} activations={spec.activations} "
-                  f"loss={spec.loss}/{spec.reduction} bias={spec.bias} layout={spec.layout} "
-                  f"dtype={spec.dtype}; η={problem.lr}; seed={args.seed}; {about}")
+                  f"loss={spec.loss}/{spec.reduction} l2={spec.l2} bias={spec.bias} "
+                  f"layout={spec.layout} dtype={spec.dtype}; η={problem.lr}; seed={args.seed}; {about}")
     reports, witness_rows = compare_all(problem, list(args.rules) if args.rules else None)
     for report in reports:
         if report.rows:

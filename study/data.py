@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_iris
 
-from manual.spec import Spec, data_shape
+from manual.spec import LOSS_TARGETS, Spec, data_shape
 
 IRIS_FEATURES, IRIS_CLASSES = 4, 3
 
@@ -33,14 +33,22 @@ def iris_data(spec: Spec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     if (spec.sizes[0], spec.sizes[-1]) != (IRIS_FEATURES, IRIS_CLASSES):
         raise ValueError(f"iris needs sizes (4, …, 3); got sizes={spec.sizes} (use --data random)")
     features, labels = iris_split(rng)
-    X, Y = features.T, one_hot(labels, IRIS_CLASSES)
-    if spec.layout == "rows":
-        X, Y = X.T, Y.T
-    return X.astype(spec.dtype), Y.astype(spec.dtype)
+    return _in_layout(spec, features.T, labels)
+
+
+def _in_layout(spec: Spec, X_cols: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X and targets for the spec's loss (labels, or one-hot columns), layout and dtype."""
+    X = (X_cols if spec.layout == "cols" else X_cols.T).astype(spec.dtype)
+    if LOSS_TARGETS[spec.loss] == "labels":
+        return X, labels.astype(np.int64)
+    Y = one_hot(labels, spec.sizes[-1])
+    return X, (Y if spec.layout == "cols" else Y.T).astype(spec.dtype)
 
 
 def random_data(spec: Spec, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Standard-normal inputs and targets uniform in [0, 1], in the spec's layout and dtype."""
-    X = rng.standard_normal(data_shape(spec, spec.sizes[0], n_samples))
+    """Standard-normal inputs; targets uniform in [0, 1], or random class labels."""
+    X = rng.standard_normal((spec.sizes[0], n_samples))
+    if LOSS_TARGETS[spec.loss] == "labels":
+        return _in_layout(spec, X, rng.integers(0, spec.sizes[-1], n_samples))
     Y = rng.uniform(size=data_shape(spec, spec.sizes[-1], n_samples))
-    return X.astype(spec.dtype), Y.astype(spec.dtype)
+    return (X if spec.layout == "cols" else X.T).astype(spec.dtype), Y.astype(spec.dtype)

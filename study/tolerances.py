@@ -51,6 +51,9 @@ from manual.spec import Spec, parse_activation
 SAFETY = 8.0
 #: A relative tolerance above this no longer tells a wrong rule from rounding.
 INFORMATIVE = 1e-3
+#: |σ′| ≤ bound·max(1, |parameter|) where tests draw z; 2 covers every registered activation
+#: (softmax's vjp included); user activations may declare their own.
+DERIVATIVE_BOUND: dict[str, float] = {}
 
 
 
@@ -123,8 +126,8 @@ def magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np.
     upstream = 2.0 * terms / (n if spec.reduction == "mean" else 1)
     scale: dict[str, np.ndarray] = {}
     for k in range(spec.depth, 0, -1):
-        parameter = parse_activation(spec.activations[k - 1])[1] or 0.0
-        delta = 2.0 * max(1.0, abs(parameter)) * upstream
+        base, parameter = parse_activation(spec.activations[k - 1])
+        delta = DERIVATIVE_BOUND.get(base, 2.0) * max(1.0, abs(parameter or 0.0)) * upstream
         weights = np.abs(params[f"W{k}"][:, : spec.sizes[k - 1]])
         scale[f"W{k}"] = delta.T @ np.abs(layer_inputs[k - 1])
         scale[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights

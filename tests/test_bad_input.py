@@ -11,7 +11,7 @@ from manual.rules import RULES
 from manual.spec import Spec
 from reference import WITNESSES
 from study.compare import Problem
-from tests.strategies import problems
+from study.strategies import problems
 
 SPEC = Spec((4, 5, 3), ("sigmoid", "sigmoid"))  # the seed's network: bias node, samples as columns
 

@@ -17,10 +17,10 @@ from manual import network
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, LOSSES
 from study.compare import ask_witnesses, compare_rule, compare_witnesses
+from study.strategies import away_from_kinks, problems, seed_specs, specs
 from study.tolerances import gradient_allowance, informative
 from tests.assertions import assert_rows_agree, describe_problem
 from tests.seed_snippet import run_corrected_seed_code
-from tests.strategies import away_from_kinks, problems, seed_specs, specs
 
 by_activation = pytest.mark.parametrize("activation", ACTIVATIONS)
 by_loss = pytest.mark.parametrize("loss", LOSSES)

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from manual.spec import Spec
 from reference import jax_ref
 from study.compare import ask_witnesses
+from study.strategies import problems, specs
 from study.tolerances import gradient_allowance
 from tests.assertions import describe_problem
-from tests.strategies import problems, specs
 
 
 def test_x64_is_really_on():

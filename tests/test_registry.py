@@ -19,8 +19,8 @@ from manual.activations import ACTIVATIONS, activation
 from manual.losses import LOSSES, one_hot
 from manual.rules import RULES
 from reference import WITNESSES, jax_ref, torch_ref
+from study.strategies import activation_names, bounded
 from study.tolerances import OUTPUT_FORM_CONDITION, SAFETY, unit_roundoff
-from tests.strategies import activation_names, bounded
 
 FORMULA = re.compile(r"=")  # a docstring formula states an equation
 U64 = unit_roundoff(np.float64)

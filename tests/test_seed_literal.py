@@ -29,10 +29,10 @@ from manual.seed import seed_literal_train
 from manual.spec import Spec
 from reference import numeric
 from study.compare import Problem, ask_witnesses, compare_rule
+from study.strategies import problems, seed_specs
 from study.tolerances import gradient_allowance, informative, magnitudes
 from tests.assertions import assert_rows_agree, describe_problem
 from tests.seed_snippet import SEED_CORE_CODE, run_seed_core_code
-from tests.strategies import problems, seed_specs
 
 SEED = RULES["seed-literal"]
 SEED_DOCUMENT = Path(__file__).resolve().parents[2] / "shared" / "seed" / "seed.txt"

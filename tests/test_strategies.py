@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 
 from manual.spec import ACTIVATIONS, LOSS_TARGETS, LOSSES, check_problem, parse_activation
-from tests.strategies import (
+from study.strategies import (
     INPUT_BOUND,
     MAX_BATCH,
     MAX_HIDDEN_LAYERS,

@@ -1,0 +1,78 @@
+"""Users' own rules: registered everywhere, checked by ``bpcheck verify``, wrong ones caught."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from manual import spec as vocabulary
+from reference import WITNESSES
+from study.cli import main
+from study.verify import UserLoss, load_user_rule, register_user_rule, registered, verify
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "user_rules.py"
+
+
+def test_a_correct_user_activation_passes():
+    verdict = verify(load_user_rule(f"{EXAMPLES}:swish"), max_examples=25)
+    assert verdict.failure is None and verdict.examples > 0
+
+
+def test_a_user_rule_joins_every_registry_only_while_registered():
+    swish = load_user_rule(f"{EXAMPLES}:swish")
+    with registered(swish):
+        assert "swish" in vocabulary.ACTIVATIONS
+        assert all("swish" in witness.activations for witness in WITNESSES.values())
+    assert "swish" not in vocabulary.ACTIVATIONS
+    assert not any("swish" in witness.activations for witness in WITNESSES.values())
+
+
+def test_a_subtly_wrong_user_activation_is_caught_with_a_small_network():
+    verdict = verify(load_user_rule(f"{EXAMPLES}:swish_wrong"), max_examples=100)
+    assert verdict.failure is not None and not verdict.report.agrees
+    assert "swish_wrong" in verdict.failure.spec.activations
+    assert all(width == 1 for width in verdict.failure.spec.sizes)  # shrunk to the smallest widths
+
+
+def log_cosh(p, y):
+    """ℓ_n = Σ_c log cosh(p_c − y_c)."""
+    d = p - y
+    return np.sum(np.logaddexp(d, -d) - np.log(2.0), axis=-2)
+
+
+LOG_COSH = UserLoss(
+    "log-cosh", log_cosh, lambda p, y: np.tanh(p - y),
+    torch=lambda p, y: (torch.logaddexp(p - y, y - p) - np.log(2.0)).sum(dim=1),
+    jax=lambda p, y: (jnp.logaddexp(p - y, y - p) - np.log(2.0)).sum(axis=0),
+)
+LOG_COSH_WRONG = UserLoss("log-cosh-wrong", log_cosh, lambda p, y: np.tanh(2 * (p - y)),
+                          torch=LOG_COSH.torch, jax=LOG_COSH.jax)
+
+
+@pytest.mark.parametrize(("loss", "caught"), [(LOG_COSH, False), (LOG_COSH_WRONG, True)])
+def test_user_losses_are_verified_too(loss, caught):
+    verdict = verify(loss, max_examples=30)
+    assert (verdict.failure is not None) == caught
+    assert verdict.failure is None or verdict.failure.spec.loss == loss.name
+
+
+def test_verify_command_exit_codes(capsys):
+    assert main(["verify", f"{EXAMPLES}:swish", "--examples", "10"]) == 0
+    assert "swish: " in capsys.readouterr().out
+    assert main(["verify", f"{EXAMPLES}:swish_wrong", "--examples", "60"]) == 1
+    out = capsys.readouterr().out
+    assert "swish_wrong: WRONG" in out and "DIFFERS" in out
+    assert main(["verify", "no_such_module:thing"]) == 2
+    assert main(["verify", f"{EXAMPLES}:np"]) == 2  # not a user rule
+
+
+def test_registering_something_else_is_refused():
+    with pytest.raises(TypeError, match="neither a UserActivation nor a UserLoss"), registered(F.relu):
+        pass
+    with pytest.raises(TypeError, match="neither a UserActivation nor a UserLoss"):
+        register_user_rule(F.relu)
