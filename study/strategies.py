@@ -68,11 +68,11 @@ def activation_names(draw, base: str) -> str:
 def specs(draw, activations: tuple[str, ...] | None = None, include: str | None = None,
           loss: str | None = None, depth: int | None = None, bias: str | None = None,
           layout: str | None = None, dtype: str = "float64", reduction: str | None = None,
-          l2: float | None = None) -> Spec:
+          l2: float | None = None, max_hidden_layers: int = MAX_HIDDEN_LAYERS) -> Spec:
     """A network; anything not given is drawn. ``include`` forces one layer's activation."""
     loss = loss or draw(st.sampled_from(LOSSES))
     if activations is None:
-        depth = depth or draw(st.integers(2, MAX_HIDDEN_LAYERS + 1))
+        depth = depth or draw(st.integers(2, max_hidden_layers + 1))
         names = [draw(activation_names(draw(st.sampled_from(hidden_activations()))))
                  for _ in range(depth)]
         outputs = PROBABILITY_OUTPUTS.get(loss, ACTIVATIONS)

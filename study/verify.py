@@ -148,7 +148,11 @@ def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int =
 
     from study.strategies import away_from_kinks, problems, specs
 
-    strategy = specs(include=rule.name) if isinstance(rule, UserActivation) else specs(loss=rule.name)
+    # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
+    # depth costs the jax witness a compilation for the newly registered rule
+    shape = {"max_hidden_layers": 3}
+    strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
+                else specs(loss=rule.name, **shape))
     verdict = Verdict(rule.name, 0)
 
     @hypothesis_seed(seed)

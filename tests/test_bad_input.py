@@ -122,3 +122,46 @@ def test_no_rule_or_witness_modifies_its_inputs(problem):
         witness.sgd_step(*args, problem.lr)
     for name, a in arrays.items():
         np.testing.assert_array_equal(a, before[name], err_msg=f"{name} was modified")
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"activations": ("softmax", "sigmoid")}, r"activations\[0\]='softmax': softmax is allowed only at the "
+                                             r"output layer \(activations\[1\]\)"),
+    ({"activations": ("leaky_relu:x", "sigmoid")},
+     r"activations\[0\]='leaky_relu:x': expected leaky_relu:<number>"),
+    ({"activations": ("tanh:2", "sigmoid")}, r"activations\[0\]='tanh:2': tanh takes no parameter"),
+    ({"activations": ("leaky_relu:inf", "sigmoid")}, r"the parameter must be finite"),
+    ({"loss": "bce", "activations": ("sigmoid", "tanh")},
+     r"loss='bce' takes probabilities: the output activation must be one of \['sigmoid', 'softmax'\]"),
+    ({"l2": -0.1}, r"l2=-0.1 must be a finite number >= 0"),
+    ({"l2": float("nan")}, r"l2=nan must be a finite number >= 0"),
+])
+def test_bad_family_option_is_rejected_with_the_field_named(changes, message):
+    fields = {"sizes": (4, 5, 3), "activations": ("sigmoid", "sigmoid")} | changes
+    with pytest.raises((ValueError, TypeError), match=message):
+        Spec(**fields)
+
+
+LABELS = SPEC.replace(loss="softmax-ce-labels", activations=("tanh", "identity"))
+
+
+@pytest.mark.parametrize(("targets", "error", "message"), [
+    (np.array([0, 1, 2, 3, 0, 1]), ValueError, r"Y has labels in \[0, 3\]; expected classes in \[0, 2\]"),
+    (np.array([0, -1, 2, 0, 0, 1]), ValueError, r"Y has labels in \[-1, 2\]"),
+    (np.array([0.0, 1.0, 2.0, 0.0, 0.0, 1.0]), TypeError, r"Y has dtype float64; loss='softmax-ce-labels' "
+                                                         r"expects integer class labels of shape \(6,\)"),
+    (np.array([0, 1, 2]), ValueError, r"Y has shape \(3,\); loss='softmax-ce-labels' expects class labels "
+                                      r"of shape \(6,\)"),
+    (np.zeros((3, 6), dtype=int), ValueError, r"Y has shape \(3, 6\)"),
+])
+def test_bad_class_labels_are_rejected(targets, error, message):
+    params, X, _ = good()
+    with pytest.raises(error, match=message):
+        network.gradients(LABELS, params, X, targets)
+
+
+@pytest.mark.parametrize("loss", ["bce", "bce-logits", "softmax-ce"])
+def test_probability_targets_outside_zero_one_are_rejected(loss):
+    params, X, Y = good()
+    with pytest.raises(ValueError, match=rf"Y has values in \[.*\]; loss='{loss}' expects probabilities"):
+        network.gradients(SPEC.replace(loss=loss), params, X, Y + 1.5)

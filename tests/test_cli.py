@@ -66,3 +66,22 @@ def test_a_wrong_rule_that_claims_to_be_correct_fails_the_run(monkeypatch, capsy
     monkeypatch.setitem(RULES, "doubled", wrong)
     assert main(["--rules", "doubled"]) == 1
     assert "doubled: DIFFERS on W1, W2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--layers", "4,5,5,3", "--activations", "tanh,relu"], "activations has 2 names"),
+    (["--layers", "4,5,3", "--activations", "softmax,sigmoid"], "softmax is allowed only at the output"),
+    (["--layers", "4,5,3", "--activations", "tanh,relu", "--loss", "bce"], "loss='bce' takes probabilities"),
+    (["--l2", "-1"], "l2=-1.0 must be a finite number >= 0"),
+])
+def test_bad_family_options_exit_two_with_a_message(options, message, capsys):
+    assert main(options) == 2
+    assert message in capsys.readouterr().out
+
+
+def test_a_deep_family_member_from_the_command_line(capsys):
+    options = ["--layers", "4,8,8,3", "--activations", "tanh,relu,softmax", "--loss", "softmax-ce",
+               "--bias", "vector", "--layout", "rows", "--dtype", "float32"]
+    assert main(options) == 0
+    out = capsys.readouterr().out
+    assert "derived: agrees with every witness" in out and "W3 3×8" in out and "b3 3" in out
