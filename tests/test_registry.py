@@ -95,7 +95,8 @@ def test_activation_value_and_vjp_match_torch_autograd_and_jax_grad(name, data, 
     ours = manual.vjp(z, a, upstream)
     # frameworks take σ′ from the output, which loses digits near saturation (study.tolerances)
     scale = np.abs(upstream) * 2 * np.maximum(1, np.abs(a)) + np.abs(ours)
-    allowed = SAFETY * U64 * (4 + np.max(condition)) * np.max(scale)
+    # plus an underflow floor: XLA flushes subnormal results to zero
+    allowed = SAFETY * U64 * (4 + np.max(condition)) * np.max(scale) + SAFETY * np.finfo(float).tiny
     for other in (t.grad.numpy().T, np.asarray(jax_vjp(upstream)[0])):
         assert np.all(np.abs(ours - other) <= allowed), name
 
