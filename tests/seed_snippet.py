@@ -31,18 +31,27 @@ BIAS_NODE_LINE = ("output_vector_hidden = np.concatenate((output_vector_hidden, 
                   "np.ones((1, output_vector_hidden.shape[1]))))")
 
 
-def run_seed_core_code(weights_hidden_in, weights_hidden_out, X_rows, target_vec, learning_rate,
-                       sigmoid):
-    """Execute the verbatim snippet on copies; X_rows is (N, F), target_vec (C, N)."""
+def run_program_code(code, weights_hidden_in, weights_hidden_out, X_rows, target_vec, learning_rate,
+                     sigmoid):
+    """Execute ``code`` as the program's ``train()`` body on copies of the weights.
+
+    X_rows is (N, F); with the program's bias node it becomes ``input_vector`` (F+1, N).
+    """
     program = SimpleNamespace(weights_hidden_in=weights_hidden_in.copy(),
                               weights_hidden_out=weights_hidden_out.copy(),
                               target_vec=target_vec, learning_rate=learning_rate)
     input_vector = np.concatenate((X_rows, np.ones((X_rows.shape[0], 1))), axis=1).T
+    exec(code, {"np": np, "sigmoid": sigmoid}, {"self": program, "input_vector": input_vector})
+    return program.weights_hidden_in, program.weights_hidden_out
+
+
+def run_seed_core_code(weights_hidden_in, weights_hidden_out, X_rows, target_vec, learning_rate,
+                       sigmoid):
+    """The verbatim snippet, with the full program's bias-node line inserted."""
     lines = SEED_CORE_CODE.splitlines()
     lines.insert(2, BIAS_NODE_LINE)
-    exec("\n".join(lines), {"np": np, "sigmoid": sigmoid},
-         {"self": program, "input_vector": input_vector})
-    return program.weights_hidden_in, program.weights_hidden_out
+    return run_program_code("\n".join(lines), weights_hidden_in, weights_hidden_out, X_rows,
+                            target_vec, learning_rate, sigmoid)
 
 
 #: The corrected core code, as the README shows it (bias-node line included).
@@ -63,13 +72,8 @@ self.weights_hidden_in -= self.learning_rate * np.dot(hidden_delta, input_vector
 
 
 def run_corrected_seed_code(weights_hidden_in, weights_hidden_out, X_rows, target_vec, learning_rate):
-    """Execute the corrected code on copies; X_rows is (N, F), target_vec (C, N)."""
+    """The corrected code, with SciPy's sigmoid."""
     from scipy.special import expit
 
-    program = SimpleNamespace(weights_hidden_in=weights_hidden_in.copy(),
-                              weights_hidden_out=weights_hidden_out.copy(),
-                              target_vec=target_vec, learning_rate=learning_rate)
-    input_vector = np.concatenate((X_rows, np.ones((X_rows.shape[0], 1))), axis=1).T
-    exec(CORRECTED_CORE_CODE, {"np": np, "sigmoid": expit},
-         {"self": program, "input_vector": input_vector})
-    return program.weights_hidden_in, program.weights_hidden_out
+    return run_program_code(CORRECTED_CORE_CODE, weights_hidden_in, weights_hidden_out, X_rows,
+                            target_vec, learning_rate, expit)
