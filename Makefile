@@ -1,5 +1,6 @@
 # make report — the seed's network, every rule against every witness (sets everything up)
 # make test   — the property-test suite under the `ci` Hypothesis profile (sets everything up)
+# make bench  — milliseconds per example for the rule and each witness (not part of make test)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 HYPOTHESIS_PROFILE ?= ci
 PYTEST_ARGS ?=
 
-.PHONY: report test lint clean
+.PHONY: report test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ report: $(STAMP)
 
 test: $(STAMP)
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/witnesses.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

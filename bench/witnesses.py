@@ -1,0 +1,74 @@
+"""Milliseconds per example for the rule and each witness, measured side by side in one run.
+
+Problems are random members of the family (widths 1–16, batch 1–8, 1–6 hidden layers), drawn
+once; every timed function runs on the same problems, in interleaved rounds, and the table
+quotes the median round and its ratio to torch. Run with ``make bench``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from manual import network
+from manual.init import truncated_normal
+from manual.rules import RULES
+from manual.spec import ACTIVATIONS, LOSSES, OUTPUT_ONLY, PROBABILITY_OUTPUTS, Spec
+from reference import jax_ref, numeric, torch_ref
+from study.compare import Problem, ask_witnesses, compare_rule
+from study.data import random_data
+
+ROUNDS, PROBLEMS = 7, 200
+
+
+def random_problem(rng: np.random.Generator) -> Problem:
+    depth = int(rng.integers(2, 8))
+    loss = str(rng.choice(LOSSES))
+    hidden = [a for a in ACTIVATIONS if a not in OUTPUT_ONLY]
+    names = [str(rng.choice(hidden)) for _ in range(depth - 1)]
+    names.append(str(rng.choice(PROBABILITY_OUTPUTS.get(loss, ACTIVATIONS))))
+    sizes = tuple(int(n) for n in rng.integers(1, 17, depth + 1))
+    spec = Spec(sizes, tuple(names), loss, str(rng.choice(["sum", "mean"])),
+                str(rng.choice(["node", "vector"])), str(rng.choice(["cols", "rows"])))
+    X, Y = random_data(spec, int(rng.integers(1, 9)), rng)
+    return Problem(spec, truncated_normal(spec, rng), X, Y, 0.1)
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    problems = [random_problem(rng) for _ in range(PROBLEMS)]
+    cases = {
+        "manual (derived)": lambda p: network.gradients(p.spec, p.params, p.X, p.Y),
+        "torch": lambda p: torch_ref.gradients(p.spec, p.params, p.X, p.Y),
+        "jax (padded, jit)": lambda p: jax_ref.gradients(p.spec, p.params, p.X, p.Y),
+        "finite differences": lambda p: numeric.gradients(p.spec, p.params, p.X, p.Y),
+        "full check (3 witnesses + steps + compare)":
+            lambda p: compare_rule(RULES["derived"], p, ask_witnesses(p)),
+    }
+    for case in cases.values():  # warm up: compile every jax structure once
+        for problem in problems:
+            case(problem)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, case in cases.items():
+            start = time.perf_counter()
+            for problem in problems:
+                case(problem)
+            times[name].append((time.perf_counter() - start) / len(problems) * 1e3)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    table = Table(title=f"ms per example: median of {ROUNDS} interleaved rounds over "
+                        f"{PROBLEMS} random family members")
+    for column in ("what", "median ms", "min ms", "× torch"):
+        table.add_column(column, justify="left" if column == "what" else "right")
+    for name, values in times.items():
+        table.add_row(name, f"{medians[name]:.3f}", f"{min(values):.3f}",
+                      f"{medians[name] / medians['torch']:.2f}")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
