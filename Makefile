@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HYPOTHESIS_PROFILE ?= ci
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto  # pytest-xdist: one worker per core
 
 .PHONY: report test lint bench clean
 
