@@ -55,8 +55,13 @@ def activation(name: str):
 
 
 def _bce(p, y, mask):
-    """Binary cross-entropy of probabilities, each log clamped at −100 (torch's convention)."""
-    log_p, log_q = jnp.maximum(jnp.log(p), -100.0), jnp.maximum(jnp.log1p(-p), -100.0)
+    """Binary cross-entropy of probabilities, each log clamped at −100 (torch's convention).
+
+    The logs see max(p, tiny) and max(1 − p, tiny), so p = 0 or 1 gives a zero gradient, not
+    0·∞ = NaN."""
+    tiny = jnp.finfo(p.dtype).tiny
+    log_p = jnp.maximum(jnp.log(jnp.maximum(p, tiny)), -100.0)
+    log_q = jnp.maximum(jnp.log(jnp.maximum(1.0 - p, tiny)), -100.0)
     return jnp.where(mask, -(y * log_p + (1 - y) * log_q), 0.0).sum(axis=0)
 
 
