@@ -43,6 +43,17 @@ class LayerCache:
     a: np.ndarray
 
 
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b. Some OpenBLAS kernels set a spurious "invalid" flag on finite operands (numpy
+    issue 24067, OpenBLAS issue 1924), so that flag is ignored here — and a NaN that really
+    appears is still an error."""
+    with np.errstate(invalid="ignore"):
+        product = a @ b
+    if np.isnan(product).any():
+        raise FloatingPointError("invalid value (NaN) in a matrix product")
+    return product
+
+
 def to_columns(spec: Spec, array: np.ndarray) -> np.ndarray:
     """View data in the features × samples layout used internally (no copy; labels as they are)."""
     return array if spec.layout == "cols" or array.ndim == 1 else array.T
@@ -58,7 +69,7 @@ def forward(spec: Spec, params: Params, X_cols: np.ndarray) -> list[LayerCache]:
     caches, a = [], X_cols
     for k, name in enumerate(spec.activations, start=1):
         inputs = with_bias_row(a) if spec.bias == "node" else a
-        z = params[f"W{k}"] @ inputs
+        z = matmul(params[f"W{k}"], inputs)
         if spec.bias == "vector":
             z = z + params[f"b{k}"][:, None]
         a = activation(name).value(z)
@@ -74,13 +85,13 @@ def backward(spec: Spec, params: Params, caches: list[LayerCache], Y_cols: np.nd
     for k in range(spec.depth, 0, -1):
         cache = caches[k - 1]
         delta = activation(spec.activations[k - 1]).vjp(cache.z, cache.a, upstream)
-        grads[f"W{k}"] = delta @ cache.inputs.T
+        grads[f"W{k}"] = matmul(delta, cache.inputs.T)
         if spec.l2:
             grads[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights(spec, params, k)
         if spec.bias == "vector":
             grads[f"b{k}"] = delta.sum(axis=1)
         if k > 1:
-            upstream = params[f"W{k}"][:, : spec.sizes[k - 1]].T @ delta
+            upstream = matmul(params[f"W{k}"][:, : spec.sizes[k - 1]].T, delta)
     return {name: grads[name] for name in params}
 
 
