@@ -85,7 +85,8 @@ def _forward(spec: Spec, batched: dict[str, np.ndarray], x: np.ndarray):
         if spec.bias == "node":
             a = np.concatenate([a, np.ones((*a.shape[:-1], 1))], axis=-1)
         inputs.append(a)
-        z = a @ np.swapaxes(batched[f"W{k}"], -1, -2)
+        with np.errstate(invalid="ignore"):  # OpenBLAS can flag "invalid" spuriously; NaNs still show
+            z = a @ np.swapaxes(batched[f"W{k}"], -1, -2)
         if spec.bias == "vector":
             z = z + batched[f"b{k}"][:, None, :]
         zs.append(z)
