@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, note
+from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
@@ -91,7 +91,12 @@ def test_seed_literal_train_leaves_its_inputs_alone():
     seed_literal_train(*arrays, 0.5)  # would raise on any in-place write
 
 
+#: relu pairs put many drawn pre-activations on the kink, which the draws must avoid
+kinks_filtered = settings(suppress_health_check=[HealthCheck.filter_too_much])
+
+
 @pairs
+@kinks_filtered
 @given(data=st.data())
 def test_seed_literal_output_update_is_exact(activations, data):
     problem = data.draw(node_problems(activations))
@@ -103,6 +108,7 @@ def test_seed_literal_output_update_is_exact(activations, data):
 
 
 @pairs
+@kinks_filtered
 @given(data=st.data())
 def test_seed_literal_hidden_update_is_exact_rule_with_two_substitutions(activations, data):
     problem = data.draw(node_problems(activations))
