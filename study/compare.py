@@ -172,10 +172,12 @@ def compare_witnesses(problem: Problem, truth: Truth) -> list[Row]:
         if witness == "torch":
             continue
         for parameter, candidate in truth.gradients[witness].items():
-            rows.append(_gradient_row(f"{witness} vs torch", f64, truth, "torch", parameter, candidate)
-                        if witness != "numeric" else
-                        _gradient_row(f"torch vs {witness}", f64, truth, "numeric", parameter,
-                                      truth.gradients["torch"][parameter]))
+            if witness == "numeric":  # judged by the finite differences' own error estimate
+                row = _gradient_row("torch vs numeric", f64, truth, "numeric", parameter,
+                                    truth.gradients["torch"][parameter])
+            else:
+                row = _gradient_row(f"{witness} vs torch", f64, truth, "torch", parameter, candidate)
+            rows.append(row)
     for parameter, new_value in truth.steps["jax"].items():
         rows.append(_update_row("jax vs torch", f64, truth, "torch", parameter, new_value))
     return rows
