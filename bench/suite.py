@@ -1,0 +1,83 @@
+"""Wall time, peak memory and verified examples of ``make test``, in one run.
+
+Runs the README's test command as a child process, samples the resident memory of its whole
+process tree (make, pytest, every xdist worker) with psutil, and counts the examples Hypothesis
+ran through its own observability log (one JSON line per test case). The count includes only
+examples that passed — every one of them checked against the witnesses or a property.
+Observability adds one line of JSON per example, so the wall time quoted is, if anything, high.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of a process and all its descendants, now."""
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def count_examples(storage: Path) -> Counter:
+    """Test cases by status from Hypothesis's observability log."""
+    counts: Counter = Counter()
+    for log in (storage / "observed").glob("*_testcases.jsonl"):
+        for line in log.read_text().splitlines():
+            record = json.loads(line)
+            if record.get("type") == "test_case":
+                counts[record["status"]] += 1
+    return counts
+
+
+def main(command: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as storage:
+        env = dict(os.environ, HYPOTHESIS_STORAGE_DIRECTORY=storage,
+                   HYPOTHESIS_EXPERIMENTAL_OBSERVABILITY_NOCOVER="1")
+        start = time.perf_counter()
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        watched, peak = psutil.Process(child.pid), 0
+        while child.poll() is None:
+            peak = max(peak, tree_rss(watched))
+            time.sleep(0.2)
+        wall = time.perf_counter() - start
+        output = child.stdout.read() if child.stdout else ""
+        counts = count_examples(Path(storage))
+    if "--durations" in " ".join(command):  # show pytest's slowest-tests section
+        print(output[output.find("slowest"):output.rfind("=" * 10)])
+    summary = [line for line in output.splitlines() if " passed" in line or " failed" in line]
+    table = Table(title=f"`{' '.join(command)}` on {os.cpu_count()} cores")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("pytest summary", summary[-1].strip("= ") if summary else "(none)")
+    table.add_row("wall time (s)", f"{wall:.0f}")
+    table.add_row("peak memory, whole process tree (MiB)", f"{peak / 2**20:.0f}")
+    table.add_row("examples passed (verified)", f"{counts['passed']:,}")
+    table.add_row("examples rejected by filters/assume", f"{counts['gave_up']:,}")
+    table.add_row("verified examples per second", f"{counts['passed'] / wall:.1f}")
+    Console().print(table)
+    if child.returncode:
+        print(output[-3000:])
+        sys.exit(child.returncode)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["make", "--no-print-directory", "test"])
