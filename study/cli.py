@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.table import Table
 
 from manual.init import truncated_normal
+from manual.optim import OPTIMIZERS, hyperparameters
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, BIAS_STYLES, DTYPES, LAYOUTS, LOSSES, REDUCTIONS, Spec
 from study.compare import Problem, Row, RuleReport, compare_all
 from study.data import IRIS_CLASSES, IRIS_FEATURES, iris_data, iris_split, random_data, seed_hidden_width
+from study.optim_cli import optim_main, optimizer_report, parse_options
 from study.verify import load_user_rule, verify
 
 
@@ -36,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bpcheck",
         description="Compare hand-derived backpropagation rules with PyTorch, JAX and finite "
                     "differences. Without options: the seed's network on iris. "
-                    "`bpcheck verify MODULE:NAME` property-checks your own activation or loss.",
+                    "`bpcheck verify MODULE:NAME` property-checks your own activation or loss; "
+                    "`bpcheck optim` tabulates where torch.optim and optax differ.",
     )
     parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
                         help="layer widths (default: the seed program's 4,H,3 with its random H)")
@@ -57,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seeds data order, width and init")
     parser.add_argument("--rules", type=_name_list, default=None, metavar="R1,R2",
                         help=f"rules to compare (default: all of {list(RULES)})")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
+                        help="also train with this optimizer for --steps steps: manual gradients + "
+                             "manual optimizer vs autodiff + torch.optim / optax, error per step")
+    parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
+                        help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
+    parser.add_argument("--steps", type=int, default=10, help="training steps for --optimizer")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     return parser
 
@@ -168,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(width=max(Console().width, 100))
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:], console)
+    if argv[:1] == ["optim"]:
+        return optim_main(argv[1:], console)
     if argv[:1] == ["compare"]:
         argv = argv[1:]
     args = build_parser().parse_args(argv)
@@ -176,6 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             raise ValueError(f"--rules: unknown {unknown}; expected names from {list(RULES)}")
         problem, about = build_problem(args)
+        options = parse_options(args.optimizer_options)
+        if args.optimizer:
+            hyperparameters(args.optimizer, lr=args.lr, **options)  # refuse bad settings up front
+            if args.steps < 1:
+                raise ValueError("--steps must be ≥ 1")
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck: error:[/] {error}")
         return 2
@@ -191,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(summary_line(report))
     console.print(witness_line(witness_rows))
     ok = all(report.as_claimed for report in reports) and all(row.agrees for row in witness_rows)
+    if args.optimizer:
+        ok &= optimizer_report(problem, args.optimizer, options, args.steps, console)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"spec": spec.__dict__, "lr": problem.lr, "seed": args.seed, "data": about,

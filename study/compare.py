@@ -68,12 +68,25 @@ def ask_witnesses(problem: Problem, finite_differences: bool = True) -> Truth:
         grads[name], steps[name] = WITNESSES[name].gradients_and_sgd_step(*args, p.lr)
     if finite_differences:
         grads["numeric"], fd_error = numeric.gradients_with_error(*args)
+    return Truth(grads, steps, fd_error, *rounding_context(p))
+
+
+def rounding_context(problem: Problem) -> tuple[Conditioning, Params]:
+    """The conditioning and the magnitudes S that gradient tolerances are measured against."""
+    p = problem.in_float64()
     inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
     targets = p.Y if p.spec.layout == "rows" else p.Y.T
     if targets.ndim == 1:  # class labels
         targets = np.eye(p.spec.sizes[-1])[targets]
-    return Truth(grads, steps, fd_error, conditioning(p.spec, zs, output),
-                 magnitudes(p.spec, p.params, inputs, output, targets))
+    return conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, targets)
+
+
+def gradient_error_bound(problem: Problem) -> Params:
+    """Per entry, the gradient allowance in the problem's dtype: how far a correct gradient
+    computed in that dtype may be from the float64 truth."""
+    cond, scale = rounding_context(problem)
+    return {name: gradient_allowance(problem.spec, problem.n_samples, problem.spec.dtype,
+                                     scale[name], cond) for name in scale}
 
 
 @dataclass(frozen=True)

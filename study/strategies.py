@@ -134,3 +134,70 @@ def away_from_kinks(problem: Problem) -> bool:
     zs = numeric.preactivations(p.spec, p.params, p.X)
     return all(np.min(np.abs(z)) >= KINK_MARGIN for z, name in zip(zs, p.spec.activations, strict=True)
                if parse_activation(name)[0] in KINKED)
+
+
+# --- optimizers -------------------------------------------------------------------------------
+#: Trajectories of 1–30 steps; parameter arrays of rank 1–2, sides 1–5; entries 0 or
+#: 1e−3 ≤ |x| ≤ 2 (parameters) or 10 (gradients): tinier values send g², λθ and the moments
+#: below the normal range, where XLA flushes to zero and a division by ε magnifies the loss.
+MAX_STEPS = 30
+
+
+def _rate(low: float, high: float) -> st.SearchStrategy[float]:
+    return st.floats(low, high, allow_nan=False, allow_infinity=False)
+
+
+def _powers_of_ten(low: int, high: int) -> st.SearchStrategy[float]:
+    return st.integers(low, high).map(lambda e: 10.0**e)
+
+
+@st.composite
+def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
+    """Hyperparameters the framework can express, keyed by the manual rule's names.
+
+    Decay rates span realistic ranges; centered RMSProp keeps α ≥ 0.9, since its denominator
+    √(v − m²) can shrink to α^{t/2}√v and smaller α would leave float32 nothing to compare."""
+    hp: dict = {"lr": _rate(1e-4, 1.0), "weight_decay": st.one_of(st.just(0.0), _rate(1e-4, 0.1)),
+                "eps": _powers_of_ten(-10, -3)}
+    if name == "sgd":
+        hp["momentum"] = st.one_of(st.just(0.0), _rate(0.1, 0.99))
+        hp["dampening"] = st.just(0.0) if framework == "optax" else st.one_of(st.just(0.0),
+                                                                               _rate(0.1, 0.9))
+        del hp["eps"]
+    elif name == "adagrad":
+        hp.update(lr_decay=st.one_of(st.just(0.0), _rate(1e-3, 0.1)),
+                  initial_accumulator_value=st.one_of(st.just(0.0), _rate(0.01, 1.0)),
+                  eps_placement=st.just("outside" if framework == "torch" else "inside"))
+    elif name == "rmsprop":
+        hp.update(centered=st.booleans(), momentum=st.one_of(st.just(0.0), _rate(0.1, 0.99)),
+                  eps_placement=st.just("outside") if framework == "torch"
+                  else st.sampled_from(["outside", "inside"]))
+    else:
+        hp.update(beta1=_rate(0.0, 0.99), beta2=_rate(0.5, 0.9999))
+        if name in ("adam", "adamw"):
+            hp["eps_root"] = st.just(0.0) if framework == "torch" else st.sampled_from([0.0, 1e-8])
+    drawn = {key: draw(value) for key, value in hp.items()}
+    if name == "rmsprop":
+        drawn["alpha"] = draw(_rate(0.9, 0.999) if drawn["centered"] else _rate(0.5, 0.999))
+    if name == "sgd" and drawn["momentum"] and not drawn["dampening"]:
+        drawn["nesterov"] = draw(st.booleans())
+    return drawn
+
+
+def _entries(dtype: str, largest: float) -> st.SearchStrategy[float]:
+    low, high = (float(np.dtype(dtype).type(bound)) for bound in (1e-3, largest))
+    magnitude = st.floats(low, high, width=np.dtype(dtype).itemsize * 8)
+    return st.one_of(st.just(0.0), magnitude, magnitude.map(lambda x: -x))
+
+
+@st.composite
+def optimizer_problems(draw, dtype: str = "float64", max_steps: int = MAX_STEPS):
+    """(θ_0, [g_1 … g_T]): 1–3 parameter arrays and T gradients, values exact in ``dtype``."""
+    shapes = draw(st.lists(hnp.array_shapes(min_dims=1, max_dims=2, max_side=5), min_size=1,
+                           max_size=3))
+    params = {f"p{i}": draw(hnp.arrays(dtype, shape, elements=_entries(dtype, 2.0)))
+              for i, shape in enumerate(shapes)}
+    steps = draw(st.integers(1, max_steps))
+    grads = [{key: draw(hnp.arrays(dtype, value.shape, elements=_entries(dtype, 10.0)))
+              for key, value in params.items()} for _ in range(steps)]
+    return params, grads

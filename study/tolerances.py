@@ -37,6 +37,23 @@ Float32 rules are compared with the float64 truth computed from the *same* float
 input quantisation does not count against them. An SGD step adds one rounding of θ − ηg
 (≤ u·|θ′| + tiny) to η times the gradient allowance. Finite differences carry their own
 estimated error per entry (``reference.numeric``): |a − D_h| ≤ 8·estimate + the allowance.
+
+**Optimizer trajectories.** After t steps of an optimizer, θ_t has gone through t roundings
+of θ ← θ − Δ and each Δ carries a few relative roundings; errors also propagate through the
+state (momenta, second moments), and some rules amplify them — centered RMSProp divides by
+√(v − m²), which can be as small as α^{t/2}√v; Nesterov's g + μb can cancel. Rather than bound
+each rule by hand, the witness's own sensitivity is measured: the witness reruns the trajectory
+with θ_0 and every gradient entry multiplied by 1 ± ρ (random signs, ρ = PERTURBATION) and
+D_t = max over reruns of |θ_t^ρ − θ_t| estimates how far errors of relative size ρ carry. Then
+
+.. math::
+    |θ_t^{rule} − θ_t^{truth}| ≤ 8\,[u_{rule}(t + 1)(|θ_t| + Σ_{s≤t}|Δ_s|)
+                                 + (u_{rule} + u_{64})·D_t/ρ] + floor.
+
+When the gradients are themselves computed (end-to-end training), further reruns move every
+gradient entry by ± its whole gradient allowance e (above), and their spread is added as it is:
+an adaptive rule divides by √v + ε, so where e is not small against ε the step is decided by
+rounding, the allowance says so, and such draws are not informative.
 """
 
 from __future__ import annotations
@@ -185,3 +202,42 @@ def finite_difference_allowance(spec: Spec, n_samples: int, dtype: str | np.dtyp
 def informative(spec: Spec, n_samples: int, dtype: str | np.dtype, cond: Conditioning) -> bool:
     """Whether a comparison can still tell a wrong rule from rounding (τ ≤ INFORMATIVE)."""
     return gradient_tolerance(spec, n_samples, dtype, cond) <= INFORMATIVE
+
+
+#: Relative size of the perturbations that measure a trajectory's sensitivity (well above
+#: float64 rounding, well inside the linear regime).
+PERTURBATION = 2.0**-24
+
+
+Arrays = dict[str, np.ndarray]
+
+
+def trajectory_allowance(dtype: str | np.dtype, initial: Arrays, path: list[Arrays],
+                         perturbed: list[list[Arrays]], baseline: list[Arrays] | None = None,
+                         gradient_perturbed: list[list[Arrays]] = ()) -> list[Arrays]:
+    """Allowed |θ_t^rule − θ_t^truth| per entry after each step t (see the module docstring).
+
+    ``perturbed`` are the reruns with relative perturbations ρ, ``gradient_perturbed`` those
+    whose computed gradients were moved by their whole allowance (counted as they are), both
+    measured from ``baseline`` (the truth ``path`` itself when the reruns come from the same
+    witness)."""
+    baseline = path if baseline is None else baseline
+    u, u64 = unit_roundoff(dtype), unit_roundoff(np.float64)
+    tiny = float(np.finfo(np.dtype(dtype)).smallest_normal)
+    allowances, previous = [], initial
+    travelled = {key: np.zeros_like(value, dtype=np.float64) for key, value in initial.items()}
+
+    def spread(runs, t, key):
+        return np.max([np.abs(run[t - 1][key] - baseline[t - 1][key]) for run in runs], axis=0)
+
+    for t, now in enumerate(path, start=1):
+        step = {}
+        for key, value in now.items():
+            travelled[key] = travelled[key] + np.abs(value - previous[key])
+            step[key] = SAFETY * (u * (t + 1) * (np.abs(value) + travelled[key])
+                                  + (u + u64) * spread(perturbed, t, key) / PERTURBATION + (t + 1) * tiny)
+            if gradient_perturbed:
+                step[key] = step[key] + spread(gradient_perturbed, t, key)
+        allowances.append(step)
+        previous = now
+    return allowances

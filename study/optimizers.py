@@ -1,0 +1,186 @@
+"""Compare the manual optimizers with torch.optim and optax, step by step over a trajectory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from manual import network, optim
+from manual.spec import Params
+from reference import WITNESSES
+from reference.optim_ref import TRAJECTORIES, GradientAt, NotExpressible
+from study.compare import Problem, gradient_error_bound, rounding_context
+from study.metrics import relative
+from study.tolerances import INFORMATIVE, PERTURBATION, informative, trajectory_allowance
+
+ErrorScaleAt = Callable[[Params], Params]  # parameters → per-entry gradient error scale
+
+#: Which framework each convention table column stands for.
+FRAMEWORKS = ("torch", "optax")
+
+
+def manual_trajectory(name: str, params: Params, gradient_at: GradientAt, steps: int,
+                      hp: dict) -> list[Params]:
+    """Parameters after each step of the manual rule (in the parameters' own dtype)."""
+    state = optim.init(name, params, **hp)
+    path = []
+    for t in range(1, steps + 1):
+        params, state = optim.step(name, params, gradient_at(params, t), state, **hp)
+        path.append(params)
+    return path
+
+
+def in_convention(name: str, hp: dict, framework: str) -> dict:
+    """hp with every formula switch (ε placement) set to what the framework can express."""
+    formulas = {key: pair[FRAMEWORKS.index(framework)]
+                for key, pair in optim.CONVENTIONS[name].items() if key in optim.CHOICES}
+    return optim.hyperparameters(name, **{**hp, **formulas})
+
+
+def perturbed(gradient_at: GradientAt, rng: np.random.Generator,
+              error_scale_at: ErrorScaleAt | None = None) -> GradientAt:
+    """The same gradients with every entry g multiplied by 1 ± ρ (ρ = PERTURBATION) or, given
+    ``error_scale_at``, moved by ± its gradient allowance e."""
+    def at(params: Params, t: int) -> Params:
+        grads = gradient_at(params, t)
+        signs = {key: rng.choice([-1.0, 1.0], np.shape(g)) for key, g in grads.items()}
+        if error_scale_at is None:
+            return {key: np.asarray(g, np.float64) * (1 + PERTURBATION * signs[key])
+                    for key, g in grads.items()}
+        scale = error_scale_at(params)
+        return {key: np.asarray(g, np.float64) + scale[key] * signs[key] for key, g in grads.items()}
+    return at
+
+
+def shaken(params: Params, rng: np.random.Generator) -> Params:
+    """θ_0 with every entry multiplied by 1 ± PERTURBATION."""
+    return {key: np.asarray(v, np.float64) * (1 + PERTURBATION * rng.choice([-1.0, 1.0], np.shape(v)))
+            for key, v in params.items()}
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One parameter after one step: the manual rule against one framework."""
+
+    framework: str
+    step: int
+    parameter: str
+    max_abs_error: float
+    rel_error: float
+    allowed: float  # the largest per-entry allowance, for display
+    agrees: bool
+    informative: bool  # the allowance is small enough (≤ INFORMATIVE relative) to tell rules apart
+
+
+def compare_trajectory(name: str, params: Params, gradient_at: GradientAt, steps: int, hp: dict,
+                       framework: str, manual_gradient_at: GradientAt | None = None,
+                       error_scale_at: ErrorScaleAt | None = None, reruns: int = 2,
+                       seed: int = 0) -> list[StepRow]:
+    """Manual rule (in params' dtype) vs the framework's float64 trajectory, with allowances.
+
+    ``gradient_at`` feeds the framework (and, unless ``manual_gradient_at`` is given, the manual
+    rule). The trajectory's sensitivity is measured on torch.optim (its steps cost microseconds;
+    optax's, run op by op, milliseconds), with ε placed where torch puts it — a negligible
+    change to how errors propagate — from an unperturbed torch baseline."""
+    hp = optim.hyperparameters(name, **hp)  # complete: every hyperparameter, defaults filled in
+    start = {key: np.asarray(v, np.float64) for key, v in params.items()}
+    truth = TRAJECTORIES[framework](name, start, gradient_at, steps, hp)
+    rng, torch_hp = np.random.default_rng(seed), {**in_convention(name, hp, "torch")}
+    if torch_hp.get("eps_root"):
+        torch_hp["eps_root"] = 0.0
+    torch_run = TRAJECTORIES["torch"]
+    baseline = truth if framework == "torch" else torch_run(name, start, gradient_at, steps, torch_hp)
+    shaken_runs = [torch_run(name, shaken(start, rng), perturbed(gradient_at, rng), steps, torch_hp)
+                   for _ in range(reruns)]
+    gradient_runs = [torch_run(name, start, perturbed(gradient_at, rng, error_scale_at), steps, torch_hp)
+                     for _ in range(reruns if error_scale_at else 0)]
+    allowances = trajectory_allowance(next(iter(params.values())).dtype, start, truth, shaken_runs,
+                                      baseline, gradient_runs)
+    mine = manual_trajectory(name, params, manual_gradient_at or gradient_at, steps, hp)
+    rows = []
+    for t, (ours, theirs, allowed) in enumerate(zip(mine, truth, allowances, strict=True), start=1):
+        for key, reference in theirs.items():
+            error = np.abs(np.asarray(ours[key], np.float64) - reference)
+            largest = float(error.max(initial=0))
+            size = max(float(np.abs(reference).max(initial=0)), float(np.abs(start[key]).max(initial=0)))
+            allowance = float(allowed[key].max(initial=0))
+            rows.append(StepRow(framework, t, key, largest, relative(largest, size), allowance,
+                                bool(np.all(error <= allowed[key])), allowance <= INFORMATIVE * size))
+    return rows
+
+
+class Uninformative(ValueError):
+    """The float64 truth cannot settle this comparison (see ``study.tolerances.informative``)."""
+
+
+#: The gradient witness that drives each framework's optimizer in end-to-end training.
+GRADIENT_WITNESS = {"torch": "torch", "optax": "jax"}
+
+
+def compare_training(problem: Problem, name: str, hp: dict, steps: int,
+                     framework: str) -> list[StepRow]:
+    """Train on one batch for ``steps`` steps: manual gradients + manual optimizer against the
+    framework's autodiff + its optimizer; parameters compared after every step. Raises
+    ``Uninformative`` where the gradients' own rounding allowance is too wide to judge."""
+    spec, X, Y = problem.spec, problem.X, problem.Y
+    witness = WITNESSES[GRADIENT_WITNESS[framework]]
+
+    def framework_gradients(params: Params, t: int) -> Params:
+        return witness.gradients(spec, params, X, Y)
+
+    def manual_gradients(params: Params, t: int) -> Params:
+        return network.gradients(spec, params, X, Y)
+
+    def error_scale(params: Params) -> Params:
+        now = Problem(spec, params, X, Y, problem.lr)
+        if not informative(spec, now.n_samples, spec.dtype, rounding_context(now)[0]):
+            raise Uninformative("the gradient's own rounding allowance exceeds INFORMATIVE here")
+        return gradient_error_bound(now)
+
+    return compare_trajectory(name, problem.params, framework_gradients, steps, hp, framework,
+                              manual_gradients, error_scale)
+
+
+def fixed_gradients(sequence: list[Params]) -> Callable[[Params, int], Params]:
+    """A gradient source that ignores the parameters: step t gets sequence[t − 1]."""
+    return lambda params, t: sequence[t - 1]
+
+
+def convention_table(steps: int = 10, seed: int = 0) -> list[dict]:
+    """torch vs optax for each same-named optimizer at their defaults, and what explains it.
+
+    Both frameworks run from the same θ_0 with the same gradient sequence and the same learning
+    rate (optax has no default one; torch's is used), every other hyperparameter at each
+    framework's default. "explained" is the largest difference left between optax and the
+    manual rule set to torch's defaults with only the named conventions switched to optax's.
+    """
+    rng = np.random.default_rng(seed)
+    params = {"W": rng.standard_normal((4, 3)), "b": rng.standard_normal(4)}
+    gradient_at = fixed_gradients([{k: rng.standard_normal(v.shape) for k, v in params.items()}
+                                   for _ in range(steps)])
+    rows = []
+    for name, differences in optim.CONVENTIONS.items():
+        torch_hp = optim.hyperparameters(name)
+        optax_hp = optim.hyperparameters(name, **{k: pair[1] for k, pair in differences.items()})
+        torch_path = TRAJECTORIES["torch"](name, params, gradient_at, steps, torch_hp)
+        optax_path = TRAJECTORIES["optax"](name, params, gradient_at, steps, optax_hp)
+        switched = manual_trajectory(name, params, gradient_at, steps, optax_hp)
+        unswitched = manual_trajectory(name, params, gradient_at, steps, torch_hp)
+
+        def gap(a: list[Params], b: list[Params]) -> float:
+            return max(float(np.abs(x[k] - y[k]).max()) for x, y in zip(a, b, strict=True) for k in x)
+
+        rows.append({
+            "optimizer": name,
+            "differences": ", ".join(f"{k}: {t!r} → {o!r}" for k, (t, o) in differences.items()) or "none",
+            "torch_vs_optax": gap(torch_path, optax_path),
+            "manual_torch_vs_torch": gap(unswitched, torch_path),
+            "manual_switched_vs_optax": gap(switched, optax_path),
+        })
+    return rows
+
+
+__all__ = ["NotExpressible", "compare_trajectory", "convention_table", "fixed_gradients",
+           "in_convention", "manual_trajectory"]

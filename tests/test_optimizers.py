@@ -1,0 +1,202 @@
+"""Every registered optimizer against torch.optim and optax: one step, trajectories, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, reject, settings
+from hypothesis import strategies as st
+
+from manual import optim
+from manual.spec import Spec
+from reference.optim_ref import NotExpressible, optax_transformation, torch_optimizer
+from study.optimizers import (
+    Uninformative,
+    compare_training,
+    compare_trajectory,
+    convention_table,
+    fixed_gradients,
+)
+from study.strategies import (
+    away_from_kinks,
+    optimizer_hyperparameters,
+    optimizer_problems,
+    problems,
+    specs,
+)
+
+NAMES = list(optim.OPTIMIZERS)
+FRAMEWORKS = ("torch", "optax")
+
+
+def assert_agrees(rows) -> None:
+    bad = [row for row in rows if not row.agrees]
+    assert not bad, "\n".join(f"{r.framework} step {r.step} {r.parameter}: |Δ| = {r.max_abs_error:.3g} "
+                              f"> {r.allowed:.3g}" for r in bad[:5])
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("name", NAMES)
+@given(data=st.data())
+def test_one_step_equals_framework(name, framework, data):
+    params, grads = data.draw(optimizer_problems(max_steps=1))
+    hp = data.draw(optimizer_hyperparameters(name, framework))
+    assert_agrees(compare_trajectory(name, params, fixed_gradients(grads), 1, hp, framework))
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("name", NAMES)
+@given(data=st.data())
+def test_trajectory_equals_framework_at_every_step(name, framework, data):
+    params, grads = data.draw(optimizer_problems())
+    hp = data.draw(optimizer_hyperparameters(name, framework))
+    assert_agrees(compare_trajectory(name, params, fixed_gradients(grads), len(grads), hp, framework))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@given(data=st.data())
+def test_float32_trajectory_against_float64_truth(name, data):
+    params, grads = data.draw(optimizer_problems(dtype="float32"))
+    hp = data.draw(optimizer_hyperparameters(name, "torch"))
+    rows = compare_trajectory(name, params, fixed_gradients(grads), len(grads), hp, "torch")
+    assert_agrees(rows)
+    assert all(np.isfinite(row.allowed) for row in rows)
+
+
+TRAINED = st.one_of(specs(max_hidden_layers=2), st.just(Spec((4, 2, 3), ("sigmoid", "sigmoid"))))
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=20, suppress_health_check=[HealthCheck.filter_too_much])  # each trains 6 nets
+@given(data=st.data())
+def test_training_equals_autodiff_with_framework_optimizer(name, framework, data):
+    problem = data.draw(problems(TRAINED))
+    assume(away_from_kinks(problem))
+    hp = data.draw(optimizer_hyperparameters(name, framework))
+    steps = data.draw(st.integers(1, 5))
+    try:
+        rows = compare_training(problem, name, hp, steps, framework)
+    except Uninformative:
+        reject()
+    assume(all(row.informative for row in rows))
+    assert_agrees(rows)
+
+
+def test_a_wrong_bias_correction_is_caught():
+    """The comparison can fail: Adam with its bias correction one step late disagrees."""
+    rng = np.random.default_rng(0)
+    params = {"w": rng.standard_normal(5)}
+    grads = [{"w": rng.standard_normal(5)} for _ in range(3)]
+    original = optim.OPTIMIZERS["adam"]
+
+    def late(theta, g, buf, t, hp):
+        return original.update(theta, g, buf, t + 1, hp)
+
+    optim.OPTIMIZERS["adam"] = optim.Optimizer("adam", original.buffers, original.defaults, late)
+    try:
+        rows = compare_trajectory("adam", params, fixed_gradients(grads), 3, optim.hyperparameters("adam"),
+                                  "torch")
+    finally:
+        optim.OPTIMIZERS["adam"] = original
+    assert not any(row.agrees for row in rows)
+    assert min(row.max_abs_error / row.allowed for row in rows) > 1e3
+
+
+def test_convention_table_names_every_difference_exactly():
+    """torch vs optax at defaults differ exactly by the listed conventions, and by nothing else."""
+    for row in convention_table():
+        differs = row["torch_vs_optax"] > 1e-12
+        assert differs == bool(optim.CONVENTIONS[row["optimizer"]]), row
+        assert row["manual_torch_vs_torch"] < 1e-13 and row["manual_switched_vs_optax"] < 1e-13, row
+
+
+# --- bad input -------------------------------------------------------------------------------
+PARAMS = {"W": np.ones((2, 3)), "b": np.zeros(2)}
+GRADS = {"W": np.full((2, 3), 0.5), "b": np.ones(2)}
+
+
+@pytest.mark.parametrize(("given_hp", "message"), [
+    ({"betas": (0.9, 0.99)}, "unknown hyperparameter"),
+    ({"lr": -0.1}, "lr must be"),
+    ({"beta1": 1.0}, r"beta1 must be in \[0, 1\)"),
+    ({"beta2": -0.1}, "beta2"),
+    ({"eps": 0.0}, "eps must be > 0"),
+    ({"lr": float("nan")}, "lr"),
+    ({"lr": "fast"}, "lr must be a number"),
+])
+def test_bad_hyperparameters_are_refused(given_hp, message):
+    with pytest.raises(ValueError, match=message):
+        optim.init("adam", PARAMS, **given_hp)
+
+
+def test_unknown_optimizer_is_refused():
+    with pytest.raises(ValueError, match="unknown optimizer 'adamm'; registered: sgd"):
+        optim.init("adamm", PARAMS)
+
+
+def test_sgd_nesterov_needs_momentum():
+    with pytest.raises(ValueError, match="nesterov needs momentum"):
+        optim.hyperparameters("sgd", nesterov=True)
+
+
+@pytest.mark.parametrize(("state_of", "message"), [
+    ({"W": np.ones((2, 3))}, r"missing \['b'\]"),
+    ({**PARAMS, "c": np.ones(1)}, r"extra \['c'\]"),
+    ({"W": np.ones((3, 2)), "b": np.zeros(2)}, r"state\['exp_avg'\]\['W'\] has shape \(3, 2\)"),
+])
+def test_state_from_other_parameters_is_refused(state_of, message):
+    state = optim.init("adam", state_of)
+    with pytest.raises(ValueError, match=message):
+        optim.step("adam", PARAMS, GRADS, state)
+
+
+def test_state_of_another_optimizer_is_refused():
+    with pytest.raises(ValueError, match="state belongs to another optimizer"):
+        optim.step("adam", PARAMS, GRADS, optim.init("sgd", PARAMS, momentum=0.9))
+
+
+@pytest.mark.parametrize(("grads", "message"), [
+    ({"W": np.ones((2, 3))}, "grads must have the parameters' keys"),
+    ({"W": np.ones((3, 2)), "b": np.ones(2)}, r"grads\['W'\] must have shape \(2, 3\)"),
+    ({"W": np.full((2, 3), np.nan), "b": np.ones(2)}, "NaN or Inf"),
+])
+def test_bad_gradients_are_refused(grads, message):
+    with pytest.raises(ValueError, match=message):
+        optim.step("adam", PARAMS, grads, optim.init("adam", PARAMS))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_step_neither_mutates_nor_shares(name):
+    params = {key: value.copy() for key, value in PARAMS.items()}
+    state = optim.init(name, params)
+    before = {b: {k: v.copy() for k, v in arrays.items()} for b, arrays in state["buffers"].items()}
+    new_params, new_state = optim.step(name, params, GRADS, state)
+    for key in PARAMS:
+        np.testing.assert_array_equal(params[key], PARAMS[key])
+        assert not np.shares_memory(new_params[key], params[key])
+        for buffer, arrays in new_state["buffers"].items():
+            np.testing.assert_array_equal(state["buffers"][buffer][key], before[buffer][key])
+            assert not np.shares_memory(arrays[key], state["buffers"][buffer][key])
+            assert not np.shares_memory(arrays[key], GRADS[key])
+    assert state["t"] == 0 and new_state["t"] == 1
+
+
+def test_settings_a_framework_cannot_express_are_named():
+    with pytest.raises(NotExpressible, match="torch cannot express ε inside"):
+        torch_optimizer("rmsprop", [], optim.hyperparameters("rmsprop", eps_placement="inside"))
+    with pytest.raises(NotExpressible, match="optax cannot express SGD dampening"):
+        optax_transformation("sgd", optim.hyperparameters("sgd", momentum=0.9, dampening=0.5))
+
+
+def test_every_optimizer_has_both_framework_counterparts():
+    import torch
+
+    for name in NAMES:
+        for framework, hp in (("torch", optim.hyperparameters(name)),
+                              ("optax", optim.hyperparameters(name, **{
+                                  k: pair[1] for k, pair in optim.CONVENTIONS[name].items()}))):
+            built = (torch_optimizer(name, [torch.zeros(1, requires_grad=True)], hp)
+                     if framework == "torch" else optax_transformation(name, hp))
+            assert built is not None
+        assert optim.OPTIMIZERS[name].update.__doc__, f"{name}: formula docstring missing"
