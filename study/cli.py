@@ -179,6 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return verify_main(argv[1:], console)
     if argv[:1] == ["optim"]:
         return optim_main(argv[1:], console)
+    if argv[:1] == ["diagnose"]:
+        from study.diagnose import diagnose_main
+
+        return diagnose_main(argv[1:], console)
+    if argv[:1] == ["mutants"]:
+        from study.mutants import mutants_main
+
+        return mutants_main(argv[1:], console)
     if argv[:1] == ["compare"]:
         argv = argv[1:]
     args = build_parser().parse_args(argv)

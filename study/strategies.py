@@ -68,8 +68,10 @@ def activation_names(draw, base: str) -> str:
 def specs(draw, activations: tuple[str, ...] | None = None, include: str | None = None,
           loss: str | None = None, depth: int | None = None, bias: str | None = None,
           layout: str | None = None, dtype: str = "float64", reduction: str | None = None,
-          l2: float | None = None, max_hidden_layers: int = MAX_HIDDEN_LAYERS) -> Spec:
-    """A network; anything not given is drawn. ``include`` forces one layer's activation."""
+          l2: float | None = None, max_hidden_layers: int = MAX_HIDDEN_LAYERS,
+          width: int | None = None) -> Spec:
+    """A network; anything not given is drawn. ``include`` forces one layer's activation;
+    ``width`` makes every layer that wide."""
     loss = loss or draw(st.sampled_from(LOSSES))
     if activations is None:
         depth = depth or draw(st.integers(2, max_hidden_layers + 1))
@@ -82,7 +84,7 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
             at = depth - 1 if at_output else draw(st.integers(0, depth - 2))
             names[at] = draw(activation_names(include))
         activations = tuple(names)
-    sizes = tuple(draw(st.integers(1, MAX_WIDTH)) for _ in range(len(activations) + 1))
+    sizes = tuple(width or draw(st.integers(1, MAX_WIDTH)) for _ in range(len(activations) + 1))
     return Spec(
         sizes=sizes, activations=activations, loss=loss,
         reduction=reduction or draw(st.sampled_from(REDUCTIONS)),

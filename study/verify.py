@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 
 from manual import activations as manual_activations
 from manual import losses as manual_losses
-from manual.rules import RULES
+from manual.rules import RULES, UpdateRule
 from manual.spec import register_name
 from reference import WITNESSES, jax_ref, numeric, torch_ref
 from study.compare import Problem, RuleReport, ask_witnesses, compare_rule
@@ -132,46 +132,61 @@ def load_user_rule(target: str) -> UserActivation | UserLoss:
 
 @dataclass
 class Verdict:
-    """The outcome of ``verify``: how many networks were checked, and the smallest failure."""
+    """The outcome of a search: networks checked, when the first disagreement came, the smallest."""
 
     rule: str
     examples: int
     failure: Problem | None = None
     report: RuleReport | None = None
     error: BaseException | None = None
+    first_failure_at: int | None = None  # examples run up to and including the first failure
+
+
+def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
+         finite_differences: bool = True) -> Verdict:
+    """Search random problems for one where ``rule`` disagrees with a witness; Hypothesis then
+    shrinks it, and the verdict keeps the minimal problem it ends with and its report."""
+    from hypothesis import seed as hypothesis_seed
+
+    from study.strategies import away_from_kinks
+
+    verdict = Verdict(rule.name, 0)
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=max_examples, deadline=None, database=None, print_blob=False,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @given(problem=strategy)
+    def check(problem: Problem) -> None:
+        assume(away_from_kinks(problem))
+        assume(rule.unsupported_reason(problem.spec) is None)
+        truth = ask_witnesses(problem, finite_differences)
+        assume(informative(problem.spec, problem.n_samples, problem.spec.dtype, truth.conditioning))
+        report = compare_rule(rule, problem, truth)
+        verdict.examples += 1
+        if not report.agrees:
+            if verdict.first_failure_at is None:
+                verdict.first_failure_at = verdict.examples
+            verdict.failure, verdict.report = problem, report  # the last one is the shrunk one
+            raise AssertionError(f"{rule.name} disagrees")
+
+    try:
+        check()
+    except AssertionError as error:
+        verdict.error = error
+    return verdict
 
 
 def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int = 0) -> Verdict:
     """Property-check the derived rule with the user's rule inside random networks against every
     witness; on failure keep the shrunk minimal network Hypothesis ends with."""
-    from hypothesis import seed as hypothesis_seed
-
-    from study.strategies import away_from_kinks, problems, specs
+    from study.strategies import problems, specs
 
     # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
     # depth costs the jax witness a compilation for the newly registered rule
     shape = {"max_hidden_layers": 3}
     strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
                 else specs(loss=rule.name, **shape))
-    verdict = Verdict(rule.name, 0)
-
-    @hypothesis_seed(seed)
-    @settings(max_examples=max_examples, deadline=None, database=None, print_blob=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-    @given(problem=problems(strategy))
-    def check(problem: Problem) -> None:
-        assume(away_from_kinks(problem))
-        truth = ask_witnesses(problem)
-        assume(informative(problem.spec, problem.n_samples, problem.spec.dtype, truth.conditioning))
-        report = compare_rule(RULES["derived"], problem, truth)
-        verdict.examples += 1
-        if not report.agrees:
-            verdict.failure, verdict.report = problem, report  # the last one is the shrunk one
-            raise AssertionError(f"{rule.name} disagrees")
-
     with registered(rule):
-        try:
-            check()
-        except AssertionError as error:
-            verdict.error = error
+        verdict = hunt(RULES["derived"], problems(strategy), max_examples, seed)
+    verdict.rule = rule.name
     return verdict

@@ -85,3 +85,36 @@ def test_a_deep_family_member_from_the_command_line(capsys):
     assert main(options) == 0
     out = capsys.readouterr().out
     assert "derived: agrees with every witness" in out and "W3 3×8" in out and "b3 3" in out
+
+
+def test_optim_prints_the_convention_table(capsys):
+    assert main(["optim", "--steps", "3"]) == 0
+    out = capsys.readouterr().out
+    for name in ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax"):
+        assert name in out
+    assert "eps_placement" in out and "the listed conventions are the whole difference" in out
+
+
+def test_optimizer_option_reports_every_step_against_both_frameworks(capsys):
+    assert main(["--optimizer", "rmsprop", "--optimizer-options", "centered=true,momentum=0.5",
+                 "--steps", "2", "--rules", "derived"]) == 0
+    out = capsys.readouterr().out
+    assert "rmsprop: agrees with torch.optim and optax at every step" in out
+    assert out.count("agrees") >= 2 * 2 * 2  # steps × parameters × frameworks
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--optimizer", "adam", "--optimizer-options", "beta1=1.5"], "beta1 must be in [0, 1)"),
+    (["--optimizer", "adam", "--optimizer-options", "gamma=1"], "unknown hyperparameter"),
+    (["--optimizer", "adam", "--steps", "0"], "--steps must be ≥ 1"),
+    (["diagnose", "no-such-rule"], "unknown rule 'no-such-rule'"),
+])
+def test_bad_optimizer_and_diagnose_arguments_exit_two(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().out
+
+
+def test_diagnose_names_the_seed_literal_causes(capsys):
+    assert main(["diagnose", "seed-literal"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "W1" in out and "σ′ of layer 2 (sigmoid) missing" in out and "already updated" in out

@@ -1,0 +1,274 @@
+r"""Why a rule disagrees: a generic panel of hypotheses, each an exact gradient of a nearby model.
+
+Every hypothesis is a variant of the torch witness — the same autograd network with one named
+thing changed in its *backward* pass or in its loss — so a hypothesis never looks at the rule
+under study or at its name. For each parameter where the rule's direction D differs from the
+exact gradient, the panel tries every single hypothesis, then every pair, each also with a
+fitted constant factor c = ⟨D, C⟩/⟨C, C⟩; a hypothesis *explains* the parameter when
+|D − c·C| stays within the same per-entry allowance the comparison uses. The simplest
+explanation wins (fewest hypotheses, then no factor); the residual max|D − c·C| / max|D| says
+how much it leaves.
+
+Panel: the exact gradient of another registered loss (or without the penalty, or with the
+penalty on biases too); parameters already changed earlier in the same update (each error
+sent back through the weights above as the rule itself has already updated them); an
+activation-derivative factor missing, applied twice, or evaluated at the layer's output, at a
+named layer; the error sent back through W instead of Wᵀ; the bias node's column taken as W's
+first instead of its last; and, on top of any of these, a constant rescaling (a sign flip is
+c = −1, a missing 1/N is c = N).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from manual.spec import LOSS_TARGETS, LOSSES, PROBABILITY_OUTPUTS, Params, Spec
+from reference import torch_ref
+from study.compare import Problem, ask_witnesses
+from study.tolerances import gradient_allowance
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One hypothesis, or a combination: what differs from the exact backward pass."""
+
+    loss: str | None = None  # the exact gradient of this loss instead
+    no_penalty: bool = False
+    penalty_on_bias: bool = False
+    stale: bool = False
+    factor: tuple[tuple[int, str], ...] = ()  # (layer, "missing" | "extra" | "at_output")
+    transposed: bool = False
+    bias_column_first: bool = False
+    names: tuple[str, ...] = field(default=(), compare=False)
+
+    def __add__(self, other: Variant) -> Variant:
+        merged = {key: getattr(self, key) or getattr(other, key)
+                  for key in ("loss", "no_penalty", "penalty_on_bias", "stale", "transposed",
+                              "bias_column_first")}
+        return Variant(**merged, factor=self.factor + other.factor, names=self.names + other.names)
+
+
+class _Activation(torch.autograd.Function):
+    """a = σ(z) forward; backward: σ's vector–Jacobian product, or the named variant of it."""
+
+    @staticmethod
+    def forward(ctx, z, name, mode):
+        ctx.save_for_backward(z)
+        ctx.name, ctx.mode = name, mode
+        return torch_ref.activation(name)(z)
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        f = torch_ref.activation(ctx.name)
+
+        def vjp(at, v):
+            with torch.enable_grad():
+                x = at.detach().requires_grad_(True)
+                return torch.autograd.grad(f(x), x, v)[0]
+
+        result = {"missing": lambda: g, "extra": lambda: vjp(z, vjp(z, g)),
+                  "at_output": lambda: vjp(f(z), g), "exact": lambda: vjp(z, g)}[ctx.mode]()
+        return result, None, None
+
+
+class _Linear(torch.autograd.Function):
+    """z = a Wᵀ (+ b) forward; backward sends the error through ``W_back`` instead of W."""
+
+    @staticmethod
+    def forward(ctx, a, W, W_back, b):
+        ctx.save_for_backward(a, W_back)
+        ctx.has_bias = b is not None
+        z = a @ W.T
+        return z + b if b is not None else z
+
+    @staticmethod
+    def backward(ctx, g):
+        a, W_back = ctx.saved_tensors
+        return g @ W_back, g.T @ a, None, g.sum(0) if ctx.has_bias else None
+
+
+def _back_weights(spec: Spec, W: torch.Tensor, updated: torch.Tensor | None, v: Variant) -> torch.Tensor:
+    W = updated if updated is not None else W
+    if v.transposed and W.shape[0] == W.shape[1]:
+        return W.T
+    if v.bias_column_first and spec.bias == "node":
+        return torch.cat([W[:, 1:], W[:, :1]], dim=1)
+    return W
+
+
+def _variant_loss(spec: Spec, leaves: dict, x, y, v: Variant, updated: dict):
+    a = x
+    modes = dict(v.factor)
+    for k, name in enumerate(spec.activations, start=1):
+        if spec.bias == "node":
+            a = F.pad(a, (0, 1), value=1.0)
+        W = leaves[f"W{k}"]
+        a = _Linear.apply(a, W, _back_weights(spec, W.detach(), updated.get(k), v), leaves.get(f"b{k}"))
+        a = _Activation.apply(a, name, modes.get(k, "exact"))
+    per_sample = torch_ref.LOSSES[v.loss or spec.loss](a, y)
+    total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
+    if spec.l2 and not v.no_penalty:
+        inputs = spec.sizes[:-1]
+        total = total + 0.5 * spec.l2 * sum(leaves[f"W{k}"][:, : inputs[k - 1]].square().sum()
+                                            for k in range(1, spec.depth + 1))
+        if v.penalty_on_bias:
+            total = total + 0.5 * spec.l2 * sum(
+                (leaves[f"b{k}"].square().sum() if spec.bias == "vector"
+                 else leaves[f"W{k}"][:, -1].square().sum()) for k in range(1, spec.depth + 1))
+    return total
+
+
+def variant_gradients(problem: Problem, v: Variant, directions: Params) -> Params:
+    """The gradient under hypothesis ``v``. With ``stale``, every error is sent back through the
+    weights above as the rule itself has already updated them: W_k − η·D_k, D its directions."""
+    p = problem.in_float64()
+    x, y = torch_ref._rows(p.spec, p.X), torch_ref._rows(p.spec, p.Y)
+    updated = {k: torch.tensor(p.params[f"W{k}"] - p.lr * np.asarray(directions[f"W{k}"], np.float64))
+               for k in range(2, p.spec.depth + 1)} if v.stale else {}
+    leaves = torch_ref._leaves(p.params)
+    total = _variant_loss(p.spec, leaves, x, y, v, updated)
+    found = torch.autograd.grad(total, list(leaves.values()))
+    return {name: g.numpy() for name, g in zip(leaves, found, strict=True)}
+
+
+def panel(spec: Spec) -> list[Variant]:
+    """Every single hypothesis that can change something on this spec."""
+    kinds = {LOSS_TARGETS[spec.loss]} | ({"values"} if LOSS_TARGETS[spec.loss] == "probabilities" else set())
+    out = spec.activations[-1].split(":")[0]
+    hypotheses = [Variant(loss=loss, names=(f"the exact gradient of the {loss} loss",))
+                  for loss in LOSSES if loss != spec.loss and LOSS_TARGETS[loss] in kinds
+                  and out in PROBABILITY_OUTPUTS.get(loss, (out,))]
+    if spec.l2:
+        hypotheses += [Variant(no_penalty=True, names=("the penalty's gradient left out",)),
+                       Variant(penalty_on_bias=True, names=("the penalty applied to biases too",))]
+    if spec.depth > 1:
+        hypotheses.append(Variant(stale=True, names=("the error sent back through weights already "
+                                                     "updated by this same step",)))
+        if len(set(spec.sizes[1:-1])) <= 1 and spec.bias == "vector" and spec.sizes[1] == spec.sizes[-1]:
+            hypotheses.append(Variant(transposed=True, names=("error sent back through W, not Wᵀ",)))
+        if spec.bias == "node":
+            hypotheses.append(Variant(bias_column_first=True,
+                                      names=("the bias node's column taken as W's first, not last",)))
+    for k, name in enumerate(spec.activations, start=1):
+        if name.split(":")[0] == "identity":
+            continue
+        for mode, words in (("missing", "missing"), ("extra", "applied twice"),
+                            ("at_output", "evaluated at the layer's output a, not z")):
+            hypotheses.append(Variant(factor=((k, mode),),
+                                      names=(f"σ′ of layer {k} ({name}) {words}",)))
+    return hypotheses
+
+
+@dataclass
+class Explanation:
+    parameter: str
+    hypotheses: tuple[str, ...]  # empty: nothing in the panel explains it
+    factor: float
+    residual: float  # max|D − c·C| / max|D|
+
+
+def _fit(D: np.ndarray, C: np.ndarray) -> float:
+    denominator = float(np.sum(C * C))
+    return float(np.sum(D * C)) / denominator if denominator else 1.0
+
+
+def diagnose(directions: Params, problem: Problem, max_combination: int = 2) -> list[Explanation]:
+    """For each parameter where ``directions`` differs from the exact gradient, the simplest
+    panel entry (or pair) that explains it."""
+    truth = ask_witnesses(problem, finite_differences=False)
+    exact, spec, n = truth.gradients["torch"], problem.spec, problem.n_samples
+
+    def allowed(name: str, c: float) -> np.ndarray:
+        tolerance = gradient_allowance(spec, n, spec.dtype, truth.magnitudes[name], truth.conditioning)
+        return tolerance * max(1.0, abs(c))
+
+    D = {name: np.asarray(value, np.float64) for name, value in directions.items()}
+    wrong = [name for name in D if np.any(np.abs(D[name] - exact[name]) > allowed(name, 1.0))]
+    singles = panel(spec)
+    candidates = [Variant(names=("the exact gradient",))] + singles + [
+        sum(combo[1:], combo[0]) for r in range(2, max_combination + 1)
+        for combo in itertools.combinations(singles, r)]
+    found: dict[str, Explanation] = {}
+    best: dict[str, Explanation] = {name: Explanation(name, (), 1.0, np.inf) for name in wrong}
+    for variant in candidates:
+        if all(name in found for name in wrong):
+            break
+        C = variant_gradients(problem, variant, D)
+        for name in wrong:
+            if name in found:
+                continue
+            for c in (1.0, _fit(D[name], C[name])):
+                residual_abs = np.abs(D[name] - c * C[name])
+                scale = float(np.abs(D[name]).max(initial=0)) or 1.0
+                label = variant.names if variant.names != ("the exact gradient",) or c != 1.0 else ()
+                explanation = Explanation(name, label, c, float(residual_abs.max(initial=0)) / scale)
+                if np.all(residual_abs <= allowed(name, c)):
+                    found[name] = explanation
+                    break
+                if explanation.residual < best[name].residual:
+                    best[name] = replace(explanation, hypotheses=())
+    return [found.get(name, best[name]) for name in wrong]
+
+
+def describe_factor(c: float, n: int) -> str:
+    """c as a reader would name it: −1, 2, 1/N, N, or the number."""
+    for value, words in ((1.0, ""), (-1.0, "sign flipped (×−1)"), (2.0, "×2"), (0.5, "×½"),
+                         (float(n), f"×N (N = {n})"), (1.0 / n, f"×1/N (N = {n})"),
+                         (-float(n), "×−N"), (-1.0 / n, "×−1/N")):
+        if np.isclose(c, value, rtol=1e-9, atol=0):
+            return words
+    return f"×{c:.6g}"
+
+
+def diagnose_main(argv: list[str], console) -> int:
+    """``bpcheck diagnose RULE [network options]``: why RULE disagrees, on the problem the options
+    describe (the same options as the comparison; RULE is a registered rule or a mutant)."""
+    from rich import box
+    from rich.table import Table
+
+    from manual.rules import RULES
+    from study.cli import build_parser, build_problem
+    from study.mutants import MUTANTS
+
+    if not argv or argv[0].startswith("-"):
+        console.print("[bold red]bpcheck diagnose: error:[/] name a rule: "
+                      f"{', '.join([*RULES, *MUTANTS])}")
+        return 2
+    name, options = argv[0], argv[1:]
+    rule = RULES.get(name) or (MUTANTS[name].rule() if name in MUTANTS else None)
+    if rule is None:
+        console.print(f"[bold red]bpcheck diagnose: error:[/] unknown rule {name!r}; expected one of "
+                      f"{', '.join([*RULES, *MUTANTS])}")
+        return 2
+    try:
+        problem, about = build_problem(build_parser().parse_args(options))
+    except (ValueError, TypeError) as error:
+        console.print(f"[bold red]bpcheck diagnose: error:[/] {error}")
+        return 2
+    if rule.unsupported_reason(problem.spec):
+        console.print(f"{name}: not defined here — {rule.unsupported_reason(problem.spec)}")
+        return 2
+    directions = rule.directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
+    explanations = diagnose(directions, problem)
+    spec = problem.spec
+    console.print(f"[bold]{name}[/] on sizes={spec.sizes} activations={spec.activations} "
+                  f"loss={spec.loss}/{spec.reduction} bias={spec.bias} η={problem.lr}; {about}")
+    if not explanations:
+        console.print(f"[green]{name} agrees with the exact gradient here: nothing to explain[/]")
+        return 0
+    table = Table(title="what explains each disagreeing parameter (within the comparison's tolerance)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("param", "explained by", "factor", "residual"):
+        table.add_column(column, overflow="fold")
+    for e in explanations:
+        cause = " + ".join(e.hypotheses) if e.hypotheses else "[bold red]nothing in the panel[/]"
+        table.add_row(e.parameter, cause, describe_factor(e.factor, problem.n_samples),
+                      f"{e.residual:.2e}")
+    console.print(table)
+    return 0 if all(e.hypotheses for e in explanations) else 1

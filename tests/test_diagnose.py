@@ -1,0 +1,89 @@
+"""`bpcheck diagnose`: a generic panel names the cause of the seed's error and of every mutant."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+from manual.init import truncated_normal
+from manual.rules import RULES
+from manual.spec import Spec
+from study import diagnose as diagnosis
+from study.compare import Problem
+from study.data import random_data
+from study.mutants import MUTANTS
+
+#: What each mutant's diagnosis must say: a phrase of the hypothesis, and the constant factor
+#: (N is the batch size).
+EXPECTED = {
+    "sign-flip": ("the exact gradient", -1.0), "lost-half": ("the exact gradient", 2.0),
+    "no-output-derivative": ("of layer 3 (sigmoid) missing", 1.0),
+    "extra-output-derivative": ("applied twice", 1.0),
+    "derivative-at-output": ("evaluated at the layer's output", 1.0),
+    "no-hidden-derivative": ("of layer 1", 1.0),
+    "transposed-backprop": ("not Wᵀ", 1.0),
+    "bias-column-first": ("first, not last", 1.0),
+    "bias-averaged": ("the exact gradient", "1/N"),
+    "missing-1/N": ("the exact gradient", "N"), "extra-1/N": ("the exact gradient", "1/N"),
+    "stale-weights": ("already updated by this same step", 1.0),
+    "residual-loss-derivative": ("half-sse loss", 1.0),
+    "missing-l2": ("penalty's gradient left out", 1.0),
+    "l2-on-bias": ("biases too", 1.0),
+}
+N = 5
+
+
+def problem_for(options: dict) -> Problem:
+    """A fixed 3-layer sigmoid network of the kind the mutant is defined on, random data."""
+    width = options.get("width")
+    sizes = (width,) * 4 if width else (3, 4, 4, 2)
+    spec = Spec(sizes, ("tanh", "sigmoid", "sigmoid"), options.get("loss", "half-sse"),
+                options.get("reduction", "sum"), options.get("bias", "node"), "cols",
+                l2=options.get("l2", 0.0))
+    rng = np.random.default_rng(7)
+    X, Y = random_data(spec, N, rng)
+    return Problem(spec, truncated_normal(spec, rng), X, Y, 0.1)
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_every_mutant_is_diagnosed(name):
+    mutant = MUTANTS[name]
+    problem = problem_for(mutant.options)
+    directions = mutant.rule().directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
+    explanations = diagnosis.diagnose(directions, problem)
+    assert explanations, f"{name} agrees with the exact gradient on this problem"
+    phrase, factor = EXPECTED[name]
+    factor = {"N": N, "1/N": 1 / N}.get(factor, factor)
+    for e in explanations:
+        assert e.hypotheses and any(phrase in h for h in e.hypotheses), (e, name)
+        assert np.isclose(e.factor, factor, rtol=1e-9), (e, name)
+        assert e.residual < 1e-8
+
+
+def test_the_seed_literal_rule_gets_both_of_its_causes():
+    rule = RULES["seed-literal"]
+    spec = Spec((4, 3, 3), ("sigmoid", "sigmoid"))
+    rng = np.random.default_rng(0)
+    X, Y = random_data(spec, 6, rng)
+    problem = Problem(spec, truncated_normal(spec, rng), X, Y, 0.5)
+    [explanation] = diagnosis.diagnose(rule.directions(spec, problem.params, X, Y, 0.5), problem)
+    assert explanation.parameter == "W1" and len(explanation.hypotheses) == 2
+    assert any("σ′ of layer 2 (sigmoid) missing" in h for h in explanation.hypotheses)
+    assert any("already updated" in h for h in explanation.hypotheses)
+
+
+def test_an_unexplained_discrepancy_is_reported_as_such():
+    problem = problem_for({})
+    exact = RULES["derived"].directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
+    noisy = {k: v + np.random.default_rng(1).standard_normal(v.shape) for k, v in exact.items()}
+    explanations = diagnosis.diagnose(noisy, problem, max_combination=1)
+    assert explanations and all(not e.hypotheses and e.residual > 1e-3 for e in explanations)
+
+
+def test_the_panel_does_not_know_any_rule_by_name():
+    code = "".join(inspect.getsource(f) for f in (diagnosis.diagnose, diagnosis.panel,
+                                                  diagnosis.variant_gradients, diagnosis.Variant))
+    for name in [*RULES, *MUTANTS]:
+        assert name not in code, name
