@@ -183,6 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from study.diagnose import diagnose_main
 
         return diagnose_main(argv[1:], console)
+    if argv[:1] == ["train"]:
+        from study.train import train_main
+
+        return train_main(argv[1:], console)
     if argv[:1] == ["mutants"]:
         from study.mutants import mutants_main
 
