@@ -183,6 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from study.diagnose import diagnose_main
 
         return diagnose_main(argv[1:], console)
+    if argv[:1] == ["report"]:
+        from study.report import report_main
+
+        return report_main(argv[1:], console)
+    if argv[:1] == ["sweep"]:
+        from study.sweep import sweep_main
+
+        return sweep_main(argv[1:], console)
     if argv[:1] == ["train"]:
         from study.train import train_main
 

@@ -226,6 +226,14 @@ def describe_factor(c: float, n: int) -> str:
     return f"×{c:.6g}"
 
 
+def find_rule(name: str):
+    """A registered rule or a catalogued mutant, by name (None if neither)."""
+    from manual.rules import RULES
+    from study.mutants import MUTANTS
+
+    return RULES.get(name) or (MUTANTS[name].rule() if name in MUTANTS else None)
+
+
 def diagnose_main(argv: list[str], console) -> int:
     """``bpcheck diagnose RULE [network options]``: why RULE disagrees, on the problem the options
     describe (the same options as the comparison; RULE is a registered rule or a mutant)."""
@@ -241,7 +249,7 @@ def diagnose_main(argv: list[str], console) -> int:
                       f"{', '.join([*RULES, *MUTANTS])}")
         return 2
     name, options = argv[0], argv[1:]
-    rule = RULES.get(name) or (MUTANTS[name].rule() if name in MUTANTS else None)
+    rule = find_rule(name)
     if rule is None:
         console.print(f"[bold red]bpcheck diagnose: error:[/] unknown rule {name!r}; expected one of "
                       f"{', '.join([*RULES, *MUTANTS])}")

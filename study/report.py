@@ -1,0 +1,148 @@
+"""``bpcheck report RULE --html PATH | --markdown PATH``: one self-contained file about a rule.
+
+The file holds the comparison table on the chosen network, the diagnosis, the sweep (table and
+plot) and training curves on iris for the rule beside ``derived``; the plots are PNGs embedded
+as data: URIs, so the file needs nothing beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from manual.init import truncated_normal
+from manual.rules import RULES
+from study.compare import Problem, ask_witnesses, compare_rule
+from study.diagnose import describe_factor, diagnose, find_rule
+from study.sweep import plot_sweep, sweep
+from study.train import plot_curves, seed_spec, split, train_curve
+
+Table = tuple[list[str], list[list[str]]]  # header, rows
+
+
+def _png(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> list[tuple[str, object]]:
+    """(heading, content) pairs; content is text, a Table, or a PNG data URI (str starting data:)."""
+    spec = problem.spec
+    report = compare_rule(rule, problem, ask_witnesses(problem))
+    rows = [[r.parameter, r.quantity, r.witness, f"{r.error.max_abs:.2e}", f"{r.error.rel:.2e}",
+             f"{r.tolerance:.2e}", "agrees" if r.agrees else "DIFFERS"] for r in report.rows]
+    out: list[tuple[str, object]] = [
+        ("Network", f"sizes={spec.sizes} activations={spec.activations} loss={spec.loss}/"
+                    f"{spec.reduction} bias={spec.bias} layout={spec.layout} dtype={spec.dtype} "
+                    f"η={problem.lr}, {problem.n_samples} samples"),
+        ("Comparison with the witnesses", (["param", "quantity", "witness", "max |err|", "rel err",
+                                            "tolerance", "verdict"], rows) if rows else
+         f"not run: {report.unsupported}"),
+    ]
+    if report.rows and not report.agrees:
+        directions = rule.directions(spec, problem.params, problem.X, problem.Y, problem.lr)
+        found = diagnose(directions, problem)
+        out.append(("Diagnosis", (["param", "explained by", "factor", "residual"],
+                                  [[e.parameter, " + ".join(e.hypotheses) or "nothing in the panel",
+                                    describe_factor(e.factor, problem.n_samples), f"{e.residual:.2e}"]
+                                   for e in found])))
+    else:
+        out.append(("Diagnosis", "the rule agrees with every witness here: nothing to explain"))
+    with tempfile.TemporaryDirectory() as scratch:
+        points = sweep(rule, repeats=3)
+        plot_sweep(points, rule.name, Path(scratch) / "sweep.png")
+        out.append(("Sweep: relative error by setting",
+                    (["setting", "value", "median", "largest"],
+                     [[p.axis, str(p.value), f"{p.median:.3e}", f"{p.largest:.3e}"] for p in points])))
+        out.append(("Sweep plot", _png(Path(scratch) / "sweep.png")))
+        data = split("iris", 0)
+        train_spec = seed_spec(data, None, 0)
+        start = truncated_normal(train_spec, np.random.default_rng(0))
+        rules = [r for r in {RULES["derived"].name: RULES["derived"], rule.name: rule}.values()
+                 if not r.unsupported_reason(train_spec)]
+        curves = [train_curve(r, train_spec, start, data, lr, epochs, 10, 0, "iris")
+                  for r in rules for lr in lrs]
+        plot_curves(curves, "iris", Path(scratch) / "train.png")
+        out.append((f"Training on iris ({'-'.join(map(str, train_spec.sizes))}, {epochs} epochs, "
+                     "same start and order)",
+                     (["rule", "η", "final loss", "test accuracy"],
+                      [[c.rule, f"{c.lr:g}", f"{c.loss[-1]:.4g}", f"{c.test_accuracy[-1]:.3f}"]
+                       for c in curves])))
+        out.append(("Training curves", _png(Path(scratch) / "train.png")))
+    return out
+
+
+def _markdown_row(cells: list[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def to_markdown(title: str, parts: list[tuple[str, object]]) -> str:
+    lines = [f"# {title}", ""]
+    for heading, content in parts:
+        lines += [f"## {heading}", ""]
+        if isinstance(content, tuple):
+            header, rows = content
+            lines += [_markdown_row(header), "|" + "---|" * len(header)]
+            lines += [_markdown_row(row) for row in rows]
+        elif content.startswith("data:image"):
+            lines.append(f"![{heading}]({content})")
+        else:
+            lines.append(content)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_html(title: str, parts: list[tuple[str, object]]) -> str:
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for heading, content in parts:
+        body.append(f"<h2>{html.escape(heading)}</h2>")
+        if isinstance(content, tuple):
+            header, rows = content
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
+            body += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+            body.append("</table>")
+        elif content.startswith("data:image"):
+            body.append(f'<img alt="{html.escape(heading)}" src="{content}">')
+        else:
+            body.append(f"<p>{html.escape(content)}</p>")
+    style = ("body{font-family:sans-serif;max-width:72rem;margin:2rem auto}table{border-collapse:"
+             "collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}"
+             "img{max-width:100%}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+
+
+def report_main(argv: list[str], console) -> int:
+    """``bpcheck report RULE (--html PATH | --markdown PATH) [network options]``."""
+    import argparse
+
+    from study.cli import build_parser, build_problem
+
+    parser = argparse.ArgumentParser(prog="bpcheck report", description=report_main.__doc__,
+                                     parents=[build_parser()], add_help=False, conflict_handler="resolve")
+    parser.add_argument("rule")
+    parser.add_argument("--html", type=Path)
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--epochs", type=int, default=30)
+    args = parser.parse_args(argv)
+    rule = find_rule(args.rule)
+    if rule is None or not (args.html or args.markdown) or args.epochs < 1:
+        console.print("[bold red]bpcheck report: error:[/] name a known rule and give --html PATH "
+                      "or --markdown PATH (and --epochs ≥ 1)")
+        return 2
+    try:
+        problem, _ = build_problem(args)
+    except (ValueError, TypeError) as error:
+        console.print(f"[bold red]bpcheck report: error:[/] {error}")
+        return 2
+    with console.status(f"comparing, diagnosing, sweeping and training {rule.name}…"):
+        parts = sections(rule, problem, args.epochs, (0.01, 0.1))
+    title = f"bpcheck report: {rule.name} — {rule.summary}"
+    for path, render in ((args.html, to_html), (args.markdown, to_markdown)):
+        if path:
+            path.write_text(render(title, parts), encoding="utf-8")
+            console.print(f"wrote {path}")
+    return 0

@@ -1,0 +1,47 @@
+"""`bpcheck report` and `bpcheck sweep`: self-contained files, plots rendered at their size."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+from matplotlib.image import imread
+
+from study.cli import main
+
+
+def embedded_images(text: str) -> list:
+    return [imread(io.BytesIO(base64.b64decode(data)), format="png")
+            for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)]
+
+
+def test_report_writes_self_contained_html_and_markdown(tmp_path, capsys):
+    page, notes = tmp_path / "seed.html", tmp_path / "seed.md"
+    assert main(["report", "seed-literal", "--html", str(page), "--markdown", str(notes),
+                 "--epochs", "2"]) == 0
+    for path in (page, notes):
+        text = path.read_text(encoding="utf-8")
+        for heading in ("Comparison with the witnesses", "Diagnosis", "Sweep plot", "Training curves"):
+            assert heading in text
+        assert "σ′ of layer 2 (sigmoid) missing" in text and "DIFFERS" in text
+        images = embedded_images(text)
+        assert len(images) == 2  # the sweep and the training curves
+        assert images[0].shape[:2] == (360, 1500) and images[1].shape[:2] == (420, 1100)
+        assert all(image.std() > 0 for image in images)
+    assert re.search(r"\| max \\\|err\\\| \|", notes.read_text(encoding="utf-8"))
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_sweep_writes_its_table_and_plot(tmp_path, capsys):
+    plot = tmp_path / "sweep.png"
+    assert main(["sweep", "stale-weights", "--repeats", "1", "--out", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "lr" in out and "depth" in out
+    assert imread(plot).shape[:2] == (360, 1500)
+
+
+def test_report_and_sweep_refuse_unknown_rules(tmp_path, capsys):
+    assert main(["report", "nope", "--html", str(tmp_path / "x.html")]) == 2
+    assert main(["sweep", "nope"]) == 2
+    assert not (tmp_path / "x.html").exists()
