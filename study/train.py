@@ -19,7 +19,7 @@ from sklearn.datasets import load_digits, load_iris
 from manual import network
 from manual.init import truncated_normal
 from manual.rules import UpdateRule
-from manual.spec import Spec
+from manual.spec import LOSS_TARGETS, LOSSES, Spec
 from study.data import one_hot, seed_hidden_width
 
 #: name → (loader, feature scale): digits' pixels are 0–16, iris is used raw, as in the seed.
@@ -77,8 +77,9 @@ def train_curve(rule: UpdateRule, spec: Spec, params, data: Split, lr: float, ep
         order = np.random.default_rng(seed + 1 + epoch).permutation(n)
         for start in range(0, n, batch):
             chosen = order[start:start + batch]
-            params = rule.step(spec, params, data.X_train[:, chosen], data.Y_train[:, chosen], lr)
-        loss = network.loss(spec, params, data.X_train, data.Y_train)
+            Y = targets(spec, data)
+            params = rule.step(spec, params, data.X_train[:, chosen], Y[..., chosen], lr)
+        loss = network.loss(spec, params, data.X_train, targets(spec, data))
         curve.loss.append(loss if np.isfinite(loss) else float("nan"))
         curve.train_accuracy.append(accuracy(spec, params, data.X_train, data.y_train))
         curve.test_accuracy.append(accuracy(spec, params, data.X_test, data.y_test))
@@ -86,13 +87,19 @@ def train_curve(rule: UpdateRule, spec: Spec, params, data: Split, lr: float, ep
     return curve
 
 
-def seed_spec(data: Split, hidden: tuple[int, ...] | None, seed: int) -> Spec:
-    """The seed's network for this data: sigmoid, ½-squared error summed, bias node; the hidden
-    width from the seed program's formula unless given."""
+def seed_spec(data: Split, hidden: tuple[int, ...] | None, seed: int,
+              activations: tuple[str, ...] | None = None, loss: str = "half-sse") -> Spec:
+    """The seed's network for this data — sigmoid, ½-squared error summed, bias node, the hidden
+    width from the seed program's formula — or the family member the arguments name."""
     if hidden is None:
         hidden = (seed_hidden_width(data.X_train.shape[1], np.random.default_rng(seed)),)
     sizes = (data.features, *hidden, data.classes)
-    return Spec(sizes, ("sigmoid",) * (len(sizes) - 1))
+    return Spec(sizes, activations or ("sigmoid",) * (len(sizes) - 1), loss)
+
+
+def targets(spec: Spec, data: Split) -> np.ndarray:
+    """One-hot columns, or class labels for a loss that takes labels."""
+    return data.y_train if LOSS_TARGETS[spec.loss] == "labels" else data.Y_train
 
 
 def write_curves(curves: list[Curve], out: Path) -> tuple[Path, Path]:
@@ -164,6 +171,9 @@ def train_main(argv: list[str], console) -> int:
     parser.add_argument("--batch", type=int, default=10, help="mini-batch size")
     parser.add_argument("--hidden", type=lambda t: numbers(t, int), default=None,
                         help="hidden widths, e.g. 16 or 8,8 (default: the seed's formula)")
+    parser.add_argument("--activations", default=None, metavar="A,…",
+                        help="one per layer after the input (default: sigmoid everywhere)")
+    parser.add_argument("--loss", default="half-sse", choices=LOSSES)
     parser.add_argument("--seed", type=int, default=0, help="data split, initial weights, order")
     parser.add_argument("--out", type=Path, default=Path("bpcheck-train"), help="output directory")
     args = parser.parse_args(argv)
@@ -176,9 +186,14 @@ def train_main(argv: list[str], console) -> int:
         console.print("[bold red]bpcheck train: error:[/] " + "; ".join(problems))
         return 2
     runs, skipped = [], []
+    activations = tuple(args.activations.split(",")) if args.activations else None
     for name in datasets:
         data = split(name, args.seed)
-        spec = seed_spec(data, args.hidden, args.seed)
+        try:
+            spec = seed_spec(data, args.hidden, args.seed, activations, args.loss)
+        except ValueError as error:
+            console.print(f"[bold red]bpcheck train: error:[/] {error}")
+            return 2
         start = truncated_normal(spec, np.random.default_rng(args.seed))
         for rule in (RULES[r] for r in rules):
             if rule.unsupported_reason(spec):

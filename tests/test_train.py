@@ -49,3 +49,12 @@ def test_bad_train_arguments_exit_two(capsys):
     assert main(["train", "--datasets", "mnist", "--lrs", "-1"]) == 2
     out = capsys.readouterr().out
     assert "unknown 'mnist'" in out and "not a positive learning rate" in out
+
+
+def test_any_family_member_trains_and_seed_literal_says_where_it_cannot(tmp_path, capsys):
+    assert main(["train", "--datasets", "iris", "--hidden", "5,5", "--activations", "tanh,relu,softmax",
+                 "--loss", "softmax-ce-labels", "--epochs", "1", "--lrs", "0.01",
+                 "--out", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "4-5-5-3" in out and "not run: seed-literal on iris" in out
+    assert (tmp_path / "iris.png").stat().st_size > 0
