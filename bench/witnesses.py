@@ -46,7 +46,9 @@ def main() -> None:
         "torch": lambda p: torch_ref.gradients(p.spec, p.params, p.X, p.Y),
         "jax (padded, jit)": lambda p: jax_ref.gradients(p.spec, p.params, p.X, p.Y),
         "finite differences": lambda p: numeric.gradients(p.spec, p.params, p.X, p.Y),
-        "full check (3 witnesses + steps + compare)":
+        "full check, torch + jax (steps, tolerances, rows)":
+            lambda p: compare_rule(RULES["derived"], p, ask_witnesses(p, finite_differences=False)),
+        "full check, + finite differences":
             lambda p: compare_rule(RULES["derived"], p, ask_witnesses(p)),
     }
     for case in cases.values():  # warm up: compile every jax structure once
