@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from manual.rules import RULES
 from manual.spec import ACTIVATIONS, BIAS_STYLES, DTYPES, LAYOUTS, LOSSES, REDUCTIONS, Spec
 from study.compare import Problem, Row, RuleReport, compare_all
 from study.data import IRIS_CLASSES, IRIS_FEATURES, iris_data, iris_split, random_data, seed_hidden_width
-from study.optim_cli import optim_main, optimizer_report, parse_options
+from study.optim_cli import optimizer_report, parse_options
 from study.verify import load_user_rule, verify
 
 
@@ -172,33 +173,25 @@ def describe_problem(problem: Problem) -> str:
             f"lr={problem.lr}\n{arrays}")
 
 
+#: ``bpcheck NAME …`` → the function that runs it, imported only when asked for.
+SUBCOMMANDS = {
+    "optim": "study.optim_cli:optim_main",
+    "diagnose": "study.diagnose:diagnose_main",
+    "mutants": "study.mutants:mutants_main",
+    "train": "study.train:train_main",
+    "sweep": "study.sweep:sweep_main",
+    "report": "study.report:report_main",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(width=max(Console().width, 100))
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:], console)
-    if argv[:1] == ["optim"]:
-        return optim_main(argv[1:], console)
-    if argv[:1] == ["diagnose"]:
-        from study.diagnose import diagnose_main
-
-        return diagnose_main(argv[1:], console)
-    if argv[:1] == ["report"]:
-        from study.report import report_main
-
-        return report_main(argv[1:], console)
-    if argv[:1] == ["sweep"]:
-        from study.sweep import sweep_main
-
-        return sweep_main(argv[1:], console)
-    if argv[:1] == ["train"]:
-        from study.train import train_main
-
-        return train_main(argv[1:], console)
-    if argv[:1] == ["mutants"]:
-        from study.mutants import mutants_main
-
-        return mutants_main(argv[1:], console)
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        module, function = SUBCOMMANDS[argv[0]].split(":")
+        return getattr(importlib.import_module(module), function)(argv[1:], console)
     if argv[:1] == ["compare"]:
         argv = argv[1:]
     args = build_parser().parse_args(argv)

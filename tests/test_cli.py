@@ -118,3 +118,13 @@ def test_diagnose_names_the_seed_literal_causes(capsys):
     assert main(["diagnose", "seed-literal"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "W1" in out and "σ′ of layer 2 (sigmoid) missing" in out and "already updated" in out
+
+
+def test_every_subcommand_names_a_function():
+    import importlib
+
+    from study.cli import SUBCOMMANDS
+
+    for name, target in SUBCOMMANDS.items():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), name
