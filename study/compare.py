@@ -42,7 +42,10 @@ class Problem:
         return self.X.shape[1] if self.spec.layout == "cols" else self.X.shape[0]
 
     def in_float64(self) -> Problem:
-        """The same values, exactly, in float64: what every witness computes with."""
+        """The same values, exactly, in float64: what every witness computes with. A float64
+        problem is already that (validation guarantees its arrays' dtype), so it is returned as is."""
+        if self.spec.dtype == "float64":
+            return self
         cast = {name: np.asarray(p, dtype=np.float64) for name, p in self.params.items()}
         Y = self.Y.astype(np.float64) if np.issubdtype(self.Y.dtype, np.floating) else self.Y
         return Problem(self.spec.replace(dtype="float64"), cast, self.X.astype(np.float64), Y, self.lr)
