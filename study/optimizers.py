@@ -10,7 +10,7 @@ import numpy as np
 from manual import network, optim
 from manual.spec import Params
 from reference import WITNESSES
-from reference.optim_ref import TRAJECTORIES, GradientAt, NotExpressible
+from reference.optim_ref import TRAJECTORIES, GradientAt
 from study.compare import Problem, gradient_error_bound, rounding_context
 from study.metrics import relative
 from study.tolerances import INFORMATIVE, PERTURBATION, informative, trajectory_allowance
@@ -181,6 +181,3 @@ def convention_table(steps: int = 10, seed: int = 0) -> list[dict]:
         })
     return rows
 
-
-__all__ = ["NotExpressible", "compare_trajectory", "convention_table", "fixed_gradients",
-           "in_convention", "manual_trajectory"]
