@@ -43,15 +43,34 @@ class LayerCache:
     a: np.ndarray
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b. Some OpenBLAS kernels set a spurious "invalid" flag on finite operands (numpy
-    issue 24067, OpenBLAS issue 1924), so that flag is ignored here — and a NaN that really
-    appears is still an error."""
-    with np.errstate(invalid="ignore"):
+class Overflow(FloatingPointError, ValueError):
+    """A result outgrew its dtype (inf, or NaN from inf − inf) although every input was finite:
+    the message says where, and which inputs are too large."""
+
+
+def finite(array: np.ndarray, step: str, place: str, culprit: str) -> np.ndarray:
+    """``array`` if every entry is finite, else an ``Overflow``: "{step} overflows {dtype} at
+    {place}: {culprit} too large"."""
+    if not np.isfinite(array).all():
+        raise Overflow(f"{step} overflows {np.asarray(array).dtype} at {place}: {culprit} too large")
+    return array
+
+
+def quiet() -> np.errstate:
+    """Elementwise steps ignore the overflow flag (and the "invalid" one an overflow leads to):
+    their results are checked with ``finite``, which names the step instead of a RuntimeWarning."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def matmul(a: np.ndarray, b: np.ndarray, step: str = "a matrix product",
+           place: str = "its result", culprit: str = "its operands are") -> np.ndarray:
+    """a @ b of finite operands. Some OpenBLAS kernels set a spurious "invalid" flag on finite
+    operands (numpy issue 24067, OpenBLAS issue 1924), so the flags are ignored here and the
+    product is checked instead: a NaN or inf that really appears (finite operands give one only
+    by overflowing) is still an error, an ``Overflow`` naming the step."""
+    with np.errstate(invalid="ignore", over="ignore"):
         product = a @ b
-    if np.isnan(product).any():
-        raise FloatingPointError("invalid value (NaN) in a matrix product")
-    return product
+    return finite(product, step, place, culprit)
 
 
 def to_columns(spec: Spec, array: np.ndarray) -> np.ndarray:
@@ -66,13 +85,16 @@ def with_bias_row(a: np.ndarray) -> np.ndarray:
 
 def forward(spec: Spec, params: Params, X_cols: np.ndarray) -> list[LayerCache]:
     """z_k = W_k ã_{k-1} (+ b_k), a_k = σ_k(z_k) for k = 1 … L; X_cols is (F, N)."""
-    caches, a = [], X_cols
+    caches, a, large = [], X_cols, "X or the weights are"
     for k, name in enumerate(spec.activations, start=1):
         inputs = with_bias_row(a) if spec.bias == "node" else a
-        z = matmul(params[f"W{k}"], inputs)
-        if spec.bias == "vector":
-            z = z + params[f"b{k}"][:, None]
-        a = activation(name).value(z)
+        z = matmul(params[f"W{k}"], inputs, "the forward pass", f"layer {k} (z{k})", large)
+        with quiet():
+            if spec.bias == "vector":
+                z = finite(z + params[f"b{k}"][:, None], "the forward pass", f"layer {k} (z{k})",
+                           "X or the parameters are")
+            a = finite(activation(name).value(z), "the forward pass", f"layer {k} (a{k} = {name}(z{k}))",
+                       large)
         caches.append(LayerCache(inputs, z, a))
     return caches
 
@@ -80,18 +102,27 @@ def forward(spec: Spec, params: Params, X_cols: np.ndarray) -> list[LayerCache]:
 def backward(spec: Spec, params: Params, caches: list[LayerCache], Y_cols: np.ndarray) -> Params:
     """δ_L = s ∂ℓ/∂a_L ⊙ σ_L′; δ_k = (W_{k+1}[:, :n_k]ᵀ δ_{k+1}) ⊙ σ_k′; ∂W_k = δ_k ã_{k-1}ᵀ."""
     scale = reduction_scale(Y_cols.shape[-1], spec.reduction)
-    upstream = scale * LOSSES[spec.loss].gradient(caches[-1].a, Y_cols)  # ∂L/∂a_L
+    step, large = "the backward pass", "X, Y or the weights are"
+    with quiet():
+        upstream = finite(scale * LOSSES[spec.loss].gradient(caches[-1].a, Y_cols), step,
+                          f"the loss gradient (∂L/∂a{spec.depth})", large)  # ∂L/∂a_L
     grads: Params = {}
     for k in range(spec.depth, 0, -1):
         cache = caches[k - 1]
-        delta = activation(spec.activations[k - 1]).vjp(cache.z, cache.a, upstream)
-        grads[f"W{k}"] = matmul(delta, cache.inputs.T)
+        with quiet():
+            delta = finite(activation(spec.activations[k - 1]).vjp(cache.z, cache.a, upstream), step,
+                           f"layer {k} (δ{k} = ∂L/∂z{k})", large)
+        grads[f"W{k}"] = matmul(delta, cache.inputs.T, step, f"layer {k} (∂L/∂W{k})", large)
         if spec.l2:
-            grads[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights(spec, params, k)
+            with quiet():
+                grads[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights(spec, params, k)
+            finite(grads[f"W{k}"], step, f"layer {k} (∂L/∂W{k} + λW{k})", "l2, X, Y or the weights are")
         if spec.bias == "vector":
-            grads[f"b{k}"] = delta.sum(axis=1)
+            with quiet():
+                grads[f"b{k}"] = finite(delta.sum(axis=1), step, f"layer {k} (∂L/∂b{k})", large)
         if k > 1:
-            upstream = matmul(params[f"W{k}"][:, : spec.sizes[k - 1]].T, delta)
+            upstream = matmul(params[f"W{k}"][:, : spec.sizes[k - 1]].T, delta, step,
+                              f"layer {k - 1} (∂L/∂a{k - 1})", large)
     return {name: grads[name] for name in params}
 
 
@@ -111,20 +142,33 @@ def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
     """L = reduce_n ℓ(a_L, Y)."""
     params, X, Y = check_problem(spec, params, X, Y)
     output = forward(spec, params, to_columns(spec, X))[-1].a
-    data_term = reduce(LOSSES[spec.loss].per_sample(output, to_columns(spec, Y)), spec.reduction)
-    penalty = l2_penalty([weights(spec, params, k) for k in range(1, spec.depth + 1)], spec.l2)
-    return float(data_term) + penalty
+    with quiet():
+        data_term = reduce(LOSSES[spec.loss].per_sample(output, to_columns(spec, Y)), spec.reduction)
+        penalty = l2_penalty([weights(spec, params, k) for k in range(1, spec.depth + 1)], spec.l2)
+    return finite(float(data_term) + penalty, "the loss", "L", "l2, X, Y or the weights are")
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
-    """∂L/∂θ for every parameter θ, keyed like ``params``, in ``spec.dtype``."""
+    """∂L/∂θ for every parameter θ, keyed like ``params``, in ``spec.dtype``; an ``Overflow``
+    (a ValueError) names the step where a value outgrows the dtype."""
     params, X, Y = check_problem(spec, params, X, Y)
+    return _gradients(spec, params, X, Y)
+
+
+def _gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
+    """``gradients`` of inputs already checked."""
     caches = forward(spec, params, to_columns(spec, X))
     return backward(spec, params, caches, to_columns(spec, Y))
 
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
-    """θ ← θ − η ∂L/∂θ for every parameter, all gradients taken at the old θ (new arrays)."""
+    """θ ← θ − η ∂L/∂θ for every parameter, all gradients taken at the old θ (new arrays); the
+    inputs are checked as by ``gradients``, and a step that overflows is an ``Overflow``."""
     lr = check_learning_rate(lr)
-    grads = gradients(spec, params, X, Y)
-    return {name: params[name] - params[name].dtype.type(lr) * grads[name] for name in grads}
+    params, X, Y = check_problem(spec, params, X, Y)
+    grads = _gradients(spec, params, X, Y)
+    with quiet():
+        new = {name: params[name] - params[name].dtype.type(lr) * grads[name] for name in grads}
+    for name, value in new.items():
+        finite(value, f"lr={lr!r}: the SGD step", f"params[{name!r}]", "lr or the gradient is")
+    return new

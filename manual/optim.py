@@ -217,23 +217,44 @@ def hyperparameters(name: str, **given: float | bool | str) -> Hyper:
     return hp
 
 
+def _check_params(params: Params) -> None:
+    """Refuse parameters an optimizer cannot update: not a dict, not real floating point (an
+    integer array would never move), or not finite."""
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
+    for key, value in params.items():
+        dtype = np.asarray(value).dtype
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"params[{key!r}] has dtype {dtype}; expected real floating point "
+                            "(float32 or float64): an update cannot move it")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"params[{key!r}] contains NaN or Inf; expected finite values")
+
+
 def init(name: str, params: Params, **given: float | bool | str) -> dict:
     """State before the first step: t = 0 and each buffer filled with its initial value."""
     rule, hp = optimizer(name), hyperparameters(name, **given)
+    _check_params(params)
     return {"t": 0, "buffers": {buffer: {key: np.full_like(value, rule.initial_value(hp, buffer))
                                          for key, value in params.items()}
                                 for buffer in rule.buffers}}
 
 
 def check_state(name: str, params: Params, grads: Params, state: dict) -> None:
-    """Refuse state or gradients that do not belong to these parameters (keys, shapes, dtypes)."""
+    """Refuse parameters that cannot be updated (``_check_params``), and state or gradients that do
+    not belong to them (keys, shapes, dtypes)."""
     rule = optimizer(name)
-    if set(grads) != set(params):
-        raise ValueError(f"grads must have the parameters' keys {sorted(params)}, got {sorted(grads)}")
+    _check_params(params)
+    if not isinstance(grads, Mapping) or set(grads) != set(params):
+        raise ValueError(f"grads must have the parameters' keys {sorted(params)}, got "
+                         f"{sorted(grads) if isinstance(grads, Mapping) else type(grads).__name__}")
     for key, value in params.items():
         if np.shape(grads[key]) != np.shape(value):
             raise ValueError(f"grads[{key!r}] must have shape {np.shape(value)}, "
                              f"got {np.shape(grads[key])}")
+        dtype = np.asarray(grads[key]).dtype
+        if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise TypeError(f"grads[{key!r}] has dtype {dtype}; expected real numbers")
         if not np.all(np.isfinite(grads[key])):
             raise ValueError(f"grads[{key!r}] contains NaN or Inf")
     if not isinstance(state, dict) or set(state) != {"t", "buffers"}:

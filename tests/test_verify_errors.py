@@ -1,0 +1,163 @@
+"""``bpcheck verify`` never passes a rule it could not check: a user rule that raises fails
+(naming the part that raised), a search that checked nothing fails, and bad usage is exit 2."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from manual.rules import RULES
+from study.cli import main
+from study.user_rules import UserActivation, UserLoss
+from study.verify import load_user_rule, verify
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "user_rules.py"
+
+#: User rules that raise, each from one part; written to a module of their own (see ``bad_rules``).
+BAD_RULES = textwrap.dedent('''
+    import jax
+    import numpy as np
+    import torch
+    from scipy.special import expit
+
+    from study.user_rules import UserActivation, UserLoss
+
+    def swish(z):
+        return z * expit(z)
+
+    def derivative(z, a):
+        s = expit(z)
+        return s + a * (1.0 - s)
+
+    def asserts(z, a):
+        assert False, "my derivative is not finished"
+
+    def value_error(z, a):
+        raise ValueError("no derivative for [this] z")
+
+    def group(z):
+        raise ExceptionGroup("two problems", [ValueError("one"), TypeError("two")])
+
+    def torch_fails(z):
+        raise ValueError("no torch version")
+
+    def key_error(p, y):
+        raise KeyError("gradient")
+
+    T, J = (lambda z: z * torch.sigmoid(z)), (lambda z: z * jax.nn.sigmoid(z))
+    swish_asserts = UserActivation("swish_asserts", swish, asserts, torch=T, jax=J)
+    swish_bad = UserActivation("swish_bad", swish, value_error, torch=T, jax=J)
+    swish_group = UserActivation("swish_group", group, derivative, torch=T, jax=J)
+    swish_torch = UserActivation("swish_torch", swish, derivative, torch=torch_fails, jax=J)
+    half_sse_bad = UserLoss("half_sse_bad", lambda p, y: 0.5 * np.sum((p - y) ** 2, axis=-2), key_error,
+                            torch=lambda p, y: 0.5 * ((p - y) ** 2).sum(dim=1),
+                            jax=lambda p, y: 0.5 * ((p - y) ** 2).sum(axis=0))
+''')
+
+
+@pytest.fixture(scope="module")
+def bad_rules(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("user") / "bad_user_rules.py"
+    path.write_text(BAD_RULES)
+    return path
+
+
+@pytest.mark.parametrize(("name", "part", "error", "message"), [
+    ("swish_asserts", "derivative", AssertionError, "my derivative is not finished"),
+    ("swish_group", "value", ExceptionGroup, "two problems"),
+    ("swish_torch", "torch", ValueError, "no torch version"),
+    ("half_sse_bad", "gradient", KeyError, "gradient"),
+])
+def test_a_user_rule_that_raises_fails_naming_the_part(bad_rules, name, part, error, message):
+    verdict = verify(load_user_rule(f"{bad_rules}:{name}"), max_examples=3)
+    assert not verdict.passed and verdict.failure is None
+    assert isinstance(verdict.raised, error) and message in str(verdict.raised)
+    assert verdict.part == part
+    assert verdict.raised_on is not None and all(width == 1 for width in verdict.raised_on.spec.sizes)
+
+
+def test_verify_command_prints_what_the_user_code_raised_on_a_minimal_network(bad_rules, capsys):
+    assert main(["verify", f"{bad_rules}:swish_bad", "--examples", "3"]) == 1
+    out = " ".join(capsys.readouterr().out.split())  # undo rich's wrapping
+    assert "swish_bad: your derivative raised ValueError('no derivative for [this] z') on this " \
+           "minimal network:" in out
+    assert "sizes=(1, 1, 1)" in out and "agree" not in out
+
+
+def test_a_check_that_verified_no_network_fails_with_the_reason(monkeypatch, capsys):
+    never = dataclasses.replace(RULES["derived"], unsupported_reason=lambda spec: "not this one")
+    monkeypatch.setitem(RULES, "derived", never)
+    verdict = verify(load_user_rule(f"{EXAMPLES}:swish"), max_examples=2)
+    assert verdict.examples == 0 and not verdict.passed and verdict.raised is None
+    assert "unsupported (not this one)" in verdict.unchecked_reason()
+    assert main(["verify", f"{EXAMPLES}:swish", "--examples", "2"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "swish: NOT VERIFIED — no network was checked: all" in out
+    assert "unsupported (not this one)" in out and "agree" not in out
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--examples", "0"], "argument --examples: must be an integer >= 1, got 0"),
+    (["--examples", "-5"], "argument --examples: must be an integer >= 1, got -5"),
+    (["--examples", "many"], "argument --examples: expected an integer, got 'many'"),
+    (["--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),
+])
+def test_bad_verify_options_are_usage_errors_naming_the_option(options, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["verify", f"{EXAMPLES}:swish", *options])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("source", "attribute", "message"), [
+    ("", "missing", "{path} has no attribute 'missing'"),
+    ("raise RuntimeError('broken at import')", "rule",
+     "could not import {path}: RuntimeError: broken at import"),
+    ("def rule(:\n", "rule", "could not import {path}: SyntaxError: "),
+    ("import sys\nsys.exit(3)", "rule", "could not import {path}: SystemExit: 3"),
+    ("rule = 42", "rule", "{path}:rule is int 42; expected a UserActivation or UserLoss"),
+])
+def test_a_bad_target_is_a_usage_error_that_says_why(tmp_path, capsys, source, attribute, message):
+    path = tmp_path / f"{tmp_path.name}.py"  # a fresh module name per case
+    path.write_text(source)
+    assert main(["verify", f"{path}:{attribute}"]) == 2
+    assert message.format(path=path) in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_missing_file_or_module_is_a_usage_error(capsys):
+    assert main(["verify", "no/such/file.py:rule"]) == 2
+    assert "could not import no/such/file.py: no such file" in capsys.readouterr().out
+    assert main(["verify", "no_such_module_anywhere:rule"]) == 2
+    assert ("could not import no_such_module_anywhere: ModuleNotFoundError: No module named "
+            "'no_such_module_anywhere'") in " ".join(capsys.readouterr().out.split())
+
+
+def f(p, y):
+    return p
+
+
+@pytest.mark.parametrize(("changes", "error", "message"), [
+    ({"targets": "labels"}, ValueError, r"targets='labels' is not supported for a user loss"),
+    ({"targets": "logits"}, ValueError, r"targets='logits' is unknown; expected one of \['values', "
+                                        r"'probabilities'\]"),
+    ({"gradient": None}, TypeError, r"gradient=None must be callable"),
+    ({"name": "a:b"}, ValueError, r"name='a:b' must be a non-empty str without ':' or ','"),
+])
+def test_a_bad_user_loss_is_refused_on_construction(changes, error, message):
+    with pytest.raises(error, match=message):
+        UserLoss(**({"name": "l", "per_sample": f, "gradient": f, "torch": f, "jax": f} | changes))
+
+
+@pytest.mark.parametrize(("changes", "error", "message"), [
+    ({"derivative": "σ′"}, TypeError, r"derivative='σ′' must be callable"),
+    ({"derivative_bound": np.inf}, ValueError, r"derivative_bound=inf must be a finite number > 0"),
+    ({"derivative_bound": 0}, ValueError, r"derivative_bound=0 must be a finite number > 0"),
+    ({"name": ""}, ValueError, r"name='' must be a non-empty str"),
+])
+def test_a_bad_user_activation_is_refused_on_construction(changes, error, message):
+    with pytest.raises(error, match=message):
+        UserActivation(**({"name": "a", "value": f, "derivative": f, "torch": f, "jax": f} | changes))
