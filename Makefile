@@ -1,7 +1,8 @@
 # make report — the seed's network, every rule against every witness (sets everything up)
 # make test   — the property-test suite under the `ci` Hypothesis profile (sets everything up)
-# make bench  — per-example cost of each witness, the 784-256-10 training step, and make test's
-#               wall time, peak memory and verified examples (not part of make test)
+# make bench  — per-example cost of each witness, the catch rate of injected bugs, the
+#               784-256-10 training step, and make test's wall time, peak memory and verified
+#               examples (not part of make test)
 # make fuzz   — HypoFuzz on every core over the property tests, for FUZZ_SECONDS
 PYTHON ?= python3
 VENV := .venv
@@ -26,16 +27,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/witnesses.py
+	$(BIN)/python bench/sensitivity.py
 	$(BIN)/python bench/training_step.py
 	$(BIN)/python bench/suite.py
 
-# HypoFuzz runs until stopped: `timeout` stops it with SIGINT after FUZZ_SECONDS (exit 124 is
-# that planned stop). Failures it finds go to the example database (BPCHECK_EXAMPLE_DB to share
-# them), so the next `make test` or fuzz run replays them first.
+# HypoFuzz on every core for FUZZ_SECONDS, then a replay of the example database that prints
+# every failing test with its minimal example and exits non-zero if there is one
+# (tests/fuzzing.py; BPCHECK_EXAMPLE_DB shares the database).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=dev timeout --signal=INT $(FUZZ_SECONDS) \
-	  $(BIN)/hypothesis fuzz --no-dashboard -- tests/ -p no:xdist; \
-	  status=$$?; [ $$status -eq 124 ] || [ $$status -eq 0 ] || exit $$status
+	$(BIN)/python -m tests.fuzzing --seconds $(FUZZ_SECONDS) tests/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

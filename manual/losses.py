@@ -17,9 +17,10 @@ from manual.activations import sigmoid
 
 Array = np.ndarray
 
-#: Torch's conventions where a probability hits 0 or 1: log clamped at −100, and the BCE
-#: gradient's denominator p(1 − p) floored at 1e−12. Both matter only at full saturation.
-LOG_FLOOR, BCE_EPSILON = -100.0, 1e-12
+#: BCE's named convention where a probability nears 0 or 1: each log is clamped at −100 (as in
+#: torch's loss value). The gradient is the exact derivative of that clamped loss; torch's own
+#: backward instead floors p(1 − p) at 1e−12, which is not (see ``bce_gradient``).
+LOG_FLOOR = -100.0
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,23 @@ def bce(p: Array, y: Array) -> Array:
 
 
 def _clamped_log(p: Array) -> Array:
-    """max(log p, −100), with log 0 read as log(tiny) so that nothing warns."""
-    return np.maximum(np.log(np.maximum(p, np.finfo(p.dtype).tiny)), LOG_FLOOR)
+    """max(log p, −100) in p's own dtype (log 0 = −∞ → −100, without a warning)."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(p), LOG_FLOOR)
+
+
+def _inverse_where_unclamped(p: Array) -> Array:
+    """1/p where log p > −100, else 0: the derivative of max(log p, −100)."""
+    with np.errstate(divide="ignore"):
+        live = np.log(p) > LOG_FLOOR
+    return np.where(live, 1.0 / np.where(live, p, 1.0), 0.0).astype(p.dtype)
 
 
 def bce_gradient(p: Array, y: Array) -> Array:
-    r"""∂ℓ_n/∂p = (p − y) / (p (1 − p)), the denominator floored at 1e−12."""
-    return (p - y) / np.maximum(p * (1.0 - p), BCE_EPSILON)
+    r"""∂ℓ_n/∂p = −y/p + (1 − y)/(1 − p), each term 0 where its log is clamped (log p ≤ −100 or
+    log(1 − p) ≤ −100): the exact derivative of ``bce`` as it is reported, = (p − y)/(p(1 − p))
+    where no log is clamped."""
+    return (1.0 - y) * _inverse_where_unclamped(1.0 - p) - y * _inverse_where_unclamped(p)
 
 
 register(Loss("bce", bce, bce_gradient))
@@ -147,4 +158,6 @@ def reduction_scale(n_samples: int, reduction: str) -> float:
 
 def l2_penalty(weights: list[Array], l2: float) -> float:
     r"""λ/2 Σ_k ‖W_k‖²_F over the weight blocks given (bias columns excluded by the caller)."""
+    if not l2:  # no penalty, however large the weights (0 · inf would be NaN)
+        return 0.0
     return 0.5 * l2 * sum(float(np.sum(w * w)) for w in weights)

@@ -30,6 +30,9 @@ ACTIVATIONS: list[str] = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "
 ACTIVATION_DEFAULT_PARAMETER: dict[str, float] = {"leaky_relu": 0.01}
 #: Activations that mix units, allowed at the output layer only.
 OUTPUT_ONLY: set[str] = {"softmax"}
+#: Activations and losses that normalise across the outputs: with a single output they are
+#: constant, so every gradient through them is zero.
+ACROSS_OUTPUTS: set[str] = {"softmax", "softmax-ce", "softmax-ce-labels"}
 
 #: Loss name → what its targets are: ``values`` (finite, like the output), ``probabilities``
 #: (like the output, in [0, 1]) or ``labels`` (one integer class in [0, C) per sample).
@@ -70,6 +73,14 @@ def parse_activation(name: str, argument: str = "activation") -> tuple[str, floa
     if not np.isfinite(value):
         raise ValueError(f"{argument}={name!r}: the parameter must be finite")
     return base, value
+
+
+def _penalty(l2: Any) -> float:
+    """λ as a float: a finite real number >= 0 (Python or NumPy; not a bool)."""
+    real = isinstance(l2, int | float | np.integer | np.floating) and not isinstance(l2, bool)
+    if not real or not (np.isfinite(l2) and l2 >= 0):
+        raise ValueError(f"l2={l2!r} must be a finite number >= 0")
+    return float(l2)
 
 
 def register_name(kind: str, name: str, targets: str = "values") -> None:
@@ -124,9 +135,7 @@ class Spec:
         if self.loss in PROBABILITY_OUTPUTS and output not in PROBABILITY_OUTPUTS[self.loss]:
             raise ValueError(f"loss={self.loss!r} takes probabilities: the output activation must be "
                              f"one of {list(PROBABILITY_OUTPUTS[self.loss])}, not {output!r}")
-        if isinstance(self.l2, bool) or not isinstance(self.l2, int | float) or not (
-                np.isfinite(self.l2) and self.l2 >= 0):
-            raise ValueError(f"l2={self.l2!r} must be a finite number >= 0")
+        object.__setattr__(self, "l2", _penalty(self.l2))
         _one_of(self.reduction, REDUCTIONS, "reduction")
         _one_of(self.bias, BIAS_STYLES, "bias")
         _one_of(self.layout, LAYOUTS, "layout")
@@ -255,7 +264,10 @@ def check_learning_rate(lr: Any) -> float:
 def check_problem(
     spec: Spec, params: Params, X: Any, Y: Any
 ) -> tuple[Params, np.ndarray, np.ndarray]:
-    """Validate everything one gradient evaluation needs."""
+    """Validate everything one gradient evaluation needs: targets ``Y`` are required."""
+    if Y is None:
+        shape = ("N",) if LOSS_TARGETS[spec.loss] == "labels" else data_shape(spec, spec.sizes[-1])
+        raise TypeError(f"Y is None; loss={spec.loss!r} needs targets of shape {format_shape(shape)}")
     params = check_params(spec, params)
     X, Y = check_data(spec, X, Y)
     return params, X, Y

@@ -21,6 +21,8 @@ class Witness:
     sgd_step: Callable
     #: (gradients, new params) from one evaluation, where the witness has an optimizer
     gradients_and_sgd_step: Callable | None
+    #: reruns perturbed by 1 ± ρ (``study.tolerances``), where the witness can measure that
+    perturbed_gradients: Callable | None
     #: activation and loss names this witness implements (checked against the spec vocabulary)
     activations: frozenset[str]
     losses: frozenset[str]
@@ -30,6 +32,7 @@ WITNESSES: dict[str, Witness] = {
     module_name: Witness(
         module_name, module.loss, module.gradients, module.sgd_step,
         getattr(module, "gradients_and_sgd_step", None),
+        getattr(module, "perturbed_gradients", None),
         frozenset(module.ACTIVATIONS), frozenset(module.LOSSES),
     )
     for module_name, module in (("torch", torch_ref), ("jax", jax_ref), ("numeric", numeric))

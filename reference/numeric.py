@@ -7,18 +7,21 @@ so that θ_i ± h_i is exact, and
     D_h = \frac{L(θ + h e_i) − L(θ − h e_i)}{2h} = ∂_iL + \frac{h^2}{6} ∂_i^3L + O(h^4).
 
 Since D_{2h} − D_h ≈ 3·(h²/6)·∂³L, the truncation error of D_h is estimated as
-|D_{2h} − D_h| / 3; the rounding error as u·m·(|L(θ+h)| + |L(θ−h)| + N·C)/(2h), m the layer
-work and N·C the number of loss terms (each can round by ~u even where L itself cancels to 0).
+|D_{2h} − D_h| / 3; the rounding error as u·m·(|L(θ+h)| + |L(θ−h)| + T)/(2h), m the layer
+work and T the loss terms' own rounding: N·C terms that each round by ~u even where L itself
+cancels to 0, or, for losses on probabilities, Σ 1/min(p, 1 − p) (log(1 − p) of a rounded p).
 The loss is evaluated by this module's own batched NumPy/SciPy forward pass (all perturbed
 copies at once); it reads only the model description from ``manual.spec``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.special import expit, log_softmax, softmax, xlogy
 
-from manual.spec import LOSS_TARGETS, Params, Spec, param_shapes, parse_activation
+from manual.spec import LOSS_TARGETS, PROBABILITY_OUTPUTS, Params, Spec, param_shapes, parse_activation
 
 #: name → factory(parameter) → function of (..., N, units) pre-activations.
 ACTIVATIONS = {
@@ -56,7 +59,8 @@ def activation(name: str):
     return ACTIVATIONS[base](parameter)
 
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
-BLOCK = 512  # perturbed copies evaluated per batched forward pass
+BLOCK = 512  # perturbed copies evaluated per batched forward pass, at most
+BLOCK_ELEMENTS = 2**22  # and at most this many floats in one copy-batched layer or parameter set
 
 
 def _rows(spec: Spec, array: np.ndarray) -> np.ndarray:
@@ -103,28 +107,54 @@ def _batched_loss(spec: Spec, batched: dict[str, np.ndarray], x: np.ndarray, y: 
 
 
 def gradients_with_error(
-    spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray
+    spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, entries: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Params, Params]:
-    """Central differences ∂L/∂θ and an estimate of their absolute error, both keyed by name."""
+    """Central differences ∂L/∂θ and an estimate of their absolute error, both keyed by name.
+
+    ``entries`` (flat indices into the parameters in spec order) limits the work to those
+    entries; the others are NaN in both results. ``progress(done, total)`` is called after
+    each block of entries."""
     shapes = param_shapes(spec)
     theta = np.concatenate([np.asarray(params[n], dtype=np.float64).ravel() for n in shapes])
     x, y = _rows(spec, X), _rows(spec, Y)
     h = np.cbrt(UNIT_ROUNDOFF) * np.maximum(1.0, np.abs(theta))
     h = (theta + h) - theta  # exactly representable steps
-    losses = np.empty((4, theta.size))  # rows: +h, −h, +2h, −2h
-    for start in range(0, theta.size, BLOCK):
-        index = np.arange(start, min(start + BLOCK, theta.size))
+    losses = np.full((4, theta.size), np.nan)  # rows: +h, −h, +2h, −2h
+    chosen = np.arange(theta.size) if entries is None else np.asarray(entries, dtype=np.int64)
+    block = _block_size(spec, x.shape[0], theta.size)
+    for start in range(0, chosen.size, block):
+        index = chosen[start:start + block]
         for row, factor in enumerate((1.0, -1.0, 2.0, -2.0)):
             perturbed = np.tile(theta, (index.size, 1))
             perturbed[np.arange(index.size), index] += factor * h[index]
             losses[row, index] = _batched_loss(spec, _unflatten(perturbed, shapes), x, y)
+        if progress is not None:
+            progress(min(start + block, chosen.size), chosen.size)
     d_h = (losses[0] - losses[1]) / (2 * h)
     d_2h = (losses[2] - losses[3]) / (4 * h)
     work = (1 + max(spec.sizes)) * spec.depth * x.shape[0]
-    terms = x.shape[0] * spec.sizes[-1]  # each loss term rounds, even where the loss cancels
+    terms = _term_rounding(spec, params, x)  # each loss term rounds, even where the loss cancels
     rounding = UNIT_ROUNDOFF * work * (np.abs(losses[0]) + np.abs(losses[1]) + terms) / (2 * h)
     error = np.abs(d_2h - d_h) / 3 + rounding
     return _unflatten(d_h, shapes), _unflatten(error, shapes)
+
+
+def _block_size(spec: Spec, n_samples: int, n_params: int) -> int:
+    """Copies per batched pass: BLOCK, fewer where one copy's widest layer (N × width) or
+    its parameter vector would make a block exceed BLOCK_ELEMENTS floats."""
+    per_copy = max(n_samples * (max(spec.sizes) + 1), n_params)
+    return int(max(1, min(BLOCK, BLOCK_ELEMENTS // per_copy)))
+
+
+def _term_rounding(spec: Spec, params: Params, x: np.ndarray) -> float:
+    """Σ over loss terms of their rounding in units of u: 1 each, but a loss on probabilities
+    sees p rounded by u·p, so log(1 − p) and log p round by u/min(p, 1 − p)."""
+    if spec.loss not in PROBABILITY_OUTPUTS:
+        return float(x.shape[0] * spec.sizes[-1])
+    batched = {name: np.asarray(value, dtype=np.float64)[None] for name, value in params.items()}
+    p = _forward(spec, batched, x)[0][0]
+    return float(np.sum(1.0 / np.maximum(np.minimum(p, 1.0 - p), UNIT_ROUNDOFF)))
 
 
 def _unflatten(flat: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:

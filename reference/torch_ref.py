@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from manual.spec import LOSS_TARGETS, Params, Spec, parse_activation
+from manual.spec import LOSS_TARGETS, PROBABILITY_OUTPUTS, Params, Spec, parse_activation
 
-#: name → factory(parameter) → function of (N, units) pre-activations.
+#: name → factory(parameter) → function of (…, N, units) pre-activations.
 ACTIVATIONS = {
     "sigmoid": lambda _: torch.sigmoid,
     "tanh": lambda _: torch.tanh,
@@ -21,18 +21,26 @@ ACTIVATIONS = {
     # F.softplus switches to z above its threshold (20); logaddexp(z, 0) is exact everywhere
     "softplus": lambda _: lambda z: torch.logaddexp(z, torch.zeros_like(z)),
     "identity": lambda _: lambda z: z,
-    "softmax": lambda _: lambda z: torch.softmax(z, dim=1),
+    "softmax": lambda _: lambda z: torch.softmax(z, dim=-1),
 }
 
 #: name → per-sample loss of (N, C) predictions and (N, C) targets or (N,) labels.
 LOSSES = {
     "half-sse": lambda p, y: 0.5 * F.mse_loss(p, y, reduction="none").sum(dim=1),
     "mse": lambda p, y: F.mse_loss(p, y, reduction="none").mean(dim=1),
-    "bce": lambda p, y: F.binary_cross_entropy(p, y, reduction="none").sum(dim=1),
+    "bce": lambda p, y: -(y * _clamped_log(p) + (1 - y) * _clamped_log(1 - p)).sum(dim=1),
     "bce-logits": lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction="none").sum(dim=1),
     "softmax-ce": lambda z, y: F.cross_entropy(z, y, reduction="none"),
     "softmax-ce-labels": lambda z, y: F.cross_entropy(z, y, reduction="none"),
 }
+
+
+def _clamped_log(q: torch.Tensor) -> torch.Tensor:
+    """max(log q, −100), BCE's convention, from ``torch.log`` and ``clamp`` so that autograd
+    gives its exact derivative (``F.binary_cross_entropy``'s backward floors p(1 − p) at 1e−12
+    instead, which is not the derivative of its own value); q = 0 gives −100 and gradient 0."""
+    positive = q > 0
+    return torch.where(positive, torch.log(torch.where(positive, q, 1.0)), -torch.inf).clamp(min=-100.0)
 
 
 def activation(name: str):
@@ -40,30 +48,51 @@ def activation(name: str):
     return ACTIVATIONS[base](parameter)
 
 
-def _rows(spec: Spec, array: np.ndarray) -> torch.Tensor:
+def _rows(spec: Spec, array: np.ndarray, dtype: type = np.float64) -> torch.Tensor:
     if LOSS_TARGETS[spec.loss] == "labels" and np.issubdtype(np.asarray(array).dtype, np.integer):
         return torch.tensor(np.asarray(array, dtype=np.int64))
     array = array if spec.layout == "rows" else array.T
-    return torch.tensor(np.asarray(array, dtype=np.float64))
+    return torch.tensor(np.asarray(array, dtype=dtype))
 
 
-def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor):
+def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+          wobble: list[torch.Tensor] | None = None):
+    """L. Tensors may carry a leading axis of R independent copies (x: R × N × F, parameters
+    R × shape, float targets R × N × C): then L is the sum of the copies' losses, so one
+    backward pass gives every copy its own gradient. ``wobble`` multiplies each layer's output
+    a_k by a factor (1 ± ρ per entry)."""
     a = x
     for k, name in enumerate(spec.activations, start=1):
         if spec.bias == "node":
             a = F.pad(a, (0, 1), value=1.0)
-        a = activation(name)(F.linear(a, tensors[f"W{k}"], tensors.get(f"b{k}")))
-    per_sample = LOSSES[spec.loss](a, y)
-    total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
+        W, b = tensors[f"W{k}"], tensors.get(f"b{k}")
+        if W.dim() == 2:
+            z = F.linear(a, W, b)
+        else:  # copies: a batched matrix product per copy
+            z = torch.matmul(a, W.transpose(-1, -2)) + (0.0 if b is None else b.unsqueeze(-2))
+        a = activation(name)(z)
+        if wobble is not None:
+            a = a * wobble[k - 1]
+            if k == spec.depth and spec.loss in PROBABILITY_OUTPUTS:  # keep p a probability
+                a = a.clamp(max=1.0)
+    copies = a.shape[:-2]
+    if copies:  # the losses take (N, C): fold the copies into the batch, then unfold
+        labels = not y.is_floating_point()
+        flat_y = y.repeat(int(np.prod(copies))) if labels else y.reshape(-1, y.shape[-1])
+        per_sample = LOSSES[spec.loss](a.reshape(-1, a.shape[-1]), flat_y).reshape(a.shape[:-1])
+    else:
+        per_sample = LOSSES[spec.loss](a, y)
+    total = per_sample.mean(dim=-1) if spec.reduction == "mean" else per_sample.sum(dim=-1)
     if spec.l2:
         inputs = spec.sizes[:-1]
         total = total + 0.5 * spec.l2 * sum(
-            tensors[f"W{k}"][:, : inputs[k - 1]].square().sum() for k in range(1, spec.depth + 1))
-    return total
+            tensors[f"W{k}"][..., : inputs[k - 1]].square().sum(dim=(-2, -1))
+            for k in range(1, spec.depth + 1))
+    return total.sum()
 
 
-def _leaves(params: Params) -> dict[str, torch.Tensor]:
-    return {name: torch.tensor(np.asarray(value, dtype=np.float64), requires_grad=True)
+def _leaves(params: Params, dtype: type = np.float64) -> dict[str, torch.Tensor]:
+    return {name: torch.tensor(np.asarray(value, dtype=dtype), requires_grad=True)
             for name, value in params.items()}
 
 
@@ -73,12 +102,36 @@ def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
         return float(_loss(spec, _leaves(params), _rows(spec, X), _rows(spec, Y)))
 
 
-def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
-    """∂L/∂θ by reverse-mode autograd, float64."""
-    leaves = _leaves(params)
-    total = _loss(spec, leaves, _rows(spec, X), _rows(spec, Y))
+def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
+              dtype: type = np.float64) -> Params:
+    """∂L/∂θ by reverse-mode autograd, computed in ``dtype`` (float64 unless asked)."""
+    leaves = _leaves(params, dtype)
+    total = _loss(spec, leaves, _rows(spec, X, dtype), _rows(spec, Y, dtype))
     grads = torch.autograd.grad(total, list(leaves.values()))
-    return {name: g.numpy() for name, g in zip(leaves, grads, strict=True)}
+    return {name: g.numpy().astype(np.float64) for name, g in zip(leaves, grads, strict=True)}
+
+
+def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, rho: float,
+                        runs: int, seed: int = 0) -> list[Params]:
+    """∂L/∂θ in float64, ``runs`` times, with every parameter, input, float target and layer
+    output multiplied by 1 ± ρ (independent random signs per entry): how far relative errors of
+    size ρ — the backward-error model of rounding each stored value — carry into the gradient.
+    All runs are copies in one forward and backward pass."""
+    rng = np.random.default_rng(seed)
+    x, y = _rows(spec, X), _rows(spec, Y)
+
+    def shaken(t: torch.Tensor) -> torch.Tensor:  # ``runs`` perturbed copies, stacked
+        signs = rng.integers(0, 2, size=(runs, *t.shape)) * 2.0 - 1.0
+        return t * torch.from_numpy(1.0 + rho * signs)
+
+    if y.is_floating_point():
+        y = shaken(y).clamp(0.0, 1.0) if LOSS_TARGETS[spec.loss] == "probabilities" else shaken(y)
+    leaves = {name: shaken(torch.from_numpy(np.asarray(value, dtype=np.float64))).requires_grad_()
+              for name, value in params.items()}
+    wobble = [shaken(torch.ones(x.shape[0], width, dtype=torch.float64)) for width in spec.sizes[1:]]
+    grads = torch.autograd.grad(_loss(spec, leaves, shaken(x), y, wobble), list(leaves.values()))
+    return [{name: g[run].numpy() for name, g in zip(leaves, grads, strict=True)}
+            for run in range(runs)]
 
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:

@@ -9,17 +9,25 @@ import sys
 from collections.abc import Sequence
 
 import numpy as np
-from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.progress import Progress
 
 from manual.init import truncated_normal
 from manual.optim import OPTIMIZERS, hyperparameters
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, BIAS_STYLES, DTYPES, LAYOUTS, LOSSES, REDUCTIONS, Spec
-from study.compare import Problem, Row, RuleReport, compare_all
+from study.arguments import (
+    finite_difference_sample,
+    finite_differences,
+    natural,
+    output_path,
+    positive_int,
+)
+from study.compare import INCONCLUSIVE, Problem, Row, RuleReport, compare_all, row_dict
 from study.data import IRIS_CLASSES, IRIS_FEATURES, iris_data, iris_split, random_data, seed_hidden_width
 from study.optim_cli import optimizer_report, parse_options
+from study.render import describe_problem, finite_difference_line, rule_table, summary_line, witness_line
 from study.verify import load_user_rule, verify
 
 
@@ -56,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dtype the rules compute in (witnesses always use float64)")
     parser.add_argument("--data", default="auto", choices=("auto", "iris", "random"),
                         help="auto: iris when the layers are 4,…,3, else random")
-    parser.add_argument("--samples", type=int, default=8, help="batch size for --data random")
+    parser.add_argument("--samples", type=positive_int, default=8, help="batch size for --data random")
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate η")
-    parser.add_argument("--seed", type=int, default=0, help="seeds data order, width and init")
+    parser.add_argument("--seed", type=natural, default=0, help="seeds data order, width and init")
     parser.add_argument("--rules", type=_name_list, default=None, metavar="R1,R2",
                         help=f"rules to compare (default: all of {list(RULES)})")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
@@ -67,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
                         help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
     parser.add_argument("--steps", type=int, default=10, help="training steps for --optimizer")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--finite-differences", type=finite_differences, default="auto",
+                        metavar="all|off|auto|sample:K",
+                        help="which parameter entries finite differences check: all, none, K random "
+                             "ones, or auto (all up to 5,000 parameters, else 500 random ones)")
+    parser.add_argument("--json", metavar="PATH", type=output_path("--json"),
+                        help="also write the results as JSON (its directory must exist)")
     return parser
 
 
@@ -92,65 +105,50 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
     return Problem(spec, truncated_normal(spec, rng), X, Y, args.lr), about
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.2e}" if np.isfinite(value) else str(value)
+#: Exit codes: every rule as claimed and the witnesses agree; a claims-correct rule (or a
+#: witness) differs; bad usage; nothing differs but some verdict is inconclusive.
+EXIT_AGREES, EXIT_DIFFERS, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
-def rule_table(report: RuleReport, only_disagreements: bool = False) -> Table:
-    """One row per parameter × quantity × witness; errors relative to the truth's ∞-norm."""
-    rule = report.rule
-    claim = "claims correct" if rule.claims_correct else "known wrong"
-    table = Table(title=f"[bold]{rule.name}[/] ({claim}): {rule.summary}",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("param", "quantity", "witness", "max |err|", "at", "rel err", "tolerance",
-                   "cosine", "verdict"):
-        table.add_column(column, no_wrap=True,
-                         justify="left" if column in ("param", "quantity", "witness") else "right")
-    for row in report.rows:
-        if only_disagreements and row.agrees:
-            continue
-        verdict = "[green]agrees[/]" if row.agrees else "[bold red]DIFFERS[/]"
-        table.add_row(f"{row.parameter} {'×'.join(map(str, row.shape))}", row.quantity,
-                      row.witness, _fmt(row.error.max_abs), ",".join(map(str, row.error.where)),
-                      _fmt(row.error.rel), _fmt(row.tolerance), f"{row.error.cosine:.6f}", verdict)
-    return table
-
-
-def summary_line(report: RuleReport) -> str:
-    name = report.rule.name
-    if report.unsupported:
-        return f"{name}: not run — {report.unsupported}"
-    if report.agrees:
-        return f"[green]{name}: agrees with every witness[/]"
-    wrong = sorted({row.parameter for row in report.rows if not row.agrees})
-    if report.rule.claims_correct:
-        return f"[bold red]{name}: DIFFERS on {', '.join(wrong)} — a rule that claims to be correct[/]"
-    return f"[yellow]{name}: differs on {', '.join(wrong)}, as expected of a known-wrong rule[/]"
-
-
-def witness_line(rows: list[Row]) -> str:
-    bad = [f"{row.rule} ({row.quantity} {row.parameter})" for row in rows if not row.agrees]
-    if bad:
-        return "[bold red]witnesses disagree among themselves: " + "; ".join(bad) + "[/]"
-    return "[green]witnesses agree among themselves (torch, jax, finite differences)[/]"
+def exit_code(reports: list[RuleReport], witness_rows: list[Row]) -> int:
+    """EXIT_DIFFERS if a claims-correct rule or a witness differs, EXIT_INCONCLUSIVE if a
+    claims-correct rule is inconclusive, else EXIT_AGREES. (Witness pairs that cannot settle
+    are reported; they leave the rules' verdicts to the witnesses that can.)"""
+    if not all(report.as_claimed for report in reports) or any(row.differs for row in witness_rows):
+        return EXIT_DIFFERS
+    if any(r.verdict == INCONCLUSIVE for r in reports if r.rule.claims_correct):
+        return EXIT_INCONCLUSIVE
+    return EXIT_AGREES
 
 
 def verify_main(argv: list[str], console: Console) -> int:
-    """``bpcheck verify MODULE:NAME``: property-check a user rule; 0 if it agrees, 1 if not."""
+    """``bpcheck verify MODULE:NAME``: property-check a user rule; 0 if it agrees, 1 if not (it
+    differs, its code raised, or no network could be checked), 2 on bad usage."""
+
     parser = argparse.ArgumentParser(prog="bpcheck verify", description=verify_main.__doc__)
     parser.add_argument("target", help="MODULE:NAME of a UserActivation or UserLoss "
                                        "(MODULE may be a .py path)")
-    parser.add_argument("--examples", type=int, default=200, help="random networks to try")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--examples", type=positive_int, default=200, help="random networks to try")
+    parser.add_argument("--seed", type=natural, default=0)
     args = parser.parse_args(argv)
     try:
         rule = load_user_rule(args.target)
     except (ImportError, ValueError, TypeError) as error:
-        console.print(f"[bold red]bpcheck verify: error:[/] {error}")
+        console.print(f"[bold red]bpcheck verify: error:[/] {escape(str(error))}")
         return 2
     with console.status(f"checking {rule.name} inside random networks against torch, jax and "
                         "finite differences…"):
         verdict = verify(rule, args.examples, args.seed)
+    if verdict.raised is not None:
+        who = f"your {verdict.part}" if verdict.part else "checking it"
+        where = ("" if verdict.raised_on is None else
+                 f" on this minimal network:\n{escape(describe_problem(verdict.raised_on))}")
+        console.print(f"[bold red]{rule.name}: {who} raised[/] {escape(repr(verdict.raised))}{where}")
+        return 1
+    if verdict.failure is None and verdict.examples == 0:
+        console.print(f"[bold red]{rule.name}: NOT VERIFIED[/] — no network was checked: "
+                      f"{escape(verdict.unchecked_reason())}")
+        return 1
     if verdict.failure is None:
         console.print(f"[green]{rule.name}: {verdict.examples} random networks agree with every "
                       "witness[/]")
@@ -160,17 +158,6 @@ def verify_main(argv: list[str], console: Console) -> int:
     console.print(rule_table(verdict.report, only_disagreements=True))
     console.print(summary_line(verdict.report))
     return 1
-
-
-def describe_problem(problem: Problem) -> str:
-    """Everything needed to rebuild a problem, printed in full."""
-    spec = problem.spec
-    with np.printoptions(precision=17, threshold=10_000):
-        arrays = "\n".join(f"  {name} = {np.array2string(value, separator=', ')}"
-                           for name, value in {**problem.params, "X": problem.X, "Y": problem.Y}.items())
-    return (f"  sizes={spec.sizes} activations={spec.activations} loss={spec.loss}/{spec.reduction} "
-            f"l2={spec.l2} bias={spec.bias} layout={spec.layout} dtype={spec.dtype} "
-            f"lr={problem.lr}\n{arrays}")
 
 
 #: ``bpcheck NAME …`` → the function that runs it, imported only when asked for.
@@ -212,24 +199,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"[bold]network[/] sizes={spec.sizes} activations={spec.activations} "
                   f"loss={spec.loss}/{spec.reduction} l2={spec.l2} bias={spec.bias} "
                   f"layout={spec.layout} dtype={spec.dtype}; η={problem.lr}; seed={args.seed}; {about}")
-    reports, witness_rows = compare_all(problem, list(args.rules) if args.rules else None)
+    enabled, sample = finite_difference_sample(args.finite_differences, problem.n_params)
+    with Progress(*Progress.get_default_columns(), console=console, transient=True) as progress:
+        task = progress.add_task("finite differences", total=None)
+        reports, witness_rows = compare_all(
+            problem, list(args.rules) if args.rules else None, finite_differences=enabled,
+            fd_sample=sample, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(finite_difference_line(enabled, sample, problem.n_params))
     for report in reports:
         if report.rows:
             console.print(rule_table(report))
     for report in reports:
         console.print(summary_line(report))
     console.print(witness_line(witness_rows))
-    ok = all(report.as_claimed for report in reports) and all(row.agrees for row in witness_rows)
-    if args.optimizer:
-        ok &= optimizer_report(problem, args.optimizer, options, args.steps, console)
+    code = exit_code(reports, witness_rows)
+    if args.optimizer and not optimizer_report(problem, args.optimizer, options, args.steps, console):
+        code = EXIT_DIFFERS
+    ok = code == EXIT_AGREES
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"spec": spec.__dict__, "lr": problem.lr, "seed": args.seed, "data": about,
                        "rules": [report.to_dict() for report in reports],
-                       "witness_rows": [row.__dict__ | {"error": row.error.__dict__}
-                                        for row in witness_rows],
-                       "ok": ok}, handle, indent=2, default=list)
-    return 0 if ok else 1
+                       "witness_rows": [row_dict(row) for row in witness_rows],
+                       "ok": ok, "exit_code": code}, handle, indent=2, default=list)
+    return code
 
 
 if __name__ == "__main__":

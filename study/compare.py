@@ -2,94 +2,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from manual.rules import RULES, UpdateRule
-from manual.spec import Params, Spec, check_learning_rate, check_problem
+from manual.spec import Params
 from reference import WITNESSES, numeric
-from study.metrics import Discrepancy, discrepancy, relative
-from study.tolerances import (
-    Conditioning,
-    conditioning,
-    finite_difference_allowance,
-    gradient_allowance,
-    magnitudes,
-    step_allowance,
+from study.allowances import (
+    SENSITIVITY_WITNESS,
+    finite_difference_entries,
+    measure_allowances,
 )
+from study.metrics import Discrepancy, discrepancy, relative
+from study.problem import Problem
+from study.tolerances import Conditioning, conclusive, finite_difference_allowance, step_allowance
 
 #: Witnesses whose SGD step comes from a framework's optimizer (numeric has none).
 STEP_WITNESSES = ("torch", "jax")
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One evaluation point: a network, its parameters, a batch and a learning rate."""
-
-    spec: Spec
-    params: Params
-    X: np.ndarray
-    Y: np.ndarray
-    lr: float
-
-    def __post_init__(self) -> None:
-        check_problem(self.spec, self.params, self.X, self.Y)
-        check_learning_rate(self.lr)
-
-    @property
-    def n_samples(self) -> int:
-        return self.X.shape[1] if self.spec.layout == "cols" else self.X.shape[0]
-
-    def in_float64(self) -> Problem:
-        """The same values, exactly, in float64: what every witness computes with. A float64
-        problem is already that (validation guarantees its arrays' dtype), so it is returned as is."""
-        if self.spec.dtype == "float64":
-            return self
-        cast = {name: np.asarray(p, dtype=np.float64) for name, p in self.params.items()}
-        Y = self.Y.astype(np.float64) if np.issubdtype(self.Y.dtype, np.floating) else self.Y
-        return Problem(self.spec.replace(dtype="float64"), cast, self.X.astype(np.float64), Y, self.lr)
-
-
-@dataclass(frozen=True)
 class Truth:
-    """What the witnesses say, all in float64."""
+    """What the witnesses say, all in float64, and the allowances measured for this problem."""
 
     gradients: dict[str, Params]
     steps: dict[str, Params]
     fd_error: Params  # estimated absolute error of the finite-difference gradients
     conditioning: Conditioning  # from the float64 pre-activations
-    magnitudes: Params  # S: the scale rounding errors are measured against, per entry
+    magnitudes: Params  # S: the worst-case scale, the allowances' ceiling
+    allowance: Params  # e_i for a rule computed in the problem's dtype (study.tolerances)
+    witness_allowance: Params  # e_i between float64 witnesses (sensitivity reruns only)
+    floor: float  # the underflow floor inside ``allowance``
+    saturation: str  # the most saturated unit, said when a verdict is inconclusive
+
+    def conclusive(self) -> bool:
+        """Whether every parameter's allowance can tell a wrong gradient from rounding."""
+        return all(conclusive(self.allowance[name], self.gradients[SENSITIVITY_WITNESS][name], self.floor)
+                   for name in self.allowance)
 
 
-def ask_witnesses(problem: Problem, finite_differences: bool = True) -> Truth:
-    """Gradients and SGD steps from the frameworks; finite differences unless turned off."""
+def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: int | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Truth:
+    """Gradients and SGD steps from the frameworks, finite differences unless turned off (on
+    ``fd_sample`` random entries if given; ``progress(done, total)`` after each block), and
+    the allowances measured by sensitivity reruns and same-dtype runs (``study.tolerances``)."""
     p = problem.in_float64()
     args = (p.spec, p.params, p.X, p.Y)
     grads, steps, fd_error = {}, {}, {}
     for name in STEP_WITNESSES:
         grads[name], steps[name] = WITNESSES[name].gradients_and_sgd_step(*args, p.lr)
     if finite_differences:
-        grads["numeric"], fd_error = numeric.gradients_with_error(*args)
-    return Truth(grads, steps, fd_error, *rounding_context(p))
+        entries = finite_difference_entries(p.spec, fd_sample)
+        grads["numeric"], fd_error = numeric.gradients_with_error(*args, entries, progress)
+    measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS],
+                                  [grads[name] for name in STEP_WITNESSES])
+    return Truth(grads, steps, fd_error, *measured)
 
 
-def rounding_context(problem: Problem) -> tuple[Conditioning, Params]:
-    """The conditioning and the magnitudes S that gradient tolerances are measured against."""
-    p = problem.in_float64()
-    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
-    targets = p.Y if p.spec.layout == "rows" else p.Y.T
-    if targets.ndim == 1:  # class labels
-        targets = np.eye(p.spec.sizes[-1])[targets]
-    return conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, targets)
-
-
-def gradient_error_bound(problem: Problem) -> Params:
-    """Per entry, the gradient allowance in the problem's dtype: how far a correct gradient
-    computed in that dtype may be from the float64 truth."""
-    cond, scale = rounding_context(problem)
-    return {name: gradient_allowance(problem.spec, problem.n_samples, problem.spec.dtype,
-                                     scale[name], cond) for name in scale}
+AGREES, DIFFERS, INCONCLUSIVE = "agrees", "DIFFERS", "inconclusive"
 
 
 @dataclass(frozen=True)
@@ -102,8 +74,32 @@ class Row:
     shape: tuple[int, ...]
     witness: str
     error: Discrepancy
-    tolerance: float  # in the units of error.rel
-    agrees: bool
+    tolerance: float  # the largest allowance, in the units of error.rel
+    verdict: str  # AGREES, DIFFERS or INCONCLUSIVE (study.tolerances)
+    checked: int  # entries compared (fewer than the shape holds where finite differences sampled)
+
+    @property
+    def agrees(self) -> bool:
+        return self.verdict == AGREES
+
+    @property
+    def differs(self) -> bool:
+        return self.verdict == DIFFERS
+
+
+def overall(rows: list[Row]) -> str:
+    """DIFFERS if any row differs; else agrees if every parameter's gradient is settled by
+    some witness (a conclusive row that agrees), else inconclusive. Update rows can only add
+    DIFFERS: a step below the dtype's resolution of θ is inconclusive for every rule."""
+    if any(row.differs for row in rows):
+        return DIFFERS
+    return INCONCLUSIVE if unsettled(rows) else AGREES
+
+
+def unsettled(rows: list[Row]) -> list[str]:
+    """Parameters whose gradient no witness could settle (what makes a verdict inconclusive)."""
+    settled = {row.parameter for row in rows if row.agrees and row.quantity == "gradient"}
+    return sorted({row.parameter for row in rows} - settled)
 
 
 @dataclass
@@ -113,53 +109,67 @@ class RuleReport:
     rule: UpdateRule
     rows: list[Row] = field(default_factory=list)
     unsupported: str | None = None
+    saturation: str = ""  # the most saturated unit of the problem, for inconclusive verdicts
+
+    @property
+    def verdict(self) -> str:
+        return "unsupported" if self.unsupported else overall(self.rows)
 
     @property
     def agrees(self) -> bool:
-        return self.unsupported is None and all(row.agrees for row in self.rows)
+        return self.verdict == AGREES
 
     @property
     def as_claimed(self) -> bool:
-        """A rule claiming correctness must agree; unsupported specs are not a failure."""
-        return self.unsupported is not None or not self.rule.claims_correct or self.agrees
+        """A rule claiming correctness must not differ; unsupported specs are not a failure."""
+        return self.unsupported is not None or not self.rule.claims_correct or self.verdict != DIFFERS
 
     def to_dict(self) -> dict:
         return {
             "rule": self.rule.name, "claims_correct": self.rule.claims_correct,
-            "unsupported": self.unsupported, "agrees": self.agrees,
-            "rows": [asdict(row) for row in self.rows],
+            "unsupported": self.unsupported, "verdict": self.verdict, "agrees": self.agrees,
+            "saturation": self.saturation, "rows": [row_dict(row) for row in self.rows],
         }
 
 
-def _verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray) -> tuple[bool, float]:
-    """Whether every entry is within its allowance, and the allowance in ``rel`` units."""
-    agrees = bool(np.all(np.abs(np.asarray(candidate, np.float64) - reference) <= allowed))
-    return agrees, relative(float(np.max(allowed, initial=0.0)), float(np.abs(reference).max(initial=0.0)))
+def row_dict(row: Row) -> dict:
+    return asdict(row) | {"agrees": row.agrees}
 
 
-def _gradient_row(name: str, problem: Problem, truth: Truth, witness: str,
-                  parameter: str, candidate: np.ndarray) -> Row:
-    reference = truth.gradients[witness][parameter]
-    spec, n, dtype = problem.spec, problem.n_samples, problem.spec.dtype
-    allowed = gradient_allowance(spec, n, dtype, truth.magnitudes[parameter], truth.conditioning)
-    if witness == "numeric":
-        allowed = finite_difference_allowance(spec, n, dtype, truth.fd_error[parameter],
-                                              truth.magnitudes[parameter], truth.conditioning)
-    agrees, tolerance = _verdict(candidate, reference, allowed)
+def _verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
+             floor: float) -> tuple[str, float]:
+    """The row's verdict (``study.tolerances``), and its largest allowance in ``rel`` units."""
+    reach = float(np.max(np.abs(reference), initial=0.0))
+    tolerance = relative(float(np.max(allowed, initial=0.0)), reach)
+    if not (np.all(np.isfinite(reference)) and np.all(np.isfinite(allowed))):
+        return INCONCLUSIVE, tolerance
+    if np.any(~(np.abs(np.asarray(candidate, np.float64) - reference) <= allowed)):
+        return DIFFERS, tolerance
+    return (AGREES if conclusive(allowed, reference, floor) else INCONCLUSIVE), tolerance
+
+
+def _gradient_row(name: str, truth: Truth, witness: str, parameter: str, candidate: np.ndarray,
+                  allowance: Params) -> Row:
+    reference, allowed = truth.gradients[witness][parameter], allowance[parameter]
+    candidate = np.asarray(candidate, np.float64)
+    checked = np.isfinite(reference) if witness == "numeric" else np.ones(reference.shape, bool)
+    if witness == "numeric":  # finite differences may have been sampled: unchecked entries are NaN
+        allowed = finite_difference_allowance(truth.fd_error[parameter], allowed)
+    verdict, tolerance = _verdict(candidate[checked], reference[checked], allowed[checked], truth.floor)
+    filled = np.where(checked, reference, candidate)  # unchecked entries count as no error
     return Row(name, "gradient", parameter, reference.shape, witness,
-               discrepancy(candidate, reference), tolerance, agrees)
+               discrepancy(candidate, filled), tolerance, verdict, int(checked.sum()))
 
 
-def _update_row(name: str, problem: Problem, truth: Truth, witness: str,
-                parameter: str, new_value: np.ndarray) -> Row:
+def _update_row(name: str, problem: Problem, truth: Truth, witness: str, parameter: str,
+                new_value: np.ndarray, allowance: Params, dtype: str) -> Row:
     old = np.asarray(problem.params[parameter], dtype=np.float64)
     reference_new = truth.steps[witness][parameter]
-    allowed = step_allowance(problem.spec, problem.n_samples, problem.spec.dtype, problem.lr,
-                             reference_new, truth.magnitudes[parameter], truth.conditioning)
+    allowed = step_allowance(dtype, truth.floor, problem.lr, reference_new, allowance[parameter])
     candidate, reference = old - np.asarray(new_value, np.float64), old - reference_new
-    agrees, tolerance = _verdict(candidate, reference, allowed)
+    verdict, tolerance = _verdict(candidate, reference, allowed, truth.floor)
     return Row(name, "update", parameter, old.shape, witness, discrepancy(candidate, reference),
-               tolerance, agrees)
+               tolerance, verdict, old.size)
 
 
 def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth) -> RuleReport:
@@ -169,39 +179,41 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth) -> RuleReport
         return RuleReport(rule, unsupported=reason)
     args = (problem.spec, problem.params, problem.X, problem.Y, problem.lr)
     directions, new_params = rule.directions(*args), rule.step(*args)
-    report = RuleReport(rule)
+    report, dtype = RuleReport(rule, saturation=truth.saturation), problem.spec.dtype
     for parameter in problem.params:
         for witness in truth.gradients:
-            report.rows.append(
-                _gradient_row(rule.name, problem, truth, witness, parameter, directions[parameter]))
+            report.rows.append(_gradient_row(rule.name, truth, witness, parameter,
+                                             directions[parameter], truth.allowance))
         for witness in truth.steps:
-            report.rows.append(
-                _update_row(rule.name, problem, truth, witness, parameter, new_params[parameter]))
+            report.rows.append(_update_row(rule.name, problem, truth, witness, parameter,
+                                           new_params[parameter], truth.allowance, dtype))
     return report
 
 
 def compare_witnesses(problem: Problem, truth: Truth) -> list[Row]:
     """The witnesses checked against torch: they must agree among themselves, in float64."""
-    rows = []
-    f64 = problem.in_float64()
+    rows, f64, allowance = [], problem.in_float64(), truth.witness_allowance
     for witness in truth.gradients:
         if witness == "torch":
             continue
         for parameter, candidate in truth.gradients[witness].items():
             if witness == "numeric":  # judged by the finite differences' own error estimate
-                row = _gradient_row("torch vs numeric", f64, truth, "numeric", parameter,
-                                    truth.gradients["torch"][parameter])
+                row = _gradient_row("torch vs numeric", truth, "numeric", parameter,
+                                    truth.gradients["torch"][parameter], allowance)
             else:
-                row = _gradient_row(f"{witness} vs torch", f64, truth, "torch", parameter, candidate)
+                row = _gradient_row(f"{witness} vs torch", truth, "torch", parameter, candidate,
+                                    allowance)
             rows.append(row)
     for parameter, new_value in truth.steps["jax"].items():
-        rows.append(_update_row("jax vs torch", f64, truth, "torch", parameter, new_value))
+        rows.append(_update_row("jax vs torch", f64, truth, "torch", parameter, new_value,
+                                allowance, "float64"))
     return rows
 
 
-def compare_all(problem: Problem, rule_names: list[str] | None = None
-                ) -> tuple[list[RuleReport], list[Row]]:
-    """Ask the witnesses once, then compare each chosen rule (default: all registered)."""
-    truth = ask_witnesses(problem)
+def compare_all(problem: Problem, rule_names: list[str] | None = None,
+                **witness_options) -> tuple[list[RuleReport], list[Row]]:
+    """Ask the witnesses once (``witness_options`` as ``ask_witnesses`` takes them), then compare
+    each chosen rule (default: all registered)."""
+    truth = ask_witnesses(problem, **witness_options)
     rules = [RULES[name] for name in (rule_names or RULES)]
     return [compare_rule(rule, problem, truth) for rule in rules], compare_witnesses(problem, truth)

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from manual.spec import LOSS_TARGETS, LOSSES, PROBABILITY_OUTPUTS, Params, Spec
 from reference import torch_ref
 from study.compare import Problem, ask_witnesses
-from study.tolerances import gradient_allowance
 
 
 @dataclass(frozen=True)
@@ -182,11 +181,10 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2) -> 
     """For each parameter where ``directions`` differs from the exact gradient, the simplest
     panel entry (or pair) that explains it."""
     truth = ask_witnesses(problem, finite_differences=False)
-    exact, spec, n = truth.gradients["torch"], problem.spec, problem.n_samples
+    exact, spec = truth.gradients["torch"], problem.spec
 
     def allowed(name: str, c: float) -> np.ndarray:
-        tolerance = gradient_allowance(spec, n, spec.dtype, truth.magnitudes[name], truth.conditioning)
-        return tolerance * max(1.0, abs(c))
+        return truth.allowance[name] * max(1.0, abs(c))
 
     D = {name: np.asarray(value, np.float64) for name, value in directions.items()}
     wrong = [name for name in D if np.any(np.abs(D[name] - exact[name]) > allowed(name, 1.0))]

@@ -195,7 +195,7 @@ def mutants_main(argv: list[str], console) -> int:
     from rich.progress import track
     from rich.table import Table
 
-    from study.cli import describe_problem
+    from study.render import describe_problem
 
     parser = argparse.ArgumentParser(prog="bpcheck mutants", description=mutants_main.__doc__)
     parser.add_argument("--examples", type=int, default=100, help="random networks per mutant")

@@ -11,9 +11,10 @@ from manual import network, optim
 from manual.spec import Params
 from reference import WITNESSES
 from reference.optim_ref import TRAJECTORIES, GradientAt
-from study.compare import Problem, gradient_error_bound, rounding_context
+from study.allowances import worst_case_allowance
+from study.compare import Problem
 from study.metrics import relative
-from study.tolerances import INFORMATIVE, PERTURBATION, informative, trajectory_allowance
+from study.tolerances import INFORMATIVE, PERTURBATION, gradient_tolerance, trajectory_allowance
 
 ErrorScaleAt = Callable[[Params], Params]  # parameters → per-entry gradient error scale
 
@@ -112,7 +113,7 @@ def compare_trajectory(name: str, params: Params, gradient_at: GradientAt, steps
 
 
 class Uninformative(ValueError):
-    """The float64 truth cannot settle this comparison (see ``study.tolerances.informative``)."""
+    """The float64 truth cannot settle this comparison (the worst-case gradient bound is too wide)."""
 
 
 #: The gradient witness that drives each framework's optimizer in end-to-end training.
@@ -135,9 +136,10 @@ def compare_training(problem: Problem, name: str, hp: dict, steps: int,
 
     def error_scale(params: Params) -> Params:
         now = Problem(spec, params, X, Y, problem.lr)
-        if not informative(spec, now.n_samples, spec.dtype, rounding_context(now)[0]):
-            raise Uninformative("the gradient's own rounding allowance exceeds INFORMATIVE here")
-        return gradient_error_bound(now)
+        cond, bound = worst_case_allowance(now)
+        if gradient_tolerance(spec, now.n_samples, spec.dtype, cond) > INFORMATIVE:
+            raise Uninformative("the gradient's worst-case rounding bound exceeds INFORMATIVE here")
+        return bound
 
     return compare_trajectory(name, problem.params, framework_gradients, steps, hp, framework,
                               manual_gradients, error_scale)

@@ -1,8 +1,9 @@
 """Every Hypothesis strategy of the suite: networks (specs), problems, and the kink filter.
 
 Sizes are capped (1–6 hidden layers, widths 1–16, batch 1–8) so Hypothesis shrinks a failure to
-the smallest network that shows it. Values are finite and bounded: each layer's weights and
-biases within the seed program's initialisation range ±1/√(fan_in + 1), inputs in [−2, 2],
+the smallest network that shows it. Values are finite, bounded and drawn entry by entry (no
+common fill value): each layer's weights and biases within the seed program's initialisation
+range ±1/√(fan_in + 1), inputs with 0.01 ≤ |x| ≤ 2,
 targets in [−1, 1] (values), [0, 1] (probabilities) or {0 … C−1} (labels), η in [1e−3, 1].
 That keeps most pre-activations where float64 autodiff is itself accurate (see
 ``study.tolerances``); saturation has dedicated tests.
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from manual.spec import (
+    ACROSS_OUTPUTS,
     ACTIVATION_DEFAULT_PARAMETER,
     ACTIVATIONS,
     BIAS_STYLES,
@@ -34,6 +36,9 @@ from study.compare import Problem
 
 MAX_WIDTH, MAX_BATCH, MAX_HIDDEN_LAYERS = 16, 8, 6
 INPUT_BOUND = 2.0
+#: Inputs keep |x| ≥ this: an all-zero batch makes ∂L/∂W1 all zero with bias vectors, and an
+#: all-zero gradient is inconclusive (``study.tolerances.conclusive``), so it would be discarded.
+INPUT_SMALLEST = 1e-2
 SLOPES = (0.01, 0.2, 1.5)  # leaky_relu slopes drawn besides the default
 #: Activations with a kink at 0, and how far test pre-activations keep from it: finite
 #: differences step ≲ 1e−5, float32 rounds z by ≲ 1e−5, XLA flushes subnormals to zero.
@@ -51,8 +56,13 @@ def bounded(low: float, high: float, dtype: str) -> st.SearchStrategy[float]:
                      width=np.dtype(dtype).itemsize * 8)
 
 
-def array(shape: tuple[int, ...], low: float, high: float, dtype: str) -> st.SearchStrategy:
-    return hnp.arrays(np.dtype(dtype), shape, elements=bounded(low, high, dtype))
+def array(shape: tuple[int, ...], low: float, high: float, dtype: str,
+          smallest: float = 0.0) -> st.SearchStrategy:
+    """Entries drawn one by one (no common fill value) in [low, high], |x| ≥ ``smallest``."""
+    elements = bounded(low, high, dtype)
+    if smallest:
+        elements = st.one_of(bounded(smallest, high, dtype), bounded(low, -smallest, dtype))
+    return hnp.arrays(np.dtype(dtype), shape, elements=elements, fill=st.nothing())
 
 
 @st.composite
@@ -84,7 +94,10 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
             at = depth - 1 if at_output else draw(st.integers(0, depth - 2))
             names[at] = draw(activation_names(include))
         activations = tuple(names)
-    sizes = tuple(width or draw(st.integers(1, MAX_WIDTH)) for _ in range(len(activations) + 1))
+    sizes = [width or draw(st.integers(1, MAX_WIDTH)) for _ in range(len(activations) + 1)]
+    if {loss, parse_activation(activations[-1])[0]} & ACROSS_OUTPUTS:  # one output: all zero
+        sizes[-1] = max(sizes[-1], 2) if width is None else width
+    sizes = tuple(sizes)
     return Spec(
         sizes=sizes, activations=activations, loss=loss,
         reduction=reduction or draw(st.sampled_from(REDUCTIONS)),
@@ -125,7 +138,8 @@ def problems(draw, spec_strategy: st.SearchStrategy[Spec] | None = None) -> Prob
     for name, shape in param_shapes(spec).items():
         bound = weight_bound(spec, name)
         params[name] = draw(array(shape, -bound, bound, spec.dtype))
-    X = draw(array(data_shape(spec, spec.sizes[0], n), -INPUT_BOUND, INPUT_BOUND, spec.dtype))
+    X = draw(array(data_shape(spec, spec.sizes[0], n), -INPUT_BOUND, INPUT_BOUND, spec.dtype,
+                   smallest=INPUT_SMALLEST))
     lr = draw(st.floats(1e-3, 1.0))
     return Problem(spec, params, X, draw(targets(spec, n)), lr)
 

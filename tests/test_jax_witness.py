@@ -11,7 +11,6 @@ from manual.spec import Spec
 from reference import jax_ref
 from study.compare import ask_witnesses
 from study.strategies import problems, specs
-from study.tolerances import gradient_allowance
 from tests.assertions import describe_problem
 
 
@@ -30,10 +29,9 @@ def test_padded_gradient_equals_plain_jax_grad(data):
     problem = data.draw(problems(specs(reduction=data.draw(st.sampled_from(["sum", "mean"])))))
     args = (problem.spec, problem.params, problem.X, problem.Y)
     padded, plain = jax_ref.gradients(*args), jax_ref.plain_gradients(*args)
-    truth = ask_witnesses(problem, finite_differences=False)  # magnitudes to measure rounding by
+    truth = ask_witnesses(problem, finite_differences=False)  # the float64 rounding allowance
     for name in plain:
-        allowed = gradient_allowance(problem.spec, problem.n_samples, "float64",
-                                     truth.magnitudes[name], truth.conditioning)
+        allowed = truth.witness_allowance[name]
         assert np.all(np.abs(padded[name] - plain[name]) <= allowed), f"{name}: {describe_problem(problem)}"
 
 

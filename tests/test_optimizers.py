@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from manual import optim
 from manual.spec import Spec
 from reference.optim_ref import NotExpressible, optax_transformation, torch_optimizer
+from study.compare import Problem
 from study.optimizers import (
     Uninformative,
     compare_training,
@@ -200,3 +201,31 @@ def test_every_optimizer_has_both_framework_counterparts():
                      if framework == "torch" else optax_transformation(name, hp))
             assert built is not None
         assert optim.OPTIMIZERS[name].update.__doc__, f"{name}: formula docstring missing"
+
+
+def reproducer_at_an_unstable_equilibrium() -> Problem:
+    """Found by ``make fuzz``: ∂L/∂W2[0, ·] is exactly 0 by symmetry (a softmax's vjp sums to
+    zero), the penalty makes Adagrad's first steps W ← W(1 − ηλ/ε), so 0 is unstable and rounding
+    noise of ~1e−19 grows to ~1e−5 in four steps, differently in every implementation."""
+    spec = Spec((1, 2, 2, 15), ("sigmoid", "sigmoid", "softmax"), "half-sse", "sum", "vector", "cols",
+                "float64", 0.25)
+    W3 = np.full((15, 2), 0.25)
+    W3[0, 1] = 0.0
+    params = {"W1": np.array([[0.5], [0.0]]), "b1": np.array([0.5, 0.0]),
+              "W2": np.array([[0.5, 0.0], [0.0, 0.0]]), "b2": np.zeros(2), "W3": W3, "b3": np.zeros(15)}
+    return Problem(spec, params, np.zeros((1, 1)), np.zeros((15, 1)), 1.0)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_adagrad_at_an_unstable_equilibrium_never_differs(framework):
+    """The regression example of that find: the derived rule is right, so the comparison must
+    not say DIFFERS — it is uninformative (∂L/∂W1 is exactly zero there: nothing can tell a
+    wrong rule from a right one)."""
+    hp = {"lr": 1e-4, "weight_decay": 0.0, "eps": 1e-8, "lr_decay": 0.0,
+          "initial_accumulator_value": 0.0,
+          "eps_placement": "outside" if framework == "torch" else "inside"}
+    try:
+        rows = compare_training(reproducer_at_an_unstable_equilibrium(), "adagrad", hp, 4, framework)
+    except Uninformative:
+        return
+    assert all(row.agrees for row in rows if row.informative)

@@ -28,9 +28,9 @@ from manual.rules import RULES
 from manual.seed import seed_literal_train
 from manual.spec import Spec
 from reference import numeric
-from study.compare import Problem, ask_witnesses, compare_rule
+from study.compare import INCONCLUSIVE, Problem, ask_witnesses, compare_rule
 from study.strategies import away_from_kinks, problems, seed_specs
-from study.tolerances import gradient_allowance, informative, magnitudes
+from study.tolerances import gradient_allowance, magnitudes
 from tests.assertions import assert_rows_agree, describe_problem
 from tests.seed_snippet import SEED_CORE_CODE, run_seed_core_code
 
@@ -103,8 +103,9 @@ def test_seed_literal_output_update_is_exact(activations, data):
     assume(away_from_kinks(problem))
     report = compare_rule(SEED, problem, ask_witnesses(problem, finite_differences=False))
     note(describe_problem(problem))
-    assert_rows_agree([row for row in report.rows if row.parameter == "W2"
-                       and row.witness in ("torch", "jax")], problem)
+    rows = [row for row in report.rows if row.parameter == "W2" and row.witness in ("torch", "jax")]
+    assume(not any(row.verdict == INCONCLUSIVE for row in rows))  # e.g. ∂L/∂W2 exactly zero
+    assert_rows_agree(rows, problem)
 
 
 @pairs
@@ -113,7 +114,7 @@ def test_seed_literal_output_update_is_exact(activations, data):
 def test_seed_literal_hidden_update_is_exact_rule_with_two_substitutions(activations, data):
     problem = data.draw(node_problems(activations))
     truth = ask_witnesses(problem, finite_differences=False)
-    assume(informative(problem.spec, problem.n_samples, "float64", truth.conditioning))
+    assume(truth.conclusive())
     assume(away_from_kinks(problem))
     directions = SEED.directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
     predicted = predicted_seed_hidden(problem, truth)
@@ -153,9 +154,7 @@ def test_seed_and_exact_hidden_updates_coincide_when_output_derivative_is_one_an
     seed = SEED.directions(problem.spec, params, problem.X, problem.Y, 0.0)["W1"]
     exact = network.gradients(problem.spec, params, problem.X, problem.Y)["W1"]
     truth = ask_witnesses(problem, finite_differences=False)
-    allowed = gradient_allowance(problem.spec, problem.n_samples, "float64", truth.magnitudes["W1"],
-                                 truth.conditioning)
-    assert np.all(np.abs(seed - exact) <= allowed)
+    assert np.all(np.abs(seed - exact) <= truth.allowance["W1"])
 
 
 @given(problem=node_problems(("relu", "sigmoid")))

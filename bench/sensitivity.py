@@ -1,0 +1,157 @@
+"""How sharp are the verdicts? Structural bugs injected into random family members, per dtype.
+
+Each bug is a small named change to the derived rule: the mutation gate's catalogue
+(``study.mutants``) plus bugs that fire only on some shapes (the penalty missing on one layer,
+a bias gradient summed over the wrong axis when N = 1, σ′ skipped when a hidden layer has one
+unit). For every bug and dtype, random problems of the kind it is defined on are drawn (NumPy
+generator, seed 0; widths 1–8, batch 1–8, weights from the seed program's initialiser, η in
+[1e−3, 1]) and the bug is compared exactly as ``bpcheck`` compares a rule (torch and jax).
+
+Printed per dtype: among draws where the bug changes some parameter's gradient by at least
+1e−3 (float32) or 1e−6 (float64) of that gradient's largest entry, how many are caught
+(DIFFERS), inconclusive, or missed (agrees); and, over the same draws, the allowance the
+derived rule gets divided by the derived rule's actual error (median and 90th percentile):
+how much larger than a correct rule's real rounding the allowance is. Run with ``make bench``.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from manual import network
+from manual.init import truncated_normal
+from manual.rules import RULES, UpdateRule
+from manual.spec import ACROSS_OUTPUTS, ACTIVATIONS, LOSSES, OUTPUT_ONLY, PROBABILITY_OUTPUTS, Spec
+from study.compare import DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
+from study.data import random_data
+from study.mutants import MUTANTS, Knobs, mutated_directions
+
+DRAWS = 60  # random problems per bug and dtype
+#: A bug must change the gradient by this much (relative to its largest entry) to count.
+DETECTABLE = {"float32": 1e-3, "float64": 1e-6}
+Directions = Callable[[Spec, dict, np.ndarray, np.ndarray, float], dict]
+
+
+def only_when(condition: Callable[[Spec, int], bool], knobs: Knobs) -> Directions:
+    """The derived rule, with ``knobs`` turned only on problems where ``condition(spec, N)``."""
+    def directions(spec, params, X, Y, lr):
+        n = X.shape[1] if spec.layout == "cols" else X.shape[0]
+        return mutated_directions(knobs if condition(spec, n) else Knobs(), spec, params, X, Y, lr)
+    return directions
+
+
+def bias_summed_over_units_when_single(spec, params, X, Y, lr):
+    """With one sample, ∂L/∂b_k = δ_k is replaced by Σ_units δ_k on every unit (a sum taken
+    over the wrong axis, which only shows when the batch axis has length 1)."""
+    grads = network.gradients(spec, params, X, Y)
+    n = X.shape[1] if spec.layout == "cols" else X.shape[0]
+    if n == 1:
+        grads = {k: np.full_like(g, g.sum()) if k.startswith("b") else g for k, g in grads.items()}
+    return grads
+
+
+def penalty_missing_on_first_layer(spec, params, X, Y, lr):
+    """λW_1 left out of ∂L/∂W_1 (the other layers keep their penalty)."""
+    grads = network.gradients(spec, params, X, Y)
+    grads["W1"] = grads["W1"].copy()
+    grads["W1"][:, : spec.sizes[0]] -= spec.l2 * params["W1"][:, : spec.sizes[0]]
+    return grads
+
+
+#: name → (directions, options for the random problems)
+BUGS: dict[str, tuple[Directions, dict]] = {
+    **{name: (mutant.rule().directions, mutant.options) for name, mutant in MUTANTS.items()},
+    "l2-missing-on-one-layer": (penalty_missing_on_first_layer, {"l2": 0.25, "depth": 3}),
+    "bias-sum-wrong-axis-at-N=1": (bias_summed_over_units_when_single, {"bias": "vector", "n": 1}),
+    "hidden-derivative-skipped-at-width-1": (
+        only_when(lambda spec, n: spec.sizes[1] == 1, Knobs(hidden_factor_missing=True)),
+        {"depth": 3, "hidden_width": 1}),
+}
+
+
+def random_problem(rng: np.random.Generator, dtype: str, options: dict) -> Problem:
+    """A random family member with the given options (those of ``study.strategies.specs``)."""
+    depth = options.get("depth") or int(rng.integers(2, 5))
+    loss = options.get("loss") or str(rng.choice(LOSSES))
+    hidden = [a for a in ACTIVATIONS if a not in OUTPUT_ONLY]
+    names = [str(rng.choice(hidden)) for _ in range(depth - 1)]
+    names.append(str(rng.choice(PROBABILITY_OUTPUTS.get(loss, ACTIVATIONS))))
+    sizes = [options.get("width") or int(rng.integers(1, 9)) for _ in range(depth + 1)]
+    if "hidden_width" in options:
+        sizes[1] = options["hidden_width"]
+    if {names[-1], loss} & ACROSS_OUTPUTS:  # a single output would make every gradient zero
+        sizes[-1] = max(sizes[-1], 2)
+    reduction = options.get("reduction") or str(rng.choice(["sum", "mean"]))
+    bias = options.get("bias") or str(rng.choice(["node", "vector"]))
+    spec = Spec(tuple(sizes), tuple(names), loss, reduction, bias, str(rng.choice(["cols", "rows"])),
+                dtype, options.get("l2", float(rng.choice([0.0, 0.25]))))
+    X, Y = random_data(spec, options.get("n") or int(rng.integers(1, 9)), rng)
+    params = {k: v.astype(dtype) for k, v in truncated_normal(spec, rng).items()}
+    return Problem(spec, params, X, Y, float(10 ** rng.uniform(-3, 0)))
+
+
+def change(bug: dict, derived: dict) -> float:
+    """max over parameters of ‖bug − derived‖_∞ / ‖derived‖_∞."""
+    return max(float(np.max(np.abs(bug[k].astype(np.float64) - derived[k]))) /
+               max(float(np.max(np.abs(derived[k]))), np.finfo(np.float64).tiny) for k in derived)
+
+
+def measure(dtype: str) -> tuple[dict[str, Counter], list[float]]:
+    rng = np.random.default_rng(0)
+    outcomes: dict[str, Counter] = {}
+    ratios: list[float] = []
+    derived = RULES["derived"]
+    for name, (directions, options) in BUGS.items():
+        counts = outcomes[name] = Counter()
+        rule = UpdateRule(name, name, True, directions, lambda s, p, X, Y, lr, d=directions: {
+            k: p[k] - p[k].dtype.type(lr) * g for k, g in d(s, p, X, Y, lr).items()})
+        for _ in range(DRAWS):
+            problem = random_problem(rng, dtype, options)
+            args = (problem.spec, problem.params, problem.X, problem.Y, problem.lr)
+            if change(rule.directions(*args), derived.directions(*args)) < DETECTABLE[dtype]:
+                counts["undetectable"] += 1
+                continue
+            truth = ask_witnesses(problem, finite_differences=False)
+            verdict = compare_rule(rule, problem, truth).verdict
+            counts[{DIFFERS: "caught", INCONCLUSIVE: "inconclusive"}.get(verdict, "missed")] += 1
+            exact, found = truth.gradients["torch"], derived.directions(*args)
+            for key, allowance in truth.allowance.items():
+                error = float(np.max(np.abs(found[key].astype(np.float64) - exact[key])))
+                if error > 0:
+                    ratios.append(float(np.max(allowance)) / error)
+    return outcomes, ratios
+
+
+def main() -> None:
+    console = Console()
+    summary = Table(title="Catch rate of injected bugs, and allowance ÷ a correct rule's error")
+    for column in ("dtype", "bugs × draws", "counted", "caught", "inconclusive", "missed",
+                   "catch rate", "allowance/error median", "p90"):
+        summary.add_column(column, justify="left" if column == "dtype" else "right")
+    for dtype in ("float32", "float64"):
+        outcomes, ratios = measure(dtype)
+        detail = Table(title=f"{dtype}: per bug (≥ {DETECTABLE[dtype]:g} relative change counted)")
+        for column in ("bug", "caught", "inconclusive", "missed", "undetectable"):
+            detail.add_column(column, justify="left" if column == "bug" else "right")
+        for name, counts in outcomes.items():
+            detail.add_row(name, *(str(counts[k])
+                                   for k in ("caught", "inconclusive", "missed", "undetectable")))
+        console.print(detail)
+        total = sum(outcomes.values(), Counter())
+        counted = total["caught"] + total["inconclusive"] + total["missed"]
+        p90 = float(np.percentile(ratios, 90))
+        summary.add_row(dtype, f"{len(BUGS)} × {DRAWS}", str(counted), str(total["caught"]),
+                        str(total["inconclusive"]), str(total["missed"]),
+                        f"{100 * total['caught'] / counted:.1f} %", f"{statistics.median(ratios):.1f}",
+                        f"{p90:.1f}")
+    console.print(summary)
+
+
+if __name__ == "__main__":
+    main()

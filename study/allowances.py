@@ -1,0 +1,82 @@
+"""The allowances of one problem, measured (``study.tolerances`` says how and why)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from manual.spec import Params, Spec, param_shapes
+from reference import WITNESSES, numeric
+from study.problem import Problem
+from study.tolerances import (
+    SENSITIVITY_RUNS,
+    Conditioning,
+    conditioning,
+    gradient_allowance,
+    magnitudes,
+    measured_allowance,
+    rerun_perturbation,
+    saturation,
+    sensitivity,
+    underflow_floor,
+)
+
+#: The witness that reruns itself perturbed, and in the rule's dtype, to measure allowances.
+SENSITIVITY_WITNESS = "torch"
+
+
+def finite_difference_entries(spec: Spec, sample: int | None, seed: int = 0) -> np.ndarray | None:
+    """Flat parameter indices to difference: all (None), or ``sample`` of them drawn without
+    replacement by a generator seeded with ``seed`` (so a report can be repeated)."""
+    total = sum(int(np.prod(shape)) for shape in param_shapes(spec).values())
+    if sample is None or sample >= total:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(total, size=sample, replace=False))
+
+
+def measure_allowances(problem: Problem, truth: Params, others: list[Params]
+                       ) -> tuple[Conditioning, Params, Params, Params, float, str]:
+    """(conditioning, magnitudes, rule allowance, witness allowance, floor, saturation) for
+    ``truth``, the sensitivity witness's float64 gradient, and ``others``, more float64 answers
+    whose differences from it count as the truth's own uncertainty (``study.tolerances``)."""
+    p, dtype = problem.in_float64(), problem.spec.dtype
+    args, rho = (p.spec, p.params, p.X, p.Y), rerun_perturbation(dtype)
+    witness = WITNESSES[SENSITIVITY_WITNESS]
+    reruns = witness.perturbed_gradients(*args, rho, SENSITIVITY_RUNS)
+    spread = {name: np.max([np.abs(run[name] - truth[name]) for run in reruns], axis=0)
+              for name in truth}
+    samples = {name: [np.abs(other[name] - truth[name]) for other in others] for name in truth}
+    if dtype != "float64":  # a correct implementation in the rule's own dtype, on its own inputs
+        same = witness.gradients(problem.spec, problem.params, problem.X, problem.Y,
+                                 dtype=np.dtype(dtype).type)
+        for name in truth:
+            samples[name].append(np.abs(same[name] - truth[name]))
+    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
+    cond, scale = conditioning(p.spec, zs, output), _magnitudes(p, inputs, output)
+
+    def allowance(dtype: str, name: str, *measured: np.ndarray) -> np.ndarray:
+        return measured_allowance(p.spec, p.n_samples, dtype,
+                                  sensitivity(dtype, spread[name], rho, truth[name], *measured),
+                                  scale[name], cond)
+
+    return (cond, scale, {name: allowance(dtype, name, *samples[name]) for name in truth},
+            {name: allowance("float64", name) for name in truth},
+            underflow_floor(p.spec, p.n_samples, dtype), saturation(p.spec, zs, output))
+
+
+def worst_case_allowance(problem: Problem) -> tuple[Conditioning, Params]:
+    """The conditioning and, per entry, the worst-case gradient bound τ·S + floor in the
+    problem's dtype — the gradient error scale of end-to-end optimizer trajectories, whose
+    reruns move every gradient entry by it (``study.tolerances``)."""
+    p = problem.in_float64()
+    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
+    cond, scale = conditioning(p.spec, zs, output), _magnitudes(p, inputs, output)
+    return cond, {name: gradient_allowance(p.spec, p.n_samples, problem.spec.dtype, S, cond)
+                  for name, S in scale.items()}
+
+
+def _magnitudes(p: Problem, inputs: list[np.ndarray], output: np.ndarray) -> Params:
+    """The magnitudes S of the worst-case ceiling, for a float64 problem's forward pass."""
+    targets = p.Y if p.spec.layout == "rows" else p.Y.T
+    if targets.ndim == 1:  # class labels
+        targets = np.eye(p.spec.sizes[-1])[targets]
+    return magnitudes(p.spec, p.params, inputs, output, targets)

@@ -1,0 +1,97 @@
+"""Tables and lines the commands print: rule reports, verdicts, problem descriptions."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich import box
+from rich.table import Table
+
+from study.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, Row, RuleReport, unsettled
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.2e}" if np.isfinite(value) else str(value)
+
+
+def finite_difference_line(enabled: bool, sample: int | None, n_params: int) -> str:
+    """Which entries the finite-difference witness checked."""
+    if not enabled:
+        return "finite differences: off (--finite-differences off)"
+    if sample is None or sample >= n_params:
+        return f"finite differences: every one of the {n_params:,} parameter entries"
+    return (f"finite differences: {sample:,} of {n_params:,} parameter entries, drawn at random "
+            "(seed 0; --finite-differences all checks every one)")
+
+
+def rule_table(report: RuleReport, only_disagreements: bool = False) -> Table:
+    """One row per parameter × quantity × witness; errors relative to the truth's ∞-norm."""
+    rule = report.rule
+    claim = "claims correct" if rule.claims_correct else "known wrong"
+    table = Table(title=f"[bold]{rule.name}[/] ({claim}): {rule.summary}",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("param", "quantity", "witness", "max |err|", "at", "rel err", "tolerance",
+                   "cosine", "verdict"):
+        table.add_column(column, no_wrap=column != "at", overflow="fold",  # only an index may wrap
+                         justify="left" if column in ("param", "quantity", "witness") else "right")
+    for row in report.rows:
+        if only_disagreements and row.agrees:
+            continue
+        verdict = VERDICT_STYLE[row.verdict].format(row.verdict)
+        table.add_row(f"{row.parameter} {'×'.join(map(str, row.shape))}", row.quantity,
+                      row.witness, _fmt(row.error.max_abs), ",".join(map(str, row.error.where)),
+                      _fmt(row.error.rel), _fmt(row.tolerance), f"{row.error.cosine:.6f}", verdict)
+    return table
+
+
+VERDICT_STYLE = {AGREES: "[green]{}[/]", DIFFERS: "[bold red]{}[/]", INCONCLUSIVE: "[yellow]{}[/]"}
+def _parameters(rows: list[Row], verdict: str) -> str:
+    return ", ".join(sorted({row.parameter for row in rows if row.verdict == verdict}))
+
+
+def inconclusive_advice(saturation: str) -> str:
+    """Why a verdict is inconclusive and what to try."""
+    where = saturation or "no unit is saturated: the gradient cancels to its rounding level"
+    return (f"{where}; a correct rule's rounding could be as large as a real error here — try "
+            "float64, smaller weights or other inputs")
+
+
+def summary_line(report: RuleReport) -> str:
+    name, verdict = report.rule.name, report.verdict
+    if report.unsupported:
+        return f"{name}: not run — {report.unsupported}"
+    if verdict == AGREES:
+        unsure = sorted({f"{row.quantity} vs {row.witness}" for row in report.rows
+                         if row.verdict == INCONCLUSIVE})
+        if unsure:
+            return (f"[green]{name}: agrees with every witness that can settle it[/] "
+                    f"({'; '.join(unsure)}: allowance too wide to settle here)")
+        return f"[green]{name}: agrees with every witness[/]"
+    if verdict == INCONCLUSIVE:
+        return (f"[yellow]{name}: inconclusive on {', '.join(unsettled(report.rows))}"
+                f" — {inconclusive_advice(report.saturation)}[/]")
+    wrong = _parameters(report.rows, DIFFERS)
+    if report.rule.claims_correct:
+        return f"[bold red]{name}: DIFFERS on {wrong} — a rule that claims to be correct[/]"
+    return f"[yellow]{name}: differs on {wrong}, as expected of a known-wrong rule[/]"
+
+
+def witness_line(rows: list[Row]) -> str:
+    bad = [f"{row.rule} ({row.quantity} {row.parameter})" for row in rows if row.differs]
+    if bad:
+        return "[bold red]witnesses disagree among themselves: " + "; ".join(bad) + "[/]"
+    unsure = [f"{row.rule} ({row.quantity} {row.parameter})" for row in rows
+              if row.verdict == INCONCLUSIVE]
+    if unsure:
+        return "[yellow]witnesses cannot settle among themselves: " + "; ".join(unsure) + "[/]"
+    return "[green]witnesses agree among themselves (torch, jax, finite differences)[/]"
+
+
+def describe_problem(problem: Problem) -> str:
+    """Everything needed to rebuild a problem, printed in full."""
+    spec = problem.spec
+    with np.printoptions(precision=17, threshold=10_000):
+        arrays = "\n".join(f"  {name} = {np.array2string(value, separator=', ')}"
+                           for name, value in {**problem.params, "X": problem.X, "Y": problem.Y}.items())
+    return (f"  sizes={spec.sizes} activations={spec.activations} loss={spec.loss}/{spec.reduction} "
+            f"l2={spec.l2} bias={spec.bias} layout={spec.layout} dtype={spec.dtype} "
+            f"lr={problem.lr}\n{arrays}")
