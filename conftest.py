@@ -8,7 +8,6 @@ from hypothesis import HealthCheck, settings
 
 from reference.jax_ref import require_x64
 from tests.example_database import from_environment
-from tests.fuzzing import register_replay_profile
 
 # Deadlines are off everywhere: the first call of each structure compiles a JAX function.
 # `ci` is derandomized, so it uses no example database; the others use the local directory,
@@ -17,7 +16,6 @@ settings.register_profile("dev", max_examples=30, deadline=None, database=from_e
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, print_blob=True)
 settings.register_profile("thorough", max_examples=1000, deadline=None, database=from_environment(),
                           suppress_health_check=[HealthCheck.too_slow])
-register_replay_profile(from_environment())  # make fuzz's replay of the database
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 require_x64()

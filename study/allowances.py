@@ -55,8 +55,8 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
 
     def allowance(dtype: str, name: str, *measured: np.ndarray) -> np.ndarray:
         return measured_allowance(p.spec, p.n_samples, dtype,
-                                  sensitivity(dtype, spread[name], rho, truth[name], *measured),
-                                  scale[name], cond)
+                                  sensitivity(dtype, spread[name], rho, truth[name], cond.output_form,
+                                              *measured))
 
     return (cond, scale, {name: allowance(dtype, name, *samples[name]) for name in truth},
             {name: allowance("float64", name) for name in truth},

@@ -134,7 +134,7 @@ def verify_main(argv: list[str], console: Console) -> int:
     try:
         rule = load_user_rule(args.target)
     except (ImportError, ValueError, TypeError) as error:
-        console.print(f"[bold red]bpcheck verify: error:[/] {escape(str(error))}")
+        console.print(f"[bold red]bpcheck verify: error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
     with console.status(f"checking {rule.name} inside random networks against torch, jax and "
                         "finite differences…"):
@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.steps < 1:
                 raise ValueError("--steps must be ≥ 1")
     except (ValueError, TypeError) as error:
-        console.print(f"[bold red]bpcheck: error:[/] {error}")
+        console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
     spec = problem.spec
     console.print(f"[bold]network[/] sizes={spec.sizes} activations={spec.activations} "

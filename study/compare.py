@@ -39,8 +39,8 @@ class Truth:
 
     def conclusive(self) -> bool:
         """Whether every parameter's allowance can tell a wrong gradient from rounding."""
-        return all(conclusive(self.allowance[name], self.gradients[SENSITIVITY_WITNESS][name], self.floor)
-                   for name in self.allowance)
+        return all(conclusive(self.allowance[name], self.gradients[SENSITIVITY_WITNESS][name],
+                              self.floor, bool(self.saturation)) for name in self.allowance)
 
 
 def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: int | None = None,
@@ -137,15 +137,17 @@ def row_dict(row: Row) -> dict:
 
 
 def _verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
-             floor: float) -> tuple[str, float]:
-    """The row's verdict (``study.tolerances``), and its largest allowance in ``rel`` units."""
+             floor: float, saturated: bool = False, scale: np.ndarray | None = None) -> tuple[str, float]:
+    """The row's verdict (``study.tolerances``), and its largest allowance in ``rel`` units;
+    ``scale`` is the exact quantity the allowance must be small against (default: reference)."""
+    scale = reference if scale is None else scale
     reach = float(np.max(np.abs(reference), initial=0.0))
     tolerance = relative(float(np.max(allowed, initial=0.0)), reach)
     if not (np.all(np.isfinite(reference)) and np.all(np.isfinite(allowed))):
         return INCONCLUSIVE, tolerance
     if np.any(~(np.abs(np.asarray(candidate, np.float64) - reference) <= allowed)):
         return DIFFERS, tolerance
-    return (AGREES if conclusive(allowed, reference, floor) else INCONCLUSIVE), tolerance
+    return (AGREES if conclusive(allowed, scale, floor, saturated) else INCONCLUSIVE), tolerance
 
 
 def _gradient_row(name: str, truth: Truth, witness: str, parameter: str, candidate: np.ndarray,
@@ -155,7 +157,9 @@ def _gradient_row(name: str, truth: Truth, witness: str, parameter: str, candida
     checked = np.isfinite(reference) if witness == "numeric" else np.ones(reference.shape, bool)
     if witness == "numeric":  # finite differences may have been sampled: unchecked entries are NaN
         allowed = finite_difference_allowance(truth.fd_error[parameter], allowed)
-    verdict, tolerance = _verdict(candidate[checked], reference[checked], allowed[checked], truth.floor)
+    exact = truth.gradients[SENSITIVITY_WITNESS][parameter][checked]  # not a noisy estimate's scale
+    verdict, tolerance = _verdict(candidate[checked], reference[checked], allowed[checked], truth.floor,
+                                  bool(truth.saturation), exact)
     filled = np.where(checked, reference, candidate)  # unchecked entries count as no error
     return Row(name, "gradient", parameter, reference.shape, witness,
                discrepancy(candidate, filled), tolerance, verdict, int(checked.sum()))
@@ -167,7 +171,7 @@ def _update_row(name: str, problem: Problem, truth: Truth, witness: str, paramet
     reference_new = truth.steps[witness][parameter]
     allowed = step_allowance(dtype, truth.floor, problem.lr, reference_new, allowance[parameter])
     candidate, reference = old - np.asarray(new_value, np.float64), old - reference_new
-    verdict, tolerance = _verdict(candidate, reference, allowed, truth.floor)
+    verdict, tolerance = _verdict(candidate, reference, allowed, truth.floor, bool(truth.saturation))
     return Row(name, "update", parameter, old.shape, witness, discrepancy(candidate, reference),
                tolerance, verdict, old.size)
 

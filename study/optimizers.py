@@ -118,13 +118,17 @@ class Uninformative(ValueError):
 
 #: The gradient witness that drives each framework's optimizer in end-to-end training.
 GRADIENT_WITNESS = {"torch": "torch", "optax": "jax"}
+#: The other float64 gradient witness, whose trajectory must agree for a comparison to count.
+OTHER_GRADIENT_WITNESS = {"torch": "jax", "optax": "torch"}
 
 
 def compare_training(problem: Problem, name: str, hp: dict, steps: int,
                      framework: str) -> list[StepRow]:
     """Train on one batch for ``steps`` steps: manual gradients + manual optimizer against the
     framework's autodiff + its optimizer; parameters compared after every step. Raises
-    ``Uninformative`` where the gradients' own rounding allowance is too wide to judge."""
+    ``Uninformative`` where the gradients' own rounding allowance is too wide to judge, or where
+    the framework's optimizer driven by the other witness's gradients leaves the allowance
+    (the witnesses disagree among themselves: rounding decides the trajectory)."""
     spec, X, Y = problem.spec, problem.X, problem.Y
     witness = WITNESSES[GRADIENT_WITNESS[framework]]
 
@@ -141,6 +145,20 @@ def compare_training(problem: Problem, name: str, hp: dict, steps: int,
             raise Uninformative("the gradient's worst-case rounding bound exceeds INFORMATIVE here")
         return bound
 
+    # Where rounding decides the trajectory (0 an unstable equilibrium of the step, say), the
+    # witnesses disagree among themselves: the same optimizer driven by the other witness's
+    # float64 gradients must stay within the allowance, or nothing can be judged here.
+    other = WITNESSES[OTHER_GRADIENT_WITNESS[framework]]
+
+    def other_gradients(params: Params, t: int) -> Params:
+        return other.gradients(spec, params, X, Y)
+
+    start = problem.in_float64().params
+    cross = compare_trajectory(name, start, framework_gradients, steps, hp, framework, other_gradients,
+                               error_scale)
+    if not all(row.agrees for row in cross):
+        raise Uninformative(f"{framework} driven by {other.name}'s gradients leaves its own "
+                            "allowance: rounding decides this trajectory")
     return compare_trajectory(name, problem.params, framework_gradients, steps, hp, framework,
                               manual_gradients, error_scale)
 

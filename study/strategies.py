@@ -1,9 +1,9 @@
 """Every Hypothesis strategy of the suite: networks (specs), problems, and the kink filter.
 
 Sizes are capped (1–6 hidden layers, widths 1–16, batch 1–8) so Hypothesis shrinks a failure to
-the smallest network that shows it. Values are finite, bounded and drawn entry by entry (no
-common fill value): each layer's weights and biases within the seed program's initialisation
-range ±1/√(fan_in + 1), inputs with 0.01 ≤ |x| ≤ 2,
+the smallest network that shows it. Values are finite and bounded: each layer's weights and
+biases within the seed program's initialisation range ±1/√(fan_in + 1), inputs with
+0.01 ≤ |x| ≤ 2,
 targets in [−1, 1] (values), [0, 1] (probabilities) or {0 … C−1} (labels), η in [1e−3, 1].
 That keeps most pre-activations where float64 autodiff is itself accurate (see
 ``study.tolerances``); saturation has dedicated tests.
@@ -58,11 +58,11 @@ def bounded(low: float, high: float, dtype: str) -> st.SearchStrategy[float]:
 
 def array(shape: tuple[int, ...], low: float, high: float, dtype: str,
           smallest: float = 0.0) -> st.SearchStrategy:
-    """Entries drawn one by one (no common fill value) in [low, high], |x| ≥ ``smallest``."""
+    """Entries in [low, high] with |x| ≥ ``smallest``."""
     elements = bounded(low, high, dtype)
     if smallest:
         elements = st.one_of(bounded(smallest, high, dtype), bounded(low, -smallest, dtype))
-    return hnp.arrays(np.dtype(dtype), shape, elements=elements, fill=st.nothing())
+    return hnp.arrays(np.dtype(dtype), shape, elements=elements)
 
 
 @st.composite

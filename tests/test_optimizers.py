@@ -216,16 +216,11 @@ def reproducer_at_an_unstable_equilibrium() -> Problem:
     return Problem(spec, params, np.zeros((1, 1)), np.zeros((15, 1)), 1.0)
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_adagrad_at_an_unstable_equilibrium_never_differs(framework):
+def test_adagrad_at_an_unstable_equilibrium_never_differs():
     """The regression example of that find: the derived rule is right, so the comparison must
-    not say DIFFERS — it is uninformative (∂L/∂W1 is exactly zero there: nothing can tell a
-    wrong rule from a right one)."""
+    not say DIFFERS. The framework's own optimizer driven by the other witness's gradients lands
+    elsewhere too (the witnesses disagree among themselves), so it is uninformative."""
     hp = {"lr": 1e-4, "weight_decay": 0.0, "eps": 1e-8, "lr_decay": 0.0,
-          "initial_accumulator_value": 0.0,
-          "eps_placement": "outside" if framework == "torch" else "inside"}
-    try:
-        rows = compare_training(reproducer_at_an_unstable_equilibrium(), "adagrad", hp, 4, framework)
-    except Uninformative:
-        return
-    assert all(row.agrees for row in rows if row.informative)
+          "initial_accumulator_value": 0.0, "eps_placement": "outside"}
+    with pytest.raises(Uninformative, match="rounding decides this trajectory"):
+        compare_training(reproducer_at_an_unstable_equilibrium(), "adagrad", hp, 4, "torch")
