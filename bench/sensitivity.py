@@ -129,7 +129,7 @@ def measure(dtype: str) -> tuple[dict[str, Counter], list[float]]:
 
 
 def main() -> None:
-    console = Console()
+    console = Console(width=130)
     summary = Table(title="Catch rate of injected bugs, and allowance ÷ a correct rule's error")
     for column in ("dtype", "bugs × draws", "counted", "caught", "inconclusive", "missed",
                    "catch rate", "allowance/error median", "p90"):
