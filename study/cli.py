@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if report.rows:
             console.print(rule_table(report))
     for report in reports:
-        console.print(summary_line(report))
+        console.print(summary_line(report, spec.dtype))
     console.print(witness_line(witness_rows))
     code = exit_code(reports, witness_rows)
     if args.optimizer and not optimizer_report(problem, args.optimizer, options, args.steps, console):
@@ -221,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dump({"spec": spec.__dict__, "lr": problem.lr, "seed": args.seed, "data": about,
                        "rules": [report.to_dict() for report in reports],
                        "witness_rows": [row_dict(row) for row in witness_rows],
+                       "finite_differences": {"enabled": enabled, "sampled_entries": sample},
                        "ok": ok, "exit_code": code}, handle, indent=2, default=list)
     return code
 

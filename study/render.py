@@ -34,7 +34,7 @@ def rule_table(report: RuleReport, only_disagreements: bool = False) -> Table:
         table.add_column(column, no_wrap=column != "at", overflow="fold",  # only an index may wrap
                          justify="left" if column in ("param", "quantity", "witness") else "right")
     for row in report.rows:
-        if only_disagreements and row.agrees:
+        if only_disagreements and not row.differs:
             continue
         verdict = VERDICT_STYLE[row.verdict].format(row.verdict)
         table.add_row(f"{row.parameter} {'×'.join(map(str, row.shape))}", row.quantity,
@@ -48,14 +48,14 @@ def _parameters(rows: list[Row], verdict: str) -> str:
     return ", ".join(sorted({row.parameter for row in rows if row.verdict == verdict}))
 
 
-def inconclusive_advice(saturation: str) -> str:
+def inconclusive_advice(saturation: str, dtype: str = "float64") -> str:
     """Why a verdict is inconclusive and what to try."""
     where = saturation or "no unit is saturated: the gradient cancels to its rounding level"
-    return (f"{where}; a correct rule's rounding could be as large as a real error here — try "
-            "float64, smaller weights or other inputs")
+    tries = ("float64, " if dtype != "float64" else "") + "other data or weights (--data, --seed)"
+    return f"{where}; a correct rule's rounding could be as large as a real error here — try {tries}"
 
 
-def summary_line(report: RuleReport) -> str:
+def summary_line(report: RuleReport, dtype: str = "float64") -> str:
     name, verdict = report.rule.name, report.verdict
     if report.unsupported:
         return f"{name}: not run — {report.unsupported}"
@@ -68,7 +68,7 @@ def summary_line(report: RuleReport) -> str:
         return f"[green]{name}: agrees with every witness[/]"
     if verdict == INCONCLUSIVE:
         return (f"[yellow]{name}: inconclusive on {', '.join(unsettled(report.rows))}"
-                f" — {inconclusive_advice(report.saturation)}[/]")
+                f" — {inconclusive_advice(report.saturation, dtype)}[/]")
     wrong = _parameters(report.rows, DIFFERS)
     if report.rule.claims_correct:
         return f"[bold red]{name}: DIFFERS on {wrong} — a rule that claims to be correct[/]"
@@ -83,7 +83,8 @@ def witness_line(rows: list[Row]) -> str:
               if row.verdict == INCONCLUSIVE]
     if unsure:
         return "[yellow]witnesses cannot settle among themselves: " + "; ".join(unsure) + "[/]"
-    return "[green]witnesses agree among themselves (torch, jax, finite differences)[/]"
+    ran = "torch, jax, finite differences" if any(row.witness == "numeric" for row in rows) else "torch, jax"
+    return f"[green]witnesses agree among themselves ({ran})[/]"
 
 
 def describe_problem(problem: Problem) -> str:

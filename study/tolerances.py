@@ -188,16 +188,16 @@ def saturation(spec: Spec, preactivations: list[np.ndarray], output: np.ndarray)
             unit = int(np.argmax(np.abs(z[sample])))
             if float(np.max(kappa)) > worst:
                 worst = float(np.max(kappa))
-                where = (f"layer {k} ({name}) unit {unit + 1} is saturated at sample {sample + 1} "
-                         f"(z = {z[sample, unit]:.3g})")
+                where = (f"layer {k} ({name}) is saturated at unit {unit}, sample {sample} "
+                         f"(indices from 0; z = {z[sample, unit]:.3g})")
     if spec.loss in LOSS_CONDITION:
         kappa = LOSS_CONDITION[spec.loss](preactivations[-1], output)
         kappa = np.broadcast_to(kappa if kappa.ndim == 2 else kappa[:, None], output.shape)
         if float(np.max(kappa)) > worst:
             sample, unit = np.unravel_index(int(np.argmax(kappa)), kappa.shape)
             worst, where = float(np.max(kappa)), (f"the {spec.loss} loss is saturated at output "
-                                                   f"{unit + 1}, sample {sample + 1} "
-                                                   f"(a = {output[sample, unit]:.6g})")
+                                                   f"{unit}, sample {sample} (indices from 0; "
+                                                   f"a = {output[sample, unit]:.6g})")
     return where
 
 
