@@ -50,8 +50,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
                                  dtype=np.dtype(dtype).type)
         for name in truth:
             samples[name].append(np.abs(same[name] - truth[name]))
-    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
-    cond, scale = conditioning(p.spec, zs, output), _magnitudes(p, inputs, output)
+    cond, scale, zs, output = _forward_terms(p)
 
     def allowance(dtype: str, name: str, *measured: np.ndarray) -> np.ndarray:
         return measured_allowance(p.spec, p.n_samples, dtype,
@@ -68,15 +67,16 @@ def worst_case_allowance(problem: Problem) -> tuple[Conditioning, Params]:
     problem's dtype — the gradient error scale of end-to-end optimizer trajectories, whose
     reruns move every gradient entry by it (``study.tolerances``)."""
     p = problem.in_float64()
-    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
-    cond, scale = conditioning(p.spec, zs, output), _magnitudes(p, inputs, output)
+    cond, scale = _forward_terms(p)[:2]
     return cond, {name: gradient_allowance(p.spec, p.n_samples, problem.spec.dtype, S, cond)
                   for name, S in scale.items()}
 
 
-def _magnitudes(p: Problem, inputs: list[np.ndarray], output: np.ndarray) -> Params:
-    """The magnitudes S of the worst-case ceiling, for a float64 problem's forward pass."""
+def _forward_terms(p: Problem) -> tuple[Conditioning, Params, list[np.ndarray], np.ndarray]:
+    """From one float64 forward pass: the conditioning, the worst-case magnitudes S, the
+    pre-activations and the output."""
+    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
     targets = p.Y if p.spec.layout == "rows" else p.Y.T
     if targets.ndim == 1:  # class labels
         targets = np.eye(p.spec.sizes[-1])[targets]
-    return magnitudes(p.spec, p.params, inputs, output, targets)
+    return conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, targets), zs, output

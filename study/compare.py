@@ -31,7 +31,7 @@ class Truth:
     steps: dict[str, Params]
     fd_error: Params  # estimated absolute error of the finite-difference gradients
     conditioning: Conditioning  # from the float64 pre-activations
-    magnitudes: Params  # S: the worst-case scale, the allowances' ceiling
+    magnitudes: Params  # S of the worst-case bound (kept for comparison, not the allowance)
     allowance: Params  # e_i for a rule computed in the problem's dtype (study.tolerances)
     witness_allowance: Params  # e_i between float64 witnesses (sensitivity reruns only)
     floor: float  # the underflow floor inside ``allowance``

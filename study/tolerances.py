@@ -259,8 +259,8 @@ def underflow_floor(spec: Spec, n_samples: int, dtype: str | np.dtype) -> float:
 
 def gradient_allowance(spec: Spec, n_samples: int, dtype: str | np.dtype, magnitude: np.ndarray,
                        cond: Conditioning = Conditioning()) -> np.ndarray:
-    """The worst case per entry of a gradient: τ·S_i + underflow floor (the ceiling; +∞ where
-    it overflows, i.e. no bound)."""
+    """The worst case per entry of a gradient: τ·S_i + underflow floor (end-to-end training's
+    gradient error scale; +∞ where it overflows, i.e. no bound)."""
     with np.errstate(over="ignore"):
         return (gradient_tolerance(spec, n_samples, dtype, cond) * magnitude
                 + underflow_floor(spec, n_samples, dtype))
