@@ -3,7 +3,8 @@
 # make bench  — per-example cost of each witness, the catch rate of injected bugs, the
 #               784-256-10 training step, and make test's wall time, peak memory and verified
 #               examples (not part of make test)
-# make fuzz   — HypoFuzz on every core over the property tests, for FUZZ_SECONDS
+# make fuzz   — HypoFuzz on every core over the property tests for FUZZ_SECONDS, then a replay of
+#               every failure it recorded, each with its minimal example (exit 1 when one fails)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -31,13 +32,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/training_step.py
 	$(BIN)/python bench/suite.py
 
-# HypoFuzz runs until stopped: `timeout` stops it with SIGINT after FUZZ_SECONDS (exit 124 is
-# that planned stop). Failures it finds go to the example database (BPCHECK_EXAMPLE_DB to share
-# them), so the next `make test` or fuzz run replays them first.
+# tests/fuzzing.py stops HypoFuzz after FUZZ_SECONDS (FUZZ_ARGS: e.g. --until-failure, or
+# test paths). Failures go to the example database, under the keys `pytest` reads as well
+# (BPCHECK_EXAMPLE_DB shares them), so the next dev run replays them first too.
+FUZZ_ARGS ?=
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=dev timeout --signal=INT $(FUZZ_SECONDS) \
-	  $(BIN)/hypothesis fuzz --no-dashboard -- tests/ -p no:xdist; \
-	  status=$$?; [ $$status -eq 124 ] || [ $$status -eq 0 ] || exit $$status
+	$(BIN)/python -m tests.fuzzing --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

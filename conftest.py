@@ -1,10 +1,12 @@
-"""Hypothesis profiles (chosen by HYPOTHESIS_PROFILE), JAX in x64, torch on one thread."""
+"""Hypothesis profiles (chosen by HYPOTHESIS_PROFILE), JAX in x64, torch on one thread, and the
+example-database keys that pytest and HypoFuzz share."""
 
 import multiprocessing
 import os
 
+import pytest
 import torch
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from reference.jax_ref import require_x64
 from tests.example_database import from_environment
@@ -16,6 +18,9 @@ settings.register_profile("dev", max_examples=30, deadline=None, database=from_e
 settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, print_blob=True)
 settings.register_profile("thorough", max_examples=1000, deadline=None, database=from_environment(),
                           suppress_health_check=[HealthCheck.too_slow])
+# `replay` runs only what the database holds (a fuzzing campaign's finds) and shrinks it.
+settings.register_profile("replay", settings.get_profile("dev"), print_blob=True,
+                          phases=[Phase.explicit, Phase.reuse, Phase.shrink])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 require_x64()
@@ -23,3 +28,15 @@ require_x64()
 # through multiprocessing (HypoFuzz's workers in `make fuzz`) start fresh instead.
 multiprocessing.set_start_method("spawn", force=True)
 torch.set_num_threads(1)  # tiny matrices: threads only add overhead and run-to-run noise
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Key every Hypothesis test's examples by its node id, as HypoFuzz does.
+
+    Hypothesis adds the node id to the key of parametrized tests only; HypoFuzz adds it to all.
+    Without this, what `make fuzz` finds in a plain test is stored where pytest never looks.
+    """
+    for item in items:
+        given = getattr(getattr(item, "obj", None), "hypothesis", None)
+        if given is not None and not hasattr(item, "callspec"):
+            given.inner_test._hypothesis_internal_add_digest = item.nodeid.encode()

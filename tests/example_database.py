@@ -1,5 +1,6 @@
 """Where Hypothesis keeps its counterexamples: the local directory, or also a shared Redis.
 
+``BPCHECK_EXAMPLE_DIR`` moves the local directory (default ``.hypothesis/examples``).
 Set ``BPCHECK_EXAMPLE_DB=redis://HOST:PORT/DB`` and every run reads and writes failing (and
 covering) examples in that Redis as well as in ``.hypothesis/``: a counterexample found on
 one machine replays first on every other machine that points at the same server. Unset, the
@@ -19,10 +20,12 @@ from hypothesis.database import (
 )
 
 ENVIRONMENT_VARIABLE = "BPCHECK_EXAMPLE_DB"
+DIRECTORY_VARIABLE = "BPCHECK_EXAMPLE_DIR"
 
 
-def from_environment(local: str = ".hypothesis/examples") -> ExampleDatabase:
+def from_environment(local: str | None = None) -> ExampleDatabase:
     """The local directory database, multiplexed with Redis when BPCHECK_EXAMPLE_DB names one."""
+    local = local or os.environ.get(DIRECTORY_VARIABLE) or ".hypothesis/examples"
     directory = DirectoryBasedExampleDatabase(local)
     url = os.environ.get(ENVIRONMENT_VARIABLE, "")
     if not url:
