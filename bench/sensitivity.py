@@ -1,7 +1,7 @@
 """How sharp are the verdicts? Structural bugs injected into random family members, per dtype.
 
 Each bug is a small named change to the derived rule: the mutation gate's catalogue
-(``study.mutants``) plus bugs that fire only on some shapes (the penalty missing on one layer,
+(``bpcheck.mutants``) plus bugs that fire only on some shapes (the penalty missing on one layer,
 a bias gradient summed over the wrong axis when N = 1, σ′ skipped when a hidden layer has one
 unit). For every bug and dtype, random problems of the kind it is defined on are drawn (NumPy
 generator, seed 0; widths 1–8, batch 1–8, weights from the seed program's initialiser, η in
@@ -24,13 +24,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bpcheck.compare import DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
+from bpcheck.datasets import random_data
+from bpcheck.mutants import MUTANTS, Knobs, mutated_directions
 from manual import network
-from manual.init import truncated_normal
+from manual.initialisers import truncated_normal
 from manual.rules import RULES, UpdateRule
 from manual.spec import ACROSS_OUTPUTS, ACTIVATIONS, LOSSES, OUTPUT_ONLY, PROBABILITY_OUTPUTS, Spec
-from study.compare import DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from study.data import random_data
-from study.mutants import MUTANTS, Knobs, mutated_directions
 
 DRAWS = 60  # random problems per bug and dtype
 #: A bug must change the gradient by this much (relative to its largest entry) to count.
@@ -76,7 +76,7 @@ BUGS: dict[str, tuple[Directions, dict]] = {
 
 
 def random_problem(rng: np.random.Generator, dtype: str, options: dict) -> Problem:
-    """A random family member with the given options (those of ``study.strategies.specs``)."""
+    """A random family member with the given options (those of ``bpcheck.strategies.specs``)."""
     depth = options.get("depth") or int(rng.integers(2, 5))
     loss = options.get("loss") or str(rng.choice(LOSSES))
     hidden = [a for a in ACTIVATIONS if a not in OUTPUT_ONLY]

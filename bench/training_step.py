@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from manual import network
-from manual.init import truncated_normal
+from manual.initialisers import truncated_normal
 from manual.spec import Spec
 from reference.jax_ref import require_x64
 

@@ -14,13 +14,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bpcheck.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.datasets import random_data
 from manual import network
-from manual.init import truncated_normal
+from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, LOSSES, OUTPUT_ONLY, PROBABILITY_OUTPUTS, Spec
 from reference import jax_ref, numeric, torch_ref
-from study.compare import Problem, ask_witnesses, compare_rule
-from study.data import random_data
 
 ROUNDS, PROBLEMS = 7, 200
 

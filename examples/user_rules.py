@@ -8,7 +8,7 @@ import jax
 import torch
 from scipy.special import expit
 
-from study.verify import UserActivation
+from bpcheck import UserActivation
 
 
 def swish(z):

@@ -21,7 +21,7 @@ class Witness:
     sgd_step: Callable
     #: (gradients, new params) from one evaluation, where the witness has an optimizer
     gradients_and_sgd_step: Callable | None
-    #: reruns perturbed by 1 ± ρ (``study.tolerances``), where the witness can measure that
+    #: reruns perturbed by 1 ± ρ (``bpcheck.tolerances``), where the witness can measure that
     perturbed_gradients: Callable | None
     #: activation and loss names this witness implements (checked against the spec vocabulary)
     activations: frozenset[str]

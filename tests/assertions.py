@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from study.compare import Problem, Row
+from bpcheck.compare import Problem, Row
 
 
 def describe_problem(problem: Problem) -> str:

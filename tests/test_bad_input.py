@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 
+from bpcheck.compare import Problem
+from bpcheck.strategies import problems
 from manual import network
 from manual.rules import RULES
 from manual.spec import Spec
 from reference import WITNESSES
-from study.compare import Problem
-from study.strategies import problems
 
 SPEC = Spec((4, 5, 3), ("sigmoid", "sigmoid"))  # the seed's network: bias node, samples as columns
 

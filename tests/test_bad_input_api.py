@@ -8,10 +8,10 @@ import copy
 import numpy as np
 import pytest
 
+from bpcheck.compare import Problem
 from manual import network, optim
 from manual.network import Overflow
 from manual.spec import Spec
-from study.compare import Problem
 from tests.test_bad_input import ENTRY_POINTS, SPEC, good
 
 entry_points = pytest.mark.parametrize("call", ENTRY_POINTS.values(), ids=ENTRY_POINTS.keys())

@@ -6,8 +6,10 @@ import os
 
 import pytest
 
-from study import cli
-from study.paths import OutputPathError, check_output_path
+from bpcheck import cli
+from bpcheck.cli import compare
+from bpcheck.cli.options import build_parser
+from bpcheck.cli.paths import OutputPathError, check_output_path
 
 
 @pytest.fixture
@@ -15,7 +17,7 @@ def no_run(monkeypatch):
     """Fail the test if the comparison starts."""
     def compare_all(*args, **kwargs):
         raise AssertionError("the run started before the options were checked")
-    monkeypatch.setattr(cli, "compare_all", compare_all)
+    monkeypatch.setattr(compare, "compare_all", compare_all)
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -47,7 +49,7 @@ def test_json_into_a_directory_or_under_a_file_is_refused_before_the_run(no_run,
 
 def test_a_writable_json_path_is_kept_as_given(tmp_path):
     path = str(tmp_path / "out.json")
-    assert cli.build_parser().parse_args(["--json", path]).json == path
+    assert build_parser().parse_args(["--json", path]).json == path
     assert check_output_path(path, "--json") == path
     assert check_output_path("out.json", "--json") == "out.json"  # the working directory
 

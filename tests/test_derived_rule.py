@@ -13,11 +13,11 @@ import pytest
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
+from bpcheck.compare import INCONCLUSIVE, ask_witnesses, compare_rule, compare_witnesses
+from bpcheck.strategies import away_from_kinks, problems, seed_specs, specs
 from manual import network
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, LOSSES
-from study.compare import INCONCLUSIVE, ask_witnesses, compare_rule, compare_witnesses
-from study.strategies import away_from_kinks, problems, seed_specs, specs
 from tests.assertions import assert_rows_agree, describe_problem
 from tests.seed_snippet import run_corrected_seed_code
 
@@ -32,7 +32,7 @@ def derived_rows(problem, witnesses, quantities):
     note(describe_problem(problem))
     report = compare_rule(RULES["derived"], problem, truth)
     rows = [row for row in report.rows if row.witness in witnesses and row.quantity in quantities
-            and row.verdict != INCONCLUSIVE]  # the verdicts' own definition (study.tolerances)
+            and row.verdict != INCONCLUSIVE]  # the verdicts' own definition (bpcheck.tolerances)
     assume(rows)
     return rows
 

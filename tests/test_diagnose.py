@@ -7,13 +7,13 @@ import inspect
 import numpy as np
 import pytest
 
-from manual.init import truncated_normal
+from bpcheck import diagnose as diagnosis
+from bpcheck.compare import Problem
+from bpcheck.datasets import random_data
+from bpcheck.mutants import MUTANTS
+from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec
-from study import diagnose as diagnosis
-from study.compare import Problem
-from study.data import random_data
-from study.mutants import MUTANTS
 
 #: What each mutant's diagnosis must say: a phrase of the hypothesis, and the constant factor
 #: (N is the batch size).

@@ -7,10 +7,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bpcheck.compare import ask_witnesses
+from bpcheck.strategies import problems, specs
 from manual.spec import Spec
 from reference import jax_ref
-from study.compare import ask_witnesses
-from study.strategies import problems, specs
 from tests.assertions import describe_problem
 
 

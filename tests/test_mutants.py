@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bpcheck.mutants import MUTANTS, Knobs, hunt_mutant, mutated_directions
+from bpcheck.strategies import problems, specs
 from manual import network
 from manual.rules import RULES
-from study.mutants import MUTANTS, Knobs, hunt_mutant, mutated_directions
-from study.strategies import problems, specs
 
 
 @pytest.mark.parametrize("name", list(MUTANTS))

@@ -7,24 +7,24 @@ import pytest
 from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import strategies as st
 
-from manual import optim
-from manual.spec import Spec
-from reference.optim_ref import NotExpressible, optax_transformation, torch_optimizer
-from study.compare import Problem
-from study.optimizers import (
+from bpcheck.compare import Problem
+from bpcheck.optimizers import (
     Uninformative,
     compare_training,
     compare_trajectory,
     convention_table,
     fixed_gradients,
 )
-from study.strategies import (
+from bpcheck.strategies import (
     away_from_kinks,
     optimizer_hyperparameters,
     optimizer_problems,
     problems,
     specs,
 )
+from manual import optim
+from manual.spec import Spec
+from reference.optim_ref import NotExpressible, optax_transformation, torch_optimizer
 
 NAMES = list(optim.OPTIMIZERS)
 FRAMEWORKS = ("torch", "optax")

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tests.test_derived_rule as family_tests
+from bpcheck.strategies import activation_names, bounded
+from bpcheck.tolerances import OUTPUT_FORM_CONDITION, SAFETY, unit_roundoff
 from manual import spec as vocabulary
 from manual.activations import ACTIVATIONS, activation
 from manual.losses import LOSSES, one_hot
 from manual.rules import RULES
 from reference import WITNESSES, jax_ref, torch_ref
-from study.strategies import activation_names, bounded
-from study.tolerances import OUTPUT_FORM_CONDITION, SAFETY, unit_roundoff
 
 FORMULA = re.compile(r"=")  # a docstring formula states an equation
 U64 = unit_roundoff(np.float64)
@@ -93,7 +93,7 @@ def test_activation_value_and_vjp_match_torch_autograd_and_jax_grad(name, data, 
     for other in (torch_value.detach().numpy().T, np.asarray(jax_value)):
         assert np.all(np.abs(a - other) <= value_tol), name
     ours = manual.vjp(z, a, upstream)
-    # frameworks take σ′ from the output, which loses digits near saturation (study.tolerances)
+    # frameworks take σ′ from the output, which loses digits near saturation (bpcheck.tolerances)
     scale = np.abs(upstream) * 2 * np.maximum(1, np.abs(a)) + np.abs(ours)
     # plus an underflow floor: XLA flushes subnormal results to zero
     allowed = SAFETY * U64 * (4 + np.max(condition)) * np.max(scale) + SAFETY * np.finfo(float).tiny

@@ -8,7 +8,7 @@ import re
 
 from matplotlib.image import imread
 
-from study.cli import main
+from bpcheck.cli import main
 
 
 def embedded_images(text: str) -> list:

@@ -22,15 +22,15 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
+from bpcheck.compare import INCONCLUSIVE, Problem, ask_witnesses, compare_rule
+from bpcheck.strategies import away_from_kinks, problems, seed_specs
+from bpcheck.tolerances import gradient_allowance, magnitudes
 from manual import network
 from manual.activations import sigmoid
 from manual.rules import RULES
 from manual.seed import seed_literal_train
 from manual.spec import Spec
 from reference import numeric
-from study.compare import INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from study.strategies import away_from_kinks, problems, seed_specs
-from study.tolerances import gradient_allowance, magnitudes
 from tests.assertions import assert_rows_agree, describe_problem
 from tests.seed_snippet import SEED_CORE_CODE, run_seed_core_code
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 
-from manual.spec import ACTIVATIONS, LOSS_TARGETS, LOSSES, check_problem, parse_activation
-from study.strategies import (
+from bpcheck.strategies import (
     INPUT_BOUND,
     MAX_BATCH,
     MAX_HIDDEN_LAYERS,
@@ -15,6 +14,7 @@ from study.strategies import (
     specs,
     weight_bound,
 )
+from manual.spec import ACTIVATIONS, LOSS_TARGETS, LOSSES, check_problem, parse_activation
 
 
 @given(problem=problems())

@@ -8,10 +8,12 @@ import json
 import numpy as np
 from matplotlib.image import imread
 
-from manual.init import truncated_normal
+from bpcheck.cli import main
+from bpcheck.cli.plots import PLOT_DPI, PLOT_SIZE
+from bpcheck.datasets import split
+from bpcheck.train import seed_program_spec, train_curve
+from manual.initialisers import truncated_normal
 from manual.rules import RULES
-from study.cli import main
-from study.train import PLOT_DPI, PLOT_SIZE, seed_spec, split, train_curve
 
 
 def test_train_writes_curves_and_plots_of_the_promised_size(tmp_path, capsys):
@@ -32,7 +34,7 @@ def test_train_writes_curves_and_plots_of_the_promised_size(tmp_path, capsys):
 
 def test_every_rule_starts_from_the_same_weights_and_order():
     data = split("iris", 3)
-    spec = seed_spec(data, None, 3)
+    spec = seed_program_spec(data, None, 3)
     start = truncated_normal(spec, np.random.default_rng(3))
     kept = {k: v.copy() for k, v in start.items()}
     first = train_curve(RULES["derived"], spec, start, data, 0.05, 3, 7, 3, "iris")

@@ -10,12 +10,13 @@ import pytest
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
+from bpcheck.cli import main
+from bpcheck.cli.compare import EXIT_INCONCLUSIVE
+from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
+from bpcheck.strategies import problems, specs
 from manual import losses, network
 from manual.rules import RULES, UpdateRule
 from manual.spec import Spec
-from study.cli import EXIT_INCONCLUSIVE, main
-from study.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from study.strategies import problems, specs
 from tests.assertions import describe_problem
 
 

@@ -10,11 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bpcheck.cli import main
+from bpcheck.extend import UserLoss, load_user_rule, register_user_rule, registered, verify
 from manual import spec as vocabulary
 from reference import WITNESSES
-from study.cli import main
-from study.user_rules import UserLoss, register_user_rule, registered
-from study.verify import load_user_rule, verify
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "user_rules.py"
 

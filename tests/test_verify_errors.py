@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bpcheck.cli import main
+from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
 from manual.rules import RULES
-from study.cli import main
-from study.user_rules import UserActivation, UserLoss
-from study.verify import load_user_rule, verify
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "user_rules.py"
 
@@ -24,7 +23,7 @@ BAD_RULES = textwrap.dedent('''
     import torch
     from scipy.special import expit
 
-    from study.user_rules import UserActivation, UserLoss
+    from bpcheck.extend import UserActivation, UserLoss
 
     def swish(z):
         return z * expit(z)

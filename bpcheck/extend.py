@@ -1,24 +1,39 @@
-"""A user's own activation or loss: its parts, checked on construction, guarded so that an
-exception names the part that raised, and registered in every registry for a ``with`` block.
-``study.verify`` property-checks it."""
+"""Your own rules: an activation or loss from your module, registered and property-checked.
+
+A user rule brings its NumPy value, its hand-derived derivative, and a PyTorch and a JAX
+forward to compare against. Its parts are checked on construction and guarded, so that an
+exception names the part that raised. ``registered`` puts each part where it belongs for a
+``with`` block — the name into the spec vocabulary, the value and derivative into ``manual/``,
+the forwards into the witnesses (the finite-difference witness differentiates the user's own
+NumPy value) — and ``verify`` runs the property check inside random networks of the family
+against every witness. Anything the user's code raises is a failure, never a pass.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import math
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from copy import copy
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
+from bpcheck.search import UserCodeError, Verdict, hunt
+from bpcheck.strategies import problems, specs
+from bpcheck.tolerances import DERIVATIVE_BOUND
 from manual import activations as manual_activations
 from manual import losses as manual_losses
+from manual import spec as manual_spec
+from manual.rules import RULES
 from manual.spec import register_name
 from reference import WITNESSES, jax_ref, numeric, torch_ref
-from study.tolerances import DERIVATIVE_BOUND
 
 #: The user's callables of each kind of rule, by field name (named when one raises).
 PARTS = {"activation": ("value", "derivative", "torch", "jax"),
@@ -81,14 +96,6 @@ def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> No
             raise TypeError(f"{part}={getattr(rule, part)!r} must be callable")
 
 
-class UserCodeError(Exception):
-    """One of a user rule's callables raised ``error``; ``part`` names which."""
-
-    def __init__(self, rule: str, part: str, error: Exception) -> None:
-        super().__init__(f"{rule}: your {part} raised {error!r}")
-        self.rule, self.part, self.error = rule, part, error
-
-
 def _guard(rule: str, part: str, function: Callable) -> Callable:
     """``function``, whose exceptions come out as a ``UserCodeError`` naming ``part``."""
 
@@ -113,12 +120,11 @@ def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
 
 def _registries() -> list:
     """Every mutable registry a user rule joins."""
-    from manual import spec
-
-    return [spec.ACTIVATIONS, spec.LOSSES, spec.LOSS_TARGETS, manual_activations.ACTIVATIONS,
-            manual_losses.LOSSES, torch_ref.ACTIVATIONS, torch_ref.LOSSES, jax_ref.ACTIVATIONS,
-            jax_ref.LOSSES, jax_ref.UNPADDED_LOSSES, numeric.ACTIVATIONS, numeric.LOSSES,
-            DERIVATIVE_BOUND, WITNESSES]
+    return [manual_spec.ACTIVATIONS, manual_spec.LOSSES, manual_spec.LOSS_TARGETS,
+            manual_activations.ACTIVATIONS, manual_losses.LOSSES,
+            torch_ref.ACTIVATIONS, torch_ref.LOSSES,
+            jax_ref.ACTIVATIONS, jax_ref.LOSSES, jax_ref.UNPADDED_LOSSES,
+            numeric.ACTIVATIONS, numeric.LOSSES, DERIVATIVE_BOUND, WITNESSES]
 
 
 @contextmanager
@@ -167,3 +173,58 @@ def register_user_rule(rule: UserActivation | UserLoss) -> None:
         WITNESSES[name] = type(witness)(**{**witness.__dict__,
                                            "activations": frozenset(module.ACTIVATIONS),
                                            "losses": frozenset(module.LOSSES)})
+
+
+def load_user_rule(target: str) -> UserActivation | UserLoss:
+    """``"my_module:my_rule"`` (importable, or a .py path) → the object it names."""
+    module_name, colon, attribute = target.rpartition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError(f"expected MODULE:NAME (e.g. my_rules:swish), got {target!r}")
+    module = _import(module_name)
+    if not hasattr(module, attribute):
+        raise ValueError(f"{module_name} has no attribute {attribute!r}")
+    rule = getattr(module, attribute)
+    if not isinstance(rule, UserActivation | UserLoss):
+        raise TypeError(f"{target} is {type(rule).__name__} {rule!r:.80}; expected a UserActivation "
+                        "or UserLoss")
+    return rule
+
+
+def _import(module_name: str) -> ModuleType:
+    """The module a name or a .py path names; any failure is an ImportError that says why."""
+    path = Path(module_name)
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise ImportError(f"could not import {module_name}: no such file")
+        directory = str(path.parent.resolve())
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        name = path.stem
+    else:
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        name = module_name
+    try:
+        module = importlib.import_module(name)
+    except (Exception, SystemExit) as error:
+        raise ImportError(f"could not import {module_name}: {type(error).__name__}: {error}") from error
+    found = Path(getattr(module, "__file__", None) or "")
+    if path.suffix == ".py" and found.resolve() != path.resolve():
+        raise ImportError(f"could not import {module_name}: a module named {name!r} is already "
+                          f"imported from {found}")
+    return module
+
+
+def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int = 0) -> Verdict:
+    """Property-check the derived rule with the user's rule inside random networks against every
+    witness; on failure keep the shrunk minimal network Hypothesis ends with. Anything the
+    user's code raises is a failure too, kept with the minimal network it raised on."""
+    # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
+    # depth costs the jax witness a compilation for the newly registered rule
+    shape = {"max_hidden_layers": 3}
+    strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
+                else specs(loss=rule.name, **shape))
+    with registered(rule):
+        verdict = hunt(RULES["derived"], problems(strategy), max_examples, seed, keep_errors=True)
+    verdict.rule = rule.name
+    return verdict

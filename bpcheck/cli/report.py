@@ -7,19 +7,27 @@ as data: URIs, so the file needs nothing beside it.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import html
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from rich.console import Console
 
-from manual.init import truncated_normal
+from bpcheck.cli.options import build_parser, build_problem
+from bpcheck.cli.plots import plot_curves, plot_sweep
+from bpcheck.cli.render import describe_factor
+from bpcheck.compare import ask_witnesses, compare_rule
+from bpcheck.datasets import split
+from bpcheck.diagnose import diagnose
+from bpcheck.mutants import find_rule
+from bpcheck.problem import Problem
+from bpcheck.sweep import sweep
+from bpcheck.train import seed_program_spec, train_curve
+from manual.initialisers import truncated_normal
 from manual.rules import RULES
-from study.compare import Problem, ask_witnesses, compare_rule
-from study.diagnose import describe_factor, diagnose, find_rule
-from study.sweep import plot_sweep, sweep
-from study.train import plot_curves, seed_spec, split, train_curve
 
 Table = tuple[list[str], list[list[str]]]  # header, rows
 
@@ -59,7 +67,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
                      [[p.axis, str(p.value), f"{p.median:.3e}", f"{p.largest:.3e}"] for p in points])))
         out.append(("Sweep plot", _png(Path(scratch) / "sweep.png")))
         data = split("iris", 0)
-        train_spec = seed_spec(data, None, 0)
+        train_spec = seed_program_spec(data, None, 0)
         start = truncated_normal(train_spec, np.random.default_rng(0))
         rules = [r for r in {RULES["derived"].name: RULES["derived"], rule.name: rule}.values()
                  if not r.unsupported_reason(train_spec)]
@@ -115,13 +123,9 @@ def to_html(title: str, parts: list[tuple[str, object]]) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
 
 
-def report_main(argv: list[str], console) -> int:
+def main(argv: list[str], console: Console) -> int:
     """``bpcheck report RULE (--html PATH | --markdown PATH) [network options]``."""
-    import argparse
-
-    from study.cli import build_parser, build_problem
-
-    parser = argparse.ArgumentParser(prog="bpcheck report", description=report_main.__doc__,
+    parser = argparse.ArgumentParser(prog="bpcheck report", description=main.__doc__,
                                      parents=[build_parser()], add_help=False, conflict_handler="resolve")
     parser.add_argument("rule")
     parser.add_argument("--html", type=Path)

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from bpcheck.search import hunt
+from bpcheck.strategies import problems, specs
 from manual.activations import activation
 from manual.losses import LOSSES, one_hot, reduction_scale
 from manual.network import forward, to_columns, weights
-from manual.rules import UpdateRule
+from manual.rules import RULES, UpdateRule
 from manual.spec import Params, Spec, check_problem
 
 
@@ -88,7 +90,7 @@ class Mutant:
     name: str
     change: str
     knobs: Knobs
-    options: dict = field(default_factory=dict)  # passed to study.strategies.specs
+    options: dict = field(default_factory=dict)  # passed to bpcheck.strategies.specs
     supports: str = "any network"
 
     def rule(self) -> UpdateRule:
@@ -177,9 +179,6 @@ def hunt_mutant(mutant: Mutant, max_examples: int, seed: int = 0,
                 finite_differences: bool = False) -> Hunt:
     """Hypothesis searches random networks (of the kind the mutant is defined on) for one where
     it disagrees with the witnesses, then shrinks it."""
-    from study.strategies import problems, specs
-    from study.verify import hunt
-
     verdict = hunt(mutant.rule(), problems(specs(max_hidden_layers=3, **mutant.options)),
                    max_examples, seed, finite_differences)
     caught = verdict.failure is not None
@@ -187,42 +186,6 @@ def hunt_mutant(mutant: Mutant, max_examples: int, seed: int = 0,
     return Hunt(mutant, caught, witnesses, verdict.first_failure_at, verdict.failure, verdict.report)
 
 
-def mutants_main(argv: list[str], console) -> int:
-    """``bpcheck mutants``: hunt every catalogued mutant; 0 when every one is caught."""
-    import argparse
-
-    from rich import box
-    from rich.progress import track
-    from rich.table import Table
-
-    from study.render import describe_problem
-
-    parser = argparse.ArgumentParser(prog="bpcheck mutants", description=mutants_main.__doc__)
-    parser.add_argument("--examples", type=int, default=100, help="random networks per mutant")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--finite-differences", action="store_true",
-                        help="also ask the finite-difference witness (slower)")
-    parser.add_argument("--show", action="store_true", help="print each minimal network in full")
-    args = parser.parse_args(argv)
-    hunts = [hunt_mutant(m, args.examples, args.seed, args.finite_differences)
-             for m in track(list(MUTANTS.values()), description="hunting mutants…", console=console)]
-    table = Table(title="mutation gate: each mutant is one deliberate bug in the derived rule",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("mutant", "the bug", "caught", "by", "examples", "minimal network"):
-        table.add_column(column, overflow="fold")
-    for h in hunts:
-        spec = h.minimal.spec if h.minimal is not None else None
-        network = (f"{'-'.join(map(str, spec.sizes))} {','.join(spec.activations)} {spec.loss}/"
-                   f"{spec.reduction} {spec.bias} N={h.minimal.n_samples}" if spec else "—")
-        table.add_row(h.mutant.name, h.mutant.change,
-                      "[green]caught[/]" if h.caught else "[bold red]MISSED[/]", ", ".join(h.witnesses),
-                      str(h.examples_to_catch or "—"), network)
-    console.print(table)
-    if args.show:
-        for h in hunts:
-            if h.minimal is not None:
-                console.print(f"[bold]{h.mutant.name}[/]\n{describe_problem(h.minimal)}")
-    missed = [h.mutant.name for h in hunts if not h.caught]
-    console.print(f"[bold red]missed: {', '.join(missed)}[/]" if missed else
-                  f"[green]all {len(hunts)} mutants caught[/]")
-    return 1 if missed else 0
+def find_rule(name: str) -> UpdateRule | None:
+    """A registered rule or a catalogued mutant, by name (None if neither)."""
+    return RULES.get(name) or (MUTANTS[name].rule() if name in MUTANTS else None)

@@ -6,7 +6,7 @@ import numpy as np
 from rich import box
 from rich.table import Table
 
-from study.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, Row, RuleReport, unsettled
+from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, Row, RuleReport, unsettled
 
 
 def _fmt(value: float) -> str:
@@ -96,3 +96,13 @@ def describe_problem(problem: Problem) -> str:
     return (f"  sizes={spec.sizes} activations={spec.activations} loss={spec.loss}/{spec.reduction} "
             f"l2={spec.l2} bias={spec.bias} layout={spec.layout} dtype={spec.dtype} "
             f"lr={problem.lr}\n{arrays}")
+
+
+def describe_factor(c: float, n: int) -> str:
+    """c as a reader would name it: −1, 2, 1/N, N, or the number."""
+    for value, words in ((1.0, ""), (-1.0, "sign flipped (×−1)"), (2.0, "×2"), (0.5, "×½"),
+                         (float(n), f"×N (N = {n})"), (1.0 / n, f"×1/N (N = {n})"),
+                         (-float(n), "×−N"), (-1.0 / n, "×−1/N")):
+        if np.isclose(c, value, rtol=1e-9, atol=0):
+            return words
+    return f"×{c:.6g}"

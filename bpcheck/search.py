@@ -1,68 +1,27 @@
-"""Your own rules: register an activation or loss from your module and property-check it.
-
-A user rule brings its NumPy value, its hand-derived derivative, and a PyTorch and a JAX
-forward to compare against. ``register_user_rule`` (``study.user_rules``) puts each part where
-it belongs — the name into the spec vocabulary, the value and derivative into ``manual/``, the
-forwards into the witnesses (the finite-difference witness differentiates the user's own NumPy
-value) — and ``verify`` runs the property check inside random networks of the family against
-every witness. Anything the user's code raises is a failure, never a pass.
-"""
+"""The search behind ``verify`` and the mutation gate: Hypothesis draws problems, a rule is
+compared on each, and the first disagreement (or exception) is shrunk to a minimal problem."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 
 from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import HypothesisException, Unsatisfiable
 
-from manual.rules import RULES, UpdateRule
-from study.compare import INCONCLUSIVE, Problem, RuleReport, ask_witnesses, compare_rule
-from study.user_rules import UserActivation, UserCodeError, UserLoss, registered
+from bpcheck.compare import INCONCLUSIVE, RuleReport, ask_witnesses, compare_rule
+from bpcheck.problem import Problem
+from bpcheck.strategies import away_from_kinks
+from manual.rules import UpdateRule
 
 
-def load_user_rule(target: str) -> UserActivation | UserLoss:
-    """``"my_module:my_rule"`` (importable, or a .py path) → the object it names."""
-    module_name, colon, attribute = target.rpartition(":")
-    if not colon or not module_name or not attribute:
-        raise ValueError(f"expected MODULE:NAME (e.g. my_rules:swish), got {target!r}")
-    module = _import(module_name)
-    if not hasattr(module, attribute):
-        raise ValueError(f"{module_name} has no attribute {attribute!r}")
-    rule = getattr(module, attribute)
-    if not isinstance(rule, UserActivation | UserLoss):
-        raise TypeError(f"{target} is {type(rule).__name__} {rule!r:.80}; expected a UserActivation "
-                        "or UserLoss")
-    return rule
+class UserCodeError(Exception):
+    """One of a user rule's callables raised ``error``; ``part`` names which."""
 
-
-def _import(module_name: str) -> ModuleType:
-    """The module a name or a .py path names; any failure is an ImportError that says why."""
-    path = Path(module_name)
-    if path.suffix == ".py":
-        if not path.is_file():
-            raise ImportError(f"could not import {module_name}: no such file")
-        directory = str(path.parent.resolve())
-        if directory not in sys.path:
-            sys.path.insert(0, directory)
-        name = path.stem
-    else:
-        if str(Path.cwd()) not in sys.path:
-            sys.path.insert(0, str(Path.cwd()))
-        name = module_name
-    try:
-        module = importlib.import_module(name)
-    except (Exception, SystemExit) as error:
-        raise ImportError(f"could not import {module_name}: {type(error).__name__}: {error}") from error
-    found = Path(getattr(module, "__file__", None) or "")
-    if path.suffix == ".py" and found.resolve() != path.resolve():
-        raise ImportError(f"could not import {module_name}: a module named {name!r} is already "
-                          f"imported from {found}")
-    return module
+    def __init__(self, rule: str, part: str, error: Exception) -> None:
+        super().__init__(f"{rule}: your {part} raised {error!r}")
+        self.rule, self.part, self.error = rule, part, error
 
 
 class _Disagreement(Exception):
@@ -126,10 +85,6 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
     shrinks it, and the verdict keeps the minimal problem it ends with and its report. With
     ``keep_errors``, an exception from the rule's code is a failure too, shrunk and kept
     (``Verdict.raised``); otherwise it propagates."""
-    from hypothesis import seed as hypothesis_seed
-
-    from study.strategies import away_from_kinks
-
     verdict = Verdict(rule.name, 0)
 
     def discard(reason: str) -> None:
@@ -178,21 +133,4 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
             raise
         if verdict.failure is None and verdict.raised is None:  # e.g. a flaky failure
             verdict.raised = _leaf(error)
-    return verdict
-
-
-def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int = 0) -> Verdict:
-    """Property-check the derived rule with the user's rule inside random networks against every
-    witness; on failure keep the shrunk minimal network Hypothesis ends with. Anything the
-    user's code raises is a failure too, kept with the minimal network it raised on."""
-    from study.strategies import problems, specs
-
-    # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
-    # depth costs the jax witness a compilation for the newly registered rule
-    shape = {"max_hidden_layers": 3}
-    strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
-                else specs(loss=rule.name, **shape))
-    with registered(rule):
-        verdict = hunt(RULES["derived"], problems(strategy), max_examples, seed, keep_errors=True)
-    verdict.rule = rule.name
     return verdict

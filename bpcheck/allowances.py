@@ -1,13 +1,11 @@
-"""The allowances of one problem, measured (``study.tolerances`` says how and why)."""
+"""The allowances of one problem, measured (``bpcheck.tolerances`` says how and why)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from manual.spec import Params, Spec, param_shapes
-from reference import WITNESSES, numeric
-from study.problem import Problem
-from study.tolerances import (
+from bpcheck.problem import Problem
+from bpcheck.tolerances import (
     SENSITIVITY_RUNS,
     Conditioning,
     conditioning,
@@ -19,6 +17,8 @@ from study.tolerances import (
     sensitivity,
     underflow_floor,
 )
+from manual.spec import Params, Spec, param_shapes
+from reference import WITNESSES, numeric
 
 #: The witness that reruns itself perturbed, and in the rule's dtype, to measure allowances.
 SENSITIVITY_WITNESS = "torch"
@@ -37,7 +37,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
                        ) -> tuple[Conditioning, Params, Params, Params, float, str]:
     """(conditioning, magnitudes, rule allowance, witness allowance, floor, saturation) for
     ``truth``, the sensitivity witness's float64 gradient, and ``others``, more float64 answers
-    whose differences from it count as the truth's own uncertainty (``study.tolerances``)."""
+    whose differences from it count as the truth's own uncertainty (``bpcheck.tolerances``)."""
     p, dtype = problem.in_float64(), problem.spec.dtype
     args, rho = (p.spec, p.params, p.X, p.Y), rerun_perturbation(dtype)
     witness = WITNESSES[SENSITIVITY_WITNESS]
@@ -65,7 +65,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
 def worst_case_allowance(problem: Problem) -> tuple[Conditioning, Params]:
     """The conditioning and, per entry, the worst-case gradient bound τ·S + floor in the
     problem's dtype — the gradient error scale of end-to-end optimizer trajectories, whose
-    reruns move every gradient entry by it (``study.tolerances``)."""
+    reruns move every gradient entry by it (``bpcheck.tolerances``)."""
     p = problem.in_float64()
     cond, scale = _forward_terms(p)[:2]
     return cond, {name: gradient_allowance(p.spec, p.n_samples, problem.spec.dtype, S, cond)

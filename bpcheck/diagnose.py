@@ -27,9 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bpcheck.compare import Problem, ask_witnesses
 from manual.spec import LOSS_TARGETS, LOSSES, PROBABILITY_OUTPUTS, Params, Spec
 from reference import torch_ref
-from study.compare import Problem, ask_witnesses
 
 
 @dataclass(frozen=True)
@@ -212,69 +212,3 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2) -> 
                 if explanation.residual < best[name].residual:
                     best[name] = replace(explanation, hypotheses=())
     return [found.get(name, best[name]) for name in wrong]
-
-
-def describe_factor(c: float, n: int) -> str:
-    """c as a reader would name it: −1, 2, 1/N, N, or the number."""
-    for value, words in ((1.0, ""), (-1.0, "sign flipped (×−1)"), (2.0, "×2"), (0.5, "×½"),
-                         (float(n), f"×N (N = {n})"), (1.0 / n, f"×1/N (N = {n})"),
-                         (-float(n), "×−N"), (-1.0 / n, "×−1/N")):
-        if np.isclose(c, value, rtol=1e-9, atol=0):
-            return words
-    return f"×{c:.6g}"
-
-
-def find_rule(name: str):
-    """A registered rule or a catalogued mutant, by name (None if neither)."""
-    from manual.rules import RULES
-    from study.mutants import MUTANTS
-
-    return RULES.get(name) or (MUTANTS[name].rule() if name in MUTANTS else None)
-
-
-def diagnose_main(argv: list[str], console) -> int:
-    """``bpcheck diagnose RULE [network options]``: why RULE disagrees, on the problem the options
-    describe (the same options as the comparison; RULE is a registered rule or a mutant)."""
-    from rich import box
-    from rich.table import Table
-
-    from manual.rules import RULES
-    from study.cli import build_parser, build_problem
-    from study.mutants import MUTANTS
-
-    if not argv or argv[0].startswith("-"):
-        console.print("[bold red]bpcheck diagnose: error:[/] name a rule: "
-                      f"{', '.join([*RULES, *MUTANTS])}")
-        return 2
-    name, options = argv[0], argv[1:]
-    rule = find_rule(name)
-    if rule is None:
-        console.print(f"[bold red]bpcheck diagnose: error:[/] unknown rule {name!r}; expected one of "
-                      f"{', '.join([*RULES, *MUTANTS])}")
-        return 2
-    try:
-        problem, about = build_problem(build_parser().parse_args(options))
-    except (ValueError, TypeError) as error:
-        console.print(f"[bold red]bpcheck diagnose: error:[/] {error}")
-        return 2
-    if rule.unsupported_reason(problem.spec):
-        console.print(f"{name}: not defined here — {rule.unsupported_reason(problem.spec)}")
-        return 2
-    directions = rule.directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
-    explanations = diagnose(directions, problem)
-    spec = problem.spec
-    console.print(f"[bold]{name}[/] on sizes={spec.sizes} activations={spec.activations} "
-                  f"loss={spec.loss}/{spec.reduction} bias={spec.bias} η={problem.lr}; {about}")
-    if not explanations:
-        console.print(f"[green]{name} agrees with the exact gradient here: nothing to explain[/]")
-        return 0
-    table = Table(title="what explains each disagreeing parameter (within the comparison's tolerance)",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("param", "explained by", "factor", "residual"):
-        table.add_column(column, overflow="fold")
-    for e in explanations:
-        cause = " + ".join(e.hypotheses) if e.hypotheses else "[bold red]nothing in the panel[/]"
-        table.add_row(e.parameter, cause, describe_factor(e.factor, problem.n_samples),
-                      f"{e.residual:.2e}")
-    console.print(table)
-    return 0 if all(e.hypotheses for e in explanations) else 1

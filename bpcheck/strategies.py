@@ -6,7 +6,7 @@ biases within the seed program's initialisation range ±1/√(fan_in + 1), input
 0.01 ≤ |x| ≤ 2,
 targets in [−1, 1] (values), [0, 1] (probabilities) or {0 … C−1} (labels), η in [1e−3, 1].
 That keeps most pre-activations where float64 autodiff is itself accurate (see
-``study.tolerances``); saturation has dedicated tests.
+``bpcheck.tolerances``); saturation has dedicated tests.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from bpcheck.compare import Problem
 from manual.spec import (
     ACROSS_OUTPUTS,
     ACTIVATION_DEFAULT_PARAMETER,
@@ -32,12 +33,11 @@ from manual.spec import (
     parse_activation,
 )
 from reference import numeric
-from study.compare import Problem
 
 MAX_WIDTH, MAX_BATCH, MAX_HIDDEN_LAYERS = 16, 8, 6
 INPUT_BOUND = 2.0
 #: Inputs keep |x| ≥ this: an all-zero batch makes ∂L/∂W1 all zero with bias vectors, and an
-#: all-zero gradient is inconclusive (``study.tolerances.conclusive``), so it would be discarded.
+#: all-zero gradient is inconclusive (``bpcheck.tolerances.conclusive``), so it would be discarded.
 INPUT_SMALLEST = 1e-2
 SLOPES = (0.01, 0.2, 1.5)  # leaky_relu slopes drawn besides the default
 #: Activations with a kink at 0, and how far test pre-activations keep from it: finite

@@ -1,18 +1,17 @@
-"""Problems to compare rules on: the seed program's iris setting, or random data."""
+"""Data: the seed program's iris setting, random data, and the training splits of iris and
+digits — scikit-learn's bundled copies, nothing downloaded."""
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn.datasets import load_iris
+from dataclasses import dataclass
 
+import numpy as np
+from sklearn.datasets import load_digits, load_iris
+
+from manual.losses import one_hot
 from manual.spec import LOSS_TARGETS, Spec, data_shape
 
 IRIS_FEATURES, IRIS_CLASSES = 4, 3
-
-
-def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """(N,) integer labels → (C, N) one-hot columns (the seed's target layout)."""
-    return (np.arange(n_classes)[:, None] == labels[None, :]).astype(np.float64)
 
 
 def iris_split(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +22,7 @@ def iris_split(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return iris.data[order[:n_train]], iris.target[order[:n_train]]
 
 
-def seed_hidden_width(n_train: int, rng: np.random.Generator) -> int:
+def seed_program_hidden_width(n_train: int, rng: np.random.Generator) -> int:
     """The program's hidden width int(N / (U(2, 10)·(F + C))), at least 1."""
     return max(1, int(n_train / (rng.uniform(2, 10) * (IRIS_FEATURES + IRIS_CLASSES))))
 
@@ -41,7 +40,7 @@ def _in_layout(spec: Spec, X_cols: np.ndarray, labels: np.ndarray) -> tuple[np.n
     X = (X_cols if spec.layout == "cols" else X_cols.T).astype(spec.dtype)
     if LOSS_TARGETS[spec.loss] == "labels":
         return X, labels.astype(np.int64)
-    Y = one_hot(labels, spec.sizes[-1])
+    Y = one_hot(labels, spec.sizes[-1], np.float64)
     return X, (Y if spec.layout == "cols" else Y.T).astype(spec.dtype)
 
 
@@ -52,3 +51,35 @@ def random_data(spec: Spec, n_samples: int, rng: np.random.Generator) -> tuple[n
         return _in_layout(spec, X, rng.integers(0, spec.sizes[-1], n_samples))
     Y = rng.uniform(size=data_shape(spec, spec.sizes[-1], n_samples))
     return (X if spec.layout == "cols" else X.T).astype(spec.dtype), Y.astype(spec.dtype)
+
+
+#: name → (loader, feature scale): digits' pixels are 0–16, iris is used raw, as in the seed.
+DATASETS = {"iris": (load_iris, 1.0), "digits": (load_digits, 16.0)}
+
+
+@dataclass
+class Split:
+    X_train: np.ndarray  # (F, N) columns, as the seed's program keeps them
+    Y_train: np.ndarray  # (C, N) one-hot
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def features(self) -> int:
+        return self.X_train.shape[0]
+
+    @property
+    def classes(self) -> int:
+        return self.Y_train.shape[0]
+
+
+def split(name: str, seed: int) -> Split:
+    """The dataset shuffled by ``seed``, first 2/3 for training."""
+    loader, scale = DATASETS[name]
+    bunch = loader()
+    order = np.random.default_rng(seed).permutation(len(bunch.target))
+    X, y = bunch.data[order] / scale, bunch.target[order]
+    n = 2 * len(y) // 3
+    classes = int(y.max()) + 1
+    return Split(X[:n].T, one_hot(y[:n], classes, np.float64), y[:n], X[n:].T, y[n:])

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpcheck.allowances import worst_case_allowance
+from bpcheck.compare import Problem
+from bpcheck.metrics import relative
+from bpcheck.tolerances import INFORMATIVE, PERTURBATION, gradient_tolerance, trajectory_allowance
 from manual import network, optim
 from manual.spec import Params
 from reference import WITNESSES
 from reference.optim_ref import TRAJECTORIES, GradientAt
-from study.allowances import worst_case_allowance
-from study.compare import Problem
-from study.metrics import relative
-from study.tolerances import INFORMATIVE, PERTURBATION, gradient_tolerance, trajectory_allowance
 
 ErrorScaleAt = Callable[[Params], Params]  # parameters → per-entry gradient error scale
 

@@ -8,27 +8,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from bpcheck.optimizers import FRAMEWORKS, compare_training, convention_table, in_convention
+from bpcheck.problem import Problem
 from manual import optim
-from study.compare import Problem
-from study.optimizers import FRAMEWORKS, compare_training, convention_table, in_convention
-
-
-def parse_options(text: str | None) -> dict:
-    """``key=value,…`` → hyperparameters (numbers, true/false, or a word such as ``inside``)."""
-    options: dict = {}
-    for part in filter(None, (text or "").split(",")):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ValueError(f"--optimizer-options: expected key=value, got {part!r}")
-        lowered = value.strip().lower()
-        if lowered in ("true", "false"):
-            options[key.strip()] = lowered == "true"
-        else:
-            try:
-                options[key.strip()] = float(value)
-            except ValueError:
-                options[key.strip()] = value.strip()
-    return options
 
 
 def _fmt(value: float) -> str:
@@ -57,9 +39,9 @@ def optimizer_report(problem: Problem, name: str, options: dict, steps: int, con
     return ok
 
 
-def optim_main(argv: list[str], console: Console) -> int:
+def main(argv: list[str], console: Console) -> int:
     """``bpcheck optim``: torch vs optax for each same-named optimizer at their defaults."""
-    parser = argparse.ArgumentParser(prog="bpcheck optim", description=optim_main.__doc__)
+    parser = argparse.ArgumentParser(prog="bpcheck optim", description=main.__doc__)
     parser.add_argument("--steps", type=int, default=10, help="steps of the shared gradient sequence")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

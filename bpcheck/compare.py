@@ -7,17 +7,17 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from manual.rules import RULES, UpdateRule
-from manual.spec import Params
-from reference import WITNESSES, numeric
-from study.allowances import (
+from bpcheck.allowances import (
     SENSITIVITY_WITNESS,
     finite_difference_entries,
     measure_allowances,
 )
-from study.metrics import Discrepancy, discrepancy, relative
-from study.problem import Problem
-from study.tolerances import Conditioning, conclusive, finite_difference_allowance, step_allowance
+from bpcheck.metrics import Discrepancy, discrepancy, relative
+from bpcheck.problem import Problem
+from bpcheck.tolerances import Conditioning, conclusive, finite_difference_allowance, step_allowance
+from manual.rules import RULES, UpdateRule
+from manual.spec import Params
+from reference import WITNESSES, numeric
 
 #: Witnesses whose SGD step comes from a framework's optimizer (numeric has none).
 STEP_WITNESSES = ("torch", "jax")
@@ -32,7 +32,7 @@ class Truth:
     fd_error: Params  # estimated absolute error of the finite-difference gradients
     conditioning: Conditioning  # from the float64 pre-activations
     magnitudes: Params  # S of the worst-case bound (kept for comparison, not the allowance)
-    allowance: Params  # e_i for a rule computed in the problem's dtype (study.tolerances)
+    allowance: Params  # e_i for a rule computed in the problem's dtype (bpcheck.tolerances)
     witness_allowance: Params  # e_i between float64 witnesses (sensitivity reruns only)
     floor: float  # the underflow floor inside ``allowance``
     saturation: str  # the most saturated unit, said when a verdict is inconclusive
@@ -47,7 +47,7 @@ def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: 
                   progress: Callable[[int, int], None] | None = None) -> Truth:
     """Gradients and SGD steps from the frameworks, finite differences unless turned off (on
     ``fd_sample`` random entries if given; ``progress(done, total)`` after each block), and
-    the allowances measured by sensitivity reruns and same-dtype runs (``study.tolerances``)."""
+    the allowances measured by sensitivity reruns and same-dtype runs (``bpcheck.tolerances``)."""
     p = problem.in_float64()
     args = (p.spec, p.params, p.X, p.Y)
     grads, steps, fd_error = {}, {}, {}
@@ -75,7 +75,7 @@ class Row:
     witness: str
     error: Discrepancy
     tolerance: float  # the largest allowance, in the units of error.rel
-    verdict: str  # AGREES, DIFFERS or INCONCLUSIVE (study.tolerances)
+    verdict: str  # AGREES, DIFFERS or INCONCLUSIVE (bpcheck.tolerances)
     checked: int  # entries compared (fewer than the shape holds where finite differences sampled)
 
     @property
@@ -138,7 +138,7 @@ def row_dict(row: Row) -> dict:
 
 def _verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
              floor: float, saturated: bool = False, scale: np.ndarray | None = None) -> tuple[str, float]:
-    """The row's verdict (``study.tolerances``), and its largest allowance in ``rel`` units;
+    """The row's verdict (``bpcheck.tolerances``), and its largest allowance in ``rel`` units;
     ``scale`` is the exact quantity the allowance must be small against (default: reference)."""
     scale = reference if scale is None else scale
     reach = float(np.max(np.abs(reference), initial=0.0))

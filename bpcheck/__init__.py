@@ -1,0 +1,45 @@
+"""bpcheck: hand-derived backpropagation checked against PyTorch, JAX and finite differences.
+
+    from bpcheck import Problem, UserActivation, ask_witnesses, compare_rule, verify
+    from manual.rules import RULES; from manual.spec import Spec
+    problem = Problem(Spec((3, 4, 2), ("tanh", "sigmoid"), "half-sse"), params, X, Y, lr=0.1)
+    compare_rule(RULES["derived"], problem, ask_witnesses(problem)).verdict  # "agrees"
+    verify(UserActivation("swish", value, derivative, torch=..., jax=...)).passed  # True or False
+
+The names below load on first use, so ``import bpcheck`` imports neither torch nor jax.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: public name → the module that defines it
+_EXPORTS = {
+    "Problem": "bpcheck.problem",
+    "ask_witnesses": "bpcheck.compare",
+    "compare_rule": "bpcheck.compare",
+    "compare_all": "bpcheck.compare",
+    "RuleReport": "bpcheck.compare",
+    "AGREES": "bpcheck.compare",
+    "DIFFERS": "bpcheck.compare",
+    "INCONCLUSIVE": "bpcheck.compare",
+    "verify": "bpcheck.extend",
+    "load_user_rule": "bpcheck.extend",
+    "UserActivation": "bpcheck.extend",
+    "UserLoss": "bpcheck.extend",
+    "problems": "bpcheck.strategies",
+    "specs": "bpcheck.strategies",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'bpcheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,7 @@
+"""``python -m bpcheck``: the ``bpcheck`` command."""
+
+import sys
+
+from bpcheck.cli import main
+
+sys.exit(main())

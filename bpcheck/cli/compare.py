@@ -1,0 +1,78 @@
+"""``bpcheck [compare]``: compare every registered rule with every witness on one network."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+
+from bpcheck.cli.optim import optimizer_report
+from bpcheck.cli.options import build_parser, build_problem, finite_difference_sample, parse_options
+from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
+from bpcheck.compare import INCONCLUSIVE, Row, RuleReport, compare_all, row_dict
+from manual.optim import hyperparameters
+from manual.rules import RULES
+
+#: Exit codes: every rule as claimed and the witnesses agree; a claims-correct rule (or a
+#: witness) differs; bad usage; nothing differs but some verdict is inconclusive.
+EXIT_AGREES, EXIT_DIFFERS, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+
+
+def exit_code(reports: list[RuleReport], witness_rows: list[Row]) -> int:
+    """EXIT_DIFFERS if a claims-correct rule or a witness differs, EXIT_INCONCLUSIVE if a
+    claims-correct rule is inconclusive, else EXIT_AGREES. (Witness pairs that cannot settle
+    are reported; they leave the rules' verdicts to the witnesses that can.)"""
+    if not all(report.as_claimed for report in reports) or any(row.differs for row in witness_rows):
+        return EXIT_DIFFERS
+    if any(r.verdict == INCONCLUSIVE for r in reports if r.rule.claims_correct):
+        return EXIT_INCONCLUSIVE
+    return EXIT_AGREES
+
+
+def main(argv: list[str], console: Console) -> int:
+    """``bpcheck [compare] [network options]``: every rule against every witness."""
+    args = build_parser().parse_args(argv)
+    try:
+        unknown = [name for name in args.rules or () if name not in RULES]
+        if unknown:
+            raise ValueError(f"--rules: unknown {unknown}; expected names from {list(RULES)}")
+        problem, about = build_problem(args)
+        options = parse_options(args.optimizer_options)
+        if args.optimizer:
+            hyperparameters(args.optimizer, lr=args.lr, **options)  # refuse bad settings up front
+            if args.steps < 1:
+                raise ValueError("--steps must be ≥ 1")
+    except (ValueError, TypeError) as error:
+        console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
+        return 2
+    spec = problem.spec
+    console.print(f"[bold]network[/] sizes={spec.sizes} activations={spec.activations} "
+                  f"loss={spec.loss}/{spec.reduction} l2={spec.l2} bias={spec.bias} "
+                  f"layout={spec.layout} dtype={spec.dtype}; η={problem.lr}; seed={args.seed}; {about}")
+    enabled, sample = finite_difference_sample(args.finite_differences, problem.n_params)
+    with Progress(*Progress.get_default_columns(), console=console, transient=True) as progress:
+        task = progress.add_task("finite differences", total=None)
+        reports, witness_rows = compare_all(
+            problem, list(args.rules) if args.rules else None, finite_differences=enabled,
+            fd_sample=sample, progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(finite_difference_line(enabled, sample, problem.n_params))
+    for report in reports:
+        if report.rows:
+            console.print(rule_table(report))
+    for report in reports:
+        console.print(summary_line(report, spec.dtype))
+    console.print(witness_line(witness_rows))
+    code = exit_code(reports, witness_rows)
+    if args.optimizer and not optimizer_report(problem, args.optimizer, options, args.steps, console):
+        code = EXIT_DIFFERS
+    ok = code == EXIT_AGREES
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"spec": spec.__dict__, "lr": problem.lr, "seed": args.seed, "data": about,
+                       "rules": [report.to_dict() for report in reports],
+                       "witness_rows": [row_dict(row) for row in witness_rows],
+                       "finite_differences": {"enabled": enabled, "sampled_entries": sample},
+                       "ok": ok, "exit_code": code}, handle, indent=2, default=list)
+    return code

@@ -1,0 +1,54 @@
+"""``bpcheck diagnose RULE``: what explains each parameter where a rule disagrees."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from bpcheck.cli.options import build_parser, build_problem
+from bpcheck.cli.render import describe_factor
+from bpcheck.diagnose import diagnose
+from bpcheck.mutants import MUTANTS, find_rule
+from manual.rules import RULES
+
+
+def main(argv: list[str], console: Console) -> int:
+    """``bpcheck diagnose RULE [network options]``: why RULE disagrees, on the problem the options
+    describe (the same options as the comparison; RULE is a registered rule or a mutant)."""
+    if not argv or argv[0].startswith("-"):
+        console.print("[bold red]bpcheck diagnose: error:[/] name a rule: "
+                      f"{', '.join([*RULES, *MUTANTS])}")
+        return 2
+    name, options = argv[0], argv[1:]
+    rule = find_rule(name)
+    if rule is None:
+        console.print(f"[bold red]bpcheck diagnose: error:[/] unknown rule {name!r}; expected one of "
+                      f"{', '.join([*RULES, *MUTANTS])}")
+        return 2
+    try:
+        problem, about = build_problem(build_parser().parse_args(options))
+    except (ValueError, TypeError) as error:
+        console.print(f"[bold red]bpcheck diagnose: error:[/] {error}")
+        return 2
+    if rule.unsupported_reason(problem.spec):
+        console.print(f"{name}: not defined here — {rule.unsupported_reason(problem.spec)}")
+        return 2
+    directions = rule.directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
+    explanations = diagnose(directions, problem)
+    spec = problem.spec
+    console.print(f"[bold]{name}[/] on sizes={spec.sizes} activations={spec.activations} "
+                  f"loss={spec.loss}/{spec.reduction} bias={spec.bias} η={problem.lr}; {about}")
+    if not explanations:
+        console.print(f"[green]{name} agrees with the exact gradient here: nothing to explain[/]")
+        return 0
+    table = Table(title="what explains each disagreeing parameter (within the comparison's tolerance)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("param", "explained by", "factor", "residual"):
+        table.add_column(column, overflow="fold")
+    for e in explanations:
+        cause = " + ".join(e.hypotheses) if e.hypotheses else "[bold red]nothing in the panel[/]"
+        table.add_row(e.parameter, cause, describe_factor(e.factor, problem.n_samples),
+                      f"{e.residual:.2e}")
+    console.print(table)
+    return 0 if all(e.hypotheses for e in explanations) else 1

@@ -1,0 +1,177 @@
+"""The commands' options: argparse ``type=`` validators (a bad value is a usage error naming its
+option, exit 2), the network options every comparison command shares, and the problem they
+describe."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import numpy as np
+
+from bpcheck.cli.paths import OutputPathError, check_output_path
+from bpcheck.datasets import (
+    IRIS_CLASSES,
+    IRIS_FEATURES,
+    iris_data,
+    iris_split,
+    random_data,
+    seed_program_hidden_width,
+)
+from bpcheck.problem import Problem
+from manual.initialisers import truncated_normal
+from manual.optim import OPTIMIZERS
+from manual.rules import RULES
+from manual.spec import ACTIVATIONS, BIAS_STYLES, DTYPES, LAYOUTS, LOSSES, REDUCTIONS, Spec
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer ≥ 1 (a count of samples, examples, steps)."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def natural(text: str) -> int:
+    """An integer ≥ 0 (a random seed)."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+#: ``--finite-differences auto``: every entry up to this many parameters, else a sample.
+AUTO_ALL_UP_TO, AUTO_SAMPLE = 5_000, 500
+
+
+def finite_differences(text: str) -> str | int:
+    """``all``, ``off``, ``auto`` (all up to AUTO_ALL_UP_TO parameters, else AUTO_SAMPLE
+    random entries) or ``sample:K`` (K random entries, K ≥ 1) → the word, or K."""
+    if text in ("all", "off", "auto"):
+        return text
+    kind, colon, count = text.partition(":")
+    if kind != "sample" or not colon:
+        raise argparse.ArgumentTypeError(f"expected all, off, auto or sample:K, got {text!r}")
+    return positive_int(count)
+
+
+def finite_difference_sample(choice: str | int, n_params: int) -> tuple[bool, int | None]:
+    """(whether to run finite differences, how many random entries — None for all)."""
+    if choice == "off":
+        return False, None
+    if choice == "auto":
+        return True, None if n_params <= AUTO_ALL_UP_TO else AUTO_SAMPLE
+    return True, None if choice == "all" else int(choice)
+
+
+def output_path(option: str) -> Callable[[str], str]:
+    """A file path ``option`` can write to, checked before the run (``check_output_path``)."""
+
+    def check(text: str) -> str:
+        try:
+            return check_output_path(text, option)
+        except OutputPathError as error:  # argparse names the option itself
+            raise argparse.ArgumentTypeError(error.reason) from None
+
+    check.__name__ = f"{option} path"
+    return check
+
+
+def parse_options(text: str | None) -> dict:
+    """``key=value,…`` → hyperparameters (numbers, true/false, or a word such as ``inside``)."""
+    options: dict = {}
+    for part in filter(None, (text or "").split(",")):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(f"--optimizer-options: expected key=value, got {part!r}")
+        lowered = value.strip().lower()
+        if lowered in ("true", "false"):
+            options[key.strip()] = lowered == "true"
+        else:
+            try:
+                options[key.strip()] = float(value)
+            except ValueError:
+                options[key.strip()] = value.strip()
+    return options
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(","))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bpcheck",
+        description="Compare hand-derived backpropagation rules with PyTorch, JAX and finite "
+                    "differences. Without options: the seed's network on iris. "
+                    "`bpcheck verify MODULE:NAME` property-checks your own activation or loss; "
+                    "`bpcheck optim` tabulates where torch.optim and optax differ.",
+    )
+    parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
+                        help="layer widths (default: the seed program's 4,H,3 with its random H)")
+    parser.add_argument("--activations", type=_name_list, default=None, metavar="A,…",
+                        help=f"one per layer after the input, from {list(ACTIVATIONS)} "
+                             "(leaky_relu:SLOPE sets a slope; default: sigmoid everywhere)")
+    parser.add_argument("--loss", default="half-sse", choices=LOSSES)
+    parser.add_argument("--l2", type=float, default=0.0, help="λ of the penalty λ/2 Σ‖W‖²")
+    parser.add_argument("--reduction", default="sum", choices=REDUCTIONS)
+    parser.add_argument("--bias", default="node", choices=BIAS_STYLES)
+    parser.add_argument("--layout", default="cols", choices=LAYOUTS)
+    parser.add_argument("--dtype", default="float64", choices=DTYPES,
+                        help="dtype the rules compute in (witnesses always use float64)")
+    parser.add_argument("--data", default="auto", choices=("auto", "iris", "random"),
+                        help="auto: iris when the layers are 4,…,3, else random")
+    parser.add_argument("--samples", type=positive_int, default=8, help="batch size for --data random")
+    parser.add_argument("--lr", type=float, default=0.001, help="learning rate η")
+    parser.add_argument("--seed", type=natural, default=0, help="seeds data order, width and init")
+    parser.add_argument("--rules", type=_name_list, default=None, metavar="R1,R2",
+                        help=f"rules to compare (default: all of {list(RULES)})")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
+                        help="also train with this optimizer for --steps steps: manual gradients + "
+                             "manual optimizer vs autodiff + torch.optim / optax, error per step")
+    parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
+                        help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
+    parser.add_argument("--steps", type=int, default=10, help="training steps for --optimizer")
+    parser.add_argument("--finite-differences", type=finite_differences, default="auto",
+                        metavar="all|off|auto|sample:K",
+                        help="which parameter entries finite differences check: all, none, K random "
+                             "ones, or auto (all up to 5,000 parameters, else 500 random ones)")
+    parser.add_argument("--json", metavar="PATH", type=output_path("--json"),
+                        help="also write the results as JSON (its directory must exist)")
+    return parser
+
+
+def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
+    """The problem the options describe, and a one-line description of its data."""
+    rng = np.random.default_rng(args.seed)
+    fits_iris = args.layers is None or (args.layers[0], args.layers[-1]) == (IRIS_FEATURES, IRIS_CLASSES)
+    source = ("iris" if fits_iris else "random") if args.data == "auto" else args.data
+    layers = args.layers
+    if layers is None:
+        n_train = len(iris_split(np.random.default_rng(args.seed))[1])
+        layers = (IRIS_FEATURES, seed_program_hidden_width(n_train, rng), IRIS_CLASSES)
+    activations = args.activations or ("sigmoid",) * (len(layers) - 1)
+    spec = Spec(layers, activations, args.loss, args.reduction, args.bias, args.layout, args.dtype,
+                args.l2)
+    if source == "iris":
+        X, Y = iris_data(spec, rng)
+        about = f"iris training split ({len(X) if args.layout == 'rows' else X.shape[1]} samples)"
+    else:
+        X, Y = random_data(spec, args.samples, rng)
+        about = f"random data ({args.samples} samples)"
+    return Problem(spec, truncated_normal(spec, rng), X, Y, args.lr), about

@@ -1,0 +1,68 @@
+"""The commands' figures (matplotlib, Agg backend: files only, no display).
+
+pyplot is imported when a figure is drawn, not when the command line starts: most commands
+draw none, and choosing the backend is a process-wide setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bpcheck.sweep import AXES, Point
+from bpcheck.train import Curve
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+#: Plot size in inches at PLOT_DPI: the PNGs are 1100 × 420 pixels.
+PLOT_SIZE, PLOT_DPI = (11.0, 4.2), 100
+
+
+def plot_curves(curves: list[Curve], dataset: str, path: Path) -> Path:
+    """Training loss (log scale) and test accuracy per epoch; colour = η, line style = rule."""
+    plt = _pyplot()
+    mine = [c for c in curves if c.dataset == dataset]
+    rates = sorted({c.lr for c in mine})
+    styles = dict(zip(sorted({c.rule for c in mine}), ["-", "--", ":", "-."], strict=False))
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(rates)))
+    figure, (left, right) = plt.subplots(1, 2, figsize=PLOT_SIZE, dpi=PLOT_DPI)
+    for c in mine:
+        epochs = np.arange(1, len(c.loss) + 1)
+        style = {"color": colours[rates.index(c.lr)], "linestyle": styles[c.rule],
+                 "label": f"{c.rule}, η={c.lr:g}"}
+        left.plot(epochs, c.loss, **style)
+        right.plot(epochs, c.test_accuracy, **style)
+    left.set(yscale="log", xlabel="epoch", ylabel="training loss L", title=f"{dataset}: loss")
+    right.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1.02), title=f"{dataset}: test accuracy")
+    right.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=PLOT_DPI)
+    plt.close(figure)
+    return path
+
+
+def plot_sweep(points: list[Point], rule: str, path) -> None:
+    """One panel per axis: median (line) and largest (markers) relative error, log scale."""
+    plt = _pyplot()
+    figure, panels = plt.subplots(1, len(AXES), figsize=(15, 3.6), dpi=100)
+    for panel, axis in zip(panels, AXES, strict=True):
+        mine = [p for p in points if p.axis == axis]
+        labels = [str(p.value) for p in mine]
+        panel.plot(labels, [p.median for p in mine], "o-", label="median")
+        panel.plot(labels, [p.largest for p in mine], "x", label="largest")
+        panel.set(yscale="log", xlabel=axis, title=f"{rule}: by {axis}")
+        if not mine:
+            panel.text(0.5, 0.5, "not defined", ha="center", transform=panel.transAxes)
+    panels[0].set_ylabel("relative error of the direction vs torch")
+    panels[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

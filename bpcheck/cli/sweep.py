@@ -1,0 +1,41 @@
+"""``bpcheck sweep RULE``: a rule's discrepancy against each setting, as a table and a PNG."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from bpcheck.cli.plots import plot_sweep
+from bpcheck.mutants import find_rule
+from bpcheck.sweep import AXES, BASE, sweep
+
+
+def main(argv: list[str], console: Console) -> int:
+    """``bpcheck sweep RULE``: the rule's discrepancy against each setting, as a table and a PNG."""
+    parser = argparse.ArgumentParser(prog="bpcheck sweep", description=main.__doc__)
+    parser.add_argument("rule")
+    parser.add_argument("--repeats", type=int, default=5, help="random problems per point")
+    parser.add_argument("--out", type=Path, default=Path("bpcheck-sweep.png"))
+    args = parser.parse_args(argv)
+    rule = find_rule(args.rule)
+    if rule is None or args.repeats < 1:
+        console.print(f"[bold red]bpcheck sweep: error:[/] unknown rule {args.rule!r} or --repeats < 1")
+        return 2
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("sweeping…", total=sum(map(len, AXES.values())))
+        points = sweep(rule, args.repeats, lambda: progress.advance(task))
+    table = Table(title=f"{rule.name}: relative error of its direction vs torch, one setting changed "
+                        f"from {BASE}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("setting", "value", "median", "largest", "problems"):
+        table.add_column(column, justify="left" if column == "setting" else "right")
+    for p in points:
+        table.add_row(p.axis, str(p.value), f"{p.median:.3e}", f"{p.largest:.3e}", str(p.problems))
+    console.print(table)
+    plot_sweep(points, rule.name, args.out)
+    console.print(f"wrote {args.out}")
+    return 0

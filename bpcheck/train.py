@@ -1,0 +1,64 @@
+"""What a rule's error costs in practice: loss and accuracy while training (``bpcheck train``).
+
+Every rule starts from the same initial weights and sees the same mini-batches in the same
+order, for each learning rate; the data are ``bpcheck.datasets``' iris and digits splits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bpcheck.datasets import Split, seed_program_hidden_width
+from manual import network
+from manual.rules import UpdateRule
+from manual.spec import LOSS_TARGETS, Spec
+
+
+@dataclass
+class Curve:
+    dataset: str
+    rule: str
+    lr: float
+    loss: list[float] = field(default_factory=list)  # L on the training set, after each epoch
+    train_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+
+
+def accuracy(spec: Spec, params, X: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.argmax(network.predict(spec, params, X), axis=0) == y))
+
+
+def train_curve(rule: UpdateRule, spec: Spec, params, data: Split, lr: float, epochs: int,
+                batch: int, seed: int, dataset: str, on_epoch=lambda: None) -> Curve:
+    """Mini-batch training with ``rule.step``; epoch e visits the samples in the order of
+    permutation(seed + e), the same for every rule and learning rate."""
+    curve, n = Curve(dataset, rule.name, lr), data.X_train.shape[1]
+    for epoch in range(epochs):
+        order = np.random.default_rng(seed + 1 + epoch).permutation(n)
+        for start in range(0, n, batch):
+            chosen = order[start:start + batch]
+            Y = targets(spec, data)
+            params = rule.step(spec, params, data.X_train[:, chosen], Y[..., chosen], lr)
+        loss = network.loss(spec, params, data.X_train, targets(spec, data))
+        curve.loss.append(loss if np.isfinite(loss) else float("nan"))
+        curve.train_accuracy.append(accuracy(spec, params, data.X_train, data.y_train))
+        curve.test_accuracy.append(accuracy(spec, params, data.X_test, data.y_test))
+        on_epoch()
+    return curve
+
+
+def seed_program_spec(data: Split, hidden: tuple[int, ...] | None, seed: int,
+                      activations: tuple[str, ...] | None = None, loss: str = "half-sse") -> Spec:
+    """The seed's network for this data — sigmoid, ½-squared error summed, bias node, the hidden
+    width from the seed program's formula — or the family member the arguments name."""
+    if hidden is None:
+        hidden = (seed_program_hidden_width(data.X_train.shape[1], np.random.default_rng(seed)),)
+    sizes = (data.features, *hidden, data.classes)
+    return Spec(sizes, activations or ("sigmoid",) * (len(sizes) - 1), loss)
+
+
+def targets(spec: Spec, data: Split) -> np.ndarray:
+    """One-hot columns, or class labels for a loss that takes labels."""
+    return data.y_train if LOSS_TARGETS[spec.loss] == "labels" else data.Y_train

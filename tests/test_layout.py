@@ -1,0 +1,64 @@
+"""The package's shape: the engine returns data and never renders; `import bpcheck` stays light."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = sorted(p for p in (ROOT / "bpcheck").glob("*.py") if p.name != "__main__.py")  # the command
+RENDERING = ("argparse", "rich", "matplotlib")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def test_the_engine_exists():
+    assert len(ENGINE) >= 10, [p.name for p in ENGINE]
+
+
+@pytest.mark.parametrize("path", ENGINE, ids=lambda p: p.name)
+def test_no_engine_module_imports_argparse_rich_or_matplotlib(path):
+    rendering = {m for m in imported_modules(path) if m.split(".")[0] in RENDERING}
+    assert not rendering, f"{path.name} imports {sorted(rendering)}: that belongs in bpcheck/cli/"
+
+
+@pytest.mark.parametrize("path", ENGINE, ids=lambda p: p.name)
+def test_no_engine_module_imports_the_command_line(path):
+    commands = {m for m in imported_modules(path) if m.startswith("bpcheck.cli")}
+    assert not commands, f"{path.name} imports {sorted(commands)}"
+
+
+def test_import_bpcheck_imports_neither_torch_nor_jax():
+    code = ("import sys, bpcheck; assert bpcheck.__all__; "
+            "print(sorted(m for m in ('torch', 'jax', 'optax') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert run.stdout.strip() == "[]", run.stdout
+
+
+def test_every_public_name_resolves_to_what_it_names():
+    """Even once every submodule is imported (a submodule named like an export would shadow it)."""
+    import bpcheck
+
+    for path in ENGINE:
+        importlib.import_module(f"bpcheck.{path.stem}")
+    for name in bpcheck.__all__:
+        value = getattr(bpcheck, name)
+        assert value is not None and not isinstance(value, types.ModuleType), name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        bpcheck.nothing  # noqa: B018
