@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -116,13 +117,19 @@ def plural(count: int, noun: str, nouns: str | None = None) -> str:
 
 
 def summary(examples: dict[str, int], failures: dict[str, int], seconds: float) -> Table:
+    """One row per test function (its parametrizations summed); failing node ids in full."""
     table = Table(title=f"HypoFuzz, {seconds:.0f} s: {sum(examples.values()):,} examples, "
                         f"{plural(len(examples), 'test')}, {len(failures)} with failures recorded")
-    table.add_column("test", overflow="fold")
-    table.add_column("examples", justify="right")
-    table.add_column("failures recorded", justify="right")
-    for nodeid in sorted(examples, key=lambda n: (-failures.get(n, 0), -examples[n])):
-        table.add_row(nodeid, f"{examples[nodeid]:,}", str(failures.get(nodeid, "")))
+    for column, justify in (("test", "left"), ("cases", "right"), ("examples", "right"),
+                            ("failures recorded", "left")):
+        table.add_column(column, overflow="fold", justify=justify)
+    functions: dict[str, list[str]] = defaultdict(list)
+    for nodeid in examples:
+        functions[nodeid.partition("[")[0]].append(nodeid)
+    for function, nodeids in sorted(functions.items()):
+        failing = [nodeid for nodeid in nodeids if nodeid in failures]
+        table.add_row(escape(function), str(len(nodeids)), f"{sum(examples[n] for n in nodeids):,}",
+                      escape(", ".join(failing) or ""))
     return table
 
 
@@ -140,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HYPOTHESIS_PROFILE"] = "dev"
     from hypothesis import settings
 
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     try:
         keys = fuzz_targets(options.pytest_args)
     except SystemExit as stop:  # HypoFuzz's collection exits when pytest cannot collect
