@@ -35,7 +35,7 @@ class Verdict:
     network the rule disagrees on (``failure``) or its code raised on (``raised_on``)."""
 
     rule: str
-    examples: int  # networks checked (drawn and not discarded)
+    examples: int  # networks checked (not discarded), those tried while shrinking included
     failure: Problem | None = None
     report: RuleReport | None = None
     error: BaseException | None = None  # what ended the search

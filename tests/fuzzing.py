@@ -113,13 +113,15 @@ def run_fuzzer(options: argparse.Namespace, until_found) -> int | None:
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+    return f"{count:,} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def summary(examples: dict[str, int], failures: dict[str, int], seconds: float) -> Table:
     """One row per test function (its parametrizations summed); failing node ids in full."""
-    table = Table(title=f"HypoFuzz, {seconds:.0f} s: {sum(examples.values()):,} examples, "
-                        f"{plural(len(examples), 'test')}, {len(failures)} with failures recorded")
+    table = Table(title=f"HypoFuzz, {seconds:.0f} s: {plural(sum(examples.values()), 'example')}, "
+                        f"{plural(len(examples), 'test')}, {len(failures)} with failures recorded",
+                  caption="cases: the test's parametrizations; examples: as HypoFuzz last reported "
+                          "them (it reports in batches, so the last few may be missing)")
     for column, justify in (("test", "left"), ("cases", "right"), ("examples", "right"),
                             ("failures recorded", "left")):
         table.add_column(column, overflow="fold", justify=justify)
@@ -128,8 +130,9 @@ def summary(examples: dict[str, int], failures: dict[str, int], seconds: float) 
         functions[nodeid.partition("[")[0]].append(nodeid)
     for function, nodeids in sorted(functions.items()):
         failing = [nodeid for nodeid in nodeids if nodeid in failures]
+        which = ", ".join(nodeid[len(function):] or "yes" for nodeid in failing)  # [params]
         table.add_row(escape(function), str(len(nodeids)), f"{sum(examples[n] for n in nodeids):,}",
-                      escape(", ".join(failing) or ""))
+                      escape(which))
     return table
 
 

@@ -1,6 +1,6 @@
 """A property that fails on purpose: tests/test_fuzzing.py fuzzes it to show `make fuzz` reports finds."""
 
-from hypothesis import given
+from hypothesis import example, given  # noqa: F401  (a replay's `git apply` patch adds @example)
 from hypothesis import strategies as st
 
 

@@ -17,6 +17,7 @@ def test_fuzzing_finds_records_and_replays_a_planted_failure(tmp_path: Path) -> 
     database = tmp_path / "examples"
     environment = {key: value for key, value in os.environ.items() if key != ENVIRONMENT_VARIABLE}
     environment[DIRECTORY_VARIABLE] = str(database)
+    environment["HYPOTHESIS_STORAGE_DIRECTORY"] = str(tmp_path / "hypothesis")  # its patch files
     command = [sys.executable, "-m", "tests.fuzzing", "--seconds", "300", "--processes", "1",
                "--until-failure", "--log", str(tmp_path / "fuzz.log"), PLANTED]
     run = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True,

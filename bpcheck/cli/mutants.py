@@ -9,13 +9,14 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from bpcheck.cli.options import described
 from bpcheck.cli.render import describe_problem
 from bpcheck.mutants import MUTANTS, hunt_mutant
 
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck mutants``: hunt every catalogued mutant; 0 when every one is caught."""
-    parser = argparse.ArgumentParser(prog="bpcheck mutants", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="bpcheck mutants", description=described(main.__doc__))
     parser.add_argument("--examples", type=int, default=100, help="random networks per mutant")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--finite-differences", action="store_true",

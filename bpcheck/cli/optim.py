@@ -8,6 +8,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from bpcheck.cli.options import described
 from bpcheck.optimizers import FRAMEWORKS, compare_training, convention_table, in_convention
 from bpcheck.problem import Problem
 from manual import optim
@@ -41,7 +42,7 @@ def optimizer_report(problem: Problem, name: str, options: dict, steps: int, con
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck optim``: torch vs optax for each same-named optimizer at their defaults."""
-    parser = argparse.ArgumentParser(prog="bpcheck optim", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="bpcheck optim", description=described(main.__doc__))
     parser.add_argument("--steps", type=int, default=10, help="steps of the shared gradient sequence")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -114,13 +114,21 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
 
 
+def described(doc: str | None) -> str:
+    """A command's docstring as its --help description (reStructuredText quotes removed)."""
+    return (doc or "").replace("``", "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bpcheck",
         description="Compare hand-derived backpropagation rules with PyTorch, JAX and finite "
-                    "differences. Without options: the seed's network on iris. "
-                    "`bpcheck verify MODULE:NAME` property-checks your own activation or loss; "
-                    "`bpcheck optim` tabulates where torch.optim and optax differ.",
+                    "differences. Without options: the seed's network on iris. Other commands "
+                    "(each takes --help): `bpcheck verify MODULE:NAME` property-checks your own "
+                    "activation or loss; `bpcheck optim` tabulates where torch.optim and optax "
+                    "differ; `bpcheck diagnose RULE` says what explains a rule's disagreement; "
+                    "`bpcheck mutants` runs the mutation gate; `bpcheck train`, `bpcheck sweep "
+                    "RULE` and `bpcheck report RULE` show what a rule's error costs.",
     )
     parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
                         help="layer widths (default: the seed program's 4,H,3 with its random H)")

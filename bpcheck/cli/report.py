@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from bpcheck.cli.options import build_parser, build_problem
+from bpcheck.cli.options import build_parser, build_problem, described
 from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.render import describe_factor
 from bpcheck.compare import ask_witnesses, compare_rule
@@ -125,7 +125,7 @@ def to_html(title: str, parts: list[tuple[str, object]]) -> str:
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck report RULE (--html PATH | --markdown PATH) [network options]``."""
-    parser = argparse.ArgumentParser(prog="bpcheck report", description=main.__doc__,
+    parser = argparse.ArgumentParser(prog="bpcheck report", description=described(main.__doc__),
                                      parents=[build_parser()], add_help=False, conflict_handler="resolve")
     parser.add_argument("rule")
     parser.add_argument("--html", type=Path)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bpcheck.cli.options import described
 from bpcheck.cli.plots import plot_sweep
 from bpcheck.mutants import find_rule
 from bpcheck.sweep import AXES, BASE, sweep
@@ -17,7 +18,7 @@ from bpcheck.sweep import AXES, BASE, sweep
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck sweep RULE``: the rule's discrepancy against each setting, as a table and a PNG."""
-    parser = argparse.ArgumentParser(prog="bpcheck sweep", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="bpcheck sweep", description=described(main.__doc__))
     parser.add_argument("rule")
     parser.add_argument("--repeats", type=int, default=5, help="random problems per point")
     parser.add_argument("--out", type=Path, default=Path("bpcheck-sweep.png"))

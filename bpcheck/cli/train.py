@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bpcheck.cli.options import described
 from bpcheck.cli.plots import plot_curves
 from bpcheck.datasets import DATASETS, split
 from bpcheck.train import Curve, seed_program_spec, train_curve
@@ -45,7 +46,7 @@ def main(argv: list[str], console: Console) -> int:
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
-    parser = argparse.ArgumentParser(prog="bpcheck train", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="bpcheck train", description=described(main.__doc__))
     parser.add_argument("--datasets", default="iris,digits", help=f"from {list(DATASETS)}")
     parser.add_argument("--rules", default="derived,seed-literal", help=f"from {list(RULES)}")
     parser.add_argument("--lrs", type=numbers, default=(0.001, 0.01, 0.1), help="learning rates")

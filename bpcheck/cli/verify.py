@@ -7,7 +7,7 @@ import argparse
 from rich.console import Console
 from rich.markup import escape
 
-from bpcheck.cli.options import natural, positive_int
+from bpcheck.cli.options import described, natural, positive_int
 from bpcheck.cli.render import describe_problem, rule_table, summary_line
 from bpcheck.extend import load_user_rule, verify
 
@@ -16,10 +16,11 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck verify MODULE:NAME``: property-check a user rule; 0 if it agrees, 1 if not (it
     differs, its code raised, or no network could be checked), 2 on bad usage."""
 
-    parser = argparse.ArgumentParser(prog="bpcheck verify", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="bpcheck verify", description=described(main.__doc__))
     parser.add_argument("target", help="MODULE:NAME of a UserActivation or UserLoss "
                                        "(MODULE may be a .py path)")
-    parser.add_argument("--examples", type=positive_int, default=200, help="random networks to try")
+    parser.add_argument("--examples", type=positive_int, default=200,
+                        help="random networks to try (default 200)")
     parser.add_argument("--seed", type=natural, default=0)
     args = parser.parse_args(argv)
     try:
