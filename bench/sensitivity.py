@@ -30,7 +30,7 @@ from bpcheck.mutants import MUTANTS, Knobs, mutated_directions
 from manual import network
 from manual.initialisers import truncated_normal
 from manual.rules import RULES, UpdateRule
-from manual.spec import ACROSS_OUTPUTS, ACTIVATIONS, LOSSES, OUTPUT_ONLY, PROBABILITY_OUTPUTS, Spec
+from manual.spec import ACTIVATIONS, LOSSES, Spec
 
 DRAWS = 60  # random problems per bug and dtype
 #: A bug must change the gradient by this much (relative to its largest entry) to count.
@@ -78,14 +78,14 @@ BUGS: dict[str, tuple[Directions, dict]] = {
 def random_problem(rng: np.random.Generator, dtype: str, options: dict) -> Problem:
     """A random family member with the given options (those of ``bpcheck.strategies.specs``)."""
     depth = options.get("depth") or int(rng.integers(2, 5))
-    loss = options.get("loss") or str(rng.choice(LOSSES))
-    hidden = [a for a in ACTIVATIONS if a not in OUTPUT_ONLY]
+    loss = options.get("loss") or str(rng.choice(list(LOSSES)))
+    hidden = [name for name, record in ACTIVATIONS.items() if not record.output_only]
     names = [str(rng.choice(hidden)) for _ in range(depth - 1)]
-    names.append(str(rng.choice(PROBABILITY_OUTPUTS.get(loss, ACTIVATIONS))))
+    names.append(str(rng.choice(list(LOSSES[loss].probability_outputs or ACTIVATIONS))))
     sizes = [options.get("width") or int(rng.integers(1, 9)) for _ in range(depth + 1)]
     if "hidden_width" in options:
         sizes[1] = options["hidden_width"]
-    if {names[-1], loss} & ACROSS_OUTPUTS:  # a single output would make every gradient zero
+    if ACTIVATIONS[names[-1]].across_outputs or LOSSES[loss].across_outputs:  # one output: all zero
         sizes[-1] = max(sizes[-1], 2)
     reduction = options.get("reduction") or str(rng.choice(["sum", "mean"]))
     bias = options.get("bias") or str(rng.choice(["node", "vector"]))

@@ -19,7 +19,7 @@ from bpcheck.datasets import random_data
 from manual import network
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
-from manual.spec import ACTIVATIONS, LOSSES, OUTPUT_ONLY, PROBABILITY_OUTPUTS, Spec
+from manual.spec import ACTIVATIONS, LOSSES, Spec
 from reference import jax_ref, numeric, torch_ref
 
 ROUNDS, PROBLEMS = 7, 200
@@ -27,10 +27,10 @@ ROUNDS, PROBLEMS = 7, 200
 
 def random_problem(rng: np.random.Generator) -> Problem:
     depth = int(rng.integers(2, 8))
-    loss = str(rng.choice(LOSSES))
-    hidden = [a for a in ACTIVATIONS if a not in OUTPUT_ONLY]
+    loss = str(rng.choice(list(LOSSES)))
+    hidden = [name for name, record in ACTIVATIONS.items() if not record.output_only]
     names = [str(rng.choice(hidden)) for _ in range(depth - 1)]
-    names.append(str(rng.choice(PROBABILITY_OUTPUTS.get(loss, ACTIVATIONS))))
+    names.append(str(rng.choice(list(LOSSES[loss].probability_outputs or ACTIVATIONS))))
     sizes = tuple(int(n) for n in rng.integers(1, 17, depth + 1))
     spec = Spec(sizes, tuple(names), loss, str(rng.choice(["sum", "mean"])),
                 str(rng.choice(["node", "vector"])), str(rng.choice(["cols", "rows"])))

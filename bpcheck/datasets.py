@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.datasets import load_digits, load_iris
 
 from manual.losses import one_hot
-from manual.spec import LOSS_TARGETS, Spec, data_shape
+from manual.spec import Spec, data_shape, target_kind
 
 IRIS_FEATURES, IRIS_CLASSES = 4, 3
 
@@ -38,7 +38,7 @@ def iris_data(spec: Spec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
 def _in_layout(spec: Spec, X_cols: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """X and targets for the spec's loss (labels, or one-hot columns), layout and dtype."""
     X = (X_cols if spec.layout == "cols" else X_cols.T).astype(spec.dtype)
-    if LOSS_TARGETS[spec.loss] == "labels":
+    if target_kind(spec.loss) == "labels":
         return X, labels.astype(np.int64)
     Y = one_hot(labels, spec.sizes[-1], np.float64)
     return X, (Y if spec.layout == "cols" else Y.T).astype(spec.dtype)
@@ -47,7 +47,7 @@ def _in_layout(spec: Spec, X_cols: np.ndarray, labels: np.ndarray) -> tuple[np.n
 def random_data(spec: Spec, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Standard-normal inputs; targets uniform in [0, 1], or random class labels."""
     X = rng.standard_normal((spec.sizes[0], n_samples))
-    if LOSS_TARGETS[spec.loss] == "labels":
+    if target_kind(spec.loss) == "labels":
         return _in_layout(spec, X, rng.integers(0, spec.sizes[-1], n_samples))
     Y = rng.uniform(size=data_shape(spec, spec.sizes[-1], n_samples))
     return (X if spec.layout == "cols" else X.T).astype(spec.dtype), Y.astype(spec.dtype)

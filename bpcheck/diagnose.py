@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from bpcheck.compare import Problem, ask_witnesses
-from manual.spec import LOSS_TARGETS, LOSSES, PROBABILITY_OUTPUTS, Params, Spec
+from manual.spec import ACTIVATIONS, LOSSES, Params, Spec, parse_activation, target_kind
 from reference import torch_ref
 
 
@@ -138,11 +138,12 @@ def variant_gradients(problem: Problem, v: Variant, directions: Params) -> Param
 
 def panel(spec: Spec) -> list[Variant]:
     """Every single hypothesis that can change something on this spec."""
-    kinds = {LOSS_TARGETS[spec.loss]} | ({"values"} if LOSS_TARGETS[spec.loss] == "probabilities" else set())
-    out = spec.activations[-1].split(":")[0]
+    kind = target_kind(spec.loss)
+    kinds = {kind} | ({"values"} if kind == "probabilities" else set())
+    out = parse_activation(spec.activations[-1])[0]
     hypotheses = [Variant(loss=loss, names=(f"the exact gradient of the {loss} loss",))
-                  for loss in LOSSES if loss != spec.loss and LOSS_TARGETS[loss] in kinds
-                  and out in PROBABILITY_OUTPUTS.get(loss, (out,))]
+                  for loss, record in LOSSES.items() if loss != spec.loss and record.targets in kinds
+                  and out in (record.probability_outputs or (out,))]
     if spec.l2:
         hypotheses += [Variant(no_penalty=True, names=("the penalty's gradient left out",)),
                        Variant(penalty_on_bias=True, names=("the penalty applied to biases too",))]
@@ -155,7 +156,7 @@ def panel(spec: Spec) -> list[Variant]:
             hypotheses.append(Variant(bias_column_first=True,
                                       names=("the bias node's column taken as W's first, not last",)))
     for k, name in enumerate(spec.activations, start=1):
-        if name.split(":")[0] == "identity":
+        if ACTIVATIONS[parse_activation(name)[0]].constant_derivative:
             continue
         for mode, words in (("missing", "missing"), ("extra", "applied twice"),
                             ("at_output", "evaluated at the layer's output a, not z")):

@@ -27,12 +27,11 @@ import numpy as np
 
 from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.strategies import problems, specs
-from bpcheck.tolerances import DERIVATIVE_BOUND
 from manual import activations as manual_activations
 from manual import losses as manual_losses
-from manual import spec as manual_spec
+from manual import vocabulary
 from manual.rules import RULES
-from manual.spec import register_name
+from manual.vocabulary import ActivationRecord, LossRecord
 from reference import WITNESSES, jax_ref, numeric, torch_ref
 
 #: The user's callables of each kind of rule, by field name (named when one raises).
@@ -46,7 +45,9 @@ USER_TARGETS = ("values", "probabilities")
 class UserActivation:
     """An elementwise activation: ``value(z)``, ``derivative(z, a)`` with a = value(z), and the
     same function for torch tensors and jax arrays. ``derivative_bound`` bounds |σ′| where the
-    tests draw z (|z| ≲ 10), for the rounding tolerance."""
+    tests draw z (|z| ≲ 10), for the rounding tolerance; ``kinks`` are the z where σ′ jumps,
+    which the random networks keep away from. Registered, it becomes an ``ActivationRecord``
+    like every built-in activation."""
 
     name: str
     value: Callable[[np.ndarray], np.ndarray]
@@ -54,13 +55,21 @@ class UserActivation:
     torch: Callable
     jax: Callable
     derivative_bound: float = 2.0
+    kinks: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         _check_fields(self, PARTS["activation"])
         bound = self.derivative_bound
-        real = isinstance(bound, int | float | np.integer | np.floating) and not isinstance(bound, bool)
-        if not (real and math.isfinite(bound) and bound > 0):
+        if not (_real(bound) and math.isfinite(bound) and bound > 0):
             raise ValueError(f"derivative_bound={bound!r} must be a finite number > 0")
+        kinks = self.kinks
+        if not (isinstance(kinks, tuple | list) and all(_real(k) and math.isfinite(k) for k in kinks)):
+            raise ValueError(f"kinks={kinks!r} must be a tuple of finite numbers")
+        object.__setattr__(self, "kinks", tuple(float(k) for k in kinks))
+
+    def record(self) -> ActivationRecord:
+        """What the vocabulary knows of it."""
+        return ActivationRecord(self.name, derivative_bound=self.derivative_bound, kinks=self.kinks)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,15 @@ class UserLoss:
                              f"of {list(USER_TARGETS)}")
         if self.targets not in USER_TARGETS:
             raise ValueError(f"targets={self.targets!r} is unknown; expected one of {list(USER_TARGETS)}")
+
+    def record(self) -> LossRecord:
+        """What the vocabulary knows of it."""
+        return LossRecord(self.name, self.targets)
+
+
+def _real(value: object) -> bool:
+    """A real number, Python or NumPy, not a bool."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> None:
@@ -120,11 +138,11 @@ def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
 
 def _registries() -> list:
     """Every mutable registry a user rule joins."""
-    return [manual_spec.ACTIVATIONS, manual_spec.LOSSES, manual_spec.LOSS_TARGETS,
+    return [vocabulary.ACTIVATIONS, vocabulary.LOSSES,
             manual_activations.ACTIVATIONS, manual_losses.LOSSES,
             torch_ref.ACTIVATIONS, torch_ref.LOSSES,
             jax_ref.ACTIVATIONS, jax_ref.LOSSES, jax_ref.UNPADDED_LOSSES,
-            numeric.ACTIVATIONS, numeric.LOSSES, DERIVATIVE_BOUND, WITNESSES]
+            numeric.ACTIVATIONS, numeric.LOSSES, WITNESSES]
 
 
 @contextmanager
@@ -150,16 +168,15 @@ def register_user_rule(rule: UserActivation | UserLoss) -> None:
     if isinstance(rule, UserActivation | UserLoss):
         rule = guarded(rule)
     if isinstance(rule, UserActivation):
-        register_name("activation", rule.name)
+        vocabulary.register(rule.record())
         manual_activations.register(rule.name, lambda _: manual_activations.Activation(
             rule.name, rule.value, rule.derivative))
         manual_activations.activation.cache_clear()
         torch_ref.ACTIVATIONS[rule.name] = lambda _: rule.torch
         jax_ref.ACTIVATIONS[rule.name] = lambda _: lambda z, mask: rule.jax(z)
         numeric.ACTIVATIONS[rule.name] = lambda _: rule.value
-        DERIVATIVE_BOUND[rule.name] = rule.derivative_bound
     elif isinstance(rule, UserLoss):
-        register_name("loss", rule.name, rule.targets)
+        vocabulary.register(rule.record())
         manual_losses.register(manual_losses.Loss(rule.name, rule.per_sample, rule.gradient))
         torch_ref.LOSSES[rule.name] = rule.torch
         jax_ref.LOSSES[rule.name] = lambda p, y, mask: rule.jax(p, y)

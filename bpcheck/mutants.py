@@ -15,11 +15,12 @@ import numpy as np
 
 from bpcheck.search import hunt
 from bpcheck.strategies import problems, specs
+from manual import vocabulary
 from manual.activations import activation
 from manual.losses import LOSSES, one_hot, reduction_scale
 from manual.network import forward, to_columns, weights
 from manual.rules import RULES, UpdateRule
-from manual.spec import Params, Spec, check_problem
+from manual.spec import Params, Spec, check_problem, parse_activation
 
 
 @dataclass(frozen=True)
@@ -109,16 +110,18 @@ class Mutant:
 
 def _defined(mutant: Mutant, spec: Spec) -> bool:
     """Whether the change can show at all on this spec (e.g. a bias column needs a bias node)."""
-    knobs, out = mutant.knobs, spec.activations[-1].split(":")[0]
+    knobs = mutant.knobs
+    out, first = (vocabulary.ACTIVATIONS[parse_activation(name)[0]]
+                  for name in (spec.activations[-1], spec.activations[0]))
     checks = {
-        "output_factor": out not in ("identity",) and not (knobs.output_factor == "at_output"
-                                                             and out in ("relu", "leaky_relu")),
-        "hidden_factor_missing": spec.depth > 1 and spec.activations[0] != "identity",
+        "output_factor": not out.constant_derivative and not (knobs.output_factor == "at_output"
+                                                              and out.same_derivative_at_output),
+        "hidden_factor_missing": spec.depth > 1 and not first.constant_derivative,
         "transpose_backprop": spec.depth > 1 and len(set(spec.sizes)) == 1,
         "bias_column_first": spec.depth > 1 and spec.bias == "node",
         "bias_averaged": spec.bias == "vector",
         "stale": spec.depth > 1,
-        "residual_loss": spec.loss != "half-sse",
+        "residual_loss": not vocabulary.LOSSES[spec.loss].residual_gradient,
         "l2": spec.l2 > 0,
     }
     defaults = Knobs()

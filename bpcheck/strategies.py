@@ -16,21 +16,18 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from bpcheck.compare import Problem
+from manual import seed
 from manual.spec import (
-    ACROSS_OUTPUTS,
-    ACTIVATION_DEFAULT_PARAMETER,
     ACTIVATIONS,
     BIAS_STYLES,
     LAYOUTS,
-    LOSS_TARGETS,
     LOSSES,
-    OUTPUT_ONLY,
-    PROBABILITY_OUTPUTS,
     REDUCTIONS,
     Spec,
     data_shape,
     param_shapes,
     parse_activation,
+    target_kind,
 )
 from reference import numeric
 
@@ -39,14 +36,15 @@ INPUT_BOUND = 2.0
 #: Inputs keep |x| ≥ this: an all-zero batch makes ∂L/∂W1 all zero with bias vectors, and an
 #: all-zero gradient is inconclusive (``bpcheck.tolerances.conclusive``), so it would be discarded.
 INPUT_SMALLEST = 1e-2
-SLOPES = (0.01, 0.2, 1.5)  # leaky_relu slopes drawn besides the default
-#: Activations with a kink at 0, and how far test pre-activations keep from it: finite
-#: differences step ≲ 1e−5, float32 rounds z by ≲ 1e−5, XLA flushes subnormals to zero.
-KINKED, KINK_MARGIN = {"relu", "leaky_relu"}, 1e-2
+#: Parameters drawn besides the default, for activations that take one (leaky_relu's slope).
+PARAMETERS = (0.01, 0.2, 1.5)
+#: How far test pre-activations keep from an activation's kinks (its record's ``kinks``):
+#: finite differences step ≲ 1e−5, float32 rounds z by ≲ 1e−5, XLA flushes subnormals to zero.
+KINK_MARGIN = 1e-2
 
 
 def hidden_activations() -> list[str]:
-    return [name for name in ACTIVATIONS if name not in OUTPUT_ONLY]
+    return [name for name, record in ACTIVATIONS.items() if not record.output_only]
 
 
 def bounded(low: float, high: float, dtype: str) -> st.SearchStrategy[float]:
@@ -68,10 +66,10 @@ def array(shape: tuple[int, ...], low: float, high: float, dtype: str,
 @st.composite
 def activation_names(draw, base: str) -> str:
     """``base``, or ``base:<parameter>`` for activations that take one."""
-    if base not in ACTIVATION_DEFAULT_PARAMETER:
+    if ACTIVATIONS[base].parameter is None:
         return base
-    slope = draw(st.sampled_from((None, *SLOPES)))
-    return base if slope is None else f"{base}:{slope}"
+    parameter = draw(st.sampled_from((None, *PARAMETERS)))
+    return base if parameter is None else f"{base}:{parameter}"
 
 
 @st.composite
@@ -82,20 +80,21 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
           width: int | None = None) -> Spec:
     """A network; anything not given is drawn. ``include`` forces one layer's activation;
     ``width`` makes every layer that wide."""
-    loss = loss or draw(st.sampled_from(LOSSES))
+    loss = loss or draw(st.sampled_from(list(LOSSES)))
     if activations is None:
         depth = depth or draw(st.integers(2, max_hidden_layers + 1))
         names = [draw(activation_names(draw(st.sampled_from(hidden_activations()))))
                  for _ in range(depth)]
-        outputs = PROBABILITY_OUTPUTS.get(loss, ACTIVATIONS)
+        outputs = LOSSES[loss].probability_outputs or list(ACTIVATIONS)
         names[-1] = draw(activation_names(draw(st.sampled_from(list(outputs)))))
         if include is not None:  # the output if it must or may, else a hidden layer
-            at_output = include in OUTPUT_ONLY or (include in outputs and draw(st.booleans()))
+            at_output = ACTIVATIONS[include].output_only or (include in outputs and draw(st.booleans()))
             at = depth - 1 if at_output else draw(st.integers(0, depth - 2))
             names[at] = draw(activation_names(include))
         activations = tuple(names)
     sizes = [width or draw(st.integers(1, MAX_WIDTH)) for _ in range(len(activations) + 1)]
-    if {loss, parse_activation(activations[-1])[0]} & ACROSS_OUTPUTS:  # one output: all zero
+    output = ACTIVATIONS[parse_activation(activations[-1])[0]]
+    if output.across_outputs or LOSSES[loss].across_outputs:  # one output: every gradient zero
         sizes[-1] = max(sizes[-1], 2) if width is None else width
     sizes = tuple(sizes)
     return Spec(
@@ -109,10 +108,11 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
 
 
 def seed_specs(activations: tuple[str, str] | None = None, **conventions) -> st.SearchStrategy[Spec]:
-    """The seed program's family: one hidden layer, sigmoid/tanh/relu, ½ squared error summed."""
-    pair = st.tuples(*[st.sampled_from(["sigmoid", "tanh", "relu"])] * 2)
+    """The seed program's family: one hidden layer, the activations and loss it has (sigmoid,
+    tanh, relu; ½ squared error summed)."""
+    pair = st.tuples(*[st.sampled_from(list(seed.TIMES_DERIVATIVE_FROM_OUTPUT))] * 2)
     return (st.just(activations) if activations else pair).flatmap(
-        lambda names: specs(names, loss="half-sse", reduction="sum", l2=0.0, **conventions))
+        lambda names: specs(names, loss=seed.LOSS, reduction="sum", l2=0.0, **conventions))
 
 
 def weight_bound(spec: Spec, name: str) -> float:
@@ -122,7 +122,7 @@ def weight_bound(spec: Spec, name: str) -> float:
 
 def targets(spec: Spec, n: int) -> st.SearchStrategy[np.ndarray]:
     """Targets of the kind the spec's loss takes."""
-    kind, classes = LOSS_TARGETS[spec.loss], spec.sizes[-1]
+    kind, classes = target_kind(spec.loss), spec.sizes[-1]
     if kind == "labels":
         return hnp.arrays(np.int64, (n,), elements=st.integers(0, classes - 1))
     low = -1.0 if kind == "values" else 0.0
@@ -145,11 +145,12 @@ def problems(draw, spec_strategy: st.SearchStrategy[Spec] | None = None) -> Prob
 
 
 def away_from_kinks(problem: Problem) -> bool:
-    """True when every pre-activation of a kinked activation is at least KINK_MARGIN from 0."""
+    """True when every pre-activation is at least KINK_MARGIN from its activation's kinks."""
     p = problem.in_float64()
     zs = numeric.preactivations(p.spec, p.params, p.X)
-    return all(np.min(np.abs(z)) >= KINK_MARGIN for z, name in zip(zs, p.spec.activations, strict=True)
-               if parse_activation(name)[0] in KINKED)
+    return all(np.min(np.abs(z - kink)) >= KINK_MARGIN
+               for z, name in zip(zs, p.spec.activations, strict=True)
+               for kink in ACTIVATIONS[parse_activation(name)[0]].kinks)
 
 
 # --- optimizers -------------------------------------------------------------------------------

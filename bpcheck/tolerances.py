@@ -46,7 +46,8 @@ exactly 0 there (and to 1e−19 in another implementation) makes it zero where r
 * **z_max** = max |z|: σ′(z) moves by |σ″/σ′| ≤ 2 times z's absolute error, relatively;
 * **κ_out**, the truth's own conditioning where frameworks differentiate from the *output*:
   |1 − 2σ|/(1 − σ) ≤ 1 + e^{|z|} (sigmoid, bce-logits), 2 cosh² z (tanh), 1/(1 − max_c s_c)
-  (softmax and softmax cross-entropy), 1/min(p, 1 − p) (BCE on probabilities).
+  (softmax and softmax cross-entropy), 1/min(p, 1 − p) (BCE on probabilities) — each name's
+  record in ``manual/vocabulary.py`` carries its κ and its derivative bound.
 
 **Verdicts.** A row *agrees* when every entry is within e_i and the allowance could have
 caught a real error: max_i e_i ≤ INFORMATIVE · max_i |g_i| (relative 1e−3, both dtypes) — an
@@ -94,7 +95,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from manual.spec import Spec, parse_activation
+from manual.spec import ACTIVATIONS, LOSSES, Spec, parse_activation
 
 #: Factor over the first-order estimates (bounds are seldom tight; estimates can be low).
 SAFETY = 8.0
@@ -112,46 +113,6 @@ ROUNDINGS_PER_VALUE = {"float32": 2, "float64": 4}
 SATURATED = 1e4
 #: Float64 reruns with every stored value perturbed by 1 ± ρ that measure the sensitivity.
 SENSITIVITY_RUNS = 3
-#: |σ′| ≤ bound·max(1, |parameter|) where tests draw z; 2 covers every registered activation
-#: (softmax's vjp included); user activations may declare their own.
-DERIVATIVE_BOUND: dict[str, float] = {}
-
-
-
-def _saturation(z: np.ndarray) -> np.ndarray:
-    """1 + e^{|z|} = 1/(1 − σ(|z|)), capped before overflow."""
-    return 1.0 + np.exp(np.minimum(np.abs(z), 700.0))
-
-
-def _dominance(z: np.ndarray) -> np.ndarray:
-    """1/(1 − max_c softmax(z)_c) per sample, z of shape (N, C); 1 when C = 1 (s ≡ 1, exact)."""
-    if z.shape[-1] == 1:
-        return np.ones(z.shape[:-1])
-    shifted = np.exp(z - z.max(axis=-1, keepdims=True))
-    rest = shifted.sum(axis=-1) - 1.0  # Σ over the non-maximal classes (ties count too)
-    return np.minimum(1.0 + 1.0 / np.maximum(rest, 1e-300), 1e300)
-
-
-#: κ_out(z) per activation: how much a derivative taken from the output amplifies rounding.
-OUTPUT_FORM_CONDITION = {
-    "sigmoid": _saturation,
-    "tanh": lambda z: 2.0 * np.cosh(np.minimum(np.abs(z), 350.0)) ** 2,
-    "softmax": _dominance,
-}
-def _clamping(p: np.ndarray) -> np.ndarray:
-    """1/min(p, 1 − p): BCE on probabilities divides by p(1 − p) and clamps its logs at 0 and 1."""
-    return 1.0 / np.maximum(np.minimum(p, 1.0 - p), 1e-300)
-
-
-#: The same for losses, as a function of (output pre-activations z_L, output a_L).
-LOSS_CONDITION = {
-    "bce": lambda z, p: _clamping(p),
-    "bce-logits": lambda z, p: _saturation(z),
-    "softmax-ce": lambda z, p: _dominance(z),
-    "softmax-ce-labels": lambda z, p: _dominance(z),
-}
-
-
 @dataclass(frozen=True)
 class Conditioning:
     """What about one problem (beyond its size) limits the attainable accuracy."""
@@ -165,11 +126,11 @@ def conditioning(spec: Spec, preactivations: list[np.ndarray], output: np.ndarra
     z_max = max(float(np.max(np.abs(z), initial=0.0)) for z in preactivations)
     kappa = 1.0
     for name, z in zip(spec.activations, preactivations, strict=True):
-        condition = OUTPUT_FORM_CONDITION.get(parse_activation(name)[0])
+        condition = ACTIVATIONS[parse_activation(name)[0]].output_form_condition
         if condition and z.size:
             kappa = max(kappa, float(np.max(condition(z))))
-    if spec.loss in LOSS_CONDITION:
-        kappa = max(kappa, float(np.max(LOSS_CONDITION[spec.loss](preactivations[-1], output))))
+    if (loss_condition := LOSSES[spec.loss].condition) is not None:
+        kappa = max(kappa, float(np.max(loss_condition(preactivations[-1], output))))
     return Conditioning(z_max, kappa)
 
 
@@ -181,7 +142,7 @@ def saturation(spec: Spec, preactivations: list[np.ndarray], output: np.ndarray)
     for k, (name, z) in enumerate(zip(spec.activations, preactivations, strict=True), start=1):
         if not np.all(np.isfinite(z)):
             return f"layer {k} ({name}) overflows: its pre-activations are not finite in float64"
-        condition = OUTPUT_FORM_CONDITION.get(parse_activation(name)[0])
+        condition = ACTIVATIONS[parse_activation(name)[0]].output_form_condition
         if condition and z.size:
             kappa = condition(z)
             sample = np.unravel_index(int(np.argmax(kappa)), kappa.shape)[0]
@@ -190,8 +151,8 @@ def saturation(spec: Spec, preactivations: list[np.ndarray], output: np.ndarray)
                 worst = float(np.max(kappa))
                 where = (f"layer {k} ({name}) is saturated at unit {unit}, sample {sample} "
                          f"(indices from 0; z = {z[sample, unit]:.3g})")
-    if spec.loss in LOSS_CONDITION:
-        kappa = LOSS_CONDITION[spec.loss](preactivations[-1], output)
+    if (loss_condition := LOSSES[spec.loss].condition) is not None:
+        kappa = loss_condition(preactivations[-1], output)
         kappa = np.broadcast_to(kappa if kappa.ndim == 2 else kappa[:, None], output.shape)
         if float(np.max(kappa)) > worst:
             sample, unit = np.unravel_index(int(np.argmax(kappa)), kappa.shape)
@@ -217,13 +178,13 @@ def _magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np
                 output: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
     n = output.shape[0]
     terms = np.abs(output) + np.abs(targets) + np.abs(targets).sum(axis=1, keepdims=True) + 1.0
-    if spec.loss == "bce":
+    if LOSSES[spec.loss].divides_by_variance:
         terms = terms / np.maximum(output * (1.0 - output), 1e-12)
     upstream = 2.0 * terms / (n if spec.reduction == "mean" else 1)
     scale: dict[str, np.ndarray] = {}
     for k in range(spec.depth, 0, -1):
         base, parameter = parse_activation(spec.activations[k - 1])
-        delta = DERIVATIVE_BOUND.get(base, 2.0) * max(1.0, abs(parameter or 0.0)) * upstream
+        delta = ACTIVATIONS[base].derivative_bound * max(1.0, abs(parameter or 0.0)) * upstream
         weights = np.abs(params[f"W{k}"][:, : spec.sizes[k - 1]])
         scale[f"W{k}"] = delta.T @ np.abs(layer_inputs[k - 1])
         scale[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights

@@ -13,7 +13,7 @@ import numpy as np
 from bpcheck.datasets import Split, seed_program_hidden_width
 from manual import network
 from manual.rules import UpdateRule
-from manual.spec import LOSS_TARGETS, Spec
+from manual.spec import Spec, target_kind
 
 
 @dataclass
@@ -61,4 +61,4 @@ def seed_program_spec(data: Split, hidden: tuple[int, ...] | None, seed: int,
 
 def targets(spec: Spec, data: Split) -> np.ndarray:
     """One-hot columns, or class labels for a loss that takes labels."""
-    return data.y_train if LOSS_TARGETS[spec.loss] == "labels" else data.Y_train
+    return data.y_train if target_kind(spec.loss) == "labels" else data.Y_train

@@ -24,6 +24,8 @@ from manual.activations import activation
 from manual.network import to_columns
 from manual.spec import Params, Spec, check_learning_rate, check_problem
 
+#: The program's loss: ½ squared error, summed over the batch.
+LOSS = "half-sse"
 #: errors ⊙ σ′ as the program computes it: the derivative from the layer's output, evaluated
 #: left to right as the seed writes it (``errors * out * (1.0 - out)``), so results match bitwise.
 TIMES_DERIVATIVE_FROM_OUTPUT = {
@@ -86,7 +88,7 @@ def unsupported_reason(spec: Spec) -> str | None:
         return "the seed's program has exactly one hidden layer"
     if spec.bias != "node":
         return "the seed's program uses a bias node"
-    if spec.loss != "half-sse" or spec.reduction != "sum" or spec.l2:
+    if spec.loss != LOSS or spec.reduction != "sum" or spec.l2:
         return "the seed's program uses ½ squared error summed over the batch, no penalty"
     unknown = [name for name in spec.activations if name not in TIMES_DERIVATIVE_FROM_OUTPUT]
     if unknown:

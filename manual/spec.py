@@ -14,8 +14,8 @@ Layouts (data only; parameter shapes do not depend on the layout)
     ``cols``   samples are columns: ``X`` is ``(F, N)``, targets ``(C, N)`` — the seed's.
     ``rows``   samples are rows: ``X`` is ``(N, F)``, targets ``(N, C)`` — torch's.
 
-This module holds the vocabulary (names) only; the math of each name lives in ``manual/``
-and, independently, in every witness under ``reference/``.
+The names themselves, one record each, are declared in ``manual/vocabulary.py``; the math of
+each name lives in ``manual/`` and, independently, in every witness under ``reference/``.
 """
 
 from __future__ import annotations
@@ -25,24 +25,10 @@ from typing import Any
 
 import numpy as np
 
-#: Activation names. ``leaky_relu`` takes its negative slope as ``leaky_relu:0.2`` (default 0.01).
-ACTIVATIONS: list[str] = ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity", "softmax"]
-ACTIVATION_DEFAULT_PARAMETER: dict[str, float] = {"leaky_relu": 0.01}
-#: Activations that mix units, allowed at the output layer only.
-OUTPUT_ONLY: set[str] = {"softmax"}
-#: Activations and losses that normalise across the outputs: with a single output they are
-#: constant, so every gradient through them is zero.
-ACROSS_OUTPUTS: set[str] = {"softmax", "softmax-ce", "softmax-ce-labels"}
+from manual.vocabulary import ACTIVATIONS, LOSSES
 
-#: Loss name → what its targets are: ``values`` (finite, like the output), ``probabilities``
-#: (like the output, in [0, 1]) or ``labels`` (one integer class in [0, C) per sample).
-LOSS_TARGETS: dict[str, str] = {
-    "half-sse": "values", "mse": "values", "bce": "probabilities", "bce-logits": "probabilities",
-    "softmax-ce": "probabilities", "softmax-ce-labels": "labels",
-}
-LOSSES: list[str] = list(LOSS_TARGETS)
-#: Losses that take probabilities as predictions, and the output activations that produce them.
-PROBABILITY_OUTPUTS: dict[str, tuple[str, ...]] = {"bce": ("sigmoid", "softmax")}
+__all__ = ["ACTIVATIONS", "LOSSES"]  # re-exported from the vocabulary: one record per name
+
 REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 BIAS_STYLES: tuple[str, ...] = ("node", "vector")
 LAYOUTS: tuple[str, ...] = ("cols", "rows")
@@ -62,17 +48,28 @@ def parse_activation(name: str, argument: str = "activation") -> tuple[str, floa
         raise TypeError(f"{argument}={name!r} must be a name (str)")
     base, colon, text = name.partition(":")
     _one_of(base, ACTIVATIONS, argument)
-    if base not in ACTIVATION_DEFAULT_PARAMETER:
+    default = ACTIVATIONS[base].parameter
+    if default is None:
         if colon:
             raise ValueError(f"{argument}={name!r}: {base} takes no parameter")
         return base, None
     try:
-        value = float(text) if colon else ACTIVATION_DEFAULT_PARAMETER[base]
+        value = float(text) if colon else default
     except ValueError:
         raise ValueError(f"{argument}={name!r}: expected {base}:<number>") from None
     if not np.isfinite(value):
         raise ValueError(f"{argument}={name!r}: the parameter must be finite")
     return base, value
+
+
+def target_kind(loss: str) -> str:
+    """What a loss's targets are: ``values``, ``probabilities`` or ``labels``."""
+    return LOSSES[loss].targets
+
+
+def takes_probabilities(loss: str) -> bool:
+    """Whether a loss takes the output as probabilities (so the output must stay in [0, 1])."""
+    return bool(LOSSES[loss].probability_outputs)
 
 
 def _penalty(l2: Any) -> float:
@@ -81,20 +78,6 @@ def _penalty(l2: Any) -> float:
     if not real or not (np.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2={l2!r} must be a finite number >= 0")
     return float(l2)
-
-
-def register_name(kind: str, name: str, targets: str = "values") -> None:
-    """Add a user-defined activation (``kind="activation"``) or loss to the vocabulary."""
-    if kind == "activation":
-        if name not in ACTIVATIONS:
-            ACTIVATIONS.append(name)
-    elif kind == "loss":
-        _one_of(targets, ("values", "probabilities", "labels"), "targets")
-        LOSS_TARGETS[name] = targets
-        if name not in LOSSES:
-            LOSSES.append(name)
-    else:
-        raise ValueError(f"kind={kind!r} is unknown; expected 'activation' or 'loss'")
 
 
 @dataclass(frozen=True)
@@ -127,14 +110,14 @@ class Spec:
             )
         for i, name in enumerate(self.activations):
             base, _ = parse_activation(name, f"activations[{i}]")
-            if base in OUTPUT_ONLY and i != self.depth - 1:
+            if ACTIVATIONS[base].output_only and i != self.depth - 1:
                 raise ValueError(f"activations[{i}]={name!r}: {base} is allowed only at the output "
                                  f"layer (activations[{self.depth - 1}])")
         _one_of(self.loss, LOSSES, "loss")
-        output = parse_activation(self.activations[-1])[0]
-        if self.loss in PROBABILITY_OUTPUTS and output not in PROBABILITY_OUTPUTS[self.loss]:
+        output, takes = parse_activation(self.activations[-1])[0], LOSSES[self.loss].probability_outputs
+        if takes and output not in takes:
             raise ValueError(f"loss={self.loss!r} takes probabilities: the output activation must be "
-                             f"one of {list(PROBABILITY_OUTPUTS[self.loss])}, not {output!r}")
+                             f"one of {list(takes)}, not {output!r}")
         object.__setattr__(self, "l2", _penalty(self.l2))
         _one_of(self.reduction, REDUCTIONS, "reduction")
         _one_of(self.bias, BIAS_STYLES, "bias")
@@ -227,7 +210,7 @@ def check_data(spec: Spec, X: Any, Y: Any | None = None) -> tuple[np.ndarray, np
     X = _check_array(X, "X", dtype, data_shape(spec, spec.sizes[0]))
     if Y is None:
         return X, None
-    n, classes, targets = n_samples(spec, X), spec.sizes[-1], LOSS_TARGETS[spec.loss]
+    n, classes, targets = n_samples(spec, X), spec.sizes[-1], LOSSES[spec.loss].targets
     if targets == "labels":
         return X, _check_labels(Y, spec.loss, classes, n)
     Y = _check_array(Y, "Y", dtype, data_shape(spec, classes, n))
@@ -266,7 +249,7 @@ def check_problem(
 ) -> tuple[Params, np.ndarray, np.ndarray]:
     """Validate everything one gradient evaluation needs: targets ``Y`` are required."""
     if Y is None:
-        shape = ("N",) if LOSS_TARGETS[spec.loss] == "labels" else data_shape(spec, spec.sizes[-1])
+        shape = ("N",) if LOSSES[spec.loss].targets == "labels" else data_shape(spec, spec.sizes[-1])
         raise TypeError(f"Y is None; loss={spec.loss!r} needs targets of shape {format_shape(shape)}")
     params = check_params(spec, params)
     X, Y = check_data(spec, X, Y)

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
-from manual.spec import LOSS_TARGETS, Params, Spec, parse_activation  # noqa: E402
+from manual.spec import Params, Spec, parse_activation, target_kind  # noqa: E402
 
 
 def require_x64() -> None:
@@ -87,7 +87,7 @@ _TRACES = {"padded": 0}
 
 
 def _cols(spec: Spec, array: np.ndarray) -> np.ndarray:
-    if LOSS_TARGETS[spec.loss] == "labels" and np.asarray(array).ndim == 1:
+    if target_kind(spec.loss) == "labels" and np.asarray(array).ndim == 1:
         return np.asarray(array, dtype=np.int64)
     return np.asarray(array if spec.layout == "cols" else array.T, dtype=np.float64)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import expit, log_softmax, softmax, xlogy
 
-from manual.spec import LOSS_TARGETS, PROBABILITY_OUTPUTS, Params, Spec, param_shapes, parse_activation
+from manual.spec import Params, Spec, param_shapes, parse_activation, takes_probabilities, target_kind
 
 #: name → factory(parameter) → function of (..., N, units) pre-activations.
 ACTIVATIONS = {
@@ -64,7 +64,7 @@ BLOCK_ELEMENTS = 2**22  # and at most this many floats in one copy-batched layer
 
 
 def _rows(spec: Spec, array: np.ndarray) -> np.ndarray:
-    if LOSS_TARGETS[spec.loss] == "labels" and np.asarray(array).ndim == 1:
+    if target_kind(spec.loss) == "labels" and np.asarray(array).ndim == 1:
         return np.asarray(array, dtype=np.int64)
     return np.asarray(array if spec.layout == "rows" else array.T, dtype=np.float64)
 
@@ -150,7 +150,7 @@ def _block_size(spec: Spec, n_samples: int, n_params: int) -> int:
 def _term_rounding(spec: Spec, params: Params, x: np.ndarray) -> float:
     """Σ over loss terms of their rounding in units of u: 1 each, but a loss on probabilities
     sees p rounded by u·p, so log(1 − p) and log p round by u/min(p, 1 − p)."""
-    if spec.loss not in PROBABILITY_OUTPUTS:
+    if not takes_probabilities(spec.loss):
         return float(x.shape[0] * spec.sizes[-1])
     batched = {name: np.asarray(value, dtype=np.float64)[None] for name, value in params.items()}
     p = _forward(spec, batched, x)[0][0]

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from manual.spec import LOSS_TARGETS, PROBABILITY_OUTPUTS, Params, Spec, parse_activation
+from manual.spec import Params, Spec, parse_activation, takes_probabilities, target_kind
 
 #: name → factory(parameter) → function of (…, N, units) pre-activations.
 ACTIVATIONS = {
@@ -49,7 +49,7 @@ def activation(name: str):
 
 
 def _rows(spec: Spec, array: np.ndarray, dtype: type = np.float64) -> torch.Tensor:
-    if LOSS_TARGETS[spec.loss] == "labels" and np.issubdtype(np.asarray(array).dtype, np.integer):
+    if target_kind(spec.loss) == "labels" and np.issubdtype(np.asarray(array).dtype, np.integer):
         return torch.tensor(np.asarray(array, dtype=np.int64))
     array = array if spec.layout == "rows" else array.T
     return torch.tensor(np.asarray(array, dtype=dtype))
@@ -73,7 +73,7 @@ def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torc
         a = activation(name)(z)
         if wobble is not None:
             a = a * wobble[k - 1]
-            if k == spec.depth and spec.loss in PROBABILITY_OUTPUTS:  # keep p a probability
+            if k == spec.depth and takes_probabilities(spec.loss):  # keep p a probability
                 a = a.clamp(max=1.0)
     copies = a.shape[:-2]
     if copies:  # the losses take (N, C): fold the copies into the batch, then unfold
@@ -125,7 +125,7 @@ def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray
         return t * torch.from_numpy(1.0 + rho * signs)
 
     if y.is_floating_point():
-        y = shaken(y).clamp(0.0, 1.0) if LOSS_TARGETS[spec.loss] == "probabilities" else shaken(y)
+        y = shaken(y).clamp(0.0, 1.0) if target_kind(spec.loss) == "probabilities" else shaken(y)
     leaves = {name: shaken(torch.from_numpy(np.asarray(value, dtype=np.float64))).requires_grad_()
               for name, value in params.items()}
     wobble = [shaken(torch.ones(x.shape[0], width, dtype=torch.float64)) for width in spec.sizes[1:]]

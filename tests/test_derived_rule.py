@@ -21,8 +21,8 @@ from manual.spec import ACTIVATIONS, LOSSES
 from tests.assertions import assert_rows_agree, describe_problem
 from tests.seed_snippet import run_corrected_seed_code
 
-by_activation = pytest.mark.parametrize("activation", ACTIVATIONS)
-by_loss = pytest.mark.parametrize("loss", LOSSES)
+by_activation = pytest.mark.parametrize("activation", list(ACTIVATIONS))
+by_loss = pytest.mark.parametrize("loss", list(LOSSES))
 
 
 def derived_rows(problem, witnesses, quantities):

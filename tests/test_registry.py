@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import tests.test_derived_rule as family_tests
 from bpcheck.strategies import activation_names, bounded
-from bpcheck.tolerances import OUTPUT_FORM_CONDITION, SAFETY, unit_roundoff
+from bpcheck.tolerances import SAFETY, unit_roundoff
 from manual import spec as vocabulary
 from manual.activations import ACTIVATIONS, activation
 from manual.losses import LOSSES, one_hot
@@ -48,7 +48,7 @@ def test_every_registered_name_is_in_the_property_tests():
 
 @by_activation
 def test_activation_states_its_formula(name):
-    act = ACTIVATIONS[name](vocabulary.ACTIVATION_DEFAULT_PARAMETER.get(name))
+    act = ACTIVATIONS[name](vocabulary.ACTIVATIONS[name].parameter)
     for part in (act.value, act.derivative or act.jacobian_vjp):
         assert part.__doc__ and FORMULA.search(part.__doc__), f"{name}: {part.__name__} lacks a formula"
 
@@ -80,15 +80,16 @@ def test_activation_value_and_vjp_match_torch_autograd_and_jax_grad(name, data, 
     """z is units × samples; the vjp is compared for a random upstream gradient."""
     name = data.draw(activation_names(name))
     upstream = np.resize(upstream, z.shape)
-    if vocabulary.parse_activation(name)[0] in ("relu", "leaky_relu"):
-        z = np.where(np.abs(z) < 1e-6, 1.0, z)  # the kink has its own test
+    record = vocabulary.ACTIVATIONS[vocabulary.parse_activation(name)[0]]
+    for kink in record.kinks:  # a kink has its own test
+        z = np.where(np.abs(z - kink) < 1e-6, kink + 1.0, z)
     manual = activation(name)
     a = manual.value(z)
     t = torch.tensor(z.T, requires_grad=True)
     torch_value = torch_ref.activation(name)(t)
     torch_value.backward(torch.tensor(upstream.T))
     jax_value, jax_vjp = jax.vjp(lambda v: jax_ref.activation(name)(v, jnp.ones(z.shape, bool)), z)
-    condition = OUTPUT_FORM_CONDITION.get(vocabulary.parse_activation(name)[0], lambda v: 1.0)(z.T)
+    condition = (record.output_form_condition or (lambda v: 1.0))(z.T)
     value_tol = SAFETY * U64 * 4 * np.maximum(np.abs(a), np.finfo(float).tiny)
     for other in (torch_value.detach().numpy().T, np.asarray(jax_value)):
         assert np.all(np.abs(a - other) <= value_tol), name
@@ -103,8 +104,8 @@ def test_activation_value_and_vjp_match_torch_autograd_and_jax_grad(name, data, 
 
 def loss_inputs(name: str, rng: np.random.Generator, classes: int, n: int):
     """Predictions (C, N) in the loss's domain and matching targets."""
-    kind = vocabulary.LOSS_TARGETS[name]
-    p = rng.uniform(0.05, 0.95, (classes, n)) if name == "bce" else rng.normal(0, 3, (classes, n))
+    kind, probabilities = vocabulary.target_kind(name), vocabulary.takes_probabilities(name)
+    p = rng.uniform(0.05, 0.95, (classes, n)) if probabilities else rng.normal(0, 3, (classes, n))
     if kind == "labels":
         return p, rng.integers(0, classes, n)
     return p, (rng.uniform(0, 1, (classes, n)) if kind == "probabilities" else rng.normal(size=(classes, n)))
@@ -159,8 +160,9 @@ def test_activation_is_stable_at_huge_inputs(name, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_loss_is_stable_at_huge_logits(name, dtype):
     z = np.stack([EXTREMES, -EXTREMES]).astype(dtype)
-    p = activation("sigmoid").value(z) if name == "bce" else z  # probabilities hit 0 and 1 exactly
-    kind = vocabulary.LOSS_TARGETS[name]
+    # probabilities hit 0 and 1 exactly
+    p = activation("sigmoid").value(z) if vocabulary.takes_probabilities(name) else z
+    kind = vocabulary.target_kind(name)
     y = np.zeros(10, dtype=int) if kind == "labels" else one_hot(np.arange(10) % 2, 2, dtype)
     value, grad = LOSSES[name].per_sample(p, y), LOSSES[name].gradient(p, y)
     assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))

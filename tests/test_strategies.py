@@ -14,7 +14,7 @@ from bpcheck.strategies import (
     specs,
     weight_bound,
 )
-from manual.spec import ACTIVATIONS, LOSS_TARGETS, LOSSES, check_problem, parse_activation
+from manual.spec import ACTIVATIONS, LOSSES, check_problem, parse_activation, target_kind
 
 
 @given(problem=problems())
@@ -25,7 +25,7 @@ def test_problems_are_valid_and_bounded(problem):
     assert all(1 <= width <= MAX_WIDTH for width in spec.sizes)
     assert 1 <= problem.n_samples <= MAX_BATCH
     assert np.max(np.abs(problem.X)) <= INPUT_BOUND
-    if LOSS_TARGETS[spec.loss] != "labels":
+    if target_kind(spec.loss) != "labels":
         assert -1 <= np.min(problem.Y) and np.max(problem.Y) <= 1
     for name, value in problem.params.items():
         assert np.max(np.abs(value)) <= weight_bound(spec, name) * (1 + 1e-7), name
@@ -35,7 +35,7 @@ def test_problems_are_valid_and_bounded(problem):
 @given(problem=problems(specs(dtype="float32")))
 def test_float32_problems_hold_float32_values(problem):
     floats = [problem.X, *problem.params.values()]
-    if LOSS_TARGETS[problem.spec.loss] != "labels":
+    if target_kind(problem.spec.loss) != "labels":
         floats.append(problem.Y)
     assert all(a.dtype == np.float32 for a in floats)
 

@@ -11,8 +11,18 @@ import torch
 import torch.nn.functional as F
 
 from bpcheck.cli import main
-from bpcheck.extend import UserLoss, load_user_rule, register_user_rule, registered, verify
+from bpcheck.extend import (
+    UserActivation,
+    UserLoss,
+    load_user_rule,
+    register_user_rule,
+    registered,
+    verify,
+)
+from bpcheck.problem import Problem
+from bpcheck.strategies import KINK_MARGIN, away_from_kinks
 from manual import spec as vocabulary
+from manual.spec import Spec
 from reference import WITNESSES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "user_rules.py"
@@ -76,3 +86,31 @@ def test_registering_something_else_is_refused():
         pass
     with pytest.raises(TypeError, match="neither a UserActivation nor a UserLoss"):
         register_user_rule(F.relu)
+
+
+def soft_relu(z):
+    """f(z) = max(z, 0) + 0.1·min(z, 0): a kink at 0, declared."""
+    return np.maximum(z, 0) + 0.1 * np.minimum(z, 0)
+
+
+SOFT_RELU = dict(value=soft_relu, derivative=lambda z, a: np.where(z > 0, 1.0, 0.1).astype(z.dtype),
+                 torch=lambda z: F.leaky_relu(z, 0.1), jax=lambda z: jnp.where(z > 0, z, 0.1 * z))
+
+
+def test_a_user_activation_declares_its_kinks_and_draws_keep_away():
+    kinked = UserActivation("soft_relu", **SOFT_RELU, kinks=(0.0,))
+    spec_args = ((1, 1), ("soft_relu",), "half-sse", "sum", "vector")
+    with registered(kinked):
+        assert vocabulary.ACTIVATIONS["soft_relu"].kinks == (0.0,)
+        near = Problem(Spec(*spec_args), {"W1": np.ones((1, 1)), "b1": np.zeros(1)},
+                       np.full((1, 1), KINK_MARGIN / 2), np.zeros((1, 1)), 0.1)
+        assert not away_from_kinks(near)
+        assert away_from_kinks(Problem(near.spec, near.params, np.ones((1, 1)), near.Y, 0.1))
+    with registered(UserActivation("soft_relu", **SOFT_RELU)):  # undeclared: nothing to avoid
+        assert away_from_kinks(near)
+
+
+@pytest.mark.parametrize("kinks", [0.0, ("zero",), (float("nan"),)])
+def test_kinks_must_be_finite_numbers(kinks):
+    with pytest.raises(ValueError, match=r"kinks=.* must be a tuple of finite numbers"):
+        UserActivation("soft_relu", **SOFT_RELU, kinks=kinks)

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--activations", type=_name_list, default=None, metavar="A,…",
                         help=f"one per layer after the input, from {list(ACTIVATIONS)} "
                              "(leaky_relu:SLOPE sets a slope; default: sigmoid everywhere)")
-    parser.add_argument("--loss", default="half-sse", choices=LOSSES)
+    parser.add_argument("--loss", default="half-sse", choices=list(LOSSES))
     parser.add_argument("--l2", type=float, default=0.0, help="λ of the penalty λ/2 Σ‖W‖²")
     parser.add_argument("--reduction", default="sum", choices=REDUCTIONS)
     parser.add_argument("--bias", default="node", choices=BIAS_STYLES)

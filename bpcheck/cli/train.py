@@ -56,7 +56,7 @@ def main(argv: list[str], console: Console) -> int:
                         help="hidden widths, e.g. 16 or 8,8 (default: the seed's formula)")
     parser.add_argument("--activations", default=None, metavar="A,…",
                         help="one per layer after the input (default: sigmoid everywhere)")
-    parser.add_argument("--loss", default="half-sse", choices=LOSSES)
+    parser.add_argument("--loss", default="half-sse", choices=list(LOSSES))
     parser.add_argument("--seed", type=int, default=0, help="data split, initial weights, order")
     parser.add_argument("--out", type=Path, default=Path("bpcheck-train"), help="output directory")
     args = parser.parse_args(argv)

@@ -1,0 +1,128 @@
+"""What each activation and loss name *is*, apart from its math: one record per name.
+
+The math of a name lives in ``manual/activations.py`` or ``manual/losses.py`` and, written
+independently, in each witness under ``reference/``, all keyed by the name. Everything else
+about it is declared here, once: where it may stand in a network, which targets a loss takes,
+its kinks, how large its derivative can be, and how much computing it from outputs amplifies
+rounding. ``manual.spec`` validates with these records; bpcheck's tolerances, strategies,
+mutants and diagnosis read them; a user's activation or loss joins as a record of the same
+type. No module special-cases a name by a literal outside this file (a test checks).
+
+Conditioning κ (``output_form_condition``, ``condition``) says how much an activation's
+derivative taken from its output, or a loss's gradient, amplifies a relative rounding error
+of that output; bpcheck.tolerances explains where it enters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def saturation(z: Array) -> Array:
+    """1 + e^{|z|} = 1/(1 − σ(|z|)), capped before overflow: σ′ from σ near 0 or 1."""
+    return 1.0 + np.exp(np.minimum(np.abs(z), 700.0))
+
+
+def tanh_saturation(z: Array) -> Array:
+    """2·cosh²(z) = 2/(1 − tanh²(z)), capped before overflow: tanh′ from tanh near ±1."""
+    return 2.0 * np.cosh(np.minimum(np.abs(z), 350.0)) ** 2
+
+
+def dominance(z: Array) -> Array:
+    """1/(1 − max_c softmax(z)_c) per sample, z of shape (N, C); 1 when C = 1 (s ≡ 1, exact)."""
+    if z.shape[-1] == 1:
+        return np.ones(z.shape[:-1])
+    shifted = np.exp(z - z.max(axis=-1, keepdims=True))
+    rest = shifted.sum(axis=-1) - 1.0  # Σ over the non-maximal classes (ties count too)
+    return np.minimum(1.0 + 1.0 / np.maximum(rest, 1e-300), 1e300)
+
+
+def clamping(p: Array) -> Array:
+    """1/min(p, 1 − p): a loss on probabilities that divides by p(1 − p) near 0 and 1."""
+    return 1.0 / np.maximum(np.minimum(p, 1.0 - p), 1e-300)
+
+
+@dataclass(frozen=True)
+class ActivationRecord:
+    """An activation name and all it is besides its math."""
+
+    name: str
+    #: default of the parameter a name may carry as ``name:VALUE`` (None: it takes none)
+    parameter: float | None = None
+    #: mixes units, so it may stand at the output layer only
+    output_only: bool = False
+    #: normalises across the outputs: with one output it is constant and every gradient is zero
+    across_outputs: bool = False
+    #: pre-activations where the derivative jumps; generic draws keep away from them
+    kinks: tuple[float, ...] = ()
+    #: |σ′| ≤ bound·max(1, |parameter|) where the tests draw z (softmax's vjp included)
+    derivative_bound: float = 2.0
+    #: σ′ ≡ 1: a missing, doubled or misplaced σ′ changes nothing
+    constant_derivative: bool = False
+    #: σ′ at the output a equals σ′ at z (the sign of a is the sign of z): a derivative taken
+    #: at the wrong argument changes nothing
+    same_derivative_at_output: bool = False
+    #: κ_out(z) of z as (N, units): how much σ′ computed from outputs amplifies rounding
+    output_form_condition: Callable[[Array], Array] | None = None
+
+
+@dataclass(frozen=True)
+class LossRecord:
+    """A loss name and all it is besides its math."""
+
+    name: str
+    #: ``values`` (finite, like the output), ``probabilities`` (in [0, 1]) or ``labels``
+    #: (one integer class in [0, C) per sample)
+    targets: str = "values"
+    #: normalises across the outputs: with one output every gradient through it is zero
+    across_outputs: bool = False
+    #: output activations whose outputs it takes as probabilities (empty: any output)
+    probability_outputs: tuple[str, ...] = ()
+    #: its gradient with respect to the output is the residual a − y
+    residual_gradient: bool = False
+    #: its gradient divides by p(1 − p), so running-error magnitudes do too
+    divides_by_variance: bool = False
+    #: κ(z_L, a_L) of the output pre-activations and outputs, (N, C) each
+    condition: Callable[[Array, Array], Array] | None = None
+
+
+TARGET_KINDS = ("values", "probabilities", "labels")
+
+ACTIVATIONS: dict[str, ActivationRecord] = {record.name: record for record in (
+    ActivationRecord("sigmoid", output_form_condition=saturation),
+    ActivationRecord("tanh", output_form_condition=tanh_saturation),
+    ActivationRecord("relu", kinks=(0.0,), same_derivative_at_output=True),
+    ActivationRecord("leaky_relu", parameter=0.01, kinks=(0.0,), same_derivative_at_output=True),
+    ActivationRecord("softplus"),
+    ActivationRecord("identity", constant_derivative=True),
+    ActivationRecord("softmax", output_only=True, across_outputs=True, output_form_condition=dominance),
+)}
+
+LOSSES: dict[str, LossRecord] = {record.name: record for record in (
+    LossRecord("half-sse", residual_gradient=True),
+    LossRecord("mse"),
+    LossRecord("bce", "probabilities", probability_outputs=("sigmoid", "softmax"),
+               divides_by_variance=True, condition=lambda z, p: clamping(p)),
+    LossRecord("bce-logits", "probabilities", condition=lambda z, p: saturation(z)),
+    LossRecord("softmax-ce", "probabilities", across_outputs=True, condition=lambda z, p: dominance(z)),
+    LossRecord("softmax-ce-labels", "labels", across_outputs=True,
+               condition=lambda z, p: dominance(z)),
+)}
+
+
+def register(record: ActivationRecord | LossRecord) -> None:
+    """Add (or replace) a name's record: a user's activation or loss joins the vocabulary."""
+    if isinstance(record, ActivationRecord):
+        ACTIVATIONS[record.name] = record
+    elif isinstance(record, LossRecord):
+        if record.targets not in TARGET_KINDS:
+            raise ValueError(f"targets={record.targets!r} is unknown; expected one of "
+                             f"{list(TARGET_KINDS)}")
+        LOSSES[record.name] = record
+    else:
+        raise TypeError(f"{record!r} is neither an ActivationRecord nor a LossRecord")
