@@ -50,10 +50,13 @@ exactly 0 there (and to 1e−19 in another implementation) makes it zero where r
   record in ``manual/vocabulary.py`` carries its κ and its derivative bound.
 
 **Verdicts.** A row *agrees* when every entry is within e_i and the allowance could have
-caught a real error: max_i e_i ≤ INFORMATIVE · max_i |g_i| (relative 1e−3, both dtypes) — an
-exactly zero gradient is compared exactly (the floor), except in a saturated network (some
-κ_out > SATURATED), where it is σ′ that underflowed to 0 and agreeing on 0 would hide every
-error that scales the gradient.
+caught a real error: max_i e_i ≤ INFORMATIVE · max_i |g_i| (relative 1e−3, both dtypes). A
+parameter whose float64 gradient is exactly zero gets e_i ≥ τ·S_i (``allowances``): a zero
+reached by cancellation (a softmax's vjp sums to zero; identical rows make every output
+equal) leaves a correct rule's backward rounding, up to τ·S, which reruns that perturb only
+forward values keep cancelled; where S is zero too (zero inputs, dead units) the zero is
+compared exactly (the floor) — except in a saturated network (some κ_out > SATURATED), where
+it is σ′ that underflowed to 0 and agreeing on 0 would hide every error that scales it.
 It *DIFFERS* when some entry is outside its allowance. Otherwise — the rule is within an
 allowance too wide to tell a wrong rule from rounding, or the truth is not finite — it is
 *inconclusive*: never ``agrees``. ``conclusive`` is that test; property tests draw only

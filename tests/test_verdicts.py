@@ -122,3 +122,68 @@ def test_a_bad_finite_differences_choice_is_a_usage_error(capsys):
         main(["--finite-differences", "some"])
     assert stop.value.code == 2
     assert "--finite-differences: expected all, off, auto or sample:K" in capsys.readouterr().err
+
+
+# --- gradients that are zero by cancellation ---------------------------------------------------
+# Found by the 20-seed false-alarm campaign (seeds 9 and 10): identical rows of the last weight
+# matrix make every softmax output equal, the softmax's vjp sums to zero, and the float64 truth
+# is exactly 0 for a whole parameter, while a correct rule's own rounding leaves noise. Forward
+# reruns keep the cancellation, so only the worst-case bound τ·S can allow for it.
+
+def zero_by_cancellation_float32_bce_logits() -> Problem:
+    spec = Spec((1,) * 7 + (16,), ("sigmoid",) * 6 + ("softmax",), "bce-logits", "sum", "node",
+                "cols", "float32")
+    params = {f"W{k}": np.zeros((1, 2), np.float32) for k in range(1, 7)}
+    params["W7"] = np.full((16, 2), 0.5, np.float32)
+    return Problem(spec, params, np.ones((1, 2), np.float32), np.zeros((16, 2), np.float32), 1.0)
+
+
+def zero_by_cancellation_float64_softmax_ce() -> Problem:
+    spec = Spec((11, 3, 1, 2), ("relu", "sigmoid", "sigmoid"), "softmax-ce")
+    params = {"W1": np.full((3, 12), 0.25), "W2": np.zeros((1, 4)), "W3": np.full((2, 2), 0.3359375)}
+    return Problem(spec, params, np.ones((11, 1)), np.array([[6.21125225e-168], [0.0]]), 1.0)
+
+
+def zero_by_cancellation_float64_labels() -> Problem:
+    spec = Spec((4, 7, 11, 16, 7, 5, 2, 2), ("leaky_relu",) + ("sigmoid",) * 6, "softmax-ce-labels")
+    params = {"W1": np.full((7, 5), 0.25), "W2": np.zeros((11, 8)), "W3": np.zeros((16, 12)),
+              "W4": np.zeros((7, 17)), "W5": np.zeros((5, 8)), "W6": np.zeros((2, 6)),
+              "W7": np.full((2, 3), 0.09375)}
+    params["W6"][0, 0] = 0.25
+    return Problem(spec, params, np.ones((4, 1)), np.array([0]), 1.0)
+
+
+@pytest.mark.parametrize("make", [zero_by_cancellation_float32_bce_logits,
+                                  zero_by_cancellation_float64_softmax_ce,
+                                  zero_by_cancellation_float64_labels])
+def test_a_gradient_zero_by_cancellation_is_never_differs(make):
+    problem = make()
+    truth = ask_witnesses(problem, finite_differences=False)
+    zero = [name for name, g in truth.gradients["torch"].items() if not np.any(g)]
+    assert zero, "the float64 truth should be exactly zero for some parameter"
+    derived = network.gradients(problem.spec, problem.params, problem.X, problem.Y)
+    assert any(np.any(derived[name]) for name in zero), "the rule's rounding should leave noise"
+    report = compare_rule(RULES["derived"], problem, truth)
+    assert report.verdict == INCONCLUSIVE, [(r.parameter, r.witness, r.verdict) for r in report.rows]
+
+
+def test_a_structural_zero_is_still_compared_exactly():
+    """Zero inputs make ∂L/∂W1 zero with S = 0 as well: a rule that puts anything there differs."""
+    spec = Spec((2, 3, 2), ("tanh", "sigmoid"), "half-sse", bias="vector")
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=3), "W2": rng.normal(size=(2, 3)),
+              "b2": rng.normal(size=2)}
+    problem = Problem(spec, params, np.zeros((2, 4)), rng.uniform(size=(2, 4)), 0.1)
+
+    def nudged(spec, params, X, Y, lr):
+        grads = network.gradients(spec, params, X, Y)
+        return {**grads, "W1": grads["W1"] + 1e-30}
+
+    def nudged_step(spec, params, X, Y, lr):
+        return {k: params[k] - lr * g for k, g in nudged(spec, params, X, Y, lr).items()}
+
+    truth = ask_witnesses(problem, finite_differences=False)
+    assert not np.any(truth.gradients["torch"]["W1"])
+    assert compare_rule(RULES["derived"], problem, truth).verdict == AGREES
+    wrong = UpdateRule("nudged", "W1 off by 1e-30", True, nudged, nudged_step)
+    assert compare_rule(wrong, problem, truth).verdict == DIFFERS
