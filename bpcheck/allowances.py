@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from bpcheck.problem import Problem
@@ -17,7 +19,7 @@ from bpcheck.tolerances import (
     sensitivity,
     underflow_floor,
 )
-from manual.spec import Params, Spec, param_shapes
+from manual.spec import ACTIVATIONS, Params, Spec, param_shapes, parse_activation
 from reference import WITNESSES, numeric
 
 #: The witness that reruns itself perturbed, and in the rule's dtype, to measure allowances.
@@ -60,8 +62,13 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
             return measured_
         # Zero by cancellation (a softmax's vjp summing to zero, symmetric weights): a correct
         # rule's backward pass leaves rounding noise up to τ·S, which forward reruns keep
-        # cancelled; where S is zero too (zero inputs, dead units) the zero stays exact.
-        return np.maximum(measured_, gradient_allowance(p.spec, p.n_samples, dtype, scale[name], cond))
+        # cancelled; where S is zero too (zero inputs or weights, dead units) the zero is exact.
+        return np.maximum(measured_, gradient_allowance(p.spec, p.n_samples, dtype, live_scale()[name],
+                                                        cond))
+
+    @cache
+    def live_scale() -> Params:
+        return _live_magnitudes(p)
 
     return (cond, scale, {name: allowance(dtype, name, *samples[name]) for name in truth},
             {name: allowance("float64", name) for name in truth},
@@ -78,11 +85,30 @@ def worst_case_allowance(problem: Problem) -> tuple[Conditioning, Params]:
                   for name, S in scale.items()}
 
 
+def _live_magnitudes(p: Problem) -> Params:
+    """S with nothing flowing back through a unit whose derivative is exactly zero (a dead
+    relu), judged from the numeric witness's activation values at z ± h; units that mix the
+    outputs count as live."""
+    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
+    live = []
+    for name, z in zip(p.spec.activations, zs, strict=True):
+        if ACTIVATIONS[parse_activation(name)[0]].across_outputs:
+            live.append(np.ones_like(z))
+            continue
+        f, h = numeric.activation(name), 1e-6 * np.maximum(1.0, np.abs(z))
+        live.append((f(z + h) != f(z - h)).astype(np.float64))
+    return magnitudes(p.spec, p.params, inputs, output, _targets(p), live)
+
+
+def _targets(p: Problem) -> np.ndarray:
+    """The targets as (N, C) rows, class labels one-hot."""
+    targets = p.Y if p.spec.layout == "rows" else p.Y.T
+    return np.eye(p.spec.sizes[-1])[targets] if targets.ndim == 1 else targets
+
+
 def _forward_terms(p: Problem) -> tuple[Conditioning, Params, list[np.ndarray], np.ndarray]:
     """From one float64 forward pass: the conditioning, the worst-case magnitudes S, the
     pre-activations and the output."""
     inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
-    targets = p.Y if p.spec.layout == "rows" else p.Y.T
-    if targets.ndim == 1:  # class labels
-        targets = np.eye(p.spec.sizes[-1])[targets]
-    return conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, targets), zs, output
+    return (conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, _targets(p)),
+            zs, output)

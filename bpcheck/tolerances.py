@@ -166,19 +166,23 @@ def saturation(spec: Spec, preactivations: list[np.ndarray], output: np.ndarray)
 
 
 def magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np.ndarray],
-               output: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+               output: np.ndarray, targets: np.ndarray,
+               live: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """S per parameter entry: the backward pass on absolute values (see the module docstring).
 
     ``layer_inputs`` are ã_0 … ã_{L-1} as (N, width) rows (bias-node ones included), ``output``
     is a_L and ``targets`` y as (N, C) rows (class labels as one-hot rows); all float64.
-    Where S overflows it is +∞: the worst case then bounds nothing.
+    ``live``, per layer (N, units), is 0 where a unit's derivative is exactly zero (a dead
+    relu): nothing flows back through it. Where S overflows it is +∞: the worst case then
+    bounds nothing.
     """
     with np.errstate(over="ignore"):
-        return _magnitudes(spec, params, layer_inputs, output, targets)
+        return _magnitudes(spec, params, layer_inputs, output, targets, live)
 
 
 def _magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np.ndarray],
-                output: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+                output: np.ndarray, targets: np.ndarray,
+                live: list[np.ndarray] | None) -> dict[str, np.ndarray]:
     n = output.shape[0]
     terms = np.abs(output) + np.abs(targets) + np.abs(targets).sum(axis=1, keepdims=True) + 1.0
     if LOSSES[spec.loss].divides_by_variance:
@@ -188,6 +192,8 @@ def _magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np
     for k in range(spec.depth, 0, -1):
         base, parameter = parse_activation(spec.activations[k - 1])
         delta = ACTIVATIONS[base].derivative_bound * max(1.0, abs(parameter or 0.0)) * upstream
+        if live is not None:
+            delta = delta * live[k - 1]
         weights = np.abs(params[f"W{k}"][:, : spec.sizes[k - 1]])
         scale[f"W{k}"] = delta.T @ np.abs(layer_inputs[k - 1])
         scale[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights
