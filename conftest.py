@@ -14,9 +14,14 @@ from tests.example_database import from_environment
 # Deadlines are off everywhere: the first call of each structure compiles a JAX function.
 # `ci` is derandomized, so it uses no example database; the others use the local directory,
 # or also a shared Redis when BPCHECK_EXAMPLE_DB names one (tests/example_database.py).
-settings.register_profile("dev", max_examples=30, deadline=None, database=from_environment())
-settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, print_blob=True)
-settings.register_profile("thorough", max_examples=1000, deadline=None, database=from_environment(),
+# Each profile starts from Hypothesis's own defaults: with CI set in the environment, a profile
+# registered without a parent would inherit Hypothesis's built-in `ci` profile (derandomized, no
+# database), and HypoFuzz skips derandomized tests.
+BASE = settings.get_profile("default")
+settings.register_profile("dev", BASE, max_examples=30, deadline=None, database=from_environment())
+settings.register_profile("ci", BASE, max_examples=100, deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])  # as Hypothesis's own `ci`
+settings.register_profile("thorough", BASE, max_examples=1000, deadline=None, database=from_environment(),
                           suppress_health_check=[HealthCheck.too_slow])
 # `replay` runs only what the database holds (a fuzzing campaign's finds) and shrinks it.
 settings.register_profile("replay", settings.get_profile("dev"), print_blob=True,
