@@ -87,16 +87,15 @@ def worst_case_allowance(problem: Problem) -> tuple[Conditioning, Params]:
 
 def _live_magnitudes(p: Problem) -> Params:
     """S with nothing flowing back through a unit whose derivative is exactly zero (a dead
-    relu), judged from the numeric witness's activation values at z ± h; units that mix the
-    outputs count as live."""
+    relu: its record's ``dead``). A saturated unit stays live: its σ′ only underflows, and a
+    framework that takes σ′ from the output as σ(1 − σ) rounds it to 0 where a rule computing
+    σ(z)·σ(−z) keeps e^{−|z|}."""
     inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
     live = []
     for name, z in zip(p.spec.activations, zs, strict=True):
-        if ACTIVATIONS[parse_activation(name)[0]].across_outputs:
-            live.append(np.ones_like(z))
-            continue
-        f, h = numeric.activation(name), 1e-6 * np.maximum(1.0, np.abs(z))
-        live.append((f(z + h) != f(z - h)).astype(np.float64))
+        base, parameter = parse_activation(name)
+        dead = ACTIVATIONS[base].dead
+        live.append(np.ones_like(z) if dead is None else (~dead(z, parameter)).astype(np.float64))
     return magnitudes(p.spec, p.params, inputs, output, _targets(p), live)
 
 

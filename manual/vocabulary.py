@@ -69,6 +69,8 @@ class ActivationRecord:
     same_derivative_at_output: bool = False
     #: κ_out(z) of z as (N, units): how much σ′ computed from outputs amplifies rounding
     output_form_condition: Callable[[Array], Array] | None = None
+    #: (z, parameter) → where σ′ is exactly zero (a dead relu unit), not merely underflowing
+    dead: Callable[[Array, float | None], Array] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,10 @@ TARGET_KINDS = ("values", "probabilities", "labels")
 ACTIVATIONS: dict[str, ActivationRecord] = {record.name: record for record in (
     ActivationRecord("sigmoid", output_form_condition=saturation),
     ActivationRecord("tanh", output_form_condition=tanh_saturation),
-    ActivationRecord("relu", kinks=(0.0,), same_derivative_at_output=True),
-    ActivationRecord("leaky_relu", parameter=0.01, kinks=(0.0,), same_derivative_at_output=True),
+    ActivationRecord("relu", kinks=(0.0,), same_derivative_at_output=True,
+                     dead=lambda z, slope: z < 0),
+    ActivationRecord("leaky_relu", parameter=0.01, kinks=(0.0,), same_derivative_at_output=True,
+                     dead=lambda z, slope: (z < 0) & (slope == 0)),
     ActivationRecord("softplus"),
     ActivationRecord("identity", constant_derivative=True),
     ActivationRecord("softmax", output_only=True, across_outputs=True, output_form_condition=dominance),

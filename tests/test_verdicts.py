@@ -187,3 +187,16 @@ def test_a_structural_zero_is_still_compared_exactly():
     assert compare_rule(RULES["derived"], problem, truth).verdict == AGREES
     wrong = UpdateRule("nudged", "W1 off by 1e-30", True, nudged, nudged_step)
     assert compare_rule(wrong, problem, truth).verdict == DIFFERS
+
+
+@pytest.mark.parametrize("weight", [40.0, 100.0])
+def test_a_correct_rule_at_a_saturated_zero_is_inconclusive_not_differs(weight):
+    """At |z| ≳ 37 the frameworks take σ′ = σ(1 − σ) = 0 in float64 while the derived rule keeps
+    σ(z)·σ(−z) = e^{−|z|}: the truth's zero is its own rounding, so nothing can be judged."""
+    spec = Spec((1, 1), ("sigmoid",), "half-sse")
+    problem = Problem(spec, {"W1": np.array([[weight, 0.0]])}, np.ones((1, 1)), np.zeros((1, 1)), 0.1)
+    truth = ask_witnesses(problem)
+    assert not np.any(truth.gradients["torch"]["W1"])
+    assert np.all(network.gradients(spec, problem.params, problem.X, problem.Y)["W1"] > 0)
+    report = compare_rule(RULES["derived"], problem, truth)
+    assert report.verdict == INCONCLUSIVE and "saturated" in report.saturation
