@@ -52,7 +52,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
                                  dtype=np.dtype(dtype).type)
         for name in truth:
             samples[name].append(np.abs(same[name] - truth[name]))
-    cond, scale, zs, output = _forward_terms(p)
+    cond, scale, inputs, zs, output = _forward_terms(p)
 
     def allowance(dtype: str, name: str, *measured: np.ndarray) -> np.ndarray:
         measured_ = measured_allowance(p.spec, p.n_samples, dtype,
@@ -68,7 +68,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
 
     @cache
     def live_scale() -> Params:
-        return _live_magnitudes(p)
+        return _live_magnitudes(p, inputs, zs, output)
 
     return (cond, scale, {name: allowance(dtype, name, *samples[name]) for name in truth},
             {name: allowance("float64", name) for name in truth},
@@ -85,12 +85,12 @@ def worst_case_allowance(problem: Problem) -> tuple[Conditioning, Params]:
                   for name, S in scale.items()}
 
 
-def _live_magnitudes(p: Problem) -> Params:
+def _live_magnitudes(p: Problem, inputs: list[np.ndarray], zs: list[np.ndarray],
+                     output: np.ndarray) -> Params:
     """S with nothing flowing back through a unit whose derivative is exactly zero (a dead
     relu: its record's ``dead``). A saturated unit stays live: its σ′ only underflows, and a
     framework that takes σ′ from the output as σ(1 − σ) rounds it to 0 where a rule computing
-    σ(z)·σ(−z) keeps e^{−|z|}."""
-    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
+    σ(z)·σ(−z) keeps e^{−|z|}. ``inputs``, ``zs``, ``output``: the forward pass already run."""
     live = []
     for name, z in zip(p.spec.activations, zs, strict=True):
         base, parameter = parse_activation(name)
@@ -105,9 +105,10 @@ def _targets(p: Problem) -> np.ndarray:
     return np.eye(p.spec.sizes[-1])[targets] if targets.ndim == 1 else targets
 
 
-def _forward_terms(p: Problem) -> tuple[Conditioning, Params, list[np.ndarray], np.ndarray]:
-    """From one float64 forward pass: the conditioning, the worst-case magnitudes S, the
-    pre-activations and the output."""
+def _forward_terms(p: Problem) -> tuple[Conditioning, Params, list[np.ndarray], list[np.ndarray],
+                                        np.ndarray]:
+    """From one float64 forward pass: the conditioning, the worst-case magnitudes S, the layer
+    inputs, the pre-activations and the output."""
     inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
     return (conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, _targets(p)),
-            zs, output)
+            inputs, zs, output)

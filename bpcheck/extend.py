@@ -31,6 +31,7 @@ from manual import activations as manual_activations
 from manual import losses as manual_losses
 from manual import vocabulary
 from manual.rules import RULES
+from manual.spec import is_real
 from manual.vocabulary import ActivationRecord, LossRecord
 from reference import WITNESSES, jax_ref, numeric, torch_ref
 
@@ -60,10 +61,10 @@ class UserActivation:
     def __post_init__(self) -> None:
         _check_fields(self, PARTS["activation"])
         bound = self.derivative_bound
-        if not (_real(bound) and math.isfinite(bound) and bound > 0):
+        if not (is_real(bound) and math.isfinite(bound) and bound > 0):
             raise ValueError(f"derivative_bound={bound!r} must be a finite number > 0")
         kinks = self.kinks
-        if not (isinstance(kinks, tuple | list) and all(_real(k) and math.isfinite(k) for k in kinks)):
+        if not (isinstance(kinks, tuple | list) and all(is_real(k) and math.isfinite(k) for k in kinks)):
             raise ValueError(f"kinks={kinks!r} must be a tuple of finite numbers")
         object.__setattr__(self, "kinks", tuple(float(k) for k in kinks))
 
@@ -98,11 +99,6 @@ class UserLoss:
     def record(self) -> LossRecord:
         """What the vocabulary knows of it."""
         return LossRecord(self.name, self.targets)
-
-
-def _real(value: object) -> bool:
-    """A real number, Python or NumPy, not a bool."""
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> None:

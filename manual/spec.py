@@ -72,9 +72,14 @@ def takes_probabilities(loss: str) -> bool:
     return bool(LOSSES[loss].probability_outputs)
 
 
+def is_real(value: Any) -> bool:
+    """A real number, Python or NumPy, not a bool."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
 def _penalty(l2: Any) -> float:
     """λ as a float: a finite real number >= 0 (Python or NumPy; not a bool)."""
-    real = isinstance(l2, int | float | np.integer | np.floating) and not isinstance(l2, bool)
+    real = is_real(l2)
     if not real or not (np.isfinite(l2) and l2 >= 0):
         raise ValueError(f"l2={l2!r} must be a finite number >= 0")
     return float(l2)
