@@ -53,16 +53,17 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
         for name in truth:
             samples[name].append(np.abs(same[name] - truth[name]))
     cond, scale, inputs, zs, output = _forward_terms(p)
+    data = data_gradients(p.spec, p.params, truth)
 
     def allowance(dtype: str, name: str, *measured: np.ndarray) -> np.ndarray:
         measured_ = measured_allowance(p.spec, p.n_samples, dtype,
                                        sensitivity(dtype, spread[name], rho, truth[name],
                                                    cond.output_form, *measured))
-        if np.any(truth[name]):
+        if np.any(data[name]):
             return measured_
-        # Zero by cancellation (a softmax's vjp summing to zero, symmetric weights): a correct
-        # rule's backward pass leaves rounding noise up to τ·S, which forward reruns keep
-        # cancelled; where S is zero too (zero inputs or weights, dead units) the zero is exact.
+        # Data gradient zero by cancellation inside one vjp (a softmax's sums to zero whatever
+        # flows in): a correct rule leaves rounding noise up to τ·S that no rerun shows; where S
+        # is zero too (zero inputs or weights, dead units) the zero is exact.
         return np.maximum(measured_, gradient_allowance(p.spec, p.n_samples, dtype, live_scale()[name],
                                                         cond))
 
@@ -73,6 +74,18 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     return (cond, scale, {name: allowance(dtype, name, *samples[name]) for name in truth},
             {name: allowance("float64", name) for name in truth},
             underflow_floor(p.spec, p.n_samples, dtype), saturation(p.spec, zs, output))
+
+
+def data_gradients(spec: Spec, params: Params, gradients: Params) -> Params:
+    """The gradients without the penalty's λW_k (on each weight's input columns): what the
+    backward pass through the data alone gives, exactly so where that is zero (λW_k is added
+    last, and ½λ·‖W‖²'s derivative is λW exactly in binary arithmetic)."""
+    data = dict(gradients)
+    for k in range(1, spec.depth + 1):
+        inputs, name = spec.sizes[k - 1], f"W{k}"
+        data[name] = gradients[name].copy()
+        data[name][:, :inputs] -= spec.l2 * np.asarray(params[name], np.float64)[:, :inputs]
+    return data
 
 
 def worst_case_allowance(problem: Problem) -> tuple[Conditioning, Params]:

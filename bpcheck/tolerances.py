@@ -4,14 +4,16 @@ r"""Every tolerance bpcheck uses, and why — the one place they are defined.
 its rounding errors. Their size on *this* problem is measured, not bounded:
 
 * *Sensitivity reruns.* The float64 truth (torch) is recomputed ``SENSITIVITY_RUNS`` times with
-  every parameter, input, float target and layer output a_k multiplied by 1 ± ρ (independent
-  random signs, ρ = 2u_d, one rounding of the rule's dtype): the backward-error model of storing each value
-  rounded. With Δ_i = max over reruns of |g_i^ρ − g_i|, rounding carries about
-  R·(u_d + u_64)·Δ_i/ρ into entry i, R = ROUNDINGS_PER_VALUE roundings behind each stored
-  value, 4 in float64 and 2 in float32 (float64 witnesses among themselves: 4·2u_64·Δ_i/ρ).
-  Cancellation
-  in batch sums, saturated units and the output
-  forms frameworks differentiate (σ(1 − σ) from a stored σ, 1/(p(1 − p)) in BCE) all show in Δ.
+  every parameter, input, float target and layer output a_k, and in the backward pass every
+  ∂L/∂a_k and ∂L/∂z_k, multiplied by 1 ± ρ (independent random signs, ρ = 2u_d, one rounding
+  of the rule's dtype): the backward-error model of storing each value rounded. The backward
+  perturbations show what forward ones cannot: a sum Wᵀδ that cancels to exactly 0 (equal
+  rows of W under a softmax) leaves a correct rule's rounding below it. With Δ_i = max over
+  reruns of |g_i^ρ − g_i|, rounding carries about R·(u_d + u_64)·Δ_i/ρ into entry i,
+  R = ROUNDINGS_PER_VALUE roundings behind each stored value, 4 in float64 and 2 in float32
+  (float64 witnesses among themselves: 4·2u_64·Δ_i/ρ). Cancellation in batch sums, saturated
+  units and the output forms frameworks differentiate (σ(1 − σ) from a stored σ,
+  1/(p(1 − p)) in BCE) all show in Δ.
 * *Same-dtype runs.* Where the rule computes in float32, torch computes the same gradient in
   float32 on the same float32 inputs; |g^{torch32}_i − g_i| is one real sample of a correct
   float32 implementation's error. JAX's float64 answer gives |g^{jax}_i − g_i|, the truth's own
@@ -51,12 +53,13 @@ exactly 0 there (and to 1e−19 in another implementation) makes it zero where r
 
 **Verdicts.** A row *agrees* when every entry is within e_i and the allowance could have
 caught a real error: max_i e_i ≤ INFORMATIVE · max_i |g_i| (relative 1e−3, both dtypes). A
-parameter whose float64 gradient is exactly zero gets e_i ≥ τ·S_i (``allowances``): a zero
-reached by cancellation (a softmax's vjp sums to zero; identical rows make every output
-equal) leaves a correct rule's backward rounding, up to τ·S, which reruns that perturb only
-forward values keep cancelled; where S is zero too (zero inputs, dead units) the zero is
-compared exactly (the floor) — except in a saturated network (some κ_out > SATURATED), where
-it is σ′ that underflowed to 0 and agreeing on 0 would hide every error that scales it.
+parameter whose float64 data gradient (the gradient less the penalty's λW) is exactly zero
+gets e_i ≥ τ·S_i (``allowances``): a zero reached by cancellation inside one vjp (a softmax's
+sums to zero whatever flows into it) leaves a correct rule's rounding, up to τ·S, which no
+rerun shows, since perturbing the vjp's input or output leaves the identity exact; where S is
+zero too (zero inputs, dead units) the zero is compared exactly (the floor) — except in a
+saturated network (some κ_out > SATURATED), where it is σ′ that underflowed to 0 and agreeing
+on 0 would hide every error that scales it.
 It *DIFFERS* when some entry is outside its allowance. Otherwise — the rule is within an
 allowance too wide to tell a wrong rule from rounding, or the truth is not finite — it is
 *inconclusive*: never ``agrees``. ``conclusive`` is that test; property tests draw only

@@ -59,8 +59,8 @@ def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torc
           wobble: list[torch.Tensor] | None = None):
     """L. Tensors may carry a leading axis of R independent copies (x: R × N × F, parameters
     R × shape, float targets R × N × C): then L is the sum of the copies' losses, so one
-    backward pass gives every copy its own gradient. ``wobble`` multiplies each layer's output
-    a_k by a factor (1 ± ρ per entry)."""
+    backward pass gives every copy its own gradient. ``wobble`` holds three factors (1 ± ρ per
+    entry) per layer: for the output a_k and, in the backward pass, for ∂L/∂a_k and ∂L/∂z_k."""
     a = x
     for k, name in enumerate(spec.activations, start=1):
         if spec.bias == "node":
@@ -70,9 +70,13 @@ def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torc
             z = F.linear(a, W, b)
         else:  # copies: a batched matrix product per copy
             z = torch.matmul(a, W.transpose(-1, -2)) + (0.0 if b is None else b.unsqueeze(-2))
+        if wobble is not None and z.requires_grad:
+            z.register_hook(wobble[k - 1][2].mul)
         a = activation(name)(z)
         if wobble is not None:
-            a = a * wobble[k - 1]
+            a = a * wobble[k - 1][0]
+            if a.requires_grad:
+                a.register_hook(wobble[k - 1][1].mul)
             if k == spec.depth and takes_probabilities(spec.loss):  # keep p a probability
                 a = a.clamp(max=1.0)
     copies = a.shape[:-2]
@@ -114,9 +118,12 @@ def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
 def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, rho: float,
                         runs: int, seed: int = 0) -> list[Params]:
     """∂L/∂θ in float64, ``runs`` times, with every parameter, input, float target and layer
-    output multiplied by 1 ± ρ (independent random signs per entry): how far relative errors of
-    size ρ — the backward-error model of rounding each stored value — carry into the gradient.
-    All runs are copies in one forward and backward pass."""
+    output a_k, and in the backward pass every ∂L/∂a_k and ∂L/∂z_k, multiplied by 1 ± ρ
+    (independent random signs per entry): how far relative errors of size ρ — the
+    backward-error model of rounding each stored value — carry into the gradient. Perturbing
+    the backward values shows what forward perturbations cannot: a sum Wᵀδ that cancels to
+    exactly 0 (a softmax's vjp, equal rows of W) leaves a rounded backward pass its rounding
+    noise. All runs are copies in one forward and backward pass."""
     rng = np.random.default_rng(seed)
     x, y = _rows(spec, X), _rows(spec, Y)
 
@@ -128,7 +135,8 @@ def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray
         y = shaken(y).clamp(0.0, 1.0) if target_kind(spec.loss) == "probabilities" else shaken(y)
     leaves = {name: shaken(torch.from_numpy(np.asarray(value, dtype=np.float64))).requires_grad_()
               for name, value in params.items()}
-    wobble = [shaken(torch.ones(x.shape[0], width, dtype=torch.float64)) for width in spec.sizes[1:]]
+    wobble = [[shaken(torch.ones(x.shape[0], width, dtype=torch.float64)) for _ in range(3)]
+              for width in spec.sizes[1:]]
     grads = torch.autograd.grad(_loss(spec, leaves, shaken(x), y, wobble), list(leaves.values()))
     return [{name: g[run].numpy() for name, g in zip(leaves, grads, strict=True)}
             for run in range(runs)]

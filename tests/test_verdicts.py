@@ -10,13 +10,16 @@ import pytest
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
+from bpcheck.allowances import data_gradients
 from bpcheck.cli import main
 from bpcheck.cli.compare import EXIT_INCONCLUSIVE
 from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
 from bpcheck.strategies import problems, specs
+from bpcheck.tolerances import SENSITIVITY_RUNS, rerun_perturbation
 from manual import losses, network
 from manual.rules import RULES, UpdateRule
 from manual.spec import Spec
+from reference import torch_ref
 from tests.assertions import describe_problem
 
 
@@ -125,10 +128,11 @@ def test_a_bad_finite_differences_choice_is_a_usage_error(capsys):
 
 
 # --- gradients that are zero by cancellation ---------------------------------------------------
-# Found by the 20-seed false-alarm campaign (seeds 9 and 10): identical rows of the last weight
-# matrix make every softmax output equal, the softmax's vjp sums to zero, and the float64 truth
-# is exactly 0 for a whole parameter, while a correct rule's own rounding leaves noise. Forward
-# reruns keep the cancellation, so only the worst-case bound τ·S can allow for it.
+# Found by the 20-seed false-alarm campaigns (seeds 9 and 10, twice): identical rows of the last
+# weight matrix make every softmax output equal, the softmax's vjp sums to zero, and the
+# float64 data gradient is exactly 0 for a whole parameter (the penalty's λW aside), while a
+# correct rule's own rounding leaves noise. A sum Wᵀδ that cancels shows in reruns that perturb
+# the backward values; a cancellation inside one vjp does not, and gets the worst case τ·S.
 
 def zero_by_cancellation_float32_bce_logits() -> Problem:
     spec = Spec((1,) * 7 + (16,), ("sigmoid",) * 6 + ("softmax",), "bce-logits", "sum", "node",
@@ -153,18 +157,53 @@ def zero_by_cancellation_float64_labels() -> Problem:
     return Problem(spec, params, np.ones((4, 1)), np.array([0]), 1.0)
 
 
+def zero_by_cancellation_float64_labels_with_penalty() -> Problem:
+    """Campaign seed 10's draw: the penalty on one weight of 1e−218 is all of W4's gradient."""
+    spec = Spec((4, 7, 9, 16, 9, 1, 2, 2), ("leaky_relu",) + ("sigmoid",) * 6, "softmax-ce-labels",
+                "sum", l2=0.25)
+    params = {"W1": np.full((7, 5), 0.25), "W2": np.zeros((9, 8)), "W3": np.zeros((16, 10)),
+              "W4": np.zeros((9, 17)), "W5": np.full((1, 10), 0.25),
+              "W6": np.array([[0.5, 0.0], [0.0, 0.0]]), "W7": np.full((2, 3), 0.078125)}
+    params["W4"][0, 0] = 1.04806163e-218
+    return Problem(spec, params, np.ones((4, 1)), np.array([0]), 1.0)
+
+
+def zero_by_cancellation_float32_bce_logits_with_penalty() -> Problem:
+    """The softmax's vjp cancels inside one layer; W6's gradient is the penalty's λW alone."""
+    problem = zero_by_cancellation_float32_bce_logits()
+    params = {**problem.params, "W6": np.array([[1e-3, 0.0]], np.float32)}
+    return Problem(problem.spec.replace(l2=0.25), params, problem.X, problem.Y, 1.0)
+
+
 @pytest.mark.parametrize("make", [zero_by_cancellation_float32_bce_logits,
                                   zero_by_cancellation_float64_softmax_ce,
-                                  zero_by_cancellation_float64_labels])
+                                  zero_by_cancellation_float64_labels,
+                                  zero_by_cancellation_float64_labels_with_penalty,
+                                  zero_by_cancellation_float32_bce_logits_with_penalty])
 def test_a_gradient_zero_by_cancellation_is_never_differs(make):
     problem = make()
     truth = ask_witnesses(problem, finite_differences=False)
-    zero = [name for name, g in truth.gradients["torch"].items() if not np.any(g)]
-    assert zero, "the float64 truth should be exactly zero for some parameter"
+    exact = truth.gradients["torch"]
+    data = data_gradients(problem.spec, problem.in_float64().params, exact)
+    zero = [name for name, g in data.items() if not np.any(g)]
+    assert zero, "the float64 data gradient should be exactly zero for some parameter"
     derived = network.gradients(problem.spec, problem.params, problem.X, problem.Y)
-    assert any(np.any(derived[name]) for name in zero), "the rule's rounding should leave noise"
+    assert any(np.any(derived[name] != exact[name]) for name in zero), \
+        "the rule's rounding should leave noise"
     report = compare_rule(RULES["derived"], problem, truth)
     assert report.verdict == INCONCLUSIVE, [(r.parameter, r.witness, r.verdict) for r in report.rows]
+
+
+def test_the_sensitivity_reruns_perturb_the_backward_pass():
+    """Equal rows of W7 make W7ᵀδ7 exactly 0, and forward perturbations (seeded) keep the part
+    of it that flows down to W4 cancelled: only reruns that perturb δ7 itself show the rounding
+    noise a correct rule leaves below it."""
+    problem = zero_by_cancellation_float64_labels_with_penalty()
+    bias_column = -1  # ∂L/∂b4 = δ4, which the penalty leaves alone
+    assert not np.any(torch_ref.gradients(*problem.arrays())["W4"][:, bias_column])
+    runs = torch_ref.perturbed_gradients(*problem.arrays(), rerun_perturbation("float64"),
+                                         SENSITIVITY_RUNS)
+    assert any(np.any(run["W4"][:, bias_column]) for run in runs)
 
 
 def test_a_structural_zero_is_still_compared_exactly():
