@@ -2,11 +2,12 @@
 
 A user rule brings its NumPy value, its hand-derived derivative, and a PyTorch and a JAX
 forward to compare against. Its parts are checked on construction and guarded, so that an
-exception names the part that raised. ``registered`` puts each part where it belongs for a
-``with`` block — the name into the spec vocabulary, the value and derivative into ``manual/``,
-the forwards into the witnesses (the finite-difference witness differentiates the user's own
-NumPy value) — and ``verify`` runs the property check inside random networks of the family
-against every witness. Anything the user's code raises is a failure, never a pass.
+exception names the part that raised. ``REGISTRY.scoped(rule)`` puts each part where it
+belongs for a ``with`` block (``entries``) — the record into the spec vocabulary, the value and
+derivative into ``manual/``, the forwards into the witnesses (the finite-difference witness
+differentiates the user's own NumPy value) — and ``verify`` runs the property check inside
+random networks of the family against every witness. Anything the user's code raises is a
+failure, never a pass.
 """
 
 from __future__ import annotations
@@ -16,24 +17,22 @@ import functools
 import importlib
 import math
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from copy import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import ClassVar
 
 import numpy as np
 
+from bpcheck.registry import REGISTRY
 from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.strategies import problems, specs
-from manual import activations as manual_activations
-from manual import losses as manual_losses
-from manual import vocabulary
+from manual.activations import Activation
+from manual.losses import Loss
 from manual.rules import RULES
 from manual.spec import is_real
 from manual.vocabulary import ActivationRecord, LossRecord
-from reference import WITNESSES, jax_ref, numeric, torch_ref
 
 #: The user's callables of each kind of rule, by field name (named when one raises).
 PARTS = {"activation": ("value", "derivative", "torch", "jax"),
@@ -50,6 +49,7 @@ class UserActivation:
     which the random networks keep away from. Registered, it becomes an ``ActivationRecord``
     like every built-in activation."""
 
+    kind: ClassVar[str] = "activation"
     name: str
     value: Callable[[np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -72,6 +72,14 @@ class UserActivation:
         """What the vocabulary knows of it."""
         return ActivationRecord(self.name, derivative_bound=self.derivative_bound, kinks=self.kinks)
 
+    def entries(self) -> dict[str, object]:
+        """What it puts in each table of ``REGISTRY``, its callables guarded."""
+        rule = guarded(self)
+        return {"record": rule.record(),
+                "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
+                "torch": lambda _: rule.torch, "jax": lambda _: lambda z, mask: rule.jax(z),
+                "numeric": lambda _: rule.value}
+
 
 @dataclass(frozen=True)
 class UserLoss:
@@ -80,6 +88,7 @@ class UserLoss:
     outputs × samples arrays, each returning one value per sample. ``targets``: ``values`` or
     ``probabilities``."""
 
+    kind: ClassVar[str] = "loss"
     name: str
     per_sample: Callable[[np.ndarray, np.ndarray], np.ndarray]
     gradient: Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -99,6 +108,14 @@ class UserLoss:
     def record(self) -> LossRecord:
         """What the vocabulary knows of it."""
         return LossRecord(self.name, self.targets)
+
+    def entries(self) -> dict[str, object]:
+        """What it puts in each table of ``REGISTRY``, its callables guarded (the jax witness
+        computes a loss it does not know unpadded, since its padding behaviour is unknown)."""
+        rule = guarded(self)
+        return {"record": rule.record(), "manual": Loss(rule.name, rule.per_sample, rule.gradient),
+                "torch": rule.torch, "jax": lambda p, y, mask: rule.jax(p, y),
+                "numeric": lambda p, y: rule.per_sample(np.swapaxes(p, -1, -2), np.swapaxes(y, -1, -2))}
 
 
 def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> None:
@@ -130,62 +147,6 @@ def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
     parts = PARTS["activation" if isinstance(rule, UserActivation) else "loss"]
     return dataclasses.replace(rule, **{part: _guard(rule.name, part, getattr(rule, part))
                                         for part in parts})
-
-
-def _registries() -> list:
-    """Every mutable registry a user rule joins."""
-    return [vocabulary.ACTIVATIONS, vocabulary.LOSSES,
-            manual_activations.ACTIVATIONS, manual_losses.LOSSES,
-            torch_ref.ACTIVATIONS, torch_ref.LOSSES,
-            jax_ref.ACTIVATIONS, jax_ref.LOSSES, jax_ref.UNPADDED_LOSSES,
-            numeric.ACTIVATIONS, numeric.LOSSES, WITNESSES]
-
-
-@contextmanager
-def registered(rule: UserActivation | UserLoss) -> Iterator[None]:
-    """Register the rule for the duration of a ``with`` block, then restore every registry."""
-    saved = [(registry, copy(registry)) for registry in _registries()]
-    try:
-        register_user_rule(rule)
-        yield
-    finally:
-        for registry, before in saved:
-            if isinstance(registry, list):
-                registry[:] = before
-            else:
-                registry.clear()
-                registry.update(before)
-        manual_activations.activation.cache_clear()
-
-
-def register_user_rule(rule: UserActivation | UserLoss) -> None:
-    """Make the rule a member of every registry (idempotent for the same name); its callables
-    are guarded, so that an exception says which of them raised."""
-    if isinstance(rule, UserActivation | UserLoss):
-        rule = guarded(rule)
-    if isinstance(rule, UserActivation):
-        vocabulary.register(rule.record())
-        manual_activations.register(rule.name, lambda _: manual_activations.Activation(
-            rule.name, rule.value, rule.derivative))
-        manual_activations.activation.cache_clear()
-        torch_ref.ACTIVATIONS[rule.name] = lambda _: rule.torch
-        jax_ref.ACTIVATIONS[rule.name] = lambda _: lambda z, mask: rule.jax(z)
-        numeric.ACTIVATIONS[rule.name] = lambda _: rule.value
-    elif isinstance(rule, UserLoss):
-        vocabulary.register(rule.record())
-        manual_losses.register(manual_losses.Loss(rule.name, rule.per_sample, rule.gradient))
-        torch_ref.LOSSES[rule.name] = rule.torch
-        jax_ref.LOSSES[rule.name] = lambda p, y, mask: rule.jax(p, y)
-        jax_ref.UNPADDED_LOSSES.add(rule.name)  # its padding behaviour is unknown
-        numeric.LOSSES[rule.name] = lambda p, y: rule.per_sample(np.swapaxes(p, -1, -2),
-                                                                 np.swapaxes(y, -1, -2))
-    else:
-        raise TypeError(f"{rule!r} is neither a UserActivation nor a UserLoss")
-    for name, witness in list(WITNESSES.items()):  # refresh the witnesses' name sets
-        module = {"torch": torch_ref, "jax": jax_ref, "numeric": numeric}[name]
-        WITNESSES[name] = type(witness)(**{**witness.__dict__,
-                                           "activations": frozenset(module.ACTIVATIONS),
-                                           "losses": frozenset(module.LOSSES)})
 
 
 def load_user_rule(target: str) -> UserActivation | UserLoss:
@@ -237,7 +198,7 @@ def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int =
     shape = {"max_hidden_layers": 3}
     strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
                 else specs(loss=rule.name, **shape))
-    with registered(rule):
+    with REGISTRY.scoped(rule):
         verdict = hunt(RULES["derived"], problems(strategy), max_examples, seed, keep_errors=True)
     verdict.rule = rule.name
     return verdict

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
@@ -45,7 +44,6 @@ def register(name: str, factory: Callable[[float | None], Activation]) -> None:
     ACTIVATIONS[name] = factory
 
 
-@cache
 def activation(name: str) -> Activation:
     """The activation a spec names, e.g. ``"tanh"`` or ``"leaky_relu:0.2"``."""
     base, parameter = parse_activation(name)

@@ -73,6 +73,9 @@ class ActivationRecord:
     dead: Callable[[Array, float | None], Array] | None = None
 
 
+TARGET_KINDS = ("values", "probabilities", "labels")
+
+
 @dataclass(frozen=True)
 class LossRecord:
     """A loss name and all it is besides its math."""
@@ -92,8 +95,11 @@ class LossRecord:
     #: κ(z_L, a_L) of the output pre-activations and outputs, (N, C) each
     condition: Callable[[Array, Array], Array] | None = None
 
+    def __post_init__(self) -> None:
+        if self.targets not in TARGET_KINDS:
+            raise ValueError(f"targets={self.targets!r} is unknown; expected one of {list(TARGET_KINDS)}")
 
-TARGET_KINDS = ("values", "probabilities", "labels")
+
 
 ACTIVATIONS: dict[str, ActivationRecord] = {record.name: record for record in (
     ActivationRecord("sigmoid", output_form_condition=saturation),
@@ -118,15 +124,3 @@ LOSSES: dict[str, LossRecord] = {record.name: record for record in (
                condition=lambda z, p: dominance(z)),
 )}
 
-
-def register(record: ActivationRecord | LossRecord) -> None:
-    """Add (or replace) a name's record: a user's activation or loss joins the vocabulary."""
-    if isinstance(record, ActivationRecord):
-        ACTIVATIONS[record.name] = record
-    elif isinstance(record, LossRecord):
-        if record.targets not in TARGET_KINDS:
-            raise ValueError(f"targets={record.targets!r} is unknown; expected one of "
-                             f"{list(TARGET_KINDS)}")
-        LOSSES[record.name] = record
-    else:
-        raise TypeError(f"{record!r} is neither an ActivationRecord nor a LossRecord")

@@ -5,7 +5,7 @@ Every witness reads the model description from ``manual.spec`` and nothing else 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, KeysView
 from dataclasses import dataclass
 
 from reference import jax_ref, numeric, torch_ref
@@ -23,9 +23,10 @@ class Witness:
     gradients_and_sgd_step: Callable | None
     #: reruns perturbed by 1 ± ρ (``bpcheck.tolerances``), where the witness can measure that
     perturbed_gradients: Callable | None
-    #: activation and loss names this witness implements (checked against the spec vocabulary)
-    activations: frozenset[str]
-    losses: frozenset[str]
+    #: activation and loss names this witness implements (live views of its tables, checked
+    #: against the spec vocabulary)
+    activations: KeysView[str]
+    losses: KeysView[str]
 
 
 WITNESSES: dict[str, Witness] = {
@@ -33,7 +34,7 @@ WITNESSES: dict[str, Witness] = {
         module_name, module.loss, module.gradients, module.sgd_step,
         getattr(module, "gradients_and_sgd_step", None),
         getattr(module, "perturbed_gradients", None),
-        frozenset(module.ACTIVATIONS), frozenset(module.LOSSES),
+        module.ACTIVATIONS.keys(), module.LOSSES.keys(),
     )
     for module_name, module in (("torch", torch_ref), ("jax", jax_ref), ("numeric", numeric))
 }

@@ -79,8 +79,8 @@ LOSSES = {
         z, y, axis=0, where=mask),
 }
 
-#: Losses whose behaviour on padded outputs is unknown (user losses): computed unpadded.
-UNPADDED_LOSSES: set[str] = set()
+#: Losses known to mask padded outputs; any other (a user's loss) is computed unpadded.
+PADDED_LOSSES = frozenset(LOSSES)
 
 #: How many times the padded gradient has been traced (= compiled); see ``compile_count``.
 _TRACES = {"padded": 0}
@@ -96,23 +96,30 @@ def _as_float64(params: Params) -> Params:
     return {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
 
 
-def _loss(params: dict, x: jnp.ndarray, y: jnp.ndarray, spec: Spec) -> jnp.ndarray:
-    """L on unpadded arrays: the plain formulation."""
+def _code(spec: Spec) -> tuple:
+    """The functions the spec's names stand for now, (activation factories, loss): part of the
+    compile key, so that a name registered anew with other code compiles anew."""
+    return tuple(ACTIVATIONS[parse_activation(name)[0]] for name in spec.activations), LOSSES[spec.loss]
+
+
+def _loss(params: dict, x: jnp.ndarray, y: jnp.ndarray, spec: Spec, code: tuple) -> jnp.ndarray:
+    """L on unpadded arrays: the plain formulation, with the functions ``_code`` gives."""
+    factories, loss_function = code
     a = x
-    for k, name in enumerate(spec.activations, start=1):
+    for k, (name, factory) in enumerate(zip(spec.activations, factories, strict=True), start=1):
         if spec.bias == "node":
             a = jnp.concatenate([a, jnp.ones((1, a.shape[1]), a.dtype)], axis=0)
         z = params[f"W{k}"] @ a
         if spec.bias == "vector":
             z = z + params[f"b{k}"][:, None]
-        a = activation(name)(z, jnp.ones(z.shape, bool))
-    per_sample = LOSSES[spec.loss](a, y, jnp.ones(a.shape, bool))
+        a = factory(parse_activation(name)[1])(z, jnp.ones(z.shape, bool))
+    per_sample = loss_function(a, y, jnp.ones(a.shape, bool))
     total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
     weights = [params[f"W{k}"][:, : spec.sizes[k - 1]] for k in range(1, spec.depth + 1)]
     return total + 0.5 * spec.l2 * sum(jnp.sum(w * w) for w in weights)
 
 
-_plain_grad = jax.jit(jax.grad(_loss), static_argnums=3)
+_plain_grad = jax.jit(jax.grad(_loss), static_argnums=(3, 4))
 
 
 def bucket(n: int, floor: int) -> int:
@@ -127,12 +134,12 @@ def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, l2, 
     Both bias styles share this function: a bias node's column of W is the bias vector b.
     """
     _TRACES["padded"] += 1  # runs at trace time only
-    depth, loss_name, branches = key
+    depth, loss, branches = key
     a = x
     for k in range(1, depth + 1):
         z = padded[f"W{k}"] @ a + padded[f"b{k}"][:, None]
         a = lax.switch(codes[k - 1], branches, z, slopes[k - 1], out_mask)
-    per_sample = jnp.where(sample_mask, LOSSES[loss_name](a, y, out_mask), 0.0)
+    per_sample = jnp.where(sample_mask, loss(a, y, out_mask), 0.0)
     penalty = sum(jnp.sum(padded[f"W{k}"] ** 2) for k in range(1, depth + 1))
     return scale * per_sample.sum() + 0.5 * l2 * penalty
 
@@ -141,14 +148,15 @@ _padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=9)
 
 
 @cache
-def _branches(names: tuple[str, ...]) -> tuple:
-    """Each named activation as a ``lax.switch`` branch (z, parameter, mask) → a (cached, so
-    the tuple is the same object — and the same compile key — for the same registry)."""
+def _branches(factories: tuple) -> tuple:
+    """Each activation factory as a ``lax.switch`` branch (z, parameter, mask) → a (cached, so
+    the tuple is the same object — and the same compile key — for the same implementations;
+    a name registered anew with other code compiles anew)."""
 
-    def branch(name):
-        return lambda z, parameter, mask: ACTIVATIONS[name](parameter)(z, mask)
+    def branch(factory):
+        return lambda z, parameter, mask: factory(parameter)(z, mask)
 
-    return tuple(branch(name) for name in names)
+    return tuple(branch(factory) for factory in factories)
 
 
 def _pad_params(spec: Spec, params: Params, width: int) -> dict[str, np.ndarray]:
@@ -199,7 +207,7 @@ def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
     padded = _pad_params(spec, params, width)
     grads = _padded_grad(padded, _pad_data(x, (width, batch)), y_pad, out_mask, sample_mask, scale,
                          np.array(codes), np.array(slopes), spec.l2,
-                         (spec.depth, spec.loss, _branches(names)))
+                         (spec.depth, LOSSES[spec.loss], _branches(tuple(ACTIVATIONS.values()))))
     return padded, grads
 
 
@@ -218,13 +226,13 @@ def compile_count() -> int:
 
 def plain_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     """∂L/∂θ by ``jax.grad`` on the unpadded arrays (compiles once per shape)."""
-    grads = _plain_grad(_as_float64(params), _cols(spec, X), _cols(spec, Y), spec)
+    grads = _plain_grad(_as_float64(params), _cols(spec, X), _cols(spec, Y), spec, _code(spec))
     return {name: np.asarray(grads[name]) for name in params}
 
 
 def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
     """L in float64."""
-    return float(_loss(_as_float64(params), _cols(spec, X), _cols(spec, Y), spec))
+    return float(_loss(_as_float64(params), _cols(spec, X), _cols(spec, Y), spec, _code(spec)))
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
@@ -240,9 +248,9 @@ def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float
 def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
                            lr: float | None) -> tuple[Params, Params | None]:
     """∂L/∂θ and, when ``lr`` is given, the parameters after one ``optax.sgd`` step."""
-    if spec.loss in UNPADDED_LOSSES:
+    if spec.loss not in PADDED_LOSSES:
         current = _as_float64(params)
-        grads = _plain_grad(current, _cols(spec, X), _cols(spec, Y), spec)
+        grads = _plain_grad(current, _cols(spec, X), _cols(spec, Y), spec, _code(spec))
         new = None if lr is None else _sgd(current, grads, lr)
         return ({name: np.asarray(g) for name, g in grads.items()},
                 None if new is None else {name: np.asarray(v) for name, v in new.items()})

@@ -11,15 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from bpcheck.cli import main
-from bpcheck.extend import (
-    UserActivation,
-    UserLoss,
-    load_user_rule,
-    register_user_rule,
-    registered,
-    verify,
-)
+from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
 from bpcheck.problem import Problem
+from bpcheck.registry import REGISTRY
 from bpcheck.strategies import KINK_MARGIN, away_from_kinks
 from manual import spec as vocabulary
 from manual.spec import Spec
@@ -33,13 +27,22 @@ def test_a_correct_user_activation_passes():
     assert verdict.failure is None and verdict.examples > 0
 
 
-def test_a_user_rule_joins_every_registry_only_while_registered():
+def test_a_user_rule_joins_every_registry_only_while_scoped():
     swish = load_user_rule(f"{EXAMPLES}:swish")
-    with registered(swish):
+    with REGISTRY.scoped(swish):
         assert "swish" in vocabulary.ACTIVATIONS
         assert all("swish" in witness.activations for witness in WITNESSES.values())
     assert "swish" not in vocabulary.ACTIVATIONS
     assert not any("swish" in witness.activations for witness in WITNESSES.values())
+
+
+def test_a_scoped_rule_puts_back_what_it_replaced_even_when_the_block_raises():
+    tables = REGISTRY.tables["activation"]
+    before = {role: table["tanh"] for role, table in tables.items()}
+    with pytest.raises(RuntimeError, match="inside"), REGISTRY.scoped(UserActivation("tanh", **SOFT_RELU)):
+        assert all(table["tanh"] is not before[role] for role, table in tables.items())
+        raise RuntimeError("inside the block")
+    assert all(table["tanh"] is before[role] for role, table in tables.items())
 
 
 def test_a_subtly_wrong_user_activation_is_caught_with_a_small_network():
@@ -82,10 +85,10 @@ def test_verify_command_exit_codes(capsys):
 
 
 def test_registering_something_else_is_refused():
-    with pytest.raises(TypeError, match="neither a UserActivation nor a UserLoss"), registered(F.relu):
+    with pytest.raises(TypeError, match="neither a UserActivation nor a UserLoss"), REGISTRY.scoped(F.relu):
         pass
     with pytest.raises(TypeError, match="neither a UserActivation nor a UserLoss"):
-        register_user_rule(F.relu)
+        REGISTRY.register(F.relu)
 
 
 def soft_relu(z):
@@ -100,13 +103,13 @@ SOFT_RELU = dict(value=soft_relu, derivative=lambda z, a: np.where(z > 0, 1.0, 0
 def test_a_user_activation_declares_its_kinks_and_draws_keep_away():
     kinked = UserActivation("soft_relu", **SOFT_RELU, kinks=(0.0,))
     spec_args = ((1, 1), ("soft_relu",), "half-sse", "sum", "vector")
-    with registered(kinked):
+    with REGISTRY.scoped(kinked):
         assert vocabulary.ACTIVATIONS["soft_relu"].kinks == (0.0,)
         near = Problem(Spec(*spec_args), {"W1": np.ones((1, 1)), "b1": np.zeros(1)},
                        np.full((1, 1), KINK_MARGIN / 2), np.zeros((1, 1)), 0.1)
         assert not away_from_kinks(near)
         assert away_from_kinks(Problem(near.spec, near.params, np.ones((1, 1)), near.Y, 0.1))
-    with registered(UserActivation("soft_relu", **SOFT_RELU)):  # undeclared: nothing to avoid
+    with REGISTRY.scoped(UserActivation("soft_relu", **SOFT_RELU)):  # undeclared: nothing to avoid
         assert away_from_kinks(near)
 
 

@@ -1,0 +1,79 @@
+"""Every table a name lives in, as one registry: ``with REGISTRY.scoped(rule): ...``.
+
+An activation or loss is declared once, by its record in ``manual.vocabulary``, and implemented
+four times, independently: in ``manual/`` and in each witness, each keyed by the name. The
+registry knows those tables by kind of rule; a rule to register says what it puts in each
+(``entries()``, keyed by the same roles), and ``scoped`` puts exactly that there for a ``with``
+block, then takes out what it put in and puts back any entry it replaced. Nothing else holds a
+copy of a table, so nothing else needs refreshing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Protocol
+
+from manual import activations, losses, vocabulary
+from reference import jax_ref, numeric, torch_ref
+
+
+class Registrable(Protocol):
+    """A rule the registry can hold: its kind (a key of the registry's tables), its name, and
+    its entry for each of that kind's tables."""
+
+    kind: str
+    name: str
+
+    def entries(self) -> Mapping[str, object]: ...
+
+
+_ABSENT = object()
+
+
+class Registry:
+    """Tables by kind of rule and role (``record``, ``manual`` and one per witness)."""
+
+    def __init__(self, tables: Mapping[str, Mapping[str, MutableMapping]]) -> None:
+        self.tables = tables
+
+    def _where(self, rule: Registrable) -> list[tuple[MutableMapping, object]]:
+        """Each table of the rule's kind with the rule's entry for it."""
+        kind = getattr(rule, "kind", None)
+        if kind not in self.tables or not callable(getattr(rule, "entries", None)):
+            raise TypeError(f"{rule!r:.80} is neither a UserActivation nor a UserLoss")
+        tables, entries = self.tables[kind], rule.entries()
+        if set(entries) != set(tables):
+            raise ValueError(f"{rule.name}: entries for {sorted(entries)}, expected {sorted(tables)}")
+        return [(tables[role], entries[role]) for role in tables]
+
+    @contextmanager
+    def scoped(self, rule: Registrable) -> Iterator[None]:
+        """The rule in every table of its kind for a ``with`` block; afterwards each table
+        holds what it held before."""
+        where = self._where(rule)
+        replaced = [(table, table.get(rule.name, _ABSENT)) for table, _ in where]
+        try:
+            for table, entry in where:
+                table[rule.name] = entry
+            yield
+        finally:
+            for table, before in replaced:
+                if before is _ABSENT:
+                    table.pop(rule.name, None)
+                else:
+                    table[rule.name] = before
+
+    def register(self, rule: Registrable) -> None:
+        """The rule in every table of its kind, for good (idempotent for the same name)."""
+        for table, entry in self._where(rule):
+            table[rule.name] = entry
+
+
+REGISTRY = Registry({
+    "activation": {"record": vocabulary.ACTIVATIONS, "manual": activations.ACTIVATIONS,
+                   "torch": torch_ref.ACTIVATIONS, "jax": jax_ref.ACTIVATIONS,
+                   "numeric": numeric.ACTIVATIONS},
+    "loss": {"record": vocabulary.LOSSES, "manual": losses.LOSSES, "torch": torch_ref.LOSSES,
+             "jax": jax_ref.LOSSES, "numeric": numeric.LOSSES},
+})
