@@ -18,26 +18,26 @@ from reference.optim_ref import TRAJECTORIES, GradientAt
 
 ErrorScaleAt = Callable[[Params], Params]  # parameters → per-entry gradient error scale
 
-#: Which framework each convention table column stands for.
-FRAMEWORKS = ("torch", "optax")
+#: The frameworks whose optimizers witness the manual ones.
+FRAMEWORKS = tuple(TRAJECTORIES)
 
 
 def manual_trajectory(name: str, params: Params, gradient_at: GradientAt, steps: int,
                       hp: dict) -> list[Params]:
     """Parameters after each step of the manual rule (in the parameters' own dtype)."""
-    state = optim.init(name, params, **hp)
+    bound = optim.optimizer(name).bind(**hp)
+    state = bound.init(params)
     path = []
     for t in range(1, steps + 1):
-        params, state = optim.step(name, params, gradient_at(params, t), state, **hp)
+        params, state = bound.step(params, gradient_at(params, t), state)
         path.append(params)
     return path
 
 
 def in_convention(name: str, hp: dict, framework: str) -> dict:
     """hp with every formula switch (ε placement) set to what the framework can express."""
-    formulas = {key: pair[FRAMEWORKS.index(framework)]
-                for key, pair in optim.CONVENTIONS[name].items() if key in optim.CHOICES}
-    return optim.hyperparameters(name, **{**hp, **formulas})
+    rule = optim.optimizer(name)
+    return rule.bind(**{**hp, **rule.in_convention(framework)}).hp
 
 
 def perturbed(gradient_at: GradientAt, rng: np.random.Generator,
@@ -181,7 +181,8 @@ def convention_table(steps: int = 10, seed: int = 0) -> list[dict]:
     gradient_at = fixed_gradients([{k: rng.standard_normal(v.shape) for k, v in params.items()}
                                    for _ in range(steps)])
     rows = []
-    for name, differences in optim.CONVENTIONS.items():
+    for name, rule in optim.OPTIMIZERS.items():
+        differences = rule.conventions
         torch_hp = optim.hyperparameters(name)
         optax_hp = optim.hyperparameters(name, **{k: pair[1] for k, pair in differences.items()})
         torch_path = TRAJECTORIES["torch"](name, params, gradient_at, steps, torch_hp)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from bpcheck.compare import Problem
-from manual import seed
+from manual import optim, seed
 from manual.spec import (
     ACTIVATIONS,
     BIAS_STYLES,
@@ -30,6 +30,7 @@ from manual.spec import (
     target_kind,
 )
 from reference import numeric
+from reference.optim_ref import fixed
 
 MAX_WIDTH, MAX_BATCH, MAX_HIDDEN_LAYERS = 16, 8, 6
 INPUT_BOUND = 2.0
@@ -168,37 +169,35 @@ def _powers_of_ten(low: int, high: int) -> st.SearchStrategy[float]:
     return st.integers(low, high).map(lambda e: 10.0**e)
 
 
+def _zero_or(low: float, high: float) -> st.SearchStrategy[float]:
+    return st.one_of(st.just(0.0), _rate(low, high))
+
+
+#: What the tests draw for each setting, by its name (the same meaning in every optimizer):
+#: realistic ranges; a setting drawn from the others' values is a function of them. Centered
+#: RMSProp keeps α ≥ 0.9, since its denominator √(v − m²) can shrink to α^{t/2}√v and smaller α
+#: would leave float32 nothing to compare; Nesterov is drawn only where the record allows it.
+SETTING_DRAWS = {
+    "lr": _rate(1e-4, 1.0), "weight_decay": _zero_or(1e-4, 0.1), "eps": _powers_of_ten(-10, -3),
+    "momentum": _zero_or(0.1, 0.99), "dampening": _zero_or(0.1, 0.9), "lr_decay": _zero_or(1e-3, 0.1),
+    "initial_accumulator_value": _zero_or(0.01, 1.0), "centered": st.booleans(),
+    "beta1": _rate(0.0, 0.99), "beta2": _rate(0.5, 0.9999), "eps_root": st.sampled_from([0.0, 1e-8]),
+    "eps_placement": st.sampled_from(["outside", "inside"]),
+    "alpha": lambda hp: _rate(0.9, 0.999) if hp.get("centered") else _rate(0.5, 0.999),
+    "nesterov": lambda hp: st.booleans() if hp["momentum"] and not hp["dampening"] else st.just(False),
+}
+
+
 @st.composite
 def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
-    """Hyperparameters the framework can express, keyed by the manual rule's names.
-
-    Decay rates span realistic ranges; centered RMSProp keeps α ≥ 0.9, since its denominator
-    √(v − m²) can shrink to α^{t/2}√v and smaller α would leave float32 nothing to compare."""
-    hp: dict = {"lr": _rate(1e-4, 1.0), "weight_decay": st.one_of(st.just(0.0), _rate(1e-4, 0.1)),
-                "eps": _powers_of_ten(-10, -3)}
-    if name == "sgd":
-        hp["momentum"] = st.one_of(st.just(0.0), _rate(0.1, 0.99))
-        hp["dampening"] = st.just(0.0) if framework == "optax" else st.one_of(st.just(0.0),
-                                                                               _rate(0.1, 0.9))
-        del hp["eps"]
-    elif name == "adagrad":
-        hp.update(lr_decay=st.one_of(st.just(0.0), _rate(1e-3, 0.1)),
-                  initial_accumulator_value=st.one_of(st.just(0.0), _rate(0.01, 1.0)),
-                  eps_placement=st.just("outside" if framework == "torch" else "inside"))
-    elif name == "rmsprop":
-        hp.update(centered=st.booleans(), momentum=st.one_of(st.just(0.0), _rate(0.1, 0.99)),
-                  eps_placement=st.just("outside") if framework == "torch"
-                  else st.sampled_from(["outside", "inside"]))
-    else:
-        hp.update(beta1=_rate(0.0, 0.99), beta2=_rate(0.5, 0.9999))
-        if name in ("adam", "adamw"):
-            hp["eps_root"] = st.just(0.0) if framework == "torch" else st.sampled_from([0.0, 1e-8])
-    drawn = {key: draw(value) for key, value in hp.items()}
-    if name == "rmsprop":
-        drawn["alpha"] = draw(_rate(0.9, 0.999) if drawn["centered"] else _rate(0.5, 0.999))
-    if name == "sgd" and drawn["momentum"] and not drawn["dampening"]:
-        drawn["nesterov"] = draw(st.booleans())
-    return drawn
+    """Every setting of the optimizer's record, keyed by its name, drawn where ``framework``
+    can express more than one value (``reference.optim_ref.fixed``) and fixed where not."""
+    settings, pinned = optim.optimizer(name).settings, fixed(framework, name)
+    hp: dict = {key: pinned[key] for key in settings if key in pinned}
+    for key in sorted(set(settings) - set(hp), key=lambda key: callable(SETTING_DRAWS[key])):
+        strategy = SETTING_DRAWS[key]
+        hp[key] = draw(strategy(hp) if callable(strategy) else strategy)
+    return {key: hp[key] for key in settings}
 
 
 def _entries(dtype: str, largest: float) -> st.SearchStrategy[float]:

@@ -1,12 +1,13 @@
-r"""Hand-derived optimizers: pure update rules θ, g, state → θ′, state′, one registry.
+r"""Hand-derived optimizers: pure update rules θ, g, state → θ′, state′, one record per name.
 
-``init(name, params, **hp)`` gives the state; ``step(name, params, grads, state, **hp)`` returns
-new parameters and a new state (the inputs are never modified, the state is never shared). The
-state holds the step count t (the number of steps taken) and one buffer per parameter for each
-moment the rule keeps. Hyperparameters use torch's names; every place where torch and optax
-define a same-named optimizer differently is a hyperparameter too, listed in ``CONVENTIONS``
-with each framework's choice and default. Scalars (bias corrections, effective rates) are
-computed in Python floats and rounded once to the array dtype, as the frameworks do.
+An ``Optimizer`` record holds all a name is: its buffers, its hyperparameters (``Setting``:
+torch's name and default, the values it may take, and optax's default or formula where the
+frameworks differ — a convention) and its per-array update. ``bind(**hp)`` checks the
+hyperparameters once and gives a ``Bound`` optimizer: ``init(params)`` gives the state,
+``step(params, grads, state)`` new parameters and a new state (the inputs are never modified,
+the state is never shared). The state holds the step count t (the number of steps taken) and
+one buffer per parameter for each moment the rule keeps. Scalars (bias corrections, effective
+rates) are computed in Python floats and rounded once to the array dtype, as the frameworks do.
 
 Notation: g is the gradient after weight decay (coupled L2: g ← g + λθ), η the learning rate,
 t the step being taken (1 for the first).
@@ -14,42 +15,24 @@ t the step being taken (1 for the first).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-
 import numpy as np
 
+from manual.optim_record import (
+    FLAG,
+    POSITIVE,
+    UNIT_INTERVAL,
+    Bound,
+    Hyper,
+    Optimizer,
+    Setting,
+    check_state,
+)
 from manual.spec import Params
 
-Buffers = dict[str, np.ndarray]  # one parameter's moments, by buffer name
-Hyper = dict[str, float | bool | str]
-
-
-@dataclass(frozen=True)
-class Optimizer:
-    """A registered rule: its buffers, hyperparameters (torch's defaults) and per-array update."""
-
-    name: str
-    buffers: tuple[str, ...]
-    defaults: Mapping[str, float | bool | str]
-    update: Callable[[np.ndarray, np.ndarray, Buffers, int, Hyper], tuple[np.ndarray, Buffers]]
-    initial_value: Callable[[Hyper, str], float] = lambda hp, buffer: 0.0
-
+__all__ = ["OPTIMIZERS", "Bound", "Optimizer", "Setting", "check_state", "hyperparameters", "init",
+           "optimizer", "register", "step"]
 
 OPTIMIZERS: dict[str, Optimizer] = {}
-
-#: Where the frameworks differ for a same-named optimizer: hyperparameter → (torch, optax).
-#: Rows marked "default" are different default values; the others are different formulas.
-CONVENTIONS: dict[str, dict[str, tuple[object, object]]] = {
-    "sgd": {},
-    "adagrad": {"eps_placement": ("outside", "inside"), "initial_accumulator_value": (0.0, 0.1),
-                "eps": (1e-10, 1e-7)},
-    "rmsprop": {"eps_placement": ("outside", "inside"), "alpha": (0.99, 0.9)},
-    "adam": {},
-    "adamw": {"weight_decay": (1e-2, 1e-4)},
-    "adamax": {},
-}
 
 
 def register(optimizer: Optimizer) -> Optimizer:
@@ -157,27 +140,34 @@ def adamax(theta, g, buf, t, hp):
     return theta - _scalar(hp["lr"] / (1 - b1**t), g) * (m / u), {"exp_avg": m, "exp_inf": u}
 
 
-_ADAM = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "eps_root": 0.0}
-register(Optimizer("sgd", ("momentum",), {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0,
-                                          "nesterov": False, "weight_decay": 0.0}, sgd))
-register(Optimizer("adagrad", ("sum",), {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0,
-                                         "initial_accumulator_value": 0.0, "eps": 1e-10,
-                                         "eps_placement": "outside"}, adagrad,
-                   lambda hp, buffer: float(hp["initial_accumulator_value"])))
-register(Optimizer("rmsprop", ("square_avg", "grad_avg", "momentum"),
-                   {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
-                    "centered": False, "eps_placement": "outside"}, rmsprop))
-register(Optimizer("adam", ("exp_avg", "exp_avg_sq"), {**_ADAM, "weight_decay": 0.0}, adam))
-register(Optimizer("adamw", ("exp_avg", "exp_avg_sq"), {**_ADAM, "weight_decay": 1e-2}, adamw))
-register(Optimizer("adamax", ("exp_avg", "exp_inf"),
-                   {"lr": 2e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
-                   adamax))
+def _nesterov(hp: Hyper) -> str | None:
+    if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
+        return "nesterov needs momentum > 0 and dampening = 0"
+    return None
 
-#: Allowed values of the choice-valued hyperparameters.
-CHOICES = {"eps_placement": ("outside", "inside")}
-#: Decay rates lie in [0, 1); ε must be > 0 (it keeps a zero gradient's step finite); the rest ≥ 0.
-UNIT_INTERVAL = ("momentum", "dampening", "alpha", "beta1", "beta2")
-POSITIVE = ("eps",)
+
+_LR, _DECAY, _EPS_ROOT = Setting(1e-3), Setting(0.0), Setting(0.0)
+_OUTSIDE = ("outside", "inside")  # ε outside the square root (torch) or inside (optax)
+_ADAM = {"lr": _LR, "beta1": Setting(0.9, UNIT_INTERVAL), "beta2": Setting(0.999, UNIT_INTERVAL),
+         "eps": Setting(1e-8, POSITIVE), "eps_root": _EPS_ROOT}
+register(Optimizer("sgd", ("momentum",), {
+    "lr": _LR, "momentum": Setting(0.0, UNIT_INTERVAL), "dampening": Setting(0.0, UNIT_INTERVAL),
+    "nesterov": Setting(False, FLAG), "weight_decay": _DECAY}, sgd, requires=_nesterov))
+register(Optimizer("adagrad", ("sum",), {
+    "lr": Setting(1e-2), "lr_decay": Setting(0.0), "weight_decay": _DECAY,
+    "initial_accumulator_value": Setting(0.0, optax=0.1), "eps": Setting(1e-10, POSITIVE, optax=1e-7),
+    "eps_placement": Setting("outside", _OUTSIDE, optax="inside")}, adagrad,
+    lambda hp, buffer: float(hp["initial_accumulator_value"])))
+register(Optimizer("rmsprop", ("square_avg", "grad_avg", "momentum"), {
+    "lr": Setting(1e-2), "alpha": Setting(0.99, UNIT_INTERVAL, optax=0.9), "eps": Setting(1e-8, POSITIVE),
+    "weight_decay": _DECAY, "momentum": Setting(0.0, UNIT_INTERVAL), "centered": Setting(False, FLAG),
+    "eps_placement": Setting("outside", _OUTSIDE, optax="inside")}, rmsprop))
+register(Optimizer("adam", ("exp_avg", "exp_avg_sq"), {**_ADAM, "weight_decay": _DECAY}, adam))
+register(Optimizer("adamw", ("exp_avg", "exp_avg_sq"),
+                   {**_ADAM, "weight_decay": Setting(1e-2, optax=1e-4)}, adamw))
+register(Optimizer("adamax", ("exp_avg", "exp_inf"), {
+    "lr": Setting(2e-3), "beta1": Setting(0.9, UNIT_INTERVAL), "beta2": Setting(0.999, UNIT_INTERVAL),
+    "eps": Setting(1e-8, POSITIVE), "weight_decay": _DECAY}, adamax))
 
 
 def optimizer(name: str) -> Optimizer:
@@ -188,106 +178,15 @@ def optimizer(name: str) -> Optimizer:
 
 def hyperparameters(name: str, **given: float | bool | str) -> Hyper:
     """The optimizer's defaults overridden by ``given``, each checked (unknown names refused)."""
-    rule = optimizer(name)
-    unknown = sorted(set(given) - set(rule.defaults))
-    if unknown:
-        raise ValueError(f"{name}: unknown hyperparameter(s) {', '.join(unknown)}; "
-                         f"expected some of {', '.join(rule.defaults)}")
-    hp: Hyper = {**rule.defaults, **given}
-    for key, value in hp.items():
-        default = rule.defaults[key]
-        if isinstance(default, str):
-            if value not in CHOICES[key]:
-                raise ValueError(f"{name}: {key} must be one of {CHOICES[key]}, got {value!r}")
-        elif isinstance(default, bool):
-            if not isinstance(value, bool | np.bool_):
-                raise ValueError(f"{name}: {key} must be True or False, got {value!r}")
-        else:
-            if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
-                raise ValueError(f"{name}: {key} must be a number, got {value!r}")
-            value = float(value)
-            if (not math.isfinite(value) or value < 0 or (key in UNIT_INTERVAL and value >= 1)
-                    or (key in POSITIVE and value == 0)):
-                interval = ("in [0, 1)" if key in UNIT_INTERVAL else "> 0 and finite" if key in POSITIVE
-                            else "≥ 0 and finite")
-                raise ValueError(f"{name}: {key} must be {interval}, got {value!r}")
-            hp[key] = value
-    if name == "sgd" and hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
-        raise ValueError("sgd: nesterov needs momentum > 0 and dampening = 0")
-    return hp
-
-
-def _check_params(params: Params) -> None:
-    """Refuse parameters an optimizer cannot update: not a dict, not real floating point (an
-    integer array would never move), or not finite."""
-    if not isinstance(params, Mapping):
-        raise TypeError(f"params must be a dict of arrays, got {type(params).__name__}")
-    for key, value in params.items():
-        dtype = np.asarray(value).dtype
-        if not np.issubdtype(dtype, np.floating):
-            raise TypeError(f"params[{key!r}] has dtype {dtype}; expected real floating point "
-                            "(float32 or float64): an update cannot move it")
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"params[{key!r}] contains NaN or Inf; expected finite values")
+    return optimizer(name).bind(**given).hp
 
 
 def init(name: str, params: Params, **given: float | bool | str) -> dict:
-    """State before the first step: t = 0 and each buffer filled with its initial value."""
-    rule, hp = optimizer(name), hyperparameters(name, **given)
-    _check_params(params)
-    return {"t": 0, "buffers": {buffer: {key: np.full_like(value, rule.initial_value(hp, buffer))
-                                         for key, value in params.items()}
-                                for buffer in rule.buffers}}
-
-
-def check_state(name: str, params: Params, grads: Params, state: dict) -> None:
-    """Refuse parameters that cannot be updated (``_check_params``), and state or gradients that do
-    not belong to them (keys, shapes, dtypes)."""
-    rule = optimizer(name)
-    _check_params(params)
-    if not isinstance(grads, Mapping) or set(grads) != set(params):
-        raise ValueError(f"grads must have the parameters' keys {sorted(params)}, got "
-                         f"{sorted(grads) if isinstance(grads, Mapping) else type(grads).__name__}")
-    for key, value in params.items():
-        if np.shape(grads[key]) != np.shape(value):
-            raise ValueError(f"grads[{key!r}] must have shape {np.shape(value)}, "
-                             f"got {np.shape(grads[key])}")
-        dtype = np.asarray(grads[key]).dtype
-        if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
-            raise TypeError(f"grads[{key!r}] has dtype {dtype}; expected real numbers")
-        if not np.all(np.isfinite(grads[key])):
-            raise ValueError(f"grads[{key!r}] contains NaN or Inf")
-    if not isinstance(state, dict) or set(state) != {"t", "buffers"}:
-        raise ValueError(f"state must come from init({name!r}, params): a dict with 't' and 'buffers'")
-    if not isinstance(state["t"], int | np.integer) or state["t"] < 0:
-        raise ValueError(f"state['t'] must be a step count ≥ 0, got {state['t']!r}")
-    if set(state["buffers"]) != set(rule.buffers):
-        raise ValueError(f"state belongs to another optimizer: buffers {sorted(state['buffers'])}, "
-                         f"{name} keeps {sorted(rule.buffers)}")
-    for buffer, arrays in state["buffers"].items():
-        if set(arrays) != set(params):
-            missing, extra = sorted(set(params) - set(arrays)), sorted(set(arrays) - set(params))
-            raise ValueError(f"state[{buffer!r}] is for other parameters: missing {missing}, "
-                             f"extra {extra}")
-        for key, value in params.items():
-            if arrays[key].shape != np.shape(value):
-                raise ValueError(f"state[{buffer!r}][{key!r}] has shape {arrays[key].shape}, "
-                                 f"the parameter has {np.shape(value)}")
+    """State before the first step (``Bound.init``)."""
+    return optimizer(name).bind(**given).init(params)
 
 
 def step(name: str, params: Params, grads: Params, state: dict,
          **given: float | bool | str) -> tuple[Params, dict]:
-    """One update of every parameter; returns new parameters and a new state."""
-    rule, hp = optimizer(name), hyperparameters(name, **given)
-    check_state(name, params, grads, state)
-    t = int(state["t"]) + 1
-    new_params, new_buffers = {}, {buffer: {} for buffer in rule.buffers}
-    for key, theta in params.items():
-        theta = np.asarray(theta)
-        g = np.asarray(grads[key], dtype=theta.dtype)
-        own = {buffer: state["buffers"][buffer][key] for buffer in rule.buffers}
-        new_theta, updated = rule.update(theta, g, own, t, hp)
-        new_params[key] = np.asarray(new_theta, dtype=theta.dtype)
-        for buffer in rule.buffers:  # buffers the rule did not touch are copied, never shared
-            new_buffers[buffer][key] = np.array(updated.get(buffer, own[buffer]), dtype=theta.dtype)
-    return new_params, {"t": t, "buffers": new_buffers}
+    """One update of every parameter (``Bound.step``); returns new parameters and a new state."""
+    return optimizer(name).bind(**given).step(params, grads, state)

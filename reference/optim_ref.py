@@ -25,60 +25,91 @@ class NotExpressible(ValueError):
     """The framework has no setting for this hyperparameter value."""
 
 
-def _require(condition: bool, framework: str, what: str) -> None:
-    if not condition:
-        raise NotExpressible(f"{framework} cannot express {what}")
+#: Settings a framework has one value for, whatever the optimizer: setting → (value, what
+#: another value would be).
+TORCH_FIXED = {"eps_placement": ("outside", "ε inside the square root"), "eps_root": (0.0, "eps_root")}
+#: The same per optimizer for optax.
+OPTAX_FIXED = {"sgd": {"dampening": (0.0, "SGD dampening")},
+               "adagrad": {"eps_placement": ("inside", "Adagrad's ε outside the square root")}}
+
+
+def _fixed(framework: str, name: str) -> dict[str, tuple[object, str]]:
+    return TORCH_FIXED if framework == "torch" else OPTAX_FIXED.get(name, {})
+
+
+def fixed(framework: str, name: str) -> dict[str, object]:
+    """Settings of optimizer ``name`` that ``framework`` can express with one value only."""
+    return {key: value for key, (value, _) in _fixed(framework, name).items()}
+
+
+def _expressible(framework: str, name: str, hp: dict) -> None:
+    for key, (value, what) in _fixed(framework, name).items():
+        if key in hp and hp[key] != value:
+            raise NotExpressible(f"{framework} cannot express {what}")
+
+
+def _adam_like(constructor):
+    return lambda tensors, hp: constructor(tensors, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]),
+                                           eps=hp["eps"], weight_decay=hp["weight_decay"])
+
+
+#: name → (tensors, hyperparameters) → the torch.optim optimizer.
+TORCH = {
+    "sgd": lambda tensors, hp: torch.optim.SGD(
+        tensors, lr=hp["lr"], momentum=hp["momentum"], dampening=hp["dampening"],
+        nesterov=hp["nesterov"], weight_decay=hp["weight_decay"]),
+    "adagrad": lambda tensors, hp: torch.optim.Adagrad(
+        tensors, lr=hp["lr"], lr_decay=hp["lr_decay"], weight_decay=hp["weight_decay"], eps=hp["eps"],
+        initial_accumulator_value=hp["initial_accumulator_value"]),
+    "rmsprop": lambda tensors, hp: torch.optim.RMSprop(
+        tensors, lr=hp["lr"], alpha=hp["alpha"], eps=hp["eps"], weight_decay=hp["weight_decay"],
+        momentum=hp["momentum"], centered=hp["centered"]),
+    "adam": _adam_like(torch.optim.Adam),
+    "adamw": _adam_like(torch.optim.AdamW),
+    "adamax": _adam_like(torch.optim.Adamax),
+}
+
+
+def _coupled(hp: dict, core: optax.GradientTransformation) -> optax.GradientTransformation:
+    """Coupled weight decay, as torch's: g + λθ before the optimizer."""
+    decay = hp["weight_decay"]
+    return optax.chain(optax.add_decayed_weights(decay), core) if decay else core
+
+
+#: name → hyperparameters → the optax transformation.
+OPTAX = {
+    "sgd": lambda hp: _coupled(hp, optax.sgd(hp["lr"], momentum=hp["momentum"] or None,
+                                             nesterov=hp["nesterov"])),
+    # count = t − 1: Adagrad's lr_decay as a schedule
+    "adagrad": lambda hp: _coupled(hp, optax.adagrad(
+        lambda count: hp["lr"] / (1 + count * hp["lr_decay"]),
+        initial_accumulator_value=hp["initial_accumulator_value"], eps=hp["eps"])),
+    "rmsprop": lambda hp: _coupled(hp, optax.rmsprop(
+        hp["lr"], decay=hp["alpha"], eps=hp["eps"], centered=hp["centered"],
+        eps_in_sqrt=hp["eps_placement"] == "inside", momentum=hp["momentum"] or None)),
+    "adam": lambda hp: _coupled(hp, optax.adam(hp["lr"], b1=hp["beta1"], b2=hp["beta2"], eps=hp["eps"],
+                                               eps_root=hp["eps_root"])),
+    "adamw": lambda hp: optax.adamw(hp["lr"], b1=hp["beta1"], b2=hp["beta2"], eps=hp["eps"],
+                                    eps_root=hp["eps_root"], weight_decay=hp["weight_decay"]),
+    "adamax": lambda hp: _coupled(hp, optax.adamax(hp["lr"], b1=hp["beta1"], b2=hp["beta2"],
+                                                   eps=hp["eps"])),
+}
 
 
 def torch_optimizer(name: str, tensors: list[torch.Tensor], hp: dict) -> torch.optim.Optimizer:
     """The torch.optim optimizer for these hyperparameters."""
-    if "eps_placement" in hp:
-        _require(hp["eps_placement"] == "outside", "torch", "ε inside the square root")
-    _require(hp.get("eps_root", 0.0) == 0.0, "torch", "eps_root")
-    if name == "sgd":
-        return torch.optim.SGD(tensors, lr=hp["lr"], momentum=hp["momentum"],
-                               dampening=hp["dampening"], nesterov=hp["nesterov"],
-                               weight_decay=hp["weight_decay"])
-    if name == "adagrad":
-        return torch.optim.Adagrad(tensors, lr=hp["lr"], lr_decay=hp["lr_decay"],
-                                   weight_decay=hp["weight_decay"], eps=hp["eps"],
-                                   initial_accumulator_value=hp["initial_accumulator_value"])
-    if name == "rmsprop":
-        return torch.optim.RMSprop(tensors, lr=hp["lr"], alpha=hp["alpha"], eps=hp["eps"],
-                                   weight_decay=hp["weight_decay"], momentum=hp["momentum"],
-                                   centered=hp["centered"])
-    adam_like = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax}
-    if name in adam_like:
-        return adam_like[name](tensors, lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"],
-                               weight_decay=hp["weight_decay"])
-    raise NotExpressible(f"no torch.optim counterpart for {name!r}")
+    if name not in TORCH:
+        raise NotExpressible(f"no torch.optim counterpart for {name!r}")
+    _expressible("torch", name, hp)
+    return TORCH[name](tensors, hp)
 
 
 def optax_transformation(name: str, hp: dict) -> optax.GradientTransformation:
     """The optax transformation for these hyperparameters."""
-    lr, decay = hp["lr"], hp.get("weight_decay", 0.0)
-    if name == "sgd":
-        _require(hp["dampening"] == 0, "optax", "SGD dampening")
-        core = optax.sgd(lr, momentum=hp["momentum"] or None, nesterov=hp["nesterov"])
-    elif name == "adagrad":
-        _require(hp["eps_placement"] == "inside", "optax", "Adagrad's ε outside the square root")
-        rate = lambda count: lr / (1 + count * hp["lr_decay"])  # noqa: E731 — count = t − 1
-        core = optax.adagrad(rate, initial_accumulator_value=hp["initial_accumulator_value"],
-                             eps=hp["eps"])
-    elif name == "rmsprop":
-        core = optax.rmsprop(lr, decay=hp["alpha"], eps=hp["eps"], centered=hp["centered"],
-                             eps_in_sqrt=hp["eps_placement"] == "inside",
-                             momentum=hp["momentum"] or None)
-    elif name == "adam":
-        core = optax.adam(lr, b1=hp["beta1"], b2=hp["beta2"], eps=hp["eps"], eps_root=hp["eps_root"])
-    elif name == "adamw":
-        return optax.adamw(lr, b1=hp["beta1"], b2=hp["beta2"], eps=hp["eps"],
-                           eps_root=hp["eps_root"], weight_decay=decay)
-    elif name == "adamax":
-        core = optax.adamax(lr, b1=hp["beta1"], b2=hp["beta2"], eps=hp["eps"])
-    else:
+    if name not in OPTAX:
         raise NotExpressible(f"no optax counterpart for {name!r}")
-    return optax.chain(optax.add_decayed_weights(decay), core) if decay else core
+    _expressible("optax", name, hp)
+    return OPTAX[name](hp)
 
 
 def torch_trajectory(name: str, params: Params, gradient_at: GradientAt, steps: int,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, example, given, reject, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from bpcheck.compare import Problem
 from bpcheck.optimizers import (
+    FRAMEWORKS,
     Uninformative,
     compare_training,
     compare_trajectory,
@@ -28,7 +31,6 @@ from manual.spec import Spec
 from reference.optim_ref import NotExpressible, optax_transformation, torch_optimizer
 
 NAMES = list(optim.OPTIMIZERS)
-FRAMEWORKS = ("torch", "optax")
 
 
 def assert_agrees(rows) -> None:
@@ -117,7 +119,7 @@ def test_a_wrong_bias_correction_is_caught():
     def late(theta, g, buf, t, hp):
         return original.update(theta, g, buf, t + 1, hp)
 
-    optim.OPTIMIZERS["adam"] = optim.Optimizer("adam", original.buffers, original.defaults, late)
+    optim.OPTIMIZERS["adam"] = dataclasses.replace(original, update=late)
     try:
         rows = compare_trajectory("adam", params, fixed_gradients(grads), 3, optim.hyperparameters("adam"),
                                   "torch")
@@ -131,7 +133,7 @@ def test_convention_table_names_every_difference_exactly():
     """torch vs optax at defaults differ exactly by the listed conventions, and by nothing else."""
     for row in convention_table():
         differs = row["torch_vs_optax"] > 1e-12
-        assert differs == bool(optim.CONVENTIONS[row["optimizer"]]), row
+        assert differs == bool(optim.OPTIMIZERS[row["optimizer"]].conventions), row
         assert row["manual_torch_vs_torch"] < 1e-13 and row["manual_switched_vs_optax"] < 1e-13, row
 
 
@@ -219,7 +221,7 @@ def test_every_optimizer_has_both_framework_counterparts():
     for name in NAMES:
         for framework, hp in (("torch", optim.hyperparameters(name)),
                               ("optax", optim.hyperparameters(name, **{
-                                  k: pair[1] for k, pair in optim.CONVENTIONS[name].items()}))):
+                                  k: pair[1] for k, pair in optim.OPTIMIZERS[name].conventions.items()}))):
             built = (torch_optimizer(name, [torch.zeros(1, requires_grad=True)], hp)
                      if framework == "torch" else optax_transformation(name, hp))
             assert built is not None
