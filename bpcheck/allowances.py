@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
 from bpcheck.problem import Problem
@@ -23,7 +21,7 @@ from manual.spec import ACTIVATIONS, Params, Spec, param_shapes, parse_activatio
 from reference import WITNESSES, numeric
 
 #: The witness that reruns itself perturbed, and in the rule's dtype, to measure allowances.
-SENSITIVITY_WITNESS = "torch"
+SENSITIVITY_WITNESS = next(name for name, witness in WITNESSES.items() if witness.perturbed_gradients)
 
 
 def finite_difference_entries(spec: Spec, sample: int | None, seed: int = 0) -> np.ndarray | None:
@@ -59,17 +57,19 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
         measured_ = measured_allowance(p.spec, p.n_samples, dtype,
                                        sensitivity(dtype, spread[name], rho, truth[name],
                                                    cond.output_form, *measured))
-        if np.any(data[name]):
+        if not cancelled(name):
             return measured_
-        # Data gradient zero by cancellation inside one vjp (a softmax's sums to zero whatever
-        # flows in): a correct rule leaves rounding noise up to τ·S that no rerun shows; where S
-        # is zero too (zero inputs or weights, dead units) the zero is exact.
-        return np.maximum(measured_, gradient_allowance(p.spec, p.n_samples, dtype, live_scale()[name],
-                                                        cond))
+        return np.maximum(measured_, gradient_allowance(p.spec, p.n_samples, dtype, live[name], cond))
 
-    @cache
-    def live_scale() -> Params:
-        return _live_magnitudes(p, inputs, zs, output)
+    def cancelled(name: str) -> bool:
+        """Whether the data gradient is zero up to float64's own rounding of it, |g_i| ≤ τ₆₄·S_i
+        (exactly zero included): cancelled inside one vjp (a softmax's sums to zero whatever
+        flows in), where a correct rule in the dtype leaves noise up to τ·S that no rerun
+        shows. Where S is zero too (zero inputs or weights, dead units) the zero is exact."""
+        noise = gradient_allowance(p.spec, p.n_samples, "float64", live[name], cond)
+        return bool(np.all(np.abs(data[name]) <= noise))
+
+    live = _live_magnitudes(p, inputs, zs, output)
 
     return (cond, scale, {name: allowance(dtype, name, *samples[name]) for name in truth},
             {name: allowance("float64", name) for name in truth},

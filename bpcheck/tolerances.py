@@ -53,11 +53,11 @@ exactly 0 there (and to 1e−19 in another implementation) makes it zero where r
 
 **Verdicts.** A row *agrees* when every entry is within e_i and the allowance could have
 caught a real error: max_i e_i ≤ INFORMATIVE · max_i |g_i| (relative 1e−3, both dtypes). A
-parameter whose float64 data gradient (the gradient less the penalty's λW) is exactly zero
-gets e_i ≥ τ·S_i (``allowances``): a zero reached by cancellation inside one vjp (a softmax's
-sums to zero whatever flows into it) leaves a correct rule's rounding, up to τ·S, which no
-rerun shows, since perturbing the vjp's input or output leaves the identity exact; where S is
-zero too (zero inputs, dead units) the zero is compared exactly (the floor) — except in a
+parameter whose float64 data gradient (the gradient less the penalty's λW) is zero up to
+float64's own rounding of it (|g_i| ≤ τ₆₄·S_i, exactly zero included) gets e_i ≥ τ·S_i
+(``allowances``): a zero reached by cancellation inside one vjp (a softmax's sums to zero
+whatever flows into it) leaves a correct rule's rounding, up to τ·S, which no rerun shows,
+since perturbing the vjp's input or output leaves the identity exact; where S is zero too (zero inputs, dead units) the zero is compared exactly (the floor) — except in a
 saturated network (some κ_out > SATURATED), where it is σ′ that underflowed to 0 and agreeing
 on 0 would hide every error that scales it.
 It *DIFFERS* when some entry is outside its allowance. Otherwise — the rule is within an
