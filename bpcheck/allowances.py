@@ -39,11 +39,16 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     ``truth``, the sensitivity witness's float64 gradient, and ``others``, more float64 answers
     whose differences from it count as the truth's own uncertainty (``bpcheck.tolerances``)."""
     p, dtype = problem.in_float64(), problem.spec.dtype
-    args, rho = (p.spec, p.params, p.X, p.Y), rerun_perturbation(dtype)
     witness = WITNESSES[SENSITIVITY_WITNESS]
-    reruns = witness.perturbed_gradients(*args, rho, SENSITIVITY_RUNS)
-    spread = {name: np.max([np.abs(run[name] - truth[name]) for run in reruns], axis=0)
-              for name in truth}
+
+    def spread(rho: float) -> Params:  # Δ_i of reruns perturbed by ρ
+        reruns = witness.perturbed_gradients(p.spec, p.params, p.X, p.Y, rho, SENSITIVITY_RUNS)
+        return {name: np.max([np.abs(run[name] - truth[name]) for run in reruns], axis=0)
+                for name in truth}
+
+    # each dtype's reruns at its own ρ: float64's noise floor (a cancelled sum's rounding) is
+    # not float32's scaled down
+    spreads = {d: (rerun_perturbation(d), spread(rerun_perturbation(d))) for d in {dtype, "float64"}}
     samples = {name: [np.abs(other[name] - truth[name]) for other in others] for name in truth}
     if dtype != "float64":  # a correct implementation in the rule's own dtype, on its own inputs
         same = witness.gradients(problem.spec, problem.params, problem.X, problem.Y,
@@ -53,26 +58,25 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     cond, scale, inputs, zs, output = _forward_terms(p)
     data = data_gradients(p.spec, p.params, truth)
 
-    def allowance(dtype: str, name: str, *measured: np.ndarray) -> np.ndarray:
-        measured_ = measured_allowance(p.spec, p.n_samples, dtype,
-                                       sensitivity(dtype, spread[name], rho, truth[name],
-                                                   cond.output_form, *measured))
-        if not cancelled(name):
-            return measured_
-        return np.maximum(measured_, gradient_allowance(p.spec, p.n_samples, dtype, live[name], cond))
+    def measured(dtype: str, name: str, *samples_: np.ndarray) -> np.ndarray:
+        rho, delta = spreads[dtype]
+        return measured_allowance(p.spec, p.n_samples, dtype, sensitivity(
+            dtype, delta[name], rho, truth[name], cond.output_form, *samples_))
 
-    def cancelled(name: str) -> bool:
-        """Whether the data gradient is zero up to float64's own rounding of it, |g_i| ≤ τ₆₄·S_i
-        (exactly zero included): cancelled inside one vjp (a softmax's sums to zero whatever
-        flows in), where a correct rule in the dtype leaves noise up to τ·S that no rerun
-        shows. Where S is zero too (zero inputs or weights, dead units) the zero is exact."""
-        noise = gradient_allowance(p.spec, p.n_samples, "float64", live[name], cond)
-        return bool(np.all(np.abs(data[name]) <= noise))
+    def widened(allowed: np.ndarray, dtype: str, name: str) -> np.ndarray:
+        """At least τ·S where the data gradient is zero up to float64's own measured rounding
+        of it (|g_i| ≤ e₆₄,i, exactly zero included): cancelled inside one vjp (a softmax's
+        sums to zero whatever flows in), where a correct rule in the dtype leaves noise up to
+        τ·S that no rerun shows. Where S is zero too (zero inputs or weights, dead units) the
+        zero is exact."""
+        if not np.all(np.abs(data[name]) <= in_float64[name]):
+            return allowed
+        return np.maximum(allowed, gradient_allowance(p.spec, p.n_samples, dtype, live[name], cond))
 
+    in_float64 = {name: measured("float64", name) for name in truth}
     live = _live_magnitudes(p, inputs, zs, output)
-
-    return (cond, scale, {name: allowance(dtype, name, *samples[name]) for name in truth},
-            {name: allowance("float64", name) for name in truth},
+    rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
+    return (cond, scale, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
             underflow_floor(p.spec, p.n_samples, dtype), saturation(p.spec, zs, output))
 
 

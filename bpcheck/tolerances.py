@@ -11,7 +11,8 @@ its rounding errors. Their size on *this* problem is measured, not bounded:
   rows of W under a softmax) leaves a correct rule's rounding below it. With Δ_i = max over
   reruns of |g_i^ρ − g_i|, rounding carries about R·(u_d + u_64)·Δ_i/ρ into entry i,
   R = ROUNDINGS_PER_VALUE roundings behind each stored value, 4 in float64 and 2 in float32
-  (float64 witnesses among themselves: 4·2u_64·Δ_i/ρ). Cancellation in batch sums, saturated
+  (float64 witnesses among themselves: 4·2u_64·Δ_i/ρ, from reruns at float64's own ρ, since
+  float64's noise floor is not float32's scaled down). Cancellation in batch sums, saturated
   units and the output forms frameworks differentiate (σ(1 − σ) from a stored σ,
   1/(p(1 − p)) in BCE) all show in Δ.
 * *Same-dtype runs.* Where the rule computes in float32, torch computes the same gradient in
@@ -54,10 +55,11 @@ exactly 0 there (and to 1e−19 in another implementation) makes it zero where r
 **Verdicts.** A row *agrees* when every entry is within e_i and the allowance could have
 caught a real error: max_i e_i ≤ INFORMATIVE · max_i |g_i| (relative 1e−3, both dtypes). A
 parameter whose float64 data gradient (the gradient less the penalty's λW) is zero up to
-float64's own rounding of it (|g_i| ≤ τ₆₄·S_i, exactly zero included) gets e_i ≥ τ·S_i
-(``allowances``): a zero reached by cancellation inside one vjp (a softmax's sums to zero
-whatever flows into it) leaves a correct rule's rounding, up to τ·S, which no rerun shows,
-since perturbing the vjp's input or output leaves the identity exact; where S is zero too (zero inputs, dead units) the zero is compared exactly (the floor) — except in a
+float64's own measured rounding of it (|g_i| ≤ e_i in float64, exactly zero included) gets
+e_i ≥ τ·S_i (``allowances``): a zero reached by cancellation inside one vjp (a softmax's sums
+to zero whatever flows into it) leaves a correct rule's rounding, up to τ·S, which no rerun
+shows, since perturbing the vjp's input or output leaves the identity exact; where S is zero
+too (zero inputs, dead units) the zero is compared exactly (the floor) — except in a
 saturated network (some κ_out > SATURATED), where it is σ′ that underflowed to 0 and agreeing
 on 0 would hide every error that scales it.
 It *DIFFERS* when some entry is outside its allowance. Otherwise — the rule is within an
