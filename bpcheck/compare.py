@@ -17,10 +17,7 @@ from bpcheck.problem import Problem
 from bpcheck.tolerances import Conditioning, conclusive, finite_difference_allowance, step_allowance
 from manual.rules import RULES, UpdateRule
 from manual.spec import Params
-from reference import WITNESSES, numeric
-
-#: Witnesses whose SGD step comes from a framework's optimizer (numeric has none).
-STEP_WITNESSES = ("torch", "jax")
+from reference import WITNESSES
 
 
 @dataclass(frozen=True)
@@ -29,7 +26,7 @@ class Truth:
 
     gradients: dict[str, Params]
     steps: dict[str, Params]
-    fd_error: Params  # estimated absolute error of the finite-difference gradients
+    errors: dict[str, Params]  # estimated absolute error, of the witnesses that estimate
     conditioning: Conditioning  # from the float64 pre-activations
     magnitudes: Params  # S of the worst-case bound (kept for comparison, not the allowance)
     allowance: Params  # e_i for a rule computed in the problem's dtype (bpcheck.tolerances)
@@ -45,20 +42,21 @@ class Truth:
 
 def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> Truth:
-    """Gradients and SGD steps from the frameworks, finite differences unless turned off (on
-    ``fd_sample`` random entries if given; ``progress(done, total)`` after each block), and
-    the allowances measured by sensitivity reruns and same-dtype runs (``bpcheck.tolerances``)."""
+    """Gradients and SGD steps from the witnesses with an optimizer; from those that estimate
+    (finite differences) gradients with their error unless turned off (on ``fd_sample`` random
+    entries if given; ``progress(done, total)`` after each block); and the allowances measured
+    by sensitivity reruns and same-dtype runs (``bpcheck.tolerances``)."""
     p = problem.in_float64()
     args = (p.spec, p.params, p.X, p.Y)
-    grads, steps, fd_error = {}, {}, {}
-    for name in STEP_WITNESSES:
-        grads[name], steps[name] = WITNESSES[name].gradients_and_sgd_step(*args, p.lr)
-    if finite_differences:
-        entries = finite_difference_entries(p.spec, fd_sample)
-        grads["numeric"], fd_error = numeric.gradients_with_error(*args, entries, progress)
-    measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS],
-                                  [grads[name] for name in STEP_WITNESSES])
-    return Truth(grads, steps, fd_error, *measured)
+    grads, steps, errors = {}, {}, {}
+    for name, witness in WITNESSES.items():
+        if witness.gradients_and_sgd_step is not None:
+            grads[name], steps[name] = witness.gradients_and_sgd_step(*args, p.lr)
+        elif witness.gradients_with_error is not None and finite_differences:
+            entries = finite_difference_entries(p.spec, fd_sample)
+            grads[name], errors[name] = witness.gradients_with_error(*args, entries, progress)
+    measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS], [grads[name] for name in steps])
+    return Truth(grads, steps, errors, *measured)
 
 
 AGREES, DIFFERS, INCONCLUSIVE = "agrees", "DIFFERS", "inconclusive"
@@ -154,9 +152,10 @@ def _gradient_row(name: str, truth: Truth, witness: str, parameter: str, candida
                   allowance: Params) -> Row:
     reference, allowed = truth.gradients[witness][parameter], allowance[parameter]
     candidate = np.asarray(candidate, np.float64)
-    checked = np.isfinite(reference) if witness == "numeric" else np.ones(reference.shape, bool)
-    if witness == "numeric":  # finite differences may have been sampled: unchecked entries are NaN
-        allowed = finite_difference_allowance(truth.fd_error[parameter], allowed)
+    checked = np.ones(reference.shape, bool)
+    if witness in truth.errors:  # an estimate, maybe of sampled entries (the others are NaN)
+        checked = np.isfinite(reference)
+        allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed)
     exact = truth.gradients[SENSITIVITY_WITNESS][parameter][checked]  # not a noisy estimate's scale
     verdict, tolerance = _verdict(candidate[checked], reference[checked], allowed[checked], truth.floor,
                                   bool(truth.saturation), exact)
@@ -176,13 +175,15 @@ def _update_row(name: str, problem: Problem, truth: Truth, witness: str, paramet
                tolerance, verdict, old.size)
 
 
-def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth) -> RuleReport:
-    """Rows for the rule's gradient (every witness) and its update (framework optimizers)."""
+def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
+                 evaluated: tuple[Params, Params] | None = None) -> RuleReport:
+    """Rows for the rule's gradient (every witness) and its update (framework optimizers);
+    ``evaluated``: the rule's (directions, new parameters) on this problem, if already known."""
     reason = rule.unsupported_reason(problem.spec)
     if reason:
         return RuleReport(rule, unsupported=reason)
     args = (problem.spec, problem.params, problem.X, problem.Y, problem.lr)
-    directions, new_params = rule.directions(*args), rule.step(*args)
+    directions, new_params = evaluated or rule.directions_and_step(*args)
     report, dtype = RuleReport(rule, saturation=truth.saturation), problem.spec.dtype
     for parameter in problem.params:
         for witness in truth.gradients:
@@ -195,22 +196,21 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth) -> RuleReport
 
 
 def compare_witnesses(problem: Problem, truth: Truth) -> list[Row]:
-    """The witnesses checked against torch: they must agree among themselves, in float64."""
-    rows, f64, allowance = [], problem.in_float64(), truth.witness_allowance
-    for witness in truth.gradients:
-        if witness == "torch":
-            continue
-        for parameter, candidate in truth.gradients[witness].items():
-            if witness == "numeric":  # judged by the finite differences' own error estimate
-                row = _gradient_row("torch vs numeric", truth, "numeric", parameter,
-                                    truth.gradients["torch"][parameter], allowance)
+    """The witnesses checked against the sensitivity witness (torch): they must agree among
+    themselves, in float64; an estimate is judged by its own error estimate."""
+    rows, f64, allowance, base = [], problem.in_float64(), truth.witness_allowance, SENSITIVITY_WITNESS
+    for witness, gradients in truth.gradients.items():
+        for parameter, candidate in gradients.items() if witness != base else ():
+            if witness in truth.errors:
+                rows.append(_gradient_row(f"{base} vs {witness}", truth, witness, parameter,
+                                          truth.gradients[base][parameter], allowance))
             else:
-                row = _gradient_row(f"{witness} vs torch", truth, "torch", parameter, candidate,
-                                    allowance)
-            rows.append(row)
-    for parameter, new_value in truth.steps["jax"].items():
-        rows.append(_update_row("jax vs torch", f64, truth, "torch", parameter, new_value,
-                                allowance, "float64"))
+                rows.append(_gradient_row(f"{witness} vs {base}", truth, base, parameter, candidate,
+                                          allowance))
+    for witness, steps in truth.steps.items():
+        for parameter, new_value in steps.items() if witness != base else ():
+            rows.append(_update_row(f"{witness} vs {base}", f64, truth, base, parameter, new_value,
+                                    allowance, "float64"))
     return rows
 
 

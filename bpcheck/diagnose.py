@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bpcheck.allowances import SENSITIVITY_WITNESS
 from bpcheck.compare import Problem, ask_witnesses
 from manual.spec import ACTIVATIONS, LOSSES, Params, Spec, parse_activation, target_kind
 from reference import torch_ref
@@ -127,10 +128,10 @@ def variant_gradients(problem: Problem, v: Variant, directions: Params) -> Param
     """The gradient under hypothesis ``v``. With ``stale``, every error is sent back through the
     weights above as the rule itself has already updated them: W_k − η·D_k, D its directions."""
     p = problem.in_float64()
-    x, y = torch_ref._rows(p.spec, p.X), torch_ref._rows(p.spec, p.Y)
+    x, y = torch_ref.samples_as_rows(p.spec, p.X), torch_ref.samples_as_rows(p.spec, p.Y)
     updated = {k: torch.tensor(p.params[f"W{k}"] - p.lr * np.asarray(directions[f"W{k}"], np.float64))
                for k in range(2, p.spec.depth + 1)} if v.stale else {}
-    leaves = torch_ref._leaves(p.params)
+    leaves = torch_ref.as_leaves(p.params)
     total = _variant_loss(p.spec, leaves, x, y, v, updated)
     found = torch.autograd.grad(total, list(leaves.values()))
     return {name: g.numpy() for name, g in zip(leaves, found, strict=True)}
@@ -182,7 +183,7 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2) -> 
     """For each parameter where ``directions`` differs from the exact gradient, the simplest
     panel entry (or pair) that explains it."""
     truth = ask_witnesses(problem, finite_differences=False)
-    exact, spec = truth.gradients["torch"], problem.spec
+    exact, spec = truth.gradients[SENSITIVITY_WITNESS], problem.spec
 
     def allowed(name: str, c: float) -> np.ndarray:
         return truth.allowance[name] * max(1.0, abs(c))

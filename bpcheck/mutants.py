@@ -98,14 +98,15 @@ class Mutant:
         def directions(spec, params, X, Y, lr):
             return mutated_directions(self.knobs, spec, params, X, Y, lr)
 
-        def step(spec, params, X, Y, lr):
+        def both(spec, params, X, Y, lr):
             found = directions(spec, params, X, Y, lr)
-            return {k: params[k] - params[k].dtype.type(lr) * found[k] for k in found}
+            return found, {k: params[k] - params[k].dtype.type(lr) * found[k] for k in found}
 
         def unsupported(spec: Spec) -> str | None:
             return None if _defined(self, spec) else f"{self.name} needs {self.supports}"
 
-        return UpdateRule(self.name, self.change, False, directions, step, unsupported)
+        return UpdateRule(self.name, self.change, False, directions,
+                          lambda *args: both(*args)[1], unsupported, both)
 
 
 def _defined(mutant: Mutant, spec: Spec) -> bool:

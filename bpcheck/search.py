@@ -99,8 +99,9 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
             discard(f"unsupported ({reason})")
         # the rule's own (cheap) code first: if it raises, Hypothesis shrinks without asking
         # the witnesses (and compiling jax) for every smaller network it tries
-        rule.step(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
-        report = compare_rule(rule, problem, ask_witnesses(problem, finite_differences))
+        evaluated = rule.directions_and_step(problem.spec, problem.params, problem.X, problem.Y,
+                                             problem.lr)
+        report = compare_rule(rule, problem, ask_witnesses(problem, finite_differences), evaluated)
         if report.verdict == INCONCLUSIVE:  # nothing to learn from this draw
             discard("inconclusive (too ill-conditioned to tell a wrong rule from rounding)")
         verdict.examples += 1

@@ -164,6 +164,12 @@ def _gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Para
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
     """θ ← θ − η ∂L/∂θ for every parameter, all gradients taken at the old θ (new arrays); the
     inputs are checked as by ``gradients``, and a step that overflows is an ``Overflow``."""
+    return gradients_and_sgd_step(spec, params, X, Y, lr)[1]
+
+
+def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
+                           lr: float) -> tuple[Params, Params]:
+    """(∂L/∂θ, θ − η ∂L/∂θ) from one forward and backward pass (``gradients``, ``sgd_step``)."""
     lr = check_learning_rate(lr)
     params, X, Y = check_problem(spec, params, X, Y)
     grads = _gradients(spec, params, X, Y)
@@ -171,4 +177,4 @@ def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float
         new = {name: params[name] - params[name].dtype.type(lr) * grads[name] for name in grads}
     for name, value in new.items():
         finite(value, f"lr={lr!r}: the SGD step", f"params[{name!r}]", "lr or the gradient is")
-    return new
+    return grads, new

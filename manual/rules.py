@@ -3,7 +3,9 @@
 A rule turns (spec, params, X, Y, η) into
 
 * ``directions`` D: what it subtracts, θ ← θ − η·D, i.e. the gradient it claims; and
-* ``step``: the parameters after one update (new arrays; inputs are never modified).
+* ``step``: the parameters after one update (new arrays; inputs are never modified);
+
+and ``directions_and_step`` gives both from one evaluation where the rule can (``both``).
 
 ``claims_correct`` says whether the rule is meant to equal autodiff: the suite requires
 agreement from those and *disagreement* from the known-wrong ones.
@@ -20,6 +22,7 @@ from manual import network, seed
 from manual.spec import Params, Spec
 
 Update = Callable[[Spec, Params, np.ndarray, np.ndarray, float], Params]
+Both = Callable[[Spec, Params, np.ndarray, np.ndarray, float], tuple[Params, Params]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,14 @@ class UpdateRule:
     directions: Update
     step: Update
     unsupported_reason: Callable[[Spec], str | None] = lambda spec: None
+    both: Both | None = None  # (directions, step) from one evaluation
+
+    def directions_and_step(self, spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
+                            lr: float) -> tuple[Params, Params]:
+        """(directions, parameters after the step), from one evaluation where the rule has one."""
+        if self.both is not None:
+            return self.both(spec, params, X, Y, lr)
+        return self.directions(spec, params, X, Y, lr), self.step(spec, params, X, Y, lr)
 
 
 RULES: dict[str, UpdateRule] = {}
@@ -49,6 +60,7 @@ register(UpdateRule(
     claims_correct=True,
     directions=lambda spec, params, X, Y, lr: network.gradients(spec, params, X, Y),
     step=network.sgd_step,
+    both=network.gradients_and_sgd_step,
 ))
 
 register(UpdateRule(
@@ -58,4 +70,5 @@ register(UpdateRule(
     directions=seed.seed_directions,
     step=seed.seed_step,
     unsupported_reason=seed.unsupported_reason,
+    both=seed.seed_directions_and_step,
 ))

@@ -108,6 +108,13 @@ def _run(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float):
     )
 
 
+def seed_directions_and_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
+                             lr: float) -> tuple[Params, Params]:
+    """(``seed_directions``, ``seed_step``) from one ``train()`` call."""
+    hidden_in, hidden_out, hidden, output = _run(spec, params, X, Y, lr)
+    return {"W1": hidden, "W2": output}, {"W1": hidden_in, "W2": hidden_out}
+
+
 def seed_directions(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
     """The directions the seed subtracts, θ ← θ − η·D; D plays the role of ∂L/∂θ."""
     *_, hidden, output = _run(spec, params, X, Y, lr)

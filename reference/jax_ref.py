@@ -36,6 +36,8 @@ def require_x64() -> None:
 
 require_x64()
 
+TITLE = "jax"  # as reports name this witness
+
 #: name → factory(parameter) → function of (units, N) pre-activations and the output mask.
 ACTIVATIONS = {
     "sigmoid": lambda _: lambda z, mask: jax.nn.sigmoid(z),

@@ -23,6 +23,8 @@ from scipy.special import expit, log_softmax, softmax, xlogy
 
 from manual.spec import Params, Spec, param_shapes, parse_activation, takes_probabilities, target_kind
 
+TITLE = "finite differences"  # as reports name this witness
+
 #: name → factory(parameter) → function of (..., N, units) pre-activations.
 ACTIVATIONS = {
     "sigmoid": lambda _: expit,

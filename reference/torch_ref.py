@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from manual.spec import Params, Spec, parse_activation, takes_probabilities, target_kind
 
+TITLE = "torch"  # as reports name this witness
+
 #: name → factory(parameter) → function of (…, N, units) pre-activations.
 ACTIVATIONS = {
     "sigmoid": lambda _: torch.sigmoid,
@@ -48,7 +50,8 @@ def activation(name: str):
     return ACTIVATIONS[base](parameter)
 
 
-def _rows(spec: Spec, array: np.ndarray, dtype: type = np.float64) -> torch.Tensor:
+def samples_as_rows(spec: Spec, array: np.ndarray, dtype: type = np.float64) -> torch.Tensor:
+    """A data array as a samples × features tensor in ``dtype`` (class labels as int64)."""
     if target_kind(spec.loss) == "labels" and np.issubdtype(np.asarray(array).dtype, np.integer):
         return torch.tensor(np.asarray(array, dtype=np.int64))
     array = array if spec.layout == "rows" else array.T
@@ -95,7 +98,8 @@ def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torc
     return total.sum()
 
 
-def _leaves(params: Params, dtype: type = np.float64) -> dict[str, torch.Tensor]:
+def as_leaves(params: Params, dtype: type = np.float64) -> dict[str, torch.Tensor]:
+    """The parameters as tensors autograd differentiates, in ``dtype``."""
     return {name: torch.tensor(np.asarray(value, dtype=dtype), requires_grad=True)
             for name, value in params.items()}
 
@@ -103,14 +107,14 @@ def _leaves(params: Params, dtype: type = np.float64) -> dict[str, torch.Tensor]
 def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
     """L in float64."""
     with torch.no_grad():
-        return float(_loss(spec, _leaves(params), _rows(spec, X), _rows(spec, Y)))
+        return float(_loss(spec, as_leaves(params), samples_as_rows(spec, X), samples_as_rows(spec, Y)))
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
               dtype: type = np.float64) -> Params:
     """∂L/∂θ by reverse-mode autograd, computed in ``dtype`` (float64 unless asked)."""
-    leaves = _leaves(params, dtype)
-    total = _loss(spec, leaves, _rows(spec, X, dtype), _rows(spec, Y, dtype))
+    leaves = as_leaves(params, dtype)
+    total = _loss(spec, leaves, samples_as_rows(spec, X, dtype), samples_as_rows(spec, Y, dtype))
     grads = torch.autograd.grad(total, list(leaves.values()))
     return {name: g.numpy().astype(np.float64) for name, g in zip(leaves, grads, strict=True)}
 
@@ -125,7 +129,7 @@ def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray
     exactly 0 (a softmax's vjp, equal rows of W) leaves a rounded backward pass its rounding
     noise. All runs are copies in one forward and backward pass."""
     rng = np.random.default_rng(seed)
-    x, y = _rows(spec, X), _rows(spec, Y)
+    x, y = samples_as_rows(spec, X), samples_as_rows(spec, Y)
 
     def shaken(t: torch.Tensor) -> torch.Tensor:  # ``runs`` perturbed copies, stacked
         signs = rng.integers(0, 2, size=(runs, *t.shape)) * 2.0 - 1.0
@@ -150,10 +154,10 @@ def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float
 def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
                            lr: float) -> tuple[Params, Params]:
     """∂L/∂θ and the parameters after one ``torch.optim.SGD`` step, from one backward pass."""
-    leaves = _leaves(params)
+    leaves = as_leaves(params)
     optimizer = torch.optim.SGD(list(leaves.values()), lr=lr)
     optimizer.zero_grad()
-    _loss(spec, leaves, _rows(spec, X), _rows(spec, Y)).backward()
+    _loss(spec, leaves, samples_as_rows(spec, X), samples_as_rows(spec, Y)).backward()
     grads = {name: t.grad.clone().numpy() for name, t in leaves.items()}
     optimizer.step()
     return grads, {name: t.detach().numpy() for name, t in leaves.items()}

@@ -7,6 +7,7 @@ from rich import box
 from rich.table import Table
 
 from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, Row, RuleReport, unsettled
+from reference import WITNESSES
 
 
 def _fmt(value: float) -> str:
@@ -83,7 +84,8 @@ def witness_line(rows: list[Row]) -> str:
               if row.verdict == INCONCLUSIVE]
     if unsure:
         return "[yellow]witnesses cannot settle among themselves: " + "; ".join(unsure) + "[/]"
-    ran = "torch, jax, finite differences" if any(row.witness == "numeric" for row in rows) else "torch, jax"
+    compared = {name for row in rows for name in row.rule.split(" vs ")}  # "jax vs torch"
+    ran = ", ".join(witness.title for name, witness in WITNESSES.items() if name in compared)
     return f"[green]witnesses agree among themselves ({ran})[/]"
 
 
