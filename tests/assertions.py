@@ -1,9 +1,13 @@
-"""Assertion helpers whose messages name the rule, parameter, witness, dtype, shape and error."""
+"""Assertion helpers whose messages name the rule, parameter, witness, dtype, shape and error,
+and ``run_cli``: a command's output, its exit code asserted."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterable
 
+from bpcheck.cli import main
 from bpcheck.compare import Problem, Row
 
 
@@ -24,3 +28,18 @@ def assert_rows_agree(rows: Iterable[Row], problem: Problem) -> None:
     assert rows, "nothing was compared"
     bad = [describe_row(row) for row in rows if not row.agrees]
     assert not bad, "disagreement on " + describe_problem(problem) + "\n" + "\n".join(bad)
+
+
+def run_cli(argv: list[str], code: int) -> str:
+    """What ``bpcheck argv`` prints, stdout then stderr, whitespace collapsed (rich wraps lines
+    at the terminal's width), asserting its exit code; a usage error argparse raises as
+    SystemExit counts with its code."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            returned = main(argv)
+        except SystemExit as exit_:
+            returned = exit_.code
+    text = " ".join((out.getvalue() + err.getvalue()).split())
+    assert returned == code, f"bpcheck {' '.join(map(str, argv))} exited {returned}, not {code}:\n{text}"
+    return text

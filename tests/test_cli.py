@@ -6,15 +6,14 @@ import json
 
 import pytest
 
-from bpcheck.cli import main
 from manual import network
 from manual.rules import RULES, UpdateRule
+from tests.assertions import run_cli
 
 
-def test_default_report_flags_seed_literal_and_exits_zero(capsys, tmp_path):
+def test_default_report_flags_seed_literal_and_exits_zero(tmp_path):
     path = tmp_path / "report.json"
-    assert main(["--json", str(path)]) == 0
-    out = capsys.readouterr().out
+    out = run_cli(["--json", str(path)], 0)
     assert "derived: agrees with every witness" in out
     assert "seed-literal: differs on W1, as expected of a known-wrong rule" in out
     assert "witnesses agree among themselves" in out
@@ -34,14 +33,12 @@ def test_default_report_flags_seed_literal_and_exits_zero(capsys, tmp_path):
     ["--dtype", "float32", "--seed", "3", "--lr", "0.5"],
     ["--layers", "4,6,3", "--activations", "relu,sigmoid", "--reduction", "mean", "--data", "random"],
 ])
-def test_options_choose_the_network_and_the_derived_rule_still_agrees(options, capsys):
-    assert main(options) == 0
-    assert "derived: agrees with every witness" in capsys.readouterr().out
+def test_options_choose_the_network_and_the_derived_rule_still_agrees(options):
+    assert "derived: agrees with every witness" in run_cli(options, 0)
 
 
-def test_rules_that_cannot_run_a_spec_say_why(capsys):
-    assert main(["--bias", "vector"]) == 0
-    assert "seed-literal: not run — the seed's program uses a bias node" in capsys.readouterr().out
+def test_rules_that_cannot_run_a_spec_say_why():
+    assert "seed-literal: not run — the seed's program uses a bias node" in run_cli(["--bias", "vector"], 0)
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -51,12 +48,11 @@ def test_rules_that_cannot_run_a_spec_say_why(capsys):
     (["--layers", "4,0,3"], "every layer needs width >= 1"),
     (["--lr", "-1"], "lr=-1.0 must be finite and >= 0"),
 ])
-def test_bad_options_exit_two_with_a_message(options, message, capsys):
-    assert main(options) == 2
-    assert message in capsys.readouterr().out
+def test_bad_options_exit_two_with_a_message(options, message):
+    assert message in run_cli(options, 2)
 
 
-def test_a_wrong_rule_that_claims_to_be_correct_fails_the_run(monkeypatch, capsys):
+def test_a_wrong_rule_that_claims_to_be_correct_fails_the_run(monkeypatch):
     def doubled(spec, params, X, Y, lr):
         return {name: 2 * g for name, g in network.gradients(spec, params, X, Y).items()}
 
@@ -64,8 +60,7 @@ def test_a_wrong_rule_that_claims_to_be_correct_fails_the_run(monkeypatch, capsy
                        lambda spec, params, X, Y, lr: {n: params[n] - lr * g
                                                       for n, g in doubled(spec, params, X, Y, lr).items()})
     monkeypatch.setitem(RULES, "doubled", wrong)
-    assert main(["--rules", "doubled"]) == 1
-    assert "doubled: DIFFERS on W1, W2" in capsys.readouterr().out
+    assert "doubled: DIFFERS on W1, W2" in run_cli(["--rules", "doubled"], 1)
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -74,31 +69,27 @@ def test_a_wrong_rule_that_claims_to_be_correct_fails_the_run(monkeypatch, capsy
     (["--layers", "4,5,3", "--activations", "tanh,relu", "--loss", "bce"], "loss='bce' takes probabilities"),
     (["--l2", "-1"], "l2=-1.0 must be a finite number >= 0"),
 ])
-def test_bad_family_options_exit_two_with_a_message(options, message, capsys):
-    assert main(options) == 2
-    assert message in capsys.readouterr().out
+def test_bad_family_options_exit_two_with_a_message(options, message):
+    assert message in run_cli(options, 2)
 
 
-def test_a_deep_family_member_from_the_command_line(capsys):
+def test_a_deep_family_member_from_the_command_line():
     options = ["--layers", "4,8,8,3", "--activations", "tanh,relu,softmax", "--loss", "softmax-ce",
                "--bias", "vector", "--layout", "rows", "--dtype", "float32"]
-    assert main(options) == 0
-    out = capsys.readouterr().out
+    out = run_cli(options, 0)
     assert "derived: agrees with every witness" in out and "W3 3×8" in out and "b3 3" in out
 
 
-def test_optim_prints_the_convention_table(capsys):
-    assert main(["optim", "--steps", "3"]) == 0
-    out = capsys.readouterr().out
+def test_optim_prints_the_convention_table():
+    out = run_cli(["optim", "--steps", "3"], 0)
     for name in ("sgd", "adagrad", "rmsprop", "adam", "adamw", "adamax"):
         assert name in out
     assert "eps_placement" in out and "the listed conventions are the whole difference" in out
 
 
-def test_optimizer_option_reports_every_step_against_both_frameworks(capsys):
-    assert main(["--optimizer", "rmsprop", "--optimizer-options", "centered=true,momentum=0.5",
-                 "--steps", "2", "--rules", "derived"]) == 0
-    out = capsys.readouterr().out
+def test_optimizer_option_reports_every_step_against_both_frameworks():
+    out = run_cli(["--optimizer", "rmsprop", "--optimizer-options", "centered=true,momentum=0.5",
+                   "--steps", "2", "--rules", "derived"], 0)
     assert "rmsprop: agrees with torch.optim and optax at every step" in out
     assert out.count("agrees") >= 2 * 2 * 2  # steps × parameters × frameworks
 
@@ -109,14 +100,12 @@ def test_optimizer_option_reports_every_step_against_both_frameworks(capsys):
     (["--optimizer", "adam", "--steps", "0"], "--steps must be ≥ 1"),
     (["diagnose", "no-such-rule"], "unknown rule 'no-such-rule'"),
 ])
-def test_bad_optimizer_and_diagnose_arguments_exit_two(argv, message, capsys):
-    assert main(argv) == 2
-    assert message in capsys.readouterr().out
+def test_bad_optimizer_and_diagnose_arguments_exit_two(argv, message):
+    assert message in run_cli(argv, 2)
 
 
-def test_diagnose_names_the_seed_literal_causes(capsys):
-    assert main(["diagnose", "seed-literal"]) == 0
-    out = " ".join(capsys.readouterr().out.split())
+def test_diagnose_names_the_seed_literal_causes():
+    out = run_cli(["diagnose", "seed-literal"], 0)
     assert "W1" in out and "σ′ of layer 2 (sigmoid) missing" in out and "already updated" in out
 
 

@@ -10,6 +10,7 @@ from bpcheck import cli
 from bpcheck.cli import compare
 from bpcheck.cli.options import build_parser
 from bpcheck.cli.paths import OutputPathError, check_output_path
+from tests.assertions import run_cli
 
 
 @pytest.fixture
@@ -36,14 +37,11 @@ def test_bad_option_is_a_usage_error_naming_it(no_run, capsys, options, message)
     assert message in err and out == ""
 
 
-def test_json_into_a_directory_or_under_a_file_is_refused_before_the_run(no_run, tmp_path, capsys):
+def test_json_into_a_directory_or_under_a_file_is_refused_before_the_run(no_run, tmp_path):
     (tmp_path / "file").write_text("")
     for path, reason in [(tmp_path, "it is a directory"), (tmp_path / "file" / "out.json",
                                                             f"{tmp_path / 'file'} is not a directory")]:
-        with pytest.raises(SystemExit) as exit_:
-            cli.main(["--json", str(path)])
-        assert exit_.value.code == 2
-        assert f"argument --json: cannot write {path}: {reason}" in capsys.readouterr().err
+        assert f"argument --json: cannot write {path}: {reason}" in run_cli(["--json", str(path)], 2)
     assert not (tmp_path / "out.json").exists()
 
 

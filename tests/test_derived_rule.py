@@ -1,7 +1,8 @@
 """The derived rule agrees with PyTorch, JAX and finite differences across the MLP family.
 
-Tests iterate the registries: every activation × loss, 1–6 hidden layers, both bias styles,
-both layouts, both reductions, with and without an L2 penalty, in float64 and float32.
+Tests are parametrized from the vocabulary's records, so every registered name is drawn: every
+activation × loss, 1–6 hidden layers, both bias styles, both layouts, both reductions, with and
+without an L2 penalty, in float64 and float32.
 """
 
 from __future__ import annotations

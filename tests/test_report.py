@@ -8,7 +8,7 @@ import re
 
 from matplotlib.image import imread
 
-from bpcheck.cli import main
+from tests.assertions import run_cli
 
 
 def embedded_images(text: str) -> list:
@@ -16,10 +16,9 @@ def embedded_images(text: str) -> list:
             for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", text)]
 
 
-def test_report_writes_self_contained_html_and_markdown(tmp_path, capsys):
+def test_report_writes_self_contained_html_and_markdown(tmp_path):
     page, notes = tmp_path / "seed.html", tmp_path / "seed.md"
-    assert main(["report", "seed-literal", "--html", str(page), "--markdown", str(notes),
-                 "--epochs", "2"]) == 0
+    run_cli(["report", "seed-literal", "--html", str(page), "--markdown", str(notes), "--epochs", "2"], 0)
     for path in (page, notes):
         text = path.read_text(encoding="utf-8")
         for heading in ("Comparison with the witnesses", "Diagnosis", "Sweep plot", "Training curves"):
@@ -33,15 +32,17 @@ def test_report_writes_self_contained_html_and_markdown(tmp_path, capsys):
     assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
-def test_sweep_writes_its_table_and_plot(tmp_path, capsys):
+def test_sweep_writes_its_table_and_plot(tmp_path):
     plot = tmp_path / "sweep.png"
-    assert main(["sweep", "stale-weights", "--repeats", "1", "--out", str(plot)]) == 0
-    out = capsys.readouterr().out
+    out = run_cli(["sweep", "stale-weights", "--repeats", "1", "--out", str(plot)], 0)
     assert "lr" in out and "depth" in out
     assert imread(plot).shape[:2] == (360, 1500)
 
 
-def test_report_and_sweep_refuse_unknown_rules(tmp_path, capsys):
-    assert main(["report", "nope", "--html", str(tmp_path / "x.html")]) == 2
-    assert main(["sweep", "nope"]) == 2
+def test_report_and_sweep_refuse_unknown_rules(tmp_path):
+    assert "unknown rule 'nope'; expected one of derived" in run_cli(
+        ["report", "nope", "--html", str(tmp_path / "x.html")], 2)
+    assert "unknown rule 'nope'" in run_cli(["sweep", "nope"], 2)
+    assert "give --html PATH or --markdown PATH" in run_cli(["report", "derived"], 2)
+    assert "--repeats must be ≥ 1, got 0" in run_cli(["sweep", "derived", "--repeats", "0"], 2)
     assert not (tmp_path / "x.html").exists()

@@ -8,17 +8,16 @@ import json
 import numpy as np
 from matplotlib.image import imread
 
-from bpcheck.cli import main
 from bpcheck.cli.plots import PLOT_DPI, PLOT_SIZE
 from bpcheck.datasets import split
 from bpcheck.train import seed_program_spec, train_curve
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
+from tests.assertions import run_cli
 
 
-def test_train_writes_curves_and_plots_of_the_promised_size(tmp_path, capsys):
-    assert main(["train", "--epochs", "2", "--lrs", "0.01,0.1", "--out", str(tmp_path)]) == 0
-    assert "wrote" in capsys.readouterr().out
+def test_train_writes_curves_and_plots_of_the_promised_size(tmp_path):
+    assert "wrote" in run_cli(["train", "--epochs", "2", "--lrs", "0.01,0.1", "--out", str(tmp_path)], 0)
     with (tmp_path / "curves.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 2 * 2 * 2 * 2  # datasets × rules × learning rates × epochs
@@ -47,16 +46,14 @@ def test_every_rule_starts_from_the_same_weights_and_order():
     assert np.isclose(tiny[0].loss[0], tiny[1].loss[0], rtol=1e-9)
 
 
-def test_bad_train_arguments_exit_two(capsys):
-    assert main(["train", "--datasets", "mnist", "--lrs", "-1"]) == 2
-    out = capsys.readouterr().out
+def test_bad_train_arguments_exit_two():
+    out = run_cli(["train", "--datasets", "mnist", "--lrs", "-1"], 2)
     assert "unknown 'mnist'" in out and "not a positive learning rate" in out
 
 
-def test_any_family_member_trains_and_seed_literal_says_where_it_cannot(tmp_path, capsys):
-    assert main(["train", "--datasets", "iris", "--hidden", "5,5", "--activations", "tanh,relu,softmax",
-                 "--loss", "softmax-ce-labels", "--epochs", "1", "--lrs", "0.01",
-                 "--out", str(tmp_path)]) == 0
-    out = " ".join(capsys.readouterr().out.split())
+def test_any_family_member_trains_and_seed_literal_says_where_it_cannot(tmp_path):
+    out = run_cli(["train", "--datasets", "iris", "--hidden", "5,5", "--activations", "tanh,relu,softmax",
+                   "--loss", "softmax-ce-labels", "--epochs", "1", "--lrs", "0.01",
+                   "--out", str(tmp_path)], 0)
     assert "4-5-5-3" in out and "not run: seed-literal on iris" in out
     assert (tmp_path / "iris.png").stat().st_size > 0

@@ -11,7 +11,6 @@ from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 from bpcheck.allowances import data_gradients, worst_case_allowance
-from bpcheck.cli import main
 from bpcheck.cli.compare import EXIT_INCONCLUSIVE
 from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
 from bpcheck.strategies import problems, specs
@@ -20,7 +19,7 @@ from manual import losses, network
 from manual.rules import RULES, UpdateRule
 from manual.spec import Spec
 from reference import torch_ref
-from tests.assertions import describe_problem
+from tests.assertions import describe_problem, run_cli
 
 
 def flipped(spec, params, X, Y, lr):
@@ -34,10 +33,9 @@ def flipped_step(spec, params, X, Y, lr):
 SIGN_FLIP = UpdateRule("sign-flip", "the gradient with its sign flipped", True, flipped, flipped_step)
 
 
-def test_float32_report_flags_seed_literal_and_every_derived_row_agrees(tmp_path, capsys):
+def test_float32_report_flags_seed_literal_and_every_derived_row_agrees(tmp_path):
     path = tmp_path / "float32.json"
-    assert main(["--dtype", "float32", "--json", str(path)]) == 0
-    assert "seed-literal: differs on W1" in capsys.readouterr().out
+    assert "seed-literal: differs on W1" in run_cli(["--dtype", "float32", "--json", str(path)], 0)
     by_rule = {rule["rule"]: rule for rule in json.loads(path.read_text())["rules"]}
     assert all(row["verdict"] == AGREES for row in by_rule["derived"]["rows"])
     seed_w1 = [row for row in by_rule["seed-literal"]["rows"] if row["parameter"] == "W1"]
@@ -99,32 +97,27 @@ def test_bce_clamps_each_log_at_minus_100_in_both_dtypes():
         np.testing.assert_array_equal(losses.bce_gradient(p, y), [[0.0, 0.0]])  # flat where clamped
 
 
-def test_saturated_bce_is_reported_inconclusive_with_exit_code_three(capsys):
+def test_saturated_bce_is_reported_inconclusive_with_exit_code_three():
     argv = ["--layers", "4,8,3", "--activations", "leaky_relu:30,sigmoid", "--loss", "bce",
             "--rules", "derived", "--dtype", "float32"]
-    assert main(argv) == EXIT_INCONCLUSIVE
-    out = capsys.readouterr().out
+    out = run_cli(argv, EXIT_INCONCLUSIVE)
     assert "derived: inconclusive on" in out and "is saturated" in out and "try float64" in out
 
 
-def test_finite_differences_can_be_sampled_or_turned_off_and_the_report_says_which(capsys):
+def test_finite_differences_can_be_sampled_or_turned_off_and_the_report_says_which():
     argv = ["--layers", "4,40,3", "--rules", "derived"]
-    assert main([*argv, "--finite-differences", "sample:10"]) == 0
-    out = capsys.readouterr().out
+    out = run_cli([*argv, "--finite-differences", "sample:10"], 0)
     assert "finite differences: 10 of 323 parameter entries, drawn at random" in out
     assert "derived: agrees" in out
-    assert main([*argv, "--finite-differences", "off"]) == 0
-    out = capsys.readouterr().out
+    out = run_cli([*argv, "--finite-differences", "off"], 0)
     assert "finite differences: off" in out and " numeric " not in out
-    assert main([*argv, "--finite-differences", "auto"]) == 0  # 323 ≤ 5,000: every entry
-    assert "every one of the 323 parameter entries" in capsys.readouterr().out
+    # 323 ≤ 5,000: every entry
+    assert "every one of the 323 parameter entries" in run_cli([*argv, "--finite-differences", "auto"], 0)
 
 
-def test_a_bad_finite_differences_choice_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(["--finite-differences", "some"])
-    assert stop.value.code == 2
-    assert "--finite-differences: expected all, off, auto or sample:K" in capsys.readouterr().err
+def test_a_bad_finite_differences_choice_is_a_usage_error():
+    out = run_cli(["--finite-differences", "some"], 2)
+    assert "--finite-differences: expected all, off, auto or sample:K" in out
 
 
 # --- gradients that are zero by cancellation ---------------------------------------------------

@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bpcheck.cli import main
 from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
 from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
@@ -18,6 +17,7 @@ from bpcheck.strategies import KINK_MARGIN, away_from_kinks
 from manual import spec as vocabulary
 from manual.spec import Spec
 from reference import WITNESSES
+from tests.assertions import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "user_rules.py"
 
@@ -74,14 +74,12 @@ def test_user_losses_are_verified_too(loss, caught):
     assert verdict.failure is None or verdict.failure.spec.loss == loss.name
 
 
-def test_verify_command_exit_codes(capsys):
-    assert main(["verify", f"{EXAMPLES}:swish", "--examples", "5"]) == 0
-    assert "swish: 5 random networks agree" in capsys.readouterr().out
-    assert main(["verify", f"{EXAMPLES}:swish_wrong", "--examples", "30"]) == 1
-    out = capsys.readouterr().out
+def test_verify_command_exit_codes():
+    assert "swish: 5 random networks agree" in run_cli(["verify", f"{EXAMPLES}:swish", "--examples", "5"], 0)
+    out = run_cli(["verify", f"{EXAMPLES}:swish_wrong", "--examples", "30"], 1)
     assert "swish_wrong: WRONG" in out and "DIFFERS" in out
-    assert main(["verify", "no_such_module:thing"]) == 2
-    assert main(["verify", f"{EXAMPLES}:expit"]) == 2  # not a user rule
+    assert "no_such_module" in run_cli(["verify", "no_such_module:thing"], 2)
+    assert "expected a UserActivation or UserLoss" in run_cli(["verify", f"{EXAMPLES}:expit"], 2)
 
 
 def test_registering_something_else_is_refused():

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bpcheck.cli import main
 from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
 from manual.rules import RULES
+from tests.assertions import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "user_rules.py"
 
@@ -79,22 +79,20 @@ def test_a_user_rule_that_raises_fails_naming_the_part(bad_rules, name, part, er
     assert verdict.raised_on is not None and all(width == 1 for width in verdict.raised_on.spec.sizes)
 
 
-def test_verify_command_prints_what_the_user_code_raised_on_a_minimal_network(bad_rules, capsys):
-    assert main(["verify", f"{bad_rules}:swish_bad", "--examples", "3"]) == 1
-    out = " ".join(capsys.readouterr().out.split())  # undo rich's wrapping
+def test_verify_command_prints_what_the_user_code_raised_on_a_minimal_network(bad_rules):
+    out = run_cli(["verify", f"{bad_rules}:swish_bad", "--examples", "3"], 1)
     assert "swish_bad: your derivative raised ValueError('no derivative for [this] z') on this " \
            "minimal network:" in out
     assert "sizes=(1, 1, 1)" in out and "agree" not in out
 
 
-def test_a_check_that_verified_no_network_fails_with_the_reason(monkeypatch, capsys):
+def test_a_check_that_verified_no_network_fails_with_the_reason(monkeypatch):
     never = dataclasses.replace(RULES["derived"], unsupported_reason=lambda spec: "not this one")
     monkeypatch.setitem(RULES, "derived", never)
     verdict = verify(load_user_rule(f"{EXAMPLES}:swish"), max_examples=2)
     assert verdict.examples == 0 and not verdict.passed and verdict.raised is None
     assert "unsupported (not this one)" in verdict.unchecked_reason()
-    assert main(["verify", f"{EXAMPLES}:swish", "--examples", "2"]) == 1
-    out = " ".join(capsys.readouterr().out.split())
+    out = run_cli(["verify", f"{EXAMPLES}:swish", "--examples", "2"], 1)
     assert "swish: NOT VERIFIED — no network was checked: all" in out
     assert "unsupported (not this one)" in out and "agree" not in out
 
@@ -105,11 +103,8 @@ def test_a_check_that_verified_no_network_fails_with_the_reason(monkeypatch, cap
     (["--examples", "many"], "argument --examples: expected an integer, got 'many'"),
     (["--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),
 ])
-def test_bad_verify_options_are_usage_errors_naming_the_option(options, message, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["verify", f"{EXAMPLES}:swish", *options])
-    assert exit_.value.code == 2
-    assert message in capsys.readouterr().err
+def test_bad_verify_options_are_usage_errors_naming_the_option(options, message):
+    assert message in run_cli(["verify", f"{EXAMPLES}:swish", *options], 2)
 
 
 @pytest.mark.parametrize(("source", "attribute", "message"), [
@@ -120,19 +115,16 @@ def test_bad_verify_options_are_usage_errors_naming_the_option(options, message,
     ("import sys\nsys.exit(3)", "rule", "could not import {path}: SystemExit: 3"),
     ("rule = 42", "rule", "{path}:rule is int 42; expected a UserActivation or UserLoss"),
 ])
-def test_a_bad_target_is_a_usage_error_that_says_why(tmp_path, capsys, source, attribute, message):
+def test_a_bad_target_is_a_usage_error_that_says_why(tmp_path, source, attribute, message):
     path = tmp_path / f"{tmp_path.name}.py"  # a fresh module name per case
     path.write_text(source)
-    assert main(["verify", f"{path}:{attribute}"]) == 2
-    assert message.format(path=path) in " ".join(capsys.readouterr().out.split())
+    assert message.format(path=path) in run_cli(["verify", f"{path}:{attribute}"], 2)
 
 
-def test_a_missing_file_or_module_is_a_usage_error(capsys):
-    assert main(["verify", "no/such/file.py:rule"]) == 2
-    assert "could not import no/such/file.py: no such file" in capsys.readouterr().out
-    assert main(["verify", "no_such_module_anywhere:rule"]) == 2
+def test_a_missing_file_or_module_is_a_usage_error():
+    assert "could not import no/such/file.py: no such file" in run_cli(["verify", "no/such/file.py:rule"], 2)
     assert ("could not import no_such_module_anywhere: ModuleNotFoundError: No module named "
-            "'no_such_module_anywhere'") in " ".join(capsys.readouterr().out.split())
+            "'no_such_module_anywhere'") in run_cli(["verify", "no_such_module_anywhere:rule"], 2)
 
 
 def f(p, y):

@@ -6,10 +6,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bpcheck.cli.options import build_parser, build_problem, described
+from bpcheck.cli.options import build_parser, build_problem, described, known_rule
 from bpcheck.cli.render import describe_factor
 from bpcheck.diagnose import diagnose
-from bpcheck.mutants import MUTANTS, find_rule
+from bpcheck.mutants import MUTANTS
 from manual.rules import RULES
 
 
@@ -26,12 +26,8 @@ def main(argv: list[str], console: Console) -> int:
                       f"{', '.join([*RULES, *MUTANTS])}")
         return 2
     name, options = argv[0], argv[1:]
-    rule = find_rule(name)
-    if rule is None:
-        console.print(f"[bold red]bpcheck diagnose: error:[/] unknown rule {name!r}; expected one of "
-                      f"{', '.join([*RULES, *MUTANTS])}")
-        return 2
     try:
+        rule = known_rule(name)
         problem, about = build_problem(build_parser().parse_args(options))
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck diagnose: error:[/] {error}")

@@ -18,10 +18,11 @@ from bpcheck.datasets import (
     random_data,
     seed_program_hidden_width,
 )
+from bpcheck.mutants import MUTANTS, find_rule
 from bpcheck.problem import Problem
 from manual.initialisers import truncated_normal
 from manual.optim import OPTIMIZERS
-from manual.rules import RULES
+from manual.rules import RULES, UpdateRule
 from manual.spec import ACTIVATIONS, BIAS_STYLES, DTYPES, LAYOUTS, LOSSES, REDUCTIONS, Spec
 
 
@@ -101,6 +102,14 @@ def parse_options(text: str | None) -> dict:
             except ValueError:
                 options[key.strip()] = value.strip()
     return options
+
+
+def known_rule(name: str) -> UpdateRule:
+    """The registered rule or catalogued mutant ``name``, else a ValueError that lists them."""
+    rule = find_rule(name)
+    if rule is None:
+        raise ValueError(f"unknown rule {name!r}; expected one of {', '.join([*RULES, *MUTANTS])}")
+    return rule
 
 
 def _int_list(text: str) -> tuple[int, ...]:

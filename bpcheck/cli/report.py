@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from bpcheck.cli.options import build_parser, build_problem, described
+from bpcheck.cli.options import build_parser, build_problem, described, known_rule
 from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.render import describe_factor
 from bpcheck.compare import ask_witnesses, compare_rule
 from bpcheck.datasets import split
 from bpcheck.diagnose import diagnose
-from bpcheck.mutants import find_rule
 from bpcheck.problem import Problem
 from bpcheck.sweep import sweep
 from bpcheck.train import seed_program_spec, train_curve
@@ -132,12 +131,12 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args(argv)
-    rule = find_rule(args.rule)
-    if rule is None or not (args.html or args.markdown) or args.epochs < 1:
-        console.print("[bold red]bpcheck report: error:[/] name a known rule and give --html PATH "
-                      "or --markdown PATH (and --epochs ≥ 1)")
-        return 2
     try:
+        rule = known_rule(args.rule)
+        if not (args.html or args.markdown):
+            raise ValueError("give --html PATH or --markdown PATH (or both)")
+        if args.epochs < 1:
+            raise ValueError(f"--epochs must be ≥ 1, got {args.epochs}")
         problem, _ = build_problem(args)
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck report: error:[/] {error}")

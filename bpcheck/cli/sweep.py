@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bpcheck.cli.options import described
+from bpcheck.cli.options import described, known_rule
 from bpcheck.cli.plots import plot_sweep
-from bpcheck.mutants import find_rule
 from bpcheck.sweep import AXES, BASE, sweep
 
 
@@ -23,9 +22,12 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="random problems per point")
     parser.add_argument("--out", type=Path, default=Path("bpcheck-sweep.png"))
     args = parser.parse_args(argv)
-    rule = find_rule(args.rule)
-    if rule is None or args.repeats < 1:
-        console.print(f"[bold red]bpcheck sweep: error:[/] unknown rule {args.rule!r} or --repeats < 1")
+    try:
+        rule = known_rule(args.rule)
+        if args.repeats < 1:
+            raise ValueError(f"--repeats must be ≥ 1, got {args.repeats}")
+    except ValueError as error:
+        console.print(f"[bold red]bpcheck sweep: error:[/] {error}")
         return 2
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("sweeping…", total=sum(map(len, AXES.values())))
