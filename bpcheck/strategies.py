@@ -108,7 +108,7 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
     )
 
 
-def seed_specs(activations: tuple[str, str] | None = None, **conventions) -> st.SearchStrategy[Spec]:
+def seed_program_specs(activations: tuple[str, str] | None = None, **conventions) -> st.SearchStrategy[Spec]:
     """The seed program's family: one hidden layer, the activations and loss it has (sigmoid,
     tanh, relu; ½ squared error summed)."""
     pair = st.tuples(*[st.sampled_from(list(seed.TIMES_DERIVATIVE_FROM_OUTPUT))] * 2)

@@ -49,12 +49,14 @@ def train_curve(rule: UpdateRule, spec: Spec, params, data: Split, lr: float, ep
     return curve
 
 
-def seed_program_spec(data: Split, hidden: tuple[int, ...] | None, seed: int,
+def seed_program_spec(data: Split, hidden: tuple[int, ...] | None, random_seed: int,
                       activations: tuple[str, ...] | None = None, loss: str = "half-sse") -> Spec:
-    """The seed's network for this data — sigmoid, ½-squared error summed, bias node, the hidden
-    width from the seed program's formula — or the family member the arguments name."""
+    """The seed program's network for this data — sigmoid, ½-squared error summed, bias node, the
+    hidden width from the seed program's formula (drawn with ``random_seed``) — or the family
+    member the arguments name."""
     if hidden is None:
-        hidden = (seed_program_hidden_width(data.X_train.shape[1], np.random.default_rng(seed)),)
+        rng = np.random.default_rng(random_seed)
+        hidden = (seed_program_hidden_width(data.X_train.shape[1], rng),)
     sizes = (data.features, *hidden, data.classes)
     return Spec(sizes, activations or ("sigmoid",) * (len(sizes) - 1), loss)
 

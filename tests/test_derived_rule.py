@@ -15,7 +15,7 @@ from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 from bpcheck.compare import INCONCLUSIVE, ask_witnesses, compare_rule, compare_witnesses
-from bpcheck.strategies import away_from_kinks, problems, seed_specs, specs
+from bpcheck.strategies import away_from_kinks, problems, seed_program_specs, specs
 from manual import network
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, LOSSES
@@ -74,7 +74,7 @@ def test_witnesses_agree_among_themselves(problem):
     assert_rows_agree(rows, problem)
 
 
-@given(problem=problems(seed_specs(("sigmoid", "sigmoid"), bias="node", layout="cols")))
+@given(problem=problems(seed_program_specs(("sigmoid", "sigmoid"), bias="node", layout="cols")))
 def test_general_rule_reproduces_the_seed_three_layer_rule(problem):
     """The δ recursion, at depth 2, is the corrected three-layer code shown in the README."""
     W_h, W_o = run_corrected_seed_code(problem.params["W1"], problem.params["W2"], problem.X.T,

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from scipy.special import expit
 
 from bpcheck.compare import INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from bpcheck.strategies import away_from_kinks, problems, seed_specs
+from bpcheck.strategies import away_from_kinks, problems, seed_program_specs
 from bpcheck.tolerances import gradient_allowance, magnitudes
 from manual import network
 from manual.activations import sigmoid
@@ -49,7 +49,7 @@ DERIVATIVE = {
 
 
 def node_problems(activations=None, **kwargs):
-    return problems(seed_specs(activations, bias="node", **kwargs))
+    return problems(seed_program_specs(activations, bias="node", **kwargs))
 
 
 def predicted_seed_hidden(problem: Problem, truth) -> np.ndarray:
