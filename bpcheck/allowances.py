@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 from bpcheck.problem import Problem
@@ -58,12 +60,12 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     cond, scale, inputs, zs, output = _forward_terms(p)
     data = data_gradients(p.spec, p.params, truth)
 
-    def measured(dtype: str, name: str, *samples_: np.ndarray) -> np.ndarray:
-        rho, delta = spreads[dtype]
-        return measured_allowance(p.spec, p.n_samples, dtype, sensitivity(
-            dtype, delta[name], rho, truth[name], cond.output_form, *samples_))
+    def measured(computed_in: str, name: str, *same_dtype: np.ndarray) -> np.ndarray:
+        rho, delta = spreads[computed_in]
+        return measured_allowance(p.spec, p.n_samples, computed_in, sensitivity(
+            computed_in, delta[name], rho, truth[name], cond.output_form, *same_dtype))
 
-    def widened(allowed: np.ndarray, dtype: str, name: str) -> np.ndarray:
+    def widened(allowed: np.ndarray, computed_in: str, name: str) -> np.ndarray:
         """At least τ·S where the data gradient is zero up to float64's own measured rounding
         of it (|g_i| ≤ e₆₄,i, exactly zero included): cancelled inside one vjp (a softmax's
         sums to zero whatever flows in), where a correct rule in the dtype leaves noise up to
@@ -71,10 +73,14 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
         zero is exact."""
         if not np.all(np.abs(data[name]) <= in_float64[name]):
             return allowed
-        return np.maximum(allowed, gradient_allowance(p.spec, p.n_samples, dtype, live[name], cond))
+        return np.maximum(allowed, gradient_allowance(p.spec, p.n_samples, computed_in, live()[name],
+                                                      cond))
+
+    @cache
+    def live() -> Params:
+        return _live_magnitudes(p, inputs, zs, output)
 
     in_float64 = {name: measured("float64", name) for name in truth}
-    live = _live_magnitudes(p, inputs, zs, output)
     rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
     return (cond, scale, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
             underflow_floor(p.spec, p.n_samples, dtype), saturation(p.spec, zs, output))

@@ -183,7 +183,7 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
     if reason:
         return RuleReport(rule, unsupported=reason)
     args = (problem.spec, problem.params, problem.X, problem.Y, problem.lr)
-    directions, new_params = evaluated or rule.directions_and_step(*args)
+    directions, new_params = evaluated if evaluated is not None else rule.directions_and_step(*args)
     report, dtype = RuleReport(rule, saturation=truth.saturation), problem.spec.dtype
     for parameter in problem.params:
         for witness in truth.gradients:

@@ -73,12 +73,8 @@ class UserActivation:
         return ActivationRecord(self.name, derivative_bound=self.derivative_bound, kinks=self.kinks)
 
     def entries(self) -> dict[str, object]:
-        """What it puts in each table of ``REGISTRY``, its callables guarded."""
-        rule = guarded(self)
-        return {"record": rule.record(),
-                "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
-                "torch": lambda _: rule.torch, "jax": lambda _: lambda z, mask: rule.jax(z),
-                "numeric": lambda _: rule.value}
+        """What it puts in each table of ``REGISTRY``, its callables guarded (``_entries``)."""
+        return _entries(self)
 
 
 @dataclass(frozen=True)
@@ -110,12 +106,24 @@ class UserLoss:
         return LossRecord(self.name, self.targets)
 
     def entries(self) -> dict[str, object]:
-        """What it puts in each table of ``REGISTRY``, its callables guarded (the jax witness
-        computes a loss it does not know unpadded, since its padding behaviour is unknown)."""
-        rule = guarded(self)
-        return {"record": rule.record(), "manual": Loss(rule.name, rule.per_sample, rule.gradient),
-                "torch": rule.torch, "jax": lambda p, y, mask: rule.jax(p, y),
-                "numeric": lambda p, y: rule.per_sample(np.swapaxes(p, -1, -2), np.swapaxes(y, -1, -2))}
+        """What it puts in each table of ``REGISTRY``, its callables guarded (``_entries``; the
+        jax witness computes a loss it does not know unpadded, its padding behaviour unknown)."""
+        return _entries(self)
+
+
+@functools.cache
+def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
+    """A user rule's entry for each table of ``REGISTRY``, built once per rule: the same
+    objects each time it is registered, so the jax witness reuses its compilations."""
+    rule = guarded(rule)
+    if isinstance(rule, UserActivation):
+        return {"record": rule.record(),
+                "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
+                "torch": lambda _: rule.torch, "jax": lambda _: lambda z, mask: rule.jax(z),
+                "numeric": lambda _: rule.value}
+    return {"record": rule.record(), "manual": Loss(rule.name, rule.per_sample, rule.gradient),
+            "torch": rule.torch, "jax": lambda p, y, mask: rule.jax(p, y),
+            "numeric": lambda p, y: rule.per_sample(np.swapaxes(p, -1, -2), np.swapaxes(y, -1, -2))}
 
 
 def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> None:

@@ -176,7 +176,8 @@ def _zero_or(low: float, high: float) -> st.SearchStrategy[float]:
 #: What the tests draw for each setting, by its name (the same meaning in every optimizer):
 #: realistic ranges; a setting drawn from the others' values is a function of them. Centered
 #: RMSProp keeps α ≥ 0.9, since its denominator √(v − m²) can shrink to α^{t/2}√v and smaller α
-#: would leave float32 nothing to compare; Nesterov is drawn only where the record allows it.
+#: would leave float32 nothing to compare. Flags the record's ``requires`` refuses together
+#: (Nesterov without momentum) are put back to their defaults.
 SETTING_DRAWS = {
     "lr": _rate(1e-4, 1.0), "weight_decay": _zero_or(1e-4, 0.1), "eps": _powers_of_ten(-10, -3),
     "momentum": _zero_or(0.1, 0.99), "dampening": _zero_or(0.1, 0.9), "lr_decay": _zero_or(1e-3, 0.1),
@@ -184,7 +185,7 @@ SETTING_DRAWS = {
     "beta1": _rate(0.0, 0.99), "beta2": _rate(0.5, 0.9999), "eps_root": st.sampled_from([0.0, 1e-8]),
     "eps_placement": st.sampled_from(["outside", "inside"]),
     "alpha": lambda hp: _rate(0.9, 0.999) if hp.get("centered") else _rate(0.5, 0.999),
-    "nesterov": lambda hp: st.booleans() if hp["momentum"] and not hp["dampening"] else st.just(False),
+    "nesterov": st.booleans(),
 }
 
 
@@ -192,12 +193,15 @@ SETTING_DRAWS = {
 def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
     """Every setting of the optimizer's record, keyed by its name, drawn where ``framework``
     can express more than one value (``reference.optim_ref.fixed``) and fixed where not."""
-    settings, pinned = optim.optimizer(name).settings, fixed(framework, name)
-    hp: dict = {key: pinned[key] for key in settings if key in pinned}
-    for key in sorted(set(settings) - set(hp), key=lambda key: callable(SETTING_DRAWS[key])):
+    rule, pinned = optim.optimizer(name), fixed(framework, name)
+    hp: dict = {key: pinned[key] for key in rule.settings if key in pinned}
+    free = [key for key in rule.settings if key not in hp]  # the record's order: reproducible
+    for key in sorted(free, key=lambda key: callable(SETTING_DRAWS[key])):
         strategy = SETTING_DRAWS[key]
         hp[key] = draw(strategy(hp) if callable(strategy) else strategy)
-    return {key: hp[key] for key in settings}
+    if rule.requires(hp) is not None:
+        hp.update({key: s.default for key, s in rule.settings.items() if s.domain == optim.FLAG})
+    return {key: hp[key] for key in rule.settings}
 
 
 def _entries(dtype: str, largest: float) -> st.SearchStrategy[float]:

@@ -117,11 +117,9 @@ def seed_directions_and_step(spec: Spec, params: Params, X: np.ndarray, Y: np.nd
 
 def seed_directions(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
     """The directions the seed subtracts, θ ← θ − η·D; D plays the role of ∂L/∂θ."""
-    *_, hidden, output = _run(spec, params, X, Y, lr)
-    return {"W1": hidden, "W2": output}
+    return seed_directions_and_step(spec, params, X, Y, lr)[0]
 
 
 def seed_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
     """The seed's weights after one ``train()`` call."""
-    hidden_in, hidden_out, *_ = _run(spec, params, X, Y, lr)
-    return {"W1": hidden_in, "W2": hidden_out}
+    return seed_directions_and_step(spec, params, X, Y, lr)[1]

@@ -25,7 +25,8 @@ class Witness:
     gradients_and_sgd_step: Callable | None
     #: (gradients, their estimated absolute error), where the witness estimates
     gradients_with_error: Callable | None
-    #: reruns perturbed by 1 ± ρ (``bpcheck.tolerances``), where the witness can measure that
+    #: reruns perturbed by 1 ± ρ (``bpcheck.tolerances``), where the witness can measure that;
+    #: such a witness's ``gradients`` also compute in another dtype (``dtype=``)
     perturbed_gradients: Callable | None
     #: activation and loss names this witness implements (live views of its tables, checked
     #: against the spec vocabulary)

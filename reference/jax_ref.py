@@ -81,8 +81,9 @@ LOSSES = {
         z, y, axis=0, where=mask),
 }
 
-#: Losses known to mask padded outputs; any other (a user's loss) is computed unpadded.
-PADDED_LOSSES = frozenset(LOSSES)
+#: The losses above, which mask padded outputs; any other function (a user's loss, even under a
+#: built-in name) is computed unpadded.
+MASKING_LOSSES = tuple(LOSSES.values())
 
 #: How many times the padded gradient has been traced (= compiled); see ``compile_count``.
 _TRACES = {"padded": 0}
@@ -193,7 +194,8 @@ def _pad_data(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
-    """Padded parameters and ∂L/∂θ, through one compiled function per (depth, loss)."""
+    """Padded parameters and ∂L/∂θ, through one compiled function per depth, loss function and
+    set of registered activation functions."""
     n = x.shape[1]
     width, batch = bucket(max(spec.sizes), 16), bucket(n, 8)
     names = tuple(ACTIVATIONS)
@@ -250,7 +252,7 @@ def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float
 def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
                            lr: float | None) -> tuple[Params, Params | None]:
     """∂L/∂θ and, when ``lr`` is given, the parameters after one ``optax.sgd`` step."""
-    if spec.loss not in PADDED_LOSSES:
+    if not any(LOSSES[spec.loss] is loss for loss in MASKING_LOSSES):
         current = _as_float64(params)
         grads = _plain_grad(current, _cols(spec, X), _cols(spec, Y), spec, _code(spec))
         new = None if lr is None else _sgd(current, grads, lr)

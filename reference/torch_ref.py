@@ -59,7 +59,7 @@ def samples_as_rows(spec: Spec, array: np.ndarray, dtype: type = np.float64) -> 
 
 
 def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-          wobble: list[torch.Tensor] | None = None):
+          wobble: list[list[torch.Tensor]] | None = None):
     """L. Tensors may carry a leading axis of R independent copies (x: R × N × F, parameters
     R × shape, float targets R × N × C): then L is the sum of the copies' losses, so one
     backward pass gives every copy its own gradient. ``wobble`` holds three factors (1 ± ρ per
