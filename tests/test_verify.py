@@ -14,6 +14,7 @@ from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
 from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
 from bpcheck.strategies import KINK_MARGIN, away_from_kinks
+from bpcheck.tolerances import SAFETY, unit_roundoff
 from manual import spec as vocabulary
 from manual.spec import Spec
 from reference import WITNESSES
@@ -115,3 +116,20 @@ def test_a_user_activation_declares_its_kinks_and_draws_keep_away():
 def test_kinks_must_be_finite_numbers(kinks):
     with pytest.raises(ValueError, match=r"kinks=.* must be a tuple of finite numbers"):
         UserActivation("soft_relu", **SOFT_RELU, kinks=kinks)
+
+
+def test_a_user_loss_under_a_built_in_name_is_computed_unpadded_by_jax():
+    """A mean over outputs that ignores the jax witness's output mask would divide by the
+    padded width (16), not by C = 3, if the witness took it for its own masking ``mse``."""
+    mean_square = UserLoss("mse", lambda p, y: np.mean((p - y) ** 2, axis=-2),
+                           lambda p, y: 2 * (p - y) / p.shape[-2],
+                           torch=lambda p, y: ((p - y) ** 2).mean(dim=1),
+                           jax=lambda p, y: ((p - y) ** 2).mean(axis=0))
+    rng = np.random.default_rng(0)
+    spec = Spec((2, 3), ("identity",), "mse", bias="vector")
+    problem = Problem(spec, {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=3)},
+                      rng.normal(size=(2, 4)), rng.normal(size=(3, 4)), 0.1)
+    with REGISTRY.scoped(mean_square):
+        torch_grads, jax_grads = (WITNESSES[name].gradients(*problem.arrays()) for name in ("torch", "jax"))
+    for name, value in torch_grads.items():
+        np.testing.assert_allclose(jax_grads[name], value, rtol=SAFETY * unit_roundoff(np.float64) * 16)
