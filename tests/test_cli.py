@@ -42,11 +42,13 @@ def test_rules_that_cannot_run_a_spec_say_why():
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["--activations", "sigmoid,swish"], "activations[1]='swish' is unknown"),
+    (["--activations", "sigmoid,swish"], "--activations: activations[1]='swish' is unknown"),
     (["--layers", "5,3,3", "--data", "iris"], "iris needs sizes (4, …, 3)"),
     (["--rules", "nope"], "--rules: unknown ['nope']"),
-    (["--layers", "4,0,3"], "every layer needs width >= 1"),
-    (["--lr", "-1"], "lr=-1.0 must be finite and >= 0"),
+    (["--layers", "4,0,3"], "--layers: sizes[1]=0: every layer needs width >= 1"),
+    (["--layers", "4"], "--layers: sizes=(4,) needs at least (inputs, outputs)"),
+    (["--lr", "-1"], "--lr: lr=-1.0 must be finite and >= 0"),
+    (["--steps", "5"], "--steps and --optimizer-options need --optimizer"),
 ])
 def test_bad_options_exit_two_with_a_message(options, message):
     assert message in run_cli(options, 2)

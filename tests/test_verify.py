@@ -79,6 +79,7 @@ def test_verify_command_exit_codes():
     assert "swish: 5 random networks agree" in run_cli(["verify", f"{EXAMPLES}:swish", "--examples", "5"], 0)
     out = run_cli(["verify", f"{EXAMPLES}:swish_wrong", "--examples", "30"], 1)
     assert "swish_wrong: WRONG" in out and "DIFFERS" in out
+    assert "your derivative is not the derivative of your value" in out
     assert "no_such_module" in run_cli(["verify", "no_such_module:thing"], 2)
     assert "expected a UserActivation or UserLoss" in run_cli(["verify", f"{EXAMPLES}:expit"], 2)
 

@@ -40,10 +40,13 @@ def main(argv: list[str], console: Console) -> int:
             raise ValueError(f"--rules: unknown {unknown}; expected names from {list(RULES)}")
         problem, about = build_problem(args)
         options = parse_options(args.optimizer_options)
+        steps = 10 if args.steps is None else args.steps
         if args.optimizer:
             hyperparameters(args.optimizer, lr=args.lr, **options)  # refuse bad settings up front
-            if args.steps < 1:
+            if steps < 1:
                 raise ValueError("--steps must be ≥ 1")
+        elif args.steps is not None or args.optimizer_options:
+            raise ValueError("--steps and --optimizer-options need --optimizer (training with it)")
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
@@ -65,7 +68,7 @@ def main(argv: list[str], console: Console) -> int:
         console.print(summary_line(report, spec.dtype))
     console.print(witness_line(witness_rows))
     code = exit_code(reports, witness_rows)
-    if args.optimizer and not optimizer_report(problem, args.optimizer, options, args.steps, console):
+    if args.optimizer and not optimizer_report(problem, args.optimizer, options, steps, console):
         code = EXIT_DIFFERS
     ok = code == EXIT_AGREES
     if args.json:

@@ -5,7 +5,9 @@ describe."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -163,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "manual optimizer vs autodiff + torch.optim / optax, error per step")
     parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
                         help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
-    parser.add_argument("--steps", type=int, default=10, help="training steps for --optimizer")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps for --optimizer (default 10)")
     parser.add_argument("--finite-differences", type=finite_differences, default="auto",
                         metavar="all|off|auto|sample:K",
                         help="which parameter entries finite differences check: all, none, K random "
@@ -183,12 +186,33 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
         n_train = len(iris_split(np.random.default_rng(args.seed))[1])
         layers = (IRIS_FEATURES, seed_program_hidden_width(n_train, rng), IRIS_CLASSES)
     activations = args.activations or ("sigmoid",) * (len(layers) - 1)
-    spec = Spec(layers, activations, args.loss, args.reduction, args.bias, args.layout, args.dtype,
-                args.l2)
+    with _naming_options():
+        spec = Spec(layers, activations, args.loss, args.reduction, args.bias, args.layout,
+                    args.dtype, args.l2)
     if source == "iris":
         X, Y = iris_data(spec, rng)
         about = f"iris training split ({len(X) if args.layout == 'rows' else X.shape[1]} samples)"
     else:
         X, Y = random_data(spec, args.samples, rng)
         about = f"random data ({args.samples} samples)"
-    return Problem(spec, truncated_normal(spec, rng), X, Y, args.lr), about
+    with _naming_options():
+        return Problem(spec, truncated_normal(spec, rng), X, Y, args.lr), about
+
+
+#: The option that sets each field a Spec or Problem error starts with.
+OPTION_OF = {"sizes": "--layers", "activations": "--activations", "loss": "--loss",
+             "reduction": "--reduction", "bias": "--bias", "layout": "--layout", "dtype": "--dtype",
+             "l2": "--l2", "lr": "--lr"}
+
+
+@contextmanager
+def _naming_options() -> Iterator[None]:
+    """Errors about a field (``sizes[1]=0: …``) say which option set it (``--layers: …``)."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        field = re.match(r"[a-z0-9]+", str(error))
+        option = OPTION_OF.get(field.group() if field else "")
+        if option is None:
+            raise
+        raise type(error)(f"{option}: {error}") from error

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from bpcheck.cli.options import described, natural, positive_int
-from bpcheck.cli.render import describe_problem, rule_table, summary_line
-from bpcheck.extend import load_user_rule, verify
+from bpcheck.cli.render import describe_problem, rule_table
+from bpcheck.extend import UserActivation, load_user_rule, verify
 
 
 def main(argv: list[str], console: Console) -> int:
@@ -48,5 +48,11 @@ def main(argv: list[str], console: Console) -> int:
     console.print(f"[bold red]{rule.name}: WRONG[/] — the smallest network Hypothesis found that "
                   f"shows it:\n{describe_problem(verdict.failure)}")
     console.print(rule_table(verdict.report, only_disagreements=True))
-    console.print(summary_line(verdict.report))
+    differing = sorted({row.parameter for row in verdict.report.rows if row.differs})
+    derivative, value = (("derivative", "value") if isinstance(rule, UserActivation)
+                         else ("gradient", "per_sample"))
+    console.print(f"[bold red]{rule.name}[/]: the derived backward pass with your {derivative} "
+                  f"differs from the witnesses on {', '.join(differing)} — your {derivative} is not "
+                  f"the derivative of your {value} (the witnesses differentiate your {value}, "
+                  "torch and jax forwards)")
     return 1
