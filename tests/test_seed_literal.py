@@ -118,15 +118,20 @@ def test_seed_literal_hidden_update_is_exact_rule_with_two_substitutions(activat
     assume(away_from_kinks(problem))
     directions = SEED.directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
     predicted = predicted_seed_hidden(problem, truth)
-    # the seed backpropagates through W_o′ as well as W_o: measure rounding against both
+    allowed = seed_hidden_rounding(problem, truth)
+    error = np.abs(directions["W1"] - predicted)
+    assert np.all(error <= allowed), f"seed W1 off its predicted value by {np.max(error - allowed):.3e}"
+
+
+def seed_hidden_rounding(problem: Problem, truth) -> np.ndarray:
+    """The worst-case rounding τ·S of the seed's W1 directions: it backpropagates through W_o′
+    as well as W_o, so S is measured against both."""
     inputs, _, output = numeric.forward(problem.spec, problem.params, problem.X)
     W_o = problem.params["W2"]
     both = np.abs(W_o) + np.abs(W_o - problem.lr * truth.gradients["torch"]["W2"])
     targets = problem.Y if problem.spec.layout == "rows" else problem.Y.T
     scale = magnitudes(problem.spec, {**problem.params, "W2": both}, inputs, output, targets)["W1"]
-    allowed = gradient_allowance(problem.spec, problem.n_samples, "float64", scale, truth.conditioning)
-    error = np.abs(directions["W1"] - predicted)
-    assert np.all(error <= allowed), f"seed W1 off its predicted value by {np.max(error - allowed):.3e}"
+    return gradient_allowance(problem.spec, problem.n_samples, "float64", scale, truth.conditioning)
 
 
 @given(problem=node_problems(("sigmoid", "sigmoid"), layout="cols"),
@@ -142,7 +147,8 @@ def test_seed_literal_hidden_update_differs_from_autodiff_in_the_seed_setting(pr
     assert hidden_rows and not any(row.agrees for row in hidden_rows), describe_problem(problem)
     gap = np.max(np.abs(predicted_seed_hidden(problem, truth) - truth.gradients["torch"]["W1"]))
     torch_row = next(r for r in hidden_rows if r.witness == "torch" and r.quantity == "gradient")
-    assert torch_row.error.max_abs == pytest.approx(gap, rel=1e-6)
+    # the rule sits at its predicted value up to its own rounding
+    assert abs(torch_row.error.max_abs - gap) <= np.max(seed_hidden_rounding(problem, truth))
 
 
 @given(problem=node_problems(("sigmoid", "relu")))
