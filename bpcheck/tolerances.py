@@ -317,8 +317,9 @@ def trajectory_allowance(dtype: str | np.dtype, initial: Arrays, path: list[Arra
     allowances, previous = [], initial
     travelled = {key: np.zeros_like(value, dtype=np.float64) for key, value in initial.items()}
 
-    def spread(runs, t, key):
-        return np.max([np.abs(run[t - 1][key] - baseline[t - 1][key]) for run in runs], axis=0)
+    def spread(runs, t, key):  # 0 without reruns: rounding alone
+        return np.max([np.abs(run[t - 1][key] - baseline[t - 1][key]) for run in runs], axis=0,
+                      initial=0.0)
 
     for t, now in enumerate(path, start=1):
         step = {}
