@@ -177,7 +177,8 @@ def _zero_or(low: float, high: float) -> st.SearchStrategy[float]:
 #: realistic ranges; a setting drawn from the others' values is a function of them. Centered
 #: RMSProp keeps α ≥ 0.9, since its denominator √(v − m²) can shrink to α^{t/2}√v and smaller α
 #: would leave float32 nothing to compare. Flags the record's ``requires`` refuses together
-#: (Nesterov without momentum) are put back to their defaults.
+#: (Nesterov without momentum) are put back to their defaults. A setting not named here is
+#: drawn from its domain (``_by_domain``), so a new optimizer needs no edit here.
 SETTING_DRAWS = {
     "lr": _rate(1e-4, 1.0), "weight_decay": _zero_or(1e-4, 0.1), "eps": _powers_of_ten(-10, -3),
     "momentum": _zero_or(0.1, 0.99), "dampening": _zero_or(0.1, 0.9), "lr_decay": _zero_or(1e-3, 0.1),
@@ -189,6 +190,14 @@ SETTING_DRAWS = {
 }
 
 
+def _by_domain(domain: str | tuple[str, ...]) -> st.SearchStrategy:
+    """A setting no entry of SETTING_DRAWS names (a new optimizer's), drawn from its domain."""
+    if isinstance(domain, tuple):
+        return st.sampled_from(domain)
+    return {optim.FLAG: st.booleans(), optim.UNIT_INTERVAL: _rate(0.0, 0.99),
+            optim.POSITIVE: _powers_of_ten(-10, -3)}.get(domain, _zero_or(1e-4, 1.0))
+
+
 @st.composite
 def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
     """Every setting of the optimizer's record, keyed by its name, drawn where ``framework``
@@ -196,8 +205,8 @@ def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
     rule, pinned = optim.optimizer(name), fixed(framework, name)
     hp: dict = {key: pinned[key] for key in rule.settings if key in pinned}
     free = [key for key in rule.settings if key not in hp]  # the record's order: reproducible
-    for key in sorted(free, key=lambda key: callable(SETTING_DRAWS[key])):
-        strategy = SETTING_DRAWS[key]
+    for key in sorted(free, key=lambda key: callable(SETTING_DRAWS.get(key))):
+        strategy = SETTING_DRAWS[key] if key in SETTING_DRAWS else _by_domain(rule.settings[key].domain)
         hp[key] = draw(strategy(hp) if callable(strategy) else strategy)
     if rule.requires(hp) is not None:
         hp.update({key: s.default for key, s in rule.settings.items() if s.domain == optim.FLAG})

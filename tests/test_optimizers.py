@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, example, given, reject, settings
+from hypothesis import HealthCheck, assume, example, find, given, reject, settings
 from hypothesis import strategies as st
 
 from bpcheck.compare import Problem
@@ -235,3 +235,17 @@ def test_adagrad_at_an_unstable_equilibrium_never_differs():
     with pytest.raises(Uninformative, match="rounding decides this trajectory"):
         compare_training(reproducer_at_an_unstable_equilibrium(), "adagrad",
                          REPRODUCER_SETTINGS[("adagrad", "torch")], 4, "torch")
+
+
+def test_a_new_optimizers_settings_are_drawn_from_their_domains():
+    """An optimizer is two files: a setting no strategy names is drawn from its record's domain."""
+    settings = {"lr": optim.Setting(1e-3), "shrink": optim.Setting(0.5, optim.UNIT_INTERVAL),
+                "fast": optim.Setting(False, optim.FLAG), "mode": optim.Setting("a", ("a", "b"))}
+    rule = optim.Optimizer("plain", (), settings, lambda theta, g, buf, t, hp: (theta - hp["lr"] * g, buf))
+    optim.OPTIMIZERS["plain"] = rule
+    try:
+        drawn = find(optimizer_hyperparameters("plain", "optax"),
+                     lambda hp: hp["fast"] and hp["mode"] == "b" and hp["shrink"] > 0)
+    finally:
+        del optim.OPTIMIZERS["plain"]
+    assert rule.bind(**drawn).hp == drawn and 0 < drawn["shrink"] < 1
