@@ -11,7 +11,7 @@ from bpcheck import diagnose as diagnosis
 from bpcheck.compare import Problem
 from bpcheck.datasets import random_data
 from bpcheck.mutants import MUTANTS
-from bpcheck.tolerances import gradient_tolerance
+from bpcheck.tolerances import INFORMATIVE, gradient_tolerance
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec
@@ -81,7 +81,7 @@ def test_an_unexplained_discrepancy_is_reported_as_such():
     exact = RULES["derived"].directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
     noisy = {k: v + np.random.default_rng(1).standard_normal(v.shape) for k, v in exact.items()}
     explanations = diagnosis.diagnose(noisy, problem, max_combination=1)
-    assert explanations and all(not e.hypotheses and e.residual > 1e-3 for e in explanations)
+    assert explanations and all(not e.hypotheses and e.residual > INFORMATIVE for e in explanations)
 
 
 def test_the_panel_does_not_know_any_rule_by_name():
