@@ -190,12 +190,12 @@ SETTING_DRAWS = {
 }
 
 
-def _by_domain(domain: str | tuple[str, ...]) -> st.SearchStrategy:
+def _by_domain(setting: optim.Setting) -> st.SearchStrategy:
     """A setting no entry of SETTING_DRAWS names (a new optimizer's), drawn from its domain."""
-    if isinstance(domain, tuple):
-        return st.sampled_from(domain)
+    if setting.switch:
+        return st.sampled_from(setting.domain)
     return {optim.FLAG: st.booleans(), optim.UNIT_INTERVAL: _rate(0.0, 0.99),
-            optim.POSITIVE: _powers_of_ten(-10, -3)}.get(domain, _zero_or(1e-4, 1.0))
+            optim.POSITIVE: _powers_of_ten(-10, -3)}.get(setting.domain, _zero_or(1e-4, 1.0))
 
 
 @st.composite
@@ -206,7 +206,7 @@ def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
     hp: dict = {key: pinned[key] for key in rule.settings if key in pinned}
     free = [key for key in rule.settings if key not in hp]  # the record's order: reproducible
     for key in sorted(free, key=lambda key: callable(SETTING_DRAWS.get(key))):
-        strategy = SETTING_DRAWS[key] if key in SETTING_DRAWS else _by_domain(rule.settings[key].domain)
+        strategy = SETTING_DRAWS[key] if key in SETTING_DRAWS else _by_domain(rule.settings[key])
         hp[key] = draw(strategy(hp) if callable(strategy) else strategy)
     if rule.requires(hp) is not None:
         hp.update({key: s.default for key, s in rule.settings.items() if s.domain == optim.FLAG})

@@ -31,9 +31,14 @@ class Setting:
     domain: str | tuple[str, ...] = NON_NEGATIVE
     optax: float | str | None = SAME
 
+    @property
+    def switch(self) -> bool:
+        """Whether it chooses between formulas (its domain is a tuple of choices)."""
+        return isinstance(self.domain, tuple)
+
     def checked(self, where: str, value: object) -> float | bool | str:
         """``value`` if the setting may take it (numbers as float), else ValueError naming it."""
-        if isinstance(self.domain, tuple):
+        if self.switch:
             if value not in self.domain:
                 raise ValueError(f"{where} must be one of {self.domain}, got {value!r}")
             return value
@@ -72,12 +77,12 @@ class Optimizer:
         """Where torch and optax differ: setting → (torch's, optax's), formula switches first."""
         differ = [(key, s) for key, s in self.settings.items() if s.optax is not SAME]
         return {key: (s.default, s.optax)
-                for key, s in sorted(differ, key=lambda item: not isinstance(item[1].domain, tuple))}
+                for key, s in sorted(differ, key=lambda item: not item[1].switch)}
 
     def in_convention(self, framework: str) -> Hyper:
         """The formula switches (choice settings) set as ``framework`` ("torch" or "optax") has them."""
         return {key: s.default if framework == "torch" else s.optax
-                for key, s in self.settings.items() if isinstance(s.domain, tuple) and s.optax is not SAME}
+                for key, s in self.settings.items() if s.switch and s.optax is not SAME}
 
     def bind(self, **given: float | bool | str) -> Bound:
         """The optimizer with its defaults overridden by ``given``, each checked once."""

@@ -6,11 +6,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bpcheck.cli.options import build_parser, build_problem, described, known_rule
+from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
 from bpcheck.cli.render import describe_factor
 from bpcheck.diagnose import diagnose
-from bpcheck.mutants import MUTANTS
-from manual.rules import RULES
 
 
 def main(argv: list[str], console: Console) -> int:
@@ -18,12 +16,11 @@ def main(argv: list[str], console: Console) -> int:
     describe (the same options as the comparison; RULE is a registered rule or a mutant)."""
     if argv[:1] in (["-h"], ["--help"]):
         console.print(described(main.__doc__) + "\n\nusage: bpcheck diagnose RULE [network options]"
-                      f"\n\nRULE: one of {', '.join([*RULES, *MUTANTS])}\nnetwork options: as for "
+                      f"\n\nRULE: one of {rule_names()}\nnetwork options: as for "
                       "`bpcheck` (see bpcheck --help)", markup=False)
         return 0
     if not argv or argv[0].startswith("-"):
-        console.print("[bold red]bpcheck diagnose: error:[/] name a rule: "
-                      f"{', '.join([*RULES, *MUTANTS])}")
+        console.print(f"[bold red]bpcheck diagnose: error:[/] name a rule: {rule_names()}")
         return 2
     name, options = argv[0], argv[1:]
     try:

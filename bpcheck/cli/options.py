@@ -106,11 +106,16 @@ def parse_options(text: str | None) -> dict:
     return options
 
 
+def rule_names() -> str:
+    """The registered rules and catalogued mutants a command can name, listed."""
+    return ", ".join([*RULES, *MUTANTS])
+
+
 def known_rule(name: str) -> UpdateRule:
     """The registered rule or catalogued mutant ``name``, else a ValueError that lists them."""
     rule = find_rule(name)
     if rule is None:
-        raise ValueError(f"unknown rule {name!r}; expected one of {', '.join([*RULES, *MUTANTS])}")
+        raise ValueError(f"unknown rule {name!r}; expected one of {rule_names()}")
     return rule
 
 
