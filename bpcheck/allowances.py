@@ -87,14 +87,18 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
 
 
 def data_gradients(spec: Spec, params: Params, gradients: Params) -> Params:
-    """The gradients without the penalty's λW_k (on each weight's input columns): what the
-    backward pass through the data alone gives, exactly so where that is zero (λW_k is added
-    last, and ½λ·‖W‖²'s derivative is λW exactly in binary arithmetic)."""
+    """The gradients without the penalty's λW_k (on each weight's input columns) and, with
+    ``l2_biases``, without its λ·bias (the bias node's column, or λb_k): what the backward
+    pass through the data alone gives, exactly so where that is zero (the penalty's term is
+    added last, and ½λ·‖θ‖²'s derivative is λθ exactly in binary arithmetic)."""
     data = dict(gradients)
     for k in range(1, spec.depth + 1):
         inputs, name = spec.sizes[k - 1], f"W{k}"
+        columns = inputs + int(spec.l2_biases and spec.bias == "node")
         data[name] = gradients[name].copy()
-        data[name][:, :inputs] -= spec.l2 * np.asarray(params[name], np.float64)[:, :inputs]
+        data[name][:, :columns] -= spec.l2 * np.asarray(params[name], np.float64)[:, :columns]
+        if spec.l2_biases and spec.bias == "vector":
+            data[f"b{k}"] = gradients[f"b{k}"] - spec.l2 * np.asarray(params[f"b{k}"], np.float64)
     return data
 
 

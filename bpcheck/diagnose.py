@@ -10,12 +10,12 @@ explanation wins (fewest hypotheses, then no factor); the residual max|D − c·
 how much it leaves.
 
 Panel: the exact gradient of another registered loss (or without the penalty, or with the
-penalty on biases too); parameters already changed earlier in the same update (each error
-sent back through the weights above as the rule itself has already updated them); an
-activation-derivative factor missing, applied twice, or evaluated at the layer's output, at a
-named layer; the error sent back through W instead of Wᵀ; the bias node's column taken as W's
-first instead of its last; and, on top of any of these, a constant rescaling (a sign flip is
-c = −1, a missing 1/N is c = N).
+penalty on biases too — or, where the spec's penalty covers them, left off them); parameters
+already changed earlier in the same update (each error sent back through the weights above as
+the rule itself has already updated them); an activation-derivative factor missing, applied
+twice, or evaluated at the layer's output, at a named layer; the error sent back through W
+instead of Wᵀ; the bias node's column taken as W's first instead of its last; and, on top of
+any of these, a constant rescaling (a sign flip is c = −1, a missing 1/N is c = N).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Variant:
 
     loss: str | None = None  # the exact gradient of this loss instead
     no_penalty: bool = False
-    penalty_on_bias: bool = False
+    bias_penalty: bool | None = None  # the penalty on biases or not, overriding the spec's l2_biases
     stale: bool = False
     factor: tuple[tuple[int, str], ...] = ()  # (layer, "missing" | "extra" | "at_output")
     transposed: bool = False
@@ -48,9 +48,10 @@ class Variant:
 
     def __add__(self, other: Variant) -> Variant:
         merged = {key: getattr(self, key) or getattr(other, key)
-                  for key in ("loss", "no_penalty", "penalty_on_bias", "stale", "transposed",
-                              "bias_column_first")}
-        return Variant(**merged, factor=self.factor + other.factor, names=self.names + other.names)
+                  for key in ("loss", "no_penalty", "stale", "transposed", "bias_column_first")}
+        bias_penalty = other.bias_penalty if self.bias_penalty is None else self.bias_penalty
+        return Variant(**merged, bias_penalty=bias_penalty, factor=self.factor + other.factor,
+                       names=self.names + other.names)
 
 
 class _Activation(torch.autograd.Function):
@@ -117,7 +118,8 @@ def _variant_loss(spec: Spec, leaves: dict, x, y, v: Variant, updated: dict):
         inputs = spec.sizes[:-1]
         total = total + 0.5 * spec.l2 * sum(leaves[f"W{k}"][:, : inputs[k - 1]].square().sum()
                                             for k in range(1, spec.depth + 1))
-        if v.penalty_on_bias:
+        on_biases = spec.l2_biases if v.bias_penalty is None else v.bias_penalty
+        if on_biases:
             total = total + 0.5 * spec.l2 * sum(
                 (leaves[f"b{k}"].square().sum() if spec.bias == "vector"
                  else leaves[f"W{k}"][:, -1].square().sum()) for k in range(1, spec.depth + 1))
@@ -146,8 +148,11 @@ def panel(spec: Spec) -> list[Variant]:
                   for loss, record in LOSSES.items() if loss != spec.loss and record.targets in kinds
                   and out in (record.probability_outputs or (out,))]
     if spec.l2:
-        hypotheses += [Variant(no_penalty=True, names=("the penalty's gradient left out",)),
-                       Variant(penalty_on_bias=True, names=("the penalty applied to biases too",))]
+        # the bias convention first: where it and no penalty both explain a bias vector's
+        # gradient (the spec's penalty covers biases), it is the more specific of the two
+        flipped = "the penalty left off the biases" if spec.l2_biases else "the penalty applied to biases too"
+        hypotheses += [Variant(bias_penalty=not spec.l2_biases, names=(flipped,)),
+                       Variant(no_penalty=True, names=("the penalty's gradient left out",))]
     if spec.depth > 1:
         hypotheses.append(Variant(stale=True, names=("the error sent back through weights already "
                                                      "updated by this same step",)))

@@ -35,7 +35,10 @@ class Knobs:
     scale: str = "normal"  # "one": ignore 1/N of mean; "one_over_n": apply 1/N to a sum
     stale: bool = False  # δ sent back through W_{k+1} after its own update
     residual_loss: bool = False  # ∂ℓ/∂a = a − y whatever the loss
-    l2: str = "normal"  # "missing": no λW term; "on_bias": λ applied to bias parameters too
+    #: "missing": no penalty term at all (λW, nor λ·bias where the spec's penalty covers biases);
+    #: "on_bias": the bias term the other way round from the spec's ``l2_biases`` — λ applied to
+    #: the bias parameters too, or, where the spec covers them, left off them
+    l2: str = "normal"
     factor: float = 1.0  # every direction times this (−1: a sign flip; 2: a lost ½)
 
 
@@ -53,6 +56,7 @@ def mutated_directions(knobs: Knobs, spec: Spec, params: Params, X: np.ndarray, 
     else:
         upstream = scale * LOSSES[spec.loss].gradient(a_out, Y_cols)
     grads, current = {}, dict(params)
+    bias_penalty = bool(spec.l2) and knobs.l2 != "missing" and spec.l2_biases != (knobs.l2 == "on_bias")
     for k in range(spec.depth, 0, -1):
         cache, act = caches[k - 1], activation(spec.activations[k - 1])
         if k == spec.depth and knobs.output_factor == "missing":
@@ -68,11 +72,11 @@ def mutated_directions(knobs: Knobs, spec: Spec, params: Params, X: np.ndarray, 
         grads[f"W{k}"] = delta @ cache.inputs.T
         if spec.l2 and knobs.l2 != "missing":
             grads[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights(spec, params, k)
-            if knobs.l2 == "on_bias" and spec.bias == "node":
+            if bias_penalty and spec.bias == "node":
                 grads[f"W{k}"][:, -1] += spec.l2 * params[f"W{k}"][:, -1]
         if spec.bias == "vector":
             grads[f"b{k}"] = delta.mean(axis=1) if knobs.bias_averaged else delta.sum(axis=1)
-            if spec.l2 and knobs.l2 == "on_bias":
+            if bias_penalty:
                 grads[f"b{k}"] = grads[f"b{k}"] + spec.l2 * params[f"b{k}"]
         if knobs.stale:
             current[f"W{k}"] = params[f"W{k}"] - lr * grads[f"W{k}"]
@@ -163,7 +167,7 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
        {"loss": "bce"}, residual_loss=True),
     _m("missing-l2", "the penalty's λW term missing", "a penalty", {"l2": 0.25}, l2="missing"),
     _m("l2-on-bias", "the penalty applied to the bias parameters too", "a penalty",
-       {"l2": 0.25}, l2="on_bias"),
+       {"l2": 0.25, "l2_biases": False}, l2="on_bias"),
 ]}
 
 

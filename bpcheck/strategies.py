@@ -78,9 +78,10 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
           loss: str | None = None, depth: int | None = None, bias: str | None = None,
           layout: str | None = None, dtype: str = "float64", reduction: str | None = None,
           l2: float | None = None, max_hidden_layers: int = MAX_HIDDEN_LAYERS,
-          width: int | None = None) -> Spec:
+          width: int | None = None, l2_biases: bool | None = None) -> Spec:
     """A network; anything not given is drawn. ``include`` forces one layer's activation;
-    ``width`` makes every layer that wide."""
+    ``width`` makes every layer that wide; ``l2_biases`` is drawn only with a penalty (λ > 0),
+    else it is False."""
     loss = loss or draw(st.sampled_from(list(LOSSES)))
     if activations is None:
         depth = depth or draw(st.integers(2, max_hidden_layers + 1))
@@ -98,13 +99,15 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
     if output.across_outputs or LOSSES[loss].across_outputs:  # one output: every gradient zero
         sizes[-1] = max(sizes[-1], 2) if width is None else width
     sizes = tuple(sizes)
+    reduction = reduction or draw(st.sampled_from(REDUCTIONS))
+    bias = bias or draw(st.sampled_from(BIAS_STYLES))
+    layout = layout or draw(st.sampled_from(LAYOUTS))
+    l2 = draw(st.sampled_from((0.0, 0.0, 0.25))) if l2 is None else l2
+    if l2_biases is None:
+        l2_biases = draw(st.booleans()) if l2 > 0 else False
     return Spec(
         sizes=sizes, activations=activations, loss=loss,
-        reduction=reduction or draw(st.sampled_from(REDUCTIONS)),
-        bias=bias or draw(st.sampled_from(BIAS_STYLES)),
-        layout=layout or draw(st.sampled_from(LAYOUTS)),
-        dtype=dtype,
-        l2=draw(st.sampled_from((0.0, 0.0, 0.25))) if l2 is None else l2,
+        reduction=reduction, bias=bias, layout=layout, dtype=dtype, l2=l2, l2_biases=l2_biases,
     )
 
 

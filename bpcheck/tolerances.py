@@ -45,7 +45,8 @@ exactly 0 there (and to 1e−19 in another implementation) makes it zero where r
 * **Magnitude** (S) is the backward pass run on absolute values, starting from a bound on
   every registered loss's terms, |∂ℓ/∂a_L| ≤ 2(|a_L| + |y| + Σ_c|y_c| + 1) (BCE on probabilities
   also divides by p(1 − p)), × the 1/N of ``mean``; then |δ_k| ≤ 2·max(1, |slope|)·|∂L/∂a_k|,
-  |W_{k+1}|ᵀ|δ_{k+1}| down and |δ_k||ã_{k-1}|ᵀ into each weight (+ λ|W_k| with a penalty);
+  |W_{k+1}|ᵀ|δ_{k+1}| down and |δ_k||ã_{k-1}|ᵀ into each weight (+ λ|W_k| with a penalty,
+  and + λ|bias| on the biases when it covers them);
 * **z_max** = max |z|: σ′(z) moves by |σ″/σ′| ≤ 2 times z's absolute error, relatively;
 * **κ_out**, the truth's own conditioning where frameworks differentiate from the *output*:
   |1 − 2σ|/(1 − σ) ≤ 1 + e^{|z|} (sigmoid, bce-logits), 2 cosh² z (tanh), 1/(1 − max_c s_c)
@@ -54,7 +55,7 @@ exactly 0 there (and to 1e−19 in another implementation) makes it zero where r
 
 **Verdicts.** A row *agrees* when every entry is within e_i and the allowance could have
 caught a real error: max_i e_i ≤ INFORMATIVE · max_i |g_i| (relative 1e−3, both dtypes). A
-parameter whose float64 data gradient (the gradient less the penalty's λW) is zero up to
+parameter whose float64 data gradient (the gradient less the penalty's λθ) is zero up to
 float64's own measured rounding of it (|g_i| ≤ e_i in float64, exactly zero included) gets
 e_i ≥ τ·S_i (``allowances``): a zero reached by cancellation inside one vjp (a softmax's sums
 to zero whatever flows into it) leaves a correct rule's rounding, up to τ·S, which no rerun
@@ -202,8 +203,12 @@ def _magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np
         weights = np.abs(params[f"W{k}"][:, : spec.sizes[k - 1]])
         scale[f"W{k}"] = delta.T @ np.abs(layer_inputs[k - 1])
         scale[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights
+        if spec.l2_biases and spec.bias == "node":  # the penalty's λ|bias| on the bias column
+            scale[f"W{k}"][:, spec.sizes[k - 1]] += spec.l2 * np.abs(params[f"W{k}"][:, spec.sizes[k - 1]])
         if spec.bias == "vector":
             scale[f"b{k}"] = delta.sum(axis=0)
+            if spec.l2_biases:
+                scale[f"b{k}"] = scale[f"b{k}"] + spec.l2 * np.abs(params[f"b{k}"])
         upstream = delta @ weights
     return {name: scale[name] for name in params}
 

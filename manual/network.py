@@ -14,7 +14,8 @@ Derivation (chain rule, one sample per column, the batch adds up column by colum
   δ_k = (W_{k+1}[:, :n_k]ᵀ δ_{k+1}) ⊙ σ_k′(z_k).
 * Parameters: ∂L/∂W_k = δ_k ã_{k-1}ᵀ and ∂L/∂b_k = δ_k 1 (the sum over samples).
 * Penalty: with λ > 0, L gains λ/2 Σ_k ‖W_k[:, :n_{k-1}]‖² (bias columns excluded), so
-  ∂L/∂W_k gains λ W_k on those columns.
+  ∂L/∂W_k gains λ W_k on those columns; with ``l2_biases`` it covers the biases too (the bias
+  column, or + λ/2 Σ_k ‖b_k‖²), so ∂L/∂W_k gains λ W_k on every column, or ∂L/∂b_k gains λ b_k.
 * SGD: W_k ← W_k − η ∂L/∂W_k, b_k ← b_k − η ∂L/∂b_k, with every gradient taken at the
   *old* parameters.
 
@@ -114,12 +115,16 @@ def backward(spec: Spec, params: Params, caches: list[LayerCache], Y_cols: np.nd
                            f"layer {k} (δ{k} = ∂L/∂z{k})", large)
         grads[f"W{k}"] = matmul(delta, cache.inputs.T, step, f"layer {k} (∂L/∂W{k})", large)
         if spec.l2:
+            columns = spec.sizes[k - 1] + int(spec.l2_biases and spec.bias == "node")
             with quiet():
-                grads[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights(spec, params, k)
+                grads[f"W{k}"][:, :columns] += spec.l2 * params[f"W{k}"][:, :columns]
             finite(grads[f"W{k}"], step, f"layer {k} (∂L/∂W{k} + λW{k})", "l2, X, Y or the weights are")
         if spec.bias == "vector":
             with quiet():
                 grads[f"b{k}"] = finite(delta.sum(axis=1), step, f"layer {k} (∂L/∂b{k})", large)
+                if spec.l2 and spec.l2_biases:
+                    grads[f"b{k}"] = finite(grads[f"b{k}"] + spec.l2 * params[f"b{k}"], step,
+                                            f"layer {k} (∂L/∂b{k} + λb{k})", "l2, X, Y or the biases are")
         if k > 1:
             upstream = matmul(params[f"W{k}"][:, : spec.sizes[k - 1]].T, delta, step,
                               f"layer {k - 1} (∂L/∂a{k - 1})", large)
@@ -127,8 +132,16 @@ def backward(spec: Spec, params: Params, caches: list[LayerCache], Y_cols: np.nd
 
 
 def weights(spec: Spec, params: Params, k: int) -> np.ndarray:
-    """W_k without its bias column: the block the L2 penalty acts on."""
+    """W_k without its bias column: the block the L2 penalty acts on (unless ``l2_biases``)."""
     return params[f"W{k}"][:, : spec.sizes[k - 1]]
+
+
+def penalised(spec: Spec, params: Params, k: int) -> list[np.ndarray]:
+    """The blocks of layer k the L2 penalty acts on: its weights, and with ``l2_biases`` its
+    bias too (all of a bias-node W_k, or W_k's weights and b_k)."""
+    if not spec.l2_biases:
+        return [weights(spec, params, k)]
+    return [params[f"W{k}"]] if spec.bias == "node" else [params[f"W{k}"], params[f"b{k}"]]
 
 
 def predict(spec: Spec, params: Params, X: np.ndarray) -> np.ndarray:
@@ -144,7 +157,8 @@ def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
     output = forward(spec, params, to_columns(spec, X))[-1].a
     with quiet():
         data_term = reduce(LOSSES[spec.loss].per_sample(output, to_columns(spec, Y)), spec.reduction)
-        penalty = l2_penalty([weights(spec, params, k) for k in range(1, spec.depth + 1)], spec.l2)
+        penalty = l2_penalty([block for k in range(1, spec.depth + 1)
+                              for block in penalised(spec, params, k)], spec.l2)
     return finite(float(data_term) + penalty, "the loss", "L", "l2, X, Y or the weights are")
 
 

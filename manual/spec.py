@@ -14,6 +14,11 @@ Layouts (data only; parameter shapes do not depend on the layout)
     ``cols``   samples are columns: ``X`` is ``(F, N)``, targets ``(C, N)`` — the seed's.
     ``rows``   samples are rows: ``X`` is ``(N, F)``, targets ``(N, C)`` — torch's.
 
+Penalty
+    ``l2``        λ of λ/2 Σ_k ‖W_k‖² over the weights alone (no bias column or vector).
+    ``l2_biases`` when true, the penalty covers the biases too: a bias node's column of W_k,
+                  or λ/2 Σ_k ‖b_k‖² for bias vectors.
+
 The names themselves, one record each, are declared in ``manual/vocabulary.py``; the math of
 each name lives in ``manual/`` and, independently, in every witness under ``reference/``.
 """
@@ -97,6 +102,7 @@ class Spec:
     layout: str = "cols"
     dtype: str = "float64"
     l2: float = 0.0  # λ of the penalty λ/2 Σ_k ‖W_k‖² (weights only: no bias vector or column)
+    l2_biases: bool = False  # the penalty covers the biases too: + λ/2 Σ_k ‖b_k‖² (or bias column)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", tuple(self.sizes))
@@ -124,6 +130,9 @@ class Spec:
             raise ValueError(f"loss={self.loss!r} takes probabilities: the output activation must be "
                              f"one of {list(takes)}, not {output!r}")
         object.__setattr__(self, "l2", _penalty(self.l2))
+        if not isinstance(self.l2_biases, bool | np.bool_):
+            raise TypeError(f"l2_biases={self.l2_biases!r} must be a bool")
+        object.__setattr__(self, "l2_biases", bool(self.l2_biases))
         _one_of(self.reduction, REDUCTIONS, "reduction")
         _one_of(self.bias, BIAS_STYLES, "bias")
         _one_of(self.layout, LAYOUTS, "layout")

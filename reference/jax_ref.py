@@ -6,10 +6,11 @@ from ``manual.spec``. Data are laid out features × samples (the torch witness u
 Speed without a second formula: the witness pads every width to one bucket and the batch to
 another, gives padded units zero weights in and out, masks padded outputs and samples out of
 the loss (and out of softmax normalisation), treats a bias node's column as a bias vector,
-chooses each layer's activation with ``lax.switch`` on a traced code and takes the reduction
-and λ as traced scalars — so one compiled function serves every shape, activation assignment,
-bias style and reduction of a (depth, loss). ``plain_gradients`` is the unpadded ``jax.grad``
-the padded one is tested against.
+chooses each layer's activation with ``lax.switch`` on a traced code and takes the reduction,
+λ and the biases' λ (0 unless ``l2_biases``) as traced scalars — so one compiled function
+serves every shape, activation assignment, bias style, reduction and penalty convention of a
+(depth, loss). ``plain_gradients`` is the unpadded ``jax.grad`` the padded one is tested
+against.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ def _loss(params: dict, x: jnp.ndarray, y: jnp.ndarray, spec: Spec, code: tuple)
     per_sample = loss_function(a, y, jnp.ones(a.shape, bool))
     total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
     weights = [params[f"W{k}"][:, : spec.sizes[k - 1]] for k in range(1, spec.depth + 1)]
+    if spec.l2_biases:
+        weights += [params[f"b{k}"] if spec.bias == "vector" else params[f"W{k}"][:, spec.sizes[k - 1]]
+                    for k in range(1, spec.depth + 1)]
     return total + 0.5 * spec.l2 * sum(jnp.sum(w * w) for w in weights)
 
 
@@ -130,11 +134,13 @@ def bucket(n: int, floor: int) -> int:
     return max(floor, 1 << (n - 1).bit_length())
 
 
-def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, l2, key):
+def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, l2, l2_bias, key):
     r"""L on zero-padded arrays; ∂L/∂θ on the real region equals the unpadded one exactly
     (padded units have zero weights in and out; padded outputs and samples are masked).
 
     Both bias styles share this function: a bias node's column of W is the bias vector b.
+    ``l2_bias`` is the penalty's λ on the biases: λ when it covers them, else 0 (traced, so
+    either convention runs the same compiled function).
     """
     _TRACES["padded"] += 1  # runs at trace time only
     depth, loss, branches = key
@@ -144,10 +150,11 @@ def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, l2, 
         a = lax.switch(codes[k - 1], branches, z, slopes[k - 1], out_mask)
     per_sample = jnp.where(sample_mask, loss(a, y, out_mask), 0.0)
     penalty = sum(jnp.sum(padded[f"W{k}"] ** 2) for k in range(1, depth + 1))
-    return scale * per_sample.sum() + 0.5 * l2 * penalty
+    bias_penalty = sum(jnp.sum(padded[f"b{k}"] ** 2) for k in range(1, depth + 1))
+    return scale * per_sample.sum() + 0.5 * l2 * penalty + 0.5 * l2_bias * bias_penalty
 
 
-_padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=9)
+_padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=10)
 
 
 @cache
@@ -211,6 +218,7 @@ def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
     padded = _pad_params(spec, params, width)
     grads = _padded_grad(padded, _pad_data(x, (width, batch)), y_pad, out_mask, sample_mask, scale,
                          np.array(codes), np.array(slopes), spec.l2,
+                         spec.l2 if spec.l2_biases else 0.0,
                          (spec.depth, LOSSES[spec.loss], _branches(tuple(ACTIVATIONS.values()))))
     return padded, grads
 

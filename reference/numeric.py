@@ -105,6 +105,11 @@ def _batched_loss(spec: Spec, batched: dict[str, np.ndarray], x: np.ndarray, y: 
     total = per_sample.mean(axis=-1) if spec.reduction == "mean" else per_sample.sum(axis=-1)
     penalty = sum(np.sum(np.square(batched[f"W{k}"][..., : spec.sizes[k - 1]]), axis=(-2, -1))
                   for k in range(1, spec.depth + 1))
+    if spec.l2_biases:  # (B, units) per layer: the bias vector, or the bias node's column
+        penalty = penalty + sum(
+            np.sum(np.square(batched[f"b{k}"] if spec.bias == "vector"
+                             else batched[f"W{k}"][..., spec.sizes[k - 1]]), axis=-1)
+            for k in range(1, spec.depth + 1))
     return total + 0.5 * spec.l2 * penalty
 
 

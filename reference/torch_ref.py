@@ -95,6 +95,10 @@ def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torc
         total = total + 0.5 * spec.l2 * sum(
             tensors[f"W{k}"][..., : inputs[k - 1]].square().sum(dim=(-2, -1))
             for k in range(1, spec.depth + 1))
+        if spec.l2_biases:  # each layer's bias, (…, units): the vector, or the node's column
+            total = total + 0.5 * spec.l2 * sum(
+                (tensors[f"b{k}"] if spec.bias == "vector" else tensors[f"W{k}"][..., inputs[k - 1]])
+                .square().sum(dim=-1) for k in range(1, spec.depth + 1))
     return total.sum()
 
 

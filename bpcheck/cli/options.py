@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(leaky_relu:SLOPE sets a slope; default: sigmoid everywhere)")
     parser.add_argument("--loss", default="half-sse", choices=list(LOSSES))
     parser.add_argument("--l2", type=float, default=0.0, help="λ of the penalty λ/2 Σ‖W‖²")
+    parser.add_argument("--l2-biases", action="store_true",
+                        help="the penalty λ/2‖·‖² covers biases too")
     parser.add_argument("--reduction", default="sum", choices=REDUCTIONS)
     parser.add_argument("--bias", default="node", choices=BIAS_STYLES)
     parser.add_argument("--layout", default="cols", choices=LAYOUTS)
@@ -193,7 +195,7 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
     activations = args.activations or ("sigmoid",) * (len(layers) - 1)
     with _naming_options():
         spec = Spec(layers, activations, args.loss, args.reduction, args.bias, args.layout,
-                    args.dtype, args.l2)
+                    args.dtype, args.l2, args.l2_biases)
     if source == "iris":
         X, Y = iris_data(spec, rng)
         about = f"iris training split ({len(X) if args.layout == 'rows' else X.shape[1]} samples)"
@@ -207,7 +209,7 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
 #: The option that sets each field a Spec or Problem error starts with.
 OPTION_OF = {"sizes": "--layers", "activations": "--activations", "loss": "--loss",
              "reduction": "--reduction", "bias": "--bias", "layout": "--layout", "dtype": "--dtype",
-             "l2": "--l2", "lr": "--lr"}
+             "l2": "--l2", "l2_biases": "--l2-biases", "lr": "--lr"}
 
 
 @contextmanager
@@ -216,7 +218,7 @@ def _naming_options() -> Iterator[None]:
     try:
         yield
     except (ValueError, TypeError) as error:
-        field = re.match(r"[a-z0-9]+", str(error))
+        field = re.match(r"[a-z0-9_]+", str(error))
         option = OPTION_OF.get(field.group() if field else "")
         if option is None:
             raise

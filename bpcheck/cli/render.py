@@ -96,7 +96,8 @@ def describe_problem(problem: Problem) -> str:
         arrays = "\n".join(f"  {name} = {np.array2string(value, separator=', ')}"
                            for name, value in {**problem.params, "X": problem.X, "Y": problem.Y}.items())
     return (f"  sizes={spec.sizes} activations={spec.activations} loss={spec.loss}/{spec.reduction} "
-            f"l2={spec.l2} bias={spec.bias} layout={spec.layout} dtype={spec.dtype} "
+            f"l2={spec.l2}{' l2_biases=True' if spec.l2_biases else ''} bias={spec.bias} "
+            f"layout={spec.layout} dtype={spec.dtype} "
             f"lr={problem.lr}\n{arrays}")
 
 
