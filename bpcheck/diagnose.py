@@ -6,8 +6,11 @@ under study or at its name. For each parameter where the rule's direction D diff
 exact gradient, the panel tries every single hypothesis, then every pair, each also with a
 fitted constant factor c = ⟨D, C⟩/⟨C, C⟩; a hypothesis *explains* the parameter when
 |D − c·C| stays within the same per-entry allowance the comparison uses. The simplest
-explanation wins (fewest hypotheses, then no factor); the residual max|D − c·C| / max|D| says
-how much it leaves.
+explanation wins — complexity is the number of hypotheses plus the factor's cost: none, a
+named factor (``named_factors``: a sign flip, N, 1/N, η, …), or, as a last resort, any fitted
+one — and every explanation exactly as simple is listed beside it: "σ′ of the output layer
+missing" and "the gradient of binary cross-entropy instead" can be the same statement. The
+residual max|D − c·C| / max|D| says how much it leaves.
 
 Panel: the exact gradient of another registered loss (or without the penalty, or with the
 penalty on biases too — or, where the spec's penalty covers them, left off them); parameters
@@ -21,6 +24,7 @@ any of these, a constant rescaling (a sign flip is c = −1, a missing 1/N is c 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -139,14 +143,15 @@ def variant_gradients(problem: Problem, v: Variant, directions: Params) -> Param
     return {name: g.numpy() for name, g in zip(leaves, found, strict=True)}
 
 
-def panel(spec: Spec) -> list[Variant]:
-    """Every single hypothesis that can change something on this spec."""
+def panel(spec: Spec, probabilities: bool = False) -> list[Variant]:
+    """Every single hypothesis that can change something on this spec; ``probabilities``: the
+    targets are in [0, 1], so a loss taking probabilities is a candidate too."""
     kind = target_kind(spec.loss)
     kinds = {kind} | ({"values"} if kind == "probabilities" else set())
+    if probabilities and kind == "values":
+        kinds.add("probabilities")
     out = parse_activation(spec.activations[-1])[0]
-    hypotheses = [Variant(loss=loss, names=(f"the exact gradient of the {loss} loss",))
-                  for loss, record in LOSSES.items() if loss != spec.loss and record.targets in kinds
-                  and out in (record.probability_outputs or (out,))]
+    hypotheses = []
     if spec.l2:
         # the bias convention first: where it and no penalty both explain a bias vector's
         # gradient (the spec's penalty covers biases), it is the more specific of the two
@@ -168,15 +173,40 @@ def panel(spec: Spec) -> list[Variant]:
                             ("at_output", "evaluated at the layer's output a, not z")):
             hypotheses.append(Variant(factor=((k, mode),),
                                       names=(f"σ′ of layer {k} ({name}) {words}",)))
-    return hypotheses
+    # another loss last: where it explains as simply as a slip in the backward pass, the slip
+    # is what hand-written code more often did, and both are listed
+    return hypotheses + [Variant(loss=loss, names=(f"the exact gradient of the {loss} loss",))
+                         for loss, record in LOSSES.items() if loss != spec.loss and record.targets in kinds
+                         and out in (record.probability_outputs or (out,))]
 
 
 @dataclass
 class Explanation:
     parameter: str
-    hypotheses: tuple[str, ...]  # empty: nothing in the panel explains it
+    hypotheses: tuple[str, ...]  # empty: nothing in the panel explains it (or the factor alone)
     factor: float
     residual: float  # max|D − c·C| / max|D|
+    factor_words: str = ""  # the factor named ("sign flipped: …"), "" for 1 or an unnamed one
+    #: other explanations exactly as simple: (hypotheses, factor, factor_words) each
+    alternatives: tuple[tuple[tuple[str, ...], float, str], ...] = ()
+
+
+def named_factors(n: int, lr: float) -> list[tuple[float, str]]:
+    """The constant factors hand-written rules are commonly off by, named."""
+    return [(-1.0, "sign flipped: gradient ascent (×−1)"),
+            (float(n), f"a sum where the model averages (×N, N = {n})"),
+            (1.0 / n, f"a mean where the model sums (×1/N, N = {n})"),
+            (lr, f"η folded into the gradient (×η, η = {lr:g})"),
+            (1.0 / lr, f"η left out of the step (×1/η, η = {lr:g})"),
+            (-lr, f"η folded in and the sign flipped (×−η, η = {lr:g})"),
+            (2.0, "×2 (a ½ lost)"), (0.5, "×½ (a 2 lost)"),
+            (-float(n), "the sign flipped and a sum where the model averages (×−N)"),
+            (-1.0 / n, "the sign flipped and a mean where the model sums (×−1/N)")]
+
+
+#: What a factor adds to an explanation's complexity: none, a named one, any fitted one (last
+#: resort: one entry can always be fitted, so it must not outrank a named hypothesis).
+FACTOR_COST = {"none": 0, "named": 1, "fitted": 3}
 
 
 def _fit(D: np.ndarray, C: np.ndarray) -> float:
@@ -184,38 +214,72 @@ def _fit(D: np.ndarray, C: np.ndarray) -> float:
     return float(np.sum(D * C)) / denominator if denominator else 1.0
 
 
-def diagnose(directions: Params, problem: Problem, max_combination: int = 2) -> list[Explanation]:
+def _factors(D: np.ndarray, C: np.ndarray, named: list[tuple[float, str]]):
+    """(cost, c, words) to try for D ≈ c·C: 1, the named factor nearest the fit, the fit."""
+    yield FACTOR_COST["none"], 1.0, ""
+    fitted = _fit(D, C)
+    for value, words in named:
+        if np.isclose(fitted, value, rtol=1e-6, atol=0):
+            yield FACTOR_COST["named"], value, words
+    if fitted != 1.0:
+        yield FACTOR_COST["fitted"], fitted, ""
+
+
+def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
+             also: Sequence[tuple[Params, Problem]] = ()) -> list[Explanation]:
     """For each parameter where ``directions`` differs from the exact gradient, the simplest
-    panel entry (or pair) that explains it."""
+    explanations: complexity = hypotheses + the factor's cost (FACTOR_COST); every explanation
+    of the least complexity is kept (the first as the answer, the others as alternatives).
+    An explanation must also hold, with the same factor, on each (directions, problem) of
+    ``also`` — the same rule on other values of the same network and batch size."""
     truth = ask_witnesses(problem, finite_differences=False)
     exact, spec = truth.gradients[SENSITIVITY_WITNESS], problem.spec
+    named = named_factors(problem.n_samples, problem.lr)
+    others = [(_as_float64(more), other, ask_witnesses(other, finite_differences=False).allowance)
+              for more, other in also]
 
     def allowed(name: str, c: float) -> np.ndarray:
         return truth.allowance[name] * max(1.0, abs(c))
 
-    D = {name: np.asarray(value, np.float64) for name, value in directions.items()}
+    def holds_elsewhere(variant: Variant, name: str, c: float) -> bool:
+        return all(np.all(np.abs(more[name] - c * variant_gradients(other, variant, more)[name])
+                          <= allowance[name] * max(1.0, abs(c))) for more, other, allowance in others)
+
+    D = _as_float64(directions)
     wrong = [name for name in D if np.any(np.abs(D[name] - exact[name]) > allowed(name, 1.0))]
-    singles = panel(spec)
-    candidates = [Variant(names=("the exact gradient",))] + singles + [
+    in_unit = all(np.issubdtype(p.Y.dtype, np.floating) and np.all((p.Y >= 0) & (p.Y <= 1))
+                  for p in [problem, *(other for _, other in also)])
+    singles = panel(spec, in_unit)
+    candidates = [Variant()] + singles + [
         sum(combo[1:], combo[0]) for r in range(2, max_combination + 1)
         for combo in itertools.combinations(singles, r)]
-    found: dict[str, Explanation] = {}
+    found: dict[str, list[tuple[int, Explanation]]] = {name: [] for name in wrong}
     best: dict[str, Explanation] = {name: Explanation(name, (), 1.0, np.inf) for name in wrong}
     for variant in candidates:
-        if all(name in found for name in wrong):
+        if wrong and all(found[name] and found[name][0][0] < len(variant.names) for name in wrong):
             break
         C = variant_gradients(problem, variant, D)
         for name in wrong:
-            if name in found:
-                continue
-            for c in (1.0, _fit(D[name], C[name])):
+            scale = float(np.abs(D[name]).max(initial=0)) or 1.0
+            for cost, c, words in _factors(D[name], C[name], named):
                 residual_abs = np.abs(D[name] - c * C[name])
-                scale = float(np.abs(D[name]).max(initial=0)) or 1.0
-                label = variant.names if variant.names != ("the exact gradient",) or c != 1.0 else ()
-                explanation = Explanation(name, label, c, float(residual_abs.max(initial=0)) / scale)
-                if np.all(residual_abs <= allowed(name, c)):
-                    found[name] = explanation
+                explanation = Explanation(name, variant.names or ("the exact gradient",), c,
+                                          float(residual_abs.max(initial=0)) / scale, words)
+                if np.all(residual_abs <= allowed(name, c)) and holds_elsewhere(variant, name, c):
+                    found[name].append((len(variant.names) + cost, explanation))
+                    found[name].sort(key=lambda pair: pair[0])
                     break
                 if explanation.residual < best[name].residual:
-                    best[name] = replace(explanation, hypotheses=())
-    return [found.get(name, best[name]) for name in wrong]
+                    best[name] = replace(explanation, hypotheses=(), factor_words="")
+    return [_simplest(found[name]) if found[name] else best[name] for name in wrong]
+
+
+def _as_float64(directions: Params) -> Params:
+    return {name: np.asarray(value, np.float64) for name, value in directions.items()}
+
+
+def _simplest(explained: list[tuple[int, Explanation]]) -> Explanation:
+    """The first of the least complex explanations, the others as its alternatives."""
+    least = explained[0][0]
+    tied = [e for complexity, e in explained if complexity == least]
+    return replace(tied[0], alternatives=tuple((e.hypotheses, e.factor, e.factor_words) for e in tied[1:]))

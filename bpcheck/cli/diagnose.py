@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
-from bpcheck.cli.render import describe_factor
+from bpcheck.cli.render import describe_factor, explained_by
 from bpcheck.diagnose import diagnose
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str], console: Console) -> int:
     for column in ("param", "explained by", "factor", "residual"):
         table.add_column(column, overflow="fold")
     for e in explanations:
-        cause = " + ".join(e.hypotheses) if e.hypotheses else "[bold red]nothing in the panel[/]"
+        cause = explained_by(e) if e.hypotheses else "[bold red]nothing in the panel[/]"
         table.add_row(e.parameter, cause, describe_factor(e.factor, problem.n_samples),
                       f"{e.residual:.2e}")
     console.print(table)

@@ -101,6 +101,14 @@ def describe_problem(problem: Problem) -> str:
             f"lr={problem.lr}\n{arrays}")
 
 
+def explained_by(e) -> str:
+    """A diagnosis' explanation of one parameter, with every other one exactly as simple."""
+    if not e.hypotheses:
+        return "nothing in the panel"
+    return "; or, as simply: ".join(" + ".join(hypotheses) for hypotheses in
+                                    [e.hypotheses, *(other[0] for other in e.alternatives)])
+
+
 def describe_factor(c: float, n: int) -> str:
     """c as a reader would name it: −1, 2, 1/N, N, or the number."""
     for value, words in ((1.0, ""), (-1.0, "sign flipped (×−1)"), (2.0, "×2"), (0.5, "×½"),

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from bpcheck.cli.options import build_parser, build_problem, described, known_rule
 from bpcheck.cli.plots import plot_curves, plot_sweep
-from bpcheck.cli.render import describe_factor
+from bpcheck.cli.render import describe_factor, explained_by
 from bpcheck.compare import ask_witnesses, compare_rule
 from bpcheck.datasets import split
 from bpcheck.diagnose import diagnose
@@ -53,7 +53,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
         directions = rule.directions(spec, problem.params, problem.X, problem.Y, problem.lr)
         found = diagnose(directions, problem)
         out.append(("Diagnosis", (["param", "explained by", "factor", "residual"],
-                                  [[e.parameter, " + ".join(e.hypotheses) or "nothing in the panel",
+                                  [[e.parameter, explained_by(e),
                                     describe_factor(e.factor, problem.n_samples), f"{e.residual:.2e}"]
                                    for e in found])))
     else:
