@@ -5,6 +5,8 @@
     problem = Problem(Spec((3, 4, 2), ("tanh", "sigmoid"), "half-sse"), params, X, Y, lr=0.1)
     compare_rule(RULES["derived"], problem, ask_witnesses(problem)).verdict  # "agrees"
     verify(UserActivation("swish", value, derivative, torch=..., jax=...)).passed  # True or False
+    report = check(UserRule("mine", my_gradients, conventions=Conventions(...)))  # your backprop
+    report.passed; print(report)  # in a notebook the report renders itself
 
 The names below load on first use, so ``import bpcheck`` imports neither torch nor jax.
 """
@@ -27,6 +29,10 @@ _EXPORTS = {
     "load_user_rule": "bpcheck.extend",
     "UserActivation": "bpcheck.extend",
     "UserLoss": "bpcheck.extend",
+    "UserRule": "bpcheck.user_rule",
+    "Conventions": "bpcheck.conventions",
+    "check": "bpcheck.checking",
+    "CheckReport": "bpcheck.checking",
     "problems": "bpcheck.strategies",
     "specs": "bpcheck.strategies",
 }

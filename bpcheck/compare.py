@@ -185,10 +185,15 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
     args = (problem.spec, problem.params, problem.X, problem.Y, problem.lr)
     directions, new_params = evaluated if evaluated is not None else rule.directions_and_step(*args)
     report, dtype = RuleReport(rule, saturation=truth.saturation), problem.spec.dtype
+    allowance = truth.allowance
+    if rule.directions_from_step:  # (θ − θ′)/η carries θ′'s rounding, over η
+        allowance = {name: allowed + step_allowance(dtype, truth.floor, problem.lr,
+                                                    truth.steps[SENSITIVITY_WITNESS][name], 0.0) / problem.lr
+                     for name, allowed in allowance.items()}
     for parameter in problem.params:
         for witness in truth.gradients:
             report.rows.append(_gradient_row(rule.name, truth, witness, parameter,
-                                             directions[parameter], truth.allowance))
+                                             directions[parameter], allowance))
         for witness in truth.steps:
             report.rows.append(_update_row(rule.name, problem, truth, witness, parameter,
                                            new_params[parameter], truth.allowance, dtype))

@@ -157,8 +157,9 @@ def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
                                         for part in parts})
 
 
-def load_user_rule(target: str) -> UserActivation | UserLoss:
-    """``"my_module:my_rule"`` (importable, or a .py path) → the object it names."""
+def load_user_rule(target: str):
+    """``"my_module:my_rule"`` (importable, or a .py path) → the UserRule, UserActivation or
+    UserLoss it names."""
     module_name, colon, attribute = target.rpartition(":")
     if not colon or not module_name or not attribute:
         raise ValueError(f"expected MODULE:NAME (e.g. my_rules:swish), got {target!r}")
@@ -166,9 +167,10 @@ def load_user_rule(target: str) -> UserActivation | UserLoss:
     if not hasattr(module, attribute):
         raise ValueError(f"{module_name} has no attribute {attribute!r}")
     rule = getattr(module, attribute)
-    if not isinstance(rule, UserActivation | UserLoss):
-        raise TypeError(f"{target} is {type(rule).__name__} {rule!r:.80}; expected a UserActivation "
-                        "or UserLoss")
+    from bpcheck.user_rule import UserRule  # it builds on this module
+    if not isinstance(rule, UserActivation | UserLoss | UserRule):
+        raise TypeError(f"{target} is {type(rule).__name__} {rule!r:.80}; expected a UserRule, "
+                        "UserActivation or UserLoss")
     return rule
 
 

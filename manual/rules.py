@@ -36,6 +36,8 @@ class UpdateRule:
     step: Update
     unsupported_reason: Callable[[Spec], str | None] = lambda spec: None
     both: Both | None = None  # (directions, step) from one evaluation
+    #: the directions are (θ − θ′)/η of the rule's step, so they carry θ′'s rounding over η
+    directions_from_step: bool = False
 
     def directions_and_step(self, spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
                             lr: float) -> tuple[Params, Params]:

@@ -1,58 +1,99 @@
-"""``bpcheck verify MODULE:NAME``: property-check a user's activation or loss."""
+"""``bpcheck verify MODULE:NAME``: property-check your own backprop, activation or loss."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from rich.console import Console
 from rich.markup import escape
 
-from bpcheck.cli.options import described, natural, positive_int
+from bpcheck.checking import PASSED, RAISED, UNCHECKED, CheckReport, check
+from bpcheck.cli.options import _int_list, _name_list, described, natural, positive_int
 from bpcheck.cli.render import describe_problem, rule_table
-from bpcheck.extend import UserActivation, load_user_rule, verify
+from bpcheck.extend import UserActivation, load_user_rule
+from bpcheck.notebook import as_text
+from bpcheck.user_rule import UserRule
+from manual.spec import DTYPES, LOSSES
+
+#: Options that pin a UserRule's network, and the keyword of ``check`` each sets.
+PINS = {"layers": "sizes", "activations": "activations", "loss": "loss", "dtype": "dtype"}
 
 
 def main(argv: list[str], console: Console) -> int:
-    """``bpcheck verify MODULE:NAME``: property-check a user rule; 0 if it agrees, 1 if not (it
-    differs, its code raised, or no network could be checked), 2 on bad usage."""
+    """``bpcheck verify MODULE:NAME``: property-check a UserRule (your whole backward pass or
+    training step), UserActivation or UserLoss inside random networks against torch, jax and
+    finite differences; 0 if it agrees, 1 if not (it differs, its code raised or returned a wrong
+    result, or no network could be checked), 2 on bad usage."""
 
     parser = argparse.ArgumentParser(prog="bpcheck verify", description=described(main.__doc__))
-    parser.add_argument("target", help="MODULE:NAME of a UserActivation or UserLoss "
+    parser.add_argument("target", help="MODULE:NAME of a UserRule, UserActivation or UserLoss "
                                        "(MODULE may be a .py path)")
     parser.add_argument("--examples", type=positive_int, default=200,
                         help="random networks to try (default 200)")
     parser.add_argument("--seed", type=natural, default=0)
+    parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
+                        help="pin a UserRule's layer widths (default: drawn)")
+    parser.add_argument("--activations", type=_name_list, metavar="A,…",
+                        help="pin a UserRule's activations: one per layer, or HIDDEN,OUTPUT")
+    parser.add_argument("--loss", choices=list(LOSSES), help="pin a UserRule's loss")
+    parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+    pins = {keyword: getattr(args, option) for option, keyword in PINS.items()
+            if getattr(args, option) is not None}
     try:
         rule = load_user_rule(args.target)
+        if pins and not isinstance(rule, UserRule):
+            options = ", ".join(f"--{option}" for option, keyword in PINS.items() if keyword in pins)
+            raise ValueError(f"{options}: pins a UserRule's network; {rule.name} is a "
+                             f"{type(rule).__name__}")
+        if pins:
+            rule.pinned(pins.get("sizes"), pins.get("activations"), pins.get("loss"))
     except (ImportError, ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck verify: error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
     with console.status(f"checking {rule.name} inside random networks against torch, jax and "
                         "finite differences…"):
-        verdict = verify(rule, args.examples, args.seed)
-    if verdict.raised is not None:
-        who = f"your {verdict.part}" if verdict.part else "checking it"
-        where = ("" if verdict.raised_on is None else
-                 f" on this minimal network:\n{escape(describe_problem(verdict.raised_on))}")
-        console.print(f"[bold red]{rule.name}: {who} raised[/] {escape(repr(verdict.raised))}{where}")
-        return 1
-    if verdict.failure is None and verdict.examples == 0:
-        console.print(f"[bold red]{rule.name}: NOT VERIFIED[/] — no network was checked: "
-                      f"{escape(verdict.unchecked_reason())}")
-        return 1
-    if verdict.failure is None:
-        console.print(f"[green]{rule.name}: {verdict.examples} random networks agree with every "
-                      "witness[/]")
-        return 0
-    console.print(f"[bold red]{rule.name}: WRONG[/] — the smallest network Hypothesis found that "
-                  f"shows it:\n{describe_problem(verdict.failure)}")
-    console.print(rule_table(verdict.report, only_disagreements=True))
-    differing = sorted({row.parameter for row in verdict.report.rows if row.differs})
-    derivative, value = (("derivative", "value") if isinstance(rule, UserActivation)
-                         else ("gradient", "per_sample"))
-    console.print(f"[bold red]{rule.name}[/]: the derived backward pass with your {derivative} "
-                  f"differs from the witnesses on {', '.join(differing)} — your {derivative} is not "
-                  f"the derivative of your {value} (the witnesses differentiate your {value}, "
-                  "torch and jax forwards)")
-    return 1
+        report = check(rule, args.examples, args.seed, **pins)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif isinstance(rule, UserRule):
+        _render_rule(report, console)
+    else:
+        _render_part(rule, report, console)
+    return 0 if report.passed else 1
+
+
+def _render_rule(report: CheckReport, console: Console) -> None:
+    style = "green" if report.passed else "bold red"
+    text = as_text(report)
+    head, _, rest = text.partition("\n")
+    console.print(f"[{style}]{escape(head)}[/]", soft_wrap=True)
+    if rest:
+        console.print(escape(rest), soft_wrap=True, highlight=False)
+
+
+def _render_part(rule, report: CheckReport, console: Console) -> None:
+    """An activation's or loss's report: as ``bpcheck verify`` has always printed it."""
+    name = rule.name
+    if report.verdict == RAISED:
+        where = ("" if report.counterexample is None else
+                 f" on this minimal network:\n{escape(describe_problem(report.counterexample))}")
+        console.print(f"[bold red]{name}: your {report.part or 'code'} raised[/] "
+                      f"{escape(repr(report.error))}{where}")
+    elif report.verdict == UNCHECKED:
+        console.print(f"[bold red]{escape(report.message)}[/]")
+    elif report.verdict == PASSED:
+        console.print(f"[green]{escape(report.message)}[/]")
+    else:
+        console.print(f"[bold red]{name}: WRONG[/] — the smallest network Hypothesis found that "
+                      f"shows it:\n{describe_problem(report.counterexample)}")
+        console.print(rule_table(report.comparison, only_disagreements=True))
+        differing = sorted({row.parameter for row in report.rows})
+        derivative, value = (("derivative", "value") if isinstance(rule, UserActivation)
+                             else ("gradient", "per_sample"))
+        console.print(f"[bold red]{name}[/]: the derived backward pass with your {derivative} "
+                      f"differs from the witnesses on {', '.join(differing)} — your {derivative} is "
+                      f"not the derivative of your {value} (the witnesses differentiate your "
+                      f"{value}, torch and jax forwards)")

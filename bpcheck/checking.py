@@ -1,0 +1,180 @@
+"""``bpcheck.check(rule)``: search random networks for one where your rule is wrong, and say why.
+
+It takes a ``UserRule`` (a whole backward pass or training step) or a ``UserActivation`` or
+``UserLoss``, searches with Hypothesis (``bpcheck.search``), and returns a ``CheckReport``: the
+verdict, how many networks were checked, the smallest network that shows a failure — in
+bpcheck's conventions and in yours — the comparison rows on it and, where the rule differs, the
+diagnosis (``bpcheck.diagnose``). The report prints itself as text and renders in a notebook.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from bpcheck.compare import Row, RuleReport
+from bpcheck.diagnose import Explanation, diagnose
+from bpcheck.extend import UserActivation, UserLoss
+from bpcheck.extend import verify as verify_part
+from bpcheck.problem import Problem
+from bpcheck.search import Verdict, hunt
+from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
+from reference import torch_ref
+
+#: Verdicts of a check.
+PASSED, WRONG, RAISED, UNCHECKED = "agrees", "WRONG", "RAISED", "NOT VERIFIED"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A parameter's worst entry: where it is in your container, your value, autodiff's."""
+
+    parameter: str
+    location: str
+    yours: float
+    exact: float
+
+
+@dataclass
+class CheckReport:
+    """What ``check`` found (module docstring); ``passed`` is the one bit a test asserts."""
+
+    rule: str
+    verdict: str  # PASSED, WRONG, RAISED or UNCHECKED
+    examples: int  # networks checked
+    message: str  # one sentence: what was found
+    counterexample: Problem | None = None  # the smallest network that shows the failure
+    yours: dict[str, Any] | None = None  # that network's params, X and Y in your conventions
+    rows: list[Row] = field(default_factory=list)  # the comparisons on it that differ
+    diagnosis: list[Explanation] = field(default_factory=list)
+    error: BaseException | None = None  # what your code raised (RAISED)
+    part: str | None = None  # which part of your code raised, or "result" for a wrong result
+    comparison: RuleReport | None = None  # every comparison on the counterexample (WRONG)
+    entries: list[Entry] = field(default_factory=list)  # the worst entry of each wrong parameter
+    discarded: Counter = field(default_factory=Counter)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASSED
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        from bpcheck.notebook import as_text
+        return as_text(self)
+
+    def _repr_html_(self) -> str:
+        from bpcheck.notebook import as_html
+        return as_html(self)
+
+    def to_dict(self) -> dict:
+        """Plain data for ``--json``."""
+        p = self.counterexample
+        return {
+            "rule": self.rule, "verdict": self.verdict, "passed": self.passed,
+            "examples": self.examples, "message": self.message,
+            "discarded": dict(self.discarded),
+            "error": None if self.error is None else repr(self.error),
+            "counterexample": None if p is None else {
+                "sizes": list(p.spec.sizes), "activations": list(p.spec.activations),
+                "loss": p.spec.loss, "reduction": p.spec.reduction, "l2": p.spec.l2,
+                "dtype": p.spec.dtype, "lr": p.lr, "params": {k: v.tolist() for k, v in p.params.items()},
+                "X": p.X.tolist(), "Y": p.Y.tolist()},
+            "rows": [{"parameter": r.parameter, "quantity": r.quantity, "witness": r.witness,
+                      "max_abs_error": r.error.max_abs, "rel_error": r.error.rel,
+                      "tolerance": r.tolerance, "verdict": r.verdict} for r in self.rows],
+            "diagnosis": [{"parameter": e.parameter, "explained_by": list(e.hypotheses),
+                           "factor": e.factor, "residual": e.residual} for e in self.diagnosis],
+        }
+
+
+def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed: int = 0,
+          dtype: str = "float64", sizes: tuple[int, ...] | None = None,
+          activations: tuple[str, ...] | None = None, loss: str | None = None) -> CheckReport:
+    """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
+    ``sizes``, ``activations`` and ``loss`` pin the network further (a ``UserRule`` only)."""
+    if not isinstance(rule, UserRule | UserActivation | UserLoss):
+        raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation or UserLoss")
+    if isinstance(rule, UserRule):
+        rule = rule.pinned(sizes, activations, loss)
+        verdict = hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed, keep_errors=True)
+    else:
+        if (sizes, activations, loss, dtype) != (None, None, None, "float64"):
+            raise ValueError("sizes, activations, loss and dtype pin a UserRule's network; "
+                             f"{rule.name} is a {type(rule).__name__}")
+        verdict = verify_part(rule, examples, seed)
+    return _report(rule, verdict)
+
+
+def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> CheckReport:
+    name, found = rule.name, verdict.examples
+    if verdict.raised is not None:
+        problem = verdict.raised_on
+        who = f"your {verdict.part}" if verdict.part and verdict.part != "result" else "your code"
+        did = "returned a wrong result" if verdict.part == "result" else "raised"
+        return CheckReport(name, RAISED, found, f"{name}: {who} {did}: {verdict.raised}",
+                           problem, _yours(rule, problem), error=verdict.raised,
+                           part=verdict.part, discarded=verdict.discarded)
+    if verdict.failure is None:
+        if found == 0:
+            return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — no network was checked: "
+                               f"{verdict.unchecked_reason()}", discarded=verdict.discarded)
+        return CheckReport(name, PASSED, found, f"{name}: {found} random networks agree with every "
+                           "witness", discarded=verdict.discarded)
+    problem, report = verdict.failure, verdict.report
+    rows = [row for row in report.rows if row.differs]
+    wrong = sorted({row.parameter for row in rows})
+    explanations, entries = [], []
+    if isinstance(rule, UserRule):
+        directions, _ = _evaluate(report.rule, problem)
+        explanations = diagnose(directions, problem, also=_resampled(rule, report.rule, problem))
+        entries = _worst_entries(rule, problem, rows, directions)
+    return CheckReport(name, WRONG, found, f"{name}: WRONG on {', '.join(wrong)} — the smallest "
+                       "network Hypothesis found where it differs from the witnesses", problem,
+                       _yours(rule, problem), rows, explanations, comparison=report,
+                       entries=entries, discarded=verdict.discarded)
+
+
+def _evaluate(rule, problem: Problem):
+    return rule.directions_and_step(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
+
+
+def _resampled(rule: UserRule, update_rule, problem: Problem, count: int = 3) -> list:
+    """(directions, problem) on ``count`` fresh draws of the counterexample's network, for the
+    diagnosis to confirm its explanations on (draws the rule raises on are left out)."""
+    rng, found = np.random.default_rng(0), []
+    for _ in range(count):
+        other = resample(rule, problem, rng)
+        try:
+            found.append((_evaluate(update_rule, other)[0], other))
+        except Exception:  # the search already reported what it found
+            continue
+    return found
+
+
+def _worst_entries(rule: UserRule, problem: Problem, rows: list[Row], directions: dict) -> list[Entry]:
+    """For each differing parameter, its worst entry's place in the user's container, the
+    user's value there and autodiff's (torch, float64)."""
+    p = problem.in_float64()
+    exact = torch_ref.gradients(p.spec, p.params, p.X, p.Y)
+    worst: dict[str, Row] = {}
+    for row in rows:
+        known = worst.get(row.parameter)
+        if row.quantity == "gradient" and (known is None or row.error.max_abs > known.error.max_abs):
+            worst[row.parameter] = row
+    return [Entry(name, rule.conventions.locate(p.spec, name, row.error.where),
+                  float(directions[name][row.error.where]), float(exact[name][row.error.where]))
+            for name, row in sorted(worst.items())]
+
+
+def _yours(rule: Any, problem: Problem | None) -> dict[str, Any] | None:
+    """The problem as the user's code sees it (params in their container, X, Y)."""
+    if problem is None or not isinstance(rule, UserRule):
+        return None
+    spec = problem.spec
+    return {"params": rule.conventions.params_to_user(spec, problem.params), "X": problem.X,
+            "Y": user_targets(rule, spec, problem.Y), "lr": problem.lr}

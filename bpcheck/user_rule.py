@@ -1,0 +1,289 @@
+r"""Your own backpropagation: a whole hand-written gradient or training step, in your conventions.
+
+A ``UserRule`` declares what the code computes, the model it claims to differentiate (by the
+family's names: activations, loss, reduction, penalty) and how it holds things
+(``bpcheck.conventions``). bpcheck then calls it on random networks in those conventions and
+turns what it returns into a direction D and a step θ′ of its own rule type:
+
+* ``gradients``: ``function(params, X, Y)`` returns ∂L/∂θ = D; θ′ = θ − η·D;
+* ``update``: ``function(params, X, Y, lr)`` returns Δθ, added: θ′ = θ + Δθ; D = (θ − θ′)/η;
+* ``new_params``: ``function(params, X, Y, lr)`` returns θ′; D = (θ − θ′)/η;
+* ``in_place``: ``model(sizes, lr)`` builds your object, bpcheck sets its attributes (the keys
+  of the ``params`` template) to copies of θ, calls ``function(obj, X, Y, lr)`` — a training
+  step that changes them in place — and reads them back as θ′.
+
+With ``per_sample``, ``function(params, x, y)`` takes one sample (a batch of one in your data
+layout, or a flat vector with ``sample="vector"``) and returns that sample's ∂ℓ_n/∂θ; bpcheck
+sums the samples' results, or averages them for ``reduction="mean"``.
+
+Your code always gets copies: nothing it does reaches bpcheck's arrays. Whatever it raises, and
+any result of the wrong container, shape or dtype or with a NaN, is a ``UserCodeError``: a
+failure the search shrinks to the smallest network that shows it, never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from bpcheck.conventions import Conventions
+from bpcheck.datasets import random_data
+from bpcheck.problem import Problem
+from bpcheck.search import UserCodeError
+from bpcheck.strategies import problems, specs
+from manual.initialisers import truncated_normal
+from manual.losses import one_hot
+from manual.rules import UpdateRule
+from manual.spec import ACTIVATIONS, LOSSES, REDUCTIONS, Params, Spec, is_real, parse_activation
+
+COMPUTES = ("gradients", "update", "new_params", "in_place")
+SAMPLES = ("batch_of_one", "vector")
+
+
+@dataclass(frozen=True)
+class UserRule:
+    """A hand-written gradient or training step and the model it claims (module docstring).
+
+    The model: ``activations`` one name per layer, or ``(hidden, output)`` with the hidden one
+    repeated for each of ``hidden_layers`` (an int or an inclusive (low, high) range);
+    ``sizes`` pins the layer widths (else drawn); ``l2`` is λ of λ/2 Σ‖W‖², over biases too
+    with ``l2_biases``."""
+
+    kind: ClassVar[str] = "rule"
+    name: str
+    function: Callable
+    computes: str = "gradients"
+    per_sample: bool = False
+    model: Callable | None = None
+    activations: tuple[str, ...] = ("sigmoid", "sigmoid")
+    loss: str = "half-sse"
+    reduction: str = "sum"
+    l2: float = 0.0
+    l2_biases: bool = False
+    hidden_layers: int | tuple[int, int] = 1
+    sizes: tuple[int, ...] | None = None
+    conventions: Conventions = field(default_factory=Conventions)
+    sample: str = "batch_of_one"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name={self.name!r} must be a non-empty str")
+        if not callable(self.function):
+            raise TypeError(f"function={self.function!r} must be callable")
+        _choice(self.computes, COMPUTES, "computes")
+        _choice(self.reduction, REDUCTIONS, "reduction")
+        _choice(self.sample, SAMPLES, "sample")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss={self.loss!r} is unknown; expected one of {list(LOSSES)}")
+        if isinstance(self.activations, str) or not self.activations:
+            raise TypeError(f"activations={self.activations!r} must be a tuple of names")
+        object.__setattr__(self, "activations", tuple(self.activations))
+        for i, name in enumerate(self.activations):
+            parse_activation(name, f"activations[{i}]")
+        output = ACTIVATIONS[parse_activation(self.activations[-1])[0]]
+        if LOSSES[self.loss].across_outputs and output.across_outputs:
+            raise ValueError(f"loss={self.loss!r} takes logits and applies the softmax itself; with "
+                             f"activations[-1]={self.activations[-1]!r} your network would apply it "
+                             "twice: declare the output activation 'identity'")
+        if not isinstance(self.conventions, Conventions):
+            raise TypeError(f"conventions={self.conventions!r} must be a Conventions")
+        if not (is_real(self.l2) and math.isfinite(self.l2) and self.l2 >= 0):
+            raise ValueError(f"l2={self.l2!r} must be a finite number >= 0")
+        if self.computes == "in_place":
+            if not callable(self.model):
+                raise TypeError("computes='in_place' needs model=, a callable (sizes, lr) → your "
+                                "object holding the parameters")
+            if not isinstance(self.conventions.template(1), dict):
+                raise ValueError("computes='in_place' needs conventions.params to be a dict "
+                                 "{attribute name: parameter names}")
+        if self.per_sample and self.computes != "gradients":
+            raise ValueError("per_sample=True needs computes='gradients': a per-sample step would "
+                             "change the parameters between samples")
+        if self.per_sample and self.l2:
+            raise ValueError("per_sample=True with l2 > 0: a per-sample rule returns one sample's "
+                             "∂ℓ_n/∂θ, and a penalty belongs to the batch; give a batch rule")
+        self.depths()  # validates hidden_layers and sizes against the activations
+
+    def depths(self) -> tuple[int, int]:
+        """(fewest, most) weight layers the rule is checked with."""
+        if self.sizes is not None:
+            return (len(self.sizes) - 1,) * 2
+        if len(self.activations) > 2:
+            return (len(self.activations),) * 2
+        low, high = ((self.hidden_layers,) * 2 if isinstance(self.hidden_layers, int)
+                     else tuple(self.hidden_layers))
+        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 6):
+            raise ValueError(f"hidden_layers={self.hidden_layers!r}: expected an int or a "
+                             "(low, high) range within 0…6")
+        return low + 1, high + 1
+
+    def activations_for(self, depth: int) -> tuple[str, ...]:
+        """One activation per layer of a ``depth``-layer network."""
+        if len(self.activations) == depth:
+            return self.activations
+        if len(self.activations) != 2:
+            raise ValueError(f"activations={self.activations!r} name {len(self.activations)} "
+                             f"layers; the network has {depth}")
+        return (self.activations[0],) * (depth - 1) + (self.activations[1],)
+
+    def pinned(self, sizes: tuple[int, ...] | None = None, activations: tuple[str, ...] | None = None,
+               loss: str | None = None) -> UserRule:
+        """The same rule with the network pinned further (the CLI's --layers, --activations,
+        --loss); ``sizes`` and ``activations`` must agree on the depth."""
+        changes: dict[str, Any] = {}
+        if activations is not None:
+            changes["activations"] = tuple(activations)
+        if sizes is not None:
+            changes["sizes"] = tuple(sizes)
+            depth = len(sizes) - 1
+            names = tuple(activations) if activations is not None else self.activations
+            if len(names) not in (2, depth):
+                raise ValueError(f"sizes={tuple(sizes)} makes a network of depth {depth}; "
+                                 f"activations={names} name {len(names)} layers (one per layer, "
+                                 "or HIDDEN,OUTPUT)")
+        if loss is not None:
+            changes["loss"] = loss
+        return replace(self, **changes)
+
+    def update_rule(self) -> UpdateRule:
+        """The rule as bpcheck's own rule type: (directions, step) from one call of your code."""
+
+        def both(spec, params, X, Y, lr):
+            return _directions_and_step(self, spec, params, X, Y, lr)
+
+        return UpdateRule(self.name, f"your {self.computes} ({self.conventions.data}, "
+                          f"{self.conventions.weights} weights, bias {self.conventions.bias})",
+                          claims_correct=True,
+                          directions=lambda *args: both(*args)[0], step=lambda *args: both(*args)[1],
+                          both=both, directions_from_step=self.computes != "gradients")
+
+
+def _choice(value: Any, allowed: tuple[str, ...], argument: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{argument}={value!r} is unknown; expected one of {list(allowed)}")
+
+
+# --- calling the user's code ------------------------------------------------------------------
+def user_targets(rule: UserRule, spec: Spec, Y: np.ndarray) -> np.ndarray:
+    """The targets in the user's convention (labels or one-hot from the drawn labels)."""
+    labels = rule.conventions.targets
+    if labels == "as_loss":
+        return Y.copy()
+    if LOSSES[spec.loss].targets != "labels":  # bpcheck's Y is one-hot: back to labels
+        Y = np.argmax(Y, axis=0 if spec.layout == "cols" else 1)
+    if labels == "labels":
+        return Y.copy()
+    hot = one_hot(Y, spec.sizes[-1], np.dtype(spec.dtype))
+    return hot if spec.layout == "cols" else hot.T
+
+
+def _call(rule: UserRule, *args) -> Any:
+    try:
+        return rule.function(*args)
+    except Exception as error:
+        raise UserCodeError(rule.name, "function", error) from error
+
+
+def _checked(rule: UserRule, spec: Spec, value: Any, what: str) -> Params:
+    try:
+        return rule.conventions.params_from_user(spec, value, what)
+    except (TypeError, ValueError) as error:
+        raise UserCodeError(rule.name, "result", error) from error
+
+
+def _samples(rule: UserRule, spec: Spec, X: np.ndarray, Y: np.ndarray):
+    """(x_n, y_n) for each sample, as batches of one or as flat vectors."""
+    for n in range(X.shape[1] if spec.layout == "cols" else X.shape[0]):
+        cut = (slice(None), slice(n, n + 1)) if spec.layout == "cols" else (slice(n, n + 1),)
+        x, y = X[cut], (Y[n:n + 1] if Y.ndim == 1 else Y[cut])
+        if rule.sample == "vector":
+            x, y = x.reshape(-1), (y[0] if y.ndim == 1 else y.reshape(-1))
+        yield x.copy(), np.array(y, copy=True)
+
+
+def _directions_and_step(rule: UserRule, spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
+                         lr: float) -> tuple[Params, Params]:
+    conventions, target = rule.conventions, user_targets(rule, spec, Y)
+    typed_lr = np.dtype(spec.dtype).type(lr)
+    if rule.per_sample:
+        parts = [_checked(rule, spec, _call(rule, conventions.params_to_user(spec, params), x, y),
+                          f"{rule.name} returned (sample {n})")
+                 for n, (x, y) in enumerate(_samples(rule, spec, X, target))]
+        directions = {name: np.sum([part[name] for part in parts], axis=0, dtype=spec.dtype)
+                      for name in params}
+        if rule.reduction == "mean":
+            directions = {name: value / np.dtype(spec.dtype).type(len(parts))
+                          for name, value in directions.items()}
+        return directions, _stepped(params, directions, typed_lr)
+    user = conventions.params_to_user(spec, params)
+    if rule.computes == "gradients":
+        directions = _checked(rule, spec, _call(rule, user, X.copy(), target), f"{rule.name} returned")
+        return directions, _stepped(params, directions, typed_lr)
+    if rule.computes == "in_place":
+        new = _checked(rule, spec, _train_in_place(rule, spec, user, X.copy(), target, lr),
+                       f"{rule.name}'s parameters after the step")
+    else:
+        result = _checked(rule, spec, _call(rule, user, X.copy(), target, lr), f"{rule.name} returned")
+        new = result if rule.computes == "new_params" else {
+            name: params[name] + result[name] for name in params}
+    directions = {name: (np.asarray(params[name], np.float64) - new[name]) / lr for name in params}
+    return directions, new
+
+
+def _stepped(params: Params, directions: Params, lr: np.floating) -> Params:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return {name: params[name] - lr * directions[name] for name in params}
+
+
+def _train_in_place(rule: UserRule, spec: Spec, user: dict, X: np.ndarray, Y: np.ndarray,
+                    lr: float) -> dict:
+    try:
+        obj = rule.model(spec.sizes, lr)
+    except Exception as error:
+        raise UserCodeError(rule.name, "model", error) from error
+    for attribute, value in user.items():
+        setattr(obj, attribute, value)
+    _call(rule, obj, X, Y, lr)
+    return {attribute: getattr(obj, attribute, None) for attribute in user}
+
+
+# --- the networks it is checked on ------------------------------------------------------------
+def resample(rule: UserRule, problem: Problem, rng: np.random.Generator) -> Problem:
+    """Another problem of the same network, batch size and η, with values drawn afresh (as the
+    search draws them, targets in the rule's convention): a diagnosis that must hold on these
+    too cannot lean on the coincidences of a shrunk example (zeros, ties, σ′ all equal)."""
+    spec, n = problem.spec, problem.n_samples
+    params = truncated_normal(spec, rng)
+    X, Y = random_data(spec, n, rng)
+    if rule.conventions.targets != "as_loss" and LOSSES[spec.loss].targets != "labels":
+        Y = one_hot(rng.integers(0, spec.sizes[-1], n), spec.sizes[-1], np.dtype(spec.dtype))
+        Y = Y if spec.layout == "cols" else Y.T
+    return Problem(spec, params, X, Y, problem.lr)
+
+
+
+@st.composite
+def user_problems(draw, rule: UserRule, dtype: str = "float64") -> Problem:
+    """Random networks of the model the rule claims, in bpcheck's conventions (the layout and
+    bias style the user's conventions map to), with class-label targets where the user's are."""
+    low, high = rule.depths()
+    depth = draw(st.integers(low, high))
+    spec = draw(specs(rule.activations_for(depth), loss=rule.loss, bias=rule.conventions.bias_style,
+                      layout=rule.conventions.layout, dtype=dtype, reduction=rule.reduction,
+                      l2=float(rule.l2), l2_biases=rule.l2_biases))
+    if rule.sizes is not None:
+        spec = spec.replace(sizes=tuple(rule.sizes))
+    problem = draw(problems(st.just(spec)))
+    if rule.computes != "gradients":  # θ − θ′ must stand well above θ's rounding: η not tiny
+        problem = replace(problem, lr=draw(st.floats(0.05, 1.0)))
+    if rule.conventions.targets == "as_loss" or LOSSES[spec.loss].targets == "labels":
+        return problem
+    labels = draw(hnp.arrays(np.int64, (problem.n_samples,), elements=st.integers(0, spec.sizes[-1] - 1)))
+    Y = one_hot(labels, spec.sizes[-1], np.dtype(dtype))
+    return Problem(spec, problem.params, problem.X, Y if spec.layout == "cols" else Y.T, problem.lr)
