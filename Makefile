@@ -1,8 +1,8 @@
 # make report — the seed's network, every rule against every witness (sets everything up)
 # make test   — the property-test suite under the `ci` Hypothesis profile (sets everything up)
 # make bench  — per-example cost of each witness, the catch rate of injected bugs, the
-#               784-256-10 training step, and make test's wall time, peak memory and verified
-#               examples (not part of make test)
+#               784-256-10 training step, the time to check each example UserRule, and make
+#               test's wall time, peak memory and verified examples (not part of make test)
 # make fuzz   — HypoFuzz on every core over the property tests for FUZZ_SECONDS, then a replay of
 #               every failure it recorded, each with its minimal example (exit 1 when one fails)
 PYTHON ?= python3
@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/witnesses.py
 	$(BIN)/python bench/sensitivity.py
 	$(BIN)/python bench/training_step.py
+	$(BIN)/python bench/user_rules.py
 	$(BIN)/python bench/suite.py
 
 # tests/fuzzing.py stops HypoFuzz after FUZZ_SECONDS (FUZZ_ARGS: e.g. --until-failure, or

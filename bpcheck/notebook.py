@@ -52,9 +52,11 @@ def entry_lines(report) -> list[str]:
     for e in report.entries:
         rows = [row for row in report.rows if row.parameter == e.parameter]
         witnesses = ", ".join(dict.fromkeys(row.witness for row in rows))
+        rel, allowed = max(r.error.rel for r in rows), max(r.tolerance for r in rows)
+        how = (f"relative error {rel:.2e} where rounding allows {allowed:.1e}" if np.isfinite(rel)
+               else "autodiff's gradient of it is exactly 0 here")
         lines.append(f"{e.parameter}: yours {e.location} = {e.yours:.6g}, autodiff {e.exact:.6g} "
-                     f"(differs from {witnesses}: relative error {max(r.error.rel for r in rows):.2e} "
-                     f"where rounding allows {max(r.tolerance for r in rows):.1e})")
+                     f"(differs from {witnesses}: {how})")
     if not report.entries:  # an activation's or loss's report: its rows
         lines += [f"{row.parameter} {row.quantity} vs {row.witness}: max|err| {row.error.max_abs:.3e} "
                   f"at {row.error.where}, rel {row.error.rel:.3e} (tolerance {row.tolerance:.1e})"
