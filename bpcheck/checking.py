@@ -9,8 +9,10 @@ diagnosis (``bpcheck.diagnose``). The report prints itself as text and renders i
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ from bpcheck.search import Verdict, hunt
 from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
 from reference import torch_ref
 
+PACKAGE = Path(__file__).resolve().parent
 #: Verdicts of a check.
 PASSED, WRONG, RAISED, UNCHECKED = "agrees", "WRONG", "RAISED", "NOT VERIFIED"
 
@@ -34,8 +37,9 @@ class Entry:
 
     parameter: str
     location: str
-    yours: float
+    yours: float  # your gradient there; for a rule that returns a step, (θ − θ′)/η
     exact: float
+    from_step: bool = False  # ``yours`` is implied by your step, not returned by your code
 
 
 @dataclass
@@ -84,6 +88,8 @@ class CheckReport:
                 "loss": p.spec.loss, "reduction": p.spec.reduction, "l2": p.spec.l2,
                 "dtype": p.spec.dtype, "lr": p.lr, "params": {k: v.tolist() for k, v in p.params.items()},
                 "X": p.X.tolist(), "Y": p.Y.tolist()},
+            "entries": [{"parameter": e.parameter, "location": e.location, "yours": e.yours,
+                         "autodiff": e.exact, "from_step": e.from_step} for e in self.entries],
             "rows": [{"parameter": r.parameter, "quantity": r.quantity, "witness": r.witness,
                       "max_abs_error": r.error.max_abs, "rel_error": r.error.rel,
                       "tolerance": r.tolerance, "verdict": r.verdict} for r in self.rows],
@@ -93,18 +99,19 @@ class CheckReport:
 
 
 def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed: int = 0,
-          dtype: str = "float64", sizes: tuple[int, ...] | None = None,
+          dtype: str = "float64", layers: tuple[int, ...] | None = None,
           activations: tuple[str, ...] | None = None, loss: str | None = None) -> CheckReport:
     """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
-    ``sizes``, ``activations`` and ``loss`` pin the network further (a ``UserRule`` only)."""
+    ``layers`` (the widths), ``activations`` and ``loss`` pin the network further, as the
+    CLI's options of the same names do (a ``UserRule`` only)."""
     if not isinstance(rule, UserRule | UserActivation | UserLoss):
         raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation or UserLoss")
     if isinstance(rule, UserRule):
-        rule = rule.pinned(sizes, activations, loss)
+        rule = rule.pinned(layers, activations, loss)
         verdict = hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed, keep_errors=True)
     else:
-        if (sizes, activations, loss, dtype) != (None, None, None, "float64"):
-            raise ValueError("sizes, activations, loss and dtype pin a UserRule's network; "
+        if (layers, activations, loss, dtype) != (None, None, None, "float64"):
+            raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
                              f"{rule.name} is a {type(rule).__name__}")
         verdict = verify_part(rule, examples, seed)
     return _report(rule, verdict)
@@ -113,18 +120,25 @@ def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed:
 def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> CheckReport:
     name, found = rule.name, verdict.examples
     if verdict.raised is not None:
-        problem = verdict.raised_on
-        who = f"your {verdict.part}" if verdict.part and verdict.part != "result" else "your code"
-        did = "returned a wrong result" if verdict.part == "result" else "raised"
-        return CheckReport(name, RAISED, found, f"{name}: {who} {did}: {verdict.raised}",
-                           problem, _yours(rule, problem), error=verdict.raised,
+        problem, error = verdict.raised_on, verdict.raised
+        yours = _yours(rule, problem)
+        if verdict.part == "result":
+            said = f"your code returned a wrong result: {error}"
+        else:
+            who = f"your {verdict.part}" if verdict.part else "checking it"
+            said = f"{who} raised {type(error).__name__}: {error}{_user_frame(error)}"
+        if yours is not None:
+            said += f" (it was given {_shapes(yours)})"
+        return CheckReport(name, RAISED, found, f"{name}: {said}", problem, yours, error=error,
                            part=verdict.part, discarded=verdict.discarded)
     if verdict.failure is None:
         if found == 0:
             return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — no network was checked: "
                                f"{verdict.unchecked_reason()}", discarded=verdict.discarded)
+        skipped = sum(verdict.discarded.values())
+        more = f" ({skipped} more drawn and left out: {_reasons(verdict)})" if skipped else ""
         return CheckReport(name, PASSED, found, f"{name}: {found} random networks agree with every "
-                           "witness", discarded=verdict.discarded)
+                           f"witness{more}", discarded=verdict.discarded)
     problem, report = verdict.failure, verdict.report
     rows = [row for row in report.rows if row.differs]
     wrong = sorted({row.parameter for row in rows})
@@ -133,10 +147,40 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
         directions, _ = _evaluate(report.rule, problem)
         explanations = diagnose(directions, problem, also=_resampled(rule, report.rule, problem))
         entries = _worst_entries(rule, problem, rows, directions)
-    return CheckReport(name, WRONG, found, f"{name}: WRONG on {', '.join(wrong)} — the smallest "
-                       "network Hypothesis found where it differs from the witnesses", problem,
+    differ = "differs" if len(wrong) == 1 else "differ"
+    return CheckReport(name, WRONG, found, f"{name}: WRONG — on the smallest network Hypothesis "
+                       f"found, {', '.join(wrong)} {differ} from the witnesses", problem,
                        _yours(rule, problem), rows, explanations, comparison=report,
                        entries=entries, discarded=verdict.discarded)
+
+
+def _reasons(verdict: Verdict) -> str:
+    return "; ".join(f"{count} {reason}" for reason, count in verdict.discarded.most_common())
+
+
+def _user_frame(error: BaseException) -> str:
+    """ " at FILE:LINE in FUNCTION: SOURCE" of the innermost frame outside bpcheck, if any."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not frame.filename.startswith(str(PACKAGE)) and "site-packages" not in frame.filename]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    source = (frame.line or "").strip()
+    return f" at {frame.filename}:{frame.lineno} in {frame.name}" + (f": {source}" if source else "")
+
+
+def _shapes(yours: dict[str, Any]) -> str:
+    """The shapes a user's code was given, in its own container."""
+
+    def shape(value: Any) -> str:
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{key!r}: {shape(item)}" for key, item in value.items()) + "}"
+        if isinstance(value, list | tuple):
+            inner = ", ".join(shape(item) for item in value)
+            return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+        return str(tuple(np.shape(value)))
+
+    return f"params {shape(yours['params'])}, X {shape(yours['X'])}, Y {shape(yours['Y'])}"
 
 
 def _evaluate(rule, problem: Problem):
@@ -167,7 +211,8 @@ def _worst_entries(rule: UserRule, problem: Problem, rows: list[Row], directions
         if row.quantity == "gradient" and (known is None or row.error.max_abs > known.error.max_abs):
             worst[row.parameter] = row
     return [Entry(name, rule.conventions.locate(p.spec, name, row.error.where),
-                  float(directions[name][row.error.where]), float(exact[name][row.error.where]))
+                  float(directions[name][row.error.where]), float(exact[name][row.error.where]),
+                  rule.computes != "gradients")
             for name, row in sorted(worst.items())]
 
 

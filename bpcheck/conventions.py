@@ -56,11 +56,23 @@ class Conventions:
         _one_of(self.bias, BIASES, "bias")
         _one_of(self.data, DATA, "data")
         _one_of(self.targets, TARGETS, "targets")
-        names = [name for name, _ in _paths(self.template(2), "params")]  # a malformed template fails here
-        expected = ["W1", "W2"] if self.node else ["W1", "b1", "W2", "b2"]
+        depth = self.fixed_depth or 2
+        names = [name for name, _ in _paths(self.template(depth), "params")]  # a malformed one fails
+        expected = [f"{kind}{k}" for k in range(1, depth + 1) for kind in ("W" if self.node else "Wb")]
         if sorted(names) != sorted(expected):
-            raise ValueError(f"params={self.params!r} names {sorted(names)} for two layers; "
-                             f"with bias={self.bias!r} expected each of {expected} once")
+            layers = f"{depth} layers" if self.fixed_depth else "two layers (with {k} = 1, 2)"
+            raise ValueError(f"params={self.params!r} names {sorted(names)} for {layers}; with "
+                             f"bias={self.bias!r} expected each of {expected} once (a template's "
+                             "values are bpcheck's names W1, b1, …, or W{k}, b{k} for every layer; "
+                             "its keys are yours)")
+
+    @property
+    def fixed_depth(self) -> int | None:
+        """The number of layers a template without "{k}" names (None: it repeats per layer)."""
+        if isinstance(self.params, str) or "{k}" in repr(self.params):
+            return None
+        names = [name for name, _ in _paths(self.params, "params")]
+        return max((int(name[1:]) for name in names if name[1:].isdigit()), default=0) or None
 
     @property
     def node(self) -> bool:
@@ -109,21 +121,21 @@ class Conventions:
     def params_from_user(self, spec: Spec, value: Any, what: str) -> Params:
         """A value the user's code gave back in its container → bpcheck's dict; a wrong
         container, shape or dtype, or a NaN, is a ``ValueError``/``TypeError`` that names where
-        (``what`` names the value, e.g. "the gradients it returned")."""
+        (``what`` is the root of the paths it names, e.g. "returned")."""
         shapes, found = param_shapes(spec), {}
         for name, path, leaf in _walk(self.template(spec.depth), value, what):
             expected = self.user_shape(name, shapes[name])
             array = np.asarray(leaf) if not isinstance(leaf, np.ndarray) else leaf
             if not np.issubdtype(array.dtype, np.floating):
-                raise TypeError(f"{what}: {path} ({name}) has dtype {array.dtype}; expected {spec.dtype}")
+                raise TypeError(f"{path} ({name}) has dtype {array.dtype}; expected {spec.dtype}")
             if np.finfo(array.dtype).eps > np.finfo(spec.dtype).eps:
-                raise TypeError(f"{what}: {path} ({name}) has dtype {array.dtype}, less precise than "
+                raise TypeError(f"{path} ({name}) has dtype {array.dtype}, less precise than "
                                 f"the {spec.dtype} it was given")
             if array.shape != expected:
-                raise ValueError(f"{what}: {path} ({name}) has shape {format_shape(array.shape)}; "
+                raise ValueError(f"{path} ({name}) has shape {format_shape(array.shape)}; "
                                  f"expected {format_shape(expected)} ({self.describe(name)})")
             if not np.all(np.isfinite(array)):
-                raise ValueError(f"{what}: {path} ({name}) contains NaN or Inf")
+                raise ValueError(f"{path} ({name}) contains NaN or Inf")
             found[name] = self.from_user(name, array.astype(spec.dtype, copy=True))
         return {name: found[name] for name in shapes}
 

@@ -44,6 +44,7 @@ class Variant:
     loss: str | None = None  # the exact gradient of this loss instead
     no_penalty: bool = False
     bias_penalty: bool | None = None  # the penalty on biases or not, overriding the spec's l2_biases
+    penalty_scale: float = 1.0  # the penalty's gradient times this (2: λ/2‖W‖² read as λ‖W‖²)
     stale: bool = False
     factor: tuple[tuple[int, str], ...] = ()  # (layer, "missing" | "extra" | "at_output")
     transposed: bool = False
@@ -54,7 +55,9 @@ class Variant:
         merged = {key: getattr(self, key) or getattr(other, key)
                   for key in ("loss", "no_penalty", "stale", "transposed", "bias_column_first")}
         bias_penalty = other.bias_penalty if self.bias_penalty is None else self.bias_penalty
-        return Variant(**merged, bias_penalty=bias_penalty, factor=self.factor + other.factor,
+        scale = other.penalty_scale if self.penalty_scale == 1.0 else self.penalty_scale
+        return Variant(**merged, bias_penalty=bias_penalty, penalty_scale=scale,
+                       factor=self.factor + other.factor,
                        names=self.names + other.names)
 
 
@@ -119,12 +122,12 @@ def _variant_loss(spec: Spec, leaves: dict, x, y, v: Variant, updated: dict):
     per_sample = torch_ref.LOSSES[v.loss or spec.loss](a, y)
     total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
     if spec.l2 and not v.no_penalty:
-        inputs = spec.sizes[:-1]
-        total = total + 0.5 * spec.l2 * sum(leaves[f"W{k}"][:, : inputs[k - 1]].square().sum()
+        inputs, l2 = spec.sizes[:-1], spec.l2 * v.penalty_scale
+        total = total + 0.5 * l2 * sum(leaves[f"W{k}"][:, : inputs[k - 1]].square().sum()
                                             for k in range(1, spec.depth + 1))
         on_biases = spec.l2_biases if v.bias_penalty is None else v.bias_penalty
         if on_biases:
-            total = total + 0.5 * spec.l2 * sum(
+            total = total + 0.5 * l2 * sum(
                 (leaves[f"b{k}"].square().sum() if spec.bias == "vector"
                  else leaves[f"W{k}"][:, -1].square().sum()) for k in range(1, spec.depth + 1))
     return total
@@ -157,7 +160,9 @@ def panel(spec: Spec, probabilities: bool = False) -> list[Variant]:
         # gradient (the spec's penalty covers biases), it is the more specific of the two
         flipped = "the penalty left off the biases" if spec.l2_biases else "the penalty applied to biases too"
         hypotheses += [Variant(bias_penalty=not spec.l2_biases, names=(flipped,)),
-                       Variant(no_penalty=True, names=("the penalty's gradient left out",))]
+                       Variant(no_penalty=True, names=("the penalty's gradient left out",)),
+                       Variant(penalty_scale=2.0, names=("the penalty's gradient doubled (λ/2‖W‖² "
+                                                         "differentiated as λ‖W‖²)",))]
     if spec.depth > 1:
         hypotheses.append(Variant(stale=True, names=("the error sent back through weights already "
                                                      "updated by this same step",)))
@@ -241,9 +246,19 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
     def allowed(name: str, c: float) -> np.ndarray:
         return truth.allowance[name] * max(1.0, abs(c))
 
-    def holds_elsewhere(variant: Variant, name: str, c: float) -> bool:
-        return all(np.all(np.abs(more[name] - c * variant_gradients(other, variant, more)[name])
-                          <= allowance[name] * max(1.0, abs(c))) for more, other, allowance in others)
+    elsewhere_cache: dict[Variant, list[Params]] = {}
+
+    def elsewhere(variant: Variant, name: str, c: float) -> tuple[bool, float]:
+        """Whether D ≈ c·C holds on every other draw too, and its worst relative residual there."""
+        if variant not in elsewhere_cache:
+            elsewhere_cache[variant] = [variant_gradients(other, variant, more) for more, other, _ in others]
+        holds, worst = True, 0.0
+        for (more, _, allowance), C in zip(others, elsewhere_cache[variant], strict=True):
+            residual = np.abs(more[name] - c * C[name])
+            holds &= bool(np.all(residual <= allowance[name] * max(1.0, abs(c))))
+            size = float(np.abs(more[name]).max(initial=0)) or 1.0
+            worst = max(worst, float(residual.max(initial=0)) / size)
+        return holds, worst
 
     D = _as_float64(directions)
     wrong = [name for name in D if np.any(np.abs(D[name] - exact[name]) > allowed(name, 1.0))]
@@ -263,9 +278,13 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
             scale = float(np.abs(D[name]).max(initial=0)) or 1.0
             for cost, c, words in _factors(D[name], C[name], named):
                 residual_abs = np.abs(D[name] - c * C[name])
-                explanation = Explanation(name, variant.names or ("the exact gradient",), c,
-                                          float(residual_abs.max(initial=0)) / scale, words)
-                if np.all(residual_abs <= allowed(name, c)) and holds_elsewhere(variant, name, c):
+                residual = float(residual_abs.max(initial=0)) / scale
+                holds = bool(np.all(residual_abs <= allowed(name, c)))
+                if holds and others:
+                    holds, worst = elsewhere(variant, name, c)
+                    residual = max(residual, worst)
+                explanation = Explanation(name, variant.names or ("the exact gradient",), c, residual, words)
+                if holds:
                     found[name].append((len(variant.names) + cost, explanation))
                     found[name].sort(key=lambda pair: pair[0])
                     break

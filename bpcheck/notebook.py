@@ -55,7 +55,8 @@ def entry_lines(report) -> list[str]:
         rel, allowed = max(r.error.rel for r in rows), max(r.tolerance for r in rows)
         how = (f"relative error {rel:.2e} where rounding allows {allowed:.1e}" if np.isfinite(rel)
                else "autodiff's gradient of it is exactly 0 here")
-        lines.append(f"{e.parameter}: yours {e.location} = {e.yours:.6g}, autodiff {e.exact:.6g} "
+        yours = "your step implies a gradient" if e.from_step else "yours"
+        lines.append(f"{e.parameter}: {yours} {e.location} = {e.yours:.6g}, autodiff {e.exact:.6g} "
                      f"(differs from {witnesses}: {how})")
     if not report.entries:  # an activation's or loss's report: its rows
         lines += [f"{row.parameter} {row.quantity} vs {row.witness}: max|err| {row.error.max_abs:.3e} "

@@ -108,7 +108,14 @@ class UserRule:
         if self.per_sample and self.l2:
             raise ValueError("per_sample=True with l2 > 0: a per-sample rule returns one sample's "
                              "∂ℓ_n/∂θ, and a penalty belongs to the batch; give a batch rule")
-        self.depths()  # validates hidden_layers and sizes against the activations
+        low, high = self.depths()  # validates hidden_layers and sizes against the activations
+        fixed = self.conventions.fixed_depth
+        if fixed is not None and (low, high) != (fixed, fixed):
+            depths = f"{low}" if low == high else f"{low}–{high}"
+            raise ValueError(f"conventions.params names {fixed} layers (W1 … W{fixed}); the network "
+                             f"has {depths} (activations={self.activations}, hidden_layers="
+                             f"{self.hidden_layers!r}, sizes={self.sizes}): write W{{k}}, b{{k}} to "
+                             f"repeat per layer, or declare hidden_layers={fixed - 1}")
 
     def depths(self) -> tuple[int, int]:
         """(fewest, most) weight layers the rule is checked with."""
@@ -132,19 +139,19 @@ class UserRule:
                              f"layers; the network has {depth}")
         return (self.activations[0],) * (depth - 1) + (self.activations[1],)
 
-    def pinned(self, sizes: tuple[int, ...] | None = None, activations: tuple[str, ...] | None = None,
+    def pinned(self, layers: tuple[int, ...] | None = None, activations: tuple[str, ...] | None = None,
                loss: str | None = None) -> UserRule:
         """The same rule with the network pinned further (the CLI's --layers, --activations,
         --loss); ``sizes`` and ``activations`` must agree on the depth."""
         changes: dict[str, Any] = {}
         if activations is not None:
             changes["activations"] = tuple(activations)
-        if sizes is not None:
-            changes["sizes"] = tuple(sizes)
-            depth = len(sizes) - 1
+        if layers is not None:
+            changes["sizes"] = tuple(layers)
+            depth = len(layers) - 1
             names = tuple(activations) if activations is not None else self.activations
             if len(names) not in (2, depth):
-                raise ValueError(f"sizes={tuple(sizes)} makes a network of depth {depth}; "
+                raise ValueError(f"layers={tuple(layers)} makes a network of depth {depth}; "
                                  f"activations={names} name {len(names)} layers (one per layer, "
                                  "or HIDDEN,OUTPUT)")
         if loss is not None:
@@ -213,7 +220,7 @@ def _directions_and_step(rule: UserRule, spec: Spec, params: Params, X: np.ndarr
     typed_lr = np.dtype(spec.dtype).type(lr)
     if rule.per_sample:
         parts = [_checked(rule, spec, _call(rule, conventions.params_to_user(spec, params), x, y),
-                          f"{rule.name} returned (sample {n})")
+                          f"returned (sample {n})")
                  for n, (x, y) in enumerate(_samples(rule, spec, X, target))]
         directions = {name: np.sum([part[name] for part in parts], axis=0, dtype=spec.dtype)
                       for name in params}
@@ -223,13 +230,13 @@ def _directions_and_step(rule: UserRule, spec: Spec, params: Params, X: np.ndarr
         return directions, _stepped(params, directions, typed_lr)
     user = conventions.params_to_user(spec, params)
     if rule.computes == "gradients":
-        directions = _checked(rule, spec, _call(rule, user, X.copy(), target), f"{rule.name} returned")
+        directions = _checked(rule, spec, _call(rule, user, X.copy(), target), "returned")
         return directions, _stepped(params, directions, typed_lr)
     if rule.computes == "in_place":
         new = _checked(rule, spec, _train_in_place(rule, spec, user, X.copy(), target, lr),
-                       f"{rule.name}'s parameters after the step")
+                       "attributes after the step")
     else:
-        result = _checked(rule, spec, _call(rule, user, X.copy(), target, lr), f"{rule.name} returned")
+        result = _checked(rule, spec, _call(rule, user, X.copy(), target, lr), "returned")
         new = result if rule.computes == "new_params" else {
             name: params[name] + result[name] for name in params}
     directions = {name: (np.asarray(params[name], np.float64) - new[name]) / lr for name in params}

@@ -20,7 +20,8 @@ SLIP = "the penalty applied to biases too"
     ("online_network.py:backprop_rule", 0, "online_network: 40 random networks agree with every witness"),
     ("batch_classifier.py:classifier_rule", 0,
      "batch_classifier: 40 random networks agree with every witness"),
-    ("trainer_class.py:trainer_rule", 1, "trainer_class: WRONG on b"),
+    ("trainer_class.py:trainer_rule", 1,
+     "trainer_class: WRONG — on the smallest network Hypothesis found, b"),
 ])
 def test_verify_gives_each_example_its_verdict(target, code, says):
     out = run_cli(["verify", str(EXAMPLES / target), "--examples", "40"], code)
@@ -40,7 +41,7 @@ def test_verify_json_and_pins():
 
 @pytest.mark.parametrize("options, message", [
     (["--layers", "2,3"], "--layers, --dtype: pins a UserRule's network; swish is a UserActivation"),
-    (["--activations", "relu,relu,identity", "--layers", "2,3"], "sizes=(2, 3) makes a network of depth 1"),
+    (["--activations", "relu,relu,identity", "--layers", "2,3"], "layers=(2, 3) makes a network of depth 1"),
 ])
 def test_pins_that_cannot_apply_are_usage_errors(options, message):
     target = (EXAMPLES / ("user_rules.py:swish" if "--activations" not in options

@@ -149,7 +149,7 @@ def test_a_sign_flip_is_named_gradient_ascent():
 
 
 BROKEN = {
-    "raises": (lambda p, X, y: 1 / 0, "your function raised: division by zero"),
+    "raises": (lambda p, X, y: 1 / 0, "your function raised ZeroDivisionError: division by zero at "),
     "wrong shape": (lambda p, X, y: {k: v.reshape(-1) for k, v in p.items()},
                     "has shape (1,); expected (1, 1)"),
     "NaN": (lambda p, X, y: {k: v * np.nan for k, v in p.items()}, "contains NaN or Inf"),
@@ -174,7 +174,8 @@ def test_an_object_that_cannot_be_built_is_named():
     rule = UserRule("unbuilt", lambda m, X, y, lr: None, computes="in_place", model=model,
                     conventions=Conventions(params={"W1": "W1", "b1": "b1", "W2": "W2", "b2": "b2"}))
     report = check(rule, 5)
-    assert report.verdict == RAISED and "your model raised: needs a config file" in report.message
+    assert report.verdict == RAISED
+    assert "your model raised RuntimeError: needs a config file" in report.message
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -211,3 +212,39 @@ def test_the_report_renders_as_text_html_and_json():
     assert "WRONG" in html and "<table>" in html and "why:" in html
     data = json.loads(json.dumps(report.to_dict()))
     assert data["verdict"] == WRONG and data["counterexample"]["sizes"] and data["diagnosis"]
+
+
+THREE_LAYERS = {"w1": "W1", "bias1": "b1", "w2": "W2", "bias2": "b2", "w3": "W3", "bias3": "b3"}
+
+
+def test_a_template_without_k_fixes_the_depth():
+    assert Conventions(params=THREE_LAYERS).fixed_depth == 3
+    assert UserRule("three", print, hidden_layers=2, conventions=Conventions(params=THREE_LAYERS))
+    with pytest.raises(ValueError, match=r"names 3 layers .*declare hidden_layers=2"):
+        UserRule("three", print, conventions=Conventions(params=THREE_LAYERS))
+    rule = UserRule("three", print, hidden_layers=2, conventions=Conventions(params=THREE_LAYERS))
+    with pytest.raises(ValueError, match="names 3 layers"):
+        rule.pinned(layers=(2, 3, 1))
+
+
+def test_a_doubled_penalty_gradient_is_named():
+    def doubled(params, X, Y):  # ½λ‖W‖² differentiated as λ‖W‖²: 2λW
+        samples = [per_sample_vectors(params, x, y) for x, y in zip(X, Y, strict=True)]
+        return {k: sum(s[k] for s in samples) + (2 * 0.25 * params[k] if k[0] == "W" else 0)
+                for k in params}
+
+    rule = UserRule("doubled", doubled, activations=("relu", "identity"), l2=0.25,
+                    conventions=Conventions(bias="row"))
+    report = check(rule, 30, layers=(2, 3, 2))
+    assert report.verdict == WRONG
+    assert any("penalty's gradient doubled" in line for line in _why(report)), _why(report)
+
+
+def test_what_raised_says_where_and_what_the_code_was_given():
+    def backprop(params, X, Y):
+        return params["W9"]  # a KeyError in the user's own line
+
+    report = check(UserRule("keys", backprop, activations=("relu", "identity")), 5)
+    assert "your function raised KeyError: 'W9' at " in report.message
+    assert "test_user_rule.py" in report.message and "return params[\"W9\"]" in report.message
+    assert "it was given params {'W1': (1, 1), 'W2': (1, 1), 'b1': (1,), 'b2': (1,)}" in report.message

@@ -17,7 +17,7 @@ from bpcheck.user_rule import UserRule
 from manual.spec import DTYPES, LOSSES
 
 #: Options that pin a UserRule's network, and the keyword of ``check`` each sets.
-PINS = {"layers": "sizes", "activations": "activations", "loss": "loss", "dtype": "dtype"}
+PINS = {"layers": "layers", "activations": "activations", "loss": "loss", "dtype": "dtype"}
 
 
 def main(argv: list[str], console: Console) -> int:
@@ -49,7 +49,7 @@ def main(argv: list[str], console: Console) -> int:
             raise ValueError(f"{options}: pins a UserRule's network; {rule.name} is a "
                              f"{type(rule).__name__}")
         if pins:
-            rule.pinned(pins.get("sizes"), pins.get("activations"), pins.get("loss"))
+            rule.pinned(pins.get("layers"), pins.get("activations"), pins.get("loss"))
     except (ImportError, ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck verify: error:[/] {escape(str(error))}", soft_wrap=True)
         return 2
