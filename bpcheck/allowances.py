@@ -66,15 +66,17 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
             computed_in, delta[name], rho, truth[name], cond.output_form, *same_dtype))
 
     def widened(allowed: np.ndarray, computed_in: str, name: str) -> np.ndarray:
-        """At least τ·S where the data gradient is zero up to float64's own measured rounding
-        of it (|g_i| ≤ e₆₄,i, exactly zero included): cancelled inside one vjp (a softmax's
-        sums to zero whatever flows in), where a correct rule in the dtype leaves noise up to
-        τ·S that no rerun shows. Where S is zero too (zero inputs or weights, dead units) the
-        zero is exact."""
-        if not np.all(np.abs(data[name]) <= in_float64[name]):
+        """At least τ·S at each entry where the data gradient is zero up to float64's own
+        measured rounding of it (|g_i| ≤ e₆₄,i, exactly zero included): cancelled inside one vjp
+        (a softmax's sums to zero whatever flows in), where a correct rule in the dtype leaves
+        noise up to τ·S that no rerun shows — entry by entry, since a parameter can hold such
+        entries beside ordinary ones. Where S is zero too (zero inputs or weights, dead units)
+        the zero is exact."""
+        noise = np.abs(data[name]) <= in_float64[name]
+        if not noise.any():
             return allowed
-        return np.maximum(allowed, gradient_allowance(p.spec, p.n_samples, computed_in, live()[name],
-                                                      cond))
+        return np.where(noise, np.maximum(allowed, gradient_allowance(p.spec, p.n_samples, computed_in,
+                                                                      live()[name], cond)), allowed)
 
     @cache
     def live() -> Params:
