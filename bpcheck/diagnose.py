@@ -45,6 +45,7 @@ class Variant:
     no_penalty: bool = False
     bias_penalty: bool | None = None  # the penalty on biases or not, overriding the spec's l2_biases
     penalty_scale: float = 1.0  # the penalty's gradient times this (2: λ/2‖W‖² read as λ‖W‖²)
+    unit_targets: bool = False  # a softmax loss's output error softmax(z) − t, as if Σt = 1
     stale: bool = False
     factor: tuple[tuple[int, str], ...] = ()  # (layer, "missing" | "extra" | "at_output")
     transposed: bool = False
@@ -53,7 +54,8 @@ class Variant:
 
     def __add__(self, other: Variant) -> Variant:
         merged = {key: getattr(self, key) or getattr(other, key)
-                  for key in ("loss", "no_penalty", "stale", "transposed", "bias_column_first")}
+                  for key in ("loss", "no_penalty", "stale", "transposed", "bias_column_first",
+                              "unit_targets")}
         bias_penalty = other.bias_penalty if self.bias_penalty is None else self.bias_penalty
         scale = other.penalty_scale if self.penalty_scale == 1.0 else self.penalty_scale
         return Variant(**merged, bias_penalty=bias_penalty, penalty_scale=scale,
@@ -83,6 +85,21 @@ class _Activation(torch.autograd.Function):
         result = {"missing": lambda: g, "extra": lambda: vjp(z, vjp(z, g)),
                   "at_output": lambda: vjp(f(z), g), "exact": lambda: vjp(z, g)}[ctx.mode]()
         return result, None, None
+
+
+class _UnitTargets(torch.autograd.Function):
+    """ℓ_n of a softmax loss forward; backward: softmax(z) − t, right only where Σ_c t_c = 1
+    (the exact one is softmax(z)·Σ_c t_c − t)."""
+
+    @staticmethod
+    def forward(ctx, z, y, name):
+        ctx.save_for_backward(z, y)
+        return torch_ref.LOSSES[name](z, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        z, y = ctx.saved_tensors
+        return g[:, None] * (torch.softmax(z, dim=-1) - y), None, None
 
 
 class _Linear(torch.autograd.Function):
@@ -119,7 +136,10 @@ def _variant_loss(spec: Spec, leaves: dict, x, y, v: Variant, updated: dict):
         W = leaves[f"W{k}"]
         a = _Linear.apply(a, W, _back_weights(spec, W.detach(), updated.get(k), v), leaves.get(f"b{k}"))
         a = _Activation.apply(a, name, modes.get(k, "exact"))
-    per_sample = torch_ref.LOSSES[v.loss or spec.loss](a, y)
+    if v.unit_targets:
+        per_sample = _UnitTargets.apply(a, y, spec.loss)
+    else:
+        per_sample = torch_ref.LOSSES[v.loss or spec.loss](a, y)
     total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
     if spec.l2 and not v.no_penalty:
         inputs, l2 = spec.sizes[:-1], spec.l2 * v.penalty_scale
@@ -163,6 +183,9 @@ def panel(spec: Spec, probabilities: bool = False) -> list[Variant]:
                        Variant(no_penalty=True, names=("the penalty's gradient left out",)),
                        Variant(penalty_scale=2.0, names=("the penalty's gradient doubled (λ/2‖W‖² "
                                                          "differentiated as λ‖W‖²)",))]
+    if LOSSES[spec.loss].across_outputs and kind == "probabilities":
+        hypotheses.append(Variant(unit_targets=True, names=(
+            "the output error taken as softmax(z) − T, as if every target summed to one",)))
     if spec.depth > 1:
         hypotheses.append(Variant(stale=True, names=("the error sent back through weights already "
                                                      "updated by this same step",)))

@@ -248,3 +248,23 @@ def test_what_raised_says_where_and_what_the_code_was_given():
     assert "your function raised KeyError: 'W9' at " in report.message
     assert "test_user_rule.py" in report.message and "return params[\"W9\"]" in report.message
     assert "it was given params {'W1': (1, 1), 'W2': (1, 1), 'b1': (1,), 'b2': (1,)}" in report.message
+
+
+def test_soft_targets_assumed_to_sum_to_one_are_named():
+    def softmax_minus_targets(params, X, T):  # right for one-hot T only
+        hidden = np.tanh(X @ params["W1"] + params["b1"])
+        z = hidden @ params["W2"] + params["b2"]
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        dz = p - T
+        dh = dz @ params["W2"].T * (1 - hidden**2)
+        return {"W1": X.T @ dh, "b1": dh.sum(axis=0), "W2": hidden.T @ dz, "b2": dz.sum(axis=0)}
+
+    rule = UserRule("soft", softmax_minus_targets, activations=("tanh", "identity"),
+                    loss="softmax-ce", conventions=Conventions(weights="in_out"))
+    report = check(rule, 30)
+    assert report.verdict == WRONG
+    assert any("as if every target summed to one" in line for line in _why(report)), _why(report)
+    one_hot = UserRule("one_hot", softmax_minus_targets, activations=("tanh", "identity"),
+                       loss="softmax-ce", conventions=Conventions(weights="in_out", targets="one_hot"))
+    assert check(one_hot, EXAMPLES).verdict == PASSED  # with one-hot targets it is right
