@@ -19,10 +19,11 @@ import numpy as np
 
 from bpcheck.compare import Row, RuleReport
 from bpcheck.diagnose import Explanation, diagnose
-from bpcheck.extend import UserActivation, UserLoss
+from bpcheck.elementwise import Mismatch, activation_mismatches
+from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.extend import verify as verify_part
 from bpcheck.problem import Problem
-from bpcheck.search import Verdict, hunt
+from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
 from reference import torch_ref
 
@@ -58,6 +59,7 @@ class CheckReport:
     part: str | None = None  # which part of your code raised, or "result" for a wrong result
     comparison: RuleReport | None = None  # every comparison on the counterexample (WRONG)
     entries: list[Entry] = field(default_factory=list)  # the worst entry of each wrong parameter
+    elements: list[Mismatch] = field(default_factory=list)  # an activation's grid findings
     discarded: Counter = field(default_factory=Counter)
 
     @property
@@ -88,6 +90,8 @@ class CheckReport:
                 "loss": p.spec.loss, "reduction": p.spec.reduction, "l2": p.spec.l2,
                 "dtype": p.spec.dtype, "lr": p.lr, "params": {k: v.tolist() for k, v in p.params.items()},
                 "X": p.X.tolist(), "Y": p.Y.tolist()},
+            "elements": [{"quantity": m.quantity, "witness": m.witness, "z": m.z, "yours": m.yours,
+                          "theirs": m.theirs, "allowed": m.allowed} for m in self.elements],
             "entries": [{"parameter": e.parameter, "location": e.location, "yours": e.yours,
                          "autodiff": e.exact, "from_step": e.from_step} for e in self.entries],
             "rows": [{"parameter": r.parameter, "quantity": r.quantity, "witness": r.witness,
@@ -113,8 +117,48 @@ def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed:
         if (layers, activations, loss, dtype) != (None, None, None, "float64"):
             raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
                              f"{rule.name} is a {type(rule).__name__}")
-        verdict = verify_part(rule, examples, seed)
+        elements: list[Mismatch] = []
+        if isinstance(rule, UserActivation):
+            try:
+                elements = activation_mismatches(guarded(rule))
+            except UserCodeError as error:
+                return CheckReport(rule.name, RAISED, 0, f"{rule.name}: your {error.part} raised "
+                                   f"{type(error.error).__name__}: {error.error}{_user_frame(error.error)}",
+                                   error=error.error, part=error.part)
+            early = _forward_verdict(rule.name, elements)
+            if early is not None:
+                return early
+        return _with_elements(_report(rule, verify_part(rule, examples, seed)), elements)
     return _report(rule, verdict)
+
+
+def _forward_verdict(name: str, elements: list[Mismatch]) -> CheckReport | None:
+    """WRONG when the value is not the torch or jax forward; NOT VERIFIED when the two forwards
+    disagree with each other: either way the network search would blame the derivative."""
+    forward = [m for m in elements if m.quantity == "value" and m.witness != "jax vs torch"]
+    if forward:
+        return CheckReport(name, WRONG, 0, f"{name}: WRONG forward — {forward[0]}: your value and "
+                           f"your {forward[0].witness} forward must be one function (the witnesses "
+                           "differentiate the forwards, finite differences your value)",
+                           elements=elements)
+    split = [m for m in elements if m.witness == "jax vs torch"]
+    if split:
+        return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — the witnesses disagree "
+                           f"among themselves: {split[0]}", elements=elements)
+    return None
+
+
+def _with_elements(report: CheckReport, elements: list[Mismatch]) -> CheckReport:
+    """The network search's report, with the grid's derivative findings: a derivative wrong
+    somewhere on the grid is WRONG even where no random network reached it."""
+    report.elements = elements
+    if elements and report.verdict == WRONG:
+        report.message += f"; {elements[0]}"
+    elif elements and report.verdict == PASSED:
+        report.verdict = WRONG
+        report.message = (f"{report.rule}: WRONG derivative — {elements[0]} (the random networks "
+                          "did not reach it; the grid of z did)")
+    return report
 
 
 def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> CheckReport:

@@ -79,11 +79,10 @@ def test_a_user_rule_that_raises_fails_naming_the_part(bad_rules, name, part, er
     assert verdict.raised_on is not None and all(width == 1 for width in verdict.raised_on.spec.sizes)
 
 
-def test_verify_command_prints_what_the_user_code_raised_on_a_minimal_network(bad_rules):
+def test_verify_command_prints_what_the_user_code_raised(bad_rules):
     out = run_cli(["verify", f"{bad_rules}:swish_bad", "--examples", "3"], 1)
-    assert "swish_bad: your derivative raised ValueError('no derivative for [this] z') on this " \
-           "minimal network:" in out
-    assert "sizes=(1, 1, 1)" in out and "agree" not in out
+    assert "swish_bad: your derivative raised ValueError('no derivative for [this] z')" in out
+    assert "at " in out and "agree" not in out  # where, in the user's file
 
 
 def test_a_check_that_verified_no_network_fails_with_the_reason(monkeypatch):

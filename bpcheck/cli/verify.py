@@ -8,7 +8,7 @@ import json
 from rich.console import Console
 from rich.markup import escape
 
-from bpcheck.checking import PASSED, RAISED, UNCHECKED, CheckReport, check
+from bpcheck.checking import RAISED, UNCHECKED, CheckReport, check
 from bpcheck.cli.options import _int_list, _name_list, described, natural, positive_int
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.extend import UserActivation, load_user_rule
@@ -82,10 +82,11 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
                  f" on this minimal network:\n{escape(describe_problem(report.counterexample))}")
         console.print(f"[bold red]{name}: your {report.part or 'code'} raised[/] "
                       f"{escape(repr(report.error))}{where}")
-    elif report.verdict == UNCHECKED:
-        console.print(f"[bold red]{escape(report.message)}[/]")
-    elif report.verdict == PASSED:
-        console.print(f"[green]{escape(report.message)}[/]")
+        if report.counterexample is None:  # on the grid of z, before any network
+            console.print(escape(report.message), soft_wrap=True)
+    elif report.verdict == UNCHECKED or report.counterexample is None:
+        style = "green" if report.passed else "bold red"
+        console.print(f"[{style}]{escape(report.message)}[/]", soft_wrap=True)
     else:
         console.print(f"[bold red]{name}: WRONG[/] — the smallest network Hypothesis found that "
                       f"shows it:\n{describe_problem(report.counterexample)}")
@@ -97,3 +98,5 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
                       f"differs from the witnesses on {', '.join(differing)} — your {derivative} is "
                       f"not the derivative of your {value} (the witnesses differentiate your "
                       f"{value}, torch and jax forwards)")
+        for element in report.elements:
+            console.print(f"  {escape(str(element))}", soft_wrap=True)

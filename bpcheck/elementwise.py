@@ -1,0 +1,109 @@
+r"""A user activation element by element: its value against its own torch and jax forwards, its
+derivative against their autodiff, on a grid of z.
+
+Inside a network a wrong forward and a wrong derivative look alike (the witnesses differentiate
+the torch and jax forwards, finite differences the NumPy value). Here they are told apart, and
+each is named by the element where it fails: "at z = 0.5 your σ′ = 0.86746, torch 0.86737".
+The torch and jax forwards are also compared with each other: where they disagree, the
+witnesses disagree among themselves, and no verdict on the derivative can stand.
+
+Allowance, derived like every other (``bpcheck.tolerances``): two correct float64 evaluations of
+f at z differ by at most about R·u·(|f(z)| + |z·f′(z)|) — the result's own roundings and a
+relative rounding of z carried through f — so values must agree within
+SAFETY·R·u·(|f| + |z f′|), and derivatives within SAFETY·R·u·(|f′| + |z f″| + |f f″/f′|): the
+last term is a framework taking f′ from the stored output y = f(z) (tanh′ = 1 − y²), whose
+relative rounding moves f′ by |y·df′/dy| = |f f″/f′|. f′ and f″ come from torch's autodiff of
+your forward; the smallest normal number is added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from bpcheck.strategies import KINK_MARGIN
+from bpcheck.tolerances import ROUNDINGS_PER_VALUE, SAFETY, unit_roundoff
+from reference import jax_ref  # noqa: F401  (float64 in jax)
+
+#: Where the grid samples z: |z| ≤ 10 (where the networks draw pre-activations), 801 points,
+#: plus each kink ± 2·KINK_MARGIN; points within KINK_MARGIN of a kink are left out.
+GRID = np.linspace(-10.0, 10.0, 801)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The worst element where two answers for one quantity differ beyond the allowance."""
+
+    quantity: str  # "value" or "derivative"
+    witness: str  # "torch", "jax", or "jax vs torch" (the witnesses among themselves)
+    z: float
+    yours: float  # the user's NumPy answer (torch's, for "jax vs torch")
+    theirs: float
+    allowed: float
+
+    def __str__(self) -> str:
+        name = {"value": "σ", "derivative": "σ′"}[self.quantity]
+        if self.witness == "jax vs torch":
+            return (f"at z = {self.z:.6g} your torch forward gives {name} = {self.theirs:.10g} and "
+                    f"your jax forward {self.yours:.10g}")
+        return f"at z = {self.z:.6g} your {name} = {self.yours:.10g}, {self.witness} {self.theirs:.10g}"
+
+
+def grid(kinks: tuple[float, ...]) -> np.ndarray:
+    """The z at which an activation with these kinks is compared."""
+    points = np.concatenate([GRID, *([k - 2 * KINK_MARGIN, k + 2 * KINK_MARGIN] for k in kinks)])
+    far = np.all([np.abs(points - k) >= KINK_MARGIN for k in kinks], axis=0) if kinks else True
+    return np.unique(points[far])
+
+
+def _autodiff(forward, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(f, f′, f″) of a torch forward at z, elementwise."""
+    at = torch.tensor(z, requires_grad=True)
+    value = forward(at)
+    (first,) = torch.autograd.grad(value.sum(), at, create_graph=True)
+    second = (torch.autograd.grad(first.sum(), at, allow_unused=True)[0]
+              if first.requires_grad else None)
+    second = torch.zeros_like(at) if second is None else second
+    return value.detach().numpy(), first.detach().numpy(), second.detach().numpy()
+
+
+def _jax(forward, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(f, f′) of a jax forward at z, elementwise (a forward-mode tangent of ones)."""
+    value, tangent = jax.jvp(forward, (jnp.asarray(z),), (jnp.ones_like(jnp.asarray(z)),))
+    return np.asarray(value, np.float64), np.asarray(tangent, np.float64)
+
+
+def _worst(quantity: str, witness: str, z, yours, theirs, allowed) -> Mismatch | None:
+    excess = np.abs(np.asarray(yours, np.float64) - theirs) / allowed
+    bad = ~(excess <= 1.0)  # NaN counts as a mismatch
+    if not bad.any():
+        return None
+    i = int(np.argmax(np.where(np.isnan(excess), np.inf, excess)))
+    return Mismatch(quantity, witness, float(z.flat[i]), float(np.asarray(yours).flat[i]),
+                    float(np.asarray(theirs).flat[i]), float(allowed.flat[i]))
+
+
+def activation_mismatches(rule) -> list[Mismatch]:
+    """Every (quantity, witness) pair that differs somewhere on the grid, at its worst element;
+    ``rule`` a (guarded) ``UserActivation``; z is passed as one row of units × samples."""
+    z = grid(rule.kinks)[None, :]
+    value = np.asarray(rule.value(z.copy()), np.float64)
+    derivative = np.asarray(rule.derivative(z.copy(), value.copy()), np.float64)
+    f, f1, f2 = _autodiff(rule.torch, z)
+    j, j1 = _jax(rule.jax, z)
+    tiny, scale = np.finfo(np.float64).tiny, SAFETY * ROUNDINGS_PER_VALUE * unit_roundoff(np.float64)
+    value_allowed = scale * (np.abs(f) + np.abs(z * f1)) + tiny
+    with np.errstate(divide="ignore", invalid="ignore"):  # f′ = 0: no output-form term there
+        output_form = np.where(f1 != 0, np.abs(f * f2 / np.where(f1 != 0, f1, 1.0)), 0.0)
+    derivative_allowed = scale * (np.abs(f1) + np.abs(z * f2) + output_form) + tiny
+    found = [_worst("value", "torch", z, value, f, value_allowed),
+             _worst("value", "jax", z, value, j, value_allowed),
+             _worst("value", "jax vs torch", z, j, f, value_allowed),
+             _worst("derivative", "jax vs torch", z, j1, f1, derivative_allowed),
+             _worst("derivative", "torch", z, derivative, f1, derivative_allowed),
+             _worst("derivative", "jax", z, derivative, j1, derivative_allowed)]
+    return [m for m in found if m is not None]

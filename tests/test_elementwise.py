@@ -1,0 +1,101 @@
+"""A user activation element by element: a wrong forward is named as a wrong forward, a wrong
+derivative by the element where it fails, and forwards that disagree as the witnesses
+disagreeing among themselves."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from bpcheck import UserActivation, check
+from bpcheck.checking import PASSED, RAISED, UNCHECKED, WRONG
+from bpcheck.elementwise import activation_mismatches, grid
+from bpcheck.extend import guarded
+from bpcheck.strategies import KINK_MARGIN
+
+
+def softsign(z):
+    return z / (1 + np.abs(z))
+
+
+def softsign_derivative(z, a):
+    return 1 / (1 + np.abs(z)) ** 2
+
+
+SOFTSIGN = UserActivation("softsign", softsign, softsign_derivative,
+                          torch=lambda z: z / (1 + z.abs()), jax=lambda z: z / (1 + jnp.abs(z)))
+
+
+def test_a_correct_activation_has_no_mismatch_anywhere_on_the_grid():
+    assert activation_mismatches(guarded(SOFTSIGN)) == []
+    assert check(SOFTSIGN, 10).verdict == PASSED
+
+
+def test_a_wrong_forward_is_named_as_a_wrong_forward():
+    wrong = dataclasses.replace(SOFTSIGN, name="softsign_off", value=lambda z: z / (1.001 + np.abs(z)))
+    report = check(wrong, 10)
+    assert report.verdict == WRONG and "WRONG forward — at z = " in report.message
+    assert report.examples == 0  # no network: it would blame the derivative
+
+
+def test_forwards_that_disagree_are_the_witnesses_disagreeing():
+    split = dataclasses.replace(SOFTSIGN, name="softsign_split", jax=lambda z: z / (1 + z * z))
+    report = check(split, 10)
+    assert report.verdict in (WRONG, UNCHECKED)
+    assert any(m.witness == "jax vs torch" for m in report.elements)
+
+
+def test_a_derivative_wrong_only_far_out_is_caught_on_the_grid():
+    far = dataclasses.replace(SOFTSIGN, name="softsign_far", derivative=lambda z, a: np.where(
+        np.abs(z) > 8, 0.0, softsign_derivative(z, a)))
+    report = check(far, 10)
+    assert report.verdict == WRONG, report.message
+    [first, *_] = [m for m in report.elements if m.quantity == "derivative"]
+    assert abs(first.z) > 8 and first.yours == 0.0
+    assert np.isclose(first.theirs, 1 / (1 + abs(first.z)) ** 2, rtol=1e-12)
+    assert f"at z = {first.z:.6g} your σ′ = 0" in report.message
+
+
+def test_the_grid_keeps_away_from_declared_kinks_and_visits_both_sides():
+    z = grid((0.0, 1.5))
+    assert np.min(np.abs(z)) >= KINK_MARGIN and np.min(np.abs(z - 1.5)) >= KINK_MARGIN
+    assert np.any(np.isclose(z, 2 * KINK_MARGIN)) and np.any(np.isclose(z, 1.5 - 2 * KINK_MARGIN))
+
+
+def test_a_forward_that_raises_is_named():
+    def broken(z):
+        raise ValueError("not for arrays")
+
+    report = check(dataclasses.replace(SOFTSIGN, name="softsign_raises", torch=broken), 10)
+    assert report.verdict == RAISED and "your torch raised ValueError: not for arrays" in report.message
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e12])
+def test_the_allowance_scales_with_the_function(scale):
+    """A correct function of any size agrees; one off by 1e−9 relative does not."""
+    big = UserActivation("scaled", lambda z: scale * np.tanh(z), lambda z, a: scale * (1 - np.tanh(z) ** 2),
+                         torch=lambda z: scale * torch.tanh(z), jax=lambda z: scale * jnp.tanh(z))
+    assert activation_mismatches(guarded(big)) == []
+    off = dataclasses.replace(big, value=lambda z: scale * np.tanh(z) * (1 + 1e-9))
+    assert [m.witness for m in activation_mismatches(guarded(off)) if m.quantity == "value"]
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "leaky_relu", "softplus", "identity"])
+def test_every_built_in_activation_passes_its_own_grid(name):
+    """The allowance is not too tight: the family's own NumPy rules against its witnesses'
+    forwards, through the same check a user activation gets."""
+    from manual.activations import activation
+    from manual.vocabulary import ACTIVATIONS
+    from reference import jax_ref, torch_ref
+
+    manual = activation(name)
+    record = ACTIVATIONS[name]
+    jax_forward = jax_ref.ACTIVATIONS[name](record.parameter)
+    rule = UserActivation(name, manual.value, lambda z, a: manual.vjp(z, a, np.ones_like(z)),
+                          torch=torch_ref.activation(name), jax=lambda z: jax_forward(z, None),
+                          kinks=record.kinks)
+    assert activation_mismatches(guarded(rule)) == []
