@@ -19,7 +19,7 @@ import numpy as np
 
 from bpcheck.compare import Row, RuleReport
 from bpcheck.diagnose import Explanation, diagnose
-from bpcheck.elementwise import Mismatch, activation_mismatches
+from bpcheck.elementwise import Kink, Mismatch, activation_mismatches, kink_conventions
 from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.extend import verify as verify_part
 from bpcheck.problem import Problem
@@ -60,6 +60,7 @@ class CheckReport:
     comparison: RuleReport | None = None  # every comparison on the counterexample (WRONG)
     entries: list[Entry] = field(default_factory=list)  # the worst entry of each wrong parameter
     elements: list[Mismatch] = field(default_factory=list)  # an activation's grid findings
+    kinks: list[Kink] = field(default_factory=list)  # σ′ at each declared kink, every convention
     discarded: Counter = field(default_factory=Counter)
 
     @property
@@ -92,6 +93,8 @@ class CheckReport:
                 "X": p.X.tolist(), "Y": p.Y.tolist()},
             "elements": [{"quantity": m.quantity, "witness": m.witness, "z": m.z, "yours": m.yours,
                           "theirs": m.theirs, "allowed": m.allowed} for m in self.elements],
+            "kinks": [{"z": k.z, "yours": k.yours, "declared": k.declared, "torch": k.torch,
+                       "jax": k.jax} for k in self.kinks],
             "entries": [{"parameter": e.parameter, "location": e.location, "yours": e.yours,
                          "autodiff": e.exact, "from_step": e.from_step} for e in self.entries],
             "rows": [{"parameter": r.parameter, "quantity": r.quantity, "witness": r.witness,
@@ -118,17 +121,22 @@ def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed:
             raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
                              f"{rule.name} is a {type(rule).__name__}")
         elements: list[Mismatch] = []
+        kinks: list[Kink] = []
         if isinstance(rule, UserActivation):
             try:
                 elements = activation_mismatches(guarded(rule))
+                kinks = kink_conventions(guarded(rule))
             except UserCodeError as error:
                 return CheckReport(rule.name, RAISED, 0, f"{rule.name}: your {error.part} raised "
                                    f"{type(error.error).__name__}: {error.error}{_user_frame(error.error)}",
                                    error=error.error, part=error.part)
             early = _forward_verdict(rule.name, elements)
+            early = _kink_verdict(rule.name, kinks) if early is None else early
             if early is not None:
                 return early
-        return _with_elements(_report(rule, verify_part(rule, examples, seed)), elements)
+        report = _with_elements(_report(rule, verify_part(rule, examples, seed)), elements)
+        report.kinks = kinks
+        return report
     return _report(rule, verdict)
 
 
@@ -146,6 +154,14 @@ def _forward_verdict(name: str, elements: list[Mismatch]) -> CheckReport | None:
         return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — the witnesses disagree "
                            f"among themselves: {split[0]}", elements=elements)
     return None
+
+
+def _kink_verdict(name: str, kinks: list[Kink]) -> CheckReport | None:
+    """WRONG where the derivative at a kink is not the σ′ declared for it."""
+    off = [kink for kink in kinks if not kink.as_declared]
+    if not off:
+        return None
+    return CheckReport(name, WRONG, 0, f"{name}: WRONG at a kink — {off[0]}", kinks=kinks)
 
 
 def _with_elements(report: CheckReport, elements: list[Mismatch]) -> CheckReport:

@@ -87,6 +87,41 @@ def _worst(quantity: str, witness: str, z, yours, theirs, allowed) -> Mismatch |
                     float(np.asarray(theirs).flat[i]), float(allowed.flat[i]))
 
 
+@dataclass(frozen=True)
+class Kink:
+    """σ′ exactly at a kink: yours, what you declared, and each framework's convention."""
+
+    z: float
+    yours: float
+    declared: float | None
+    torch: float
+    jax: float
+
+    @property
+    def as_declared(self) -> bool:
+        return self.declared is None or self.yours == self.declared
+
+    def __str__(self) -> str:
+        said = "" if self.declared is None else f" (you declared {self.declared:g})"
+        return (f"at the kink z = {self.z:g} your σ′ = {self.yours:g}{said}; torch's convention "
+                f"{self.torch:g}, jax's {self.jax:g}")
+
+
+def kink_conventions(rule) -> list[Kink]:
+    """σ′ at each declared kink, exactly there: networks keep away from kinks, so this is where
+    the declared convention is checked."""
+    if not rule.kinks:
+        return []
+    z = np.array(rule.kinks, np.float64)[None, :]
+    value = np.asarray(rule.value(z.copy()), np.float64)
+    yours = np.asarray(rule.derivative(z.copy(), value.copy()), np.float64)
+    _, torch_first, _ = _autodiff(rule.torch, z)
+    _, jax_first = _jax(rule.jax, z)
+    declared = rule.at_kinks or (None,) * len(rule.kinks)
+    return [Kink(k, float(yours[0, i]), declared[i], float(torch_first[0, i]), float(jax_first[0, i]))
+            for i, k in enumerate(rule.kinks)]
+
+
 def activation_mismatches(rule) -> list[Mismatch]:
     """Every (quantity, witness) pair that differs somewhere on the grid, at its worst element;
     ``rule`` a (guarded) ``UserActivation``; z is passed as one row of units × samples."""

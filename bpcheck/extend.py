@@ -46,8 +46,9 @@ class UserActivation:
     """An elementwise activation: ``value(z)``, ``derivative(z, a)`` with a = value(z), and the
     same function for torch tensors and jax arrays. ``derivative_bound`` bounds |σ′| where the
     tests draw z (|z| ≲ 10), for the rounding tolerance; ``kinks`` are the z where σ′ jumps,
-    which the random networks keep away from. Registered, it becomes an ``ActivationRecord``
-    like every built-in activation."""
+    which the random networks keep away from, and ``at_kinks`` the σ′ your derivative gives
+    exactly there (checked at each kink, beside torch's and jax's conventions). Registered, it
+    becomes an ``ActivationRecord`` like every built-in activation."""
 
     kind: ClassVar[str] = "activation"
     name: str
@@ -57,6 +58,8 @@ class UserActivation:
     jax: Callable
     derivative_bound: float = 2.0
     kinks: tuple[float, ...] = ()
+    #: σ′ your derivative returns exactly at each kink (your convention there, e.g. relu′(0) = 0)
+    at_kinks: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _check_fields(self, PARTS["activation"])
@@ -67,6 +70,12 @@ class UserActivation:
         if not (isinstance(kinks, tuple | list) and all(is_real(k) and math.isfinite(k) for k in kinks)):
             raise ValueError(f"kinks={kinks!r} must be a tuple of finite numbers")
         object.__setattr__(self, "kinks", tuple(float(k) for k in kinks))
+        if self.at_kinks is not None:
+            at = self.at_kinks
+            if not (isinstance(at, tuple | list) and len(at) == len(self.kinks)
+                    and all(is_real(v) and math.isfinite(v) for v in at)):
+                raise ValueError(f"at_kinks={at!r} must give one finite σ′ per kink {self.kinks}")
+            object.__setattr__(self, "at_kinks", tuple(float(v) for v in at))
 
     def record(self) -> ActivationRecord:
         """What the vocabulary knows of it."""

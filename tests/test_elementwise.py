@@ -99,3 +99,30 @@ def test_every_built_in_activation_passes_its_own_grid(name):
                           torch=torch_ref.activation(name), jax=lambda z: jax_forward(z, None),
                           kinks=record.kinks)
     assert activation_mismatches(guarded(rule)) == []
+
+
+def _soft_relu(at_zero: float, declared: float | None) -> UserActivation:
+    return UserActivation(f"relu_{at_zero:g}", lambda z: np.maximum(z, 0.0),
+                          lambda z, a: np.where(z > 0, 1.0, np.where(z == 0, at_zero, 0.0)),
+                          torch=torch.relu, jax=lambda z: jnp.maximum(z, 0.0), kinks=(0.0,),
+                          at_kinks=None if declared is None else (declared,))
+
+
+def test_the_derivative_at_a_kink_is_checked_against_its_declared_convention():
+    report = check(_soft_relu(1.0, 0.0), 10)
+    assert report.verdict == WRONG and "WRONG at a kink — at the kink z = 0 your σ′ = 1 (you declared 0)" \
+        in report.message
+    assert "torch's convention 0, jax's" in report.message
+
+
+def test_a_declared_convention_that_differs_from_the_frameworks_is_allowed_and_reported():
+    report = check(_soft_relu(1.0, 1.0), 10)
+    assert report.verdict == PASSED, report.message
+    [kink] = report.kinks
+    assert (kink.z, kink.yours, kink.declared, kink.torch) == (0.0, 1.0, 1.0, 0.0)
+
+
+def test_at_kinks_needs_one_value_per_kink():
+    with pytest.raises(ValueError, match="one finite σ′ per kink"):
+        _soft_relu(0.0, None).__class__("r", np.abs, np.sign, torch=torch.abs, jax=jnp.abs,
+                                        kinks=(0.0,), at_kinks=(0.0, 1.0))

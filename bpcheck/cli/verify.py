@@ -62,6 +62,8 @@ def main(argv: list[str], console: Console) -> int:
         _render_rule(report, console)
     else:
         _render_part(rule, report, console)
+        for kink in report.kinks:
+            console.print(f"  {escape(str(kink))}", soft_wrap=True)
     return 0 if report.passed else 1
 
 
