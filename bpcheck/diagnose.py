@@ -25,145 +25,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from bpcheck.allowances import SENSITIVITY_WITNESS
 from bpcheck.compare import Problem, ask_witnesses
+from bpcheck.variants import Variant, variant_gradients
 from manual.spec import ACTIVATIONS, LOSSES, Params, Spec, parse_activation, target_kind
-from reference import torch_ref
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One hypothesis, or a combination: what differs from the exact backward pass."""
-
-    loss: str | None = None  # the exact gradient of this loss instead
-    no_penalty: bool = False
-    bias_penalty: bool | None = None  # the penalty on biases or not, overriding the spec's l2_biases
-    penalty_scale: float = 1.0  # the penalty's gradient times this (2: λ/2‖W‖² read as λ‖W‖²)
-    unit_targets: bool = False  # a softmax loss's output error softmax(z) − t, as if Σt = 1
-    stale: bool = False
-    factor: tuple[tuple[int, str], ...] = ()  # (layer, "missing" | "extra" | "at_output")
-    transposed: bool = False
-    bias_column_first: bool = False
-    names: tuple[str, ...] = field(default=(), compare=False)
-
-    def __add__(self, other: Variant) -> Variant:
-        merged = {key: getattr(self, key) or getattr(other, key)
-                  for key in ("loss", "no_penalty", "stale", "transposed", "bias_column_first",
-                              "unit_targets")}
-        bias_penalty = other.bias_penalty if self.bias_penalty is None else self.bias_penalty
-        scale = other.penalty_scale if self.penalty_scale == 1.0 else self.penalty_scale
-        return Variant(**merged, bias_penalty=bias_penalty, penalty_scale=scale,
-                       factor=self.factor + other.factor,
-                       names=self.names + other.names)
-
-
-class _Activation(torch.autograd.Function):
-    """a = σ(z) forward; backward: σ's vector–Jacobian product, or the named variant of it."""
-
-    @staticmethod
-    def forward(ctx, z, name, mode):
-        ctx.save_for_backward(z)
-        ctx.name, ctx.mode = name, mode
-        return torch_ref.activation(name)(z)
-
-    @staticmethod
-    def backward(ctx, g):
-        (z,) = ctx.saved_tensors
-        f = torch_ref.activation(ctx.name)
-
-        def vjp(at, v):
-            with torch.enable_grad():
-                x = at.detach().requires_grad_(True)
-                return torch.autograd.grad(f(x), x, v)[0]
-
-        result = {"missing": lambda: g, "extra": lambda: vjp(z, vjp(z, g)),
-                  "at_output": lambda: vjp(f(z), g), "exact": lambda: vjp(z, g)}[ctx.mode]()
-        return result, None, None
-
-
-class _UnitTargets(torch.autograd.Function):
-    """ℓ_n of a softmax loss forward; backward: softmax(z) − t, right only where Σ_c t_c = 1
-    (the exact one is softmax(z)·Σ_c t_c − t)."""
-
-    @staticmethod
-    def forward(ctx, z, y, name):
-        ctx.save_for_backward(z, y)
-        return torch_ref.LOSSES[name](z, y)
-
-    @staticmethod
-    def backward(ctx, g):
-        z, y = ctx.saved_tensors
-        return g[:, None] * (torch.softmax(z, dim=-1) - y), None, None
-
-
-class _Linear(torch.autograd.Function):
-    """z = a Wᵀ (+ b) forward; backward sends the error through ``W_back`` instead of W."""
-
-    @staticmethod
-    def forward(ctx, a, W, W_back, b):
-        ctx.save_for_backward(a, W_back)
-        ctx.has_bias = b is not None
-        z = a @ W.T
-        return z + b if b is not None else z
-
-    @staticmethod
-    def backward(ctx, g):
-        a, W_back = ctx.saved_tensors
-        return g @ W_back, g.T @ a, None, g.sum(0) if ctx.has_bias else None
-
-
-def _back_weights(spec: Spec, W: torch.Tensor, updated: torch.Tensor | None, v: Variant) -> torch.Tensor:
-    W = updated if updated is not None else W
-    if v.transposed and W.shape[0] == W.shape[1]:
-        return W.T
-    if v.bias_column_first and spec.bias == "node":
-        return torch.cat([W[:, 1:], W[:, :1]], dim=1)
-    return W
-
-
-def _variant_loss(spec: Spec, leaves: dict, x, y, v: Variant, updated: dict):
-    a = x
-    modes = dict(v.factor)
-    for k, name in enumerate(spec.activations, start=1):
-        if spec.bias == "node":
-            a = F.pad(a, (0, 1), value=1.0)
-        W = leaves[f"W{k}"]
-        a = _Linear.apply(a, W, _back_weights(spec, W.detach(), updated.get(k), v), leaves.get(f"b{k}"))
-        a = _Activation.apply(a, name, modes.get(k, "exact"))
-    if v.unit_targets:
-        per_sample = _UnitTargets.apply(a, y, spec.loss)
-    else:
-        per_sample = torch_ref.LOSSES[v.loss or spec.loss](a, y)
-    total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
-    if spec.l2 and not v.no_penalty:
-        inputs, l2 = spec.sizes[:-1], spec.l2 * v.penalty_scale
-        total = total + 0.5 * l2 * sum(leaves[f"W{k}"][:, : inputs[k - 1]].square().sum()
-                                            for k in range(1, spec.depth + 1))
-        on_biases = spec.l2_biases if v.bias_penalty is None else v.bias_penalty
-        if on_biases:
-            total = total + 0.5 * l2 * sum(
-                (leaves[f"b{k}"].square().sum() if spec.bias == "vector"
-                 else leaves[f"W{k}"][:, -1].square().sum()) for k in range(1, spec.depth + 1))
-    return total
-
-
-def variant_gradients(problem: Problem, v: Variant, directions: Params) -> Params:
-    """The gradient under hypothesis ``v``. With ``stale``, every error is sent back through the
-    weights above as the rule itself has already updated them: W_k − η·D_k, D its directions."""
-    p = problem.in_float64()
-    x, y = torch_ref.samples_as_rows(p.spec, p.X), torch_ref.samples_as_rows(p.spec, p.Y)
-    updated = {k: torch.tensor(p.params[f"W{k}"] - p.lr * np.asarray(directions[f"W{k}"], np.float64))
-               for k in range(2, p.spec.depth + 1)} if v.stale else {}
-    leaves = torch_ref.as_leaves(p.params)
-    total = _variant_loss(p.spec, leaves, x, y, v, updated)
-    found = torch.autograd.grad(total, list(leaves.values()))
-    return {name: g.numpy() for name, g in zip(leaves, found, strict=True)}
 
 
 def panel(spec: Spec, probabilities: bool = False) -> list[Variant]:
