@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bpcheck.compare import Row, RuleReport
+from bpcheck.declarations import better_declarations
 from bpcheck.diagnose import Explanation, diagnose
 from bpcheck.elementwise import Kink, Mismatch, activation_mismatches, kink_conventions
 from bpcheck.extend import UserActivation, UserLoss, guarded
@@ -61,6 +62,7 @@ class CheckReport:
     entries: list[Entry] = field(default_factory=list)  # the worst entry of each wrong parameter
     elements: list[Mismatch] = field(default_factory=list)  # an activation's grid findings
     kinks: list[Kink] = field(default_factory=list)  # σ′ at each declared kink, every convention
+    hints: list[str] = field(default_factory=list)  # conventions under which the code agrees
     discarded: Counter = field(default_factory=Counter)
 
     @property
@@ -93,6 +95,7 @@ class CheckReport:
                 "X": p.X.tolist(), "Y": p.Y.tolist()},
             "elements": [{"quantity": m.quantity, "witness": m.witness, "z": m.z, "yours": m.yours,
                           "theirs": m.theirs, "allowed": m.allowed} for m in self.elements],
+            "better_declarations": self.hints,
             "kinks": [{"z": k.z, "yours": k.yours, "declared": k.declared, "torch": k.torch,
                        "jax": k.jax} for k in self.kinks],
             "entries": [{"parameter": e.parameter, "location": e.location, "yours": e.yours,
@@ -189,8 +192,9 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
             said = f"{who} raised {type(error).__name__}: {error}{_user_frame(error)}"
         if yours is not None:
             said += f" (it was given {_shapes(yours)})"
-        return CheckReport(name, RAISED, found, f"{name}: {said}", problem, yours, error=error,
-                           part=verdict.part, discarded=verdict.discarded)
+        hints = better_declarations(rule, problem) if isinstance(rule, UserRule) else []
+        return CheckReport(name, RAISED, found, f"{name}: {said}{_hinted(hints)}", problem, yours,
+                           error=error, part=verdict.part, discarded=verdict.discarded, hints=hints)
     if verdict.failure is None:
         if found == 0:
             return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — no network was checked: "
@@ -202,16 +206,25 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
     problem, report = verdict.failure, verdict.report
     rows = [row for row in report.rows if row.differs]
     wrong = sorted({row.parameter for row in rows})
-    explanations, entries = [], []
+    explanations, entries, hints = [], [], []
     if isinstance(rule, UserRule):
         directions, _ = _evaluate(report.rule, problem)
         explanations = diagnose(directions, problem, also=_resampled(rule, report.rule, problem))
         entries = _worst_entries(rule, problem, rows, directions)
+        hints = better_declarations(rule, problem)
     differ = "differs" if len(wrong) == 1 else "differ"
     return CheckReport(name, WRONG, found, f"{name}: WRONG — on the smallest network Hypothesis "
-                       f"found, {', '.join(wrong)} {differ} from the witnesses", problem,
+                       f"found, {', '.join(wrong)} {differ} from the witnesses{_hinted(hints)}", problem,
                        _yours(rule, problem), rows, explanations, comparison=report,
-                       entries=entries, discarded=verdict.discarded)
+                       entries=entries, discarded=verdict.discarded, hints=hints)
+
+
+def _hinted(hints: list[str]) -> str:
+    """What the message adds when another declaration makes the code agree."""
+    if not hints:
+        return ""
+    return (f" — but declared with {' or '.join(hints)} your code agrees with the witnesses (it "
+            "differs nowhere on this network and 3 fresh draws of it): check your Conventions")
 
 
 def _reasons(verdict: Verdict) -> str:

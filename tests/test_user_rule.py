@@ -5,6 +5,7 @@ the parameters, data and targets as declared and reads their results back as dec
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -268,3 +269,22 @@ def test_soft_targets_assumed_to_sum_to_one_are_named():
     one_hot = UserRule("one_hot", softmax_minus_targets, activations=("tanh", "identity"),
                        loss="softmax-ce", conventions=Conventions(weights="in_out", targets="one_hot"))
     assert check(one_hot, EXAMPLES).verdict == PASSED  # with one-hot targets it is right
+
+
+@pytest.mark.parametrize("declared, hint", [
+    ({"params": "list", "bias": "node_last", "data": "samples_as_columns"}, "bias='node_first'"),
+    ({"params": "list", "bias": "node_first", "data": "samples_as_rows"}, "data='samples_as_columns'"),
+])
+def test_a_rule_declared_with_the_wrong_conventions_is_told_which_would_agree(declared, hint):
+    rule = dataclasses.replace(CORRECT["new parameters, bias node first, columns"],
+                               conventions=Conventions(**declared))
+    report = check(rule, 30)
+    assert report.verdict in (WRONG, RAISED)
+    assert report.hints == [hint] and f"declared with {hint}" in report.message
+
+
+def test_in_out_weights_declared_out_in_are_told_which_would_agree():
+    rule = dataclasses.replace(CORRECT["updates, in × out, rows, one-hot"],
+                               conventions=Conventions(params="weights,biases", targets="one_hot"))
+    report = check(rule, 30)
+    assert report.verdict in (WRONG, RAISED) and report.hints == ["weights='in_out'"], report.message
