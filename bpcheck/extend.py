@@ -39,6 +39,8 @@ PARTS = {"activation": ("value", "derivative", "torch", "jax"),
          "loss": ("per_sample", "gradient", "torch", "jax")}
 #: What a user loss's targets may be (class labels are not supported for user losses).
 USER_TARGETS = ("values", "probabilities")
+#: How a user loss's NumPy and jax callables take p and y: outputs × samples, or samples × outputs.
+LOSS_LAYOUTS = ("outputs_by_samples", "samples_by_outputs")
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ class UserLoss:
     """A loss: ``per_sample(p, y)`` and ``gradient(p, y)`` on outputs × samples arrays (sum over
     axis −2, the outputs), ``torch(p, y)`` on samples × outputs tensors and ``jax(p, y)`` on
     outputs × samples arrays, each returning one value per sample. ``targets``: ``values`` or
-    ``probabilities``."""
+    ``probabilities``. With ``layout="samples_by_outputs"`` the NumPy and jax callables take
+    samples × outputs arrays instead (sum over axis −1), as torch's does."""
 
     kind: ClassVar[str] = "loss"
     name: str
@@ -100,9 +103,12 @@ class UserLoss:
     torch: Callable
     jax: Callable
     targets: str = "values"
+    layout: str = "outputs_by_samples"
 
     def __post_init__(self) -> None:
         _check_fields(self, PARTS["loss"])
+        if self.layout not in LOSS_LAYOUTS:
+            raise ValueError(f"layout={self.layout!r} is unknown; expected one of {list(LOSS_LAYOUTS)}")
         if self.targets == "labels":
             raise ValueError("targets='labels' is not supported for a user loss (its callables "
                              "would get (N,) class labels, not arrays shaped like p); expected one "
@@ -130,6 +136,12 @@ def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
                 "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
                 "torch": lambda _: rule.torch, "jax": lambda _: lambda z, mask: rule.jax(z),
                 "numeric": lambda _: rule.value}
+    if rule.layout == "samples_by_outputs":  # bpcheck's manual and jax losses are outputs × samples
+        return {"record": rule.record(),
+                "manual": Loss(rule.name, lambda p, y: rule.per_sample(p.T, y.T),
+                               lambda p, y: np.asarray(rule.gradient(p.T, y.T)).T),
+                "torch": rule.torch, "jax": lambda p, y, mask: rule.jax(p.T, y.T),
+                "numeric": rule.per_sample}  # finite differences hold (…, N, C) already
     return {"record": rule.record(), "manual": Loss(rule.name, rule.per_sample, rule.gradient),
             "torch": rule.torch, "jax": lambda p, y, mask: rule.jax(p, y),
             "numeric": lambda p, y: rule.per_sample(np.swapaxes(p, -1, -2), np.swapaxes(y, -1, -2))}

@@ -68,7 +68,24 @@ LOG_COSH_WRONG = UserLoss("log-cosh-wrong", log_cosh, lambda p, y: np.tanh(2 * (
                           torch=LOG_COSH.torch, jax=LOG_COSH.jax)
 
 
-@pytest.mark.parametrize(("loss", "caught"), [(LOG_COSH, False), (LOG_COSH_WRONG, True)])
+def log_cosh_rows(p, y):
+    """ℓ_n = Σ_c log cosh(p_nc − y_nc), written for samples × outputs arrays."""
+    d = p - y
+    return np.sum(np.logaddexp(d, -d) - np.log(2.0), axis=-1)
+
+
+LOG_COSH_ROWS = UserLoss(
+    "log-cosh-rows", log_cosh_rows, lambda p, y: np.tanh(p - y), torch=LOG_COSH.torch,
+    jax=lambda p, y: (jnp.logaddexp(p - y, y - p) - np.log(2.0)).sum(axis=1),
+    layout="samples_by_outputs")
+#: axis 0 where a samples × outputs loss sums over axis 1: right only when N = C
+LOG_COSH_ROWS_WRONG = UserLoss("log-cosh-rows-wrong", lambda p, y: log_cosh(p, y),
+                               LOG_COSH_ROWS.gradient, torch=LOG_COSH.torch, jax=LOG_COSH_ROWS.jax,
+                               layout="samples_by_outputs")
+
+
+@pytest.mark.parametrize(("loss", "caught"), [(LOG_COSH, False), (LOG_COSH_WRONG, True),
+                                              (LOG_COSH_ROWS, False), (LOG_COSH_ROWS_WRONG, True)])
 def test_user_losses_are_verified_too(loss, caught):
     verdict = verify(loss, max_examples=30)
     assert (verdict.failure is not None) == caught
