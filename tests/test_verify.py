@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -151,3 +153,23 @@ def test_a_user_loss_under_a_built_in_name_is_computed_unpadded_by_jax():
         torch_grads, jax_grads = (WITNESSES[name].gradients(*problem.arrays()) for name in ("torch", "jax"))
     for name, value in torch_grads.items():
         np.testing.assert_allclose(jax_grads[name], value, rtol=SAFETY * unit_roundoff(np.float64) * 16)
+
+
+def _log_softmax(p, axis):
+    shifted = p - p.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+#: a loss on logits: the softmax folded into the loss, soft targets
+SOFTMAX_CE_LOGITS = UserLoss(
+    "my-softmax-ce", lambda p, y: -np.sum(y * _log_softmax(p, -2), axis=-2),
+    lambda p, y: np.exp(_log_softmax(p, -2)) * y.sum(axis=-2, keepdims=True) - y,
+    torch=lambda p, y: -(y * torch.log_softmax(p, dim=1)).sum(dim=1),
+    jax=lambda p, y: -(y * jax.nn.log_softmax(p, axis=0)).sum(axis=0), targets="probabilities")
+
+
+def test_a_loss_on_logits_is_verified_and_its_soft_target_slip_caught():
+    assert verify(SOFTMAX_CE_LOGITS, max_examples=20).passed
+    slip = dataclasses.replace(SOFTMAX_CE_LOGITS, name="my-softmax-ce-slip",
+                               gradient=lambda p, y: np.exp(_log_softmax(p, -2)) - y)  # Σy = 1 assumed
+    assert verify(slip, max_examples=60).failure is not None
