@@ -1,7 +1,8 @@
 """When a user rule fails, was it only declared wrongly? The same code under each convention one
-step away — the bias node at the other end of W, the weights the other way round, the samples
-along the other axis, a bias column for a row — is compared again on the failing network and on
-fresh draws of it; a declaration under which the code agrees with every witness is said first.
+step away — the bias node at the other end of W, a bias of another shape, the weights the other
+way round, the samples along the other axis, labels for one-hot targets — is compared again on
+the failing network and on fresh draws of it; a declaration under which the code agrees with
+every witness is said first.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from bpcheck.compare import AGREES, DIFFERS, ask_witnesses, compare_rule
 from bpcheck.problem import Problem
 from bpcheck.user_rule import UserRule, resample
 
-#: Each convention and the one a slip most often swaps it with.
+#: Each convention and the ones a slip most often swaps it with.
 SWAPS = {
-    "bias": {"node_last": "node_first", "node_first": "node_last", "column": "row", "row": "column"},
-    "weights": {"out_in": "in_out", "in_out": "out_in"},
-    "data": {"samples_as_rows": "samples_as_columns", "samples_as_columns": "samples_as_rows"},
+    "bias": {"node_last": ("node_first",), "node_first": ("node_last",),
+             "vector": ("column", "row"), "column": ("row", "vector"), "row": ("column", "vector")},
+    "weights": {"out_in": ("in_out",), "in_out": ("out_in",)},
+    "data": {"samples_as_rows": ("samples_as_columns",), "samples_as_columns": ("samples_as_rows",)},
+    "targets": {"labels": ("one_hot",), "one_hot": ("labels",)},
 }
 
 
@@ -28,12 +31,10 @@ def better_declarations(rule: UserRule, problem: Problem, draws: int = 3) -> lis
     it, and agrees on at least one."""
     found = []
     for name, swap in SWAPS.items():
-        other = swap.get(getattr(rule.conventions, name))
-        if other is None:
-            continue
-        declared = replace(rule, conventions=replace(rule.conventions, **{name: other}))
-        if _agrees(declared, _laid_out(problem, declared), draws):
-            found.append(f"{name}={other!r}")
+        for other in swap.get(getattr(rule.conventions, name), ()):
+            declared = replace(rule, conventions=replace(rule.conventions, **{name: other}))
+            if _agrees(declared, _laid_out(problem, declared), draws):
+                found.append(f"{name}={other!r}")
     return found
 
 

@@ -126,3 +126,31 @@ def test_at_kinks_needs_one_value_per_kink():
     with pytest.raises(ValueError, match="one finite σ′ per kink"):
         _soft_relu(0.0, None).__class__("r", np.abs, np.sign, torch=torch.abs, jax=jnp.abs,
                                         kinks=(0.0,), at_kinks=(0.0, 1.0))
+
+
+def _softplus(z):
+    return np.logaddexp(0.0, z)
+
+
+MISH = UserActivation(
+    "mish", lambda z: z * np.tanh(_softplus(z)),
+    lambda z, a: np.tanh(_softplus(z)) + z * (1 - np.tanh(_softplus(z)) ** 2) / (1 + np.exp(-z)),
+    torch=lambda z: z * torch.tanh(torch.nn.functional.softplus(z)),
+    jax=lambda z: z * jnp.tanh(jnp.logaddexp(0.0, z)))
+Z_TANH = UserActivation("z_tanh", lambda z: z * np.tanh(z),
+                        lambda z, a: np.tanh(z) + z * (1 - np.tanh(z) ** 2),
+                        torch=lambda z: z * torch.tanh(z), jax=lambda z: z * jnp.tanh(z))
+
+
+@pytest.mark.parametrize("rule", [MISH, Z_TANH], ids=["mish", "z_tanh"])
+def test_composite_activations_that_are_right_pass_the_grid(rule):
+    """Forwards of several operations, saturating at |z| ≈ 10, where torch and jax differ by
+    tens of u: a new user's trial found these refused when the allowance counted R roundings."""
+    assert activation_mismatches(guarded(rule)) == []
+
+
+def test_a_composite_derivative_wrong_only_far_out_is_wrong():
+    tail = dataclasses.replace(MISH, name="mish_tail", derivative=lambda z, a: np.where(
+        np.abs(z) > 6, 0.0, MISH.derivative(z, a)))
+    report = check(tail, 10)
+    assert report.verdict == WRONG and "your σ′ = 0, torch 1.0000" in report.message

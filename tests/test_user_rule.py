@@ -288,3 +288,9 @@ def test_in_out_weights_declared_out_in_are_told_which_would_agree():
                                conventions=Conventions(params="weights,biases", targets="one_hot"))
     report = check(rule, 30)
     assert report.verdict in (WRONG, RAISED) and report.hints == ["weights='in_out'"], report.message
+
+
+def test_a_bias_shape_declared_wrongly_is_told_which_would_agree():
+    rule = dataclasses.replace(CORRECT["per-sample flat vectors, bias rows"], conventions=Conventions())
+    report = check(rule, 30)
+    assert report.verdict in (WRONG, RAISED) and report.hints == ["bias='row'"], report.message

@@ -63,7 +63,8 @@ def main(argv: list[str], console: Console) -> int:
     else:
         _render_part(rule, report, console)
         for kink in report.kinks:
-            console.print(f"  {escape(str(kink))}", soft_wrap=True)
+            if str(kink) not in report.message:  # a kink verdict says it already
+                console.print(f"  {escape(str(kink))}", soft_wrap=True)
     return 0 if report.passed else 1
 
 
