@@ -20,7 +20,13 @@ import numpy as np
 from bpcheck.compare import Row, RuleReport
 from bpcheck.declarations import better_declarations
 from bpcheck.diagnose import Explanation, diagnose
-from bpcheck.elementwise import Kink, Mismatch, activation_mismatches, kink_conventions
+from bpcheck.elementwise import (
+    Kink,
+    Mismatch,
+    activation_mismatches,
+    kink_conventions,
+    undeclared_kinks,
+)
 from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.extend import verify as verify_part
 from bpcheck.problem import Problem
@@ -139,6 +145,13 @@ def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed:
                 return early
         report = _with_elements(_report(rule, verify_part(rule, examples, seed)), elements)
         report.kinks = kinks
+        jumps = undeclared_kinks(guarded(rule)) if isinstance(rule, UserActivation) else []
+        if jumps:
+            report.hints = [f"a kink between z = {a:g} and z = {b:g}" for a, b in jumps]
+            if not report.passed:
+                report.message += (f" — its derivative jumps between z = {jumps[0][0]:g} and "
+                                   f"{jumps[0][1]:g}, where no kink is declared: if that is a kink, "
+                                   "declare it (kinks=(…,)), and the networks will keep away from it")
         return report
     return _report(rule, verdict)
 

@@ -144,6 +144,22 @@ def kink_conventions(rule) -> list[Kink]:
             for i, k in enumerate(rule.kinks)]
 
 
+def undeclared_kinks(rule) -> list[tuple[float, float]]:
+    """Where the torch forward's derivative jumps between two neighbouring grid points by more
+    than its second derivative can carry it (SAFETY·max|f″|·Δz + rounding), away from every
+    declared kink: a kink to declare, or networks near it will look like a wrong derivative."""
+    z = grid(rule.kinks)[None, :]
+    _, f1, f2 = _autodiff(rule.torch, z)
+    step, jump = np.diff(z[0]), np.abs(np.diff(f1[0]))
+    carried = SAFETY * np.maximum(np.abs(f2[0, :-1]), np.abs(f2[0, 1:])) * step
+    rounding = SAFETY * ROUNDINGS_PER_VALUE * unit_roundoff(np.float64) * (1.0 + np.abs(f1[0, 1:]))
+    declared_between = np.array([any(a < k < b for k in rule.kinks) for a, b in zip(z[0, :-1], z[0, 1:],
+                                                                                    strict=True)],
+                                bool) if rule.kinks else np.zeros(step.shape, bool)
+    found = (jump > carried + rounding) & ~declared_between
+    return [(float(a), float(b)) for a, b in zip(z[0, :-1][found], z[0, 1:][found], strict=True)]
+
+
 def activation_mismatches(rule) -> list[Mismatch]:
     """Every (quantity, witness) pair that differs somewhere on the grid, at its worst element;
     ``rule`` a (guarded) ``UserActivation``; z is passed as one row of units × samples."""

@@ -13,7 +13,7 @@ import torch
 
 from bpcheck import UserActivation, check
 from bpcheck.checking import PASSED, RAISED, UNCHECKED, WRONG
-from bpcheck.elementwise import activation_mismatches, grid
+from bpcheck.elementwise import activation_mismatches, grid, undeclared_kinks
 from bpcheck.extend import guarded
 from bpcheck.strategies import KINK_MARGIN
 
@@ -154,3 +154,17 @@ def test_a_composite_derivative_wrong_only_far_out_is_wrong():
         np.abs(z) > 6, 0.0, MISH.derivative(z, a)))
     report = check(tail, 10)
     assert report.verdict == WRONG and "your σ′ = 0, torch 1.0000" in report.message
+
+
+def test_an_undeclared_kink_is_pointed_out():
+    leaky = UserActivation("leaky_undeclared", lambda z: np.where(z > 0, z, 0.1 * z),
+                           lambda z, a: np.where(z > 0, 1.0, 0.1),
+                           torch=lambda z: torch.nn.functional.leaky_relu(z, 0.1),
+                           jax=lambda z: jnp.where(z > 0, z, 0.1 * z))
+    [(low, high)] = undeclared_kinks(guarded(leaky))
+    assert low <= 0.0 < high and high - low < 0.03
+    assert undeclared_kinks(guarded(dataclasses.replace(leaky, kinks=(0.0,)))) == []
+    assert undeclared_kinks(guarded(MISH)) == [] and undeclared_kinks(guarded(SOFTSIGN)) == []
+    report = check(leaky, 60)
+    assert report.hints == ["a kink between z = 0 and z = 0.025"]
+    assert report.passed or "where no kink is declared" in report.message
