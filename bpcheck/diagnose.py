@@ -70,6 +70,10 @@ def panel(spec: Spec, probabilities: bool = False) -> list[Variant]:
                             ("at_output", "evaluated at the layer's output a, not z")):
             hypotheses.append(Variant(factor=((k, mode),),
                                       names=(f"σ′ of layer {k} ({name}) {words}",)))
+        if ACTIVATIONS[parse_activation(name)[0]].derivative_from_output is not None:
+            hypotheses.append(Variant(factor=((k, "output_form_at_z"),), names=(
+                f"σ′ of layer {k} ({name}) written for the output a but given z "
+                "(z(1 − z) for σ(1 − σ), 1 − z² for 1 − tanh²)",)))
     # another loss last: where it explains as simply as a slip in the backward pass, the slip
     # is what hand-written code more often did, and both are listed
     return hypotheses + [Variant(loss=loss, names=(f"the exact gradient of the {loss} loss",))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from bpcheck.problem import Problem
-from manual.spec import Params, Spec
+from manual.spec import ACTIVATIONS, Params, Spec, parse_activation
 from reference import torch_ref
 
 
@@ -30,7 +30,7 @@ class Variant:
     penalty_scale: float = 1.0  # the penalty's gradient times this (2: λ/2‖W‖² read as λ‖W‖²)
     unit_targets: bool = False  # a softmax loss's output error softmax(z) − t, as if Σt = 1
     stale: bool = False
-    factor: tuple[tuple[int, str], ...] = ()  # (layer, "missing" | "extra" | "at_output")
+    factor: tuple[tuple[int, str], ...] = ()  # (layer, "missing" | "extra" | "at_output" | …)
     transposed: bool = False
     bias_column_first: bool = False
     names: tuple[str, ...] = field(default=(), compare=False)
@@ -65,8 +65,13 @@ class _Activation(torch.autograd.Function):
                 x = at.detach().requires_grad_(True)
                 return torch.autograd.grad(f(x), x, v)[0]
 
+        def output_form_at_z():  # σ′ written for the output, given z: a(1 − a) → z(1 − z)
+            form = ACTIVATIONS[parse_activation(ctx.name)[0]].derivative_from_output
+            return g * torch.as_tensor(form(z.detach().numpy()))
+
         result = {"missing": lambda: g, "extra": lambda: vjp(z, vjp(z, g)),
-                  "at_output": lambda: vjp(f(z), g), "exact": lambda: vjp(z, g)}[ctx.mode]()
+                  "at_output": lambda: vjp(f(z), g), "exact": lambda: vjp(z, g),
+                  "output_form_at_z": output_form_at_z}[ctx.mode]()
         return result, None, None
 
 

@@ -71,6 +71,9 @@ class ActivationRecord:
     output_form_condition: Callable[[Array], Array] | None = None
     #: (z, parameter) → where σ′ is exactly zero (a dead relu unit), not merely underflowing
     dead: Callable[[Array, float | None], Array] | None = None
+    #: σ′ written in terms of the output a (sigmoid a(1 − a)): the form hand-written code often
+    #: applies to z by mistake, a hypothesis of the diagnosis
+    derivative_from_output: Callable[[Array], Array] | None = None
 
 
 TARGET_KINDS = ("values", "probabilities", "labels")
@@ -102,13 +105,15 @@ class LossRecord:
 
 
 ACTIVATIONS: dict[str, ActivationRecord] = {record.name: record for record in (
-    ActivationRecord("sigmoid", output_form_condition=saturation),
-    ActivationRecord("tanh", output_form_condition=tanh_saturation),
+    ActivationRecord("sigmoid", output_form_condition=saturation,
+                     derivative_from_output=lambda a: a * (1.0 - a)),
+    ActivationRecord("tanh", output_form_condition=tanh_saturation,
+                     derivative_from_output=lambda a: 1.0 - a * a),
     ActivationRecord("relu", kinks=(0.0,), same_derivative_at_output=True,
                      dead=lambda z, slope: z < 0),
     ActivationRecord("leaky_relu", parameter=0.01, kinks=(0.0,), same_derivative_at_output=True,
                      dead=lambda z, slope: (z < 0) & (slope == 0)),
-    ActivationRecord("softplus"),
+    ActivationRecord("softplus", derivative_from_output=lambda a: -np.expm1(-a)),
     ActivationRecord("identity", constant_derivative=True),
     ActivationRecord("softmax", output_only=True, across_outputs=True, output_form_condition=dominance),
 )}

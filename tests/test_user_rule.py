@@ -294,3 +294,20 @@ def test_a_bias_shape_declared_wrongly_is_told_which_would_agree():
     rule = dataclasses.replace(CORRECT["per-sample flat vectors, bias rows"], conventions=Conventions())
     report = check(rule, 30)
     assert report.verdict in (WRONG, RAISED) and report.hints == ["bias='row'"], report.message
+
+
+def test_an_output_form_derivative_given_z_is_named():
+    def tanh_prime_of_z(params, X, Y):  # 1 − z² where 1 − tanh²(z) = 1 − a² was meant
+        z1 = X @ params["W1"] + params["b1"]
+        h = np.tanh(z1)
+        out = h @ params["W2"] + params["b2"]
+        d_out = out - Y
+        d_hidden = d_out @ params["W2"].T * (1 - z1**2)
+        return {"W1": X.T @ d_hidden, "b1": d_hidden.sum(axis=0), "W2": h.T @ d_out, "b2": d_out.sum(axis=0)}
+
+    rule = UserRule("tanh_of_z", tanh_prime_of_z, activations=("tanh", "identity"),
+                    conventions=Conventions(weights="in_out"))
+    report = check(rule, 30)
+    assert report.verdict == WRONG
+    assert any("σ′ of layer 1 (tanh) written for the output a but given z" in line
+               for line in _why(report)), _why(report)
