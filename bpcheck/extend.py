@@ -37,8 +37,8 @@ from manual.vocabulary import ActivationRecord, LossRecord
 #: The user's callables of each kind of rule, by field name (named when one raises).
 PARTS = {"activation": ("value", "derivative", "torch", "jax"),
          "loss": ("per_sample", "gradient", "torch", "jax")}
-#: What a user loss's targets may be (class labels are not supported for user losses).
-USER_TARGETS = ("values", "probabilities")
+#: What a user loss's targets may be: like p, or (N,) integer class labels.
+USER_TARGETS = ("values", "probabilities", "labels")
 #: How a user loss's NumPy and jax callables take p and y: outputs × samples, or samples × outputs.
 LOSS_LAYOUTS = ("outputs_by_samples", "samples_by_outputs")
 
@@ -93,8 +93,10 @@ class UserLoss:
     """A loss: ``per_sample(p, y)`` and ``gradient(p, y)`` on outputs × samples arrays (sum over
     axis −2, the outputs), ``torch(p, y)`` on samples × outputs tensors and ``jax(p, y)`` on
     outputs × samples arrays, each returning one value per sample. ``targets``: ``values`` or
-    ``probabilities``. With ``layout="samples_by_outputs"`` the NumPy and jax callables take
-    samples × outputs arrays instead (sum over axis −1), as torch's does."""
+    ``probabilities`` (each shaped like p), or ``labels``: (N,) integer classes — p may then carry
+    leading dimensions (finite differences batch copies), so index it as
+    ``p[..., labels, np.arange(N)]``. With ``layout="samples_by_outputs"`` the NumPy and jax
+    callables take samples × outputs arrays instead (sum over axis −1), as torch's does."""
 
     kind: ClassVar[str] = "loss"
     name: str
@@ -109,10 +111,6 @@ class UserLoss:
         _check_fields(self, PARTS["loss"])
         if self.layout not in LOSS_LAYOUTS:
             raise ValueError(f"layout={self.layout!r} is unknown; expected one of {list(LOSS_LAYOUTS)}")
-        if self.targets == "labels":
-            raise ValueError("targets='labels' is not supported for a user loss (its callables "
-                             "would get (N,) class labels, not arrays shaped like p); expected one "
-                             f"of {list(USER_TARGETS)}")
         if self.targets not in USER_TARGETS:
             raise ValueError(f"targets={self.targets!r} is unknown; expected one of {list(USER_TARGETS)}")
 
@@ -144,7 +142,8 @@ def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
                 "numeric": rule.per_sample}  # finite differences hold (…, N, C) already
     return {"record": rule.record(), "manual": Loss(rule.name, rule.per_sample, rule.gradient),
             "torch": rule.torch, "jax": lambda p, y, mask: rule.jax(p, y),
-            "numeric": lambda p, y: rule.per_sample(np.swapaxes(p, -1, -2), np.swapaxes(y, -1, -2))}
+            "numeric": lambda p, y: rule.per_sample(np.swapaxes(p, -1, -2),
+                                                    y if y.ndim == 1 else np.swapaxes(y, -1, -2))}
 
 
 def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> None:

@@ -12,13 +12,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bpcheck.compare import ask_witnesses, compare_rule
 from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
 from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
 from bpcheck.strategies import KINK_MARGIN, away_from_kinks
 from bpcheck.tolerances import SAFETY, unit_roundoff
 from manual import spec as vocabulary
-from manual.spec import Spec
+from manual.rules import RULES
+from manual.spec import Spec, param_shapes
 from reference import WITNESSES
 from tests.assertions import run_cli
 
@@ -173,3 +175,35 @@ def test_a_loss_on_logits_is_verified_and_its_soft_target_slip_caught():
     slip = dataclasses.replace(SOFTMAX_CE_LOGITS, name="my-softmax-ce-slip",
                                gradient=lambda p, y: np.exp(_log_softmax(p, -2)) - y)  # Σy = 1 assumed
     assert verify(slip, max_examples=60).failure is not None
+
+
+def _ce_labels(p, labels):
+    """ℓ_n = −log softmax(p)[y_n, n], p outputs × samples (leading copies allowed)."""
+    return -_log_softmax(p, -2)[..., labels, np.arange(labels.shape[0])]
+
+
+def _ce_labels_gradient(p, labels):
+    grad = np.exp(_log_softmax(p, -2))
+    grad[labels, np.arange(labels.shape[0])] -= 1.0
+    return grad
+
+
+CE_LABELS = UserLoss("my-ce-labels", _ce_labels, _ce_labels_gradient,
+                     torch=lambda p, y: F.cross_entropy(p, y, reduction="none"),
+                     jax=lambda p, y: -jax.nn.log_softmax(p, axis=0)[y, jnp.arange(y.shape[0])],
+                     targets="labels")
+
+
+def test_a_user_loss_on_class_labels_is_verified_and_a_wrong_one_caught():
+    assert verify(CE_LABELS, max_examples=20).passed
+    off_by_one = dataclasses.replace(CE_LABELS, name="my-ce-labels-off", gradient=lambda p, y: (
+        _ce_labels_gradient(p, (y + 1) % p.shape[0])))
+    # on one network: a search would shrink through shapes the unpadded user loss recompiles for
+    with REGISTRY.scoped(off_by_one):
+        spec = Spec((3, 4, 3), ("tanh", "identity"), off_by_one.name, bias="vector")
+        rng = np.random.default_rng(0)
+        params = {name: rng.uniform(-0.5, 0.5, shape) for name, shape in param_shapes(spec).items()}
+        problem = Problem(spec, params, rng.normal(size=(3, 5)), np.array([0, 1, 2, 1, 0]), 0.1)
+        report = compare_rule(RULES["derived"], problem, ask_witnesses(problem))
+    assert report.verdict == "DIFFERS" and {row.witness for row in report.rows if row.differs} == {
+        "torch", "jax", "numeric"}

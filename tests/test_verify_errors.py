@@ -131,9 +131,9 @@ def f(p, y):
 
 
 @pytest.mark.parametrize(("changes", "error", "message"), [
-    ({"targets": "labels"}, ValueError, r"targets='labels' is not supported for a user loss"),
     ({"targets": "logits"}, ValueError, r"targets='logits' is unknown; expected one of \['values', "
-                                        r"'probabilities'\]"),
+                                        r"'probabilities', 'labels'\]"),
+    ({"layout": "rows"}, ValueError, r"layout='rows' is unknown"),
     ({"gradient": None}, TypeError, r"gradient=None must be callable"),
     ({"name": "a:b"}, ValueError, r"name='a:b' must be a non-empty str without ':' or ','"),
 ])
