@@ -23,6 +23,7 @@ from bpcheck.diagnose import Explanation, diagnose
 from bpcheck.elementwise import (
     Kink,
     Mismatch,
+    Reach,
     activation_mismatches,
     kink_conventions,
     undeclared_kinks,
@@ -69,6 +70,7 @@ class CheckReport:
     elements: list[Mismatch] = field(default_factory=list)  # an activation's grid findings
     kinks: list[Kink] = field(default_factory=list)  # σ′ at each declared kink, every convention
     hints: list[str] = field(default_factory=list)  # conventions under which the code agrees
+    reached: str = ""  # where an activation's pre-activations were, in the networks and the grid
     discarded: Counter = field(default_factory=Counter)
 
     @property
@@ -101,7 +103,7 @@ class CheckReport:
                 "X": p.X.tolist(), "Y": p.Y.tolist()},
             "elements": [{"quantity": m.quantity, "witness": m.witness, "z": m.z, "yours": m.yours,
                           "theirs": m.theirs, "allowed": m.allowed} for m in self.elements],
-            "better_declarations": self.hints,
+            "better_declarations": self.hints, "reached": self.reached,
             "kinks": [{"z": k.z, "yours": k.yours, "declared": k.declared, "torch": k.torch,
                        "jax": k.jax} for k in self.kinks],
             "entries": [{"parameter": e.parameter, "location": e.location, "yours": e.yours,
@@ -143,8 +145,9 @@ def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed:
             early = _kink_verdict(rule.name, kinks) if early is None else early
             if early is not None:
                 return early
-        report = _with_elements(_report(rule, verify_part(rule, examples, seed)), elements)
-        report.kinks = kinks
+        reach = Reach(rule.name, rule.kinks) if isinstance(rule, UserActivation) else None
+        report = _with_elements(_report(rule, verify_part(rule, examples, seed, reach)), elements)
+        report.kinks, report.reached = kinks, "" if reach is None else str(reach)
         jumps = undeclared_kinks(guarded(rule)) if isinstance(rule, UserActivation) else []
         if jumps:
             report.hints = [f"a kink between z = {a:g} and z = {b:g}" for a, b in jumps]

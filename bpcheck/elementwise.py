@@ -32,7 +32,7 @@ import torch
 
 from bpcheck.strategies import KINK_MARGIN
 from bpcheck.tolerances import ROUNDINGS_PER_VALUE, SAFETY, unit_roundoff
-from reference import jax_ref  # noqa: F401  (float64 in jax)
+from reference import jax_ref, numeric  # noqa: F401  (jax_ref: float64 in jax)
 
 #: Where the grid samples z: |z| ≤ 10 (where the networks draw pre-activations), 801 points,
 #: plus each kink ± 2·KINK_MARGIN; points within KINK_MARGIN of a kink are left out.
@@ -56,6 +56,35 @@ class Mismatch:
             return (f"at z = {self.z:.6g} your torch forward gives {name} = {self.theirs:.10g} and "
                     f"your jax forward {self.yours:.10g}")
         return f"at z = {self.z:.6g} your {name} = {self.yours:.10g}, {self.witness} {self.theirs:.10g}"
+
+
+class Reach:
+    """The pre-activations a user activation met in the networks checked: their range, and how
+    many were saturated (|z| > SATURATED_Z) or near a declared kink (within 0.1)."""
+
+    SATURATED_Z = 5.0
+
+    def __init__(self, name: str, kinks: tuple[float, ...]) -> None:
+        self.name, self.kinks = name, kinks
+        self.low, self.high, self.count, self.saturated, self.near_kinks = np.inf, -np.inf, 0, 0, 0
+
+    def __call__(self, problem) -> None:
+        p = problem.in_float64()
+        for z, name in zip(numeric.preactivations(p.spec, p.params, p.X), p.spec.activations, strict=True):
+            if name.partition(":")[0] != self.name:
+                continue
+            self.low, self.high = min(self.low, float(z.min())), max(self.high, float(z.max()))
+            self.count += z.size
+            self.saturated += int(np.sum(np.abs(z) > self.SATURATED_Z))
+            self.near_kinks += int(sum(np.sum(np.abs(z - k) < 0.1) for k in self.kinks))
+
+    def __str__(self) -> str:
+        if not self.count:
+            return "the networks met no pre-activation of it"
+        kinks = f", {self.near_kinks} within 0.1 of a kink" if self.kinks else ""
+        return (f"the networks met {self.count} pre-activations of it, z from {self.low:.3g} to "
+                f"{self.high:.3g} ({self.saturated} with |z| > {self.SATURATED_Z:g}{kinks}); the grid "
+                f"covers |z| ≤ {GRID[-1]:g} and each kink ± {2 * KINK_MARGIN:g}")
 
 
 def grid(kinks: tuple[float, ...]) -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
 from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.strategies import problems, specs
@@ -219,7 +220,8 @@ def _import(module_name: str) -> ModuleType:
     return module
 
 
-def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int = 0) -> Verdict:
+def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int = 0,
+           observe: Callable[[Problem], None] | None = None) -> Verdict:
     """Property-check the derived rule with the user's rule inside random networks against every
     witness; on failure keep the shrunk minimal network Hypothesis ends with. Anything the
     user's code raises is a failure too, kept with the minimal network it raised on."""
@@ -229,6 +231,7 @@ def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int =
     strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
                 else specs(loss=rule.name, **shape))
     with REGISTRY.scoped(rule):
-        verdict = hunt(RULES["derived"], problems(strategy), max_examples, seed, keep_errors=True)
+        verdict = hunt(RULES["derived"], problems(strategy), max_examples, seed, keep_errors=True,
+                       observe=observe)
     verdict.rule = rule.name
     return verdict

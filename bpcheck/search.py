@@ -4,6 +4,7 @@ compared on each, and the first disagreement (or exception) is shrunk to a minim
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, reject, settings
@@ -80,11 +81,12 @@ def _leaf(error: BaseException) -> BaseException:
 
 
 def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
-         finite_differences: bool = True, keep_errors: bool = False) -> Verdict:
+         finite_differences: bool = True, keep_errors: bool = False,
+         observe: Callable[[Problem], None] | None = None) -> Verdict:
     """Search random problems for one where ``rule`` disagrees with a witness; Hypothesis then
     shrinks it, and the verdict keeps the minimal problem it ends with and its report. With
     ``keep_errors``, an exception from the rule's code is a failure too, shrunk and kept
-    (``Verdict.raised``); otherwise it propagates."""
+    (``Verdict.raised``); otherwise it propagates. ``observe`` sees every problem checked."""
     verdict = Verdict(rule.name, 0)
 
     def discard(reason: str) -> None:
@@ -105,6 +107,8 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
         if report.verdict == INCONCLUSIVE:  # nothing to learn from this draw
             discard("inconclusive (too ill-conditioned to tell a wrong rule from rounding)")
         verdict.examples += 1
+        if observe is not None:
+            observe(problem)
         if not report.agrees:
             verdict.disagrees(problem, report)
             raise _Disagreement(f"{rule.name} disagrees")

@@ -168,3 +168,9 @@ def test_an_undeclared_kink_is_pointed_out():
     report = check(leaky, 60)
     assert report.hints == ["a kink between z = 0 and z = 0.025"]
     assert report.passed or "where no kink is declared" in report.message
+
+
+def test_the_report_says_where_the_networks_and_the_grid_reached():
+    report = check(SOFTSIGN, 10)
+    assert report.reached.startswith("the networks met ") and "the grid covers |z| ≤ 10" in report.reached
+    assert report.reached in str(report)

@@ -65,6 +65,8 @@ def main(argv: list[str], console: Console) -> int:
         for kink in report.kinks:
             if str(kink) not in report.message:  # a kink verdict says it already
                 console.print(f"  {escape(str(kink))}", soft_wrap=True)
+        if report.reached:
+            console.print(f"  {escape(report.reached)}", soft_wrap=True)
     return 0 if report.passed else 1
 
 
