@@ -25,12 +25,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from bpcheck.loss_entries import loss_entries
 from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
 from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.strategies import problems, specs
 from manual.activations import Activation
-from manual.losses import Loss
 from manual.rules import RULES
 from manual.spec import is_real
 from manual.vocabulary import ActivationRecord, LossRecord
@@ -97,7 +97,9 @@ class UserLoss:
     ``probabilities`` (each shaped like p), or ``labels``: (N,) integer classes — p may then carry
     leading dimensions (finite differences batch copies), so index it as
     ``p[..., labels, np.arange(N)]``. With ``layout="samples_by_outputs"`` the NumPy and jax
-    callables take samples × outputs arrays instead (sum over axis −1), as torch's does."""
+    callables take samples × outputs arrays instead (sum over axis −1), as torch's does. With
+    ``batch="sum"`` or ``"mean"`` they return one scalar for the batch, and ``gradient`` that
+    scalar's gradient (``bpcheck.loss_entries``)."""
 
     kind: ClassVar[str] = "loss"
     name: str
@@ -107,9 +109,12 @@ class UserLoss:
     jax: Callable
     targets: str = "values"
     layout: str = "outputs_by_samples"
+    batch: str | None = None  # "sum" or "mean": the callables return one scalar for the batch
 
     def __post_init__(self) -> None:
         _check_fields(self, PARTS["loss"])
+        if self.batch not in (None, "sum", "mean"):
+            raise ValueError(f"batch={self.batch!r} is unknown; expected None, 'sum' or 'mean'")
         if self.layout not in LOSS_LAYOUTS:
             raise ValueError(f"layout={self.layout!r} is unknown; expected one of {list(LOSS_LAYOUTS)}")
         if self.targets not in USER_TARGETS:
@@ -135,16 +140,7 @@ def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
                 "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
                 "torch": lambda _: rule.torch, "jax": lambda _: lambda z, mask: rule.jax(z),
                 "numeric": lambda _: rule.value}
-    if rule.layout == "samples_by_outputs":  # bpcheck's manual and jax losses are outputs × samples
-        return {"record": rule.record(),
-                "manual": Loss(rule.name, lambda p, y: rule.per_sample(p.T, y.T),
-                               lambda p, y: np.asarray(rule.gradient(p.T, y.T)).T),
-                "torch": rule.torch, "jax": lambda p, y, mask: rule.jax(p.T, y.T),
-                "numeric": rule.per_sample}  # finite differences hold (…, N, C) already
-    return {"record": rule.record(), "manual": Loss(rule.name, rule.per_sample, rule.gradient),
-            "torch": rule.torch, "jax": lambda p, y, mask: rule.jax(p, y),
-            "numeric": lambda p, y: rule.per_sample(np.swapaxes(p, -1, -2),
-                                                    y if y.ndim == 1 else np.swapaxes(y, -1, -2))}
+    return loss_entries(rule)
 
 
 def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> None:

@@ -207,3 +207,32 @@ def test_a_user_loss_on_class_labels_is_verified_and_a_wrong_one_caught():
         report = compare_rule(RULES["derived"], problem, ask_witnesses(problem))
     assert report.verdict == "DIFFERS" and {row.witness for row in report.rows if row.differs} == {
         "torch", "jax", "numeric"}
+
+
+def _batch_log_cosh(reduce):
+    """log-cosh written as one scalar for the batch: reduce(Σ_c log cosh(p − y)) over samples."""
+    def value(p, y):
+        return reduce(log_cosh(p, y))
+
+    def torch_value(p, y):
+        return (torch.logaddexp(p - y, y - p) - np.log(2.0)).sum(dim=1).sum() / (
+            p.shape[0] if reduce is np.mean else 1)
+
+    def jax_value(p, y):
+        return (jnp.logaddexp(p - y, y - p) - np.log(2.0)).sum(axis=0).sum() / (
+            p.shape[1] if reduce is np.mean else 1)
+
+    return value, torch_value, jax_value
+
+
+@pytest.mark.parametrize("batch", ["sum", "mean"])
+def test_a_batch_scalar_user_loss_is_verified_and_its_lost_mean_caught(batch):
+    reduce = np.sum if batch == "sum" else np.mean
+    value, torch_value, jax_value = _batch_log_cosh(reduce)
+    scale = (lambda p: 1.0) if batch == "sum" else (lambda p: 1.0 / p.shape[1])
+    loss = UserLoss(f"log-cosh-{batch}", value, lambda p, y: np.tanh(p - y) * scale(p),
+                    torch=torch_value, jax=jax_value, batch=batch)
+    assert verify(loss, max_examples=15).passed
+    if batch == "mean":  # the gradient of the sum, where the value is the mean: 1/N lost
+        lost = dataclasses.replace(loss, name="log-cosh-mean-lost", gradient=lambda p, y: np.tanh(p - y))
+        assert verify(lost, max_examples=40).failure is not None
