@@ -52,7 +52,7 @@ def test_pins_that_cannot_apply_are_usage_errors(options, message):
 
 def test_the_examples_own_tests_give_the_same_verdicts():
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                          "--bpcheck-examples", "40", str(EXAMPLES)],
+                          "--bpcheck-examples", "20", str(EXAMPLES)],
                          capture_output=True, text=True, cwd=EXAMPLES.parent, timeout=600)
     out = run.stdout + run.stderr
     assert run.returncode == 1, out

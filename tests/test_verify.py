@@ -170,11 +170,26 @@ SOFTMAX_CE_LOGITS = UserLoss(
     jax=lambda p, y: -(y * jax.nn.log_softmax(p, axis=0)).sum(axis=0), targets="probabilities")
 
 
+def differs_on_one_network(loss: UserLoss, Y: np.ndarray) -> set[str]:
+    """The witnesses the derived rule with ``loss`` differs from on one fixed network (a search
+    would shrink through shapes an unpadded user loss recompiles jax for)."""
+    with REGISTRY.scoped(loss):
+        spec = Spec((3, 4, 3), ("tanh", "identity"), loss.name, bias="vector")
+        rng = np.random.default_rng(0)
+        params = {name: rng.uniform(-0.5, 0.5, shape) for name, shape in param_shapes(spec).items()}
+        problem = Problem(spec, params, rng.normal(size=(3, Y.shape[-1])), Y, 0.1)
+        report = compare_rule(RULES["derived"], problem, ask_witnesses(problem))
+    return {row.witness for row in report.rows if row.differs}
+
+
+SOFT_TARGETS = np.random.default_rng(1).uniform(size=(3, 5))  # columns summing to ≠ 1
+
+
 def test_a_loss_on_logits_is_verified_and_its_soft_target_slip_caught():
     assert verify(SOFTMAX_CE_LOGITS, max_examples=20).passed
     slip = dataclasses.replace(SOFTMAX_CE_LOGITS, name="my-softmax-ce-slip",
                                gradient=lambda p, y: np.exp(_log_softmax(p, -2)) - y)  # Σy = 1 assumed
-    assert verify(slip, max_examples=60).failure is not None
+    assert differs_on_one_network(slip, SOFT_TARGETS) == {"torch", "jax", "numeric"}
 
 
 def _ce_labels(p, labels):
@@ -198,15 +213,7 @@ def test_a_user_loss_on_class_labels_is_verified_and_a_wrong_one_caught():
     assert verify(CE_LABELS, max_examples=20).passed
     off_by_one = dataclasses.replace(CE_LABELS, name="my-ce-labels-off", gradient=lambda p, y: (
         _ce_labels_gradient(p, (y + 1) % p.shape[0])))
-    # on one network: a search would shrink through shapes the unpadded user loss recompiles for
-    with REGISTRY.scoped(off_by_one):
-        spec = Spec((3, 4, 3), ("tanh", "identity"), off_by_one.name, bias="vector")
-        rng = np.random.default_rng(0)
-        params = {name: rng.uniform(-0.5, 0.5, shape) for name, shape in param_shapes(spec).items()}
-        problem = Problem(spec, params, rng.normal(size=(3, 5)), np.array([0, 1, 2, 1, 0]), 0.1)
-        report = compare_rule(RULES["derived"], problem, ask_witnesses(problem))
-    assert report.verdict == "DIFFERS" and {row.witness for row in report.rows if row.differs} == {
-        "torch", "jax", "numeric"}
+    assert differs_on_one_network(off_by_one, np.array([0, 1, 2, 1, 0])) == {"torch", "jax", "numeric"}
 
 
 def _batch_log_cosh(reduce):
@@ -235,4 +242,4 @@ def test_a_batch_scalar_user_loss_is_verified_and_its_lost_mean_caught(batch):
     assert verify(loss, max_examples=15).passed
     if batch == "mean":  # the gradient of the sum, where the value is the mean: 1/N lost
         lost = dataclasses.replace(loss, name="log-cosh-mean-lost", gradient=lambda p, y: np.tanh(p - y))
-        assert verify(lost, max_examples=40).failure is not None
+        assert differs_on_one_network(lost, SOFT_TARGETS) == {"torch", "jax", "numeric"}
