@@ -9,10 +9,8 @@ diagnosis (``bpcheck.diagnose``). The report prints itself as text and renders i
 
 from __future__ import annotations
 
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,10 +30,10 @@ from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.extend import verify as verify_part
 from bpcheck.problem import Problem
 from bpcheck.search import UserCodeError, Verdict, hunt
+from bpcheck.user_code import given_shapes, user_frame
 from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
 from reference import torch_ref
 
-PACKAGE = Path(__file__).resolve().parent
 #: Verdicts of a check.
 PASSED, WRONG, RAISED, UNCHECKED = "agrees", "WRONG", "RAISED", "NOT VERIFIED"
 
@@ -139,7 +137,7 @@ def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed:
                 kinks = kink_conventions(guarded(rule))
             except UserCodeError as error:
                 return CheckReport(rule.name, RAISED, 0, f"{rule.name}: your {error.part} raised "
-                                   f"{type(error.error).__name__}: {error.error}{_user_frame(error.error)}",
+                                   f"{type(error.error).__name__}: {error.error}{user_frame(error.error)}",
                                    error=error.error, part=error.part)
             early = _forward_verdict(rule.name, elements)
             early = _kink_verdict(rule.name, kinks) if early is None else early
@@ -205,9 +203,9 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
             said = f"your code returned a wrong result: {error}"
         else:
             who = f"your {verdict.part}" if verdict.part else "checking it"
-            said = f"{who} raised {type(error).__name__}: {error}{_user_frame(error)}"
+            said = f"{who} raised {type(error).__name__}: {error}{user_frame(error)}"
         if yours is not None:
-            said += f" (it was given {_shapes(yours)})"
+            said += f" (it was given {given_shapes(yours)})"
         hints = better_declarations(rule, problem) if isinstance(rule, UserRule) else []
         return CheckReport(name, RAISED, found, f"{name}: {said}{_hinted(hints)}", problem, yours,
                            error=error, part=verdict.part, discarded=verdict.discarded, hints=hints)
@@ -245,31 +243,6 @@ def _hinted(hints: list[str]) -> str:
 
 def _reasons(verdict: Verdict) -> str:
     return "; ".join(f"{count} {reason}" for reason, count in verdict.discarded.most_common())
-
-
-def _user_frame(error: BaseException) -> str:
-    """ " at FILE:LINE in FUNCTION: SOURCE" of the innermost frame outside bpcheck, if any."""
-    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if not frame.filename.startswith(str(PACKAGE)) and "site-packages" not in frame.filename]
-    if not frames:
-        return ""
-    frame = frames[-1]
-    source = (frame.line or "").strip()
-    return f" at {frame.filename}:{frame.lineno} in {frame.name}" + (f": {source}" if source else "")
-
-
-def _shapes(yours: dict[str, Any]) -> str:
-    """The shapes a user's code was given, in its own container."""
-
-    def shape(value: Any) -> str:
-        if isinstance(value, dict):
-            return "{" + ", ".join(f"{key!r}: {shape(item)}" for key, item in value.items()) + "}"
-        if isinstance(value, list | tuple):
-            inner = ", ".join(shape(item) for item in value)
-            return f"[{inner}]" if isinstance(value, list) else f"({inner})"
-        return str(tuple(np.shape(value)))
-
-    return f"params {shape(yours['params'])}, X {shape(yours['X'])}, Y {shape(yours['Y'])}"
 
 
 def _evaluate(rule, problem: Problem):

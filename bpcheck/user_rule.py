@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -55,7 +55,6 @@ class UserRule:
     ``sizes`` pins the layer widths (else drawn); ``l2`` is λ of λ/2 Σ‖W‖², over biases too
     with ``l2_biases``."""
 
-    kind: ClassVar[str] = "rule"
     name: str
     function: Callable
     computes: str = "gradients"

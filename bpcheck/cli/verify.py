@@ -16,8 +16,8 @@ from bpcheck.notebook import as_text
 from bpcheck.user_rule import UserRule
 from manual.spec import DTYPES, LOSSES
 
-#: Options that pin a UserRule's network, and the keyword of ``check`` each sets.
-PINS = {"layers": "layers", "activations": "activations", "loss": "loss", "dtype": "dtype"}
+#: Options that pin a UserRule's network (``check`` takes keywords of the same names).
+PINS = ("layers", "activations", "loss", "dtype")
 
 
 def main(argv: list[str], console: Console) -> int:
@@ -40,12 +40,11 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    pins = {keyword: getattr(args, option) for option, keyword in PINS.items()
-            if getattr(args, option) is not None}
+    pins = {option: getattr(args, option) for option in PINS if getattr(args, option) is not None}
     try:
         rule = load_user_rule(args.target)
         if pins and not isinstance(rule, UserRule):
-            options = ", ".join(f"--{option}" for option, keyword in PINS.items() if keyword in pins)
+            options = ", ".join(f"--{option}" for option in PINS if option in pins)
             raise ValueError(f"{options}: pins a UserRule's network; {rule.name} is a "
                              f"{type(rule).__name__}")
         if pins:
