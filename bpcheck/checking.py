@@ -110,7 +110,10 @@ class CheckReport:
                       "max_abs_error": r.error.max_abs, "rel_error": r.error.rel,
                       "tolerance": r.tolerance, "verdict": r.verdict} for r in self.rows],
             "diagnosis": [{"parameter": e.parameter, "explained_by": list(e.hypotheses),
-                           "factor": e.factor, "residual": e.residual} for e in self.diagnosis],
+                           "factor": e.factor, "factor_named": e.factor_words, "residual": e.residual,
+                           "as_simply": [{"explained_by": list(hypotheses), "factor": c,
+                                          "factor_named": words} for hypotheses, c, words in e.alternatives]}
+                          for e in self.diagnosis],
         }
 
 
@@ -124,37 +127,42 @@ def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed:
         raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation or UserLoss")
     if isinstance(rule, UserRule):
         rule = rule.pinned(layers, activations, loss)
-        verdict = hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed, keep_errors=True)
-    else:
-        if (layers, activations, loss, dtype) != (None, None, None, "float64"):
-            raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
-                             f"{rule.name} is a {type(rule).__name__}")
-        elements: list[Mismatch] = []
-        kinks: list[Kink] = []
-        if isinstance(rule, UserActivation):
-            try:
-                elements = activation_mismatches(guarded(rule))
-                kinks = kink_conventions(guarded(rule))
-            except UserCodeError as error:
-                return CheckReport(rule.name, RAISED, 0, f"{rule.name}: your {error.part} raised "
-                                   f"{type(error.error).__name__}: {error.error}{user_frame(error.error)}",
-                                   error=error.error, part=error.part)
-            early = _forward_verdict(rule.name, elements)
-            early = _kink_verdict(rule.name, kinks) if early is None else early
-            if early is not None:
-                return early
-        reach = Reach(rule.name, rule.kinks) if isinstance(rule, UserActivation) else None
-        report = _with_elements(_report(rule, verify_part(rule, examples, seed, reach)), elements)
-        report.kinks, report.reached = kinks, "" if reach is None else str(reach)
-        jumps = undeclared_kinks(guarded(rule)) if isinstance(rule, UserActivation) else []
-        if jumps:
-            report.hints = [f"a kink between z = {a:g} and z = {b:g}" for a, b in jumps]
-            if not report.passed:
-                report.message += (f" — its derivative jumps between z = {jumps[0][0]:g} and "
-                                   f"{jumps[0][1]:g}, where no kink is declared: if that is a kink, "
-                                   "declare it (kinks=(…,)), and the networks will keep away from it")
-        return report
-    return _report(rule, verdict)
+        return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
+                                  keep_errors=True))
+    if (layers, activations, loss, dtype) != (None, None, None, "float64"):
+        raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
+                         f"{rule.name} is a {type(rule).__name__}")
+    return _check_part(rule, examples, seed)
+
+
+def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> CheckReport:
+    """An activation element by element first (its forward, kinks), then inside networks; a
+    loss inside networks."""
+    elements: list[Mismatch] = []
+    kinks: list[Kink] = []
+    if isinstance(rule, UserActivation):
+        try:
+            elements = activation_mismatches(guarded(rule))
+            kinks = kink_conventions(guarded(rule))
+        except UserCodeError as error:
+            return CheckReport(rule.name, RAISED, 0, f"{rule.name}: your {error.part} raised "
+                               f"{type(error.error).__name__}: {error.error}{user_frame(error.error)}",
+                               error=error.error, part=error.part)
+        early = _forward_verdict(rule.name, elements)
+        early = _kink_verdict(rule.name, kinks) if early is None else early
+        if early is not None:
+            return early
+    reach = Reach(rule.name, rule.kinks) if isinstance(rule, UserActivation) else None
+    report = _with_elements(_report(rule, verify_part(rule, examples, seed, reach)), elements)
+    report.kinks, report.reached = kinks, "" if reach is None else str(reach)
+    jumps = undeclared_kinks(guarded(rule)) if isinstance(rule, UserActivation) else []
+    if jumps:
+        report.hints = [f"a kink between z = {a:g} and z = {b:g}" for a, b in jumps]
+        if not report.passed:
+            report.message += (f" — its derivative jumps between z = {jumps[0][0]:g} and "
+                               f"{jumps[0][1]:g}, where no kink is declared: if that is a kink, "
+                               "declare it (kinks=(…,)), and the networks will keep away from it")
+    return report
 
 
 def _forward_verdict(name: str, elements: list[Mismatch]) -> CheckReport | None:
