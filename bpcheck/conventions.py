@@ -25,18 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from manual.spec import Params, Spec, format_shape, param_shapes
+from manual.spec import Params, Spec, format_shape, one_of, param_shapes
 
 PARAMS_SHORTHANDS = ("dict", "list", "weights,biases", "biases,weights")
 WEIGHTS = ("out_in", "in_out")
 BIASES = ("vector", "column", "row", "node_last", "node_first")
 DATA = ("samples_as_rows", "samples_as_columns")
 TARGETS = ("as_loss", "labels", "one_hot")
-
-
-def _one_of(value: Any, allowed: tuple[str, ...], argument: str) -> None:
-    if value not in allowed:
-        raise ValueError(f"{argument}={value!r} is unknown; expected one of {list(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -51,11 +46,11 @@ class Conventions:
 
     def __post_init__(self) -> None:
         if isinstance(self.params, str):
-            _one_of(self.params, PARAMS_SHORTHANDS, "params")
-        _one_of(self.weights, WEIGHTS, "weights")
-        _one_of(self.bias, BIASES, "bias")
-        _one_of(self.data, DATA, "data")
-        _one_of(self.targets, TARGETS, "targets")
+            one_of(self.params, PARAMS_SHORTHANDS, "params")
+        one_of(self.weights, WEIGHTS, "weights")
+        one_of(self.bias, BIASES, "bias")
+        one_of(self.data, DATA, "data")
+        one_of(self.targets, TARGETS, "targets")
         depth = self.fixed_depth or 2
         names = [name for name, _ in _paths(self.template(depth), "params")]  # a malformed one fails
         expected = [f"{kind}{k}" for k in range(1, depth + 1) for kind in ("W" if self.node else "Wb")]

@@ -32,7 +32,7 @@ from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.strategies import problems, specs
 from manual.activations import Activation
 from manual.rules import RULES
-from manual.spec import is_real
+from manual.spec import is_real, one_of
 from manual.vocabulary import ActivationRecord, LossRecord
 
 #: The user's callables of each kind of rule, by field name (named when one raises).
@@ -115,10 +115,8 @@ class UserLoss:
         _check_fields(self, PARTS["loss"])
         if self.batch not in (None, "sum", "mean"):
             raise ValueError(f"batch={self.batch!r} is unknown; expected None, 'sum' or 'mean'")
-        if self.layout not in LOSS_LAYOUTS:
-            raise ValueError(f"layout={self.layout!r} is unknown; expected one of {list(LOSS_LAYOUTS)}")
-        if self.targets not in USER_TARGETS:
-            raise ValueError(f"targets={self.targets!r} is unknown; expected one of {list(USER_TARGETS)}")
+        one_of(self.layout, LOSS_LAYOUTS, "layout")
+        one_of(self.targets, USER_TARGETS, "targets")
 
     def record(self) -> LossRecord:
         """What the vocabulary knows of it."""

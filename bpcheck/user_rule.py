@@ -40,7 +40,7 @@ from bpcheck.strategies import problems, specs
 from manual.initialisers import truncated_normal
 from manual.losses import one_hot
 from manual.rules import UpdateRule
-from manual.spec import ACTIVATIONS, LOSSES, REDUCTIONS, Params, Spec, is_real, parse_activation
+from manual.spec import ACTIVATIONS, LOSSES, REDUCTIONS, Params, Spec, is_real, one_of, parse_activation
 
 COMPUTES = ("gradients", "update", "new_params", "in_place")
 SAMPLES = ("batch_of_one", "vector")
@@ -75,11 +75,10 @@ class UserRule:
             raise ValueError(f"name={self.name!r} must be a non-empty str")
         if not callable(self.function):
             raise TypeError(f"function={self.function!r} must be callable")
-        _choice(self.computes, COMPUTES, "computes")
-        _choice(self.reduction, REDUCTIONS, "reduction")
-        _choice(self.sample, SAMPLES, "sample")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss={self.loss!r} is unknown; expected one of {list(LOSSES)}")
+        one_of(self.computes, COMPUTES, "computes")
+        one_of(self.reduction, REDUCTIONS, "reduction")
+        one_of(self.sample, SAMPLES, "sample")
+        one_of(self.loss, LOSSES, "loss")
         if isinstance(self.activations, str) or not self.activations:
             raise TypeError(f"activations={self.activations!r} must be a tuple of names")
         object.__setattr__(self, "activations", tuple(self.activations))
@@ -168,11 +167,6 @@ class UserRule:
                           claims_correct=True,
                           directions=lambda *args: both(*args)[0], step=lambda *args: both(*args)[1],
                           both=both, directions_from_step=self.computes != "gradients")
-
-
-def _choice(value: Any, allowed: tuple[str, ...], argument: str) -> None:
-    if value not in allowed:
-        raise ValueError(f"{argument}={value!r} is unknown; expected one of {list(allowed)}")
 
 
 # --- calling the user's code ------------------------------------------------------------------

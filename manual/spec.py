@@ -42,7 +42,8 @@ DTYPES: tuple[str, ...] = ("float64", "float32")
 Params = dict[str, np.ndarray]
 
 
-def _one_of(value: Any, allowed: tuple[str, ...] | list[str], argument: str) -> None:
+def one_of(value: Any, allowed: tuple[str, ...] | list[str] | dict, argument: str) -> None:
+    """A ValueError naming ``argument`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ValueError(f"{argument}={value!r} is unknown; expected one of {list(allowed)}")
 
@@ -52,7 +53,7 @@ def parse_activation(name: str, argument: str = "activation") -> tuple[str, floa
     if not isinstance(name, str):
         raise TypeError(f"{argument}={name!r} must be a name (str)")
     base, colon, text = name.partition(":")
-    _one_of(base, ACTIVATIONS, argument)
+    one_of(base, ACTIVATIONS, argument)
     default = ACTIVATIONS[base].parameter
     if default is None:
         if colon:
@@ -124,7 +125,7 @@ class Spec:
             if ACTIVATIONS[base].output_only and i != self.depth - 1:
                 raise ValueError(f"activations[{i}]={name!r}: {base} is allowed only at the output "
                                  f"layer (activations[{self.depth - 1}])")
-        _one_of(self.loss, LOSSES, "loss")
+        one_of(self.loss, LOSSES, "loss")
         output, takes = parse_activation(self.activations[-1])[0], LOSSES[self.loss].probability_outputs
         if takes and output not in takes:
             raise ValueError(f"loss={self.loss!r} takes probabilities: the output activation must be "
@@ -133,10 +134,10 @@ class Spec:
         if not isinstance(self.l2_biases, bool | np.bool_):
             raise TypeError(f"l2_biases={self.l2_biases!r} must be a bool")
         object.__setattr__(self, "l2_biases", bool(self.l2_biases))
-        _one_of(self.reduction, REDUCTIONS, "reduction")
-        _one_of(self.bias, BIAS_STYLES, "bias")
-        _one_of(self.layout, LAYOUTS, "layout")
-        _one_of(self.dtype, DTYPES, "dtype")
+        one_of(self.reduction, REDUCTIONS, "reduction")
+        one_of(self.bias, BIAS_STYLES, "bias")
+        one_of(self.layout, LAYOUTS, "layout")
+        one_of(self.dtype, DTYPES, "dtype")
 
     @property
     def depth(self) -> int:
