@@ -180,18 +180,25 @@ def _expand(template: Any, depth: int) -> Any:
     raise TypeError(f"params: {template!r}: expected a name, a list, a tuple or a dict")
 
 
-def _paths(template: Any, path: str):
-    """(name, path) of every leaf."""
-    if isinstance(template, str):
-        yield template, path
-    elif isinstance(template, dict):
-        for key, leaf in template.items():
-            yield from _paths(leaf, f"{path}[{key!r}]")
-    elif isinstance(template, list | tuple):
-        for i, leaf in enumerate(template):
-            yield from _paths(leaf, f"{path}[{i}]")
+def nested_items(value: Any, path: str = "params"):
+    """(path, leaf) of every leaf of nested dicts, lists and tuples: ``params[1][0]``,
+    ``params['W1']``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from nested_items(item, f"{path}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from nested_items(item, f"{path}[{i}]")
     else:
-        raise TypeError(f"{path}={template!r}: expected a name, a list, a tuple or a dict")
+        yield path, value
+
+
+def _paths(template: Any, path: str):
+    """(name, path) of every leaf of a template, each a name."""
+    for where, leaf in nested_items(template, path):
+        if not isinstance(leaf, str):
+            raise TypeError(f"{where}={leaf!r}: expected a name, a list, a tuple or a dict")
+        yield leaf, where
 
 
 def _build(template: Any, leaf: Callable[[str], np.ndarray]) -> Any:

@@ -7,21 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from bpcheck.conventions import nested_items
+
 
 def _array(value: Any) -> str:
     with np.printoptions(precision=6, threshold=200, linewidth=100, suppress=False):
         return np.array2string(np.asarray(value), separator=", ")
-
-
-def _leaves(value: Any, path: str = "params"):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _leaves(item, f"{path}[{key!r}]")
-    elif isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            yield from _leaves(item, f"{path}[{i}]")
-    else:
-        yield path, value
 
 
 def diagnosis_lines(report) -> list[str]:
@@ -76,7 +67,7 @@ def _arrays(report) -> list[tuple[str, str]]:
     if yours is None:
         p = report.counterexample
         return [(name, _array(v)) for name, v in {**p.params, "X": p.X, "Y": p.Y}.items()]
-    return [*((path, _array(v)) for path, v in _leaves(yours["params"])),
+    return [*((path, _array(v)) for path, v in nested_items(yours["params"])),
             ("X", _array(yours["X"])), ("Y", _array(yours["Y"]))]
 
 
