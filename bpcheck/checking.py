@@ -140,10 +140,11 @@ def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> Ch
     loss inside networks."""
     elements: list[Mismatch] = []
     kinks: list[Kink] = []
+    user = guarded(rule)
     if isinstance(rule, UserActivation):
         try:
-            elements = activation_mismatches(guarded(rule))
-            kinks = kink_conventions(guarded(rule))
+            elements = activation_mismatches(user)
+            kinks = kink_conventions(user)
         except UserCodeError as error:
             return CheckReport(rule.name, RAISED, 0, f"{rule.name}: your {error.part} raised "
                                f"{type(error.error).__name__}: {error.error}{user_frame(error.error)}",
@@ -155,7 +156,7 @@ def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> Ch
     reach = Reach(rule.name, rule.kinks) if isinstance(rule, UserActivation) else None
     report = _with_elements(_report(rule, verify_part(rule, examples, seed, reach)), elements)
     report.kinks, report.reached = kinks, "" if reach is None else str(reach)
-    jumps = undeclared_kinks(guarded(rule)) if isinstance(rule, UserActivation) else []
+    jumps = undeclared_kinks(user) if isinstance(rule, UserActivation) else []
     if jumps:
         report.hints = [f"a kink between z = {a:g} and z = {b:g}" for a, b in jumps]
         if not report.passed:
