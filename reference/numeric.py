@@ -10,8 +10,10 @@ Since D_{2h} − D_h ≈ 3·(h²/6)·∂³L, the truncation error of D_h is esti
 |D_{2h} − D_h| / 3; the rounding error as u·m·(|L(θ+h)| + |L(θ−h)| + T)/(2h), m the layer
 work and T the loss terms' own rounding: N·C terms that each round by ~u even where L itself
 cancels to 0, or, for losses on probabilities, Σ 1/min(p, 1 − p) (log(1 − p) of a rounded p).
-The loss is evaluated by this module's own batched NumPy/SciPy forward pass (all perturbed
-copies at once); it reads only the model description from ``manual.spec``.
+The loss is evaluated by this module's own NumPy/SciPy forward pass: an entry of layer k
+moves only z_k, so the layers before it are shared and every perturbed copy of the layers
+after it goes through one matrix product. It reads only the model description from
+``manual.spec``.
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ def activation(name: str):
     return ACTIVATIONS[base](parameter)
 
 UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
-BLOCK = 512  # perturbed copies evaluated per batched forward pass, at most
-BLOCK_ELEMENTS = 2**22  # and at most this many floats in one copy-batched layer or parameter set
+BLOCK_ELEMENTS = 2**22  # floats in one block of perturbed copies of a layer, at most
+STEPS = (1.0, -1.0, 2.0, -2.0)  # θ_i + factor·h_i, the four evaluations per entry
 
 
 def _rows(spec: Spec, array: np.ndarray) -> np.ndarray:
@@ -71,11 +73,45 @@ def _rows(spec: Spec, array: np.ndarray) -> np.ndarray:
     return np.asarray(array if spec.layout == "rows" else array.T, dtype=np.float64)
 
 
+def _weights(spec: Spec, params: Params) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """(W_k, b_k or None) in float64 for k = 1 … L."""
+    return [(np.asarray(params[f"W{k}"], np.float64),
+             np.asarray(params[f"b{k}"], np.float64) if spec.bias == "vector" else None)
+            for k in range(1, spec.depth + 1)]
+
+
+def _layer(spec: Spec, weights, k: int, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Layer k's input ã (a with the bias node's 1 appended) and z_k = ã W_kᵀ (+ b_k), for
+    rows a of any leading shape: one matrix product over all of them."""
+    W, b = weights[k - 1]
+    if spec.bias == "node":
+        a = np.concatenate([a, np.ones((*a.shape[:-1], 1))], axis=-1)
+    with np.errstate(invalid="ignore"):  # OpenBLAS can flag "invalid" spuriously; NaNs still show
+        z = (a.reshape(-1, a.shape[-1]) @ W.T).reshape(*a.shape[:-1], W.shape[0])
+    return a, z if b is None else z + b
+
+
+def _output_from(spec: Spec, weights, k: int, z: np.ndarray) -> np.ndarray:
+    """The network's output a_L from layer k's pre-activations z (…, N, units) on."""
+    a = activation(spec.activations[k - 1])(z)
+    for later in range(k + 1, spec.depth + 1):
+        a = activation(spec.activations[later - 1])(_layer(spec, weights, later, a)[1])
+    return a
+
+
 def forward(spec: Spec, params: Params, X: np.ndarray):
     """Layer inputs ã_0 … ã_{L-1}, pre-activations z_1 … z_L and the output a_L, as rows."""
-    batched = {name: np.asarray(value, dtype=np.float64)[None] for name, value in params.items()}
-    output, zs, inputs = _forward(spec, batched, _rows(spec, X))
-    return [a[0] for a in inputs], [z[0] for z in zs], output[0]
+    return _forward(spec, _weights(spec, params), _rows(spec, X))
+
+
+def _forward(spec: Spec, weights, a: np.ndarray):
+    inputs, zs = [], []
+    for k, name in enumerate(spec.activations, start=1):
+        inputs_k, z = _layer(spec, weights, k, a)
+        inputs.append(inputs_k)
+        zs.append(z)
+        a = activation(name)(z)
+    return inputs, zs, a
 
 
 def preactivations(spec: Spec, params: Params, X: np.ndarray) -> list[np.ndarray]:
@@ -83,34 +119,59 @@ def preactivations(spec: Spec, params: Params, X: np.ndarray) -> list[np.ndarray
     return forward(spec, params, X)[1]
 
 
-def _forward(spec: Spec, batched: dict[str, np.ndarray], x: np.ndarray):
-    """Outputs (B, N, C), pre-activations and layer inputs for a batch of B parameter sets."""
-    a = np.broadcast_to(x, (next(iter(batched.values())).shape[0], *x.shape))
-    zs, inputs = [], []
-    for k, name in enumerate(spec.activations, start=1):
-        if spec.bias == "node":
-            a = np.concatenate([a, np.ones((*a.shape[:-1], 1))], axis=-1)
-        inputs.append(a)
-        with np.errstate(invalid="ignore"):  # OpenBLAS can flag "invalid" spuriously; NaNs still show
-            z = a @ np.swapaxes(batched[f"W{k}"], -1, -2)
+def _data_loss(spec: Spec, output: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The loss over the batch for outputs (…, N, C): summed or averaged per sample losses."""
+    per_sample = LOSSES[spec.loss](output, y)
+    return per_sample.mean(axis=-1) if spec.reduction == "mean" else per_sample.sum(axis=-1)
+
+
+def _flat(spec: Spec, params: Params) -> np.ndarray:
+    """θ: every parameter entry in float64, flat in spec order."""
+    return np.concatenate([np.asarray(params[n], np.float64).ravel() for n in param_shapes(spec)])
+
+
+def _penalty(spec: Spec, theta: np.ndarray) -> float:
+    """½λ‖θ‖² over the penalised entries (``_entry_table``)."""
+    return 0.5 * spec.l2 * float(np.sum(np.square(theta[_entry_table(spec)[3]])))
+
+
+def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
+    """L in float64 from this module's own forward pass."""
+    output = forward(spec, params, X)[2]
+    return float(_data_loss(spec, output, _rows(spec, Y))) + _penalty(spec, _flat(spec, params))
+
+
+def _entry_table(spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For every parameter entry, flat in spec order: its layer k, the unit i of z_k it
+    moves, the column j of ã_{k−1} it multiplies (−1 for a bias vector's entry) and whether
+    ½λ‖θ‖² includes it."""
+    layer, unit, column, penalised = [], [], [], []
+    for k in range(1, spec.depth + 1):
+        units, columns = spec.sizes[k], spec.sizes[k - 1] + int(spec.bias == "node")
+        i, j = np.divmod(np.arange(units * columns), columns)
+        layer.append(np.full(i.size, k))
+        unit.append(i)
+        column.append(j)
+        penalised.append(j < spec.sizes[k - 1] + int(spec.l2_biases))
         if spec.bias == "vector":
-            z = z + batched[f"b{k}"][:, None, :]
-        zs.append(z)
-        a = activation(name)(z)
-    return a, zs, inputs
+            layer.append(np.full(units, k))
+            unit.append(np.arange(units))
+            column.append(np.full(units, -1))
+            penalised.append(np.full(units, spec.l2_biases))
+    return tuple(np.concatenate(parts) for parts in (layer, unit, column, penalised))
 
 
-def _batched_loss(spec: Spec, batched: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):
-    per_sample = LOSSES[spec.loss](_forward(spec, batched, x)[0], y)
-    total = per_sample.mean(axis=-1) if spec.reduction == "mean" else per_sample.sum(axis=-1)
-    penalty = sum(np.sum(np.square(batched[f"W{k}"][..., : spec.sizes[k - 1]]), axis=(-2, -1))
-                  for k in range(1, spec.depth + 1))
-    if spec.l2_biases:  # (B, units) per layer: the bias vector, or the bias node's column
-        penalty = penalty + sum(
-            np.sum(np.square(batched[f"b{k}"] if spec.bias == "vector"
-                             else batched[f"W{k}"][..., spec.sizes[k - 1]]), axis=-1)
-            for k in range(1, spec.depth + 1))
-    return total + 0.5 * spec.l2 * penalty
+def _shifted_data_losses(spec: Spec, weights, passed, y: np.ndarray, k: int, unit: np.ndarray,
+                         column: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """The data loss at θ + s_c e_c for copies c of layer k's entries (``_entry_table``).
+    Only z_k moves: W_k[i, j] + s adds s·ã_{k−1}[:, j] to z_k[:, i], b_k[i] + s adds s; so
+    the earlier layers are shared, and the later ones take all copies in one matrix product
+    with the unperturbed weights. ``passed``: the unperturbed ``_forward``."""
+    inputs, zs, _ = passed
+    rows = np.where(column[:, None] >= 0, inputs[k - 1][:, np.maximum(column, 0)].T, 1.0)  # (copies, N)
+    z = np.repeat(zs[k - 1][None], shifts.size, axis=0)
+    z[np.arange(shifts.size), :, unit] += rows * shifts[:, None]
+    return _data_loss(spec, _output_from(spec, weights, k, z), y)
 
 
 def gradients_with_error(
@@ -119,48 +180,53 @@ def gradients_with_error(
 ) -> tuple[Params, Params]:
     """Central differences ∂L/∂θ and an estimate of their absolute error, both keyed by name.
 
+    L(θ + s e_i) is the data loss with only z_k moved (``_shifted_data_losses``) plus the
+    penalty moved by ½λ((θ_i + s)² − θ_i²) = ½λ(2θ_i + s)s on a penalised entry.
     ``entries`` (flat indices into the parameters in spec order) limits the work to those
     entries; the others are NaN in both results. ``progress(done, total)`` is called after
     each block of entries."""
     shapes = param_shapes(spec)
-    theta = np.concatenate([np.asarray(params[n], dtype=np.float64).ravel() for n in shapes])
+    theta = _flat(spec, params)
     x, y = _rows(spec, X), _rows(spec, Y)
     h = np.cbrt(UNIT_ROUNDOFF) * np.maximum(1.0, np.abs(theta))
     h = (theta + h) - theta  # exactly representable steps
-    losses = np.full((4, theta.size), np.nan)  # rows: +h, −h, +2h, −2h
+    losses = np.full((len(STEPS), theta.size), np.nan)  # rows: +h, −h, +2h, −2h
     chosen = np.arange(theta.size) if entries is None else np.asarray(entries, dtype=np.int64)
-    block = _block_size(spec, x.shape[0], theta.size)
-    for start in range(0, chosen.size, block):
-        index = chosen[start:start + block]
-        for row, factor in enumerate((1.0, -1.0, 2.0, -2.0)):
-            perturbed = np.tile(theta, (index.size, 1))
-            perturbed[np.arange(index.size), index] += factor * h[index]
-            losses[row, index] = _batched_loss(spec, _unflatten(perturbed, shapes), x, y)
-        if progress is not None:
-            progress(min(start + block, chosen.size), chosen.size)
+    layer, unit, column, penalised = _entry_table(spec)
+    weights = _weights(spec, params)
+    passed, penalty = _forward(spec, weights, x), _penalty(spec, theta)
+    block, done = _block_size(spec, x.shape[0]), 0
+    for k in range(1, spec.depth + 1):
+        mine = chosen[layer[chosen] == k]
+        for start in range(0, mine.size, block):
+            index = np.tile(mine[start:start + block], len(STEPS))
+            shifts = np.multiply.outer(STEPS, h[mine[start:start + block]]).ravel()
+            moved = 0.5 * spec.l2 * np.where(penalised[index], (2 * theta[index] + shifts) * shifts, 0.0)
+            data = _shifted_data_losses(spec, weights, passed, y, k, unit[index], column[index], shifts)
+            losses[:, index[: index.size // len(STEPS)]] = (data + penalty + moved).reshape(len(STEPS), -1)
+            done += index.size // len(STEPS)
+            if progress is not None:
+                progress(done, chosen.size)
     d_h = (losses[0] - losses[1]) / (2 * h)
     d_2h = (losses[2] - losses[3]) / (4 * h)
     work = (1 + max(spec.sizes)) * spec.depth * x.shape[0]
-    terms = _term_rounding(spec, params, x)  # each loss term rounds, even where the loss cancels
+    terms = _term_rounding(spec, passed[2])  # each loss term rounds, even where the loss cancels
     rounding = UNIT_ROUNDOFF * work * (np.abs(losses[0]) + np.abs(losses[1]) + terms) / (2 * h)
     error = np.abs(d_2h - d_h) / 3 + rounding
     return _unflatten(d_h, shapes), _unflatten(error, shapes)
 
 
-def _block_size(spec: Spec, n_samples: int, n_params: int) -> int:
-    """Copies per batched pass: BLOCK, fewer where one copy's widest layer (N × width) or
-    its parameter vector would make a block exceed BLOCK_ELEMENTS floats."""
-    per_copy = max(n_samples * (max(spec.sizes) + 1), n_params)
-    return int(max(1, min(BLOCK, BLOCK_ELEMENTS // per_copy)))
+def _block_size(spec: Spec, n_samples: int) -> int:
+    """Entries per batched pass: as many as keep a block's widest layer, four copies per
+    entry of N × width floats, within BLOCK_ELEMENTS."""
+    return int(max(1, BLOCK_ELEMENTS // (len(STEPS) * n_samples * (max(spec.sizes) + 1))))
 
 
-def _term_rounding(spec: Spec, params: Params, x: np.ndarray) -> float:
+def _term_rounding(spec: Spec, p: np.ndarray) -> float:
     """Σ over loss terms of their rounding in units of u: 1 each, but a loss on probabilities
-    sees p rounded by u·p, so log(1 − p) and log p round by u/min(p, 1 − p)."""
+    sees p (the output) rounded by u·p, so log(1 − p) and log p round by u/min(p, 1 − p)."""
     if not takes_probabilities(spec.loss):
-        return float(x.shape[0] * spec.sizes[-1])
-    batched = {name: np.asarray(value, dtype=np.float64)[None] for name, value in params.items()}
-    p = _forward(spec, batched, x)[0][0]
+        return float(p.size)
     return float(np.sum(1.0 / np.maximum(np.minimum(p, 1.0 - p), UNIT_ROUNDOFF)))
 
 
@@ -172,12 +238,6 @@ def _unflatten(flat: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> dict[str
         out[name] = flat[..., offset:offset + size].reshape(*flat.shape[:-1], *shape)
         offset += size
     return out
-
-
-def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
-    """L in float64 from this module's own forward pass."""
-    batched = {name: np.asarray(value, dtype=np.float64)[None] for name, value in params.items()}
-    return float(_batched_loss(spec, batched, _rows(spec, X), _rows(spec, Y))[0])
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
