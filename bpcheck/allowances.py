@@ -20,10 +20,7 @@ from bpcheck.tolerances import (
     underflow_floor,
 )
 from manual.spec import ACTIVATIONS, Params, Spec, param_shapes, parse_activation
-from reference import WITNESSES, numeric
-
-#: The witness that reruns itself perturbed, and in the rule's dtype, to measure allowances.
-SENSITIVITY_WITNESS = next(name for name, witness in WITNESSES.items() if witness.perturbed_gradients)
+from reference import SENSITIVITY_WITNESS, WITNESSES
 
 
 def finite_difference_entries(spec: Spec, sample: int | None, seed: int = 0) -> np.ndarray | None:
@@ -138,6 +135,6 @@ def _forward_terms(p: Problem) -> tuple[Conditioning, Params, list[np.ndarray], 
                                         np.ndarray]:
     """From one float64 forward pass: the conditioning, the worst-case magnitudes S, the layer
     inputs, the pre-activations and the output."""
-    inputs, zs, output = numeric.forward(p.spec, p.params, p.X)
+    inputs, zs, output = WITNESSES["numeric"].module.forward(p.spec, p.params, p.X)  # loads on use
     return (conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, _targets(p)),
             inputs, zs, output)

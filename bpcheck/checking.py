@@ -32,7 +32,7 @@ from bpcheck.problem import Problem
 from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.user_code import given_shapes, user_frame
 from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
-from reference import torch_ref
+from reference import WITNESSES
 
 #: Verdicts of a check.
 PASSED, WRONG, RAISED, UNCHECKED = "agrees", "WRONG", "RAISED", "NOT VERIFIED"
@@ -275,7 +275,7 @@ def _worst_entries(rule: UserRule, problem: Problem, rows: list[Row], directions
     """For each differing parameter, its worst entry's place in the user's container, the
     user's value there and autodiff's (torch, float64)."""
     p = problem.in_float64()
-    exact = torch_ref.gradients(p.spec, p.params, p.X, p.Y)
+    exact = WITNESSES["torch"].gradients(p.spec, p.params, p.X, p.Y)
     worst: dict[str, Row] = {}
     for row in rows:
         known = worst.get(row.parameter)

@@ -3,10 +3,10 @@ digits — scikit-learn's bundled copies, nothing downloaded."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.datasets import load_digits, load_iris
 
 from manual.losses import one_hot
 from manual.spec import Spec, data_shape, target_kind
@@ -16,7 +16,7 @@ IRIS_FEATURES, IRIS_CLASSES = 4, 3
 
 def iris_split(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The program's training set: iris shuffled, the first 2/3 (100 samples); X is (N, 4)."""
-    iris = load_iris()  # scikit-learn's bundled copy: nothing is downloaded
+    iris = load("iris")
     order = rng.permutation(len(iris.target))
     n_train = 2 * len(order) // 3
     return iris.data[order[:n_train]], iris.target[order[:n_train]]
@@ -53,8 +53,15 @@ def random_data(spec: Spec, n_samples: int, rng: np.random.Generator) -> tuple[n
     return (X if spec.layout == "cols" else X.T).astype(spec.dtype), Y.astype(spec.dtype)
 
 
-#: name → (loader, feature scale): digits' pixels are 0–16, iris is used raw, as in the seed.
-DATASETS = {"iris": (load_iris, 1.0), "digits": (load_digits, 16.0)}
+#: name → (scikit-learn's loader, feature scale): digits' pixels are 0–16, iris is used raw,
+#: as in the seed.
+DATASETS = {"iris": ("load_iris", 1.0), "digits": ("load_digits", 16.0)}
+
+
+def load(name: str):
+    """scikit-learn's bundled copy of dataset ``name`` (nothing is downloaded; scikit-learn is
+    imported on first use, not with this module)."""
+    return getattr(importlib.import_module("sklearn.datasets"), DATASETS[name][0])()
 
 
 @dataclass
@@ -76,8 +83,7 @@ class Split:
 
 def split(name: str, seed: int) -> Split:
     """The dataset shuffled by ``seed``, first 2/3 for training."""
-    loader, scale = DATASETS[name]
-    bunch = loader()
+    bunch, scale = load(name), DATASETS[name][1]
     order = np.random.default_rng(seed).permutation(len(bunch.target))
     X, y = bunch.data[order] / scale, bunch.target[order]
     n = 2 * len(y) // 3

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from bpcheck.search import hunt
-from bpcheck.strategies import problems, specs
 from manual import vocabulary
 from manual.activations import activation
 from manual.losses import LOSSES, one_hot, reduction_scale
@@ -187,6 +185,9 @@ def hunt_mutant(mutant: Mutant, max_examples: int, seed: int = 0,
                 finite_differences: bool = False) -> Hunt:
     """Hypothesis searches random networks (of the kind the mutant is defined on) for one where
     it disagrees with the witnesses, then shrinks it."""
+    from bpcheck.search import hunt  # Hypothesis loads when a hunt runs, not with the catalogue
+    from bpcheck.strategies import problems, specs
+
     verdict = hunt(mutant.rule(), problems(specs(max_hidden_layers=3, **mutant.options)),
                    max_examples, seed, finite_differences)
     caught = verdict.failure is not None

@@ -30,7 +30,6 @@ from manual.spec import (
     target_kind,
 )
 from reference import numeric
-from reference.optim_ref import fixed
 
 MAX_WIDTH, MAX_BATCH, MAX_HIDDEN_LAYERS = 16, 8, 6
 INPUT_BOUND = 2.0
@@ -205,6 +204,8 @@ def _by_domain(setting: optim.Setting) -> st.SearchStrategy:
 def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
     """Every setting of the optimizer's record, keyed by its name, drawn where ``framework``
     can express more than one value (``reference.optim_ref.fixed``) and fixed where not."""
+    from reference.optim_ref import fixed  # torch, jax and optax load when an optimizer is drawn
+
     rule, pinned = optim.optimizer(name), fixed(framework, name)
     hp: dict = {key: pinned[key] for key in rule.settings if key in pinned}
     free = [key for key in rule.settings if key not in hp]  # the record's order: reproducible

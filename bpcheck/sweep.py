@@ -16,7 +16,7 @@ from bpcheck.datasets import random_data
 from manual.initialisers import truncated_normal
 from manual.rules import UpdateRule
 from manual.spec import Spec
-from reference import torch_ref
+from reference import WITNESSES
 
 BASE = {"dtype": "float64", "depth": 1, "width": 8, "batch": 16, "lr": 0.1}
 AXES = {"dtype": ["float32", "float64"], "depth": [1, 2, 3, 4], "width": [2, 4, 8, 16, 32],
@@ -42,7 +42,7 @@ def relative_error(rule: UpdateRule, setting: dict, seed: int) -> float | None:
     X, Y = random_data(spec, setting["batch"], rng)
     params = truncated_normal(spec, rng)
     D = rule.directions(spec, params, X, Y, setting["lr"])
-    G = torch_ref.gradients(spec, {k: np.asarray(v, np.float64) for k, v in params.items()},
+    G = WITNESSES["torch"].gradients(spec, {k: np.asarray(v, np.float64) for k, v in params.items()},
                             X.astype(np.float64), Y.astype(np.float64))
     return max(float(np.abs(np.asarray(D[k], np.float64) - G[k]).max() / np.abs(G[k]).max()) for k in G)
 

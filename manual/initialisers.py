@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import truncnorm
 
 from manual.spec import Params, Spec, param_shapes
 
@@ -13,6 +12,8 @@ def truncated_normal(spec: Spec, rng: np.random.Generator) -> Params:
 
     The +1 counts the bias node (the seed's convention); bias vectors use the same bound.
     """
+    from scipy.stats import truncnorm  # scipy.stats takes ~1 s to import: only when used
+
     params: Params = {}
     for name, shape in param_shapes(spec).items():
         fan_in = spec.sizes[int(name[1:]) - 1]

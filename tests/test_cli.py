@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -112,7 +114,20 @@ def test_diagnose_names_the_seed_literal_causes():
 
 
 def test_every_subcommand_names_a_function():
-    from bpcheck.cli import COMMANDS
+    from bpcheck.cli import COMMANDS, command
 
-    for name, function in COMMANDS.items():
-        assert callable(function), name
+    for name in COMMANDS:
+        assert callable(command(name)), name
+
+
+@pytest.mark.parametrize("command", ["", "compare", "mutants", "train", "sweep"])
+def test_help_imports_no_witness_framework_or_heavy_library(command):
+    """Start-up: help loads neither torch, jax, scikit-learn nor scipy.stats (verify, optim,
+    diagnose and report still do: their engine modules define torch autograd classes)."""
+    argv = [command, "--help"] if command else ["--help"]
+    code = ("import sys, contextlib, io\nfrom bpcheck.cli import main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    main({argv!r})\n"
+            "print(sorted({'torch', 'jax', 'sklearn', 'scipy.stats'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

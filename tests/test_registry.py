@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +21,7 @@ from manual import spec as vocabulary
 from manual.activations import ACTIVATIONS, activation
 from manual.losses import LOSSES, one_hot
 from manual.rules import RULES
-from reference import WITNESSES, jax_ref, torch_ref
+from reference import SENSITIVITY_WITNESS, WITNESSES, jax_ref, torch_ref
 
 FORMULA = re.compile(r"=")  # a docstring formula states an equation
 U64 = unit_roundoff(np.float64)
@@ -34,6 +36,17 @@ def test_vocabulary_matches_manual_registries_and_every_witness():
     for witness in WITNESSES.values():
         assert witness.activations == set(vocabulary.ACTIVATIONS), witness.name
         assert witness.losses == set(vocabulary.LOSSES), witness.name
+
+
+def test_the_sensitivity_witness_is_the_one_that_reruns_itself_perturbed():
+    rerunning = [name for name, witness in WITNESSES.items() if witness.perturbed_gradients]
+    assert rerunning == [SENSITIVITY_WITNESS]
+
+
+def test_naming_the_witnesses_imports_neither_torch_nor_jax():
+    code = "import sys, reference, bpcheck.compare; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 @by_activation

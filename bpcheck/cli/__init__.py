@@ -6,29 +6,26 @@ rich, figures with matplotlib, options with argparse. The engine imports none of
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 
-from bpcheck.cli import compare, diagnose, mutants, optim, report, sweep, train, verify
+#: ``bpcheck NAME …`` → the module whose ``main`` runs it, imported only when that command
+#: runs; no name (or options only) means ``compare``.
+COMMANDS = {name: f"bpcheck.cli.{name}"
+            for name in ("compare", "verify", "optim", "diagnose", "mutants", "train", "sweep", "report")}
 
-#: ``bpcheck NAME …`` → the function that runs it; no name (or options only) means ``compare``.
-COMMANDS = {
-    "compare": compare.main,
-    "verify": verify.main,
-    "optim": optim.main,
-    "diagnose": diagnose.main,
-    "mutants": mutants.main,
-    "train": train.main,
-    "sweep": sweep.main,
-    "report": report.main,
-}
+
+def command(name: str) -> Callable[[list[str], Console], int]:
+    """The ``main(argv, console)`` of command ``name``."""
+    return importlib.import_module(COMMANDS[name]).main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(width=max(Console().width, 100))
     if argv[:1] and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:], console)
-    return compare.main(argv, console)
+        return command(argv[0])(argv[1:], console)
+    return command("compare")(argv, console)

@@ -8,7 +8,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
-from bpcheck.cli.optim import optimizer_report
 from bpcheck.cli.options import build_parser, build_problem, finite_difference_sample, parse_options
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import INCONCLUSIVE, Row, RuleReport, compare_all, row_dict
@@ -68,6 +67,8 @@ def main(argv: list[str], console: Console) -> int:
         console.print(summary_line(report, spec.dtype))
     console.print(witness_line(witness_rows))
     code = exit_code(reports, witness_rows)
+    if args.optimizer:  # the optimizer witnesses (torch.optim, optax) load only when asked for
+        from bpcheck.cli.optim import optimizer_report
     if args.optimizer and not optimizer_report(problem, args.optimizer, options, steps, console):
         code = EXIT_DIFFERS
     ok = code == EXIT_AGREES
