@@ -1,9 +1,11 @@
-"""Hypothesis profiles (chosen by HYPOTHESIS_PROFILE), JAX in x64, torch on one thread, and the
-example-database keys that pytest and HypoFuzz share."""
+"""Hypothesis profiles (chosen by HYPOTHESIS_PROFILE), JAX in x64 with a persistent compilation
+cache, torch on one thread, and the example-database keys that pytest and HypoFuzz share."""
 
 import multiprocessing
 import os
+from pathlib import Path
 
+import jax
 import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
@@ -29,6 +31,12 @@ settings.register_profile("replay", settings.get_profile("dev"), print_blob=True
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 require_x64()
+# XLA programs compiled by one xdist worker (or an earlier run) are reused by the others: a fresh
+# clone compiles each padded structure once instead of once per worker. A program is cached
+# however quickly it compiled (JAX's default skips those under 1 s: all of ours).
+jax.config.update("jax_compilation_cache_dir", str(Path(__file__).parent / ".cache" / "jax"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 # JAX runs threads, and a forked copy of a threaded process can deadlock: processes started
 # through multiprocessing (HypoFuzz's workers in `make fuzz`) start fresh instead.
 multiprocessing.set_start_method("spawn", force=True)

@@ -134,9 +134,11 @@ def bucket(n: int, floor: int) -> int:
     return max(floor, 1 << (n - 1).bit_length())
 
 
-def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, l2, l2_bias, key):
+def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, active, l2, l2_bias, key):
     r"""L on zero-padded arrays; ∂L/∂θ on the real region equals the unpadded one exactly
-    (padded units have zero weights in and out; padded outputs and samples are masked).
+    (padded units have zero weights in and out; padded outputs and samples are masked; a
+    padded layer after the last, ``active`` false, passes a through: a = where(active, f(z), a),
+    whose vjp sends nothing into its zero weights).
 
     Both bias styles share this function: a bias node's column of W is the bias vector b.
     ``l2_bias`` is the penalty's λ on the biases: λ when it covers them, else 0 (traced, so
@@ -147,14 +149,14 @@ def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, l2, 
     a = x
     for k in range(1, depth + 1):
         z = padded[f"W{k}"] @ a + padded[f"b{k}"][:, None]
-        a = lax.switch(codes[k - 1], branches, z, slopes[k - 1], out_mask)
+        a = jnp.where(active[k - 1], lax.switch(codes[k - 1], branches, z, slopes[k - 1], out_mask), a)
     per_sample = jnp.where(sample_mask, loss(a, y, out_mask), 0.0)
     penalty = sum(jnp.sum(padded[f"W{k}"] ** 2) for k in range(1, depth + 1))
     bias_penalty = sum(jnp.sum(padded[f"b{k}"] ** 2) for k in range(1, depth + 1))
     return scale * per_sample.sum() + 0.5 * l2 * penalty + 0.5 * l2_bias * bias_penalty
 
 
-_padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=10)
+_padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=11)
 
 
 @cache
@@ -169,9 +171,11 @@ def _branches(factories: tuple) -> tuple:
     return tuple(branch(factory) for factory in factories)
 
 
-def _pad_params(spec: Spec, params: Params, width: int) -> dict[str, np.ndarray]:
-    """W_k into (width, width) blocks and b_k into (width,) — a bias node's column becomes b_k."""
-    padded = {}
+def _pad_params(spec: Spec, params: Params, width: int, depth: int) -> dict[str, np.ndarray]:
+    """W_k into (width, width) blocks and b_k into (width,) — a bias node's column becomes b_k;
+    zeros for the padded layers up to ``depth``."""
+    padded = {f"{name}{k}": np.zeros((width, width) if name == "W" else width)
+              for k in range(spec.depth + 1, depth + 1) for name in "Wb"}
     for k in range(1, spec.depth + 1):
         out, inputs = spec.sizes[k], spec.sizes[k - 1]
         W, b = np.zeros((width, width)), np.zeros(width)
@@ -201,25 +205,25 @@ def _pad_data(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
-    """Padded parameters and ∂L/∂θ, through one compiled function per depth, loss function and
-    set of registered activation functions."""
+    """Padded parameters and ∂L/∂θ, through one compiled function per padded depth, width and
+    batch (powers of two from 4, 16 and 8), loss function and set of registered activation
+    functions."""
     n = x.shape[1]
-    width, batch = bucket(max(spec.sizes), 16), bucket(n, 8)
+    width, batch, depth = bucket(max(spec.sizes), 16), bucket(n, 8), bucket(spec.depth, 4)
     names = tuple(ACTIVATIONS)
-    codes, slopes = [], []
-    for name in spec.activations:
+    codes, slopes = [names.index("identity")] * depth, [0.0] * depth
+    for k, name in enumerate(spec.activations):
         base, parameter = parse_activation(name)
-        codes.append(names.index(base))
-        slopes.append(0.0 if parameter is None else parameter)
+        codes[k], slopes[k] = names.index(base), 0.0 if parameter is None else parameter
     out_mask = _pad_data(np.ones((spec.sizes[-1], n), bool), (width, batch))
     sample_mask = _pad_data(np.ones(n, bool), (batch,))
     y_pad = _pad_data(y, (batch,) if y.ndim == 1 else (width, batch))
     scale = 1.0 / n if spec.reduction == "mean" else 1.0
-    padded = _pad_params(spec, params, width)
+    padded = _pad_params(spec, params, width, depth)
     grads = _padded_grad(padded, _pad_data(x, (width, batch)), y_pad, out_mask, sample_mask, scale,
-                         np.array(codes), np.array(slopes), spec.l2,
+                         np.array(codes), np.array(slopes), np.arange(depth) < spec.depth, spec.l2,
                          spec.l2 if spec.l2_biases else 0.0,
-                         (spec.depth, LOSSES[spec.loss], _branches(tuple(ACTIVATIONS.values()))))
+                         (depth, LOSSES[spec.loss], _branches(tuple(ACTIVATIONS.values()))))
     return padded, grads
 
 
@@ -248,7 +252,7 @@ def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
-    """∂L/∂θ by ``jax.grad`` (padded, compiled once per depth and loss), float64."""
+    """∂L/∂θ by ``jax.grad`` (padded, compiled once per padded structure and loss), float64."""
     return gradients_and_sgd_step(spec, params, X, Y, None)[0]
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bpcheck.compare import ask_witnesses
 from bpcheck.strategies import problems, specs
-from manual.spec import Spec
+from manual.spec import Spec, param_shapes
 from reference import jax_ref
 from tests.assertions import describe_problem
 
@@ -49,3 +49,19 @@ def test_many_shapes_of_one_structure_compile_at_most_twice():
                   "W2": rng.normal(size=(C, H)), "b2": rng.normal(size=C)}
         jax_ref.gradients(shaped, params, rng.normal(size=(N, F)), rng.normal(size=(N, C)))
     assert jax_ref.compile_count() - before <= 1
+
+
+def test_depths_one_to_four_share_one_compiled_function():
+    """Depth is padded too: a padded layer passes a through (and gets a zero gradient)."""
+    rng = np.random.default_rng(6)
+
+    def gradients(depth: int) -> dict:
+        spec = Spec((3,) * (depth + 1), ("tanh",) * (depth - 1) + ("sigmoid",), bias="vector", layout="rows")
+        params = {name: rng.normal(size=shape) for name, shape in param_shapes(spec).items()}
+        return jax_ref.gradients(spec, params, rng.normal(size=(4, 3)), rng.uniform(size=(4, 3)))
+
+    gradients(4)
+    before = jax_ref.compile_count()
+    for depth in (1, 2, 3):
+        assert len(gradients(depth)) == 2 * depth
+    assert jax_ref.compile_count() == before
