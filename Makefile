@@ -1,8 +1,9 @@
 # make report — the seed's network, every rule against every witness (sets everything up)
 # make test   — the property-test suite under the `ci` Hypothesis profile (sets everything up)
 # make bench  — per-example cost of each witness, the catch rate of injected bugs, the
-#               784-256-10 training step, the time to check each example UserRule, and make
-#               test's wall time, peak memory and verified examples (not part of make test)
+#               784-256-10 training step, the commands' wall times (help, report, verify, each
+#               example UserRule), and make test's wall time, peak memory, verified and
+#               discarded examples; then every table again in Markdown (not part of make test)
 # make fuzz   — HypoFuzz on every core over the property tests for FUZZ_SECONDS, then a replay of
 #               every failure it recorded, each with its minimal example (exit 1 when one fails)
 PYTHON ?= python3
@@ -10,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HYPOTHESIS_PROFILE ?= ci
-PYTEST_ARGS ?= -n auto  # pytest-xdist: one worker per core
+PYTEST_ARGS ?= -n auto --dist worksteal  # pytest-xdist: one worker per core; an idle one takes queued tests
 FUZZ_SECONDS ?= 600
 
 .PHONY: report test lint bench fuzz clean
@@ -30,8 +31,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/witnesses.py
 	$(BIN)/python bench/sensitivity.py
 	$(BIN)/python bench/training_step.py
-	$(BIN)/python bench/user_rules.py
+	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/suite.py
+	$(BIN)/python bench/tables.py
 
 # tests/fuzzing.py stops HypoFuzz after FUZZ_SECONDS (FUZZ_ARGS: e.g. --until-failure, or
 # test paths). Failures go to the example database, under the keys `pytest` reads as well
@@ -44,4 +46,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .hypothesis .pytest_cache .ruff_cache
+	rm -rf $(VENV) .hypothesis .pytest_cache .ruff_cache .cache out/bench

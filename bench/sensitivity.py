@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
+from tables import show
 
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
 from bpcheck.datasets import random_data
@@ -130,27 +130,23 @@ def measure(dtype: str) -> tuple[dict[str, Counter], list[float]]:
 
 def main() -> None:
     console = Console(width=130)
-    summary = Table(title="Catch rate of injected bugs, and allowance ÷ a correct rule's error")
-    for column in ("dtype", "bugs × draws", "counted", "caught", "inconclusive", "missed",
-                   "catch rate", "allowance/error median", "p90"):
-        summary.add_column(column, justify="left" if column == "dtype" else "right")
+    summary = []
     for dtype in ("float32", "float64"):
         outcomes, ratios = measure(dtype)
-        detail = Table(title=f"{dtype}: per bug (≥ {DETECTABLE[dtype]:g} relative change counted)")
-        for column in ("bug", "caught", "inconclusive", "missed", "undetectable"):
-            detail.add_column(column, justify="left" if column == "bug" else "right")
-        for name, counts in outcomes.items():
-            detail.add_row(name, *(str(counts[k])
-                                   for k in ("caught", "inconclusive", "missed", "undetectable")))
-        console.print(detail)
+        show("sensitivity-detail", f"{dtype}: per bug (≥ {DETECTABLE[dtype]:g} relative change counted)",
+             ["bug", "caught", "inconclusive", "missed", "undetectable"],
+             [[name, *(str(counts[k]) for k in ("caught", "inconclusive", "missed", "undetectable"))]
+              for name, counts in outcomes.items()], console, append=dtype != "float32")
         total = sum(outcomes.values(), Counter())
         counted = total["caught"] + total["inconclusive"] + total["missed"]
         p90 = float(np.percentile(ratios, 90))
-        summary.add_row(dtype, f"{len(BUGS)} × {DRAWS}", str(counted), str(total["caught"]),
+        summary.append([dtype, f"{len(BUGS)} × {DRAWS}", str(counted), str(total["caught"]),
                         str(total["inconclusive"]), str(total["missed"]),
                         f"{100 * total['caught'] / counted:.1f} %", f"{statistics.median(ratios):.1f}",
-                        f"{p90:.1f}")
-    console.print(summary)
+                        f"{p90:.1f}"])
+    show("sensitivity", "Catch rate of injected bugs, and allowance ÷ a correct rule's error",
+         ["dtype", "bugs × draws", "counted", "caught", "inconclusive", "missed", "catch rate",
+          "allowance/error median", "p90"], summary, console)
 
 
 if __name__ == "__main__":

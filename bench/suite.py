@@ -19,8 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import psutil
-from rich.console import Console
-from rich.table import Table
+from tables import show
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,16 +63,16 @@ def main(command: list[str]) -> None:
     if "--durations" in " ".join(command):  # show pytest's slowest-tests section
         print(output[output.find("slowest"):output.rfind("=" * 10)])
     summary = [line for line in output.splitlines() if " passed" in line or " failed" in line]
-    table = Table(title=f"`{' '.join(command)}` on {os.cpu_count()} cores")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("pytest summary", summary[-1].strip("= ") if summary else "(none)")
-    table.add_row("wall time (s)", f"{wall:.0f}")
-    table.add_row("peak memory, whole process tree (MiB)", f"{peak / 2**20:.0f}")
-    table.add_row("examples passed (verified)", f"{counts['passed']:,}")
-    table.add_row("examples rejected by filters/assume", f"{counts['gave_up']:,}")
-    table.add_row("verified examples per second", f"{counts['passed'] / wall:.1f}")
-    Console().print(table)
+    drawn = counts["passed"] + counts["gave_up"]
+    show("suite", f"`{' '.join(command)}` on {os.cpu_count()} cores", ["measure", "value"], [
+        ["pytest summary", summary[-1].strip("= ") if summary else "(none)"],
+        ["wall time (s)", f"{wall:.0f}"],
+        ["peak memory, whole process tree (MiB)", f"{peak / 2**20:.0f}"],
+        ["examples passed (verified)", f"{counts['passed']:,}"],
+        ["examples drawn and discarded by filters/assume", f"{counts['gave_up']:,}"],
+        ["discarded fraction of those drawn", f"{100 * counts['gave_up'] / max(drawn, 1):.1f} %"],
+        ["verified examples per second", f"{counts['passed'] / wall:.1f}"],
+    ])
     if child.returncode:
         print(output[-3000:])
         sys.exit(child.returncode)

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 import torch
 from rich.console import Console
-from rich.table import Table
+from tables import show
 
 from manual import network
 from manual.initialisers import truncated_normal
@@ -122,16 +122,13 @@ def main() -> None:
                     case()
                 times[name].append((time.perf_counter() - start) / STEPS * 1e3)
         medians = {name: statistics.median(values) for name, values in times.items()}
-        table = Table(title=f"one training step, {'-'.join(map(str, SIZES))} sigmoid, batch {BATCH}, "
-                            f"{dtype} — median of {ROUNDS} rounds × {STEPS} steps; "
-                            f"matmul peak {peak:.1f} GFLOP/s")
-        for column in ("implementation", "median ms", "× manual", "GFLOP/s", "% of peak"):
-            table.add_column(column, justify="left" if column == "implementation" else "right")
-        for name, median in medians.items():
-            rate = FLOPS / (median / 1e3) / 1e9
-            table.add_row(name, f"{median:.3f}", f"{median / medians['manual NumPy']:.2f}",
-                          f"{rate:.1f}", f"{100 * rate / peak:.0f}")
-        console.print(table)
+        rates = {name: FLOPS / (median / 1e3) / 1e9 for name, median in medians.items()}
+        show("training_step", f"one training step, {'-'.join(map(str, SIZES))} sigmoid, batch {BATCH}, "
+             f"{dtype} — median of {ROUNDS} rounds × {STEPS} steps; matmul peak {peak:.1f} GFLOP/s",
+             ["implementation", "median ms", "× manual", "GFLOP/s", "% of peak"],
+             [[name, f"{median:.3f}", f"{median / medians['manual NumPy']:.2f}", f"{rates[name]:.1f}",
+               f"{100 * rates[name] / peak:.0f}"] for name, median in medians.items()],
+             console, append=dtype != "float32")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ import statistics
 import time
 
 import numpy as np
-from rich.console import Console
-from rich.table import Table
+from tables import show
 
 from bpcheck.compare import Problem, ask_witnesses, compare_rule
 from bpcheck.datasets import random_data
@@ -62,14 +61,10 @@ def main() -> None:
                 case(problem)
             times[name].append((time.perf_counter() - start) / len(problems) * 1e3)
     medians = {name: statistics.median(values) for name, values in times.items()}
-    table = Table(title=f"ms per example: median of {ROUNDS} interleaved rounds over "
-                        f"{PROBLEMS} random family members")
-    for column in ("what", "median ms", "min ms", "× torch"):
-        table.add_column(column, justify="left" if column == "what" else "right")
-    for name, values in times.items():
-        table.add_row(name, f"{medians[name]:.3f}", f"{min(values):.3f}",
-                      f"{medians[name] / medians['torch']:.2f}")
-    Console().print(table)
+    show("witnesses", f"ms per example: median of {ROUNDS} interleaved rounds over {PROBLEMS} random "
+         "family members (mean per example within a round)", ["what", "median ms", "min ms", "× torch"],
+         [[name, f"{medians[name]:.3f}", f"{min(values):.3f}", f"{medians[name] / medians['torch']:.2f}"]
+          for name, values in times.items()])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,62 @@
+"""Seconds a user waits for each command, in a fresh process each, median of ROUNDS interleaved
+rounds: ``bpcheck --help``, the default report, ``bpcheck verify`` of one user activation with
+200 networks, and checking each example UserRule with 200 networks (``bpcheck.check(rule, 200)``).
+
+A fresh process per run counts what a user waits for: importing torch and jax, compiling the
+jax witness for each new network depth, the search and its shrinking. Run with ``make bench``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tables import show
+
+ROUNDS, EXAMPLES = 3, 200
+ROOT = Path(__file__).resolve().parents[1]
+BPCHECK = [sys.executable, "-m", "bpcheck"]
+CHECK = ("import sys; sys.path.insert(0, {folder!r}); import bpcheck, {module} as m; "
+         "r = bpcheck.check(m.{name}, {examples}); print(r.verdict, r.examples)")
+USER_RULES = {"online_network": "backprop_rule", "batch_classifier": "classifier_rule",
+              "trainer_class": "trainer_rule"}
+COMMANDS = {
+    "bpcheck --help": [*BPCHECK, "--help"],
+    "bpcheck (the default report)": BPCHECK,
+    f"bpcheck verify examples/user_rules.py:swish --examples {EXAMPLES}":
+        [*BPCHECK, "verify", "examples/user_rules.py:swish", "--examples", str(EXAMPLES)],
+    **{f"check({module}.{name}, {EXAMPLES})": [sys.executable, "-c", CHECK.format(
+        folder=str(ROOT / "examples"), module=module, name=name, examples=EXAMPLES)]
+       for module, name in USER_RULES.items()},
+}
+
+
+def run_once(argv: list[str]) -> tuple[float, str]:
+    """Seconds the command took, and the first line it printed."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 1):  # 1: a verdict of WRONG is a result, not a failure
+        raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr[-2000:]}")
+    lines = done.stdout.strip().splitlines()
+    return elapsed, lines[0].strip() if lines else ""
+
+
+def main() -> None:
+    seconds: dict[str, list[float]] = {label: [] for label in COMMANDS}
+    said: dict[str, str] = {}
+    for _ in range(ROUNDS):
+        for label, argv in COMMANDS.items():
+            elapsed, said[label] = run_once(argv)
+            seconds[label].append(elapsed)
+    show("commands", f"seconds per command, fresh process each (median of {ROUNDS} interleaved rounds)",
+         ["command", "first line printed", "median s", "fastest s"],
+         [[label, said[label][:60], f"{statistics.median(times):.2f}", f"{min(times):.2f}"]
+          for label, times in seconds.items()])
+
+
+if __name__ == "__main__":
+    main()
