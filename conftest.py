@@ -1,5 +1,5 @@
 """Hypothesis profiles (chosen by HYPOTHESIS_PROFILE), JAX in x64 with a persistent compilation
-cache, torch on one thread, and the example-database keys that pytest and HypoFuzz share."""
+cache, torch and BLAS on one thread, and the example-database keys that pytest and HypoFuzz share."""
 
 import multiprocessing
 import os
@@ -9,6 +9,7 @@ import jax
 import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
+from threadpoolctl import threadpool_limits
 
 from reference.jax_ref import require_x64
 from tests.example_database import from_environment
@@ -33,14 +34,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 require_x64()
 # XLA programs compiled by one xdist worker (or an earlier run) are reused by the others: a fresh
 # clone compiles each padded structure once instead of once per worker. A program is cached
-# however quickly it compiled (JAX's default skips those under 1 s: all of ours).
+# however quickly it compiled (JAX's default skips those under 1 s: all of ours). The cache
+# takes no lock: an entry read while the other worker writes it fails to load, and JAX warns
+# and compiles instead (pyproject's filterwarnings ignores that warning). `make clean`
+# empties it.
 jax.config.update("jax_compilation_cache_dir", str(Path(__file__).parent / ".cache" / "jax"))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 # JAX runs threads, and a forked copy of a threaded process can deadlock: processes started
 # through multiprocessing (HypoFuzz's workers in `make fuzz`) start fresh instead.
 multiprocessing.set_start_method("spawn", force=True)
 torch.set_num_threads(1)  # tiny matrices: threads only add overhead and run-to-run noise
+# and so do NumPy's BLAS threads, which spin after a product while torch runs (bench/witnesses.py:
+# a full check costs 16 ms per example with both pools at 2 threads, 8.5 ms with both at 1)
+threadpool_limits(1, user_api="blas")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -161,14 +161,15 @@ _padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=11)
 
 @cache
 def _branches(factories: tuple) -> tuple:
-    """Each activation factory as a ``lax.switch`` branch (z, parameter, mask) → a (cached, so
-    the tuple is the same object — and the same compile key — for the same implementations;
-    a name registered anew with other code compiles anew)."""
+    """Each activation factory as a ``lax.switch`` branch (z, parameter, mask) → a, then a
+    pass-through for padded layers (cached, so the tuple is the same object — and the same
+    compile key — for the same implementations; a name registered anew compiles anew)."""
 
     def branch(factory):
         return lambda z, parameter, mask: factory(parameter)(z, mask)
 
-    return tuple(branch(factory) for factory in factories)
+    # and last, the padded layers' pass-through (not a registered name, which a user may replace)
+    return (*(branch(factory) for factory in factories), lambda z, parameter, mask: z)
 
 
 def _pad_params(spec: Spec, params: Params, width: int, depth: int) -> dict[str, np.ndarray]:
@@ -211,7 +212,7 @@ def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
     n = x.shape[1]
     width, batch, depth = bucket(max(spec.sizes), 16), bucket(n, 8), bucket(spec.depth, 4)
     names = tuple(ACTIVATIONS)
-    codes, slopes = [names.index("identity")] * depth, [0.0] * depth
+    codes, slopes = [len(names)] * depth, [0.0] * depth  # a padded layer: _branches' pass-through
     for k, name in enumerate(spec.activations):
         base, parameter = parse_activation(name)
         codes[k], slopes[k] = names.index(base), 0.0 if parameter is None else parameter
