@@ -86,6 +86,18 @@ LOSSES = {
 #: built-in name) is computed unpadded.
 MASKING_LOSSES = tuple(LOSSES.values())
 
+
+def _loss_branch(name: str):
+    """Loss ``name`` as a ``lax.switch`` branch (a, float targets, labels, mask) → per-sample
+    losses: every padded gradient takes both kinds of target, and uses the one its loss reads."""
+    loss, labels = LOSSES[name], target_kind(name) == "labels"
+    return lambda a, values, classes, mask: loss(a, classes if labels else values, mask)
+
+
+#: The masking losses as switch branches, in MASKING_LOSSES's order: one compiled function
+#: serves every built-in loss.
+LOSS_BRANCHES = tuple(_loss_branch(name) for name in LOSSES)
+
 #: How many times the padded gradient has been traced (= compiled); see ``compile_count``.
 _TRACES = {"padded": 0}
 
@@ -134,7 +146,8 @@ def bucket(n: int, floor: int) -> int:
     return max(floor, 1 << (n - 1).bit_length())
 
 
-def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, active, l2, l2_bias, key):
+def _padded_loss(padded, x, y, labels, out_mask, sample_mask, scale, codes, slopes, active, loss_code,
+                 l2, l2_bias, key):
     r"""L on zero-padded arrays; ∂L/∂θ on the real region equals the unpadded one exactly
     (padded units have zero weights in and out; padded outputs and samples are masked; a
     padded layer after the last, ``active`` false, passes a through: a = where(active, f(z), a),
@@ -142,21 +155,22 @@ def _padded_loss(padded, x, y, out_mask, sample_mask, scale, codes, slopes, acti
 
     Both bias styles share this function: a bias node's column of W is the bias vector b.
     ``l2_bias`` is the penalty's λ on the biases: λ when it covers them, else 0 (traced, so
-    either convention runs the same compiled function).
+    either convention runs the same compiled function). The loss is LOSS_BRANCHES[loss_code], of
+    the float targets ``y`` or the class ``labels``.
     """
     _TRACES["padded"] += 1  # runs at trace time only
-    depth, loss, branches = key
+    depth, branches = key
     a = x
     for k in range(1, depth + 1):
         z = padded[f"W{k}"] @ a + padded[f"b{k}"][:, None]
         a = jnp.where(active[k - 1], lax.switch(codes[k - 1], branches, z, slopes[k - 1], out_mask), a)
-    per_sample = jnp.where(sample_mask, loss(a, y, out_mask), 0.0)
+    per_sample = jnp.where(sample_mask, lax.switch(loss_code, LOSS_BRANCHES, a, y, labels, out_mask), 0.0)
     penalty = sum(jnp.sum(padded[f"W{k}"] ** 2) for k in range(1, depth + 1))
     bias_penalty = sum(jnp.sum(padded[f"b{k}"] ** 2) for k in range(1, depth + 1))
     return scale * per_sample.sum() + 0.5 * l2 * penalty + 0.5 * l2_bias * bias_penalty
 
 
-_padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=11)
+_padded_grad = jax.jit(jax.grad(_padded_loss), static_argnums=13)
 
 
 @cache
@@ -207,8 +221,8 @@ def _pad_data(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
     """Padded parameters and ∂L/∂θ, through one compiled function per padded depth, width and
-    batch (powers of two from 4, 16 and 8), loss function and set of registered activation
-    functions."""
+    batch (powers of two from 4, 16 and 8) and set of registered activation functions; every
+    built-in loss shares it (a traced switch, as the activations are)."""
     n = x.shape[1]
     width, batch, depth = bucket(max(spec.sizes), 16), bucket(n, 8), bucket(spec.depth, 4)
     names = tuple(ACTIVATIONS)
@@ -218,13 +232,15 @@ def _padded_gradients(spec: Spec, params: Params, x: np.ndarray, y: np.ndarray):
         codes[k], slopes[k] = names.index(base), 0.0 if parameter is None else parameter
     out_mask = _pad_data(np.ones((spec.sizes[-1], n), bool), (width, batch))
     sample_mask = _pad_data(np.ones(n, bool), (batch,))
-    y_pad = _pad_data(y, (batch,) if y.ndim == 1 else (width, batch))
+    y_pad = np.zeros((width, batch)) if y.ndim == 1 else _pad_data(y, (width, batch))
+    labels = _pad_data(y, (batch,)) if y.ndim == 1 else np.zeros(batch, np.int64)
+    loss_code = next(i for i, loss in enumerate(MASKING_LOSSES) if loss is LOSSES[spec.loss])
     scale = 1.0 / n if spec.reduction == "mean" else 1.0
     padded = _pad_params(spec, params, width, depth)
-    grads = _padded_grad(padded, _pad_data(x, (width, batch)), y_pad, out_mask, sample_mask, scale,
-                         np.array(codes), np.array(slopes), np.arange(depth) < spec.depth, spec.l2,
-                         spec.l2 if spec.l2_biases else 0.0,
-                         (depth, LOSSES[spec.loss], _branches(tuple(ACTIVATIONS.values()))))
+    grads = _padded_grad(padded, _pad_data(x, (width, batch)), y_pad, labels, out_mask, sample_mask,
+                         scale, np.array(codes), np.array(slopes), np.arange(depth) < spec.depth,
+                         loss_code, spec.l2, spec.l2 if spec.l2_biases else 0.0,
+                         (depth, _branches(tuple(ACTIVATIONS.values()))))
     return padded, grads
 
 
@@ -253,7 +269,7 @@ def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
 
 
 def gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
-    """∂L/∂θ by ``jax.grad`` (padded, compiled once per padded structure and loss), float64."""
+    """∂L/∂θ by ``jax.grad`` (padded, compiled once per padded structure), float64."""
     return gradients_and_sgd_step(spec, params, X, Y, None)[0]
 
 

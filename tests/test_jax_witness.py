@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from bpcheck.compare import ask_witnesses
 from bpcheck.strategies import problems, specs
-from manual.spec import Spec, param_shapes
-from reference import jax_ref
+from manual.spec import LOSSES, Spec, param_shapes, takes_probabilities, target_kind
+from reference import jax_ref, torch_ref
 from tests.assertions import describe_problem
 
 
@@ -64,4 +64,22 @@ def test_depths_one_to_four_share_one_compiled_function():
     before = jax_ref.compile_count()
     for depth in (1, 2, 3):
         assert len(gradients(depth)) == 2 * depth
+    assert jax_ref.compile_count() == before
+
+
+def test_every_built_in_loss_shares_one_compiled_function():
+    """The loss is a traced switch too: labels and float targets both go in, each loss reads its
+    kind, and each loss's gradient is still torch's."""
+    rng = np.random.default_rng(7)
+    before = None
+    for loss in LOSSES:
+        output = "sigmoid" if takes_probabilities(loss) else "identity"
+        spec = Spec((3, 3, 3), ("tanh", output), loss, bias="vector", layout="rows")
+        params = {name: rng.normal(size=shape) for name, shape in param_shapes(spec).items()}
+        X = rng.normal(size=(4, 3))
+        Y = rng.integers(0, 3, 4) if target_kind(loss) == "labels" else rng.uniform(size=(4, 3))
+        grads, truth = jax_ref.gradients(spec, params, X, Y), torch_ref.gradients(spec, params, X, Y)
+        for name in truth:
+            assert np.allclose(grads[name], truth[name], rtol=1e-12, atol=1e-14), (loss, name)
+        before = jax_ref.compile_count() if before is None else before
     assert jax_ref.compile_count() == before
