@@ -130,15 +130,16 @@ def _flat(spec: Spec, params: Params) -> np.ndarray:
     return np.concatenate([np.asarray(params[n], np.float64).ravel() for n in param_shapes(spec)])
 
 
-def _penalty(spec: Spec, theta: np.ndarray) -> float:
-    """½λ‖θ‖² over the penalised entries (``_entry_table``)."""
-    return 0.5 * spec.l2 * float(np.sum(np.square(theta[_entry_table(spec)[3]])))
+def _penalty(spec: Spec, theta: np.ndarray, penalised: np.ndarray) -> float:
+    """½λ‖θ‖² over the penalised entries (the mask from ``_entry_table``)."""
+    return 0.5 * spec.l2 * float(np.sum(np.square(theta[penalised])))
 
 
 def loss(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray) -> float:
     """L in float64 from this module's own forward pass."""
     output = forward(spec, params, X)[2]
-    return float(_data_loss(spec, output, _rows(spec, Y))) + _penalty(spec, _flat(spec, params))
+    return float(_data_loss(spec, output, _rows(spec, Y))) + _penalty(spec, _flat(spec, params),
+                                                                       _entry_table(spec)[3])
 
 
 def _entry_table(spec: Spec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -194,17 +195,18 @@ def gradients_with_error(
     chosen = np.arange(theta.size) if entries is None else np.asarray(entries, dtype=np.int64)
     layer, unit, column, penalised = _entry_table(spec)
     weights = _weights(spec, params)
-    passed, penalty = _forward(spec, weights, x), _penalty(spec, theta)
+    passed, penalty = _forward(spec, weights, x), _penalty(spec, theta, penalised)
     block, done = _block_size(spec, x.shape[0]), 0
     for k in range(1, spec.depth + 1):
         mine = chosen[layer[chosen] == k]
         for start in range(0, mine.size, block):
-            index = np.tile(mine[start:start + block], len(STEPS))
-            shifts = np.multiply.outer(STEPS, h[mine[start:start + block]]).ravel()
+            entries_k = mine[start:start + block]
+            index = np.tile(entries_k, len(STEPS))  # one copy per entry and step
+            shifts = np.multiply.outer(STEPS, h[entries_k]).ravel()
             moved = 0.5 * spec.l2 * np.where(penalised[index], (2 * theta[index] + shifts) * shifts, 0.0)
             data = _shifted_data_losses(spec, weights, passed, y, k, unit[index], column[index], shifts)
-            losses[:, index[: index.size // len(STEPS)]] = (data + penalty + moved).reshape(len(STEPS), -1)
-            done += index.size // len(STEPS)
+            losses[:, entries_k] = (data + penalty + moved).reshape(len(STEPS), -1)
+            done += entries_k.size
             if progress is not None:
                 progress(done, chosen.size)
     d_h = (losses[0] - losses[1]) / (2 * h)
