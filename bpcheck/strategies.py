@@ -6,7 +6,9 @@ biases within the seed program's initialisation range ±1/√(fan_in + 1), input
 0.01 ≤ |x| ≤ 2,
 targets in [−1, 1] (values), [0, 1] (probabilities) or {0 … C−1} (labels), η in [1e−3, 1].
 That keeps most pre-activations where float64 autodiff is itself accurate (see
-``bpcheck.tolerances``); saturation has dedicated tests.
+``bpcheck.tolerances``); saturation has dedicated tests. Pre-activations keep KINK_MARGIN from
+every kink by construction: each bias is moved just enough (``clear_of_kinks``), so the kink
+filter ``away_from_kinks`` rejects almost nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ PARAMETERS = (0.01, 0.2, 1.5)
 #: How far test pre-activations keep from an activation's kinks (its record's ``kinks``):
 #: finite differences step ≲ 1e−5, float32 rounds z by ≲ 1e−5, XLA flushes subnormals to zero.
 KINK_MARGIN = 1e-2
+#: ``clear_of_kinks`` moves pre-activations to this distance at least, a little beyond
+#: KINK_MARGIN, so that rounding the moved bias to float32 cannot undo it.
+KINK_CLEARANCE = 1.125 * KINK_MARGIN
 
 
 def hidden_activations() -> list[str]:
@@ -144,7 +149,36 @@ def problems(draw, spec_strategy: st.SearchStrategy[Spec] | None = None) -> Prob
     X = draw(array(data_shape(spec, spec.sizes[0], n), -INPUT_BOUND, INPUT_BOUND, spec.dtype,
                    smallest=INPUT_SMALLEST))
     lr = draw(st.floats(1e-3, 1.0))
-    return Problem(spec, params, X, draw(targets(spec, n)), lr)
+    return Problem(spec, clear_of_kinks(spec, params, X), X, draw(targets(spec, n)), lr)
+
+
+def clear_of_kinks(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray) -> dict[str, np.ndarray]:
+    """The parameters with each bias moved, layer by layer, by the smallest shift d that keeps
+    every pre-activation of its unit at least KINK_CLEARANCE from its activation's kinks:
+    with m = KINK_CLEARANCE, forbidden are d ∈ (c − z_n − m, c − z_n + m) for every sample n and
+    kink c, so d is 0 or c − z_n ± 1.25·KINK_MARGIN, whichever is allowed, smallest, and keeps
+    the bias within its layer's bound. A unit with no such d keeps its bias (``away_from_kinks`` then
+    rejects the draw). A shifted bias shifts every later layer's input, hence layer by layer."""
+    params = {name: value.copy() for name, value in params.items()}
+    for k, name in enumerate(spec.activations, start=1):
+        kinks = np.array(ACTIVATIONS[parse_activation(name)[0]].kinks)
+        if not kinks.size:
+            continue
+        z = numeric.preactivations(spec, {key: np.asarray(v, np.float64) for key, v in params.items()},
+                                   np.asarray(X, np.float64))[k - 1]  # samples × units
+        key, column = (f"W{k}", np.s_[:, -1]) if spec.bias == "node" else (f"b{k}", np.s_[:])
+        bias = params[key][column].astype(np.float64)
+        bound = weight_bound(spec, key)
+        ends = (kinks[:, None, None] - z[None] + np.array([-1, 1])[:, None, None, None]
+                * 1.25 * KINK_MARGIN).reshape(-1, z.shape[1])  # (2·kinks·samples, units)
+        shifts = np.concatenate([np.zeros((1, z.shape[1])), ends])
+        after = z[None] + shifts[:, None, :]  # (candidates, samples, units)
+        clear = np.min(np.abs(after[..., None] - kinks), axis=(1, 3)) >= KINK_CLEARANCE
+        clear &= np.abs(bias + shifts) <= bound
+        best = np.argmin(np.where(clear, np.abs(shifts), np.inf), axis=0)
+        shift = np.where(clear.any(axis=0), shifts[best, np.arange(z.shape[1])], 0.0)
+        params[key][column] = np.clip(bias + shift, -bound, bound).astype(params[key].dtype)
+    return params
 
 
 def away_from_kinks(problem: Problem) -> bool:

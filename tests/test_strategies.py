@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bpcheck.strategies import (
     INPUT_BOUND,
+    KINK_MARGIN,
     MAX_BATCH,
     MAX_HIDDEN_LAYERS,
     MAX_WIDTH,
+    away_from_kinks,
+    clear_of_kinks,
     problems,
     specs,
     weight_bound,
 )
 from bpcheck.tolerances import unit_roundoff
-from manual.spec import ACTIVATIONS, LOSSES, check_problem, parse_activation, target_kind
+from manual.spec import ACTIVATIONS, LOSSES, Spec, check_problem, parse_activation, target_kind
+from tests.assertions import describe_problem
 
 
 @given(problem=problems())
@@ -64,3 +70,29 @@ def test_specs_reach_every_name_convention_and_size_limit():
 @given(spec=specs(include="softmax"))
 def test_included_output_only_activation_lands_on_the_output(spec):
     assert spec.activations[-1] == "softmax"
+
+
+KINKED = [name for name, record in ACTIVATIONS.items() if record.kinks]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@given(data=st.data())
+def test_problems_keep_clear_of_kinks_by_construction(dtype, data):
+    """Every drawn pre-activation keeps KINK_MARGIN from its kinks, with no draw rejected: the
+    construction fails only where a unit's 2·N·K forbidden intervals, 0.025 wide, cover its
+    whole bias range (≥ 2/√17 wide)."""
+    activation = data.draw(st.sampled_from(KINKED))
+    problem = data.draw(problems(specs(include=activation, dtype=dtype)))
+    assert away_from_kinks(problem), describe_problem(problem)
+
+
+def test_clear_of_kinks_moves_a_bias_by_the_smallest_shift_and_leaves_the_input_unchanged():
+    spec = Spec((1, 1, 1), ("relu", "identity"), "half-sse", "sum", "vector", "rows")
+    params = {"W1": np.array([[0.5]]), "b1": np.array([-0.498]), "W2": np.array([[0.3]]),
+              "b2": np.array([0.0])}
+    X = np.array([[1.0], [1.004]])  # z = 0.002 and 0.004: both too near relu's kink at 0
+    cleared = clear_of_kinks(spec, params, X)
+    assert params["b1"][0] == -0.498 and X[1, 0] == 1.004  # the caller's arrays are untouched
+    # the smallest move: up until z = 0.002 is 1.25·KINK_MARGIN (down would take 0.004 + 0.0125)
+    assert cleared["b1"][0] == pytest.approx(-0.498 - 0.002 + 1.25 * KINK_MARGIN)
+    assert cleared["W1"] is not params["W1"] and np.array_equal(cleared["W2"], params["W2"])
