@@ -7,14 +7,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import HypothesisException, Unsatisfiable
 
 from bpcheck.compare import INCONCLUSIVE, RuleReport, ask_witnesses, compare_rule
 from bpcheck.problem import Problem
 from bpcheck.strategies import away_from_kinks
+from bpcheck.threads import one_thread
 from manual.rules import UpdateRule
+from reference import SENSITIVITY_WITNESS, WITNESSES
+
+#: A hunt keeps the minimal problem itself (``Verdict``), so it skips Hypothesis's explain
+#: phase, which reruns the shrunk failure with each argument varied to annotate a traceback.
+EXPLORE_AND_SHRINK = tuple(phase for phase in Phase if phase != Phase.explain)
 
 
 class UserCodeError(Exception):
@@ -115,7 +121,7 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
 
     @hypothesis_seed(seed)
     @settings(max_examples=max_examples, deadline=None, database=None, print_blob=False,
-              report_multiple_bugs=False,
+              report_multiple_bugs=False, phases=EXPLORE_AND_SHRINK,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     @given(problem=strategy)
     def check(problem: Problem) -> None:
@@ -129,7 +135,9 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
             raise
 
     try:
-        check()
+        WITNESSES[SENSITIVITY_WITNESS].module  # noqa: B018 — torch loads now, so one_thread() pins it too
+        with one_thread():
+            check()
     except Unsatisfiable as error:  # every draw discarded: ``examples`` stays 0
         verdict.error = error
     except Exception as error:
