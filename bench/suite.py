@@ -35,14 +35,29 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
+def kinds(record: dict) -> list[str]:
+    """What became of one test case: ``passed`` or ``failed`` (any phase); and, in the generate
+    phase, ``drawn`` and how: ``discarded`` (a filter, assume or reject turned it away) or
+    ``oversized`` (Hypothesis stopped generating it, past 5× the simplest example's choices,
+    before the test saw it); other phases' tries that gave up (shrinking, explaining: larger
+    than the best failure so far, or invalid) are ``shrink-aborted``."""
+    status, metadata = record["status"], record.get("metadata") or {}
+    generated = metadata.get("phase") in ("generate", None)
+    if status != "gave_up":
+        return [status, "drawn"] if generated else [status]
+    if not generated:
+        return ["shrink-aborted"]
+    return ["oversized"] if metadata.get("data_status") == 0 else ["discarded", "drawn"]
+
+
 def count_examples(storage: Path) -> Counter:
-    """Test cases by status from Hypothesis's observability log."""
+    """Test cases by ``kinds`` from Hypothesis's observability log."""
     counts: Counter = Counter()
     for log in (storage / "observed").glob("*_testcases.jsonl"):
         for line in log.read_text().splitlines():
             record = json.loads(line)
             if record.get("type") == "test_case":
-                counts[record["status"]] += 1
+                counts.update(kinds(record))
     return counts
 
 
@@ -63,14 +78,17 @@ def main(command: list[str]) -> None:
     if "--durations" in " ".join(command):  # show pytest's slowest-tests section
         print(output[output.find("slowest"):output.rfind("=" * 10)])
     summary = [line for line in output.splitlines() if " passed" in line or " failed" in line]
-    drawn = counts["passed"] + counts["gave_up"]
+    drawn = counts["drawn"]
     show("suite", f"`{' '.join(command)}` on {os.cpu_count()} cores", ["measure", "value"], [
         ["pytest summary", summary[-1].strip("= ") if summary else "(none)"],
         ["wall time (s)", f"{wall:.0f}"],
         ["peak memory, whole process tree (MiB)", f"{peak / 2**20:.0f}"],
         ["examples passed (verified)", f"{counts['passed']:,}"],
-        ["examples drawn and discarded by filters/assume", f"{counts['gave_up']:,}"],
-        ["discarded fraction of those drawn", f"{100 * counts['gave_up'] / max(drawn, 1):.1f} %"],
+        ["examples drawn (generate phase) and discarded by filters/assume",
+         f"{drawn:,} / {counts['discarded']:,}"],
+        ["discarded fraction of those drawn", f"{100 * counts['discarded'] / max(drawn, 1):.1f} %"],
+        ["generation stopped by Hypothesis (over 5× the simplest example)", f"{counts['oversized']:,}"],
+        ["shrinking tries stopped or invalid", f"{counts['shrink-aborted']:,}"],
         ["verified examples per second", f"{counts['passed'] / wall:.1f}"],
     ])
     if child.returncode:
