@@ -69,8 +69,9 @@ def test_derived_rule_in_float32_matches_float64_truth(activation, data):
 @given(problem=problems())
 def test_witnesses_agree_among_themselves(problem):
     assume(away_from_kinks(problem))
-    rows = compare_witnesses(problem, ask_witnesses(problem))
-    assume(not any(row.verdict == INCONCLUSIVE for row in rows))
+    rows = [row for row in compare_witnesses(problem, ask_witnesses(problem))
+            if row.verdict != INCONCLUSIVE]  # e.g. an exactly zero gradient against an estimate
+    assume(rows)
     assert_rows_agree(rows, problem)
 
 

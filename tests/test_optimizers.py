@@ -105,7 +105,8 @@ def test_training_equals_autodiff_with_framework_optimizer(name, framework, prob
         rows = compare_training(problem, name, hp, steps, framework)
     except Uninformative:
         reject()
-    assume(all(row.informative for row in rows))
+    rows = [row for row in rows if row.informative]  # the others cannot tell rules apart
+    assume(rows)
     assert_agrees(rows)
 
 
