@@ -38,8 +38,11 @@ require_x64()
 # takes no lock: an entry read while the other worker writes it fails to load, and JAX warns
 # and compiles instead (pyproject's filterwarnings ignores that warning). `make clean`
 # empties it.
-jax.config.update("jax_compilation_cache_dir", str(Path(__file__).parent / ".cache" / "jax"))
+CACHE = Path(__file__).parent / ".cache" / "jax"
+jax.config.update("jax_compilation_cache_dir", str(CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+# and `bpcheck` run as a child process uses it too, not the user's cache (bpcheck.cli)
+os.environ.update(JAX_COMPILATION_CACHE_DIR=str(CACHE), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 # JAX runs threads, and a forked copy of a threaded process can deadlock: processes started
 # through multiprocessing (HypoFuzz's workers in `make fuzz`) start fresh instead.
 multiprocessing.set_start_method("spawn", force=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 
 import pytest
 
@@ -69,3 +71,30 @@ def test_an_unwritable_directory_is_refused(tmp_path):
     locked.mkdir(mode=0o500)
     with pytest.raises(OutputPathError, match="permission denied"):
         check_output_path(str(locked / "out.json"), "--json")
+
+
+def test_the_command_line_keeps_jax_programs_in_the_users_cache(monkeypatch, tmp_path):
+    monkeypatch.delitem(sys.modules, "jax")  # as in a fresh `bpcheck` process
+    for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+                 "BPCHECK_JAX_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with warnings.catch_warnings():
+        cli.keep_jax_programs()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "bpcheck" / "jax")
+    assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")  # the user's own choice stays
+    with warnings.catch_warnings():
+        cli.keep_jax_programs()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
+
+
+def test_the_jax_cache_can_be_turned_off_and_a_loaded_jax_is_left_alone(monkeypatch, tmp_path):
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cli.keep_jax_programs()  # jax is loaded in this process (conftest)
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
+    monkeypatch.delitem(sys.modules, "jax")
+    monkeypatch.setenv("BPCHECK_JAX_CACHE", "off")
+    cli.keep_jax_programs()
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
