@@ -8,7 +8,6 @@ from rich.table import Table
 
 from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
 from bpcheck.cli.render import describe_factor, explained_by
-from bpcheck.diagnose import diagnose
 
 
 def main(argv: list[str], console: Console) -> int:
@@ -29,6 +28,8 @@ def main(argv: list[str], console: Console) -> int:
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck diagnose: error:[/] {error}")
         return 2
+    from bpcheck.diagnose import diagnose  # its nearby models are torch classes: torch loads now
+
     if rule.unsupported_reason(problem.spec):
         console.print(f"{name}: not defined here — {rule.unsupported_reason(problem.spec)}")
         return 2

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bpcheck.cli.options import described
-from bpcheck.optimizers import FRAMEWORKS, compare_training, convention_table, in_convention
 from bpcheck.problem import Problem
 from manual import optim
 
@@ -21,6 +20,8 @@ def _fmt(value: float) -> str:
 def optimizer_report(problem: Problem, name: str, options: dict, steps: int, console: Console) -> bool:
     """Train ``steps`` steps with manual gradients + the manual optimizer against torch autograd +
     torch.optim and jax + optax; one table row per step × parameter × framework."""
+    from bpcheck.optimizers import FRAMEWORKS, compare_training, in_convention  # torch, jax load
+
     ok = True
     table = Table(title=f"[bold]{name}[/] for {steps} steps: manual gradients + manual optimizer "
                         "vs autodiff + the framework's optimizer (max |θ_manual − θ_framework|)",
@@ -49,6 +50,8 @@ def main(argv: list[str], console: Console) -> int:
     if args.steps < 1:
         console.print("[bold red]bpcheck optim: error:[/] --steps must be ≥ 1")
         return 2
+    from bpcheck.optimizers import convention_table  # torch, jax and optax load now
+
     rows = convention_table(args.steps, args.seed)
     table = Table(title=f"torch.optim vs optax at their defaults: same θ_0 (4×3 + 4 parameters), "
                         f"same {args.steps} gradients, same η (torch's default), max |Δθ| over "

@@ -21,7 +21,6 @@ from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.render import describe_factor, explained_by
 from bpcheck.compare import ask_witnesses, compare_rule
 from bpcheck.datasets import split
-from bpcheck.diagnose import diagnose
 from bpcheck.problem import Problem
 from bpcheck.sweep import sweep
 from bpcheck.train import seed_program_spec, train_curve
@@ -37,6 +36,8 @@ def _png(path: Path) -> str:
 
 def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> list[tuple[str, object]]:
     """(heading, content) pairs; content is text, a Table, or a PNG data URI (str starting data:)."""
+    from bpcheck.diagnose import diagnose  # its nearby models are torch classes: torch loads now
+
     spec = problem.spec
     report = compare_rule(rule, problem, ask_witnesses(problem))
     rows = [[r.parameter, r.quantity, r.witness, f"{r.error.max_abs:.2e}", f"{r.error.rel:.2e}",

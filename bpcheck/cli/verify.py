@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 
-from bpcheck.checking import RAISED, UNCHECKED, CheckReport, check
 from bpcheck.cli.options import _int_list, _name_list, described, natural, positive_int
 from bpcheck.cli.render import describe_problem, rule_table
-from bpcheck.extend import UserActivation, load_user_rule
 from bpcheck.notebook import as_text
 from bpcheck.user_rule import UserRule
 from manual.spec import DTYPES, LOSSES
+
+if TYPE_CHECKING:
+    from bpcheck.checking import CheckReport
 
 #: Options that pin a UserRule's network (``check`` takes keywords of the same names).
 PINS = ("layers", "activations", "loss", "dtype")
@@ -40,6 +42,9 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+    from bpcheck.checking import check  # torch and jax load now, not for --help
+    from bpcheck.extend import load_user_rule
+
     pins = {option: getattr(args, option) for option in PINS if getattr(args, option) is not None}
     try:
         rule = load_user_rule(args.target)
@@ -80,6 +85,9 @@ def _render_rule(report: CheckReport, console: Console) -> None:
 
 def _render_part(rule, report: CheckReport, console: Console) -> None:
     """An activation's or loss's report: as ``bpcheck verify`` has always printed it."""
+    from bpcheck.checking import RAISED, UNCHECKED
+    from bpcheck.extend import UserActivation
+
     name = rule.name
     if report.verdict == RAISED:
         where = ("" if report.counterexample is None else
