@@ -153,32 +153,40 @@ def problems(draw, spec_strategy: st.SearchStrategy[Spec] | None = None) -> Prob
 
 
 def clear_of_kinks(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray) -> dict[str, np.ndarray]:
-    """The parameters with each bias moved, layer by layer, by the smallest shift d that keeps
-    every pre-activation of its unit at least KINK_CLEARANCE from its activation's kinks:
-    with m = KINK_CLEARANCE, forbidden are d ∈ (c − z_n − m, c − z_n + m) for every sample n and
-    kink c, so d is 0 or c − z_n ± 1.25·KINK_MARGIN, whichever is allowed, smallest, and keeps
-    the bias within its layer's bound. A unit with no such d keeps its bias (``away_from_kinks`` then
-    rejects the draw). A shifted bias shifts every later layer's input, hence layer by layer."""
+    """The parameters with each bias moved, layer by layer, so that every pre-activation of its
+    unit keeps at least KINK_CLEARANCE from its activation's kinks. With m = KINK_CLEARANCE,
+    a shift d is forbidden in (c − z_n − m, c − z_n + m) for every sample n and kink c; the
+    candidates are 0 and c − z_n ± 1.25·KINK_MARGIN, and the unit takes the smallest allowed
+    one that keeps the bias within its layer's bound (in the dtype) — ties upward, so a unit
+    drawn exactly on relu's kink is moved live, not dead. A unit with no such candidate keeps
+    its bias (``away_from_kinks`` then rejects the draw). A moved bias moves every later
+    layer's input, hence layer by layer."""
     params = {name: value.copy() for name, value in params.items()}
     for k, name in enumerate(spec.activations, start=1):
-        kinks = np.array(ACTIVATIONS[parse_activation(name)[0]].kinks)
+        kinks = np.sort(ACTIVATIONS[parse_activation(name)[0]].kinks)
         if not kinks.size:
             continue
         z = numeric.preactivations(spec, {key: np.asarray(v, np.float64) for key, v in params.items()},
                                    np.asarray(X, np.float64))[k - 1]  # samples × units
         key, column = (f"W{k}", np.s_[:, -1]) if spec.bias == "node" else (f"b{k}", np.s_[:])
         bias = params[key][column].astype(np.float64)
-        bound = weight_bound(spec, key)
-        ends = (kinks[:, None, None] - z[None] + np.array([-1, 1])[:, None, None, None]
-                * 1.25 * KINK_MARGIN).reshape(-1, z.shape[1])  # (2·kinks·samples, units)
+        bound = float(np.dtype(spec.dtype).type(weight_bound(spec, key)))  # as ``bounded`` drew it
+        ends = (kinks[:, None, None] - z[None] + np.array([1, -1])[:, None, None, None]
+                * 1.25 * KINK_MARGIN).reshape(-1, z.shape[1])  # (2·kinks·samples, units), + first
         shifts = np.concatenate([np.zeros((1, z.shape[1])), ends])
-        after = z[None] + shifts[:, None, :]  # (candidates, samples, units)
-        clear = np.min(np.abs(after[..., None] - kinks), axis=(1, 3)) >= KINK_CLEARANCE
+        clear = np.min(_distance_to(kinks, z[None] + shifts[:, None, :]), axis=1) >= KINK_CLEARANCE
         clear &= np.abs(bias + shifts) <= bound
         best = np.argmin(np.where(clear, np.abs(shifts), np.inf), axis=0)
         shift = np.where(clear.any(axis=0), shifts[best, np.arange(z.shape[1])], 0.0)
         params[key][column] = np.clip(bias + shift, -bound, bound).astype(params[key].dtype)
     return params
+
+
+def _distance_to(kinks: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """|v − nearest kink| for each value, ``kinks`` sorted (memory linear in their number)."""
+    at = np.searchsorted(kinks, values)
+    below, above = kinks[np.maximum(at - 1, 0)], kinks[np.minimum(at, kinks.size - 1)]
+    return np.minimum(np.abs(values - below), np.abs(values - above))
 
 
 def away_from_kinks(problem: Problem) -> bool:

@@ -79,8 +79,8 @@ KINKED = [name for name, record in ACTIVATIONS.items() if record.kinks]
 @given(data=st.data())
 def test_problems_keep_clear_of_kinks_by_construction(dtype, data):
     """Every drawn pre-activation keeps KINK_MARGIN from its kinks, with no draw rejected: the
-    construction fails only where a unit's 2·N·K forbidden intervals, 0.025 wide, cover its
-    whole bias range (≥ 2/√17 wide)."""
+    construction fails only where a unit's N·K forbidden intervals, 0.0225 wide, cover its whole
+    bias range (≥ 2/√17 wide; the built-in kinks, one per activation, cover 0.2 at most)."""
     activation = data.draw(st.sampled_from(KINKED))
     problem = data.draw(problems(specs(include=activation, dtype=dtype)))
     assert away_from_kinks(problem), describe_problem(problem)
@@ -96,3 +96,21 @@ def test_clear_of_kinks_moves_a_bias_by_the_smallest_shift_and_leaves_the_input_
     # the smallest move: up until z = 0.002 is 1.25·KINK_MARGIN (down would take 0.004 + 0.0125)
     assert cleared["b1"][0] == pytest.approx(-0.498 - 0.002 + 1.25 * KINK_MARGIN)
     assert cleared["W1"] is not params["W1"] and np.array_equal(cleared["W2"], params["W2"])
+
+
+def test_clear_of_kinks_leaves_a_float32_bias_at_its_bound_and_moves_a_unit_on_the_kink_live():
+    spec = Spec((5, 2, 1), ("relu", "identity"), "half-sse", "sum", "vector", "rows", dtype="float32")
+    bound = np.float32(weight_bound(spec, "b1"))  # rounded up past the float64 bound for fan-in 5
+    params = {"W1": np.zeros((2, 5), np.float32), "b1": np.array([bound, 0.0], np.float32),
+              "W2": np.zeros((1, 2), np.float32), "b2": np.zeros(1, np.float32)}
+    cleared = clear_of_kinks(spec, params, np.ones((3, 5), np.float32))
+    assert cleared["b1"][0] == bound  # z = bound, far from the kink: not moved
+    assert cleared["b1"][1] == np.float32(1.25 * KINK_MARGIN)  # z = 0 exactly: moved up, live
+
+
+def test_clear_of_kinks_handles_many_declared_kinks_in_memory_linear_in_their_number():
+    kinks = np.sort(np.random.default_rng(0).uniform(-3, 3, 500))
+    values = np.linspace(-4, 4, 1001)
+    from bpcheck.strategies import _distance_to
+
+    assert np.array_equal(_distance_to(kinks, values), np.min(np.abs(values[:, None] - kinks), axis=1))
