@@ -134,8 +134,8 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
                 verdict.raises(problem, error)
             raise
 
+    WITNESSES[SENSITIVITY_WITNESS].module  # noqa: B018 — torch loads now, so one_thread() pins it too
     try:
-        WITNESSES[SENSITIVITY_WITNESS].module  # noqa: B018 — torch loads now, so one_thread() pins it too
         with one_thread():
             check()
     except Unsatisfiable as error:  # every draw discarded: ``examples`` stays 0

@@ -73,6 +73,10 @@ def test_an_unwritable_directory_is_refused(tmp_path):
         check_output_path(str(locked / "out.json"), "--json")
 
 
+def no_home(cls):
+    raise RuntimeError("Could not determine home directory.")  # pathlib's own words
+
+
 def test_the_command_line_keeps_jax_programs_in_the_users_cache(monkeypatch, tmp_path):
     monkeypatch.delitem(sys.modules, "jax")  # as in a fresh `bpcheck` process
     for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
@@ -83,10 +87,16 @@ def test_the_command_line_keeps_jax_programs_in_the_users_cache(monkeypatch, tmp
         cli.keep_jax_programs()
     assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "bpcheck" / "jax")
     assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
-    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")  # the user's own choice stays
-    with warnings.catch_warnings():
-        cli.keep_jax_programs()
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")  # the user's own cache
+    monkeypatch.delenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+    cli.keep_jax_programs()
     assert os.environ["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
+    assert "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ  # as they set it up
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr(cli.Path, "home", classmethod(no_home))
+    cli.keep_jax_programs()  # no home directory: no cache, and no crash
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
 
 
 def test_the_jax_cache_can_be_turned_off_and_a_loaded_jax_is_left_alone(monkeypatch, tmp_path):

@@ -33,10 +33,14 @@ def keep_jax_programs() -> None:
     network structure compiles once (about 0.2 s) instead of once per run. Set through jax's
     environment variables, read when jax loads, so nothing is imported here; a process that has
     loaded jax already keeps its own settings."""
-    if "jax" in sys.modules or os.environ.get("BPCHECK_JAX_CACHE") == "off":
+    if ("jax" in sys.modules or os.environ.get("BPCHECK_JAX_CACHE") == "off"
+            or "JAX_COMPILATION_CACHE_DIR" in os.environ):  # the user's own cache, as they set it
         return
-    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(home / "bpcheck" / "jax"))
+    try:
+        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home directory (a container's user without one): no cache
+        return
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(home / "bpcheck" / "jax")
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # ours take < 1 s
     # the cache takes no lock: an entry read while another run writes it fails to load, and jax
     # warns and compiles instead (jax-ml/jax#22718)
