@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
@@ -91,7 +91,8 @@ def test_seed_literal_train_leaves_its_inputs_alone():
     seed_literal_train(*arrays, 0.5)  # would raise on any in-place write
 
 
-#: relu pairs put many drawn pre-activations on the kink, which the draws must avoid
+#: the draws keep clear of relu's kink by construction; a draw is still discarded where the
+#: truth cannot settle it (a dead or saturated network)
 kinks_filtered = settings(suppress_health_check=[HealthCheck.filter_too_much])
 
 
@@ -138,21 +139,25 @@ def seed_hidden_rounding(problem: Problem, truth) -> np.ndarray:
 @given(problem=node_problems(("sigmoid", "sigmoid"), layout="cols"),
        labels=st.lists(st.integers(0, 15), min_size=8, max_size=8))
 def test_seed_literal_hidden_update_differs_from_autodiff_in_the_seed_setting(problem, labels):
-    """Sigmoid layers and one-hot targets (e ≠ 0 always): every witness flags W1, by D,
-    wherever D is more than twice the allowance. D can cancel: with W_o = 0 and one input
-    repeated, the samples' one-hot errors sum to zero, W_o′ = W_o, and the seed is exact."""
+    """Sigmoid layers and one-hot targets (e ≠ 0 always): the seed sits at its predicted value,
+    and every witness flags W1, by D, wherever D is not negligible (over 1e−6 of the larger
+    gradient: a bound that owes nothing to the allowance under test). D can cancel: with
+    W_o = 0, one input repeated and balanced labels, the samples' errors sum to zero in
+    ∂L/∂W_o, W_o′ = W_o, and the seed is exact."""
     C, N = problem.spec.sizes[-1], problem.n_samples
     one_hot = (np.arange(C)[:, None] == np.array(labels[:N])[None, :] % C).astype(float)
     problem = Problem(problem.spec, problem.params, problem.X, one_hot, problem.lr)
     truth = ask_witnesses(problem)
-    gap = np.max(np.abs(predicted_seed_hidden(problem, truth) - truth.gradients["torch"]["W1"]))
-    assume(gap > 2 * np.max(truth.allowance["W1"]))
+    predicted, exact = predicted_seed_hidden(problem, truth), truth.gradients["torch"]["W1"]
+    gap = np.max(np.abs(predicted - exact))
     report = compare_rule(SEED, problem, truth)
     hidden_rows = [row for row in report.rows if row.parameter == "W1"]
-    assert hidden_rows and not any(row.agrees for row in hidden_rows), describe_problem(problem)
     torch_row = next(r for r in hidden_rows if r.witness == "torch" and r.quantity == "gradient")
     # the rule sits at its predicted value up to its own rounding
     assert abs(torch_row.error.max_abs - gap) <= np.max(seed_hidden_rounding(problem, truth))
+    if gap > 1e-6 * max(np.max(np.abs(predicted)), np.max(np.abs(exact))):
+        event("the seed's slip shows")
+        assert not any(row.agrees for row in hidden_rows), describe_problem(problem)
 
 
 @given(problem=node_problems(("sigmoid", "relu")))
