@@ -36,17 +36,20 @@ def tree_rss(process: psutil.Process) -> int:
 
 
 def kinds(record: dict) -> list[str]:
-    """What became of one test case: ``passed`` or ``failed`` (any phase); and, in the generate
-    phase, ``drawn`` and how: ``discarded`` (a filter, assume or reject turned it away) or
-    ``oversized`` (Hypothesis stopped generating it, past 5× the simplest example's choices,
-    before the test saw it); other phases' tries that gave up (shrinking, explaining: larger
-    than the best failure so far, or invalid) are ``shrink-aborted``."""
+    """What became of one test case: ``passed`` or ``failed`` (any phase); and, drawn in the
+    generate or target phase, ``drawn`` and how: ``discarded`` (a filter, assume or reject
+    turned it away) or ``oversized`` (Hypothesis stopped generating it before the test saw it:
+    past 5× the simplest example's choices early on, its hard size limit later). Tries of the
+    other phases that gave up (shrinking, explaining: larger than the best failure so far, or
+    invalid) are ``shrink-aborted``; explicit examples and the final replay of a failure have
+    no phase and are not draws."""
     status, metadata = record["status"], record.get("metadata") or {}
-    generated = metadata.get("phase") in ("generate", None)
+    phase = metadata.get("phase")
+    generated = phase in ("generate", "target")
     if status != "gave_up":
         return [status, "drawn"] if generated else [status]
     if not generated:
-        return ["shrink-aborted"]
+        return ["shrink-aborted"] if phase is not None else []
     return ["oversized"] if metadata.get("data_status") == 0 else ["discarded", "drawn"]
 
 
@@ -87,7 +90,7 @@ def main(command: list[str]) -> None:
         ["examples drawn (generate phase) and discarded by filters/assume",
          f"{drawn:,} / {counts['discarded']:,}"],
         ["discarded fraction of those drawn", f"{100 * counts['discarded'] / max(drawn, 1):.1f} %"],
-        ["generation stopped by Hypothesis (over 5× the simplest example)", f"{counts['oversized']:,}"],
+        ["draws Hypothesis stopped as too large, before the test saw them", f"{counts['oversized']:,}"],
         ["shrinking tries stopped or invalid", f"{counts['shrink-aborted']:,}"],
         ["verified examples per second", f"{counts['passed'] / wall:.1f}"],
     ])
