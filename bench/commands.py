@@ -3,14 +3,18 @@ rounds: ``bpcheck --help``, the default report, ``bpcheck verify`` of one user a
 200 networks, and checking each example UserRule with 200 networks (``bpcheck.check(rule, 200)``).
 
 A fresh process per run counts what a user waits for: importing torch and jax, compiling the
-jax witness for each new network depth, the search and its shrinking. Run with ``make bench``.
+jax witness for each new network structure (or reading it from the command line's cache: a
+fresh one for this run, warm after the first round; the report and verify are also timed with
+the cache off), the search and its shrinking. Run with ``make bench``.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,23 +27,27 @@ CHECK = ("import sys; sys.path.insert(0, {folder!r}); import bpcheck, {module} a
          "r = bpcheck.check(m.{name}, {examples}); print(r.verdict, r.examples)")
 USER_RULES = {"online_network": "backprop_rule", "batch_classifier": "classifier_rule",
               "trainer_class": "trainer_rule"}
-#: label → argv; each must exit 0 (the report's 0: every verdict as expected; verify's: swish agrees;
-#: check() prints its verdict, WRONG included, and raises only if it breaks)
+VERIFY = [*BPCHECK, "verify", "examples/user_rules.py:swish", "--examples", str(EXAMPLES)]
+NO_CACHE = {"BPCHECK_JAX_CACHE": "off"}
+#: label → (argv, environment added); each must exit 0 (the report's 0: every verdict as
+#: expected; verify's: swish agrees; check() prints its verdict, WRONG included, and raises only
+#: if it breaks)
 COMMANDS = {
-    "bpcheck --help": [*BPCHECK, "--help"],
-    "bpcheck (the default report)": BPCHECK,
-    f"bpcheck verify examples/user_rules.py:swish --examples {EXAMPLES}":
-        [*BPCHECK, "verify", "examples/user_rules.py:swish", "--examples", str(EXAMPLES)],
-    **{f"check({module}.{name}, {EXAMPLES})": [sys.executable, "-c", CHECK.format(
-        folder=str(ROOT / "examples"), module=module, name=name, examples=EXAMPLES)]
+    "bpcheck --help": ([*BPCHECK, "--help"], {}),
+    "bpcheck (the default report)": (BPCHECK, {}),
+    "bpcheck (the default report), jax cache off": (BPCHECK, NO_CACHE),
+    f"bpcheck verify examples/user_rules.py:swish --examples {EXAMPLES}": (VERIFY, {}),
+    f"bpcheck verify … --examples {EXAMPLES}, jax cache off": (VERIFY, NO_CACHE),
+    **{f"check({module}.{name}, {EXAMPLES})": ([sys.executable, "-c", CHECK.format(
+        folder=str(ROOT / "examples"), module=module, name=name, examples=EXAMPLES)], {})
        for module, name in USER_RULES.items()},
 }
 
 
-def run_once(argv: list[str]) -> tuple[float, str]:
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Seconds the command took, and the first line it printed; it must exit 0."""
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr[-2000:]}")
@@ -50,10 +58,13 @@ def run_once(argv: list[str]) -> tuple[float, str]:
 def main() -> None:
     seconds: dict[str, list[float]] = {label: [] for label in COMMANDS}
     said: dict[str, str] = {}
-    for _ in range(ROUNDS):
-        for label, argv in COMMANDS.items():
-            elapsed, said[label] = run_once(argv)
-            seconds[label].append(elapsed)
+    with tempfile.TemporaryDirectory() as cache:  # the user's own cache is left alone
+        base = {key: value for key, value in os.environ.items() if not key.startswith("JAX_")}
+        base["XDG_CACHE_HOME"] = cache
+        for _ in range(ROUNDS):
+            for label, (argv, extra) in COMMANDS.items():
+                elapsed, said[label] = run_once(argv, base | extra)
+                seconds[label].append(elapsed)
     show("commands", f"seconds per command, fresh process each (median of {ROUNDS} interleaved rounds)",
          ["command", "first line printed", "median s", "fastest s"],
          [[label, said[label][:60], f"{statistics.median(times):.2f}", f"{min(times):.2f}"]
