@@ -1,6 +1,7 @@
 """Hypothesis profiles (chosen by HYPOTHESIS_PROFILE), JAX in x64 with a persistent compilation
 cache, torch and BLAS on one thread, and the example-database keys that pytest and HypoFuzz share."""
 
+import gc
 import multiprocessing
 import os
 from pathlib import Path
@@ -50,6 +51,13 @@ torch.set_num_threads(1)  # tiny matrices: threads only add overhead and run-to-
 # and so do NumPy's BLAS threads, which spin after a product while torch runs (bench/witnesses.py:
 # a full check costs 16 ms per example with both pools at 2 threads, 8.5 ms with both at 1)
 threadpool_limits(1, user_api="blas")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Everything is imported and collected: freeze the heap for the session, so the garbage
+    collector's full collections skip torch's, jax's and Hypothesis's objects
+    (``bpcheck.runtime.frozen_heap`` does the same for a search outside the tests)."""
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

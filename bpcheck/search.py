@@ -13,8 +13,8 @@ from hypothesis.errors import HypothesisException, Unsatisfiable
 
 from bpcheck.compare import INCONCLUSIVE, RuleReport, ask_witnesses, compare_rule
 from bpcheck.problem import Problem
+from bpcheck.runtime import frozen_heap, one_thread
 from bpcheck.strategies import away_from_kinks
-from bpcheck.threads import one_thread
 from manual.rules import UpdateRule
 from reference import SENSITIVITY_WITNESS, WITNESSES
 
@@ -134,9 +134,9 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
                 verdict.raises(problem, error)
             raise
 
-    WITNESSES[SENSITIVITY_WITNESS].module  # noqa: B018 — torch loads now, so one_thread() pins it too
+    WITNESSES[SENSITIVITY_WITNESS].module  # noqa: B018 — torch loads now, pinned and frozen below
     try:
-        with one_thread():
+        with one_thread(), frozen_heap():
             check()
     except Unsatisfiable as error:  # every draw discarded: ``examples`` stays 0
         verdict.error = error
