@@ -105,6 +105,7 @@ def test_the_jax_cache_can_be_turned_off_and_a_loaded_jax_is_left_alone(monkeypa
     cli.keep_jax_programs()  # jax is loaded in this process (conftest)
     assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
     monkeypatch.delitem(sys.modules, "jax")
-    monkeypatch.setenv("BPCHECK_JAX_CACHE", "off")
-    cli.keep_jax_programs()
-    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
+    for off in ("off", "0", "False", "no"):
+        monkeypatch.setenv("BPCHECK_JAX_CACHE", off)
+        cli.keep_jax_programs()
+        assert "JAX_COMPILATION_CACHE_DIR" not in os.environ, off

@@ -151,3 +151,16 @@ def test_a_bad_user_loss_is_refused_on_construction(changes, error, message):
 def test_a_bad_user_activation_is_refused_on_construction(changes, error, message):
     with pytest.raises(error, match=message):
         UserActivation(**({"name": "a", "value": f, "derivative": f, "torch": f, "jax": f} | changes))
+
+
+@pytest.mark.parametrize(("examples", "code"), [("1", 0), ("20", 1)])  # 20: a network met the kink
+def test_verify_points_out_an_undeclared_kink_whatever_the_verdict(tmp_path, examples, code):
+    path = tmp_path / f"{tmp_path.name}.py"
+    path.write_text("import numpy as np, torch.nn.functional as F, jax\n"
+                    "from bpcheck import UserActivation\n"
+                    "leaky = UserActivation('leaky_nokink', lambda z: np.where(z > 0, z, 0.1 * z),\n"
+                    "    lambda z, a: np.where(z > 0, 1.0, 0.1), torch=lambda z: F.leaky_relu(z, 0.1),\n"
+                    "    jax=lambda z: jax.nn.leaky_relu(z, 0.1))\n")
+    out = run_cli(["verify", f"{path}:leaky", "--examples", examples], code)
+    assert "a kink between z = 0 and z = 0.025" in out and "where no kink is declared" in out
+    assert out.count("where no kink is declared") == 1

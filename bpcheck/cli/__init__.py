@@ -26,14 +26,18 @@ def command(name: str) -> Callable[[list[str], Console], int]:
     return importlib.import_module(COMMANDS[name]).main
 
 
+#: What BPCHECK_JAX_CACHE may say to keep no cache.
+OFF = ("off", "0", "false", "no")
+
+
 def keep_jax_programs() -> None:
     """Keep the jax witness's compiled programs between runs, as the tests do: in
-    ``$XDG_CACHE_HOME/bpcheck/jax`` (default ``~/.cache/bpcheck/jax``), or where
-    JAX_COMPILATION_CACHE_DIR already points; BPCHECK_JAX_CACHE=off keeps none. Each padded
-    network structure compiles once (about 0.2 s) instead of once per run. Set through jax's
-    environment variables, read when jax loads, so nothing is imported here; a process that has
-    loaded jax already keeps its own settings."""
-    if ("jax" in sys.modules or os.environ.get("BPCHECK_JAX_CACHE") == "off"
+    ``$XDG_CACHE_HOME/bpcheck/jax`` (default ``~/.cache/bpcheck/jax``); a
+    JAX_COMPILATION_CACHE_DIR the user set is left as it is, and BPCHECK_JAX_CACHE=off (or 0,
+    false, no) keeps none. Each padded network structure compiles once (about 0.2 s) instead of
+    once per run. Set through jax's environment variables, read when jax loads, so nothing is
+    imported here; a process that has loaded jax already keeps its own settings."""
+    if ("jax" in sys.modules or os.environ.get("BPCHECK_JAX_CACHE", "").lower() in OFF
             or "JAX_COMPILATION_CACHE_DIR" in os.environ):  # the user's own cache, as they set it
         return
     try:

@@ -88,7 +88,7 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
     from bpcheck.checking import RAISED, UNCHECKED
     from bpcheck.extend import UserActivation
 
-    name = rule.name
+    name, message_printed = rule.name, False
     if report.verdict == RAISED:
         where = ("" if report.counterexample is None else
                  f" on this minimal network:\n{escape(describe_problem(report.counterexample))}")
@@ -99,6 +99,7 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
     elif report.verdict == UNCHECKED or report.counterexample is None:
         style = "green" if report.passed else "bold red"
         console.print(f"[{style}]{escape(report.message)}[/]", soft_wrap=True)
+        message_printed = True
     else:
         console.print(f"[bold red]{name}: WRONG[/] — the smallest network Hypothesis found that "
                       f"shows it:\n{describe_problem(report.counterexample)}")
@@ -112,3 +113,8 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
                       f"{value}, torch and jax forwards)")
         for element in report.elements:
             console.print(f"  {escape(str(element))}", soft_wrap=True)
+    if not (message_printed and "where no kink is declared" in report.message):  # not said yet
+        for hint in report.hints:  # an activation's: where its torch derivative jumps, undeclared
+            console.print(f"  {escape(hint)}? your torch forward's derivative jumps there, where no "
+                          "kink is declared: if it is one, declare it (kinks=(…,)), and the networks "
+                          "will keep away from it", soft_wrap=True)
