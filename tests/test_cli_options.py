@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from bpcheck import cli
-from bpcheck.cli import compare
+from bpcheck.cli import caches, compare
 from bpcheck.cli.options import build_parser
 from bpcheck.cli.paths import OutputPathError, check_output_path
 from tests.assertions import run_cli
@@ -77,35 +77,54 @@ def no_home(cls):
     raise RuntimeError("Could not determine home directory.")  # pathlib's own words
 
 
-def test_the_command_line_keeps_jax_programs_in_the_users_cache(monkeypatch, tmp_path):
-    monkeypatch.delitem(sys.modules, "jax")  # as in a fresh `bpcheck` process
+@pytest.fixture
+def fresh_process(monkeypatch, tmp_path):
+    """As in a fresh `bpcheck` process: neither jax nor Hypothesis loaded, no cache chosen."""
+    for module in ("jax", "hypothesis"):
+        monkeypatch.delitem(sys.modules, module)
     for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
-                 "BPCHECK_JAX_CACHE"):
+                 "BPCHECK_JAX_CACHE", "HYPOTHESIS_STORAGE_DIRECTORY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "bpcheck"
+
+
+def test_the_command_line_keeps_its_files_in_the_users_cache(fresh_process):
     with warnings.catch_warnings():
-        cli.keep_jax_programs()
-    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "bpcheck" / "jax")
+        caches.use_user_cache()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(fresh_process / "jax")
     assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
-    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")  # the user's own cache
-    monkeypatch.delenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
-    cli.keep_jax_programs()
-    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
+    assert os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] == str(fresh_process / "hypothesis")
+
+
+def test_a_cache_the_user_chose_is_left_as_it_is(fresh_process, monkeypatch):
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere/jax")
+    monkeypatch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", "/elsewhere/hypothesis")
+    caches.use_user_cache()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere/jax"
+    assert os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] == "/elsewhere/hypothesis"
     assert "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ  # as they set it up
-    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
+
+
+def test_without_a_home_directory_nothing_is_cached_and_nothing_crashes(fresh_process, monkeypatch):
     monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setattr(cli.Path, "home", classmethod(no_home))
-    cli.keep_jax_programs()  # no home directory: no cache, and no crash
+    monkeypatch.setattr(caches.Path, "home", classmethod(no_home))
+    caches.use_user_cache()
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
+    assert "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ
+
+
+@pytest.mark.parametrize("off", ["off", "0", "False", "no"])
+def test_the_jax_cache_can_be_turned_off(fresh_process, monkeypatch, off):
+    monkeypatch.setenv("BPCHECK_JAX_CACHE", off)
+    caches.use_user_cache()
     assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
 
 
-def test_the_jax_cache_can_be_turned_off_and_a_loaded_jax_is_left_alone(monkeypatch, tmp_path):
-    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+def test_a_process_that_loaded_jax_and_hypothesis_keeps_its_settings(monkeypatch, tmp_path):
+    for name in ("JAX_COMPILATION_CACHE_DIR", "HYPOTHESIS_STORAGE_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    cli.keep_jax_programs()  # jax is loaded in this process (conftest)
+    caches.use_user_cache()  # this test session has loaded both (conftest)
     assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
-    monkeypatch.delitem(sys.modules, "jax")
-    for off in ("off", "0", "False", "no"):
-        monkeypatch.setenv("BPCHECK_JAX_CACHE", off)
-        cli.keep_jax_programs()
-        assert "JAX_COMPILATION_CACHE_DIR" not in os.environ, off
+    assert "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ
