@@ -4,8 +4,9 @@ bpcheck's matrices are tiny (widths ≤ 16, batches ≤ 8): a second thread cann
 product up, and BLAS threads spin after each one while torch and jax run on the main thread
 (``bench/witnesses.py``: a full check cost 16.1 ms per example with both pools at 2 threads,
 8.5 ms with both at 1). And torch, jax and Hypothesis leave some 300,000 objects that Python's
-garbage collector walks through at every full collection (0.3–0.4 s each), though none of them
-will ever be garbage.
+garbage collector walks through at every full collection (about 0.4 s each here), though none
+of them will ever be garbage: `make test` took 220.0 s with the session's heap frozen, 232.1 s
+without (one pair, back to back).
 """
 
 from __future__ import annotations
