@@ -58,7 +58,7 @@ BAD_RULES = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per process: a module, once imported, stays imported
 def bad_rules(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("user") / "bad_user_rules.py"
     path.write_text(BAD_RULES)
