@@ -1,17 +1,15 @@
 """Hypothesis profiles (chosen by HYPOTHESIS_PROFILE), JAX in x64 with a persistent compilation
 cache, torch and BLAS on one thread, and the example-database keys that pytest and HypoFuzz share."""
 
-import gc
 import multiprocessing
 import os
 from pathlib import Path
 
 import jax
 import pytest
-import torch
 from hypothesis import HealthCheck, Phase, settings
-from threadpoolctl import threadpool_limits
 
+from bpcheck.runtime import frozen_heap, one_thread
 from reference.jax_ref import require_x64
 from tests.example_database import from_environment
 
@@ -47,17 +45,14 @@ os.environ.update(JAX_COMPILATION_CACHE_DIR=str(CACHE), JAX_PERSISTENT_CACHE_MIN
 # JAX runs threads, and a forked copy of a threaded process can deadlock: processes started
 # through multiprocessing (HypoFuzz's workers in `make fuzz`) start fresh instead.
 multiprocessing.set_start_method("spawn", force=True)
-torch.set_num_threads(1)  # tiny matrices: threads only add overhead and run-to-run noise
-# and so do NumPy's BLAS threads, which spin after a product while torch runs (bench/witnesses.py:
-# a full check costs 16 ms per example with both pools at 2 threads, 8.5 ms with both at 1)
-threadpool_limits(1, user_api="blas")
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Everything is imported and collected: freeze the heap for the session, so the garbage
-    collector's full collections skip torch's, jax's and Hypothesis's objects
-    (``bpcheck.runtime.frozen_heap`` does the same for a search outside the tests)."""
-    gc.freeze()
+@pytest.fixture(scope="session", autouse=True)
+def run_as_searches_do():
+    """The whole session as ``bpcheck.runtime`` runs a search: NumPy's BLAS and torch on one
+    thread, and the heap frozen once everything is imported and collected."""
+    with one_thread(), frozen_heap():
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

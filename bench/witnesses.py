@@ -11,12 +11,11 @@ import statistics
 import time
 
 import numpy as np
-import torch
 from tables import show
-from threadpoolctl import threadpool_limits
 
 from bpcheck.compare import Problem, ask_witnesses, compare_rule
 from bpcheck.datasets import random_data
+from bpcheck.runtime import one_thread
 from manual import network
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
@@ -40,8 +39,11 @@ def random_problem(rng: np.random.Generator) -> Problem:
 
 
 def main() -> None:
-    torch.set_num_threads(1)  # as the tests run: with both pools at 2 threads, NumPy's BLAS
-    threadpool_limits(1, user_api="blas")  # threads spin while torch runs (16 vs 8.5 ms)
+    with one_thread():  # as the tests and searches run (bpcheck.runtime)
+        measure()
+
+
+def measure() -> None:
     rng = np.random.default_rng(0)
     problems = [random_problem(rng) for _ in range(PROBLEMS)]
     cases = {
