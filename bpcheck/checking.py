@@ -160,10 +160,14 @@ def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> Ch
     if jumps:
         report.hints = [f"a kink between z = {a:g} and z = {b:g}" for a, b in jumps]
         if not report.passed:
-            report.message += (f" — its derivative jumps between z = {jumps[0][0]:g} and "
-                               f"{jumps[0][1]:g}, where no kink is declared: if that is a kink, "
-                               "declare it (kinks=(…,)), and the networks will keep away from it")
+            report.message += f" — {undeclared_kink_advice(report.hints[0])}"
     return report
+
+
+def undeclared_kink_advice(hint: str) -> str:
+    """What to do about one of an activation's ``hints`` (a jump of its torch derivative)."""
+    return (f"{hint}? your torch forward's derivative jumps there, where no kink is declared: if "
+            "it is one, declare it (kinks=(…,)), and the networks will keep away from it")
 
 
 def _forward_verdict(name: str, elements: list[Mismatch]) -> CheckReport | None:

@@ -85,7 +85,7 @@ def _render_rule(report: CheckReport, console: Console) -> None:
 
 def _render_part(rule, report: CheckReport, console: Console) -> None:
     """An activation's or loss's report: as ``bpcheck verify`` has always printed it."""
-    from bpcheck.checking import RAISED, UNCHECKED
+    from bpcheck.checking import RAISED, UNCHECKED, undeclared_kink_advice
     from bpcheck.extend import UserActivation
 
     name, message_printed = rule.name, False
@@ -113,8 +113,7 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
                       f"{value}, torch and jax forwards)")
         for element in report.elements:
             console.print(f"  {escape(str(element))}", soft_wrap=True)
-    if not (message_printed and "where no kink is declared" in report.message):  # not said yet
-        for hint in report.hints:  # an activation's: where its torch derivative jumps, undeclared
-            console.print(f"  {escape(hint)}? your torch forward's derivative jumps there, where no "
-                          "kink is declared: if it is one, declare it (kinks=(…,)), and the networks "
-                          "will keep away from it", soft_wrap=True)
+    for hint in report.hints:  # an activation's: where its torch derivative jumps, undeclared
+        advice = undeclared_kink_advice(hint)
+        if not (message_printed and advice in report.message):  # said already
+            console.print(f"  {escape(advice)}", soft_wrap=True)
