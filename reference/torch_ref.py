@@ -1,4 +1,7 @@
-"""Witness 1: PyTorch autograd in float64; the SGD step is ``torch.optim.SGD``.
+"""Witness 1: PyTorch autograd in float64; the SGD step is torch.optim's functional ``sgd``.
+
+``torch.optim.sgd.sgd`` is the computation ``torch.optim.SGD.step`` runs, without the optimizer
+object around it, whose first step loads ``torch._dynamo`` (a second, in every short command).
 
 Built from torch's own functions (``F.linear``, ``F.pad``, ``F.leaky_relu``, ``F.cross_entropy``,
 …); it reads only the model description from ``manual.spec``. Data are samples × features.
@@ -9,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.sgd import sgd
 
 from manual.spec import Params, Spec, parse_activation, takes_probabilities, target_kind
 
@@ -151,17 +155,19 @@ def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray
 
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:
-    """Parameters after one ``torch.optim.SGD`` step, float64."""
+    """Parameters after one torch.optim SGD step, float64."""
     return gradients_and_sgd_step(spec, params, X, Y, lr)[1]
 
 
 def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
                            lr: float) -> tuple[Params, Params]:
-    """∂L/∂θ and the parameters after one ``torch.optim.SGD`` step, from one backward pass."""
+    """∂L/∂θ and the parameters after one torch.optim SGD step (θ ← θ − η·∂L/∂θ, by
+    ``torch.optim.sgd.sgd`` with torch.optim.SGD's defaults), from one backward pass."""
     leaves = as_leaves(params)
-    optimizer = torch.optim.SGD(list(leaves.values()), lr=lr)
-    optimizer.zero_grad()
     _loss(spec, leaves, samples_as_rows(spec, X), samples_as_rows(spec, Y)).backward()
     grads = {name: t.grad.clone().numpy() for name, t in leaves.items()}
-    optimizer.step()
+    tensors = list(leaves.values())
+    with torch.no_grad():
+        sgd(tensors, [t.grad for t in tensors], [None] * len(tensors), weight_decay=0.0, momentum=0.0,
+            lr=lr, dampening=0.0, nesterov=False, maximize=False)
     return grads, {name: t.detach().numpy() for name, t in leaves.items()}

@@ -11,7 +11,8 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, note
+import torch
+from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
 from bpcheck.compare import INCONCLUSIVE, ask_witnesses, compare_rule, compare_witnesses
@@ -19,6 +20,7 @@ from bpcheck.strategies import away_from_kinks, problems, seed_program_specs, sp
 from manual import network
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, LOSSES
+from reference import torch_ref
 from tests.assertions import assert_rows_agree, describe_problem
 from tests.seed_snippet import run_corrected_seed_code
 
@@ -57,6 +59,20 @@ def test_derived_gradient_matches_finite_differences(activation, data):
 def test_derived_sgd_step_matches_torch_optim_sgd_and_optax_sgd(loss, data):
     problem = data.draw(problems(specs(loss=loss)))
     assert_rows_agree(derived_rows(problem, ("torch", "jax"), ("update",)), problem)
+
+
+@settings(max_examples=20)
+@given(problem=problems())
+def test_torch_witness_step_is_the_torch_optim_sgd_objects_step(problem):
+    """The witness steps by torch.optim's functional sgd: bit for bit what SGD.step computes."""
+    p = problem.in_float64()
+    grads, step = torch_ref.gradients_and_sgd_step(p.spec, p.params, p.X, p.Y, p.lr)
+    leaves = torch_ref.as_leaves(p.params)
+    for name, leaf in leaves.items():
+        leaf.grad = torch.from_numpy(grads[name].copy())
+    torch.optim.SGD(list(leaves.values()), lr=p.lr).step()
+    for name, leaf in leaves.items():
+        np.testing.assert_array_equal(step[name], leaf.detach().numpy(), err_msg=name)
 
 
 @by_activation
