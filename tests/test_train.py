@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 
 import numpy as np
 from matplotlib.image import imread
 
 from bpcheck.cli.plots import PLOT_DPI, PLOT_SIZE
-from bpcheck.datasets import split
+from bpcheck.datasets import bundled_iris, load, split
 from bpcheck.train import seed_program_spec, train_curve
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
+from manual.spec import Spec
 from tests.assertions import run_cli
 
 
@@ -57,3 +59,34 @@ def test_any_family_member_trains_and_seed_literal_says_where_it_cannot(tmp_path
                    "--out", str(tmp_path)], 0)
     assert "4-5-5-3" in out and "not run: seed-literal on iris" in out
     assert (tmp_path / "iris.png").stat().st_size > 0
+
+
+def test_iris_read_from_scikit_learns_file_is_load_iris(monkeypatch):
+    """The default report reads iris without importing scikit-learn: the same arrays as
+    load_iris, and load_iris itself when the file is not where it is looked for."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    for data, target in (bundled_iris(), load("iris")):
+        np.testing.assert_array_equal(data, iris.data)
+        np.testing.assert_array_equal(target, iris.target)
+        assert (data.dtype, target.dtype) == (iris.data.dtype, iris.target.dtype)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert bundled_iris() is None
+    np.testing.assert_array_equal(load("iris")[0], iris.data)
+
+
+def test_truncated_normal_draws_what_scipy_stats_truncnorm_draws():
+    """Inverse CDF of the same uniforms: scipy.stats.truncnorm's values to rounding, every layer
+    within its bound ±1/√(fan_in + 1), for every fan-in up to 16. Rounding: u's and Φ's, a few
+    ε/2 each, times Φ⁻¹'s slope 1/φ(θ) ≤ 1/φ(1/√2) ≈ 3.2, in either implementation: ≤ 8ε."""
+    from scipy.stats import truncnorm
+
+    spec = Spec((16, *range(1, 17), 3), ("sigmoid",) * 17)
+    drawn = truncated_normal(spec, np.random.default_rng(7))
+    rng = np.random.default_rng(7)
+    for k, (name, values) in enumerate(drawn.items(), start=1):
+        bound = 1 / np.sqrt(spec.sizes[k - 1] + 1)
+        expected = truncnorm(-bound, bound).rvs(size=values.shape, random_state=rng)
+        np.testing.assert_allclose(values, expected, rtol=0, atol=8 * np.finfo(float).eps)
+        assert np.abs(values).max() <= bound
