@@ -130,3 +130,14 @@ def test_help_imports_no_witness_framework_or_heavy_library(command):
             "print(sorted({'torch', 'jax', 'sklearn', 'scipy.stats'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_default_report_loads_only_the_witnesses_frameworks():
+    """Start-up of the default report: torch and jax, but not torch._dynamo (which a
+    torch.optim optimizer object's first step loads), scikit-learn or scipy.stats."""
+    code = ("import sys, contextlib, io\nfrom bpcheck.cli import main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main([])\n"
+            "print(sorted({'torch', 'jax', 'torch._dynamo', 'sklearn', 'scipy.stats'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "['jax', 'torch']"
