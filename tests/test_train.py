@@ -88,5 +88,5 @@ def test_truncated_normal_draws_what_scipy_stats_truncnorm_draws():
     for k, (name, values) in enumerate(drawn.items(), start=1):
         bound = 1 / np.sqrt(spec.sizes[k - 1] + 1)
         expected = truncnorm(-bound, bound).rvs(size=values.shape, random_state=rng)
-        np.testing.assert_allclose(values, expected, rtol=0, atol=8 * np.finfo(float).eps)
+        np.testing.assert_allclose(values, expected, rtol=0, atol=8 * np.finfo(float).eps, err_msg=name)
         assert np.abs(values).max() <= bound
