@@ -74,18 +74,19 @@ def bundled_iris() -> tuple[np.ndarray, np.ndarray] | None:
     """``sklearn/datasets/data/iris.csv`` as ``load_iris`` reads it — a header "N,F,names…",
     then F features and the class on each row — found without importing scikit-learn (0.6 s of
     the default report); None if the file is not there or not in that form."""
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "iris.csv"
     try:
+        spec = importlib.util.find_spec("sklearn")
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "iris.csv"
         n_samples, n_features = (int(n) for n in path.read_text("utf-8").split(",", 2)[:2])
         table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     except (OSError, ValueError):
         return None
-    if table.shape != (n_samples, n_features + 1):
+    labels = table[:, -1]
+    if table.shape != (n_samples, n_features + 1) or not np.array_equal(labels, np.round(labels)):
         return None
-    return table[:, :-1], table[:, -1].astype(int)
+    return table[:, :-1], labels.astype(int)
 
 
 @dataclass
