@@ -121,12 +121,13 @@ def test_every_subcommand_names_a_function():
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])
 def test_help_imports_no_witness_framework_or_heavy_library(command):
-    """Start-up: the help of every command loads neither torch, jax, scikit-learn nor scipy."""
+    """Start-up: the help of every command loads neither torch, jax, Hypothesis, scikit-learn
+    nor scipy."""
     argv = [command, "--help"] if command else ["--help"]
     code = ("import sys, contextlib, io\nfrom bpcheck.cli import main\n"
             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
             f"    main({argv!r})\n"
-            "print(sorted({'torch', 'jax', 'sklearn', 'scipy'} & set(sys.modules)))")
+            "print(sorted({'torch', 'jax', 'hypothesis', 'sklearn', 'scipy'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
 

@@ -12,7 +12,6 @@ from rich.markup import escape
 from bpcheck.cli.options import _int_list, _name_list, described, natural, positive_int
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.notebook import as_text
-from bpcheck.user_rule import UserRule
 from manual.spec import DTYPES, LOSSES
 
 if TYPE_CHECKING:
@@ -42,8 +41,9 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    from bpcheck.checking import check  # torch and jax load now, not for --help
+    from bpcheck.checking import check  # torch, jax and Hypothesis load now, not for --help
     from bpcheck.extend import load_user_rule
+    from bpcheck.user_rule import UserRule
 
     pins = {option: getattr(args, option) for option in PINS if getattr(args, option) is not None}
     try:
