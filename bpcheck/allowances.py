@@ -82,7 +82,24 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     in_float64 = {name: measured("float64", name) for name in truth}
     rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
     return (cond, scale, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
-            underflow_floor(p.spec, p.n_samples, dtype), saturation(p.spec, zs, output))
+            underflow_floor(p.spec, p.n_samples, dtype),
+            saturation(p.spec, zs, output) or nothing_flows_back(p.spec, data, zs))
+
+
+def nothing_flows_back(spec: Spec, data: Params, zs: list[np.ndarray]) -> str:
+    """Why no zero can be judged when every entry of every data gradient is exactly 0: a right
+    rule and a wrong one give the same zeros, whatever scales them (a lost 1/N, a flipped sign,
+    a missing σ′). Names the last layer whose units are all dead on every sample, if one is;
+    "" when anything flows back. ``zs``: the float64 pre-activations, (N, units) per layer."""
+    if any(np.any(gradient) for gradient in data.values()):
+        return ""
+    for k in range(spec.depth, 0, -1):
+        base, parameter = parse_activation(spec.activations[k - 1])
+        dead = ACTIVATIONS[base].dead
+        if dead is not None and np.all(dead(zs[k - 1], parameter)):
+            return (f"nothing flows back: every unit of layer {k} ({spec.activations[k - 1]}) is dead "
+                    "on every sample, so every data gradient is exactly 0")
+    return "nothing flows back: every data gradient is exactly 0"
 
 
 def data_gradients(spec: Spec, params: Params, gradients: Params) -> Params:

@@ -32,7 +32,8 @@ class Truth:
     allowance: Params  # e_i for a rule computed in the problem's dtype (bpcheck.tolerances)
     witness_allowance: Params  # e_i between float64 witnesses (sensitivity reruns only)
     floor: float  # the underflow floor inside ``allowance``
-    saturation: str  # the most saturated unit, said when a verdict is inconclusive
+    saturation: str  # why zeros cannot be judged: the most saturated unit, or nothing flowing
+    # back (``bpcheck.allowances.nothing_flows_back``); said when a verdict is inconclusive
 
     def conclusive(self) -> bool:
         """Whether every parameter's allowance can tell a wrong gradient from rounding."""

@@ -35,8 +35,8 @@ from reference import numeric
 
 MAX_WIDTH, MAX_BATCH, MAX_HIDDEN_LAYERS = 16, 8, 6
 INPUT_BOUND = 2.0
-#: Inputs keep |x| ≥ this: an all-zero batch makes ∂L/∂W1 all zero with bias vectors, and an
-#: all-zero gradient is inconclusive (``bpcheck.tolerances.conclusive``), so it would be discarded.
+#: Inputs keep |x| ≥ this: an all-zero batch makes ∂L/∂W1 all zero with bias vectors, a zero
+#: compared exactly (``bpcheck.tolerances.conclusive``) that no error scaling δ₁ can move.
 INPUT_SMALLEST = 1e-2
 #: Parameters drawn besides the default, for activations that take one (leaky_relu's slope).
 PARAMETERS = (0.01, 0.2, 1.5)

@@ -62,7 +62,8 @@ to zero whatever flows into it) leaves a correct rule's rounding, up to τ·S, w
 shows, since perturbing the vjp's input or output leaves the identity exact; where S is zero
 too (zero inputs, dead units) the zero is compared exactly (the floor) — except in a
 saturated network (some κ_out > SATURATED), where it is σ′ that underflowed to 0 and agreeing
-on 0 would hide every error that scales it.
+on 0 would hide every error that scales it, and where nothing flows back at all (every data
+gradient exactly 0: dead output units, say), where every rule gives the same zeros.
 It *DIFFERS* when some entry is outside its allowance. Otherwise — the rule is within an
 allowance too wide to tell a wrong rule from rounding, or the truth is not finite — it is
 *inconclusive*: never ``agrees``. ``conclusive`` is that test; property tests draw only
@@ -291,8 +292,10 @@ def conclusive(allowance: np.ndarray, reference: np.ndarray, floor: float,
                saturated: bool = False) -> bool:
     """Whether an allowance can tell a wrong rule from rounding: all finite, and
     max e_i ≤ INFORMATIVE·max |g_i| (a gradient below the underflow floor cannot be judged); an
-    all-zero gradient is compared exactly (e_i = floor), but not in a saturated network, where
-    σ′ underflowed to 0 and hides every error that scales the gradient."""
+    all-zero gradient is compared exactly (e_i = floor), but not in a ``saturated`` network,
+    where σ′ underflowed to 0 and hides every error that scales the gradient, nor where nothing
+    flows back at all (``bpcheck.allowances`` names either reason; ``saturated`` is whether
+    there is one)."""
     allowance, reference = np.asarray(allowance), np.asarray(reference)
     if not (np.all(np.isfinite(allowance)) and np.all(np.isfinite(reference))):
         return False

@@ -303,3 +303,31 @@ def test_a_correct_rule_at_a_saturated_zero_is_inconclusive_not_differs(weight):
     assert np.all(network.gradients(spec, problem.params, problem.X, problem.Y)["W1"] > 0)
     report = compare_rule(RULES["derived"], problem, truth)
     assert report.verdict == INCONCLUSIVE and "saturated" in report.saturation
+
+
+def test_a_network_where_nothing_flows_back_is_inconclusive_for_right_and_wrong_rules():
+    """Every output relu dead on every sample: every data gradient is exactly 0, for the derived
+    rule and for its sign flip alike, so neither may agree; the reason names the dead layer. One
+    live output unit is enough for the exact comparison to count again."""
+    spec = Spec((2, 3, 2), ("tanh", "relu"), "half-sse", bias="vector")
+    rng = np.random.default_rng(1)
+    params = {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=3), "W2": rng.normal(size=(2, 3)) * 0.1,
+              "b2": np.array([-5.0, -5.0])}
+    problem = Problem(spec, params, rng.uniform(-1, 1, (2, 4)), rng.uniform(size=(2, 4)), 0.1)
+    truth = ask_witnesses(problem, finite_differences=False)
+    assert not any(np.any(g) for g in truth.gradients["torch"].values())
+    for rule in (RULES["derived"], SIGN_FLIP):
+        report = compare_rule(rule, problem, truth)
+        assert report.verdict == INCONCLUSIVE, rule.name
+        assert "nothing flows back: every unit of layer 2 (relu) is dead" in report.saturation
+    live = Problem(spec, {**params, "b2": np.array([-5.0, 5.0])}, problem.X, problem.Y, 0.1)
+    live_truth = ask_witnesses(live, finite_differences=False)
+    assert live_truth.saturation == "" and compare_rule(RULES["derived"], live, live_truth).verdict == AGREES
+    assert compare_rule(SIGN_FLIP, live, live_truth).verdict == DIFFERS
+
+
+def test_the_report_on_a_dead_network_exits_three_and_says_why():
+    argv = ["--layers", "4,8,3", "--activations", "tanh,relu", "--bias", "vector", "--layout", "rows",
+            "--reduction", "mean", "--rules", "derived"]
+    out = run_cli(argv, EXIT_INCONCLUSIVE)  # iris at seed 0 leaves every output relu dead
+    assert "derived: inconclusive on" in out and "nothing flows back" in out

@@ -53,7 +53,7 @@ def inconclusive_advice(saturation: str, dtype: str = "float64") -> str:
     """Why a verdict is inconclusive and what to try."""
     where = saturation or "no unit is saturated: the gradient cancels to its rounding level"
     tries = ("float64, " if dtype != "float64" else "") + "other data or weights (--data, --seed)"
-    return f"{where}; a correct rule's rounding could be as large as a real error here — try {tries}"
+    return f"{where}; here a correct rule and a wrong one can give the same gradient — try {tries}"
 
 
 def summary_line(report: RuleReport, dtype: str = "float64") -> str:
