@@ -46,16 +46,27 @@ class Mismatch:
     quantity: str  # "value" or "derivative"
     witness: str  # "torch", "jax", or "jax vs torch" (the witnesses among themselves)
     z: float
-    yours: float  # the user's NumPy answer (torch's, for "jax vs torch")
+    yours: float  # the user's NumPy answer (jax's, for "jax vs torch")
     theirs: float
     allowed: float
 
     def __str__(self) -> str:
         name = {"value": "σ", "derivative": "σ′"}[self.quantity]
+        yours, theirs = distinct(self.yours, self.theirs)
         if self.witness == "jax vs torch":
-            return (f"at z = {self.z:.6g} your torch forward gives {name} = {self.theirs:.10g} and "
-                    f"your jax forward {self.yours:.10g}")
-        return f"at z = {self.z:.6g} your {name} = {self.yours:.10g}, {self.witness} {self.theirs:.10g}"
+            return (f"at z = {self.z:.6g} your torch forward gives {name} = {theirs} and your jax "
+                    f"forward {yours}")
+        return f"at z = {self.z:.6g} your {name} = {yours}, {self.witness} {theirs}"
+
+
+def distinct(a: float, b: float) -> tuple[str, str]:
+    """a and b to 10 significant digits, or as many more (up to 17, which tells any two floats
+    apart) as it takes for different numbers to read differently."""
+    for digits in range(10, 18):
+        shown = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if shown[0] != shown[1] or a == b:
+            return shown
+    return shown
 
 
 class Reach:

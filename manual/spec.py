@@ -117,8 +117,9 @@ class Spec:
                 raise ValueError(f"sizes[{i}]={width}: every layer needs width >= 1")
         if len(self.activations) != self.depth:
             raise ValueError(
-                f"activations has {len(self.activations)} names; sizes={self.sizes} "
-                f"has {self.depth} layers, so expected {self.depth}"
+                f"activations has {len(self.activations)} name{'s' * (len(self.activations) != 1)}; "
+                f"sizes={self.sizes} has {self.depth} layer{'s' * (self.depth != 1)}, so expected "
+                f"{self.depth}"
             )
         for i, name in enumerate(self.activations):
             base, _ = parse_activation(name, f"activations[{i}]")

@@ -84,7 +84,7 @@ def test_missing_parameter_is_named(call):
     ({"sizes": (4,)}, r"needs at least \(inputs, outputs\)"),
     ({"sizes": (4, 2.5, 3)}, r"sizes\[1\]=2.5 must be an int"),
     ({"activations": ("sigmoid", "swish")}, r"activations\[1\]='swish' is unknown; expected one of"),
-    ({"activations": ("sigmoid",)}, r"activations has 1 names; .* so expected 2"),
+    ({"activations": ("sigmoid",)}, r"activations has 1 name; .* has 2 layers, so expected 2"),
     ({"loss": "hinge"}, r"loss='hinge' is unknown"),
     ({"bias": "none"}, r"bias='none' is unknown; expected one of \['node', 'vector'\]"),
     ({"layout": "diagonal"}, r"layout='diagonal' is unknown"),

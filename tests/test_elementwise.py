@@ -13,7 +13,7 @@ import torch
 
 from bpcheck import UserActivation, check
 from bpcheck.checking import PASSED, RAISED, UNCHECKED, WRONG
-from bpcheck.elementwise import activation_mismatches, grid, undeclared_kinks
+from bpcheck.elementwise import Mismatch, activation_mismatches, distinct, grid, undeclared_kinks
 from bpcheck.extend import guarded
 from bpcheck.strategies import KINK_MARGIN
 
@@ -174,3 +174,11 @@ def test_the_report_says_where_the_networks_and_the_grid_reached():
     report = check(SOFTSIGN, 10)
     assert report.reached.startswith("the networks met ") and "the grid covers |z| ≤ 10" in report.reached
     assert report.reached in str(report)
+
+
+def test_a_mismatch_shows_enough_digits_to_tell_its_numbers_apart():
+    """σ′ = 1 + 10ε against torch's 1 read "1, torch 1" at 10 digits."""
+    slip = Mismatch("derivative", "torch", 7.125, 1.0000000000000098, 1.0, 3.5e-15)
+    assert str(slip) == "at z = 7.125 your σ′ = 1.00000000000001, torch 1"
+    assert distinct(0.1 + 0.2, 0.3) == ("0.30000000000000004", "0.29999999999999999")
+    assert distinct(0.5, 0.5) == ("0.5", "0.5") and distinct(0.5, 0.25) == ("0.5", "0.25")

@@ -18,7 +18,7 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck mutants``: hunt every catalogued mutant; 0 when every one is caught."""
     parser = argparse.ArgumentParser(prog="bpcheck mutants", description=described(main.__doc__))
     parser.add_argument("--examples", type=int, default=100, help="random networks per mutant")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the searches' seed (default 0)")
     parser.add_argument("--finite-differences", action="store_true",
                         help="also ask the finite-difference witness (slower)")
     parser.add_argument("--show", action="store_true", help="print each minimal network in full")

@@ -45,7 +45,7 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck optim``: torch vs optax for each same-named optimizer at their defaults."""
     parser = argparse.ArgumentParser(prog="bpcheck optim", description=described(main.__doc__))
     parser.add_argument("--steps", type=int, default=10, help="steps of the shared gradient sequence")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="θ₀ and the gradients' seed (default 0)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         console.print("[bold red]bpcheck optim: error:[/] --steps must be ≥ 1")

@@ -151,13 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--activations", type=_name_list, default=None, metavar="A,…",
                         help=f"one per layer after the input, from {list(ACTIVATIONS)} "
                              "(leaky_relu:SLOPE sets a slope; default: sigmoid everywhere)")
-    parser.add_argument("--loss", default="half-sse", choices=list(LOSSES))
+    parser.add_argument("--loss", default="half-sse", choices=list(LOSSES),
+                        help="the loss (default half-sse, the seed's)")
     parser.add_argument("--l2", type=float, default=0.0, help="λ of the penalty λ/2 Σ‖W‖²")
     parser.add_argument("--l2-biases", action="store_true",
                         help="the penalty λ/2‖·‖² covers biases too")
-    parser.add_argument("--reduction", default="sum", choices=REDUCTIONS)
-    parser.add_argument("--bias", default="node", choices=BIAS_STYLES)
-    parser.add_argument("--layout", default="cols", choices=LAYOUTS)
+    parser.add_argument("--reduction", default="sum", choices=REDUCTIONS,
+                        help="the per-sample losses summed or averaged (default sum)")
+    parser.add_argument("--bias", default="node", choices=BIAS_STYLES,
+                        help="node: a bias column appended to each W_k, the seed's; vector: "
+                             "separate b_k (default node)")
+    parser.add_argument("--layout", default="cols", choices=LAYOUTS,
+                        help="cols: X is features × samples, the seed's; rows: samples × features "
+                             "(default cols)")
     parser.add_argument("--dtype", default="float64", choices=DTYPES,
                         help="dtype the rules compute in (witnesses always use float64)")
     parser.add_argument("--data", default="auto", choices=("auto", "iris", "random"),

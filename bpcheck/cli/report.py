@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from bpcheck.cli.options import build_parser, build_problem, described, known_rule
+from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
 from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.render import describe_factor, explained_by
 from bpcheck.compare import ask_witnesses, compare_rule
@@ -127,10 +127,10 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck report RULE (--html PATH | --markdown PATH) [network options]``."""
     parser = argparse.ArgumentParser(prog="bpcheck report", description=described(main.__doc__),
                                      parents=[build_parser()], add_help=False, conflict_handler="resolve")
-    parser.add_argument("rule")
-    parser.add_argument("--html", type=Path)
-    parser.add_argument("--markdown", type=Path)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("rule", help=f"a registered rule or mutant, from {rule_names()}")
+    parser.add_argument("--html", type=Path, help="write the report as one HTML file here")
+    parser.add_argument("--markdown", type=Path, help="write the report as one Markdown file here")
+    parser.add_argument("--epochs", type=int, default=30, help="training epochs on iris (default 30)")
     args = parser.parse_args(argv)
     try:
         rule = known_rule(args.rule)

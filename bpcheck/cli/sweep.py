@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from bpcheck.cli.options import described, known_rule
+from bpcheck.cli.options import described, known_rule, rule_names
 from bpcheck.cli.plots import plot_sweep
 from bpcheck.sweep import AXES, BASE, sweep
 
@@ -18,9 +18,10 @@ from bpcheck.sweep import AXES, BASE, sweep
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck sweep RULE``: the rule's discrepancy against each setting, as a table and a PNG."""
     parser = argparse.ArgumentParser(prog="bpcheck sweep", description=described(main.__doc__))
-    parser.add_argument("rule")
-    parser.add_argument("--repeats", type=int, default=5, help="random problems per point")
-    parser.add_argument("--out", type=Path, default=Path("bpcheck-sweep.png"))
+    parser.add_argument("rule", help=f"a registered rule or mutant, from {rule_names()}")
+    parser.add_argument("--repeats", type=int, default=5, help="random problems per point (default 5)")
+    parser.add_argument("--out", type=Path, default=Path("bpcheck-sweep.png"),
+                        help="the plot's PNG file (default bpcheck-sweep.png)")
     args = parser.parse_args(argv)
     try:
         rule = known_rule(args.rule)

@@ -50,7 +50,7 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--datasets", default="iris,digits", help=f"from {list(DATASETS)}")
     parser.add_argument("--rules", default="derived,seed-literal", help=f"from {list(RULES)}")
     parser.add_argument("--lrs", type=numbers, default=(0.001, 0.01, 0.1), help="learning rates")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=30, help="default 30")
     parser.add_argument("--batch", type=int, default=10, help="mini-batch size")
     parser.add_argument("--hidden", type=lambda t: numbers(t, int), default=None,
                         help="hidden widths, e.g. 16 or 8,8 (default: the seed's formula)")

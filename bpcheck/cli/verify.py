@@ -32,7 +32,7 @@ def main(argv: list[str], console: Console) -> int:
                                        "(MODULE may be a .py path)")
     parser.add_argument("--examples", type=positive_int, default=200,
                         help="random networks to try (default 200)")
-    parser.add_argument("--seed", type=natural, default=0)
+    parser.add_argument("--seed", type=natural, default=0, help="the search's seed (default 0)")
     parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
                         help="pin a UserRule's layer widths (default: drawn)")
     parser.add_argument("--activations", type=_name_list, metavar="A,…",
