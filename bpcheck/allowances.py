@@ -33,10 +33,11 @@ def finite_difference_entries(spec: Spec, sample: int | None, seed: int = 0) -> 
 
 
 def measure_allowances(problem: Problem, truth: Params, others: list[Params]
-                       ) -> tuple[Conditioning, Params, Params, Params, float, str]:
-    """(conditioning, magnitudes, rule allowance, witness allowance, floor, saturation) for
-    ``truth``, the sensitivity witness's float64 gradient, and ``others``, more float64 answers
-    whose differences from it count as the truth's own uncertainty (``bpcheck.tolerances``)."""
+                       ) -> tuple[Conditioning, Params, Params, Params, float, str, bool]:
+    """(conditioning, magnitudes, rule allowance, witness allowance, floor, why zeros cannot be
+    judged, whether anything flows back) for ``truth``, the sensitivity witness's float64
+    gradient, and ``others``, more float64 answers whose differences from it count as the
+    truth's own uncertainty (``bpcheck.tolerances``)."""
     p, dtype = problem.in_float64(), problem.spec.dtype
     witness = WITNESSES[SENSITIVITY_WITNESS]
 
@@ -81,25 +82,32 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
 
     in_float64 = {name: measured("float64", name) for name in truth}
     rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
+    flows_back = any(np.any(gradient) for gradient in data.values())  # NaN counts as flowing
     return (cond, scale, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
-            underflow_floor(p.spec, p.n_samples, dtype),
-            saturation(p.spec, zs, output) or nothing_flows_back(p.spec, data, zs))
+            underflow_floor(p.spec, p.n_samples, dtype), zero_reason(p.spec, flows_back, zs, output),
+            flows_back)
 
 
-def nothing_flows_back(spec: Spec, data: Params, zs: list[np.ndarray]) -> str:
-    """Why no zero can be judged when every entry of every data gradient is exactly 0: a right
-    rule and a wrong one give the same zeros, whatever scales them (a lost 1/N, a flipped sign,
-    a missing σ′). Names the last layer whose units are all dead on every sample, if one is;
-    "" when anything flows back. ``zs``: the float64 pre-activations, (N, units) per layer."""
-    if any(np.any(gradient) for gradient in data.values()):
-        return ""
-    for k in range(spec.depth, 0, -1):
-        base, parameter = parse_activation(spec.activations[k - 1])
-        dead = ACTIVATIONS[base].dead
-        if dead is not None and np.all(dead(zs[k - 1], parameter)):
-            return (f"nothing flows back: every unit of layer {k} ({spec.activations[k - 1]}) is dead "
-                    "on every sample, so every data gradient is exactly 0")
-    return "nothing flows back: every data gradient is exactly 0"
+#: How ``zero_reason`` begins where nothing flows back and no saturation explains it better.
+NOTHING_FLOWS_BACK = "nothing flows back"
+
+
+def zero_reason(spec: Spec, flows_back: bool, zs: list[np.ndarray], output: np.ndarray) -> str:
+    """Why zeros cannot be judged here, "" if they can. Where nothing flows back (every entry of
+    every data gradient exactly 0) a right rule and a wrong one give the same zeros, whatever
+    scales them (a lost 1/N, a flipped δ), and a penalty's λθ beside them shows nothing of the
+    backward pass: the reason names the last layer whose units are all dead on every sample,
+    else the saturation that zeroed σ′ (``bpcheck.tolerances.saturation``, which also names an
+    overflow), else just that. ``zs``: the float64 pre-activations, (N, units) per layer."""
+    if not flows_back:
+        for k in range(spec.depth, 0, -1):
+            base, parameter = parse_activation(spec.activations[k - 1])
+            dead = ACTIVATIONS[base].dead
+            if dead is not None and np.all(dead(zs[k - 1], parameter)):
+                return (f"{NOTHING_FLOWS_BACK}: every unit of layer {k} ({spec.activations[k - 1]}) "
+                        "is dead on every sample, so every data gradient is exactly 0")
+    reason = saturation(spec, zs, output)
+    return reason or ("" if flows_back else f"{NOTHING_FLOWS_BACK}: every data gradient is exactly 0")
 
 
 def data_gradients(spec: Spec, params: Params, gradients: Params) -> Params:

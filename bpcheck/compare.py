@@ -33,12 +33,15 @@ class Truth:
     witness_allowance: Params  # e_i between float64 witnesses (sensitivity reruns only)
     floor: float  # the underflow floor inside ``allowance``
     saturation: str  # why zeros cannot be judged: the most saturated unit, or nothing flowing
-    # back (``bpcheck.allowances.nothing_flows_back``); said when a verdict is inconclusive
+    # back (``bpcheck.allowances.zero_reason``); said when a verdict is inconclusive
+    flows_back: bool = True  # some data gradient is not exactly 0; if none is, no gradient row
+    # can settle anything, not even one holding a penalty's λθ
 
     def conclusive(self) -> bool:
         """Whether every parameter's allowance can tell a wrong gradient from rounding."""
-        return all(conclusive(self.allowance[name], self.gradients[SENSITIVITY_WITNESS][name],
-                              self.floor, bool(self.saturation)) for name in self.allowance)
+        return self.flows_back and all(
+            conclusive(self.allowance[name], self.gradients[SENSITIVITY_WITNESS][name], self.floor,
+                       bool(self.saturation)) for name in self.allowance)
 
 
 def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: int | None = None,
@@ -108,7 +111,7 @@ class RuleReport:
     rule: UpdateRule
     rows: list[Row] = field(default_factory=list)
     unsupported: str | None = None
-    saturation: str = ""  # the most saturated unit of the problem, for inconclusive verdicts
+    saturation: str = ""  # why the problem's zeros cannot be judged (``Truth.saturation``)
 
     @property
     def verdict(self) -> str:
@@ -158,6 +161,8 @@ def _gradient_row(name: str, truth: Truth, witness: str, parameter: str, candida
         checked = np.isfinite(reference)
         allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed)
     exact = truth.gradients[SENSITIVITY_WITNESS][parameter][checked]  # not a noisy estimate's scale
+    if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
+        exact = np.zeros_like(exact)
     verdict, tolerance = _verdict(candidate[checked], reference[checked], allowed[checked], truth.floor,
                                   bool(truth.saturation), exact)
     filled = np.where(checked, reference, candidate)  # unchecked entries count as no error

@@ -109,9 +109,11 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
         # the witnesses (and compiling jax) for every smaller network it tries
         evaluated = rule.directions_and_step(problem.spec, problem.params, problem.X, problem.Y,
                                              problem.lr)
-        report = compare_rule(rule, problem, ask_witnesses(problem, finite_differences), evaluated)
+        truth = ask_witnesses(problem, finite_differences)
+        report = compare_rule(rule, problem, truth, evaluated)
         if report.verdict == INCONCLUSIVE:  # nothing to learn from this draw
-            discard("inconclusive (too ill-conditioned to tell a wrong rule from rounding)")
+            discard("inconclusive (too ill-conditioned to tell a wrong rule from rounding)"
+                    if truth.flows_back else "inconclusive (nothing flows back: every gradient is 0)")
         verdict.examples += 1
         if observe is not None:
             observe(problem)

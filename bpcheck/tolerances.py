@@ -63,7 +63,8 @@ shows, since perturbing the vjp's input or output leaves the identity exact; whe
 too (zero inputs, dead units) the zero is compared exactly (the floor) — except in a
 saturated network (some κ_out > SATURATED), where it is σ′ that underflowed to 0 and agreeing
 on 0 would hide every error that scales it, and where nothing flows back at all (every data
-gradient exactly 0: dead output units, say), where every rule gives the same zeros.
+gradient exactly 0: dead output units, say), where every rule gives the same zeros and a
+penalty's λθ beside them settles nothing of the backward pass (no gradient row agrees there).
 It *DIFFERS* when some entry is outside its allowance. Otherwise — the rule is within an
 allowance too wide to tell a wrong rule from rounding, or the truth is not finite — it is
 *inconclusive*: never ``agrees``. ``conclusive`` is that test; property tests draw only
@@ -300,7 +301,7 @@ def conclusive(allowance: np.ndarray, reference: np.ndarray, floor: float,
     if not (np.all(np.isfinite(allowance)) and np.all(np.isfinite(reference))):
         return False
     scale, widest = float(np.max(np.abs(reference), initial=0.0)), float(np.max(allowance, initial=0.0))
-    if scale == 0:  # compared exactly, unless σ′ underflowed to 0
+    if scale == 0:  # compared exactly, unless σ′ underflowed or nothing flows back
         return not saturated and widest <= floor
     return widest <= INFORMATIVE * scale
 

@@ -326,8 +326,32 @@ def test_a_network_where_nothing_flows_back_is_inconclusive_for_right_and_wrong_
     assert compare_rule(SIGN_FLIP, live, live_truth).verdict == DIFFERS
 
 
+def test_with_a_penalty_a_dead_network_is_still_inconclusive_and_a_wrong_penalty_differs():
+    """λ > 0 puts λθ in every weight's gradient, which a rule's backward pass has no part in:
+    agreeing on it settles nothing, but getting it wrong still shows."""
+    spec = Spec((2, 3, 2), ("tanh", "relu"), "half-sse", l2=0.25)  # bias node: λ on every W
+    rng = np.random.default_rng(1)
+    W2 = np.concatenate([rng.normal(size=(2, 3)) * 0.1, [[-5.0], [-5.0]]], axis=1)
+    problem = Problem(spec, {"W1": rng.normal(size=(3, 3)), "W2": W2}, rng.uniform(-1, 1, (2, 4)),
+                      rng.uniform(size=(2, 4)), 0.1)
+    truth = ask_witnesses(problem, finite_differences=False)
+    assert not truth.flows_back and not truth.conclusive()
+    assert all(np.any(g) for g in truth.gradients["torch"].values())  # λθ, nothing else
+    assert compare_rule(RULES["derived"], problem, truth).verdict == INCONCLUSIVE
+
+    def double_penalty(spec, params, X, Y, lr):
+        return {k: g + spec.l2 * params[k] for k, g in network.gradients(spec, params, X, Y).items()}
+
+    def double_penalty_step(spec, params, X, Y, lr):
+        return {k: params[k] - lr * g for k, g in double_penalty(spec, params, X, Y, lr).items()}
+
+    wrong = UpdateRule("2λ", "the penalty counted twice", True, double_penalty, double_penalty_step)
+    assert compare_rule(wrong, problem, truth).verdict == DIFFERS
+
+
 def test_the_report_on_a_dead_network_exits_three_and_says_why():
     argv = ["--layers", "4,8,3", "--activations", "tanh,relu", "--bias", "vector", "--layout", "rows",
             "--reduction", "mean", "--rules", "derived"]
     out = run_cli(argv, EXIT_INCONCLUSIVE)  # iris at seed 0 leaves every output relu dead
     assert "derived: inconclusive on" in out and "nothing flows back" in out
+    assert "right and wrong rules give the same zeros — try other data or weights" in out

@@ -6,6 +6,7 @@ import numpy as np
 from rich import box
 from rich.table import Table
 
+from bpcheck.allowances import NOTHING_FLOWS_BACK
 from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, Row, RuleReport, unsettled
 from reference import WITNESSES
 
@@ -51,9 +52,12 @@ def _parameters(rows: list[Row], verdict: str) -> str:
 
 def inconclusive_advice(saturation: str, dtype: str = "float64") -> str:
     """Why a verdict is inconclusive and what to try."""
+    tries = "other data or weights (--data, --seed)"
+    if saturation.startswith(NOTHING_FLOWS_BACK):  # no dtype would help: the zeros are exact
+        return f"{saturation}: right and wrong rules give the same zeros — try {tries}"
     where = saturation or "no unit is saturated: the gradient cancels to its rounding level"
-    tries = ("float64, " if dtype != "float64" else "") + "other data or weights (--data, --seed)"
-    return f"{where}; here a correct rule and a wrong one can give the same gradient — try {tries}"
+    tries = ("float64, " if dtype != "float64" else "") + tries
+    return f"{where}; a correct rule's rounding could be as large as a real error here — try {tries}"
 
 
 def summary_line(report: RuleReport, dtype: str = "float64") -> str:

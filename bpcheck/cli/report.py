@@ -19,7 +19,7 @@ from rich.console import Console
 from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
 from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.render import describe_factor, explained_by
-from bpcheck.compare import ask_witnesses, compare_rule
+from bpcheck.compare import DIFFERS, INCONCLUSIVE, ask_witnesses, compare_rule
 from bpcheck.datasets import split
 from bpcheck.problem import Problem
 from bpcheck.sweep import sweep
@@ -41,7 +41,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
     spec = problem.spec
     report = compare_rule(rule, problem, ask_witnesses(problem))
     rows = [[r.parameter, r.quantity, r.witness, f"{r.error.max_abs:.2e}", f"{r.error.rel:.2e}",
-             f"{r.tolerance:.2e}", "agrees" if r.agrees else "DIFFERS"] for r in report.rows]
+             f"{r.tolerance:.2e}", r.verdict] for r in report.rows]
     out: list[tuple[str, object]] = [
         ("Network", f"sizes={spec.sizes} activations={spec.activations} loss={spec.loss}/"
                     f"{spec.reduction} bias={spec.bias} layout={spec.layout} dtype={spec.dtype} "
@@ -50,13 +50,16 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
                                             "tolerance", "verdict"], rows) if rows else
          f"not run: {report.unsupported}"),
     ]
-    if report.rows and not report.agrees:
+    if report.rows and report.verdict == DIFFERS:
         directions = rule.directions(spec, problem.params, problem.X, problem.Y, problem.lr)
         found = diagnose(directions, problem)
         out.append(("Diagnosis", (["param", "explained by", "factor", "residual"],
                                   [[e.parameter, explained_by(e),
                                     describe_factor(e.factor, problem.n_samples), f"{e.residual:.2e}"]
                                    for e in found])))
+    elif report.verdict == INCONCLUSIVE:
+        why = report.saturation or "the gradient cancels to its rounding level"
+        out.append(("Diagnosis", f"inconclusive here, nothing to explain: {why}"))
     else:
         out.append(("Diagnosis", "the rule agrees with every witness here: nothing to explain"))
     with tempfile.TemporaryDirectory() as scratch:
