@@ -46,3 +46,14 @@ def test_report_and_sweep_refuse_unknown_rules(tmp_path):
     assert "give --html PATH or --markdown PATH" in run_cli(["report", "derived"], 2)
     assert "--repeats must be ≥ 1, got 0" in run_cli(["sweep", "derived", "--repeats", "0"], 2)
     assert not (tmp_path / "x.html").exists()
+
+
+def test_report_on_a_dead_network_shows_inconclusive_rows_and_diagnoses_nothing(tmp_path):
+    """Iris at seed 0 leaves every output relu dead: rows read inconclusive (not DIFFERS), and
+    the diagnosis says why instead of explaining a difference that is not there."""
+    notes = tmp_path / "dead.md"
+    run_cli(["report", "derived", "--layers", "4,8,3", "--activations", "tanh,relu", "--bias", "vector",
+             "--layout", "rows", "--reduction", "mean", "--markdown", str(notes), "--epochs", "1"], 0)
+    text = notes.read_text(encoding="utf-8")
+    assert "| inconclusive |" in text and "| DIFFERS |" not in text
+    assert "inconclusive here, nothing to explain: nothing flows back: every unit of layer 2" in text

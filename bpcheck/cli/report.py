@@ -18,7 +18,7 @@ from rich.console import Console
 
 from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
 from bpcheck.cli.plots import plot_curves, plot_sweep
-from bpcheck.cli.render import describe_factor, explained_by
+from bpcheck.cli.render import describe_factor, explained_by, inconclusive_advice
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, ask_witnesses, compare_rule
 from bpcheck.datasets import split
 from bpcheck.problem import Problem
@@ -58,7 +58,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
                                     describe_factor(e.factor, problem.n_samples), f"{e.residual:.2e}"]
                                    for e in found])))
     elif report.verdict == INCONCLUSIVE:
-        why = report.saturation or "the gradient cancels to its rounding level"
+        why = inconclusive_advice(report.saturation, spec.dtype)
         out.append(("Diagnosis", f"inconclusive here, nothing to explain: {why}"))
     else:
         out.append(("Diagnosis", "the rule agrees with every witness here: nothing to explain"))
