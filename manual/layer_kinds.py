@@ -1,0 +1,73 @@
+"""What each kind of layer is, apart from its math: one record per kind (its options, parameters,
+running statistics and input rank), and ``Layer``, one layer of a network (``manual.stack``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """What a layer kind is, apart from its math: its options, parameters and input rank."""
+
+    name: str
+    prefix: str  # parameter names are f"{prefix}{count}.{parameter}"
+    options: str = ""  # letters its options may start with
+    parameters: tuple[str, ...] = ()
+    buffers: tuple[str, ...] = ()
+    rank: int | None = None  # 3: needs (C, H, W) samples; 1: needs (F,); None: any
+    width: bool = False  # takes an output width as its first option
+    mask: bool = False  # takes an explicit 0/1 mask as input
+
+
+LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
+    LayerKind("conv2d", "conv", "ksdpn", ("W", "b"), rank=3, width=True),
+    LayerKind("max_pool2d", "pool", "ks", rank=3),
+    LayerKind("avg_pool2d", "pool", "ks", rank=3),
+    LayerKind("batch_norm", "bn", "me", ("gamma", "beta"), ("running_mean", "running_var")),
+    LayerKind("layer_norm", "ln", "e", ("gamma", "beta")),
+    LayerKind("dropout", "drop", "p", mask=True),
+    LayerKind("flatten", "flat"),
+    LayerKind("dense", "dense", "n", ("W", "b"), rank=1, width=True),
+    LayerKind("res", "res"),
+)}
+ACTIVATION = "activation"  # the kind of every elementwise activation layer
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer: its kind, its name (``conv1``) and options (defaults where unused)."""
+
+    kind: str
+    name: str = ""
+    width: int = 0
+    kernel: tuple[int, int] = (2, 2)
+    stride: int = 0  # 0: the kernel's height (pooling) or 1 (conv2d)
+    padding: int = 0
+    dilation: int = 1
+    bias: bool = True
+    p: float = 0.5
+    momentum: float = 0.1
+    eps: float = 1e-5
+    activation: str = ""  # the full activation name, for kind == ACTIVATION
+    body: tuple[Layer, ...] = ()  # a residual block's layers
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        names = () if self.kind == ACTIVATION else LAYER_KINDS[self.kind].parameters
+        return tuple(name for name in names if name != "b" or self.bias)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def stride(layer: Layer) -> int:
+    """The stride: as given, else the kernel's height for pooling and 1 for conv2d."""
+    return layer.stride or (1 if layer.kind == "conv2d" else layer.kernel[0])
+
+
+def walk(layers: tuple[Layer, ...]):
+    """Every layer in order, residual blocks' bodies after the block itself."""
+    for layer in layers:
+        yield layer
+        yield from walk(layer.body)

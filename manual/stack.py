@@ -1,0 +1,173 @@
+"""A network as a sequence of layers: the description every part of bpcheck reads for networks
+beyond the dense-only MLP (``manual.spec`` keeps that short form).
+
+Text form, layers separated by ``;`` (``parse_network``)::
+
+    conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10
+
+=================  ==========================================================  ==============
+layer              options (after ``:``, comma-separated)                      parameters
+=================  ==========================================================  ==============
+``conv2d:F``       F output channels; ``k3`` or ``k2x3`` kernel (3), ``s`` stride  conv1.W, conv1.b
+                   (1), ``p`` zero padding per side (0), ``d`` dilation (1),
+                   ``nobias``
+``max_pool2d``     ``k`` kernel (2), ``s`` stride (the kernel)                 —
+``avg_pool2d``     ``k`` kernel (2), ``s`` stride (the kernel)                 —
+``batch_norm``     ``m`` running-statistics momentum (0.1), ``e`` ε (1e-5)     bn1.gamma, bn1.beta
+``layer_norm``     ``e`` ε (1e-5): over every axis of a sample                ln1.gamma, ln1.beta
+``dropout``        ``p`` drop probability (0.5); the 0/1 mask is an input      —
+``flatten``        —                                                           —
+``dense:F``        F outputs; ``nobias``                                       dense1.W, dense1.b
+``res(…)``         a residual block: out = x + body(x), the body a sequence    (its layers')
+                   of layers that keeps the shape
+an activation      any elementwise name of ``manual.vocabulary`` (``relu``,    —
+                   ``leaky_relu:0.2``, …)
+=================  ==========================================================  ==============
+
+Data are NCHW: a batch x is (N, C, H, W) for a spatial ``input_shape`` (C, H, W), or (N, F)
+for (F,). Parameters follow torch's layouts: conv W (F, C, kh, kw), dense W (F_out, F_in).
+Batch norm also keeps running statistics (bn1.running_mean, bn1.running_var, buffers updated by
+the step); dropout's mask for layer ``drop1`` is x-shaped, 0 or 1. The last layer's output
+(N, C) goes to the loss, any of ``manual.vocabulary`` that takes the output as it is (not as
+probabilities): cross-entropy on integer labels, squared errors on values (N, C), …, summed or
+averaged over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind, stride, walk
+from manual.spec import DTYPES, LOSSES, REDUCTIONS, one_of
+from manual.stack_text import describe_layers, name_layers, parse_layers
+
+__all__ = ["ACTIVATION", "LAYER_KINDS", "Layer", "LayerKind", "Stack", "stride", "walk"]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A network of layers on samples of ``input_shape``, its loss and dtype."""
+
+    layers: tuple[Layer, ...]
+    input_shape: tuple[int, ...]
+    loss: str = "softmax-ce-labels"
+    reduction: str = "mean"
+    dtype: str = "float64"
+    shapes: tuple[tuple[int, ...], ...] = field(init=False, repr=False)  # each layer's output
+
+    def __post_init__(self) -> None:
+        layers = parse_layers(self.layers) if isinstance(self.layers, str) else tuple(self.layers)
+        object.__setattr__(self, "layers", name_layers(layers))
+        shape = tuple(self.input_shape)
+        if not shape or len(shape) not in (1, 3) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
+            raise ValueError(f"input_shape={self.input_shape!r}: expected (C, H, W) or (F,), "
+                             "positive integers")
+        object.__setattr__(self, "input_shape", shape)
+        if not self.layers:
+            raise ValueError("layers is empty: a network needs at least one layer")
+        one_of(self.loss, [name for name, record in LOSSES.items() if not record.probability_outputs],
+               "loss")
+        one_of(self.reduction, REDUCTIONS, "reduction")
+        one_of(self.dtype, DTYPES, "dtype")
+        object.__setattr__(self, "shapes", tuple(output_shapes(self.layers, shape)))
+        if len(self.shapes[-1]) != 1:
+            raise ValueError(f"the last layer ({self.layers[-1]}) gives samples of shape "
+                             f"{self.shapes[-1]}; the loss needs (C,): end with flatten and dense")
+
+    @property
+    def classes(self) -> int:
+        return self.shapes[-1][0]
+
+    @property
+    def targets(self) -> str:
+        return LOSSES[self.loss].targets
+
+    def replace(self, **changes: Any) -> Stack:
+        fields = {"layers": self.layers, "input_shape": self.input_shape, "loss": self.loss,
+                  "reduction": self.reduction, "dtype": self.dtype}
+        return Stack(**(fields | changes))
+
+    def describe(self) -> str:
+        """The network as text (``describe_layers``) on its input shape."""
+        return f"{describe_layers(self.layers)} on {'x'.join(map(str, self.input_shape))} samples"
+
+
+def _spatial(size: int, kernel: int, layer: Layer) -> int:
+    """⌊(size + 2p − d(k − 1) − 1)/s⌋ + 1 (p = 0 and d = 1 for pooling)."""
+    return (size + 2 * layer.padding - layer.dilation * (kernel - 1) - 1) // stride(layer) + 1
+
+
+def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Each layer's output shape for one sample, checking each layer fits its input."""
+    shapes = []
+    for layer in layers:
+        kind = LAYER_KINDS.get(layer.kind)
+        need = kind.rank if kind else None
+        if need is not None and len(shape) != need:
+            raise ValueError(f"{layer} ({layer.kind}) needs samples of shape "
+                             f"{'(C, H, W)' if need == 3 else '(F,): add flatten before it'}, "
+                             f"but its input is {shape}")
+        if layer.kind in ("conv2d", "max_pool2d", "avg_pool2d"):
+            height, width = (_spatial(size, k, layer)
+                             for size, k in zip(shape[1:], layer.kernel, strict=True))
+            if height < 1 or width < 1:
+                raise ValueError(f"{layer} ({describe_layers((layer,))}) does not fit its "
+                                 f"{shape[1]}x{shape[2]} input: its window is larger than the "
+                                 "(padded) input")
+            shape = (layer.width if layer.kind == "conv2d" else shape[0], height, width)
+        elif layer.kind == "dense":
+            shape = (layer.width,)
+        elif layer.kind == "flatten":
+            shape = (math.prod(shape),)
+        elif layer.kind == "res":
+            inner = output_shapes(layer.body, shape)[-1] if layer.body else shape
+            if inner != shape:
+                raise ValueError(f"{layer}'s body turns {shape} into {inner}: a residual block "
+                                 "must keep the shape")
+        shapes.append(shape)
+    return shapes
+
+
+def layer_inputs(stack: Stack):
+    """(layer, its input shape per sample) for every layer, residual bodies included."""
+    def visit(layers, shape):
+        for layer, out in zip(layers, output_shapes(layers, shape), strict=True):
+            yield layer, shape
+            if layer.body:
+                yield from visit(layer.body, shape)
+            shape = out
+    yield from visit(stack.layers, stack.input_shape)
+
+
+def param_shapes(stack: Stack) -> dict[str, tuple[int, ...]]:
+    """``{"conv1.W": (F, C, kh, kw), "conv1.b": (F,), "bn1.gamma": (C,), …}`` in layer order."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for layer, shape in layer_inputs(stack):
+        for parameter in layer.parameters:
+            shapes[f"{layer}.{parameter}"] = {
+                ("conv2d", "W"): (layer.width, shape[0], *layer.kernel),
+                ("dense", "W"): (layer.width, shape[0]),
+                ("batch_norm", "gamma"): shape[:1], ("batch_norm", "beta"): shape[:1],
+                ("layer_norm", "gamma"): shape, ("layer_norm", "beta"): shape,
+            }.get((layer.kind, parameter), (layer.width,))
+    return shapes
+
+
+def buffer_shapes(stack: Stack) -> dict[str, tuple[int, ...]]:
+    """Batch norm's running statistics: ``{"bn1.running_mean": (C,), …}``."""
+    return {f"{layer}.{buffer}": shape[:1] for layer, shape in layer_inputs(stack)
+            for buffer in (LAYER_KINDS[layer.kind].buffers if layer.kind in LAYER_KINDS else ())}
+
+
+def mask_shapes(stack: Stack, n: int) -> dict[str, tuple[int, ...]]:
+    """Each dropout layer's mask shape for a batch of n: ``{"drop1": (n, …)}``."""
+    return {layer.name: (n, *shape) for layer, shape in layer_inputs(stack)
+            if layer.kind in LAYER_KINDS and LAYER_KINDS[layer.kind].mask}
+
+
+def layers_of(stack: Stack) -> dict[str, Layer]:
+    """Every layer by name, residual bodies included."""
+    return {layer.name: layer for layer in walk(stack.layers)}

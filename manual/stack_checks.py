@@ -1,0 +1,79 @@
+"""Input validation for networks of layers (``manual.stack``): every error names its argument
+and comes before any work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from manual.spec import _check_array, _check_labels, format_shape
+from manual.stack import Stack, buffer_shapes, layer_inputs, mask_shapes, param_shapes
+
+Array = np.ndarray
+
+
+def _named(values: Any, expected: dict[str, tuple], argument: str, dtype: np.dtype) -> dict[str, Array]:
+    if not isinstance(values, dict):
+        raise TypeError(f"{argument} must be a dict of arrays, got {type(values).__name__}")
+    missing, extra = expected.keys() - values.keys(), values.keys() - expected.keys()
+    if missing or extra:
+        raise ValueError(f"{argument} has keys {sorted(values)}; expected {list(expected)} "
+                         f"(missing {sorted(missing)}, unexpected {sorted(extra)})")
+    return {name: _check_array(values[name], f"{argument}[{name!r}]", dtype, expected[name])
+            for name in expected}
+
+
+def check_masks(stack: Stack, masks: Any, n: int) -> dict[str, Array]:
+    """One 0/1 mask per dropout layer, of its input's shape for this batch."""
+    expected = mask_shapes(stack, n)
+    masks = {} if masks is None and not expected else masks
+    if masks is None:
+        raise TypeError(f"masks is None; the network's dropout layers need masks {list(expected)}")
+    if not isinstance(masks, dict) or masks.keys() != expected.keys():
+        raise ValueError(f"masks has keys {sorted(masks) if isinstance(masks, dict) else masks!r}; "
+                         f"expected {list(expected)}")
+    checked = {}
+    for name, shape in expected.items():
+        mask = np.asarray(masks[name])
+        if mask.shape != shape:
+            raise ValueError(f"masks[{name!r}] has shape {format_shape(mask.shape)}; expected "
+                             f"{format_shape(shape)}")
+        if not np.all((mask == 0) | (mask == 1)):
+            raise ValueError(f"masks[{name!r}] must hold only 0 and 1 (1 keeps a unit)")
+        checked[name] = mask
+    return checked
+
+
+def check_batch_norm_counts(stack: Stack, n: int) -> None:
+    """Batch norm in training mode needs M ≥ 2 values per channel: one has no variance."""
+    for layer, shape in layer_inputs(stack):
+        count = n * int(np.prod(shape[1:]))
+        if layer.kind == "batch_norm" and count < 2:
+            raise ValueError(f"x has {n} sample{'s' * (n != 1)}: {layer} (batch_norm) would "
+                             f"normalise {count} value per channel, which has no variance; "
+                             "training mode needs at least 2 (a batch of 2, or a spatial input)")
+
+
+def check_stack_problem(stack: Stack, params: Any, x: Any, y: Any, masks: Any = None,
+                        buffers: Any = None) -> tuple[dict[str, Array], Array, Array, dict[str, Array]]:
+    """Validated (params, x, y, masks); ``buffers`` too when given (running statistics)."""
+    if not isinstance(stack, Stack):
+        raise TypeError(f"stack must be a Stack, got {type(stack).__name__}")
+    dtype = np.dtype(stack.dtype)
+    params = _named(params, param_shapes(stack), "params", dtype)
+    if buffers is not None:
+        _named(buffers, buffer_shapes(stack), "buffers", dtype)
+    x = _check_array(x, "x", dtype, ("N", *stack.input_shape))
+    n = x.shape[0]
+    if y is None:
+        raise TypeError(f"y is None; loss={stack.loss!r} needs targets")
+    if stack.targets == "labels":
+        y = _check_labels(y, stack.loss, stack.classes, n)
+    else:
+        y = _check_array(y, "y", dtype, (n, stack.classes))
+        if stack.targets == "probabilities" and (np.min(y) < 0 or np.max(y) > 1):
+            raise ValueError(f"y has values in [{np.min(y):g}, {np.max(y):g}]; loss={stack.loss!r} "
+                             "expects probabilities in [0, 1]")
+    check_batch_norm_counts(stack, n)
+    return params, x, y, check_masks(stack, masks, n)

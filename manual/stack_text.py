@@ -1,0 +1,134 @@
+"""A network's layers as text and back: ``conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10``
+(the grammar is in ``manual.stack``'s docstring)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, stride
+from manual.spec import ACTIVATIONS, one_of, parse_activation
+
+
+def _number(text: str, layer: str, option: str, kind: type = int) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{layer}: option {option!r} needs a number") from None
+    if (isinstance(value, int) and value < (0 if option.startswith("p") else 1)) or not math.isfinite(value):
+        raise ValueError(f"{layer}: option {option!r} is out of range")
+    return value
+
+
+def _parse_layer(text: str) -> Layer:
+    """One ``kind[:options]`` item (no residual blocks)."""
+    text = text.strip()
+    base = text.partition(":")[0]
+    if base in ACTIVATIONS:
+        parse_activation(text, f"layer {text!r}")
+        if ACTIVATIONS[base].output_only:
+            raise ValueError(f"layer {text!r}: {base} mixes units; end the network with a loss "
+                             "that includes it (softmax-ce-labels) instead")
+        return Layer(ACTIVATION, activation=text)
+    one_of(base, [*LAYER_KINDS, "an activation name"], f"layer {text!r}")
+    kind, options, fields = LAYER_KINDS[base], text.partition(":")[2], {}
+    items = [item.strip() for item in options.split(",")] if options else []
+    if kind.width:
+        if not items or not items[0].isdigit():
+            raise ValueError(f"layer {text!r}: {base} needs its width first, e.g. {base}:8")
+        fields["width"] = _number(items.pop(0), text, "width")
+    for item in items:
+        letter, value = item[:1], item[1:]
+        if item == "nobias" and "n" in kind.options:
+            fields["bias"] = False
+        elif letter and letter in kind.options and letter != "n":
+            if letter == "k":
+                sizes = value.split("x")
+                if len(sizes) > 2:
+                    raise ValueError(f"layer {text!r}: a kernel is k3 or k2x3")
+                kernel = [_number(size, text, item) for size in sizes]
+                fields["kernel"] = (kernel[0], kernel[-1])
+            else:
+                key = {"s": "stride", "p": "padding" if base == "conv2d" else "p", "d": "dilation",
+                       "m": "momentum", "e": "eps"}[letter]
+                numeric = float if key in ("p", "momentum", "eps") else int
+                fields[key] = _number(value, text, item, numeric)
+        else:
+            raise ValueError(f"layer {text!r}: unknown option {item!r}")
+    if base == "conv2d":
+        fields.setdefault("kernel", (3, 3))
+    if base == "dropout" and not 0 <= fields.get("p", 0.5) < 1:
+        raise ValueError(f"layer {text!r}: the drop probability must be in [0, 1)")
+    if base == "batch_norm" and not 0 <= fields.get("momentum", 0.1) <= 1:
+        raise ValueError(f"layer {text!r}: the momentum must be in [0, 1]")
+    return Layer(base, **fields)
+
+
+def _split(text: str) -> list[str]:
+    """Split on ``;`` outside parentheses."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            raise ValueError(f"network {text!r}: unbalanced parentheses")
+        if char == ";" and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise ValueError(f"network {text!r}: unbalanced parentheses")
+    return [*items, text[start:]]
+
+
+def parse_layers(text: str) -> tuple[Layer, ...]:
+    """``"conv2d:8,k3;relu;res(dense:4;tanh)"`` → layers, unnamed (``name_layers`` names them)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"network={text!r}: expected layers separated by ';', e.g. "
+                         "'conv2d:8,k3,p1;relu;max_pool2d:k2;flatten;dense:10'")
+    layers = []
+    for item in _split(text):
+        item = item.strip()
+        if item.startswith("res(") and item.endswith(")"):
+            layers.append(Layer("res", body=parse_layers(item[4:-1])))
+        elif not item:
+            raise ValueError(f"network {text!r}: an empty layer between ';'")
+        else:
+            layers.append(_parse_layer(item))
+    return tuple(layers)
+
+
+def name_layers(layers: tuple[Layer, ...], counts: dict[str, int] | None = None
+                ) -> tuple[Layer, ...]:
+    """Each layer named by its prefix and its count among its kind, in order (``conv1``,
+    ``bn2``, activations by their base name: ``relu1``), residual bodies included."""
+    counts = {} if counts is None else counts
+    named = []
+    for layer in layers:
+        prefix = (parse_activation(layer.activation)[0] if layer.kind == ACTIVATION
+                  else LAYER_KINDS[layer.kind].prefix)
+        counts[prefix] = counts.get(prefix, 0) + 1
+        body = name_layers(layer.body, counts) if layer.body else ()
+        named.append(replace(layer, name=f"{prefix}{counts[prefix]}", body=body))
+    return tuple(named)
+
+
+def describe_layers(layers: tuple[Layer, ...]) -> str:
+    """Layers back to text: ``conv2d:8,k3x3,s1,p1,d1;relu;…``."""
+    parts = []
+    for layer in layers:
+        kind = LAYER_KINDS.get(layer.kind)
+        if kind is None:
+            parts.append(layer.activation)
+        elif layer.kind == "res":
+            parts.append(f"res({describe_layers(layer.body)})")
+        else:
+            options = [str(layer.width)] if kind.width else []
+            options += {"conv2d": [f"k{layer.kernel[0]}x{layer.kernel[1]}", f"s{stride(layer)}",
+                                   f"p{layer.padding}", f"d{layer.dilation}"],
+                        "max_pool2d": [f"k{layer.kernel[0]}x{layer.kernel[1]}", f"s{stride(layer)}"],
+                        "batch_norm": [f"m{layer.momentum:g}", f"e{layer.eps:g}"],
+                        "layer_norm": [f"e{layer.eps:g}"], "dropout": [f"p{layer.p:g}"]}.get(
+                            "max_pool2d" if layer.kind == "avg_pool2d" else layer.kind, [])
+            options += [] if layer.bias or not kind.width else ["nobias"]
+            parts.append(layer.kind + (":" + ",".join(options) if options else ""))
+    return ";".join(parts)

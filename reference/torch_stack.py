@@ -1,0 +1,145 @@
+"""Witness 1 for networks of layers (``manual.stack``): PyTorch autograd through
+``torch.nn.functional`` — ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``batch_norm`` (training
+mode, updating the running statistics in place), ``layer_norm``, ``linear`` — and the
+activations and losses of ``reference.torch_ref``. Dropout with a given mask is x·mask/(1 − p)
+(``F.dropout`` draws its own). The SGD step is torch.optim's functional ``sgd``. Reads only the
+model description from ``manual.stack``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.optim.sgd import sgd
+
+from manual.stack import ACTIVATION, Layer, Stack, stride
+from reference.torch_ref import LOSSES, activation
+
+TITLE = "torch"
+Params = dict[str, np.ndarray]
+Tensors = dict[str, torch.Tensor]
+
+
+def layer_output(layer: Layer, x: torch.Tensor, t: Tensors, masks: Tensors) -> torch.Tensor:
+    """One layer's output; ``t`` holds every parameter and running statistic by full name."""
+    own = {name.partition(".")[2]: value for name, value in t.items() if name.partition(".")[0] == layer.name}
+    if layer.kind == "conv2d":
+        return F.conv2d(x, own["W"], own.get("b"), stride=stride(layer), padding=layer.padding,
+                        dilation=layer.dilation)
+    if layer.kind == "max_pool2d":
+        return F.max_pool2d(x, layer.kernel, stride(layer))
+    if layer.kind == "avg_pool2d":
+        return F.avg_pool2d(x, layer.kernel, stride(layer))
+    if layer.kind == "batch_norm":
+        return F.batch_norm(x, own.get("running_mean"), own.get("running_var"), own["gamma"],
+                            own["beta"], training=True, momentum=layer.momentum, eps=layer.eps)
+    if layer.kind == "layer_norm":
+        return F.layer_norm(x, tuple(x.shape[1:]), own["gamma"], own["beta"], eps=layer.eps)
+    if layer.kind == "dropout":
+        return x * masks[layer.name] / (1.0 - layer.p)
+    if layer.kind == "flatten":
+        return torch.flatten(x, 1)
+    if layer.kind == "dense":
+        return F.linear(x, own["W"], own.get("b"))
+    if layer.kind == ACTIVATION:
+        return activation(layer.activation)(x)
+    raise ValueError(f"{layer.name}: the torch witness has no layer kind {layer.kind!r}")
+
+
+def _output(layers: tuple[Layer, ...], x: torch.Tensor, t: Tensors, masks: Tensors,
+            wobble: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """The network's output; ``wobble``, if given, perturbs every layer's output (and, by a
+    hook, the gradient flowing back into it)."""
+    for layer in layers:
+        if layer.kind == "res":
+            x = x + _output(layer.body, x, t, masks, wobble)
+        else:
+            x = layer_output(layer, x, t, masks)
+        if wobble is not None:
+            x = wobble(x)
+    return x
+
+
+def _loss(stack: Stack, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    per_sample = LOSSES[stack.loss](out, y)
+    return per_sample.mean() if stack.reduction == "mean" else per_sample.sum()
+
+
+def _inputs(stack: Stack, x: np.ndarray, y: np.ndarray, masks: Params | None, dtype=np.float64):
+    y = torch.tensor(np.asarray(y, np.int64 if stack.targets == "labels" else dtype))
+    return (torch.tensor(np.asarray(x, dtype)), y,
+            {name: torch.tensor(np.asarray(mask, dtype)) for name, mask in (masks or {}).items()})
+
+
+def _leaves(values: Params, dtype=np.float64) -> Tensors:
+    return {name: torch.tensor(np.asarray(value, dtype), requires_grad=True)
+            for name, value in values.items()}
+
+
+def loss(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Params | None = None) -> float:
+    """L in float64."""
+    x, y, masks = _inputs(stack, x, y, masks)
+    with torch.no_grad():
+        t = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in params.items()}
+        return float(_loss(stack, _output(stack.layers, x, t, masks), y))
+
+
+def gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Params | None = None,
+              dtype: type = np.float64) -> Params:
+    """∂L/∂θ and ∂L/∂x (key ``x``) by reverse-mode autograd, computed in ``dtype``."""
+    leaves = _leaves(params | {"x": x}, dtype)
+    _, y, masks = _inputs(stack, x, y, masks, dtype)
+    total = _loss(stack, _output(stack.layers, leaves["x"], leaves, masks), y)
+    grads = torch.autograd.grad(total, list(leaves.values()))
+    return {name: g.numpy().astype(np.float64) for name, g in zip(leaves, grads, strict=True)}
+
+
+def perturbed_gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray,
+                        masks: Params | None, rho: float, runs: int, seed: int = 0) -> list[Params]:
+    """∂L/∂θ and ∂L/∂x in float64, ``runs`` times, with every parameter, input, float target and
+    layer output, and in the backward pass the gradient flowing into every layer output,
+    multiplied by 1 ± ρ (independent random signs per entry): the backward-error model of
+    rounding each stored value (``bpcheck.tolerances``)."""
+    rng = np.random.default_rng(seed)
+
+    def shake(t: torch.Tensor) -> torch.Tensor:
+        return t * torch.from_numpy(1.0 + rho * (rng.integers(0, 2, size=tuple(t.shape)) * 2.0 - 1.0))
+
+    def wobble(t: torch.Tensor) -> torch.Tensor:
+        t = shake(t)
+        if t.requires_grad:
+            factor = shake(torch.ones_like(t))
+            t.register_hook(factor.mul)
+        return t
+
+    results = []
+    for _ in range(runs):
+        leaves = {name: shake(torch.tensor(np.asarray(v, np.float64))).requires_grad_()
+                  for name, v in (params | {"x": x}).items()}
+        _, target, tensors_masks = _inputs(stack, x, y, masks)
+        if target.is_floating_point():
+            target = shake(target)
+        total = _loss(stack, _output(stack.layers, leaves["x"], leaves, tensors_masks, wobble), target)
+        grads = torch.autograd.grad(total, list(leaves.values()))
+        results.append({name: g.numpy() for name, g in zip(leaves, grads, strict=True)})
+    return results
+
+
+def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.ndarray, y: np.ndarray,
+                           lr: float, masks: Params | None = None) -> tuple[Params, Params, Params]:
+    """(∂L/∂θ and ∂L/∂x, θ after torch.optim's functional SGD step, the running statistics after
+    ``F.batch_norm``'s in-place update), float64."""
+    leaves = _leaves(params | {"x": x})
+    running = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in buffers.items()}
+    _, y, masks = _inputs(stack, x, y, masks)
+    _loss(stack, _output(stack.layers, leaves["x"], leaves | running, masks), y).backward()
+    grads = {name: t.grad.clone().numpy() for name, t in leaves.items()}
+    tensors = [leaves[name] for name in params]
+    with torch.no_grad():
+        sgd(tensors, [t.grad for t in tensors], [None] * len(tensors), weight_decay=0.0, momentum=0.0,
+            lr=lr, dampening=0.0, nesterov=False, maximize=False)
+    return (grads, {name: leaves[name].detach().numpy() for name in params},
+            {name: t.numpy() for name, t in running.items()})
