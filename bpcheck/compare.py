@@ -100,8 +100,8 @@ def overall(rows: list[Row]) -> str:
 
 def unsettled(rows: list[Row]) -> list[str]:
     """Parameters whose gradient no witness could settle (what makes a verdict inconclusive)."""
-    settled = {row.parameter for row in rows if row.agrees and row.quantity == "gradient"}
-    return sorted({row.parameter for row in rows} - settled)
+    gradients = [row for row in rows if row.quantity == "gradient"]
+    return sorted({row.parameter for row in gradients} - {row.parameter for row in gradients if row.agrees})
 
 
 @dataclass

@@ -125,6 +125,10 @@ ROUNDINGS_PER_VALUE = 4
 #: κ_out above which a unit is called saturated when a verdict is inconclusive (|z| ≳ 9 for
 #: sigmoid, ≳ 5 for tanh, p within 1e−4 of 0 or 1).
 SATURATED = 1e4
+#: Diagnosis of networks of layers checks each layer alone, in float64, on O(1) inputs and a
+#: random dout: a correct layer is within ~1e−15·fan-in of torch, a wrong one off by O(1), so a
+#: relative 1e−8 of the witness's ∞-norm separates them with seven digits to spare either way.
+LAYER_DIAGNOSIS = 1e-8
 #: Float64 reruns with every stored value perturbed by 1 ± ρ that measure the sensitivity.
 SENSITIVITY_RUNS = 3
 @dataclass(frozen=True)

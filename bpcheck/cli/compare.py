@@ -33,7 +33,12 @@ def exit_code(reports: list[RuleReport], witness_rows: list[Row]) -> int:
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck [compare] [network options]``: every rule against every witness."""
     args = build_parser().parse_args(argv)
+    if args.network is not None:
+        from bpcheck.cli.network import main_network
+        return main_network(args, console)
     try:
+        if args.input_shape is not None:
+            raise ValueError("--input-shape needs --network (the MLP's input width is --layers' first)")
         unknown = [name for name in args.rules or () if name not in RULES]
         if unknown:
             raise ValueError(f"--rules: unknown {unknown}; expected names from {list(RULES)}")

@@ -126,6 +126,17 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def _input_shape(text: str) -> tuple[int, ...]:
+    """``1,8,8`` or ``1x8x8`` → (1, 8, 8); ``16`` → (16,)."""
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected C,H,W or F, got {text!r}") from None
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,H,W or F of positive integers, got {text!r}")
+    return shape
+
+
 def _name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
 
@@ -151,13 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--activations", type=_name_list, default=None, metavar="A,…",
                         help=f"one per layer after the input, from {list(ACTIVATIONS)} "
                              "(leaky_relu:SLOPE sets a slope; default: sigmoid everywhere)")
-    parser.add_argument("--loss", default="half-sse", choices=list(LOSSES),
-                        help="the loss (default half-sse, the seed's)")
+    parser.add_argument("--network", metavar="LAYERS", default=None,
+                        help="a network of layers instead of an MLP, e.g. "
+                             "'conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10' (README: "
+                             "Networks of layers); random data of --input-shape")
+    parser.add_argument("--input-shape", type=_input_shape, default=None, metavar="C,H,W|F",
+                        help="one sample's shape for --network (default 1,8,8)")
+    parser.add_argument("--loss", default=None, choices=list(LOSSES),
+                        help="the loss (default half-sse, the seed's; softmax-ce-labels with --network)")
     parser.add_argument("--l2", type=float, default=0.0, help="λ of the penalty λ/2 Σ‖W‖²")
     parser.add_argument("--l2-biases", action="store_true",
                         help="the penalty λ/2‖·‖² covers biases too")
-    parser.add_argument("--reduction", default="sum", choices=REDUCTIONS,
-                        help="the per-sample losses summed or averaged (default sum)")
+    parser.add_argument("--reduction", default=None, choices=REDUCTIONS,
+                        help="the per-sample losses summed or averaged (default sum; mean with "
+                             "--network)")
     parser.add_argument("--bias", default="node", choices=BIAS_STYLES,
                         help="node: a bias column appended to each W_k, the seed's; vector: "
                              "separate b_k (default node)")
@@ -191,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
     """The problem the options describe, and a one-line description of its data."""
+    if getattr(args, "network", None) is not None or getattr(args, "input_shape", None) is not None:
+        raise ValueError("--network and --input-shape work with `bpcheck` itself (the comparison), "
+                         "not with this command yet")
     rng = np.random.default_rng(args.seed)
     fits_iris = args.layers is None or (args.layers[0], args.layers[-1]) == (IRIS_FEATURES, IRIS_CLASSES)
     source = ("iris" if fits_iris else "random") if args.data == "auto" else args.data
@@ -200,7 +221,8 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
         layers = (IRIS_FEATURES, seed_program_hidden_width(n_train, rng), IRIS_CLASSES)
     activations = args.activations or ("sigmoid",) * (len(layers) - 1)
     with _naming_options():
-        spec = Spec(layers, activations, args.loss, args.reduction, args.bias, args.layout,
+        spec = Spec(layers, activations, args.loss or "half-sse", args.reduction or "sum", args.bias,
+                    args.layout,
                     args.dtype, args.l2, args.l2_biases)
     if source == "iris":
         X, Y = iris_data(spec, rng)

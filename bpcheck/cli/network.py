@@ -1,0 +1,99 @@
+"""``bpcheck --network LAYERS``: every witness on a network of layers (``manual.stack``), with
+the derived layers or a chosen mutant, and each differing rule's layer-by-layer diagnosis."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bpcheck.cli.options import finite_difference_sample
+from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
+from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
+
+EXIT_AGREES, EXIT_DIFFERS, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+#: MLP options that say nothing about a network of layers: given with --network, a usage error.
+MLP_ONLY = {"layers": "--layers", "activations": "--activations", "bias": "--bias", "layout": "--layout",
+            "l2": "--l2", "l2_biases": "--l2-biases", "optimizer": "--optimizer", "data": "--data"}
+DEFAULTS = {"layers": None, "activations": None, "bias": "node", "layout": "cols", "l2": 0.0,
+            "l2_biases": False, "optimizer": None, "data": "auto"}
+
+
+def _rules(names):
+    from bpcheck.layer_mutants import LAYER_MUTANTS
+    from bpcheck.stack_compare import DERIVED
+    known = {DERIVED.name: DERIVED} | LAYER_MUTANTS
+    unknown = [name for name in names or () if name not in known]
+    if unknown:
+        raise ValueError(f"--rules: unknown {unknown}; with --network expected names from {list(known)}")
+    return [known[name] for name in names] if names else [DERIVED]
+
+
+def _diagnosis_table(rule, findings) -> Table:
+    table = Table(title=f"[bold]{rule.name}[/]: each layer alone against torch (float64, random dout)",
+                  title_justify="left")
+    for column in ("layer", "quantity", "rel err", "explained by"):
+        table.add_column(column, overflow="fold")
+    for f in findings:
+        table.add_row(f"{f.layer} ({f.kind})", f.quantity, f"{f.error:.2e}",
+                      "; ".join(f.explained_by) or "[yellow]no nearby layer explains it[/]")
+    return table
+
+
+def main_network(args: argparse.Namespace, console: Console) -> int:
+    """The report for ``--network``; args as ``bpcheck.cli.options.build_parser`` parses them."""
+    from manual.stack import Stack
+
+    try:
+        given = [option for key, option in MLP_ONLY.items() if getattr(args, key) != DEFAULTS[key]]
+        if given:
+            raise ValueError(f"{', '.join(given)} describe{'s' * (len(given) == 1)} an MLP; with "
+                             "--network the layers say it all")
+        rules = _rules(args.rules)
+        stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
+                      args.reduction or "mean", args.dtype)
+        from bpcheck.stack_problem import random_problem
+        problem = random_problem(stack, args.samples, args.seed, args.lr)
+    except (ValueError, TypeError) as error:
+        console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
+        return EXIT_USAGE
+    from bpcheck.layer_diagnose import diagnose_layers
+    from bpcheck.stack_compare import compare_stack
+
+    console.width = max(console.width, 120)  # parameter names and shapes are longer than W1 4×5
+
+    console.print(f"[bold]network[/] {escape(stack.describe())}; loss={stack.loss}/{stack.reduction} "
+                  f"dtype={stack.dtype}; η={problem.lr}; seed={args.seed}; random data "
+                  f"({problem.n_samples} samples); the input's gradient is row x", soft_wrap=True)
+    entries = problem.n_params + problem.x.size
+    enabled, sample = finite_difference_sample(args.finite_differences, entries)
+    reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample)
+    console.print(finite_difference_line(enabled, sample, entries).replace("parameter entries",
+                                                                           "parameter and input entries"))
+    for report in reports:
+        console.print(rule_table(report))
+        if report.verdict == DIFFERS:
+            console.print(_diagnosis_table(report.rule, diagnose_layers(report.rule, problem)))
+    for report in reports:
+        if report.verdict == INCONCLUSIVE and report.saturation:  # the reason says what to do
+            console.print(f"[yellow]{report.rule.name}: inconclusive on {', '.join(unsettled(report.rows))}"
+                          f" — {escape(report.saturation)}[/]")
+        else:
+            console.print(summary_line(report, stack.dtype))
+    console.print(witness_line(witness_rows))
+    if any(row.differs for row in witness_rows) or not all(r.as_claimed for r in reports):
+        code = EXIT_DIFFERS
+    elif any(r.verdict == INCONCLUSIVE for r in reports if r.rule.claims_correct):
+        code = EXIT_INCONCLUSIVE
+    else:
+        code = EXIT_AGREES
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"network": stack.describe(), "loss": stack.loss, "dtype": stack.dtype,
+                       "seed": args.seed, "rules": [r.to_dict() for r in reports],
+                       "witness_rows": [row_dict(row) for row in witness_rows], "exit_code": code},
+                      handle, indent=2, default=list)
+    return code

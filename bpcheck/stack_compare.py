@@ -1,0 +1,183 @@
+"""Compare a rule for a network of layers with the witnesses: torch, jax, finite differences of
+torch's forward, and finite differences of the rule's *own* forward — a backward that
+disagrees with its own forward is a finding of its own, told apart from a wrong forward.
+
+Rows, verdicts and reports are those of the MLP family (``bpcheck.compare``); ``x`` (the
+gradient of the input) is judged beside the parameters, and batch norm's running statistics
+after the step beside the updates.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from bpcheck.compare import (
+    Row,
+    RuleReport,
+    Truth,
+    _gradient_row,
+    _update_row,
+    _verdict,
+    compare_witnesses,
+)
+from bpcheck.metrics import discrepancy
+from bpcheck.stack_allowances import measure, rounding_steps, running_allowance
+from bpcheck.stack_problem import StackProblem
+from bpcheck.tolerances import Conditioning
+from manual import stack_network
+from reference.differences import central_differences
+
+Params = dict[str, np.ndarray]
+OWN_FORWARD = "own forward"  # the witness name of finite differences of the rule's forward
+
+
+def witness(name: str):
+    """``reference.torch_stack`` or ``reference.jax_stack``, imported on first use."""
+    return importlib.import_module(f"reference.{name}_stack")
+
+
+@dataclass(frozen=True)
+class StackRule:
+    """A rule for networks of layers: the layers' (forward, backward) pairs it runs."""
+
+    name: str
+    summary: str
+    claims_correct: bool = True
+    pairs: dict = field(default_factory=lambda: dict(stack_network.PAIRS))
+    cause: str = ""  # for a known-wrong rule: what is wrong, in words
+
+    def evaluate(self, problem: StackProblem) -> tuple[Params, Params, Params]:
+        """(∂L/∂θ and ∂L/∂x, θ after one SGD step, running statistics after it)."""
+        return stack_network.sgd_step(problem.stack, problem.params, problem.buffers, problem.x,
+                                      problem.y, problem.lr, problem.masks, self.pairs)
+
+    def own_loss(self, problem: StackProblem):
+        """L as a function of {parameters…, "x"}, by the rule's own forward pass."""
+        stack, y, masks = problem.stack, problem.y, problem.masks
+
+        def value(arrays: Params) -> float:
+            out, _ = stack_network.forward(stack.layers, arrays, arrays["x"], masks, self.pairs)
+            return stack_network.loss_gradient(stack, out, y)[0]
+        return value
+
+
+DERIVED = StackRule("derived", "the hand-derived layers of manual.layers")
+
+
+@dataclass(frozen=True)
+class StackTruth(Truth):
+    """``Truth`` plus batch norm's running statistics after the step, per witness."""
+
+    running: dict[str, Params] = field(default_factory=dict)
+    running_allowance: Params = field(default_factory=dict)
+
+
+def _terms(problem: StackProblem) -> int:
+    return problem.n_samples * problem.stack.classes
+
+
+def differences(loss, problem: StackProblem, sample: int | None = None) -> tuple[Params, Params]:
+    """Finite differences of ``loss`` over every parameter and x, float64 (their estimate), or
+    over ``sample`` entries drawn at random (seed 0, so the rule's own forward gets the same)."""
+    p = problem.in_float64()
+    values = p.params | {"x": p.x}
+    total = sum(v.size for v in values.values())
+    entries = None if sample is None or sample >= total else np.sort(
+        np.random.default_rng(0).choice(total, size=sample, replace=False))
+    return central_differences(loss, values, rounding_steps(p.stack, p.n_samples), _terms(p), entries)
+
+
+def zero_reason(truth: Params, witness_allowance: Params) -> str:
+    """Parameters whose exact gradient is zero up to float64 rounding, which no comparison can
+    settle ("" if none): a bias just before batch norm, say."""
+    zeros = [name for name, g in truth.items() if name != "x" and np.any(witness_allowance[name])
+             and np.all(np.abs(g) <= witness_allowance[name])]
+    if not zeros:
+        return ""
+    return (f"the exact gradient of {', '.join(zeros)} is zero up to rounding (a shift that batch "
+            "norm after it removes, or a parameter nothing depends on), so rounding is all any rule "
+            "shows there; leave such a bias out (conv2d:…,nobias or dense:…,nobias)")
+
+
+def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
+                        fd_sample: int | None = None) -> StackTruth:
+    """Every witness's float64 gradients and SGD step, finite differences of torch's forward,
+    and the allowances (``bpcheck.stack_allowances``)."""
+    p, torch_w, jax_w = problem.in_float64(), witness("torch"), witness("jax")
+    args = (p.stack, p.params, p.buffers, p.x, p.y, p.lr, p.masks)
+    grads, steps, running = {}, {}, {}
+    for name, module in (("torch", torch_w), ("jax", jax_w)):
+        grads[name], steps[name], running[name] = module.gradients_and_sgd_step(*args)
+    errors = {}
+    if finite_differences:
+        stack, y, masks = p.stack, p.y, p.masks
+        names = list(p.params)
+        grads["numeric"], errors["numeric"] = differences(
+            lambda v: torch_w.loss(stack, {n: v[n] for n in names}, v["x"], y, masks), p, fd_sample)
+    same = None
+    samples_running = [running["jax"]]
+    if problem.stack.dtype != "float64":
+        same = torch_w.gradients(*problem.arrays(), dtype=np.float32)
+        samples_running.append(torch_w.gradients_and_sgd_step(
+            problem.stack, problem.params, problem.buffers, problem.x, problem.y, problem.lr,
+            problem.masks)[2])
+    rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"], [grads["jax"]], same)
+    flows_back = any(np.any(g) for g in grads["torch"].values())
+    reason = zero_reason(grads["torch"], witness_allowance) if flows_back else (
+        "nothing flows back: every gradient is exactly 0 (every unit of some layer is dead)")
+    return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,
+                      flows_back, running, running_allowance(problem.stack.dtype, running["torch"],
+                                                             samples_running, floor))
+
+
+def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, value: np.ndarray) -> Row:
+    reference = truth.running[witness_name][buffer]
+    allowed = truth.running_allowance[buffer]
+    verdict, tolerance = _verdict(value, reference, allowed, truth.floor)
+    return Row(name, "running", buffer, reference.shape, witness_name,
+               discrepancy(np.asarray(value, np.float64), reference), tolerance, verdict, reference.size)
+
+
+def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth,
+                       own_forward: bool = True) -> RuleReport:
+    """Rows for the rule's gradients (every witness; and its own forward's finite differences
+    unless ``own_forward`` is off), its SGD step and its running statistics."""
+    grads, new, running = rule.evaluate(problem)
+    report = RuleReport(rule, saturation=truth.saturation)
+    judged, own_forward = truth, own_forward and "numeric" in truth.errors
+    if own_forward:
+        p64 = problem.in_float64()
+        sampled = int(sum(np.isfinite(e).sum() for e in truth.errors["numeric"].values()))
+        fd, error = differences(rule.own_loss(p64), p64, sampled)
+        own64 = rule.evaluate(p64)[0]
+        judged = replace(truth, gradients=truth.gradients | {OWN_FORWARD: fd},
+                         errors=truth.errors | {OWN_FORWARD: error})
+    for parameter in grads:
+        for witness_name in truth.gradients:
+            report.rows.append(_gradient_row(rule.name, truth, witness_name, parameter, grads[parameter],
+                                             truth.allowance))
+        if own_forward:
+            report.rows.append(_gradient_row(rule.name, judged, OWN_FORWARD, parameter, own64[parameter],
+                                             truth.witness_allowance))
+        if parameter in problem.params:
+            for witness_name in truth.steps:
+                report.rows.append(_update_row(rule.name, problem, truth, witness_name, parameter,
+                                               new[parameter], truth.allowance, problem.stack.dtype))
+    for buffer, value in running.items():
+        for witness_name in truth.running:
+            report.rows.append(_running_row(rule.name, truth, witness_name, buffer, value))
+    return report
+
+
+def compare_stack(problem: StackProblem, rules: list[StackRule] | None = None,
+                  finite_differences: bool = True, fd_sample: int | None = None
+                  ) -> tuple[list[RuleReport], list[Row], StackTruth]:
+    """Ask the witnesses once (finite differences on ``fd_sample`` random entries if given),
+    then compare each rule (default: the derived one), its own forward on the same entries."""
+    truth = ask_stack_witnesses(problem, finite_differences, fd_sample)
+    reports = [compare_stack_rule(rule, problem, truth) for rule in rules or [DERIVED]]
+    return reports, compare_witnesses(problem, truth), truth
+

@@ -1,0 +1,79 @@
+"""One evaluation point of a network of layers: the network, parameters, running statistics,
+a batch, dropout masks and a learning rate (``manual.stack``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from manual.spec import check_learning_rate
+from manual.stack import Stack, buffer_shapes, mask_shapes, param_shapes, walk
+from manual.stack_checks import check_stack_problem
+
+Params = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class StackProblem:
+    """Validated on creation; arrays are in ``stack.dtype`` (labels are integers)."""
+
+    stack: Stack
+    params: Params
+    x: np.ndarray
+    y: np.ndarray
+    masks: Params = field(default_factory=dict)
+    buffers: Params = field(default_factory=dict)
+    lr: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_stack_problem(self.stack, self.params, self.x, self.y, self.masks, self.buffers)
+        check_learning_rate(self.lr)
+
+    @property
+    def n_samples(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n_params(self) -> int:
+        return sum(int(np.size(value)) for value in self.params.values())
+
+    def in_float64(self) -> StackProblem:
+        """The same values, exactly, in float64."""
+        if self.stack.dtype == "float64":
+            return self
+        cast = {name: np.asarray(v, np.float64) for name, v in self.params.items()}
+        y = self.y if self.stack.targets == "labels" else np.asarray(self.y, np.float64)
+        return StackProblem(self.stack.replace(dtype="float64"), cast, np.asarray(self.x, np.float64), y,
+                            self.masks, {name: np.asarray(v, np.float64) for name, v in self.buffers.items()},
+                            self.lr)
+
+    def arrays(self) -> tuple:
+        """(stack, params, x, y, masks): what a witness's gradients take."""
+        return self.stack, self.params, self.x, self.y, self.masks
+
+
+def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: float = 1.0) -> StackProblem:
+    """Parameters with He-style scale (fan-in), x ~ N(0, scale²), labels or targets uniform,
+    running statistics (0, 1), masks keeping 1 − p of units: a reproducible report's problem."""
+    rng, dtype = np.random.default_rng(seed), np.dtype(stack.dtype)
+    params = {}
+    for name, shape in param_shapes(stack).items():
+        if name.endswith(".gamma"):
+            params[name] = 1.0 + 0.1 * rng.standard_normal(shape)
+        elif len(shape) > 1:
+            params[name] = rng.standard_normal(shape) * np.sqrt(2.0 / np.prod(shape[1:]))
+        else:
+            params[name] = 0.1 * rng.standard_normal(shape)
+    buffers = {name: np.zeros(shape) if name.endswith("mean") else np.ones(shape)
+               for name, shape in buffer_shapes(stack).items()}
+    probabilities = {layer.name: layer.p for layer in walk(stack.layers) if layer.kind == "dropout"}
+    masks = {name: (rng.random(shape) >= probabilities[name]).astype(dtype)
+             for name, shape in mask_shapes(stack, n).items()}
+    x = scale * rng.standard_normal((n, *stack.input_shape))
+    y = (rng.integers(0, stack.classes, n) if stack.targets == "labels"
+         else rng.standard_normal((n, stack.classes)).astype(dtype))
+    cast = {name: v.astype(dtype) for name, v in params.items()}
+    return StackProblem(stack, cast, x.astype(dtype), y, masks,
+                        {name: v.astype(dtype) for name, v in buffers.items()}, lr)
+
