@@ -79,7 +79,8 @@ def _terms(problem: StackProblem) -> int:
     return problem.n_samples * problem.stack.classes
 
 
-def differences(loss, problem: StackProblem, sample: int | None = None) -> tuple[Params, Params]:
+def differences(loss, problem: StackProblem, sample: int | None = None, copies: int = 0
+                ) -> tuple[Params, Params]:
     """Finite differences of ``loss`` over every parameter and x, float64 (their estimate), or
     over ``sample`` entries drawn at random (seed 0, so the rule's own forward gets the same)."""
     p = problem.in_float64()
@@ -87,19 +88,26 @@ def differences(loss, problem: StackProblem, sample: int | None = None) -> tuple
     total = sum(v.size for v in values.values())
     entries = None if sample is None or sample >= total else np.sort(
         np.random.default_rng(0).choice(total, size=sample, replace=False))
-    return central_differences(loss, values, rounding_steps(p.stack, p.n_samples), _terms(p), entries)
+    return central_differences(loss, values, rounding_steps(p.stack, p.n_samples), _terms(p), entries,
+                               copies)
+
+
+def _copies(problem: StackProblem) -> int:
+    """Perturbed copies per vectorised call: about 2^22 floats of inputs and parameters."""
+    return max(4, min(1024, 2**22 // (problem.n_params + problem.x.size)))
 
 
 def zero_reason(truth: Params, witness_allowance: Params) -> str:
-    """Parameters whose exact gradient is zero up to float64 rounding, which no comparison can
-    settle ("" if none): a bias just before batch norm, say."""
-    zeros = [name for name, g in truth.items() if name != "x" and np.any(witness_allowance[name])
-             and np.all(np.abs(g) <= witness_allowance[name])]
+    """The parameters (or x) whose gradient is zero up to float64 rounding but not exactly zero,
+    which no comparison can settle ("" if none): a bias just before batch norm, say. (An exact
+    zero is compared exactly.)"""
+    zeros = [name for name, g in truth.items() if np.any(g) and np.all(np.abs(g) <= witness_allowance[name])]
     if not zeros:
         return ""
-    return (f"the exact gradient of {', '.join(zeros)} is zero up to rounding (a shift that batch "
-            "norm after it removes, or a parameter nothing depends on), so rounding is all any rule "
-            "shows there; leave such a bias out (conv2d:…,nobias or dense:…,nobias)")
+    return (f"the exact gradient of {', '.join(zeros)} is zero up to rounding, so rounding is all any "
+            "rule shows there (a bias just before batch norm, which removes any per-channel shift: "
+            "leave it out with conv2d:…,nobias; or a normalisation over 2 values, where x̂ = ±1 "
+            "whatever x is)")
 
 
 def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
@@ -114,9 +122,8 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     errors = {}
     if finite_differences:
         stack, y, masks = p.stack, p.y, p.masks
-        names = list(p.params)
         grads["numeric"], errors["numeric"] = differences(
-            lambda v: torch_w.loss(stack, {n: v[n] for n in names}, v["x"], y, masks), p, fd_sample)
+            lambda v: torch_w.losses(stack, v, y, masks), p, fd_sample, _copies(p))
     same = None
     samples_running = [running["jax"]]
     if problem.stack.dtype != "float64":
@@ -127,7 +134,8 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"], [grads["jax"]], same)
     flows_back = any(np.any(g) for g in grads["torch"].values())
     reason = zero_reason(grads["torch"], witness_allowance) if flows_back else (
-        "nothing flows back: every gradient is exactly 0 (every unit of some layer is dead)")
+        "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
+        "all dead, or a dropout mask that drops everything)")
     return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,
                       flows_back, running, running_allowance(problem.stack.dtype, running["torch"],
                                                              samples_running, floor))

@@ -55,7 +55,8 @@ class StackProblem:
 
 def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: float = 1.0) -> StackProblem:
     """Parameters with He-style scale (fan-in), x ~ N(0, scale²), labels or targets uniform,
-    running statistics (0, 1), masks keeping 1 − p of units: a reproducible report's problem."""
+    running statistics (0, 1), masks keeping 1 − p of units (one at least): a reproducible
+    problem."""
     rng, dtype = np.random.default_rng(seed), np.dtype(stack.dtype)
     params = {}
     for name, shape in param_shapes(stack).items():
@@ -70,6 +71,8 @@ def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: 
     probabilities = {layer.name: layer.p for layer in walk(stack.layers) if layer.kind == "dropout"}
     masks = {name: (rng.random(shape) >= probabilities[name]).astype(dtype)
              for name, shape in mask_shapes(stack, n).items()}
+    for mask in masks.values():  # keep one unit at least: a mask of zeros passes nothing back
+        mask.reshape(-1)[rng.integers(mask.size)] = 1
     x = scale * rng.standard_normal((n, *stack.input_shape))
     y = (rng.integers(0, stack.classes, n) if stack.targets == "labels"
          else rng.standard_normal((n, stack.classes)).astype(dtype))

@@ -236,17 +236,17 @@ def check_data(spec: Spec, X: Any, Y: Any | None = None) -> tuple[np.ndarray, np
     return X, Y
 
 
-def _check_labels(Y: Any, loss: str, classes: int, n: int) -> np.ndarray:
+def _check_labels(Y: Any, loss: str, classes: int, n: int, argument: str = "Y") -> np.ndarray:
     """Class labels: integers in [0, C), exactly one per sample, shape (N,)."""
     Y = np.asarray(Y)
     if not np.issubdtype(Y.dtype, np.integer):
-        raise TypeError(f"Y has dtype {Y.dtype}; loss={loss!r} expects integer class labels "
+        raise TypeError(f"{argument} has dtype {Y.dtype}; loss={loss!r} expects integer class labels "
                         f"of shape ({n},)")
     if Y.shape != (n,):
-        raise ValueError(f"Y has shape {format_shape(Y.shape)}; loss={loss!r} expects class labels "
+        raise ValueError(f"{argument} has shape {format_shape(Y.shape)}; loss={loss!r} expects class labels "
                          f"of shape ({n},)")
     if np.min(Y) < 0 or np.max(Y) >= classes:
-        raise ValueError(f"Y has labels in [{np.min(Y)}, {np.max(Y)}]; expected classes in "
+        raise ValueError(f"{argument} has labels in [{np.min(Y)}, {np.max(Y)}]; expected classes in "
                          f"[0, {classes - 1}]")
     return Y
 

@@ -69,7 +69,7 @@ def check_stack_problem(stack: Stack, params: Any, x: Any, y: Any, masks: Any = 
     if y is None:
         raise TypeError(f"y is None; loss={stack.loss!r} needs targets")
     if stack.targets == "labels":
-        y = _check_labels(y, stack.loss, stack.classes, n)
+        y = _check_labels(y, stack.loss, stack.classes, n, "y")
     else:
         y = _check_array(y, "y", dtype, (n, stack.classes))
         if stack.targets == "probabilities" and (np.min(y) < 0 or np.max(y) > 1):

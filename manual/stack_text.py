@@ -58,6 +58,8 @@ def _parse_layer(text: str) -> Layer:
             raise ValueError(f"layer {text!r}: unknown option {item!r}")
     if base == "conv2d":
         fields.setdefault("kernel", (3, 3))
+    if base in ("conv2d", "max_pool2d", "avg_pool2d"):  # the stride spelled out: 1, or the kernel's
+        fields.setdefault("stride", 1 if base == "conv2d" else fields.get("kernel", (2, 2))[0])
     if base == "dropout" and not 0 <= fields.get("p", 0.5) < 1:
         raise ValueError(f"layer {text!r}: the drop probability must be in [0, 1)")
     if base == "batch_norm" and not 0 <= fields.get("momentum", 0.1) <= 1:

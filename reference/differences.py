@@ -25,32 +25,56 @@ UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
 STEPS = (1.0, -1.0, 2.0, -2.0)  # θ_i + factor·h_i, the four evaluations per entry
 
 
-def central_differences(loss: Callable[[dict[str, np.ndarray]], float], values: dict[str, np.ndarray],
-                        work: int, terms: int, entries: np.ndarray | None = None
+def central_differences(loss: Callable[[dict[str, np.ndarray]], float | np.ndarray],
+                        values: dict[str, np.ndarray], work: int, terms: int,
+                        entries: np.ndarray | None = None, copies: int = 0
                         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(D_h, estimated |D_h − ∂L|) for every entry of every array in ``values`` — or only the
-    ``entries``, flat indices into the arrays laid end to end, the others NaN. Float64 copies
-    are perturbed; the caller's arrays are not touched."""
+    ``entries``, flat indices into the arrays laid end to end, the others NaN. With ``copies``
+    > 0, ``loss`` takes the arrays with a leading axis of up to that many perturbed copies and
+    returns each copy's L (one vectorised call per block of entries); else one array set at a
+    time. The caller's arrays are not touched."""
     current = {name: np.array(value, dtype=np.float64) for name, value in values.items()}
-    grads, errors, offset = {}, {}, 0
-    for name, array in current.items():
-        flat = array.reshape(-1)
-        d_h, error = np.full(flat.size, np.nan), np.full(flat.size, np.nan)
-        chosen = range(flat.size) if entries is None else entries[
-            (entries >= offset) & (entries < offset + flat.size)] - offset
-        offset += flat.size
-        for i in chosen:
-            theta = flat[i]
-            h = np.cbrt(UNIT_ROUNDOFF) * max(1.0, abs(theta))
-            h = (theta + h) - theta  # exactly representable steps
-            losses = []
-            for factor in STEPS:
-                flat[i] = theta + factor * h
-                losses.append(loss(current))
-            flat[i] = theta
-            d_h[i] = (losses[0] - losses[1]) / (2 * h)
-            d_2h = (losses[2] - losses[3]) / (4 * h)
-            rounding = UNIT_ROUNDOFF * work * (abs(losses[0]) + abs(losses[1]) + terms) / (2 * h)
-            error[i] = abs(d_2h - d_h[i]) / 3 + rounding
-        grads[name], errors[name] = d_h.reshape(array.shape), error.reshape(array.shape)
+    sizes = [array.size for array in current.values()]
+    chosen = np.arange(sum(sizes)) if entries is None else np.asarray(entries)
+    owner = np.searchsorted(np.cumsum(sizes), chosen, side="right")  # which array each entry is in
+    local = chosen - np.concatenate([[0], np.cumsum(sizes)])[owner]
+    names = list(current)
+    theta = np.array([current[names[o]].reshape(-1)[i] for o, i in zip(owner, local, strict=True)])
+    h = np.cbrt(UNIT_ROUNDOFF) * np.maximum(1.0, np.abs(theta))
+    h = (theta + h) - theta  # exactly representable steps
+    losses = np.empty((chosen.size, len(STEPS)))
+    block = max(1, copies // len(STEPS)) if copies else 1
+    for start in range(0, chosen.size, block):
+        part = slice(start, min(start + block, chosen.size))
+        losses[part] = _block(loss, current, names, owner[part], local[part], theta[part], h[part],
+                              copies > 0)
+    d_h = (losses[:, 0] - losses[:, 1]) / (2 * h)
+    d_2h = (losses[:, 2] - losses[:, 3]) / (4 * h)
+    rounding = UNIT_ROUNDOFF * work * (np.abs(losses[:, 0]) + np.abs(losses[:, 1]) + terms) / (2 * h)
+    error = np.abs(d_2h - d_h) / 3 + rounding
+    grads = {name: np.full(array.shape, np.nan) for name, array in current.items()}
+    errors = {name: np.full(array.shape, np.nan) for name, array in current.items()}
+    for k, (o, i) in enumerate(zip(owner, local, strict=True)):
+        grads[names[o]].reshape(-1)[i], errors[names[o]].reshape(-1)[i] = d_h[k], error[k]
     return grads, errors
+
+
+def _block(loss, current, names, owner, local, theta, h, vectorised: bool) -> np.ndarray:
+    """L at θ_i + factor·h_i for each entry of the block and each of STEPS: (entries, 4)."""
+    if not vectorised:
+        out = np.empty((len(owner), len(STEPS)))
+        for k, (o, i) in enumerate(zip(owner, local, strict=True)):
+            flat = current[names[o]].reshape(-1)
+            for j, factor in enumerate(STEPS):
+                flat[i] = theta[k] + factor * h[k]
+                out[k, j] = loss(current)
+            flat[i] = theta[k]
+        return out
+    count = len(owner) * len(STEPS)
+    copies = {name: np.repeat(array[None], count, axis=0) for name, array in current.items()}
+    for k, (o, i) in enumerate(zip(owner, local, strict=True)):
+        flat = copies[names[o]].reshape(count, -1)
+        for j, factor in enumerate(STEPS):
+            flat[k * len(STEPS) + j, i] = theta[k] + factor * h[k]
+    return np.asarray(loss(copies)).reshape(len(owner), len(STEPS))

@@ -143,3 +143,16 @@ def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.
             lr=lr, dampening=0.0, nesterov=False, maximize=False)
     return (grads, {name: leaves[name].detach().numpy() for name in params},
             {name: t.numpy() for name, t in running.items()})
+
+
+def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = None) -> np.ndarray:
+    """L of every copy, float64: ``values`` holds every parameter and ``x`` with a leading axis
+    of copies (``torch.func.vmap`` of the forward pass over it)."""
+    _, target, tensors_masks = _inputs(stack, values["x"][0], y, masks)
+    tensors = {name: torch.from_numpy(np.ascontiguousarray(v, np.float64)) for name, v in values.items()}
+
+    def one(t: Tensors) -> torch.Tensor:
+        return _loss(stack, _output(stack.layers, t["x"], t, tensors_masks), target)
+
+    with torch.no_grad():
+        return torch.func.vmap(one)(tensors).numpy()

@@ -62,3 +62,22 @@ def test_every_public_name_resolves_to_what_it_names():
         assert value is not None and not isinstance(value, types.ModuleType), name
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         bpcheck.nothing  # noqa: B018
+
+
+#: What a witness may read of ``manual``: the plain model description, never its math.
+DESCRIPTION = {"manual.spec", "manual.vocabulary", "manual.stack", "manual.layer_kinds", "manual.stack_text"}
+WITNESS_FILES = sorted((ROOT / "reference").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", WITNESS_FILES, ids=lambda p: p.name)
+def test_witnesses_read_only_the_model_description_from_manual(path):
+    manual = {m for m in imported_modules(path) if m.split(".")[0] == "manual"}
+    assert manual <= DESCRIPTION, f"reference/{path.name} imports {sorted(manual - DESCRIPTION)}"
+
+
+@pytest.mark.parametrize("module", sorted(DESCRIPTION))
+def test_the_model_description_holds_no_math(module):
+    """The description modules import nothing of manual's math either (so neither can a witness)."""
+    path = ROOT / (module.replace(".", "/") + ".py")
+    manual = {m for m in imported_modules(path) if m.split(".")[0] == "manual"}
+    assert manual <= DESCRIPTION, f"{module} imports {sorted(manual - DESCRIPTION)}"

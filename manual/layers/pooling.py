@@ -27,7 +27,7 @@ def pool_size(size: int, kernel: int, stride: int) -> int:
     return (size - kernel) // stride + 1
 
 
-def _views(x: Array, layer: Layer) -> tuple[list[tuple[slice, slice]], int, int]:
+def windows(x: Array, layer: Layer) -> tuple[list[tuple[slice, slice]], int, int]:
     """The slices of every window offset (u, v) in row-major order, and Ho, Wo."""
     (kh, kw), s = layer.kernel, stride(layer)
     ho, wo = pool_size(x.shape[2], kh, s), pool_size(x.shape[3], kw, s)
@@ -37,7 +37,7 @@ def _views(x: Array, layer: Layer) -> tuple[list[tuple[slice, slice]], int, int]
 
 def avg_pool2d_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Array, tuple]:
     """out = (1/(kh·kw)) Σ_{u,v} view_{uv}(x)."""
-    views, _, _ = _views(x, layer)
+    views, _, _ = windows(x, layer)
     out = sum(x[:, :, rows, cols] for rows, cols in views) / len(views)
     return out, (x.shape, x.dtype, views)
 
@@ -54,7 +54,7 @@ def avg_pool2d_backward(dout: Array, cache: tuple) -> tuple[Array, dict[str, Arr
 
 def max_pool2d_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Array, tuple]:
     """out = max_{u,v} view_{uv}(x); the cache keeps the first offset attaining it."""
-    views, _, _ = _views(x, layer)
+    views, _, _ = windows(x, layer)
     stacked = np.stack([x[:, :, rows, cols] for rows, cols in views])  # (kh·kw, N, C, Ho, Wo)
     first = np.argmax(stacked, axis=0)  # argmax returns the first maximum: the tie convention
     return np.take_along_axis(stacked, first[None], axis=0)[0], (x.shape, x.dtype, views, first)

@@ -1,0 +1,55 @@
+"""``bpcheck --network``: the report for a network of layers, from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.assertions import run_cli
+
+SMALL = ["--network", "conv2d:3,k3,p1;relu;max_pool2d:k2;flatten;dense:3", "--input-shape", "1,6,6",
+         "--samples", "3"]
+
+
+def test_a_small_cnn_agrees_with_every_witness_and_exits_zero(tmp_path):
+    out = run_cli([*SMALL, "--json", str(tmp_path / "r.json")], 0)
+    assert "network conv2d:3,k3x3,s1,p1,d1;relu;max_pool2d:k2x2,s2;flatten;dense:3 on 1x6x6" in out
+    assert "every one of the 222 parameter and input entries" in out
+    assert "derived: agrees with every witness" in out
+    assert "witnesses agree among themselves (torch, jax, finite differences)" in out
+    for row in ("conv1.W 3×1×3×3 gradient own forward", "x 3×1×6×6 gradient numeric"):
+        assert row in out
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["exit_code"] == 0 and saved["rules"][0]["verdict"] == "agrees"
+
+
+def test_a_chosen_mutant_differs_and_its_cause_is_named():
+    out = run_cli([*SMALL, "--rules", "derived,conv_flipped_kernel", "--finite-differences", "off"], 0)
+    assert "conv_flipped_kernel: differs on x, as expected of a known-wrong rule" in out
+    assert "conv1 (conv2d) │ x" in out
+    assert "the kernel flipped (convolution taken for cross-correlation)" in out
+    assert "finite differences: off" in out
+
+
+def test_a_bias_before_batch_norm_is_inconclusive_with_the_reason_and_exits_three():
+    out = run_cli(["--network", "conv2d:2,k3;batch_norm;relu;flatten;dense:2", "--input-shape", "1,5,5",
+                   "--finite-differences", "off"], 3)
+    assert "derived: inconclusive on conv1.b — the exact gradient of conv1.b is zero up to rounding" in out
+    assert "nobias" in out
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--network", "dense:3"], r"dense1 \(dense\) needs samples of shape \(F,\): add flatten before it"),
+    (["--network", "conv2d:4,k9;flatten;dense:2"], "does not fit its 8x8 input"),
+    (["--network", "conv2d:4;flatten;dense:2", "--layers", "4,3"], "--layers describes an MLP"),
+    (["--network", "flatten;dense:2", "--rules", "seed-literal"], "--rules: unknown"),
+    (["--network", "flatten;dense:2", "--input-shape", "0,4"], "--input-shape: expected C,H,W or F"),
+    (["--input-shape", "1,8,8"], "--input-shape needs --network"),
+    (["diagnose", "seed-literal", "--network", "flatten;dense:2"], "--network and --input-shape work with"),
+])
+def test_bad_network_options_exit_two_with_a_message(options, message):
+    import re
+
+    out = run_cli(options, 2)
+    assert re.search(message, out), out
