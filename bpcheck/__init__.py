@@ -7,6 +7,7 @@
     verify(UserActivation("swish", value, derivative, torch=..., jax=...)).passed  # True or False
     report = check(UserRule("mine", my_gradients, conventions=Conventions(...)))  # your backprop
     report.passed; print(report)  # in a notebook the report renders itself
+    check(UserLayer("mine", forward, backward, torch=..., jax=..., parameters=...)).passed
 
 The names below load on first use, so ``import bpcheck`` imports neither torch nor jax.
 """
@@ -34,6 +35,11 @@ _EXPORTS = {
     "check": "bpcheck.checking",
     "CheckReport": "bpcheck.checking",
     "problems": "bpcheck.strategies",
+    "UserLayer": "bpcheck.user_layer",
+    "check_layer": "bpcheck.layer_check",
+    "LayerReport": "bpcheck.layer_check",
+    "StackProblem": "bpcheck.stack_problem",
+    "compare_stack": "bpcheck.stack_compare",
     "specs": "bpcheck.strategies",
 }
 __all__ = sorted(_EXPORTS)

@@ -31,6 +31,7 @@ from bpcheck.extend import verify as verify_part
 from bpcheck.problem import Problem
 from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.user_code import given_shapes, user_frame
+from bpcheck.user_layer import UserLayer
 from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
 from reference import WITNESSES
 
@@ -117,14 +118,20 @@ class CheckReport:
         }
 
 
-def check(rule: UserRule | UserActivation | UserLoss, examples: int = 200, seed: int = 0,
+def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int = 200, seed: int = 0,
           dtype: str = "float64", layers: tuple[int, ...] | None = None,
           activations: tuple[str, ...] | None = None, loss: str | None = None) -> CheckReport:
     """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
     ``layers`` (the widths), ``activations`` and ``loss`` pin the network further, as the
     CLI's options of the same names do (a ``UserRule`` only)."""
+    if isinstance(rule, UserLayer):  # a report of its own kind: bpcheck.layer_check
+        if (layers, activations, loss, dtype) != (None, None, None, "float64"):
+            raise ValueError(f"layers, activations, loss and dtype pin a UserRule's network; "
+                             f"{rule.name} is a UserLayer")
+        from bpcheck.layer_check import check_layer
+        return check_layer(rule, examples, seed)
     if not isinstance(rule, UserRule | UserActivation | UserLoss):
-        raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation or UserLoss")
+        raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation, UserLoss or UserLayer")
     if isinstance(rule, UserRule):
         rule = rule.pinned(layers, activations, loss)
         return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,

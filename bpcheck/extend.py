@@ -173,8 +173,8 @@ def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
 
 
 def load_user_rule(target: str):
-    """``"my_module:my_rule"`` (importable, or a .py path) → the UserRule, UserActivation or
-    UserLoss it names."""
+    """``"my_module:my_rule"`` (importable, or a .py path) → the UserRule, UserActivation,
+    UserLoss or UserLayer it names."""
     module_name, colon, attribute = target.rpartition(":")
     if not colon or not module_name or not attribute:
         raise ValueError(f"expected MODULE:NAME (e.g. my_rules:swish), got {target!r}")
@@ -182,10 +182,11 @@ def load_user_rule(target: str):
     if not hasattr(module, attribute):
         raise ValueError(f"{module_name} has no attribute {attribute!r}")
     rule = getattr(module, attribute)
+    from bpcheck.user_layer import UserLayer
     from bpcheck.user_rule import UserRule  # it builds on this module
-    if not isinstance(rule, UserActivation | UserLoss | UserRule):
+    if not isinstance(rule, UserActivation | UserLoss | UserRule | UserLayer):
         raise TypeError(f"{target} is {type(rule).__name__} {rule!r:.80}; expected a UserRule, "
-                        "UserActivation or UserLoss")
+                        "UserActivation, UserLoss or UserLayer")
     return rule
 
 

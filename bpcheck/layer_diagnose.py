@@ -10,7 +10,7 @@ nearby layers for the one that is wrong.
    forwards with one named thing changed (the kernel flipped, stride 1, statistics over the
    wrong axis, …), whose outputs or vjps are the quantity a mistake of that name would give.
    A hypothesis never looks at the rule. A constant factor c = ⟨D, C⟩/⟨C, C⟩ is tried last
-   (a sign flip, a lost 1/N).
+   (a sign flip, a lost 1/N), on two entries or more (one entry fits any factor).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def _explanations(kind: str, quantity: str, value: Array, x: Array, own: dict, l
         out, grads = _vjp(lambda xt, t, f=nearby: f(xt, t, layer, tensors), x, own, dout)
         if _distance(value, out if quantity == "forward" else grads[quantity]) <= LAYER_DIAGNOSIS:
             found.append(words)
-    if not found and np.any(exact):
+    if not found and np.count_nonzero(exact) >= 2:  # one entry: any factor would fit
         c = float(np.sum(value * exact) / np.sum(exact * exact))
         if c and _distance(value, c * exact) <= LAYER_DIAGNOSIS:
             found.append(f"the right value times a constant c = {c:.6g}")

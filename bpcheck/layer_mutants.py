@@ -20,11 +20,10 @@ def _conv_backward(dout: Array, cache: tuple, flip: bool = False, crop_corner: b
     """conv2d's backward with one mistake: the kernel flipped for ∂L/∂x, the padding border
     cropped from the corner instead of each side, or the stride or dilation taken as 1."""
     xp, W, shape, layer, has_bias = cache
-    wrong = replace(layer, stride=1 if unit_stride else layer.stride,
+    wrong = replace(layer, stride=(1, 1) if unit_stride else layer.stride,
                     dilation=1 if unit_dilation else layer.dilation)
+    # the flipped kernel enters ∂L/∂x only: ∂L/∂W reads x and dout, not W
     dx, grads = conv.conv2d_backward(dout, (xp, W[:, :, ::-1, ::-1] if flip else W, shape, wrong, has_bias))
-    if flip:  # the weights' gradient stays right: only ∂L/∂x used the flipped kernel
-        grads = conv.conv2d_backward(dout, cache)[1]
     if crop_corner:
         dx = conv.padded_backward(dout, cache)[0][:, :, :shape[2], :shape[3]]
     return dx, grads

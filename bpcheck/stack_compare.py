@@ -24,7 +24,7 @@ from bpcheck.compare import (
     compare_witnesses,
 )
 from bpcheck.metrics import discrepancy
-from bpcheck.stack_allowances import measure, rounding_steps, running_allowance
+from bpcheck.stack_allowances import conditioning, measure, rounding_steps
 from bpcheck.stack_problem import StackProblem
 from bpcheck.tolerances import Conditioning
 from manual import stack_network
@@ -105,9 +105,9 @@ def zero_reason(truth: Params, witness_allowance: Params) -> str:
     if not zeros:
         return ""
     return (f"the exact gradient of {', '.join(zeros)} is zero up to rounding, so rounding is all any "
-            "rule shows there (a bias just before batch norm, which removes any per-channel shift: "
-            "leave it out with conv2d:…,nobias; or a normalisation over 2 values, where x̂ = ±1 "
-            "whatever x is)")
+            "rule shows there (a shift that a normalisation right after it removes — a bias before "
+            "batch norm: leave it out with conv2d:…,nobias — or a normalisation over 2 values, where "
+            "x̂ = ±1 whatever x is)")
 
 
 def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
@@ -125,20 +125,18 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
         grads["numeric"], errors["numeric"] = differences(
             lambda v: torch_w.losses(stack, v, y, masks), p, fd_sample, _copies(p))
     same = None
-    samples_running = [running["jax"]]
-    if problem.stack.dtype != "float64":
-        same = torch_w.gradients(*problem.arrays(), dtype=np.float32)
-        samples_running.append(torch_w.gradients_and_sgd_step(
-            problem.stack, problem.params, problem.buffers, problem.x, problem.y, problem.lr,
-            problem.masks)[2])
-    rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"], [grads["jax"]], same)
+    if problem.stack.dtype != "float64":  # a correct float32 implementation's answer
+        same = torch_w.gradients(*problem.arrays(), dtype=np.float32) | torch_w.running_after(
+            problem.stack, problem.params, problem.buffers, problem.x, problem.masks, np.float32)
+    kappa, saturated = conditioning(problem, torch_w)
+    rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"] | running["torch"],
+                                             [grads["jax"] | running["jax"]], same, kappa)
     flows_back = any(np.any(g) for g in grads["torch"].values())
-    reason = zero_reason(grads["torch"], witness_allowance) if flows_back else (
+    reason = (saturated or zero_reason(grads["torch"], witness_allowance)) if flows_back else (
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")
     return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,
-                      flows_back, running, running_allowance(problem.stack.dtype, running["torch"],
-                                                             samples_running, floor))
+                      flows_back, running, {name: rule[name] for name in running["torch"]})
 
 
 def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, value: np.ndarray) -> Row:

@@ -3,7 +3,10 @@ running statistics and input rank), and ``Layer``, one layer of a network (``man
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,10 @@ class LayerKind:
     rank: int | None = None  # 3: needs (C, H, W) samples; 1: needs (F,); None: any
     width: bool = False  # takes an output width as its first option
     mask: bool = False  # takes an explicit 0/1 mask as input
+    #: a user's layer says its parameters' shapes and its output's, given one sample's input
+    #: shape (built-in kinds: ``manual.stack``); None: no parameters, the same shape out
+    parameter_shapes: Callable[[Shape], dict[str, Shape]] | None = None
+    output_shape: Callable[[Shape], Shape] | None = None
 
 
 LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
@@ -42,7 +49,7 @@ class Layer:
     name: str = ""
     width: int = 0
     kernel: tuple[int, int] = (2, 2)
-    stride: int = 0  # 0: the kernel's height (pooling) or 1 (conv2d)
+    stride: tuple[int, int] = (0, 0)  # (rows, columns); (0, 0): the kernel (pooling) or 1 (conv2d)
     padding: int = 0
     dilation: int = 1
     bias: bool = True
@@ -61,9 +68,12 @@ class Layer:
         return self.name
 
 
-def stride(layer: Layer) -> int:
-    """The stride: as given, else the kernel's height for pooling and 1 for conv2d."""
-    return layer.stride or (1 if layer.kind == "conv2d" else layer.kernel[0])
+def stride(layer: Layer) -> tuple[int, int]:
+    """The stride (rows, columns): as given, else the kernel for pooling (torch's default) and
+    1 for conv2d."""
+    if layer.stride != (0, 0):
+        return layer.stride
+    return (1, 1) if layer.kind == "conv2d" else layer.kernel
 
 
 def walk(layers: tuple[Layer, ...]):

@@ -8,11 +8,11 @@ Text form, layers separated by ``;`` (``parse_network``)::
 =================  ==========================================================  ==============
 layer              options (after ``:``, comma-separated)                      parameters
 =================  ==========================================================  ==============
-``conv2d:F``       F output channels; ``k3`` or ``k2x3`` kernel (3), ``s`` stride  conv1.W, conv1.b
-                   (1), ``p`` zero padding per side (0), ``d`` dilation (1),
-                   ``nobias``
-``max_pool2d``     ``k`` kernel (2), ``s`` stride (the kernel)                 —
-``avg_pool2d``     ``k`` kernel (2), ``s`` stride (the kernel)                 —
+``conv2d:F``       F output channels; ``k3`` or ``k2x3`` kernel (3), ``s2`` or    conv1.W, conv1.b
+                   ``s2x1`` stride (1), ``p`` zero padding per side (0), ``d``
+                   dilation (1), ``nobias`` (sizes are rows x columns)
+``max_pool2d``     ``k`` kernel (2), ``s`` stride (the kernel, as in torch)    —
+``avg_pool2d``     ``k`` kernel (2), ``s`` stride (the kernel, as in torch)    —
 ``batch_norm``     ``m`` running-statistics momentum (0.1), ``e`` ε (1e-5)     bn1.gamma, bn1.beta
 ``layer_norm``     ``e`` ε (1e-5): over every axis of a sample                ln1.gamma, ln1.beta
 ``dropout``        ``p`` drop probability (0.5); the 0/1 mask is an input      —
@@ -95,9 +95,9 @@ class Stack:
         return f"{describe_layers(self.layers)} on {'x'.join(map(str, self.input_shape))} samples"
 
 
-def _spatial(size: int, kernel: int, layer: Layer) -> int:
+def _spatial(size: int, kernel: int, step: int, layer: Layer) -> int:
     """⌊(size + 2p − d(k − 1) − 1)/s⌋ + 1 (p = 0 and d = 1 for pooling)."""
-    return (size + 2 * layer.padding - layer.dilation * (kernel - 1) - 1) // stride(layer) + 1
+    return (size + 2 * layer.padding - layer.dilation * (kernel - 1) - 1) // step + 1
 
 
 def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -111,8 +111,8 @@ def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tup
                              f"{'(C, H, W)' if need == 3 else '(F,): add flatten before it'}, "
                              f"but its input is {shape}")
         if layer.kind in ("conv2d", "max_pool2d", "avg_pool2d"):
-            height, width = (_spatial(size, k, layer)
-                             for size, k in zip(shape[1:], layer.kernel, strict=True))
+            height, width = (_spatial(size, k, step, layer)
+                             for size, k, step in zip(shape[1:], layer.kernel, stride(layer), strict=True))
             if height < 1 or width < 1:
                 raise ValueError(f"{layer} ({describe_layers((layer,))}) does not fit its "
                                  f"{shape[1]}x{shape[2]} input: its window is larger than the "
@@ -122,6 +122,8 @@ def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tup
             shape = (layer.width,)
         elif layer.kind == "flatten":
             shape = (math.prod(shape),)
+        elif kind is not None and kind.output_shape is not None:  # a user's layer
+            shape = tuple(kind.output_shape(shape))
         elif layer.kind == "res":
             inner = output_shapes(layer.body, shape)[-1] if layer.body else shape
             if inner != shape:
@@ -146,6 +148,10 @@ def param_shapes(stack: Stack) -> dict[str, tuple[int, ...]]:
     """``{"conv1.W": (F, C, kh, kw), "conv1.b": (F,), "bn1.gamma": (C,), …}`` in layer order."""
     shapes: dict[str, tuple[int, ...]] = {}
     for layer, shape in layer_inputs(stack):
+        kind = LAYER_KINDS.get(layer.kind)
+        if kind is not None and kind.parameter_shapes is not None:  # a user's layer
+            shapes |= {f"{layer}.{name}": tuple(s) for name, s in kind.parameter_shapes(shape).items()}
+            continue
         for parameter in layer.parameters:
             shapes[f"{layer}.{parameter}"] = {
                 ("conv2d", "W"): (layer.width, shape[0], *layer.kernel),
@@ -171,3 +177,25 @@ def mask_shapes(stack: Stack, n: int) -> dict[str, tuple[int, ...]]:
 def layers_of(stack: Stack) -> dict[str, Layer]:
     """Every layer by name, residual bodies included."""
     return {layer.name: layer for layer in walk(stack.layers)}
+
+
+def from_spec(spec) -> Stack:
+    """The dense-only network an MLP spec (``manual.spec``, the short form) describes, as layers:
+    ``dense:H_1;σ_1;…;dense:C;σ_L`` on samples of (F,). A penalty and a softmax output layer have
+    no layer of their own: use ``identity`` and ``softmax-ce-labels`` for the latter."""
+    if spec.l2:
+        raise ValueError(f"l2={spec.l2}: a penalty is not a layer; networks of layers have none")
+    items = [f"dense:{width};{name}" for width, name in zip(spec.sizes[1:], spec.activations, strict=True)]
+    return Stack(";".join(items), (spec.sizes[0],), spec.loss, spec.reduction, spec.dtype)
+
+
+def from_spec_arrays(spec, params: dict, X, Y) -> tuple[dict, Any, Any]:
+    """The same numbers for ``from_spec(spec)``: W_k as ``densek.W`` (a bias node's last column
+    as ``densek.b``), samples as rows."""
+    converted = {}
+    for k in range(1, spec.depth + 1):
+        W = params[f"W{k}"]
+        converted[f"dense{k}.W"] = W[:, :spec.sizes[k - 1]]
+        converted[f"dense{k}.b"] = W[:, spec.sizes[k - 1]] if spec.bias == "node" else params[f"b{k}"]
+    rows = spec.layout == "rows"
+    return converted, X if rows else X.T, Y if rows or Y.ndim == 1 else Y.T

@@ -43,14 +43,14 @@ def _parse_layer(text: str) -> Layer:
         if item == "nobias" and "n" in kind.options:
             fields["bias"] = False
         elif letter and letter in kind.options and letter != "n":
-            if letter == "k":
+            if letter in "ks":
                 sizes = value.split("x")
                 if len(sizes) > 2:
-                    raise ValueError(f"layer {text!r}: a kernel is k3 or k2x3")
-                kernel = [_number(size, text, item) for size in sizes]
-                fields["kernel"] = (kernel[0], kernel[-1])
+                    raise ValueError(f"layer {text!r}: {item!r} is {letter}3 or {letter}2x3 (rows x columns)")
+                pair = [_number(size, text, item) for size in sizes]
+                fields["kernel" if letter == "k" else "stride"] = (pair[0], pair[-1])
             else:
-                key = {"s": "stride", "p": "padding" if base == "conv2d" else "p", "d": "dilation",
+                key = {"p": "padding" if base == "conv2d" else "p", "d": "dilation",
                        "m": "momentum", "e": "eps"}[letter]
                 numeric = float if key in ("p", "momentum", "eps") else int
                 fields[key] = _number(value, text, item, numeric)
@@ -59,7 +59,9 @@ def _parse_layer(text: str) -> Layer:
     if base == "conv2d":
         fields.setdefault("kernel", (3, 3))
     if base in ("conv2d", "max_pool2d", "avg_pool2d"):  # the stride spelled out: 1, or the kernel's
-        fields.setdefault("stride", 1 if base == "conv2d" else fields.get("kernel", (2, 2))[0])
+        fields.setdefault("stride", (1, 1) if base == "conv2d" else fields.get("kernel", (2, 2)))
+    if fields.get("eps", 1e-5) <= 0:
+        raise ValueError(f"layer {text!r}: ε must be > 0 (it keeps σ = √(v + ε) away from 0)")
     if base == "dropout" and not 0 <= fields.get("p", 0.5) < 1:
         raise ValueError(f"layer {text!r}: the drop probability must be in [0, 1)")
     if base == "batch_norm" and not 0 <= fields.get("momentum", 0.1) <= 1:
@@ -119,18 +121,26 @@ def describe_layers(layers: tuple[Layer, ...]) -> str:
     parts = []
     for layer in layers:
         kind = LAYER_KINDS.get(layer.kind)
-        if kind is None:
+        if layer.kind == ACTIVATION:
             parts.append(layer.activation)
+        elif kind is None or kind.output_shape is not None:  # a user's layer: its name alone
+            parts.append(layer.kind)
         elif layer.kind == "res":
             parts.append(f"res({describe_layers(layer.body)})")
         else:
             options = [str(layer.width)] if kind.width else []
-            options += {"conv2d": [f"k{layer.kernel[0]}x{layer.kernel[1]}", f"s{stride(layer)}",
+            window = [_pair("k", layer.kernel), _pair("s", stride(layer))]
+            options += {"conv2d": [*window,
                                    f"p{layer.padding}", f"d{layer.dilation}"],
-                        "max_pool2d": [f"k{layer.kernel[0]}x{layer.kernel[1]}", f"s{stride(layer)}"],
+                        "max_pool2d": window,
                         "batch_norm": [f"m{layer.momentum:g}", f"e{layer.eps:g}"],
                         "layer_norm": [f"e{layer.eps:g}"], "dropout": [f"p{layer.p:g}"]}.get(
                             "max_pool2d" if layer.kind == "avg_pool2d" else layer.kind, [])
             options += [] if layer.bias or not kind.width else ["nobias"]
             parts.append(layer.kind + (":" + ",".join(options) if options else ""))
     return ";".join(parts)
+
+
+def _pair(letter: str, pair: tuple[int, int]) -> str:
+    """``k3`` for (3, 3), ``k2x3`` for (2, 3)."""
+    return f"{letter}{pair[0]}" if pair[0] == pair[1] else f"{letter}{pair[0]}x{pair[1]}"

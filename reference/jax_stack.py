@@ -8,6 +8,8 @@ is ``optax.sgd``. Reads only the model description from ``manual.stack``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,17 +24,19 @@ require_x64()  # jax_ref switches x64 on at import; fail loudly if it did not ta
 TITLE = "jax"
 Params = dict[str, np.ndarray]
 Arrays = dict[str, jax.Array]
+#: kind → a user's jax forward ``f(x, params) → out`` (``bpcheck.user_layer`` registers them)
+USER_LAYERS: dict[str, Callable] = {}
 
 
 def _conv(layer: Layer, x: jax.Array, own: Arrays) -> jax.Array:
-    s, p, d = stride(layer), layer.padding, layer.dilation
-    out = lax.conv_general_dilated(x, own["W"], window_strides=(s, s), padding=[(p, p), (p, p)],
+    p, d = layer.padding, layer.dilation
+    out = lax.conv_general_dilated(x, own["W"], window_strides=stride(layer), padding=[(p, p), (p, p)],
                                    rhs_dilation=(d, d), dimension_numbers=("NCHW", "OIHW", "NCHW"))
     return out + own["b"][:, None, None] if "b" in own else out
 
 
 def _pool(layer: Layer, x: jax.Array) -> jax.Array:
-    window, steps = (1, 1, *layer.kernel), (1, 1, stride(layer), stride(layer))
+    window, steps = (1, 1, *layer.kernel), (1, 1, *stride(layer))
     if layer.kind == "max_pool2d":
         return lax.reduce_window(x, -jnp.inf, lax.max, window, steps, "VALID")
     return lax.reduce_window(x, 0.0, lax.add, window, steps, "VALID") / (layer.kernel[0] * layer.kernel[1])
@@ -62,6 +66,8 @@ def _layer_norm(layer: Layer, x: jax.Array, own: Arrays) -> jax.Array:
 def _layer(layer: Layer, x: jax.Array, t: Arrays, masks: Arrays, stats: Arrays) -> jax.Array:
     """One layer's output; ``t`` holds every parameter by full name."""
     own = {name.partition(".")[2]: value for name, value in t.items() if name.partition(".")[0] == layer.name}
+    if layer.kind in USER_LAYERS:
+        return USER_LAYERS[layer.kind](x, own)
     if layer.kind == "conv2d":
         return _conv(layer, x, own)
     if layer.kind in ("max_pool2d", "avg_pool2d"):
@@ -105,7 +111,8 @@ def _code(stack: Stack) -> tuple:
     """The jax_ref functions the stack's activation and loss names stand for now: part of the
     compile key, so that a name registered anew (``bpcheck.registry``) compiles anew."""
     return (tuple(ACTIVATIONS[layer.activation.partition(":")[0]] for layer in walk(stack.layers)
-                  if layer.kind == ACTIVATION), LOSSES[stack.loss])
+                  if layer.kind == ACTIVATION), LOSSES[stack.loss],
+            tuple(USER_LAYERS[layer.kind] for layer in walk(stack.layers) if layer.kind in USER_LAYERS))
 
 
 # Jitted, one compile per (stack, shapes, code): run op by op, JAX still compiles every primitive

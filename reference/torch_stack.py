@@ -21,11 +21,15 @@ from reference.torch_ref import LOSSES, activation
 TITLE = "torch"
 Params = dict[str, np.ndarray]
 Tensors = dict[str, torch.Tensor]
+#: kind → a user's torch forward ``f(x, params) → out`` (``bpcheck.user_layer`` registers them)
+USER_LAYERS: dict[str, Callable] = {}
 
 
 def layer_output(layer: Layer, x: torch.Tensor, t: Tensors, masks: Tensors) -> torch.Tensor:
     """One layer's output; ``t`` holds every parameter and running statistic by full name."""
     own = {name.partition(".")[2]: value for name, value in t.items() if name.partition(".")[0] == layer.name}
+    if layer.kind in USER_LAYERS:
+        return USER_LAYERS[layer.kind](x, own)
     if layer.kind == "conv2d":
         return F.conv2d(x, own["W"], own.get("b"), stride=stride(layer), padding=layer.padding,
                         dilation=layer.dilation)
@@ -98,11 +102,13 @@ def gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks:
 
 
 def perturbed_gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray,
-                        masks: Params | None, rho: float, runs: int, seed: int = 0) -> list[Params]:
+                        masks: Params | None, rho: float, runs: int, seed: int = 0,
+                        buffers: Params | None = None) -> list[Params]:
     """∂L/∂θ and ∂L/∂x in float64, ``runs`` times, with every parameter, input, float target and
     layer output, and in the backward pass the gradient flowing into every layer output,
     multiplied by 1 ± ρ (independent random signs per entry): the backward-error model of
-    rounding each stored value (``bpcheck.tolerances``)."""
+    rounding each stored value (``bpcheck.tolerances``). With ``buffers``, each run also holds
+    the running statistics ``F.batch_norm`` leaves after it."""
     rng = np.random.default_rng(seed)
 
     def shake(t: torch.Tensor) -> torch.Tensor:
@@ -122,9 +128,11 @@ def perturbed_gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarr
         _, target, tensors_masks = _inputs(stack, x, y, masks)
         if target.is_floating_point():
             target = shake(target)
-        total = _loss(stack, _output(stack.layers, leaves["x"], leaves, tensors_masks, wobble), target)
-        grads = torch.autograd.grad(total, list(leaves.values()))
-        results.append({name: g.numpy() for name, g in zip(leaves, grads, strict=True)})
+        running = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in (buffers or {}).items()}
+        out = _output(stack.layers, leaves["x"], leaves | running, tensors_masks, wobble)
+        grads = torch.autograd.grad(_loss(stack, out, target), list(leaves.values()))
+        results.append({name: g.numpy() for name, g in zip(leaves, grads, strict=True)}
+                       | {name: t.numpy() for name, t in running.items()})
     return results
 
 
@@ -156,3 +164,33 @@ def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = N
 
     with torch.no_grad():
         return torch.func.vmap(one)(tensors).numpy()
+
+
+def layer_inputs(stack: Stack, params: Params, x: np.ndarray, masks: Params | None = None
+                 ) -> tuple[list[tuple[Layer, np.ndarray]], np.ndarray]:
+    """Every layer's input in the float64 forward pass, residual bodies included, and the
+    network's output."""
+    _, _, tensors_masks = _inputs(stack, x, np.zeros(len(x), np.int64), masks)
+    t = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in params.items()}
+    found: list[tuple[Layer, np.ndarray]] = []
+
+    def visit(layers, a: torch.Tensor) -> torch.Tensor:
+        for layer in layers:
+            found.append((layer, a.numpy()))
+            a = a + visit(layer.body, a) if layer.kind == "res" else layer_output(layer, a, t, tensors_masks)
+        return a
+
+    with torch.no_grad():
+        out = visit(stack.layers, torch.tensor(np.asarray(x, np.float64)))
+    return found, out.numpy()
+
+
+def running_after(stack: Stack, params: Params, buffers: Params, x: np.ndarray, masks: Params | None,
+                  dtype: type = np.float64) -> Params:
+    """The running statistics ``F.batch_norm`` leaves after one forward pass, computed in
+    ``dtype`` (returned as float64)."""
+    _, _, tensors_masks = _inputs(stack, x, np.zeros(len(x), np.int64), masks, dtype)
+    t = {name: torch.tensor(np.asarray(v, dtype)) for name, v in (params | buffers).items()}
+    with torch.no_grad():
+        _output(stack.layers, torch.tensor(np.asarray(x, dtype)), t, tensors_masks)
+    return {name: t[name].numpy().astype(np.float64) for name in buffers}

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from bpcheck.stack_compare import DERIVED, compare_stack
 from bpcheck.stack_problem import StackProblem, random_problem
-from bpcheck.stack_strategies import ALONE, networks, problems, single_layer_problems
+from bpcheck.stack_strategies import ALONE, NETWORK_SCALES, networks, problems, single_layer_problems
 from manual import stack_network
+from manual.spec import ACTIVATIONS, LOSSES, parse_activation
 from manual.stack import Stack, param_shapes
 from manual.stack_text import describe_layers, parse_layers
 from reference import jax_stack, torch_stack
@@ -54,7 +55,7 @@ def test_each_layer_alone_agrees_with_torch_jax_and_finite_differences(kind, dty
 @settings(max_examples=NETWORK_EXAMPLES)
 @given(data=st.data())
 def test_random_networks_agree_with_torch_jax_and_finite_differences(dtype, data):
-    assert_agrees_with_every_witness(data.draw(problems(data.draw(networks(dtype)))))
+    assert_agrees_with_every_witness(data.draw(problems(data.draw(networks(dtype)), scales=NETWORK_SCALES)))
 
 
 def test_the_issue_example_network_agrees_in_both_dtypes():
@@ -106,6 +107,16 @@ def test_spatial_batch_norm_on_a_batch_of_one_agrees():
     (report,), witness_rows, _ = compare_stack(random_problem(stack, 1, seed=3))
     assert report.verdict == "agrees" and not any(row.differs for row in witness_rows)
     assert any(row.quantity == "running" and row.agrees for row in report.rows)
+
+
+def test_a_saturated_network_is_inconclusive_where_the_truth_underflowed_and_names_the_layer():
+    """Inputs of 100 saturate tanh: torch's 1 − tanh² is exactly 0 where the rule's derivative
+    is 4e^{−2|z|}; those entries cannot be judged, and the reason says which layer."""
+    stack = Stack("conv2d:1,k1,s2,p2;tanh;res(conv2d:1,k3,p1;softplus);layer_norm;flatten;dense:3", (2, 5, 4))
+    (report,), _, truth = compare_stack(random_problem(stack, 1, seed=1, scale=100.0))
+    assert report.verdict == "inconclusive"
+    assert truth.saturation.startswith("tanh1 (tanh) is saturated: its input reaches")
+    assert not any(row.differs for row in report.rows)
 
 
 def test_a_bias_before_batch_norm_is_inconclusive_and_says_why():
@@ -175,3 +186,27 @@ def test_parameters_are_named_by_layer_in_torch_layouts():
 
 def test_the_derived_rule_is_registered_as_correct():
     assert DERIVED.claims_correct and DERIVED.pairs == stack_network.PAIRS
+
+
+@settings(max_examples=30)
+@given(data=st.data())
+def test_an_mlp_spec_is_the_short_form_of_its_dense_layers(data):
+    """The MLP family's derived rule and the layers' give the same gradients on the same numbers."""
+    from bpcheck.strategies import problems as mlp_problems
+    from bpcheck.strategies import specs
+    from manual import network
+    from manual.stack import from_spec, from_spec_arrays
+
+    loss = data.draw(st.sampled_from([n for n, r in LOSSES.items() if not r.probability_outputs]))
+    spec = data.draw(specs(max_hidden_layers=3, l2=0.0, loss=loss).filter(
+        lambda s: not ACTIVATIONS[parse_activation(s.activations[-1])[0]].output_only))
+    problem = data.draw(mlp_problems(st.just(spec)))
+    stack = from_spec(spec)
+    params, x, y = from_spec_arrays(spec, problem.params, problem.X, problem.Y)
+    mlp = network.gradients(spec, problem.params, problem.X, problem.Y)
+    layers = stack_network.gradients(stack, params, x, y)
+    as_layers, _, _ = from_spec_arrays(spec, mlp, problem.X, problem.Y)
+    for name, value in as_layers.items():
+        scale = float(np.max(np.abs(value), initial=0.0))
+        np.testing.assert_allclose(layers[name], value, rtol=0, atol=64 * np.finfo(spec.dtype).eps * scale,
+                                   err_msg=f"{name} of {stack.describe()}")

@@ -23,13 +23,14 @@ PINS = ("layers", "activations", "loss", "dtype")
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck verify MODULE:NAME``: property-check a UserRule (your whole backward pass or
-    training step), UserActivation or UserLoss inside random networks against torch, jax and
-    finite differences; 0 if it agrees, 1 if not (it differs, its code raised or returned a wrong
-    result, or no network could be checked), 2 on bad usage."""
+    training step), UserActivation, UserLoss or UserLayer (a layer's forward/backward pair)
+    inside random networks against torch, jax and finite differences; 0 if it agrees, 1 if not
+    (it differs, its code raised or returned a wrong result, or no network could be checked), 2
+    on bad usage."""
 
     parser = argparse.ArgumentParser(prog="bpcheck verify", description=described(main.__doc__))
-    parser.add_argument("target", help="MODULE:NAME of a UserRule, UserActivation or UserLoss "
-                                       "(MODULE may be a .py path)")
+    parser.add_argument("target", help="MODULE:NAME of a UserRule, UserActivation, UserLoss or "
+                                       "UserLayer (MODULE may be a .py path)")
     parser.add_argument("--examples", type=positive_int, default=200,
                         help="random networks to try (default 200)")
     parser.add_argument("--seed", type=natural, default=0, help="the search's seed (default 0)")
@@ -43,6 +44,7 @@ def main(argv: list[str], console: Console) -> int:
     args = parser.parse_args(argv)
     from bpcheck.checking import check  # torch, jax and Hypothesis load now, not for --help
     from bpcheck.extend import load_user_rule
+    from bpcheck.user_layer import UserLayer
     from bpcheck.user_rule import UserRule
 
     pins = {option: getattr(args, option) for option in PINS if getattr(args, option) is not None}
@@ -61,7 +63,13 @@ def main(argv: list[str], console: Console) -> int:
                         "finite differences…"):
         report = check(rule, args.examples, args.seed, **pins)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+    elif isinstance(rule, UserLayer):
+        style = "green" if report.passed else "bold red"
+        head, _, rest = str(report).partition("\n")
+        console.print(f"[{style}]{escape(head)}[/]", soft_wrap=True)
+        if rest:
+            console.print(escape(rest), soft_wrap=True, highlight=False)
     elif isinstance(rule, UserRule):
         _render_rule(report, console)
     else:

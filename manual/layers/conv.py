@@ -33,10 +33,10 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
-def window(kernel_offset: int, count: int, layer: Layer) -> slice:
-    """Positions of x_p that kernel offset u reads for the ``count`` outputs along one axis:
-    u·d, u·d + s, …, u·d + s(count − 1)."""
-    start, step = kernel_offset * layer.dilation, stride(layer)
+def window(kernel_offset: int, count: int, layer: Layer, axis: int) -> slice:
+    """Positions of x_p that kernel offset u reads for the ``count`` outputs along ``axis`` (0:
+    rows, 1: columns): u·d, u·d + s, …, u·d + s(count − 1)."""
+    start, step = kernel_offset * layer.dilation, stride(layer)[axis]
     return slice(start, start + step * (count - 1) + 1, step)
 
 
@@ -46,12 +46,12 @@ def conv2d_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Ar
     kh, kw = W.shape[2:]
     p = layer.padding
     xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    ho = output_size(x.shape[2], kh, stride(layer), p, layer.dilation)
-    wo = output_size(x.shape[3], kw, stride(layer), p, layer.dilation)
+    ho = output_size(x.shape[2], kh, stride(layer)[0], p, layer.dilation)
+    wo = output_size(x.shape[3], kw, stride(layer)[1], p, layer.dilation)
     out = np.zeros((x.shape[0], W.shape[0], ho, wo), dtype=x.dtype)
     for u in range(kh):
         for v in range(kw):
-            view = xp[:, :, window(u, ho, layer), window(v, wo, layer)]
+            view = xp[:, :, window(u, ho, layer, 0), window(v, wo, layer, 1)]
             out += np.einsum("nchw,fc->nfhw", view, W[:, :, u, v])
     if "b" in params:
         out += params["b"][None, :, None, None]
@@ -73,7 +73,7 @@ def padded_backward(dout: Array, cache: tuple) -> tuple[Array, dict[str, Array]]
     dxp, dW = np.zeros_like(xp), np.zeros_like(W)
     for u in range(kh):
         for v in range(kw):
-            rows, cols = window(u, ho, layer), window(v, wo, layer)
+            rows, cols = window(u, ho, layer, 0), window(v, wo, layer, 1)
             dW[:, :, u, v] = np.einsum("nfhw,nchw->fc", dout, xp[:, :, rows, cols])
             dxp[:, :, rows, cols] += np.einsum("nfhw,fc->nchw", dout, W[:, :, u, v])
     return dxp, {"W": dW} | ({"b": dout.sum(axis=(0, 2, 3))} if has_bias else {})

@@ -90,6 +90,15 @@ def running_statistics(cache: tuple, running: dict[str, Array], layer: Layer) ->
             "running_var": (1 - m) * running["running_var"] + m * unbiased}
 
 
+def batch_norm_eval_forward(x: Array, params: dict[str, Array], layer: Layer,
+                            running: dict[str, Array]) -> Array:
+    """Inference: out = γ (x − r_μ)/√(r_v + ε) + β with the running statistics (no cache: nothing
+    is differentiated at inference)."""
+    mean, var = (per_channel(running[name], x) for name in ("running_mean", "running_var"))
+    x_hat = (x - mean) / np.sqrt(var + x.dtype.type(layer.eps))
+    return per_channel(params["gamma"], x) * x_hat + per_channel(params["beta"], x)
+
+
 def layer_norm_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Array, tuple]:
     """out = γ x̂ + β with per-sample statistics; γ, β of one sample's shape."""
     axes = sample_axes(x)

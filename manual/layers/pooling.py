@@ -29,9 +29,9 @@ def pool_size(size: int, kernel: int, stride: int) -> int:
 
 def windows(x: Array, layer: Layer) -> tuple[list[tuple[slice, slice]], int, int]:
     """The slices of every window offset (u, v) in row-major order, and Ho, Wo."""
-    (kh, kw), s = layer.kernel, stride(layer)
-    ho, wo = pool_size(x.shape[2], kh, s), pool_size(x.shape[3], kw, s)
-    return [(slice(u, u + s * (ho - 1) + 1, s), slice(v, v + s * (wo - 1) + 1, s))
+    (kh, kw), (sh, sw) = layer.kernel, stride(layer)
+    ho, wo = pool_size(x.shape[2], kh, sh), pool_size(x.shape[3], kw, sw)
+    return [(slice(u, u + sh * (ho - 1) + 1, sh), slice(v, v + sw * (wo - 1) + 1, sw))
             for u in range(kh) for v in range(kw)], ho, wo
 
 

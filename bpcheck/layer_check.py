@@ -1,0 +1,167 @@
+"""Check a user's layer (``bpcheck.user_layer``): Hypothesis draws the layer alone and inside
+small random networks, each compared with torch, jax and finite differences of both forwards
+(``bpcheck.stack_compare``); the first disagreement, or exception, is shrunk to the smallest
+network, then diagnosed layer by layer (``bpcheck.layer_diagnose``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+
+from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, RuleReport, row_dict
+from bpcheck.layer_diagnose import LayerFinding, diagnose_layers
+from bpcheck.runtime import frozen_heap, one_thread
+from bpcheck.search import EXPLORE_AND_SHRINK
+from bpcheck.stack_compare import OWN_FORWARD, StackRule, compare_stack
+from bpcheck.stack_problem import StackProblem
+from bpcheck.stack_strategies import HIDDEN, problems, shapes
+from bpcheck.user_code import user_frame
+from bpcheck.user_layer import UserLayer, UserLayerError, registered
+from manual import stack_network
+from manual.stack import Stack
+
+RAISED, UNCHECKED = "RAISED", "UNCHECKED"
+
+
+@dataclass
+class LayerReport:
+    """What checking a user's layer found."""
+
+    layer: str
+    verdict: str = AGREES  # AGREES, DIFFERS, RAISED or UNCHECKED
+    examples: int = 0  # networks compared conclusively
+    counterexample: StackProblem | None = None  # the smallest network it differs or raised on
+    report: RuleReport | None = None  # the comparison there
+    findings: list[LayerFinding] = field(default_factory=list)  # each layer alone, there
+    error: UserLayerError | None = None
+    discarded: Counter = field(default_factory=Counter)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == AGREES
+
+    @property
+    def backward_disagrees_with_own_forward(self) -> bool:
+        return self.report is not None and any(row.differs for row in self.report.rows
+                                               if row.witness == OWN_FORWARD)
+
+    def message(self) -> str:
+        """One paragraph: the verdict and what it means."""
+        if self.verdict == AGREES:
+            return (f"{self.layer}: agrees with torch, jax and finite differences on {self.examples} "
+                    "random networks (alone and inside conv or dense stacks), float64 and float32")
+        if self.verdict == UNCHECKED:
+            reasons = "; ".join(f"{n} {why}" for why, n in self.discarded.most_common()) or "none drawn"
+            return f"{self.layer}: no network could be checked ({reasons})"
+        if self.verdict == RAISED:
+            return f"{self.error} on the smallest network Hypothesis found"
+        where = sorted({row.parameter for row in self.report.rows if row.differs})
+        if self.backward_disagrees_with_own_forward:
+            why = "your backward is not the gradient of your own forward"
+        else:
+            why = ("your backward is the gradient of your own forward, but that forward differs from "
+                   "your torch and jax forwards")
+        return f"{self.layer}: WRONG on {', '.join(where)} — {why}"
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "verdict": self.verdict, "passed": self.passed,
+                "examples": self.examples, "message": str(self),
+                "network": None if self.counterexample is None else self.counterexample.stack.describe(),
+                "rows": [row_dict(row) for row in self.report.rows] if self.report else [],
+                "findings": [asdict(f) for f in self.findings], "discarded": dict(self.discarded)}
+
+    def __str__(self) -> str:
+        """The message, then (where it failed) the network, the rows that differ and the
+        layer-by-layer diagnosis, as plain text."""
+        lines = [self.message()]
+        if self.verdict == RAISED and self.error is not None:
+            lines[0] = f"{self.layer}: your {self.error.part or 'code'} " + (
+                f"raised {self.error.error!r}{user_frame(self.error.error)}" if self.error.part
+                else f"returned the wrong thing: {self.error.error}")
+        problem = self.counterexample
+        if problem is None:
+            return "\n".join(lines)
+        lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
+                     f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
+                     f"{problem.stack.reduction}")
+        with np.printoptions(precision=6, threshold=200):
+            lines += [f"  {name} = {np.array2string(np.asarray(v), separator=', ')}"
+                      for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items()]
+        if self.report is not None:
+            lines.append("rows that differ:")
+            lines += [f"  {row.quantity} of {row.parameter} vs {row.witness}: max |err| "
+                      f"{row.error.max_abs:.3e} at {row.error.where}, rel err {row.error.rel:.3e} "
+                      f"(tolerance {row.tolerance:.3e})" for row in self.report.rows if row.differs]
+        if self.findings:
+            lines.append("each layer alone against torch (float64, a random dout):")
+            lines += [f"  {f.layer} ({f.kind}) {f.quantity}: rel err {f.error:.2e} — "
+                      + ("; ".join(f.explained_by) or "no nearby layer explains it") for f in self.findings]
+        return "\n".join(lines)
+
+
+@st.composite
+def _networks(draw, layer: UserLayer):
+    """The layer alone (then flatten) under ½Σ(out − y)², or inside a small conv or dense stack
+    under softmax cross-entropy; float64 or float32."""
+    dtype = draw(st.sampled_from(["float64", "float32"]))
+    spatial = layer.rank == 3 or (layer.rank is None and draw(st.booleans()))
+    shape = draw(shapes(spatial))
+    if draw(st.booleans()):
+        return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
+    before = (f"conv2d:{draw(st.integers(1, 3))},k3,p1" if spatial else f"dense:{draw(st.integers(1, 5))}")
+    text = f"{before};{draw(st.sampled_from(HIDDEN))};{layer.name};flatten;dense:3"
+    return Stack(text, shape, dtype=dtype)
+
+
+def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerReport:
+    """Search ``examples`` random networks with ``layer`` for one where the derived network
+    (your layer's pair among the built-in ones) disagrees with a witness; shrink it; diagnose."""
+    found = LayerReport(layer.name)
+    with registered(layer):
+        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
+                         pairs=dict(stack_network.PAIRS))
+
+        @hypothesis_seed(seed)
+        @settings(max_examples=examples, deadline=None, database=None, print_blob=False,
+                  report_multiple_bugs=False, phases=EXPLORE_AND_SHRINK,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+        @given(data=st.data())
+        def search(data) -> None:
+            try:
+                stack = data.draw(_networks(layer))
+            except (ValueError, UserLayerError) as error:  # the layer does not fit this input
+                found.discarded[f"not built ({error})"] += 1
+                reject()
+            problem = data.draw(problems(stack))
+            try:
+                (report,), _, _ = compare_stack(problem, [rule])
+            except UserLayerError as error:
+                found.verdict, found.error, found.counterexample, found.report = RAISED, error, problem, None
+                raise
+            if report.verdict == INCONCLUSIVE:
+                found.discarded["inconclusive"] += 1
+                reject()
+            found.examples += 1
+            if report.verdict == DIFFERS:
+                found.verdict, found.counterexample, found.report = DIFFERS, problem, report
+                found.error = None
+                raise AssertionError(f"{layer.name} differs")
+
+        try:
+            with one_thread(), frozen_heap():
+                search()
+        except Unsatisfiable:
+            found.verdict = UNCHECKED
+        except (AssertionError, UserLayerError):
+            pass
+        if found.verdict == AGREES and not found.examples:
+            found.verdict = UNCHECKED
+        if found.verdict == DIFFERS:
+            found.findings = diagnose_layers(rule, found.counterexample)
+    return found

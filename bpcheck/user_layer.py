@@ -1,0 +1,138 @@
+"""Your own layer: a cs231n pair — ``forward(x, params) → (out, cache)`` and
+``backward(dout, cache) → (dx, grads)`` in NumPy — with its forward written in torch and in jax,
+so that the witnesses can differentiate it. Declared as a ``UserLayer``, it joins the layer kinds
+under its name while a check runs (``registered``), and ``bpcheck.layer_check`` checks it alone
+and inside random networks.
+
+::
+
+    scale_shift = UserLayer(
+        "scale_shift", forward, backward,
+        torch=lambda x, p: x * p["gamma"][:, None, None] + p["beta"][:, None, None],
+        jax=lambda x, p: x * p["gamma"][:, None, None] + p["beta"][:, None, None],
+        parameters={"gamma": lambda shape: shape[:1], "beta": lambda shape: shape[:1]},
+        rank=3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from manual import stack_network
+from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
+from manual.spec import ACTIVATIONS
+
+Shape = tuple[int, ...]
+
+
+class UserLayerError(Exception):
+    """The user's ``part`` (forward, backward, torch or jax) raised ``error``, or returned
+    something that is not what the layer's contract says (``error`` is then a ValueError)."""
+
+    def __init__(self, layer: str, part: str, error: BaseException) -> None:
+        super().__init__(f"{layer}: your {part} {'raised ' + repr(error) if part else error}")
+        self.layer, self.part, self.error = layer, part, error
+
+
+@dataclass(frozen=True)
+class UserLayer:
+    """A layer of yours. ``parameters`` maps each parameter's name to its shape as a function of
+    one sample's input shape ((C, H, W) or (F,)); ``output_shape`` gives one sample's output
+    shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 1 for (F,) only,
+    None for either. Arrays are NCHW (or N × F), as in ``manual.stack``."""
+
+    name: str
+    forward: Callable
+    backward: Callable
+    torch: Callable
+    jax: Callable
+    parameters: dict[str, Callable[[Shape], Shape]] = field(default_factory=dict)
+    output_shape: Callable[[Shape], Shape] | None = None
+    rank: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name={self.name!r}: a layer's name is an identifier (letters, digits, _)")
+        if self.name in LAYER_KINDS or self.name in ACTIVATIONS or self.name == ACTIVATION:
+            raise ValueError(f"name={self.name!r} is a built-in layer or activation; choose another")
+        for part in ("forward", "backward", "torch", "jax"):
+            if not callable(getattr(self, part)):
+                raise TypeError(f"{part}={getattr(self, part)!r} must be callable")
+        if not isinstance(self.parameters, dict) or not all(
+                isinstance(k, str) and callable(v) for k, v in self.parameters.items()):
+            raise TypeError("parameters must map each parameter's name to a function of the input "
+                            "shape giving its shape, e.g. {'gamma': lambda shape: shape[:1]}")
+        if self.rank not in (None, 1, 3):
+            raise ValueError(f"rank={self.rank!r}: expected 3 ((C, H, W) samples), 1 ((F,)) or None")
+
+    def kind(self) -> LayerKind:
+        """The layer kind this layer joins ``manual.stack`` as."""
+        def shapes(shape: Shape) -> dict[str, Shape]:
+            return {name: tuple(f(shape)) for name, f in self.parameters.items()}
+
+        return LayerKind(self.name, self.name, parameters=tuple(self.parameters), rank=self.rank,
+                         parameter_shapes=shapes if self.parameters else None,
+                         output_shape=self.output_shape or (lambda shape: shape))
+
+    def pair(self) -> tuple[Callable, Callable]:
+        """(forward, backward) in the engine's form, each call guarded: what the user's code
+        raises or wrongly returns is a ``UserLayerError`` naming the part."""
+        def forward(x: np.ndarray, params: dict, layer: Layer) -> tuple[np.ndarray, object]:
+            copies = {k: v.copy() for k, v in params.items()}  # the user's code cannot change ours
+            out = _call(self.name, "forward", self.forward, x.copy(), copies)
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise UserLayerError(self.name, "", ValueError(
+                    f"forward returned {type(out).__name__}; expected (out, cache)"))
+            return np.asarray(out[0]), (out[1], params)
+
+        def backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
+            own_cache, params = cache
+            result = _call(self.name, "backward", self.backward, dout.copy(), own_cache)
+            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+                raise UserLayerError(self.name, "", ValueError(
+                    f"backward returned {type(result).__name__}; expected (dx, grads), grads a dict"))
+            dx, grads = result
+            if set(grads) != set(params):
+                raise UserLayerError(self.name, "", ValueError(
+                    f"backward's grads have keys {sorted(grads)}; expected {sorted(params)}"))
+            for name, g in grads.items():
+                if np.shape(g) != params[name].shape:
+                    raise UserLayerError(self.name, "", ValueError(
+                        f"backward's grads[{name!r}] has shape {np.shape(g)}; expected {params[name].shape}"))
+            return np.asarray(dx), {name: np.asarray(g) for name, g in grads.items()}
+
+        return forward, backward
+
+
+def _call(layer: str, part: str, function: Callable, *args):
+    try:
+        return function(*args)
+    except Exception as error:
+        raise UserLayerError(layer, part, error) from error
+
+
+@contextmanager
+def registered(layer: UserLayer) -> Iterator[None]:
+    """The layer joins ``manual.stack``'s kinds, the derived rule's pairs and both witnesses'
+    tables under its name, and leaves them on exit."""
+    from reference import jax_stack, torch_stack
+
+    tables = [(LAYER_KINDS, layer.kind()), (stack_network.PAIRS, layer.pair()),
+              (torch_stack.USER_LAYERS, _guarded(layer, "torch")),
+              (jax_stack.USER_LAYERS, _guarded(layer, "jax"))]
+    for table, value in tables:
+        table[layer.name] = value
+    try:
+        yield
+    finally:
+        for table, _ in tables:
+            table.pop(layer.name, None)
+
+
+def _guarded(layer: UserLayer, part: str) -> Callable:
+    function = getattr(layer, part)
+    return lambda x, params: _call(layer.name, part, function, x, params)

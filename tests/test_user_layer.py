@@ -1,0 +1,130 @@
+"""Your own layer (``bpcheck.UserLayer``): checked alone and inside random networks, from
+Python, the command line and pytest; what its code raises or wrongly returns is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from bpcheck import UserLayer, check, check_layer
+from bpcheck.layer_check import RAISED
+from manual.layer_kinds import LAYER_KINDS
+from manual.stack_network import PAIRS
+from tests.assertions import run_cli
+
+EXAMPLES = 15
+
+
+def _affine(x, p):
+    return x * p["gamma"][None, :, None, None] + p["beta"][None, :, None, None], (x, p["gamma"])
+
+
+def _affine_backward(dout, cache):
+    x, gamma = cache
+    return dout * gamma[None, :, None, None], {"gamma": (dout * x).sum(axis=(0, 2, 3)),
+                                               "beta": dout.sum(axis=(0, 2, 3))}
+
+
+def _affine_mean_beta(dout, cache):
+    dx, grads = _affine_backward(dout, cache)
+    return dx, grads | {"beta": dout.mean(axis=(0, 2, 3))}
+
+
+AFFINE = dict(torch=lambda x, p: x * p["gamma"][:, None, None] + p["beta"][:, None, None],
+              jax=lambda x, p: x * p["gamma"][:, None, None] + p["beta"][:, None, None],
+              parameters={"gamma": lambda shape: shape[:1], "beta": lambda shape: shape[:1]}, rank=3)
+
+
+def layer(backward=_affine_backward, forward=_affine, name="affine", **changes) -> UserLayer:
+    return UserLayer(name, forward, backward, **(AFFINE | changes))
+
+
+def test_a_right_layer_agrees_alone_and_in_networks_and_leaves_no_trace():
+    report = check_layer(layer(), EXAMPLES)
+    assert report.passed and report.examples >= EXAMPLES // 2, report.discarded
+    assert "agrees with torch, jax and finite differences" in report.message()
+    assert "affine" not in LAYER_KINDS and "affine" not in PAIRS
+
+
+def test_a_wrong_backward_is_found_shrunk_and_placed_in_the_layer():
+    report = check(layer(_affine_mean_beta), EXAMPLES)
+    assert report.verdict == "DIFFERS" and not report.passed
+    assert report.backward_disagrees_with_own_forward
+    assert "WRONG on affine1.beta — your backward is not the gradient of your own forward" in report.message()
+    assert {(f.layer, f.quantity) for f in report.findings} == {("affine1", "beta")}
+    assert "on the smallest network Hypothesis found: affine;flatten" in str(report)
+
+
+def test_a_numpy_forward_that_differs_from_its_torch_and_jax_forwards_is_told_apart():
+    def doubled(x, p):
+        out, _ = _affine(x, p)
+        return 2 * out, (x, 2 * p["gamma"])
+
+    def doubled_backward(dout, cache):
+        dx, grads = _affine_backward(dout, cache)
+        return dx, {"gamma": 2 * grads["gamma"], "beta": 2 * grads["beta"]}
+
+    report = check_layer(layer(doubled_backward, doubled), EXAMPLES)
+    assert report.verdict == "DIFFERS" and not report.backward_disagrees_with_own_forward
+    assert "that forward differs from your torch and jax forwards" in report.message()
+    assert any(f.quantity == "forward" for f in report.findings)
+
+
+def test_what_the_code_raises_is_named_with_the_line():
+    def broken(dout, cache):
+        raise IndexError("tuple index out of range")
+
+    report = check_layer(layer(broken), EXAMPLES)
+    assert report.verdict == RAISED and report.error.part == "backward"
+    assert "affine: your backward raised IndexError('tuple index out of range') at " in str(report)
+    assert "test_user_layer.py" in str(report)
+
+
+def test_wrong_keys_or_shapes_from_backward_are_named():
+    def missing(dout, cache):
+        dx, grads = _affine_backward(dout, cache)
+        return dx, {"gamma": grads["gamma"]}
+
+    report = check_layer(layer(missing), EXAMPLES)
+    assert report.verdict == RAISED
+    assert "backward's grads have keys ['gamma']; expected ['beta', 'gamma']" in str(report)
+
+
+def test_the_callers_arrays_are_left_alone():
+    def mutating(x, p):
+        out, cache = _affine(x, p)
+        x *= 0  # a forward that scribbles on its input
+        p["gamma"][...] = 0
+        return out, cache
+
+    assert check_layer(layer(forward=mutating), 5).verdict != RAISED  # it runs on copies
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"name": "conv2d"}, "is a built-in layer or activation"),
+    ({"name": "two words"}, "a layer's name is an identifier"),
+    ({"jax": None}, "jax=None must be callable"),
+    ({"parameters": {"gamma": (3,)}}, "parameters must map each parameter's name to a function"),
+    ({"rank": 2}, "rank=2: expected 3"),
+])
+def test_a_bad_declaration_is_an_error_naming_the_field(changes, message):
+    with pytest.raises((ValueError, TypeError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        layer(**changes)
+
+
+def test_verify_checks_a_layer_from_the_command_line(tmp_path):
+    module = tmp_path / "my_layers.py"
+    module.write_text(
+        "import numpy as np\nfrom bpcheck import UserLayer\n"
+        "def fwd(x, p):\n    return np.tanh(x) * 2, x\n"
+        "def bwd(dout, x):\n    return dout * 2 * (1 - np.tanh(x) ** 2), {}\n"
+        "def slip(dout, x):\n    return dout * (1 - np.tanh(x) ** 2), {}\n"
+        "import torch, jax.numpy as jnp\n"
+        "twice_tanh = UserLayer('twice_tanh', fwd, bwd, torch=lambda x, p: 2 * torch.tanh(x), "
+        "jax=lambda x, p: 2 * jnp.tanh(x))\n"
+        "twice_tanh_slip = UserLayer('twice_tanh', fwd, slip, torch=twice_tanh.torch, jax=twice_tanh.jax)\n")
+    assert "twice_tanh: agrees with torch, jax" in run_cli(["verify", f"{module}:twice_tanh",
+                                                          "--examples", "10"], 0)
+    out = run_cli(["verify", f"{module}:twice_tanh_slip", "--examples", "10"], 1)
+    assert "twice_tanh: WRONG on" in out and "twice_tanh1 (twice_tanh) x" in out
+    assert "twice_tanh1 (twice_tanh) x: rel err 5.00e-01" in out
+
