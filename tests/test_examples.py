@@ -31,6 +31,18 @@ def test_verify_gives_each_example_its_verdict(target, code, says):
         assert SLIP in out
 
 
+@pytest.mark.parametrize("target, code, says", [
+    ("custom_layers.py:rms_norm", 0, "rms_norm: agrees with torch, jax and finite differences on 20"),
+    ("custom_layers.py:rms_norm_slip", 1, "rms_norm: WRONG on"),
+])
+def test_verify_gives_each_custom_layer_its_verdict(target, code, says):
+    out = run_cli(["verify", str(EXAMPLES / target), "--examples", "20"], code)
+    assert says in out
+    if code:
+        assert "your backward is not the gradient of your own forward" in out
+        assert "rms_norm1 (rms_norm) x: rel err" in out
+
+
 def test_verify_json_and_pins():
     out = run_cli(["verify", str(EXAMPLES / "trainer_class.py:trainer_rule"), "--examples", "40",
                    "--layers", "2,3,1", "--json"], 1)
@@ -56,5 +68,5 @@ def test_the_examples_own_tests_give_the_same_verdicts():
                          capture_output=True, text=True, cwd=EXAMPLES.parent, timeout=600)
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
-    assert "1 failed, 3 passed" in out and SLIP in out
+    assert "1 failed, 5 passed" in out and SLIP in out
     assert "FAILED examples/test_trainer_class.py::test_one_training_step_matches_autodiff" in out

@@ -102,7 +102,8 @@ def test_verify_command_exit_codes():
     assert "swish_wrong: WRONG" in out and "DIFFERS" in out
     assert "your derivative is not the derivative of your value" in out
     assert "no_such_module" in run_cli(["verify", "no_such_module:thing"], 2)
-    assert "expected a UserRule, UserActivation or UserLoss" in run_cli(["verify", f"{EXAMPLES}:expit"], 2)
+    out = run_cli(["verify", f"{EXAMPLES}:expit"], 2)
+    assert "expected a UserRule, UserActivation, UserLoss or UserLayer" in out
 
 
 def test_registering_something_else_is_refused():

@@ -112,7 +112,8 @@ def test_bad_verify_options_are_usage_errors_naming_the_option(options, message)
      "could not import {path}: RuntimeError: broken at import"),
     ("def rule(:\n", "rule", "could not import {path}: SyntaxError: "),
     ("import sys\nsys.exit(3)", "rule", "could not import {path}: SystemExit: 3"),
-    ("rule = 42", "rule", "{path}:rule is int 42; expected a UserRule, UserActivation or UserLoss"),
+    ("rule = 42", "rule",
+     "{path}:rule is int 42; expected a UserRule, UserActivation, UserLoss or UserLayer"),
 ])
 def test_a_bad_target_is_a_usage_error_that_says_why(tmp_path, source, attribute, message):
     path = tmp_path / f"{tmp_path.name}.py"  # a fresh module name per case
