@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 OUT = Path(__file__).resolve().parent.parent / "out" / "bench"
-ORDER = ("witnesses", "sensitivity-detail", "sensitivity", "training_step", "commands", "suite")
+ORDER = ("witnesses", "layers", "sensitivity-detail", "sensitivity", "training_step", "commands", "suite")
 
 
 def markdown(title: str, columns: list[str], rows: list[list[str]]) -> str:

@@ -90,19 +90,31 @@ class LayerReport:
         lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
                      f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
                      f"{problem.stack.reduction}")
-        with np.printoptions(precision=6, threshold=200):
-            lines += [f"  {name} = {np.array2string(np.asarray(v), separator=', ')}"
+        with np.printoptions(precision=6, threshold=200, linewidth=100):  # flattened, in C order
+            lines += [f"  {name} {np.shape(v)} = {np.array2string(np.ravel(v), separator=', ')}"
                       for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items()]
         if self.report is not None:
-            lines.append("rows that differ:")
-            lines += [f"  {row.quantity} of {row.parameter} vs {row.witness}: max |err| "
-                      f"{row.error.max_abs:.3e} at {row.error.where}, rel err {row.error.rel:.3e} "
-                      f"(tolerance {row.tolerance:.3e})" for row in self.report.rows if row.differs]
+            lines.append("what differs (relative to the witness's largest entry; the worst row of each):")
+            for (quantity, parameter), rows in _differing(self.report).items():
+                worst = max(rows, key=lambda row: row.error.rel)
+                lines.append(f"  {quantity} of {parameter}: rel err {worst.error.rel:.3e} at "
+                             f"{worst.error.where} (tolerance {worst.tolerance:.1e}), against "
+                             + ", ".join(row.witness for row in rows))
         if self.findings:
             lines.append("each layer alone against torch (float64, a random dout):")
-            lines += [f"  {f.layer} ({f.kind}) {f.quantity}: rel err {f.error:.2e} — "
-                      + ("; ".join(f.explained_by) or "no nearby layer explains it") for f in self.findings]
+            lines += [f"  {f.layer} ({f.kind}) {f.quantity}: rel err {f.error:.2e} — " + (
+                "; ".join(f.explained_by) or ("your layer differs here" if f.kind == self.layer
+                                              else "no nearby layer explains it")) for f in self.findings]
         return "\n".join(lines)
+
+
+def _differing(report: RuleReport) -> dict[tuple[str, str], list]:
+    """The rows that differ, by (quantity, parameter), in the report's order."""
+    grouped: dict[tuple[str, str], list] = {}
+    for row in report.rows:
+        if row.differs:
+            grouped.setdefault((row.quantity, row.parameter), []).append(row)
+    return grouped
 
 
 @st.composite

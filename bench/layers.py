@@ -1,0 +1,101 @@
+"""Milliseconds per example of checking networks of layers, each part measured side by side.
+
+Two problem sets, drawn once: the issue's small CNN (conv2d:8,k3,s1,p1;relu;max_pool2d:k2;
+flatten;dense:10 on 1×8×8, batch 4) at 20 seeds, and 40 random networks of
+``bpcheck.stack_strategies.networks`` (float64). Every timed function runs on the same
+problems in interleaved rounds; jax's structures are compiled in a warm-up round first (a new
+structure costs 0.2–0.4 s of compilation, measured apart in the last row). Run with
+``make bench``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tables import show
+
+from bpcheck.runtime import one_thread
+from bpcheck.stack_compare import DERIVED, ask_stack_witnesses, compare_stack_rule, differences, witness
+from bpcheck.stack_problem import StackProblem, random_problem
+from bpcheck.stack_strategies import NETWORK_SCALES, networks, problems
+from manual import stack_network
+from manual.stack import Stack
+
+ROUNDS = 5
+CNN = "conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10"
+
+
+def drawn(count: int) -> list[StackProblem]:
+    """``count`` random networks with their values, as the tests draw them."""
+    found: list[StackProblem] = []
+
+    @settings(max_examples=count, database=None, derandomize=True, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def draw(data):
+        found.append(data.draw(problems(data.draw(networks()), scales=NETWORK_SCALES)))
+
+    draw()
+    return found[:count]
+
+
+def cases() -> dict:
+    torch_w, jax_w = witness("torch"), witness("jax")
+
+    def full(p, fd=True):
+        return compare_stack_rule(DERIVED, p, ask_stack_witnesses(p, fd), own_forward=fd)
+
+    return {
+        "manual (derived), gradients": lambda p: stack_network.gradients(*p.arrays()),
+        "torch": lambda p: torch_w.gradients(*p.arrays()),
+        "jax (jit)": lambda p: jax_w.gradients(*p.arrays()),
+        "finite differences of torch's forward (vmap)": lambda p: differences(
+            lambda v: torch_w.losses(p.stack, v, p.y, p.masks), p, copies=1024),
+        "finite differences of the rule's own forward": lambda p: differences(DERIVED.own_loss(p), p),
+        "full check, torch + jax (reruns, steps, rows)": lambda p: full(p, fd=False),
+        "full check, + both finite differences": full,
+    }
+
+
+def measure(title: str, problems: list[StackProblem], append: bool) -> None:
+    timed = cases()
+    for case in timed.values():  # warm-up: compile every jax structure once
+        for problem in problems:
+            case(problem)
+    times: dict[str, list[float]] = {what: [] for what in timed}
+    for _ in range(ROUNDS):
+        for what, case in timed.items():
+            start = time.perf_counter()
+            for problem in problems:
+                case(problem)
+            times[what].append((time.perf_counter() - start) / len(problems) * 1e3)
+    medians = {what: statistics.median(values) for what, values in times.items()}
+    rows = [[what, f"{medians[what]:.2f}", f"{min(values):.2f}", f"{medians[what] / medians['torch']:.1f}"]
+            for what, values in times.items()]
+    fresh = [random_problem(Stack(CNN, (1, 8, 8)), 4 + i, seed=i) for i in range(5)]  # new shapes
+    start = time.perf_counter()
+    for problem in fresh:
+        witness("jax").gradients(*problem.arrays())
+    rows.append(["jax's first call on a new structure (compilation)",
+                 f"{(time.perf_counter() - start) / len(fresh) * 1e3:.0f}", "", ""])
+    show("layers", title, ["what", "median ms", "min ms", "× torch"], rows, append=append)
+
+
+def main() -> None:
+    with one_thread():
+        cnn = [random_problem(Stack(CNN, (1, 8, 8)), 4, seed=seed) for seed in range(20)]
+        measure(f"ms per example, the small CNN ({CNN} on 1×8×8, batch 4, "
+                f"{sum(p.n_params + p.x.size for p in cnn[:1])} parameter and input entries): median "
+                f"of {ROUNDS} interleaved rounds over 20 seeds", cnn, append=False)
+        random = drawn(40)
+        entries = statistics.median(p.n_params + p.x.size for p in random)
+        measure(f"ms per example, 40 random networks of the tests' strategy (median "
+                f"{entries:.0f} parameter and input entries): median of {ROUNDS} interleaved rounds", random,
+                append=True)
+
+
+if __name__ == "__main__":
+    main()
