@@ -124,13 +124,7 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
     """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
     ``layers`` (the widths), ``activations`` and ``loss`` pin the network further, as the
     CLI's options of the same names do (a ``UserRule`` only)."""
-    if isinstance(rule, UserLayer):  # a report of its own kind: bpcheck.layer_check
-        if (layers, activations, loss, dtype) != (None, None, None, "float64"):
-            raise ValueError(f"layers, activations, loss and dtype pin a UserRule's network; "
-                             f"{rule.name} is a UserLayer")
-        from bpcheck.layer_check import check_layer
-        return check_layer(rule, examples, seed)
-    if not isinstance(rule, UserRule | UserActivation | UserLoss):
+    if not isinstance(rule, UserRule | UserActivation | UserLoss | UserLayer):
         raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation, UserLoss or UserLayer")
     if isinstance(rule, UserRule):
         rule = rule.pinned(layers, activations, loss)
@@ -139,6 +133,9 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
     if (layers, activations, loss, dtype) != (None, None, None, "float64"):
         raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
                          f"{rule.name} is a {type(rule).__name__}")
+    if isinstance(rule, UserLayer):  # a report of its own kind
+        from bpcheck.layer_check import check_layer
+        return check_layer(rule, examples, seed)
     return _check_part(rule, examples, seed)
 
 

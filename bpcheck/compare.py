@@ -141,14 +141,17 @@ def row_dict(row: Row) -> dict:
 def _verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
              floor: float, saturated: bool = False, scale: np.ndarray | None = None) -> tuple[str, float]:
     """The row's verdict (``bpcheck.tolerances``), and its largest allowance in ``rel`` units;
-    ``scale`` is the exact quantity the allowance must be small against (default: reference)."""
+    ``scale`` is the exact quantity the allowance must be small against (default: reference).
+    Entries whose truth or allowance is not finite are not judged; the others can still differ."""
     scale = reference if scale is None else scale
     reach = float(np.max(np.abs(reference), initial=0.0))
     tolerance = relative(float(np.max(allowed, initial=0.0)), reach)
-    if not (np.all(np.isfinite(reference)) and np.all(np.isfinite(allowed))):
-        return INCONCLUSIVE, tolerance
-    if np.any(~(np.abs(np.asarray(candidate, np.float64) - reference) <= allowed)):
+    judged = np.isfinite(reference) & np.isfinite(allowed)
+    gap = np.abs(np.asarray(candidate, np.float64) - reference)
+    if np.any(judged & ~(gap <= allowed)):
         return DIFFERS, tolerance
+    if not np.all(judged):
+        return INCONCLUSIVE, tolerance
     return (AGREES if conclusive(allowed, scale, floor, saturated) else INCONCLUSIVE), tolerance
 
 

@@ -26,7 +26,7 @@ from bpcheck.user_layer import UserLayer, UserLayerError, registered
 from manual import stack_network
 from manual.stack import Stack
 
-RAISED, UNCHECKED = "RAISED", "UNCHECKED"
+RAISED, UNCHECKED, WITNESSES_DIFFER = "RAISED", "UNCHECKED", "WITNESSES DIFFER"
 
 
 @dataclass
@@ -36,7 +36,8 @@ class LayerReport:
     layer: str
     verdict: str = AGREES  # AGREES, DIFFERS, RAISED or UNCHECKED
     examples: int = 0  # networks compared conclusively
-    counterexample: StackProblem | None = None  # the smallest network it differs or raised on
+    counterexample: StackProblem | Stack | None = None  # the smallest network it differs or raised on
+    witness_rows: list = field(default_factory=list)  # where your torch and jax forwards disagree
     report: RuleReport | None = None  # the comparison there
     findings: list[LayerFinding] = field(default_factory=list)  # each layer alone, there
     error: UserLayerError | None = None
@@ -61,20 +62,32 @@ class LayerReport:
             return f"{self.layer}: no network could be checked ({reasons})"
         if self.verdict == RAISED:
             return f"{self.error} on the smallest network Hypothesis found"
+        if self.verdict == WITNESSES_DIFFER:
+            where = sorted({row.parameter for row in self.witness_rows})
+            return (f"{self.layer}: your torch and jax forwards disagree (their gradients of "
+                    f"{', '.join(where)} differ): they must compute the same function")
         where = sorted({row.parameter for row in self.report.rows if row.differs})
+        own = {row.verdict for row in self.report.rows
+               if row.witness == OWN_FORWARD and row.parameter in where}
         if self.backward_disagrees_with_own_forward:
             why = "your backward is not the gradient of your own forward"
-        else:
+        elif own == {AGREES}:
             why = ("your backward is the gradient of your own forward, but that forward differs from "
                    "your torch and jax forwards")
+        else:
+            why = "finite differences of your own forward could not tell whether it is the forward's fault"
         return f"{self.layer}: WRONG on {', '.join(where)} — {why}"
 
     def to_dict(self) -> dict:
         return {"layer": self.layer, "verdict": self.verdict, "passed": self.passed,
                 "examples": self.examples, "message": str(self),
-                "network": None if self.counterexample is None else self.counterexample.stack.describe(),
+                "network": self._network(),
                 "rows": [row_dict(row) for row in self.report.rows] if self.report else [],
                 "findings": [asdict(f) for f in self.findings], "discarded": dict(self.discarded)}
+
+    def _network(self) -> str | None:
+        example = self.counterexample
+        return example.describe() if isinstance(example, Stack) else example and example.stack.describe()
 
     def __str__(self) -> str:
         """The message, then (where it failed) the network, the rows that differ and the
@@ -85,7 +98,9 @@ class LayerReport:
                 f"raised {self.error.error!r}{user_frame(self.error.error)}" if self.error.part
                 else f"returned the wrong thing: {self.error.error}")
         problem = self.counterexample
-        if problem is None:
+        if isinstance(problem, Stack):  # it raised while its values were drawn
+            lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")
+        if not isinstance(problem, StackProblem):
             return "\n".join(lines)
         lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
                      f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
@@ -93,7 +108,11 @@ class LayerReport:
         with np.printoptions(precision=6, threshold=200, linewidth=100):  # flattened, in C order
             lines += [f"  {name} {np.shape(v)} = {np.array2string(np.ravel(v), separator=', ')}"
                       for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items()]
-        if self.report is not None:
+        rows = self.witness_rows or (self.report.rows if self.report is not None else [])
+        if self.witness_rows:
+            lines.append("your two forwards' gradients, torch's against jax's (the worst entry of each):")
+            lines += [f"  {row.parameter}: rel err {row.error.rel:.3e} at {row.error.where}" for row in rows]
+        elif self.report is not None:
             lines.append("what differs (relative to the witness's largest entry; the worst row of each):")
             for (quantity, parameter), rows in _differing(self.report).items():
                 worst = max(rows, key=lambda row: row.error.rel)
@@ -147,15 +166,20 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
         def search(data) -> None:
             try:
                 stack = data.draw(_networks(layer))
-            except (ValueError, UserLayerError) as error:  # the layer does not fit this input
+            except ValueError as error:  # the layer does not fit this input: not this draw
                 found.discarded[f"not built ({error})"] += 1
                 reject()
-            problem = data.draw(problems(stack))
-            try:
-                (report,), _, _ = compare_stack(problem, [rule])
+            try:  # drawing the values runs the forward (the kink filter): it may raise too
+                problem = data.draw(problems(stack))
+                reports, witness_rows, _ = compare_stack(problem, [rule])
             except UserLayerError as error:
-                found.verdict, found.error, found.counterexample, found.report = RAISED, error, problem, None
+                found.verdict, found.error, found.counterexample, found.report = RAISED, error, stack, None
                 raise
+            (report,) = reports
+            if any(row.differs for row in witness_rows):  # your torch and jax forwards disagree
+                found.verdict, found.counterexample, found.report = WITNESSES_DIFFER, problem, report
+                found.witness_rows = [row for row in witness_rows if row.differs]
+                raise AssertionError(f"{layer.name}'s witnesses differ")
             if report.verdict == INCONCLUSIVE:
                 found.discarded["inconclusive"] += 1
                 reject()
@@ -170,7 +194,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
                 search()
         except Unsatisfiable:
             found.verdict = UNCHECKED
-        except (AssertionError, UserLayerError):
+        except UserLayerError as error:  # raised where no draw recorded it
+            found.verdict, found.error = RAISED, error
+        except AssertionError:
             pass
         if found.verdict == AGREES and not found.examples:
             found.verdict = UNCHECKED

@@ -52,6 +52,11 @@ def _standardised(x, t, layer, axes, per_channel, detach_mean=False, detach_sigm
     return t["gamma"].reshape(shape) * x_hat + t["beta"].reshape(shape)
 
 
+def _window_sum(x: torch.Tensor, layer: Layer) -> torch.Tensor:
+    """Σ over each pooling window: its vjp sends dout to every position."""
+    return F.avg_pool2d(x, layer.kernel, stride(layer)) * (layer.kernel[0] * layer.kernel[1])
+
+
 def _batch_axes(x: torch.Tensor) -> tuple[int, ...]:
     return (0,) if x.dim() == 2 else (0, 2, 3)
 
@@ -69,11 +74,9 @@ NEARBY: dict[str, list[tuple[str, Nearby]]] = {
          lambda x, t, layer, m: _cropped(_conv(x, t, layer, dilation=1), _conv(x, t, layer))),
     ],
     "max_pool2d": [("the gradient sent to every position of the window, not to its maximum",
-                    lambda x, t, layer, m: F.avg_pool2d(x, layer.kernel, stride(layer))
-                    * (layer.kernel[0] * layer.kernel[1]))],
+                    lambda x, t, layer, m: _window_sum(x, layer))],
     "avg_pool2d": [("the window's sum taken, without 1/(kh·kw)",
-                    lambda x, t, layer, m: F.avg_pool2d(x, layer.kernel, stride(layer))
-                    * (layer.kernel[0] * layer.kernel[1]))],
+                    lambda x, t, layer, m: _window_sum(x, layer))],
     "batch_norm": [
         ("the mean and variance terms left out (∂L/∂x = γ·dout/σ)",
          lambda x, t, layer, m: _standardised(x, t, layer, _batch_axes(x), True, True, True)),

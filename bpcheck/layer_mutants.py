@@ -53,7 +53,7 @@ def _batch_norm_first_term(dout: Array, cache: tuple) -> tuple[Array, dict]:
 
 def _layer_norm_over_batch(x: Array, params: dict, layer: Layer) -> tuple[Array, tuple]:
     """Layer norm's statistics taken over the batch axis instead of each sample's."""
-    x_hat, _, _, sigma = normalisation._standardise(x, (0,), layer.eps)
+    x_hat, _, _, sigma = normalisation.standardise(x, (0,), layer.eps)
     return params["gamma"] * x_hat + params["beta"], (x_hat, sigma, params["gamma"], (0,))
 
 

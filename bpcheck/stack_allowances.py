@@ -9,12 +9,14 @@ jax samples, e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor). What differs for 
   cannot be settled: such a parameter's verdict is ``inconclusive``, and the reason says so;
 * the floor counts m = (layers + 1)·(largest sample + N + 1) roundings;
 * κ_out, the truth's own conditioning where frameworks differentiate from an activation's
-  output (tanh′ = 1 − tanh², …), is the largest over the activation layers' inputs and the
-  loss (the records' ``output_form_condition`` and ``condition``). Above SATURATED the reason
-  names the saturated layer, and a gradient that is exactly 0 is not taken as settled; where
-  κ_out·u_64 ≥ 1 some output rounded to its limit (tanh to ±1), so an entry the float64 truth
-  gives as exactly 0 may be a derivative that rounded to 0 there (1 − tanh² = 0 where a rule's
-  4e^{−2|z|} is not): every exactly-zero entry then gets allowance ∞ and is not judged;
+  output (tanh′ = 1 − tanh², …), is taken per gradient: the largest over the activations its
+  backward path goes through (the layers after its own) and the loss, from the records'
+  ``output_form_condition`` and ``condition``. Above SATURATED the reason names the saturated
+  layer, and a gradient that is exactly 0 is not taken as settled; where κ_out·u_64 ≥ 1 an
+  output rounded to its limit (tanh to ±1), so an entry of that gradient the float64 truth
+  gives as exactly 0 may be a derivative that rounded to 0 (1 − tanh² = 0 where a rule's
+  4e^{−2|z|} is not): those exact zeros get allowance ∞ and are not judged; the gradient's
+  other entries still are;
 * batch norm's running statistics after the step are measured like gradients: the reruns
   carry them too (a batch mean that cancels shows there).
 """
@@ -29,9 +31,9 @@ from bpcheck.tolerances import (
     SAFETY,
     SATURATED,
     SENSITIVITY_RUNS,
-    SPREAD,
     rerun_perturbation,
     sensitivity,
+    spread_allowance,
     unit_roundoff,
 )
 from manual.spec import ACTIVATIONS, LOSSES, parse_activation
@@ -51,42 +53,39 @@ def underflow_floor(stack: Stack, n: int, dtype: str) -> float:
     return SAFETY * rounding_steps(stack, n) * float(np.finfo(np.dtype(dtype)).smallest_normal)
 
 
-def allowance(sens: np.ndarray, floor: float) -> np.ndarray:
-    """e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor."""
-    return SAFETY * (sens + SPREAD * np.max(sens, initial=0.0)) + floor
-
-
-def conditioning(problem, torch_stack) -> tuple[float, str]:
-    """(κ_out, the saturated layer or loss if κ_out > SATURATED, else "") from torch's float64
-    forward pass."""
+def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
+    """(κ_out per gradient key, the saturated layer or loss if some κ_out > SATURATED, else "")
+    from torch's float64 forward pass. An activation's κ reaches only what its derivative
+    multiplies — the parameters of the layers before it, and x — and the loss's reaches every
+    gradient; running statistics (forward values) get 1."""
     p = problem.in_float64()
     inputs, output = torch_stack.layer_inputs(p.stack, p.params, p.x, p.masks)
-    kappa, where = 1.0, ""
-    for layer, x in inputs:
-        if layer.kind != ACTIVATION:
-            continue
-        condition = ACTIVATIONS[parse_activation(layer.activation)[0]].output_form_condition
-        worst = float(np.max(condition(x), initial=1.0)) if condition else 1.0
-        if worst > kappa:
-            kappa = worst
-            if worst > SATURATED:
-                where = (f"{layer} ({layer.activation}) is saturated: its input reaches "
-                         f"{float(np.max(np.abs(x))):.3g}, where its derivative underflows")
     loss_condition = LOSSES[p.stack.loss].condition
-    if loss_condition is not None:
-        worst = float(np.max(loss_condition(output, output), initial=1.0))
-        if worst > kappa:
-            kappa, where = worst, (f"the {p.stack.loss} loss is saturated" if worst > SATURATED else where)
-    return kappa, where
+    loss_kappa = float(np.max(loss_condition(output, output), initial=1.0)) if loss_condition else 1.0
+    where = f"the {p.stack.loss} loss is saturated" if loss_kappa > SATURATED else ""
+    kappas = []  # κ of each layer in forward order (1 where no activation)
+    for layer, x in inputs:
+        record = ACTIVATIONS[parse_activation(layer.activation)[0]] if layer.kind == ACTIVATION else None
+        condition = record.output_form_condition if record else None
+        kappas.append(float(np.max(condition(x), initial=1.0)) if condition else 1.0)
+        if kappas[-1] > SATURATED and kappas[-1] >= max(kappas[:-1], default=1.0):
+            where = (f"{layer} ({layer.activation}) is saturated: its input reaches "
+                     f"{float(np.max(np.abs(x))):.3g}, where its derivative underflows")
+    after = [max(kappas[i + 1:], default=1.0) for i in range(len(kappas))]
+    position = {layer.name: i for i, (layer, _) in enumerate(inputs)}
+    per_key = {name: max(loss_kappa, after[position[name.partition(".")[0]]]) for name in p.params}
+    per_key["x"] = max(loss_kappa, *kappas)
+    return per_key | {name: 1.0 for name in p.buffers}, where
 
 
 def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtype: Params | None,
-            output_form: float = 1.0) -> tuple[Params, Params, float]:
+            output_form: dict[str, float] | None = None) -> tuple[Params, Params, float]:
     """(rule allowance, witness allowance, floor) per entry of ``truth``: torch's float64
     gradients (parameters and ``x``) and running statistics after the step; ``others``: more
     float64 answers (jax's); ``same_dtype``: torch's computed in the problem's float32 (None in
     float64)."""
     p, dtype = problem.in_float64(), problem.stack.dtype
+    kappa = {name: 1.0 for name in truth} | (output_form or {})
 
     def spread(rho: float) -> Params:
         reruns = torch_stack.perturbed_gradients(p.stack, p.params, p.x, p.y, p.masks, rho, SENSITIVITY_RUNS,
@@ -97,17 +96,18 @@ def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtyp
 
     def sens(computed_in: str, name: str, *samples: np.ndarray) -> np.ndarray:
         rho, delta = spreads[computed_in]
-        return sensitivity(computed_in, delta[name], rho, truth[name], output_form, *samples)
+        return sensitivity(computed_in, delta[name], rho, truth[name], kappa[name], *samples)
 
     samples = {name: [np.abs(other[name] - truth[name]) for other in others]
                + ([np.abs(same_dtype[name] - truth[name])] if same_dtype is not None else [])
                for name in truth}
     floor = underflow_floor(p.stack, p.n_samples, dtype)
-    rule = {name: allowance(sens(dtype, name, *samples[name]), floor) for name in truth}
-    witness = {name: allowance(sens("float64", name), underflow_floor(p.stack, p.n_samples, "float64"))
+    rule = {name: spread_allowance(sens(dtype, name, *samples[name]), floor) for name in truth}
+    witness = {name: spread_allowance(sens("float64", name), underflow_floor(p.stack, p.n_samples, "float64"))
                for name in truth}
-    if output_form * unit_roundoff("float64") >= 1:  # an output rounded to its limit (tanh to ±1):
-        # a derivative taken from it (1 − tanh²) is exactly 0, the rule's e^{−2|z|} need not be
-        rule, witness = ({name: np.where(truth[name] == 0, np.inf, e) for name, e in allowed.items()}
-                         for allowed in (rule, witness))
+    # where an output rounded to its limit (tanh to ±1), a derivative taken from it (1 − tanh²)
+    # is exactly 0 and the rule's e^{−2|z|} need not be: such exact zeros are not judged
+    limit = {name for name in truth if kappa[name] * unit_roundoff("float64") >= 1}
+    rule, witness = ({name: np.where((truth[name] == 0) & (name in limit), np.inf, e)
+                      for name, e in allowed.items()} for allowed in (rule, witness))
     return rule, witness, floor

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from bpcheck.compare import (
+    INCONCLUSIVE,
     Row,
     RuleReport,
     Truth,
@@ -147,6 +148,20 @@ def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, v
                discrepancy(np.asarray(value, np.float64), reference), tolerance, verdict, reference.size)
 
 
+CONSISTENCY = "consistency"  # the quantity of an own-forward row: backward against own forward
+
+
+def _consistency_row(name: str, judged: StackTruth, parameter: str, backward: np.ndarray) -> Row:
+    """The rule's float64 backward against finite differences of its own float64 forward. It
+    can add DIFFERS but settles nothing (a backward consistent with a wrong forward is still
+    wrong), and it is inconclusive where finite differences of torch's forward disagree with
+    torch itself: the differences cannot be trusted there (an entry far beyond the step's scale)."""
+    row = _gradient_row(name, judged, OWN_FORWARD, parameter, backward, judged.witness_allowance)
+    check = _gradient_row("", judged, "numeric", parameter, judged.gradients["torch"][parameter],
+                          judged.witness_allowance)
+    return replace(row, quantity=CONSISTENCY, verdict=INCONCLUSIVE if check.differs else row.verdict)
+
+
 def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth,
                        own_forward: bool = True) -> RuleReport:
     """Rows for the rule's gradients (every witness; and its own forward's finite differences
@@ -166,8 +181,7 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
             report.rows.append(_gradient_row(rule.name, truth, witness_name, parameter, grads[parameter],
                                              truth.allowance))
         if own_forward:
-            report.rows.append(_gradient_row(rule.name, judged, OWN_FORWARD, parameter, own64[parameter],
-                                             truth.witness_allowance))
+            report.rows.append(_consistency_row(rule.name, judged, parameter, own64[parameter]))
         if parameter in problem.params:
             for witness_name in truth.steps:
                 report.rows.append(_update_row(rule.name, problem, truth, witness_name, parameter,

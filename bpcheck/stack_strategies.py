@@ -32,8 +32,10 @@ SCALES = (1e-2, 1.0, 1e2)
 #: Inputs of whole networks stay below 10: at 100 a conv feeding tanh saturates it, and such a
 #: network is inconclusive by design (tested on its own).
 NETWORK_SCALES = (1e-2, 1.0, 10.0)
-#: Relative distance from a kink or a tie below which a draw is rejected: finite differences
-#: step θ by ≲ 1e−5·max(1, |θ|) (h and 2h), which moves a layer's input by far less.
+#: Relative distance from a kink or a tie below which a draw is rejected. Finite differences
+#: step θ by ≲ 1e−5·max(1, |θ|) (h and 2h): at input scale 1 and above that moves a layer's
+#: input far less; at 10⁻² about as much, and a step across a kink then shows as D_h ≠ D_2h,
+#: which widens the difference's error estimate (the row is inconclusive, not a false alarm).
 KINK_MARGIN = 1e-3
 #: Kinds checked alone (activations, flatten and residual blocks are checked inside networks).
 ALONE = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dropout", "dense")

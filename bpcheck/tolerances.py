@@ -279,7 +279,12 @@ def measured_allowance(spec: Spec, n_samples: int, dtype: str | np.dtype,
                        sens: np.ndarray) -> np.ndarray:
     """e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor: what a correct gradient computed in
     ``dtype`` may be off by, per entry (see the module docstring)."""
-    return SAFETY * (sens + SPREAD * np.max(sens, initial=0.0)) + underflow_floor(spec, n_samples, dtype)
+    return spread_allowance(sens, underflow_floor(spec, n_samples, dtype))
+
+
+def spread_allowance(sens: np.ndarray, floor: float) -> np.ndarray:
+    """e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor."""
+    return SAFETY * (sens + SPREAD * np.max(sens, initial=0.0)) + floor
 
 
 def step_allowance(dtype: str | np.dtype, floor: float, lr: float, new_params: np.ndarray,

@@ -57,7 +57,8 @@ class UserLayer:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"name={self.name!r}: a layer's name is an identifier (letters, digits, _)")
-        if self.name in LAYER_KINDS or self.name in ACTIVATIONS or self.name == ACTIVATION:
+        built_in = self.name in LAYER_KINDS and LAYER_KINDS[self.name].output_shape is None
+        if built_in or self.name in ACTIVATIONS or self.name == ACTIVATION:
             raise ValueError(f"name={self.name!r} is a built-in layer or activation; choose another")
         for part in ("forward", "backward", "torch", "jax"):
             if not callable(getattr(self, part)):
@@ -70,42 +71,60 @@ class UserLayer:
             raise ValueError(f"rank={self.rank!r}: expected 3 ((C, H, W) samples), 1 ((F,)) or None")
 
     def kind(self) -> LayerKind:
-        """The layer kind this layer joins ``manual.stack`` as."""
+        """The layer kind this layer joins ``manual.stack`` as; its shape functions guarded."""
         def shapes(shape: Shape) -> dict[str, Shape]:
-            return {name: tuple(f(shape)) for name, f in self.parameters.items()}
+            return {name: tuple(_call(self.name, f"parameters[{name!r}]", f, shape))
+                    for name, f in self.parameters.items()}
+
+        def output(shape: Shape) -> Shape:
+            if self.output_shape is None:
+                return shape
+            return tuple(_call(self.name, "output_shape", self.output_shape, shape))
 
         return LayerKind(self.name, self.name, parameters=tuple(self.parameters), rank=self.rank,
-                         parameter_shapes=shapes if self.parameters else None,
-                         output_shape=self.output_shape or (lambda shape: shape))
+                         parameter_shapes=shapes if self.parameters else None, output_shape=output)
 
     def pair(self) -> tuple[Callable, Callable]:
         """(forward, backward) in the engine's form, each call guarded: what the user's code
-        raises or wrongly returns is a ``UserLayerError`` naming the part."""
+        raises or wrongly returns (a wrong shape or dtype included) is a ``UserLayerError``."""
         def forward(x: np.ndarray, params: dict, layer: Layer) -> tuple[np.ndarray, object]:
             copies = {k: v.copy() for k, v in params.items()}  # the user's code cannot change ours
             out = _call(self.name, "forward", self.forward, x.copy(), copies)
             if not (isinstance(out, tuple) and len(out) == 2):
-                raise UserLayerError(self.name, "", ValueError(
-                    f"forward returned {type(out).__name__}; expected (out, cache)"))
-            return np.asarray(out[0]), (out[1], params)
+                raise _wrong(self.name, f"forward returned {type(out).__name__}; expected (out, cache)")
+            expected = (x.shape[0], *self.kind().output_shape(x.shape[1:]))
+            _same(self.name, "forward's out", out[0], expected, x.dtype)
+            return np.asarray(out[0]), (out[1], params, x.shape, x.dtype)
 
         def backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
-            own_cache, params = cache
+            own_cache, params, shape, dtype = cache
             result = _call(self.name, "backward", self.backward, dout.copy(), own_cache)
             if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
-                raise UserLayerError(self.name, "", ValueError(
-                    f"backward returned {type(result).__name__}; expected (dx, grads), grads a dict"))
+                raise _wrong(self.name, f"backward returned {type(result).__name__}; expected (dx, grads), "
+                                        "grads a dict")
             dx, grads = result
             if set(grads) != set(params):
-                raise UserLayerError(self.name, "", ValueError(
-                    f"backward's grads have keys {sorted(grads)}; expected {sorted(params)}"))
+                raise _wrong(self.name, f"backward's grads have keys {sorted(grads)}; expected "
+                                        f"{sorted(params)}")
+            _same(self.name, "backward's dx", dx, shape, dtype)
             for name, g in grads.items():
-                if np.shape(g) != params[name].shape:
-                    raise UserLayerError(self.name, "", ValueError(
-                        f"backward's grads[{name!r}] has shape {np.shape(g)}; expected {params[name].shape}"))
+                _same(self.name, f"backward's grads[{name!r}]", g, params[name].shape, dtype)
             return np.asarray(dx), {name: np.asarray(g) for name, g in grads.items()}
 
         return forward, backward
+
+
+def _wrong(layer: str, what: str) -> UserLayerError:
+    return UserLayerError(layer, "", ValueError(what))
+
+
+def _same(layer: str, what: str, value, shape: tuple, dtype: np.dtype) -> None:
+    """A ``UserLayerError`` unless ``value`` is an array of ``shape`` and ``dtype``."""
+    array = np.asarray(value)
+    if array.shape != tuple(shape):
+        raise _wrong(layer, f"{what} has shape {array.shape}; expected {tuple(shape)}")
+    if array.dtype != dtype:
+        raise _wrong(layer, f"{what} has dtype {array.dtype}; expected {dtype} (the input's)")
 
 
 def _call(layer: str, part: str, function: Callable, *args):
@@ -121,6 +140,8 @@ def registered(layer: UserLayer) -> Iterator[None]:
     tables under its name, and leaves them on exit."""
     from reference import jax_stack, torch_stack
 
+    if layer.name in LAYER_KINDS:
+        raise ValueError(f"a layer named {layer.name!r} is already registered (one check at a time)")
     tables = [(LAYER_KINDS, layer.kind()), (stack_network.PAIRS, layer.pair()),
               (torch_stack.USER_LAYERS, _guarded(layer, "torch")),
               (jax_stack.USER_LAYERS, _guarded(layer, "jax"))]

@@ -76,8 +76,33 @@ def stride(layer: Layer) -> tuple[int, int]:
     return (1, 1) if layer.kind == "conv2d" else layer.kernel
 
 
+def output_size(size: int, kernel: int, stride: int, padding: int = 0, dilation: int = 1) -> int:
+    """Outputs along one axis of a window layer: ⌊(size + 2p − d(k − 1) − 1)/s⌋ + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
 def walk(layers: tuple[Layer, ...]):
     """Every layer in order, residual blocks' bodies after the block itself."""
     for layer in layers:
         yield layer
         yield from walk(layer.body)
+
+
+def check_options(layer: Layer) -> None:
+    """A ValueError naming the layer unless its options are in range (however it was built)."""
+    where = f"{layer.name or layer.kind} ({layer.kind})"
+    if layer.kind in ("conv2d", "max_pool2d", "avg_pool2d"):
+        if min(layer.kernel) < 1 or min(layer.stride) < 0 or layer.stride.count(0) == 1:
+            raise ValueError(f"{where}: kernel {layer.kernel} and stride {layer.stride} must be ≥ 1")
+        if layer.dilation < 1 or layer.padding < 0:
+            raise ValueError(f"{where}: dilation must be ≥ 1 and padding ≥ 0")
+        if layer.kind != "conv2d" and (layer.padding, layer.dilation) != (0, 1):
+            raise ValueError(f"{where}: pooling takes no padding or dilation")
+    if layer.kind in ("conv2d", "dense") and layer.width < 1:
+        raise ValueError(f"{where}: the width must be ≥ 1")
+    if layer.eps <= 0:
+        raise ValueError(f"{where}: ε must be > 0 (it keeps σ = √(v + ε) away from 0)")
+    if layer.kind == "dropout" and not 0 <= layer.p < 1:
+        raise ValueError(f"{where}: the drop probability must be in [0, 1), not {layer.p}")
+    if layer.kind == "batch_norm" and not 0 <= layer.momentum <= 1:
+        raise ValueError(f"{where}: the momentum must be in [0, 1], not {layer.momentum}")

@@ -39,7 +39,16 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind, stride, walk
+from manual.layer_kinds import (
+    ACTIVATION,
+    LAYER_KINDS,
+    Layer,
+    LayerKind,
+    check_options,
+    output_size,
+    stride,
+    walk,
+)
 from manual.spec import DTYPES, LOSSES, REDUCTIONS, one_of
 from manual.stack_text import describe_layers, name_layers, parse_layers
 
@@ -60,6 +69,8 @@ class Stack:
     def __post_init__(self) -> None:
         layers = parse_layers(self.layers) if isinstance(self.layers, str) else tuple(self.layers)
         object.__setattr__(self, "layers", name_layers(layers))
+        for layer in walk(self.layers):
+            check_options(layer)
         shape = tuple(self.input_shape)
         if not shape or len(shape) not in (1, 3) or not all(
                 isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
@@ -95,11 +106,6 @@ class Stack:
         return f"{describe_layers(self.layers)} on {'x'.join(map(str, self.input_shape))} samples"
 
 
-def _spatial(size: int, kernel: int, step: int, layer: Layer) -> int:
-    """⌊(size + 2p − d(k − 1) − 1)/s⌋ + 1 (p = 0 and d = 1 for pooling)."""
-    return (size + 2 * layer.padding - layer.dilation * (kernel - 1) - 1) // step + 1
-
-
 def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     """Each layer's output shape for one sample, checking each layer fits its input."""
     shapes = []
@@ -111,7 +117,7 @@ def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tup
                              f"{'(C, H, W)' if need == 3 else '(F,): add flatten before it'}, "
                              f"but its input is {shape}")
         if layer.kind in ("conv2d", "max_pool2d", "avg_pool2d"):
-            height, width = (_spatial(size, k, step, layer)
+            height, width = (output_size(size, k, step, layer.padding, layer.dilation)
                              for size, k, step in zip(shape[1:], layer.kernel, stride(layer), strict=True))
             if height < 1 or width < 1:
                 raise ValueError(f"{layer} ({describe_layers((layer,))}) does not fit its "

@@ -7,7 +7,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, stride
+from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, check_options, stride
 from manual.spec import ACTIVATIONS, one_of, parse_activation
 
 
@@ -60,13 +60,9 @@ def _parse_layer(text: str) -> Layer:
         fields.setdefault("kernel", (3, 3))
     if base in ("conv2d", "max_pool2d", "avg_pool2d"):  # the stride spelled out: 1, or the kernel's
         fields.setdefault("stride", (1, 1) if base == "conv2d" else fields.get("kernel", (2, 2)))
-    if fields.get("eps", 1e-5) <= 0:
-        raise ValueError(f"layer {text!r}: ε must be > 0 (it keeps σ = √(v + ε) away from 0)")
-    if base == "dropout" and not 0 <= fields.get("p", 0.5) < 1:
-        raise ValueError(f"layer {text!r}: the drop probability must be in [0, 1)")
-    if base == "batch_norm" and not 0 <= fields.get("momentum", 0.1) <= 1:
-        raise ValueError(f"layer {text!r}: the momentum must be in [0, 1]")
-    return Layer(base, **fields)
+    layer = Layer(base, **fields)
+    check_options(layer)
+    return layer
 
 
 def _split(text: str) -> list[str]:

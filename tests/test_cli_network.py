@@ -18,7 +18,7 @@ def test_a_small_cnn_agrees_with_every_witness_and_exits_zero(tmp_path):
     assert "every one of the 222 parameter and input entries" in out
     assert "derived: agrees with every witness" in out
     assert "witnesses agree among themselves (torch, jax, finite differences)" in out
-    for row in ("conv1.W 3×1×3×3 gradient own forward", "x 3×1×6×6 gradient numeric"):
+    for row in ("conv1.W 3×1×3×3 consistency own forward", "x 3×1×6×6 gradient numeric"):
         assert row in out
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["exit_code"] == 0 and saved["rules"][0]["verdict"] == "agrees"
@@ -35,7 +35,8 @@ def test_a_chosen_mutant_differs_and_its_cause_is_named():
 def test_a_bias_before_batch_norm_is_inconclusive_with_the_reason_and_exits_three():
     out = run_cli(["--network", "conv2d:2,k3;batch_norm;relu;flatten;dense:2", "--input-shape", "1,5,5",
                    "--finite-differences", "off"], 3)
-    assert "derived: inconclusive on conv1.b — the exact gradient of conv1.b is zero up to rounding" in out
+    assert ("derived: inconclusive — no witness could settle conv1.b: the exact gradient of conv1.b is "
+            "zero up to rounding") in out
     assert "nobias" in out
 
 
@@ -46,6 +47,9 @@ def test_a_bias_before_batch_norm_is_inconclusive_with_the_reason_and_exits_thre
     (["--network", "flatten;dense:2", "--rules", "seed-literal"], "--rules: unknown"),
     (["--network", "flatten;dense:2", "--input-shape", "0,4"], "--input-shape: expected C,H,W or F"),
     (["--input-shape", "1,8,8"], "--input-shape needs --network"),
+    (["--network", "flatten;dense:2", "--steps", "3"], "--steps describes an MLP"),
+    (["--network", "dense:4;batch_norm;dense:2", "--input-shape", "3", "--samples", "1"],
+     "--samples 1: x has 1 sample: bn1 .batch_norm. would normalise 1 value"),
     (["diagnose", "seed-literal", "--network", "flatten;dense:2"], "--network and --input-shape work with"),
 ])
 def test_bad_network_options_exit_two_with_a_message(options, message):

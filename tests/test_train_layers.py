@@ -132,7 +132,9 @@ def test_train_network_writes_curves_and_plot(tmp_path):
     (["--network", "flatten;dense:10", "--rules", "derived,seed-literal"], "--rules: unknown 'seed-literal'"),
     (["--network", "flatten;dense:10", "--hidden", "5"], "--hidden: applies to the MLP"),
     (["--network", "flatten;dense:10", "--loss", "mse"], "--loss: applies to the MLP"),
-    (["--network", "flatten;batch_norm;dense:10", "--batch", "3"], "--batch: the last batch"),
+    (["--network", "flatten;batch_norm;dense:10", "--batch", "3"], "--batch: a batch of 1 sample"),
+    (["--network", "flatten;dense:16;batch_norm;relu;dense:10", "--batch", "1"],
+     "--batch: a batch of 1 sample"),
     (["--network", "flatten;dense:10", "--lrs", "0"], "--lrs: 0.0 is not a positive"),
 ])
 def test_bad_network_options_exit_two_naming_the_option(argv, message, tmp_path):

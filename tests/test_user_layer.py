@@ -3,11 +3,12 @@ Python, the command line and pytest; what its code raises or wrongly returns is 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bpcheck import UserLayer, check, check_layer
-from bpcheck.layer_check import RAISED
-from manual.layer_kinds import LAYER_KINDS
+from bpcheck.layer_check import RAISED, WITNESSES_DIFFER
+from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack_network import PAIRS
 from tests.assertions import run_cli
 
@@ -65,7 +66,7 @@ def test_a_numpy_forward_that_differs_from_its_torch_and_jax_forwards_is_told_ap
 
     report = check_layer(layer(doubled_backward, doubled), EXAMPLES)
     assert report.verdict == "DIFFERS" and not report.backward_disagrees_with_own_forward
-    assert "that forward differs from your torch and jax forwards" in report.message()
+    assert "but that forward differs from your torch and jax forwards" in report.message()
     assert any(f.quantity == "forward" for f in report.findings)
 
 
@@ -89,14 +90,39 @@ def test_wrong_keys_or_shapes_from_backward_are_named():
     assert "backward's grads have keys ['gamma']; expected ['beta', 'gamma']" in str(report)
 
 
-def test_the_callers_arrays_are_left_alone():
+def test_your_code_gets_copies_and_cannot_change_bpchecks_arrays():
     def mutating(x, p):
         out, cache = _affine(x, p)
-        x *= 0  # a forward that scribbles on its input
+        x *= 0  # a forward that scribbles on its inputs
         p["gamma"][...] = 0
         return out, cache
 
-    assert check_layer(layer(forward=mutating), 5).verdict != RAISED  # it runs on copies
+    forward, _ = layer(forward=mutating).pair()
+    x, params = np.ones((2, 3, 2, 2)), {"gamma": np.full(3, 2.0), "beta": np.zeros(3)}
+    out, _ = forward(x, params, Layer("affine"))
+    assert np.all(x == 1) and np.all(params["gamma"] == 2) and np.all(out == 2)
+
+
+def test_torch_and_jax_forwards_that_disagree_are_found():
+    report = check_layer(layer(jax=lambda x, p: 2 * AFFINE["jax"](x, p)), EXAMPLES)
+    assert report.verdict == WITNESSES_DIFFER and not report.passed
+    assert "your torch and jax forwards disagree" in report.message()
+
+
+@pytest.mark.parametrize(("changes", "says"), [
+    ({"forward": lambda x, p: (_ for _ in ()).throw(KeyError("three"))},
+     "affine: your forward raised KeyError('three')"),
+    ({"forward": lambda x, p: (np.concatenate([_affine(x, p)[0]] * 2, axis=1), (x, p["gamma"]))},
+     "your code returned the wrong thing: forward's out has shape"),
+    ({"forward": lambda x, p: (_affine(x, p)[0].astype(np.float64), (x, p["gamma"]))},
+     "forward's out has dtype float64; expected float32 (the input's)"),
+    ({"parameters": {"gamma": lambda shape: (shape[5],), "beta": lambda shape: shape[:1]}},
+     "affine: your parameters['gamma'] raised IndexError"),
+    ({"torch": lambda x, p: x[7]}, "affine: your torch raised IndexError"),
+])
+def test_what_each_part_raises_or_returns_wrongly_is_named(changes, says):
+    report = check_layer(layer(**changes), EXAMPLES)
+    assert report.verdict == RAISED and says in str(report), str(report)
 
 
 @pytest.mark.parametrize(("changes", "message"), [

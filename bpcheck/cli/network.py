@@ -17,9 +17,10 @@ from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
 EXIT_AGREES, EXIT_DIFFERS, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 #: MLP options that say nothing about a network of layers: given with --network, a usage error.
 MLP_ONLY = {"layers": "--layers", "activations": "--activations", "bias": "--bias", "layout": "--layout",
-            "l2": "--l2", "l2_biases": "--l2-biases", "optimizer": "--optimizer", "data": "--data"}
+            "l2": "--l2", "l2_biases": "--l2-biases", "optimizer": "--optimizer", "data": "--data",
+            "steps": "--steps", "optimizer_options": "--optimizer-options"}
 DEFAULTS = {"layers": None, "activations": None, "bias": "node", "layout": "cols", "l2": 0.0,
-            "l2_biases": False, "optimizer": None, "data": "auto"}
+            "l2_biases": False, "optimizer": None, "data": "auto", "steps": None, "optimizer_options": None}
 
 
 def _rules(names):
@@ -56,7 +57,10 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
         stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
                       args.reduction or "mean", args.dtype)
         from bpcheck.stack_problem import random_problem
-        problem = random_problem(stack, args.samples, args.seed, args.lr)
+        try:
+            problem = random_problem(stack, args.samples, args.seed, args.lr)
+        except ValueError as error:
+            raise ValueError(f"--samples {args.samples}: {error}") from None
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
@@ -79,8 +83,8 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
             console.print(_diagnosis_table(report.rule, diagnose_layers(report.rule, problem)))
     for report in reports:
         if report.verdict == INCONCLUSIVE and report.saturation:  # the reason says what to do
-            console.print(f"[yellow]{report.rule.name}: inconclusive on {', '.join(unsettled(report.rows))}"
-                          f" — {escape(report.saturation)}[/]")
+            console.print(f"[yellow]{report.rule.name}: inconclusive — no witness could settle "
+                          f"{', '.join(unsettled(report.rows))}: {escape(report.saturation)}[/]")
         else:
             console.print(summary_line(report, stack.dtype))
     console.print(witness_line(witness_rows))

@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dtype the rules compute in (witnesses always use float64)")
     parser.add_argument("--data", default="auto", choices=("auto", "iris", "random"),
                         help="auto: iris when the layers are 4,…,3, else random")
-    parser.add_argument("--samples", type=positive_int, default=8, help="batch size for --data random")
+    parser.add_argument("--samples", type=positive_int, default=8,
+                        help="batch size for --data random, and for --network (default 8)")
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate η")
     parser.add_argument("--seed", type=natural, default=0, help="seeds data order, width and init")
     parser.add_argument("--rules", type=_name_list, default=None, metavar="R1,R2",

@@ -156,11 +156,11 @@ def network_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     if stack.classes != data.classes:
         raise ValueError(f"--network: the network ends with {stack.classes} outputs; digits has "
                          f"{data.classes} classes (end it with dense:{data.classes})")
-    if (last := data.X_train.shape[1] % args.batch):
-        try:
-            check_batch_norm_counts(stack, last)
-        except ValueError as error:
-            raise ValueError(f"--batch: the last batch of an epoch has {last} sample: {error}") from None
+    smallest = data.X_train.shape[1] % args.batch or args.batch  # the last batch of an epoch
+    try:
+        check_batch_norm_counts(stack, smallest)
+    except ValueError as error:
+        raise ValueError(f"--batch: a batch of {smallest} sample{'s' * (smallest != 1)}: {error}") from None
     params, buffers = initial_weights(stack, args.seed)
     runs, skipped = [], []
     for rule in (STACK_RULES[r] for r in args.rules.split(",")):

@@ -23,14 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.layer_kinds import Layer, stride
+from manual.layer_kinds import Layer, output_size, stride
 
 Array = np.ndarray
-
-
-def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """⌊(size + 2p − d(k − 1) − 1)/s⌋ + 1."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def window(kernel_offset: int, count: int, layer: Layer, axis: int) -> slice:

@@ -49,7 +49,7 @@ def per_channel(vector: Array, x: Array) -> Array:
     return vector.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
-def _standardise(x: Array, axes: tuple[int, ...], eps: float) -> tuple[Array, Array, Array, Array]:
+def standardise(x: Array, axes: tuple[int, ...], eps: float) -> tuple[Array, Array, Array, Array]:
     """(x̂, μ, v, σ) over ``axes``, two-pass: v = mean((x − μ)²), never mean(x²) − μ²."""
     mu = x.mean(axis=axes, keepdims=True)
     centred = x - mu
@@ -68,7 +68,7 @@ def _standardise_backward(g: Array, x_hat: Array, sigma: Array, axes: tuple[int,
 def batch_norm_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Array, tuple]:
     """out = γ x̂ + β with batch statistics; the cache carries μ and v for the running update."""
     axes = batch_axes(x)
-    x_hat, mu, var, sigma = _standardise(x, axes, layer.eps)
+    x_hat, mu, var, sigma = standardise(x, axes, layer.eps)
     out = per_channel(params["gamma"], x) * x_hat + per_channel(params["beta"], x)
     return out, (x_hat, sigma, params["gamma"], axes, mu, var)
 
@@ -102,7 +102,7 @@ def batch_norm_eval_forward(x: Array, params: dict[str, Array], layer: Layer,
 def layer_norm_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Array, tuple]:
     """out = γ x̂ + β with per-sample statistics; γ, β of one sample's shape."""
     axes = sample_axes(x)
-    x_hat, _, _, sigma = _standardise(x, axes, layer.eps)
+    x_hat, _, _, sigma = standardise(x, axes, layer.eps)
     return params["gamma"] * x_hat + params["beta"], (x_hat, sigma, params["gamma"], axes)
 
 

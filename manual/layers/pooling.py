@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual.layer_kinds import Layer, stride
+from manual.layer_kinds import Layer, output_size, stride
 
 Array = np.ndarray
-
-
-def pool_size(size: int, kernel: int, stride: int) -> int:
-    """⌊(size − k)/s⌋ + 1."""
-    return (size - kernel) // stride + 1
 
 
 def windows(x: Array, layer: Layer) -> tuple[list[tuple[slice, slice]], int, int]:
     """The slices of every window offset (u, v) in row-major order, and Ho, Wo."""
     (kh, kw), (sh, sw) = layer.kernel, stride(layer)
-    ho, wo = pool_size(x.shape[2], kh, sh), pool_size(x.shape[3], kw, sw)
+    ho, wo = output_size(x.shape[2], kh, sh), output_size(x.shape[3], kw, sw)
     return [(slice(u, u + sh * (ho - 1) + 1, sh), slice(v, v + sw * (wo - 1) + 1, sw))
             for u in range(kh) for v in range(kw)], ho, wo
 
