@@ -157,9 +157,16 @@ def _consistency_row(name: str, judged: StackTruth, parameter: str, backward: np
     wrong), and it is inconclusive where finite differences of torch's forward disagree with
     torch itself: the differences cannot be trusted there (an entry far beyond the step's scale)."""
     row = _gradient_row(name, judged, OWN_FORWARD, parameter, backward, judged.witness_allowance)
-    check = _gradient_row("", judged, "numeric", parameter, judged.gradients["torch"][parameter],
-                          judged.witness_allowance)
-    return replace(row, quantity=CONSISTENCY, verdict=INCONCLUSIVE if check.differs else row.verdict)
+    return replace(row, quantity=CONSISTENCY, verdict=row.verdict if _differences_hold(judged, parameter)
+                   else INCONCLUSIVE)
+
+
+def _differences_hold(truth: StackTruth, parameter: str) -> bool:
+    """Whether finite differences of torch's forward agree with torch on this gradient: where
+    they do not (a step across a kink or a tie, an entry far beyond the step's scale), no row
+    of finite differences is held against a rule; the witnesses' own row says they disagree."""
+    return not _gradient_row("", truth, "numeric", parameter, truth.gradients["torch"][parameter],
+                             truth.witness_allowance).differs
 
 
 def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth,
@@ -178,8 +185,10 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
                          errors=truth.errors | {OWN_FORWARD: error})
     for parameter in grads:
         for witness_name in truth.gradients:
-            report.rows.append(_gradient_row(rule.name, truth, witness_name, parameter, grads[parameter],
-                                             truth.allowance))
+            row = _gradient_row(rule.name, truth, witness_name, parameter, grads[parameter], truth.allowance)
+            if witness_name in truth.errors and not _differences_hold(truth, parameter):
+                row = replace(row, verdict=INCONCLUSIVE)
+            report.rows.append(row)
         if own_forward:
             report.rows.append(_consistency_row(rule.name, judged, parameter, own64[parameter]))
         if parameter in problem.params:

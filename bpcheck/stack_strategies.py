@@ -76,11 +76,12 @@ def layer_texts(draw, kind: str, shape: tuple[int, ...]) -> str:
 
 
 @st.composite
-def shapes(draw, spatial: bool) -> tuple[int, ...]:
+def shapes(draw, spatial: bool, channels: int = MAX_CHANNELS, features: int = 6) -> tuple[int, ...]:
+    """(C, H, W) with C ≤ ``channels`` and sides ≤ MAX_SIDE, or (F,) with F ≤ ``features``."""
     if spatial:
-        return (draw(st.integers(1, MAX_CHANNELS)), draw(st.integers(1, MAX_SIDE)),
+        return (draw(st.integers(1, channels)), draw(st.integers(1, MAX_SIDE)),
                 draw(st.integers(1, MAX_SIDE)))
-    return (draw(st.integers(1, 6)),)
+    return (draw(st.integers(1, features)),)
 
 
 @st.composite
@@ -121,10 +122,10 @@ def away_from_kinks(problem: StackProblem) -> bool:
 def _clear(layers, x: np.ndarray, p: StackProblem) -> bool:
     for layer in layers:
         scale = max(float(np.max(np.abs(x), initial=0.0)), np.finfo(float).tiny)
-        if layer.kind == ACTIVATION:
-            kinks = ACTIVATIONS[parse_activation(layer.activation)[0]].kinks
-            if any(np.min(np.abs(x - kink)) < KINK_MARGIN * scale for kink in kinks):
-                return False
+        kinks = (ACTIVATIONS[parse_activation(layer.activation)[0]].kinks if layer.kind == ACTIVATION
+                 else LAYER_KINDS[layer.kind].kinks if layer.kind in LAYER_KINDS else ())
+        if any(np.min(np.abs(x - kink)) < KINK_MARGIN * scale for kink in kinks):
+            return False
         if layer.kind == "max_pool2d" and _smallest_gap(x, layer) < KINK_MARGIN * scale:
             return False
         if layer.kind == "res" and not _clear(layer.body, x, p):

@@ -128,6 +128,10 @@ SATURATED = 1e4
 #: Diagnosis of networks of layers checks each layer alone, in float64, on O(1) inputs and a
 #: random dout: a correct layer is within ~1e−15·fan-in of torch, a wrong one off by O(1), so a
 #: relative 1e−8 of the witness's ∞-norm separates them with seven digits to spare either way.
+#: The same threshold says a user's torch and jax forwards compute different functions
+#: (``bpcheck.layer_check``): the sensitivity reruns perturb a user layer's input and output but
+#: not its insides, so a gradient that cancels inside it can differ between the two by more
+#: than the reruns show (1e−10 relative, seen), while a different function differs by O(1).
 LAYER_DIAGNOSIS = 1e-8
 #: Float64 reruns with every stored value perturbed by 1 ± ρ that measure the sensitivity.
 SENSITIVITY_RUNS = 3

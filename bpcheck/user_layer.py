@@ -43,7 +43,11 @@ class UserLayer:
     """A layer of yours. ``parameters`` maps each parameter's name to its shape as a function of
     one sample's input shape ((C, H, W) or (F,)); ``output_shape`` gives one sample's output
     shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 1 for (F,) only,
-    None for either. Arrays are NCHW (or N × F), as in ``manual.stack``."""
+    None for either; ``kinks`` are input values where it has no derivative (draws keep away
+    from them, as for activations); ``fits(shape)`` says which sample shapes it takes (a
+    2-group norm: an even C), the others are not drawn. Arrays are NCHW (or N × F), as in
+    ``manual.stack``; the torch and jax forwards take ``(x, params)`` of their own arrays and
+    return their own array."""
 
     name: str
     forward: Callable
@@ -53,6 +57,8 @@ class UserLayer:
     parameters: dict[str, Callable[[Shape], Shape]] = field(default_factory=dict)
     output_shape: Callable[[Shape], Shape] | None = None
     rank: int | None = None
+    kinks: tuple[float, ...] = ()  # input values where the layer has no derivative (a PReLU's 0)
+    fits: Callable[[Shape], bool] | None = None  # the sample shapes it takes (None: every one)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -67,22 +73,26 @@ class UserLayer:
                 isinstance(k, str) and callable(v) for k, v in self.parameters.items()):
             raise TypeError("parameters must map each parameter's name to a function of the input "
                             "shape giving its shape, e.g. {'gamma': lambda shape: shape[:1]}")
+        if not isinstance(self.kinks, tuple) or not all(isinstance(k, int | float) for k in self.kinks):
+            raise TypeError(f"kinks={self.kinks!r} must be a tuple of numbers, e.g. (0.0,)")
+        if self.fits is not None and not callable(self.fits):
+            raise TypeError(f"fits={self.fits!r} must be a function of one sample's shape, or None")
         if self.rank not in (None, 1, 3):
             raise ValueError(f"rank={self.rank!r}: expected 3 ((C, H, W) samples), 1 ((F,)) or None")
 
     def kind(self) -> LayerKind:
         """The layer kind this layer joins ``manual.stack`` as; its shape functions guarded."""
         def shapes(shape: Shape) -> dict[str, Shape]:
-            return {name: tuple(_call(self.name, f"parameters[{name!r}]", f, shape))
+            return {name: _shape(self.name, f"parameters[{name!r}]", f, shape)
                     for name, f in self.parameters.items()}
 
         def output(shape: Shape) -> Shape:
-            if self.output_shape is None:
-                return shape
-            return tuple(_call(self.name, "output_shape", self.output_shape, shape))
+            return shape if self.output_shape is None else _shape(self.name, "output_shape",
+                                                                   self.output_shape, shape)
 
         return LayerKind(self.name, self.name, parameters=tuple(self.parameters), rank=self.rank,
-                         parameter_shapes=shapes if self.parameters else None, output_shape=output)
+                         parameter_shapes=shapes if self.parameters else None, output_shape=output,
+                         kinks=self.kinks)
 
     def pair(self) -> tuple[Callable, Callable]:
         """(forward, backward) in the engine's form, each call guarded: what the user's code
@@ -112,6 +122,17 @@ class UserLayer:
             return np.asarray(dx), {name: np.asarray(g) for name, g in grads.items()}
 
         return forward, backward
+
+
+def _shape(layer: str, part: str, function: Callable, shape: Shape) -> Shape:
+    """What a user's shape function gives, as a tuple of positive ints, else an error naming it."""
+    value = _call(layer, part, function, shape)
+    positive = isinstance(value, tuple | list) and all(
+        isinstance(d, int | np.integer) and d >= 1 for d in value)
+    if not positive:
+        raise _wrong(layer, f"{part} gave {value!r} for a sample of shape {shape}; expected a tuple "
+                            "of positive ints")
+    return tuple(int(d) for d in value)
 
 
 def _wrong(layer: str, what: str) -> UserLayerError:
@@ -155,5 +176,16 @@ def registered(layer: UserLayer) -> Iterator[None]:
 
 
 def _guarded(layer: UserLayer, part: str) -> Callable:
-    function = getattr(layer, part)
-    return lambda x, params: _call(layer.name, part, function, x, params)
+    """The user's torch or jax forward: what it raises, or an output of the wrong type or
+    shape, is a ``UserLayerError`` naming it."""
+    function, kind = getattr(layer, part), "torch.Tensor" if part == "torch" else "jax array"
+
+    def forward(x, params):
+        out = _call(layer.name, part, function, x, params)
+        if type(out).__module__.split(".")[0] not in (("torch",) if part == "torch" else ("jax", "jaxlib")):
+            raise _wrong(layer.name, f"your {part} forward returned {type(out).__name__}; expected a {kind}")
+        if tuple(out.shape[1:]) != layer.kind().output_shape(tuple(x.shape[1:])):
+            raise _wrong(layer.name, f"your {part} forward's out has shape {tuple(out.shape)}")
+        return out
+
+    return forward

@@ -25,6 +25,7 @@ class LayerKind:
     #: shape (built-in kinds: ``manual.stack``); None: no parameters, the same shape out
     parameter_shapes: Callable[[Shape], dict[str, Shape]] | None = None
     output_shape: Callable[[Shape], Shape] | None = None
+    kinks: tuple[float, ...] = ()  # input values where a user's layer has no derivative
 
 
 LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import replace
 from typing import Any
 
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, check_options, stride
-from manual.spec import ACTIVATIONS, one_of, parse_activation
+from manual.spec import ACTIVATIONS, parse_activation
 
 
 def _number(text: str, layer: str, option: str, kind: type = int) -> Any:
@@ -31,7 +32,11 @@ def _parse_layer(text: str) -> Layer:
             raise ValueError(f"layer {text!r}: {base} mixes units; end the network with a loss "
                              "that includes it (softmax-ce-labels) instead")
         return Layer(ACTIVATION, activation=text)
-    one_of(base, [*LAYER_KINDS, "an activation name"], f"layer {text!r}")
+    if base not in LAYER_KINDS:
+        names = [*LAYER_KINDS, *(name for name, record in ACTIVATIONS.items() if not record.output_only)]
+        close = difflib.get_close_matches(base.lower(), names, n=1)
+        raise ValueError(f"layer {text!r}: unknown layer {base!r}" + (f" (did you mean {close[0]!r}?)"
+                         if close else "") + f"; expected one of {names}")
     kind, options, fields = LAYER_KINDS[base], text.partition(":")[2], {}
     items = [item.strip() for item in options.split(",")] if options else []
     if kind.width:

@@ -83,6 +83,11 @@ def _leaves(values: Params, dtype=np.float64) -> Tensors:
             for name, value in values.items()}
 
 
+def _numpy(gradient: torch.Tensor | None, leaf: torch.Tensor) -> np.ndarray:
+    """A gradient as an array; zeros where the forward did not use the leaf at all."""
+    return np.zeros(tuple(leaf.shape)) if gradient is None else gradient.detach().clone().numpy()
+
+
 def loss(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Params | None = None) -> float:
     """L in float64."""
     x, y, masks = _inputs(stack, x, y, masks)
@@ -97,8 +102,8 @@ def gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks:
     leaves = _leaves(params | {"x": x}, dtype)
     _, y, masks = _inputs(stack, x, y, masks, dtype)
     total = _loss(stack, _output(stack.layers, leaves["x"], leaves, masks), y)
-    grads = torch.autograd.grad(total, list(leaves.values()))
-    return {name: g.numpy().astype(np.float64) for name, g in zip(leaves, grads, strict=True)}
+    grads = torch.autograd.grad(total, list(leaves.values()), allow_unused=True)
+    return {name: _numpy(g, leaves[name]).astype(np.float64) for name, g in zip(leaves, grads, strict=True)}
 
 
 def perturbed_gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray,
@@ -130,8 +135,8 @@ def perturbed_gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarr
             target = shake(target)
         running = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in (buffers or {}).items()}
         out = _output(stack.layers, leaves["x"], leaves | running, tensors_masks, wobble)
-        grads = torch.autograd.grad(_loss(stack, out, target), list(leaves.values()))
-        results.append({name: g.numpy() for name, g in zip(leaves, grads, strict=True)}
+        grads = torch.autograd.grad(_loss(stack, out, target), list(leaves.values()), allow_unused=True)
+        results.append({name: _numpy(g, leaves[name]) for name, g in zip(leaves, grads, strict=True)}
                        | {name: t.numpy() for name, t in running.items()})
     return results
 
@@ -144,8 +149,10 @@ def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.
     running = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in buffers.items()}
     _, y, masks = _inputs(stack, x, y, masks)
     _loss(stack, _output(stack.layers, leaves["x"], leaves | running, masks), y).backward()
-    grads = {name: t.grad.clone().numpy() for name, t in leaves.items()}
+    grads = {name: _numpy(t.grad, t) for name, t in leaves.items()}
     tensors = [leaves[name] for name in params]
+    for t in tensors:  # a parameter the forward does not use (a user's layer that detaches it)
+        t.grad = torch.zeros_like(t) if t.grad is None else t.grad
     with torch.no_grad():
         sgd(tensors, [t.grad for t in tensors], [None] * len(tensors), weight_decay=0.0, momentum=0.0,
             lr=lr, dampening=0.0, nesterov=False, maximize=False)

@@ -42,7 +42,7 @@ def layer(backward=_affine_backward, forward=_affine, name="affine", **changes) 
 def test_a_right_layer_agrees_alone_and_in_networks_and_leaves_no_trace():
     report = check_layer(layer(), EXAMPLES)
     assert report.passed and report.examples >= EXAMPLES // 2, report.discarded
-    assert "agrees with torch, jax and finite differences" in report.message()
+    assert "agrees with torch, jax and finite differences" in report.message
     assert "affine" not in LAYER_KINDS and "affine" not in PAIRS
 
 
@@ -50,7 +50,7 @@ def test_a_wrong_backward_is_found_shrunk_and_placed_in_the_layer():
     report = check(layer(_affine_mean_beta), EXAMPLES)
     assert report.verdict == "DIFFERS" and not report.passed
     assert report.backward_disagrees_with_own_forward
-    assert "WRONG on affine1.beta — your backward is not the gradient of your own forward" in report.message()
+    assert "WRONG on affine1.beta — your backward is not the gradient of your own forward" in report.message
     assert {(f.layer, f.quantity) for f in report.findings} == {("affine1", "beta")}
     assert "on the smallest network Hypothesis found: affine;flatten" in str(report)
 
@@ -66,7 +66,7 @@ def test_a_numpy_forward_that_differs_from_its_torch_and_jax_forwards_is_told_ap
 
     report = check_layer(layer(doubled_backward, doubled), EXAMPLES)
     assert report.verdict == "DIFFERS" and not report.backward_disagrees_with_own_forward
-    assert "but that forward differs from your torch and jax forwards" in report.message()
+    assert "but that forward differs from your torch and jax forwards" in report.message
     assert any(f.quantity == "forward" for f in report.findings)
 
 
@@ -103,10 +103,14 @@ def test_your_code_gets_copies_and_cannot_change_bpchecks_arrays():
     assert np.all(x == 1) and np.all(params["gamma"] == 2) and np.all(out == 2)
 
 
-def test_torch_and_jax_forwards_that_disagree_are_found():
-    report = check_layer(layer(jax=lambda x, p: 2 * AFFINE["jax"](x, p)), EXAMPLES)
+@pytest.mark.parametrize("changes", [
+    {"jax": lambda x, p: 2 * AFFINE["jax"](x, p)},
+    {"torch": lambda x, p: AFFINE["torch"](x, {"gamma": p["gamma"].detach(), "beta": p["beta"]})},
+])
+def test_torch_and_jax_forwards_that_disagree_are_found(changes):
+    report = check_layer(layer(**changes), EXAMPLES)
     assert report.verdict == WITNESSES_DIFFER and not report.passed
-    assert "your torch and jax forwards disagree" in report.message()
+    assert "your torch and jax forwards disagree" in report.message
 
 
 @pytest.mark.parametrize(("changes", "says"), [
@@ -154,3 +158,40 @@ def test_verify_checks_a_layer_from_the_command_line(tmp_path):
     assert "twice_tanh: WRONG on" in out and "twice_tanh1 (twice_tanh) x" in out
     assert "twice_tanh1 (twice_tanh) x: rel err 5.00e-01" in out
 
+
+
+def test_only_shapes_the_layer_fits_are_drawn_and_wider_ones_are():
+    seen = []
+
+    def recording(x, p):
+        seen.append(x.shape[1:])
+        return _affine(x, p)
+
+    report = check_layer(layer(forward=recording, fits=lambda shape: shape[0] % 2 == 0 and shape[0] >= 4),
+                         EXAMPLES)
+    assert report.passed and seen
+    assert all(shape[0] in (4, 6) for shape in seen), set(seen)
+    assert {shape[0] for shape in seen} == {4, 6}
+
+
+def test_declared_kinks_keep_the_draws_away_from_them():
+    def prelu(x, p):
+        a = p["a"][None, :, None, None]
+        return np.where(x > 0, x, a * x), (x, a)
+
+    def prelu_backward(dout, cache):
+        x, a = cache
+        grad_a = np.where(x > 0, 0.0, x * dout).sum(axis=(0, 2, 3)).astype(x.dtype)
+        return np.where(x > 0, dout, a * dout), {"a": grad_a}
+
+    import jax.numpy as jnp
+    import torch
+
+    seen = []
+    declared = UserLayer("prelu", lambda x, p: (seen.append(np.min(np.abs(x)) / np.max(np.abs(x))),
+                                               prelu(x, p))[1], prelu_backward,
+                         torch=lambda x, p: torch.where(x > 0, x, p["a"][:, None, None] * x),
+                         jax=lambda x, p: jnp.where(x > 0, x, p["a"][:, None, None] * x),
+                         parameters={"a": lambda shape: shape[:1]}, rank=3, kinks=(0.0,))
+    assert check_layer(declared, EXAMPLES).passed
+    assert min(seen) >= 1e-3  # KINK_MARGIN of each input's scale, on every forward that ran
