@@ -142,13 +142,16 @@ def _verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
              floor: float, saturated: bool = False, scale: np.ndarray | None = None) -> tuple[str, float]:
     """The row's verdict (``bpcheck.tolerances``), and its largest allowance in ``rel`` units;
     ``scale`` is the exact quantity the allowance must be small against (default: reference).
-    Entries whose truth or allowance is not finite are not judged; the others can still differ."""
+    Entries whose truth or allowance is not finite are not judged; the others can still differ,
+    and a candidate that is not finite where the truth is differs whatever the allowance."""
     scale = reference if scale is None else scale
     reach = float(np.max(np.abs(reference), initial=0.0))
-    tolerance = relative(float(np.max(allowed, initial=0.0)), reach)
     judged = np.isfinite(reference) & np.isfinite(allowed)
-    gap = np.abs(np.asarray(candidate, np.float64) - reference)
-    if np.any(judged & ~(gap <= allowed)):
+    tolerance = relative(float(np.max(allowed, where=judged, initial=0.0)), reach)
+    candidate = np.asarray(candidate, np.float64)
+    with np.errstate(invalid="ignore"):  # inf − inf where both overflowed: unjudged anyway
+        gap = np.abs(candidate - reference)
+    if np.any(judged & ~(gap <= allowed)) or np.any(np.isfinite(reference) & ~np.isfinite(candidate)):
         return DIFFERS, tolerance
     if not np.all(judged):
         return INCONCLUSIVE, tolerance

@@ -23,7 +23,7 @@ from bpcheck.stack_problem import StackProblem
 from bpcheck.stack_strategies import HIDDEN, problems, shapes
 from bpcheck.tolerances import LAYER_DIAGNOSIS
 from bpcheck.user_code import user_frame
-from bpcheck.user_layer import UserLayer, UserLayerError, registered
+from bpcheck.user_layer import UserLayer, UserLayerError, guarded_call, registered
 from manual import stack_network
 from manual.stack import Stack
 
@@ -35,7 +35,7 @@ class LayerReport:
     """What checking a user's layer found."""
 
     layer: str
-    verdict: str = AGREES  # AGREES, DIFFERS, RAISED or UNCHECKED
+    verdict: str = AGREES  # AGREES, DIFFERS, WITNESSES_DIFFER, RAISED or UNCHECKED
     examples: int = 0  # networks compared conclusively
     counterexample: StackProblem | Stack | None = None  # the smallest network it differs or raised on
     witness_rows: list = field(default_factory=list)  # where your torch and jax forwards disagree
@@ -151,7 +151,7 @@ def _networks(draw, layer: UserLayer):
     dtype = draw(st.sampled_from(["float64", "float32"]))
     spatial = layer.rank == 3 or (layer.rank is None and draw(st.booleans()))
     shape = draw(shapes(spatial, USER_CHANNELS, USER_FEATURES))
-    if layer.fits is not None and not layer.fits(shape):
+    if layer.fits is not None and not guarded_call(layer.name, "fits", layer.fits, shape):
         raise ValueError(f"your fits() refuses samples of shape {shape}")
     if draw(st.booleans()):
         return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)

@@ -68,7 +68,7 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
         record = ACTIVATIONS[parse_activation(layer.activation)[0]] if layer.kind == ACTIVATION else None
         condition = record.output_form_condition if record else None
         kappas.append(float(np.max(condition(x), initial=1.0)) if condition else 1.0)
-        if kappas[-1] > SATURATED and kappas[-1] >= max(kappas[:-1], default=1.0):
+        if kappas[-1] > max(SATURATED, loss_kappa, *kappas[:-1]):
             where = (f"{layer} ({layer.activation}) is saturated: its input reaches "
                      f"{float(np.max(np.abs(x))):.3g}, where its derivative underflows")
     after = [max(kappas[i + 1:], default=1.0) for i in range(len(kappas))]

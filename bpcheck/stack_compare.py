@@ -84,15 +84,16 @@ def _terms(problem: StackProblem) -> int:
     return problem.n_samples * problem.stack.classes
 
 
-def differences(loss, problem: StackProblem, sample: int | None = None, copies: int = 0
-                ) -> tuple[Params, Params]:
+def differences(loss, problem: StackProblem, sample: int | None = None, copies: int = 0,
+                among: np.ndarray | None = None) -> tuple[Params, Params]:
     """Finite differences of ``loss`` over every parameter and x, float64 (their estimate), or
-    over ``sample`` entries drawn at random (seed 0: the same entries for the same count)."""
+    over ``sample`` entries drawn at random with seed 0 — from ``among`` (flat indices, the
+    parameters then x) if given, else from all."""
     p = problem.in_float64()
     values = p.params | {"x": p.x}
-    total = sum(v.size for v in values.values())
-    entries = None if sample is None or sample >= total else np.sort(
-        np.random.default_rng(0).choice(total, size=sample, replace=False))
+    pool = np.arange(sum(v.size for v in values.values())) if among is None else np.asarray(among)
+    entries = None if (sample is None or sample >= pool.size) and among is None else np.sort(
+        np.random.default_rng(0).choice(pool, size=min(sample or pool.size, pool.size), replace=False))
     return central_differences(loss, values, rounding_steps(p.stack, p.n_samples), _terms(p), entries,
                                copies)
 
@@ -161,8 +162,8 @@ def _consistency_row(name: str, judged: StackTruth, parameter: str, backward: np
     wrong), and it is inconclusive where finite differences of torch's forward disagree with
     torch itself: the differences cannot be trusted there (an entry far beyond the step's scale)."""
     row = _gradient_row(name, judged, OWN_FORWARD, parameter, backward, judged.witness_allowance)
-    return replace(row, quantity=CONSISTENCY, verdict=row.verdict if _differences_hold(judged, parameter)
-                   else INCONCLUSIVE)
+    trusted = row.checked and _differences_hold(judged, parameter)  # and some entry sampled
+    return replace(row, quantity=CONSISTENCY, verdict=row.verdict if trusted else INCONCLUSIVE)
 
 
 def _differences_hold(truth: StackTruth, parameter: str) -> bool:
@@ -183,16 +184,17 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
     judged, own_forward = truth, own_forward and "numeric" in truth.errors
     if own_forward:
         p64 = problem.in_float64()
-        sampled = int(sum(np.isfinite(e).sum() for e in truth.errors["numeric"].values()))
-        fd, error = differences(rule.own_loss(p64), p64, min(sampled, OWN_FORWARD_ENTRIES))
+        torch_entries = np.flatnonzero(np.concatenate(  # where torch's forward was differenced
+            [np.isfinite(truth.errors["numeric"][name]).ravel() for name in [*p64.params, "x"]]))
+        fd, error = differences(rule.own_loss(p64), p64, OWN_FORWARD_ENTRIES, among=torch_entries)
         own64 = rule.evaluate(p64)[0]
         judged = replace(truth, gradients=truth.gradients | {OWN_FORWARD: fd},
                          errors=truth.errors | {OWN_FORWARD: error})
     for parameter in grads:
         for witness_name in truth.gradients:
             row = _gradient_row(rule.name, truth, witness_name, parameter, grads[parameter], truth.allowance)
-            if witness_name in truth.errors and not _differences_hold(truth, parameter):
-                row = replace(row, verdict=INCONCLUSIVE)
+            if witness_name in truth.errors and not (_differences_hold(truth, parameter) and row.checked):
+                row = replace(row, verdict=INCONCLUSIVE)  # untrusted differences, or none sampled here
             report.rows.append(row)
         if own_forward:
             report.rows.append(_consistency_row(rule.name, judged, parameter, own64[parameter]))

@@ -99,7 +99,7 @@ class UserLayer:
         raises or wrongly returns (a wrong shape or dtype included) is a ``UserLayerError``."""
         def forward(x: np.ndarray, params: dict, layer: Layer) -> tuple[np.ndarray, object]:
             copies = {k: v.copy() for k, v in params.items()}  # the user's code cannot change ours
-            out = _call(self.name, "forward", self.forward, x.copy(), copies)
+            out = guarded_call(self.name, "forward", self.forward, x.copy(), copies)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise _wrong(self.name, f"forward returned {type(out).__name__}; expected (out, cache)")
             expected = (x.shape[0], *self.kind().output_shape(x.shape[1:]))
@@ -108,7 +108,7 @@ class UserLayer:
 
         def backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
             own_cache, params, shape, dtype = cache
-            result = _call(self.name, "backward", self.backward, dout.copy(), own_cache)
+            result = guarded_call(self.name, "backward", self.backward, dout.copy(), own_cache)
             if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
                 raise _wrong(self.name, f"backward returned {type(result).__name__}; expected (dx, grads), "
                                         "grads a dict")
@@ -126,7 +126,7 @@ class UserLayer:
 
 def _shape(layer: str, part: str, function: Callable, shape: Shape) -> Shape:
     """What a user's shape function gives, as a tuple of positive ints, else an error naming it."""
-    value = _call(layer, part, function, shape)
+    value = guarded_call(layer, part, function, shape)
     positive = isinstance(value, tuple | list) and all(
         isinstance(d, int | np.integer) and d >= 1 for d in value)
     if not positive:
@@ -148,7 +148,7 @@ def _same(layer: str, what: str, value, shape: tuple, dtype: np.dtype) -> None:
         raise _wrong(layer, f"{what} has dtype {array.dtype}; expected {dtype} (the input's)")
 
 
-def _call(layer: str, part: str, function: Callable, *args):
+def guarded_call(layer: str, part: str, function: Callable, *args):
     try:
         return function(*args)
     except Exception as error:
@@ -181,7 +181,7 @@ def _guarded(layer: UserLayer, part: str) -> Callable:
     function, kind = getattr(layer, part), "torch.Tensor" if part == "torch" else "jax array"
 
     def forward(x, params):
-        out = _call(layer.name, part, function, x, params)
+        out = guarded_call(layer.name, part, function, x, params)
         if type(out).__module__.split(".")[0] not in (("torch",) if part == "torch" else ("jax", "jaxlib")):
             raise _wrong(layer.name, f"your {part} forward returned {type(out).__name__}; expected a {kind}")
         if tuple(out.shape[1:]) != layer.kind().output_shape(tuple(x.shape[1:])):

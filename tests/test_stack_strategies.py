@@ -17,9 +17,12 @@ from bpcheck.stack_strategies import (
     KINK_MARGIN,
     MAX_BATCH,
     MAX_SIDE,
+    NETWORK_SCALES,
     networks,
+    problems,
     single_layer_problems,
 )
+from manual.spec import ACTIVATIONS, parse_activation
 from manual.stack import layer_inputs, stride, walk
 from reference import torch_stack
 
@@ -27,14 +30,16 @@ from reference import torch_stack
 @settings(max_examples=60)
 @given(data=st.data())
 def test_drawn_problems_are_capped_and_away_from_kinks_and_ties(data):
-    problem = data.draw(single_layer_problems(data.draw(st.sampled_from(ALONE))))
+    problem = data.draw(st.one_of(st.sampled_from(ALONE).flatmap(single_layer_problems),
+                                  networks().flatmap(lambda stack: problems(stack, scales=NETWORK_SCALES))))
     assert 1 <= problem.n_samples <= MAX_BATCH
     assert all(side <= MAX_SIDE for side in problem.stack.input_shape[1:])
     inputs, _ = torch_stack.layer_inputs(problem.stack, problem.params, problem.x, problem.masks)
     for layer, x in inputs:  # the margin, checked on torch's forward rather than the filter's own
         scale = float(np.max(np.abs(x)))
-        if layer.kind == "activation" and layer.activation in ("relu", "leaky_relu:0.2"):
-            assert np.min(np.abs(x)) >= KINK_MARGIN * scale
+        if layer.kind == "activation":  # the activation's record says where its kinks are
+            for kink in ACTIVATIONS[parse_activation(layer.activation)[0]].kinks:
+                assert np.min(np.abs(x - kink)) >= KINK_MARGIN * scale
         if layer.kind == "max_pool2d" and layer.kernel != (1, 1):  # a window of one has no tie
             windows = torch.nn.functional.unfold(torch.tensor(x), layer.kernel, stride=stride(layer))
             top = torch.topk(windows.reshape(x.shape[0], x.shape[1], -1, windows.shape[-1]), 2, dim=2).values
@@ -44,6 +49,17 @@ def test_drawn_problems_are_capped_and_away_from_kinks_and_ties(data):
             assert problem.n_samples * math.prod(shape[1:]) >= 3
         if layer.kind == "layer_norm":
             assert math.prod(shape) >= 3
+
+
+def test_the_margin_test_draws_kinked_activations_and_max_pooling():
+    """The test above draws networks holding both kinds of kink it checks."""
+    def both(stack):
+        kinds = {layer.kind for layer in walk(stack.layers)}
+        kinked = any(ACTIVATIONS[parse_activation(layer.activation)[0]].kinks
+                     for layer in walk(stack.layers) if layer.kind == "activation")
+        return kinked and "max_pool2d" in kinds
+
+    assert find(networks(), both, settings=settings(max_examples=300, database=None))
 
 
 @pytest.mark.parametrize(("kind", "condition"), [

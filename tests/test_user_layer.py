@@ -123,6 +123,7 @@ def test_torch_and_jax_forwards_that_disagree_are_found(changes):
     ({"parameters": {"gamma": lambda shape: (shape[5],), "beta": lambda shape: shape[:1]}},
      "affine: your parameters['gamma'] raised IndexError"),
     ({"torch": lambda x, p: x[7]}, "affine: your torch raised IndexError"),
+    ({"fits": lambda shape: shape[5] > 1}, "affine: your fits raised IndexError"),
 ])
 def test_what_each_part_raises_or_returns_wrongly_is_named(changes, says):
     report = check_layer(layer(**changes), EXAMPLES)

@@ -355,3 +355,14 @@ def test_the_report_on_a_dead_network_exits_three_and_says_why():
     out = run_cli(argv, EXIT_INCONCLUSIVE)  # iris at seed 0 leaves every output relu dead
     assert "derived: inconclusive on" in out and "nothing flows back" in out
     assert "right and wrong rules give the same zeros — try other data or weights" in out
+
+
+def test_a_row_judges_its_finite_entries_and_an_answer_that_is_not_finite_differs():
+    """Entries with an infinite allowance (or truth) are not judged; the rest still are, and a
+    non-finite answer where the truth is finite differs whatever its allowance."""
+    from bpcheck.compare import _verdict
+
+    truth, allowed = np.array([0.0, 1.0]), np.array([np.inf, 1e-12])
+    assert _verdict(np.array([0.0, 1.5]), truth, allowed, 0.0)[0] == DIFFERS
+    assert _verdict(np.array([np.nan, 1.0]), truth, allowed, 0.0)[0] == DIFFERS
+    assert _verdict(np.array([5.0, 1.0]), truth, allowed, 0.0) == (INCONCLUSIVE, 1e-12)
