@@ -25,6 +25,7 @@ each name lives in ``manual/`` and, independently, in every witness under ``refe
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,20 @@ import numpy as np
 from manual.vocabulary import ACTIVATIONS, LOSSES
 
 __all__ = ["ACTIVATIONS", "LOSSES"]  # re-exported from the vocabulary: one record per name
+
+#: Networks of layers are described in manual/stack.py (its layer records in layer_kinds.py,
+#: its text form in stack_text.py); these names of it are read through this module, so that
+#: every witness reads the model description — of an MLP or of layers — from here alone.
+LAYER_DESCRIPTION = ("ACTIVATION", "Layer", "Stack", "layers_of", "stride", "walk")
+
+
+def __getattr__(name: str) -> Any:
+    """The layer description's names, loaded on first use (manual.stack itself reads this
+    module, so it cannot be imported at the top)."""
+    if name in LAYER_DESCRIPTION:
+        import manual.stack
+        return getattr(manual.stack, name)
+    raise AttributeError(f"module 'manual.spec' has no attribute {name!r}")
 
 REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 BIAS_STYLES: tuple[str, ...] = ("node", "vector")
@@ -147,8 +162,7 @@ class Spec:
 
     def replace(self, **changes: Any) -> Spec:
         """A copy with some fields changed (and validated again)."""
-        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        return Spec(**(fields | changes))
+        return dataclasses.replace(self, **changes)
 
 
 def param_shapes(spec: Spec) -> dict[str, tuple[int, ...]]:

@@ -17,7 +17,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from manual.stack import ACTIVATION, Layer, Stack, layers_of, stride, walk
+from manual.spec import ACTIVATION, Layer, Stack, layers_of, stride, walk
 from reference.jax_ref import ACTIVATIONS, LOSSES, activation, require_x64
 
 require_x64()  # jax_ref switches x64 on at import; fail loudly if it did not take

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.sgd import sgd
 
-from manual.stack import ACTIVATION, Layer, Stack, stride
+from manual.spec import ACTIVATION, Layer, Stack, stride
 from reference.torch_ref import LOSSES, activation
 
 TITLE = "torch"
