@@ -15,6 +15,7 @@ import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rounds import interleaved
 from tables import show
 
 from bpcheck.runtime import one_thread
@@ -69,17 +70,7 @@ def cases() -> dict:
 
 
 def measure(title: str, problems: list[StackProblem], append: bool) -> None:
-    timed = cases()
-    for case in timed.values():  # warm-up: compile every jax structure once
-        for problem in problems:
-            case(problem)
-    times: dict[str, list[float]] = {what: [] for what in timed}
-    for _ in range(ROUNDS):
-        for what, case in timed.items():
-            start = time.perf_counter()
-            for problem in problems:
-                case(problem)
-            times[what].append((time.perf_counter() - start) / len(problems) * 1e3)
+    times = interleaved(cases(), problems, ROUNDS)
     medians = {what: statistics.median(values) for what, values in times.items()}
     rows = [[what, f"{medians[what]:.2f}", f"{min(values):.2f}", f"{medians[what] / medians['torch']:.1f}"]
             for what, values in times.items()]

@@ -8,9 +8,9 @@ quotes the median round and its ratio to torch. Run with ``make bench``.
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
+from rounds import interleaved
 from tables import show
 
 from bpcheck.compare import Problem, ask_witnesses, compare_rule
@@ -56,16 +56,7 @@ def measure() -> None:
         "full check, + finite differences":
             lambda p: compare_rule(RULES["derived"], p, ask_witnesses(p)),
     }
-    for case in cases.values():  # warm up: compile every jax structure once
-        for problem in problems:
-            case(problem)
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(ROUNDS):
-        for name, case in cases.items():
-            start = time.perf_counter()
-            for problem in problems:
-                case(problem)
-            times[name].append((time.perf_counter() - start) / len(problems) * 1e3)
+    times = interleaved(cases, problems, ROUNDS)
     medians = {name: statistics.median(values) for name, values in times.items()}
     show("witnesses", f"ms per example: median of {ROUNDS} interleaved rounds over {PROBLEMS} random "
          "family members (mean per example within a round)", ["what", "median ms", "min ms", "× torch"],

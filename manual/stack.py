@@ -35,6 +35,7 @@ averaged over the batch.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,9 +98,8 @@ class Stack:
         return LOSSES[self.loss].targets
 
     def replace(self, **changes: Any) -> Stack:
-        fields = {"layers": self.layers, "input_shape": self.input_shape, "loss": self.loss,
-                  "reduction": self.reduction, "dtype": self.dtype}
-        return Stack(**(fields | changes))
+        """A copy with some fields changed (and validated again)."""
+        return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:
         """The network as text (``describe_layers``) on its input shape."""
