@@ -156,13 +156,14 @@ def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, v
 CONSISTENCY = "consistency"  # the quantity of an own-forward row: backward against own forward
 
 
-def _consistency_row(name: str, judged: StackTruth, parameter: str, backward: np.ndarray) -> Row:
+def _consistency_row(name: str, judged: StackTruth, parameter: str, backward: np.ndarray,
+                     differences_hold: bool) -> Row:
     """The rule's float64 backward against finite differences of its own float64 forward. It
     can add DIFFERS but settles nothing (a backward consistent with a wrong forward is still
     wrong), and it is inconclusive where finite differences of torch's forward disagree with
     torch itself: the differences cannot be trusted there (an entry far beyond the step's scale)."""
     row = _gradient_row(name, judged, OWN_FORWARD, parameter, backward, judged.witness_allowance)
-    trusted = row.checked and _differences_hold(judged, parameter)  # and some entry sampled
+    trusted = row.checked and differences_hold  # and some entry sampled
     return replace(row, quantity=CONSISTENCY, verdict=row.verdict if trusted else INCONCLUSIVE)
 
 
@@ -187,17 +188,19 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
         torch_entries = np.flatnonzero(np.concatenate(  # where torch's forward was differenced
             [np.isfinite(truth.errors["numeric"][name]).ravel() for name in [*p64.params, "x"]]))
         fd, error = differences(rule.own_loss(p64), p64, OWN_FORWARD_ENTRIES, among=torch_entries)
-        own64 = rule.evaluate(p64)[0]
+        own64 = grads if p64 is problem else rule.evaluate(p64)[0]  # the rule in float64
         judged = replace(truth, gradients=truth.gradients | {OWN_FORWARD: fd},
                          errors=truth.errors | {OWN_FORWARD: error})
+    hold = {parameter: _differences_hold(truth, parameter) for parameter in grads} if truth.errors else {}
     for parameter in grads:
         for witness_name in truth.gradients:
             row = _gradient_row(rule.name, truth, witness_name, parameter, grads[parameter], truth.allowance)
-            if witness_name in truth.errors and not (_differences_hold(truth, parameter) and row.checked):
+            if witness_name in truth.errors and not (hold[parameter] and row.checked):
                 row = replace(row, verdict=INCONCLUSIVE)  # untrusted differences, or none sampled here
             report.rows.append(row)
         if own_forward:
-            report.rows.append(_consistency_row(rule.name, judged, parameter, own64[parameter]))
+            report.rows.append(_consistency_row(rule.name, judged, parameter, own64[parameter],
+                                                hold[parameter]))
         if parameter in problem.params:
             for witness_name in truth.steps:
                 report.rows.append(_update_row(rule.name, problem, truth, witness_name, parameter,

@@ -97,12 +97,14 @@ class UserLayer:
     def pair(self) -> tuple[Callable, Callable]:
         """(forward, backward) in the engine's form, each call guarded: what the user's code
         raises or wrongly returns (a wrong shape or dtype included) is a ``UserLayerError``."""
+        output_shape = self.kind().output_shape
+
         def forward(x: np.ndarray, params: dict, layer: Layer) -> tuple[np.ndarray, object]:
             copies = {k: v.copy() for k, v in params.items()}  # the user's code cannot change ours
             out = guarded_call(self.name, "forward", self.forward, x.copy(), copies)
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise _wrong(self.name, f"forward returned {type(out).__name__}; expected (out, cache)")
-            expected = (x.shape[0], *self.kind().output_shape(x.shape[1:]))
+            expected = (x.shape[0], *output_shape(x.shape[1:]))
             _same(self.name, "forward's out", out[0], expected, x.dtype)
             return np.asarray(out[0]), (out[1], params, x.shape, x.dtype)
 
@@ -179,12 +181,13 @@ def _guarded(layer: UserLayer, part: str) -> Callable:
     """The user's torch or jax forward: what it raises, or an output of the wrong type or
     shape, is a ``UserLayerError`` naming it."""
     function, kind = getattr(layer, part), "torch.Tensor" if part == "torch" else "jax array"
+    output_shape = layer.kind().output_shape
 
     def forward(x, params):
         out = guarded_call(layer.name, part, function, x, params)
         if type(out).__module__.split(".")[0] not in (("torch",) if part == "torch" else ("jax", "jaxlib")):
             raise _wrong(layer.name, f"your {part} forward returned {type(out).__name__}; expected a {kind}")
-        if tuple(out.shape[1:]) != layer.kind().output_shape(tuple(x.shape[1:])):
+        if tuple(out.shape[1:]) != output_shape(tuple(x.shape[1:])):
             raise _wrong(layer.name, f"your {part} forward's out has shape {tuple(out.shape)}")
         return out
 
