@@ -31,56 +31,21 @@ from typing import Any
 
 import numpy as np
 
-from manual.vocabulary import ACTIVATIONS, LOSSES
+from manual.stack import ACTIVATION, Layer, Stack, layers_of, stride, walk
+from manual.vocabulary import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, one_of, parse_activation
 
-__all__ = ["ACTIVATIONS", "LOSSES"]  # re-exported from the vocabulary: one record per name
-
-#: Networks of layers are described in manual/stack.py (its layer records in layer_kinds.py,
-#: its text form in stack_text.py); these names of it are read through this module, so that
-#: every witness reads the model description — of an MLP or of layers — from here alone.
+#: Re-exported: the names and their parsing from the vocabulary (one record per name), and the
+#: description of networks of layers from manual/stack.py (its layer records in
+#: layer_kinds.py, its text form in stack_text.py), so that every witness reads the model
+#: description — of an MLP or of layers — from this module alone.
 LAYER_DESCRIPTION = ("ACTIVATION", "Layer", "Stack", "layers_of", "stride", "walk")
+__all__ = ["ACTIVATION", "ACTIVATIONS", "DTYPES", "LOSSES", "REDUCTIONS", "Layer", "Stack",
+           "layers_of", "one_of", "parse_activation", "stride", "walk"]
 
-
-def __getattr__(name: str) -> Any:
-    """The layer description's names, loaded on first use (manual.stack itself reads this
-    module, so it cannot be imported at the top)."""
-    if name in LAYER_DESCRIPTION:
-        import manual.stack
-        return getattr(manual.stack, name)
-    raise AttributeError(f"module 'manual.spec' has no attribute {name!r}")
-
-REDUCTIONS: tuple[str, ...] = ("sum", "mean")
 BIAS_STYLES: tuple[str, ...] = ("node", "vector")
 LAYOUTS: tuple[str, ...] = ("cols", "rows")
-DTYPES: tuple[str, ...] = ("float64", "float32")
 
 Params = dict[str, np.ndarray]
-
-
-def one_of(value: Any, allowed: tuple[str, ...] | list[str] | dict, argument: str) -> None:
-    """A ValueError naming ``argument`` unless ``value`` is one of ``allowed``."""
-    if value not in allowed:
-        raise ValueError(f"{argument}={value!r} is unknown; expected one of {list(allowed)}")
-
-
-def parse_activation(name: str, argument: str = "activation") -> tuple[str, float | None]:
-    """``"leaky_relu:0.2"`` → ``("leaky_relu", 0.2)``; ``"tanh"`` → ``("tanh", None)``."""
-    if not isinstance(name, str):
-        raise TypeError(f"{argument}={name!r} must be a name (str)")
-    base, colon, text = name.partition(":")
-    one_of(base, ACTIVATIONS, argument)
-    default = ACTIVATIONS[base].parameter
-    if default is None:
-        if colon:
-            raise ValueError(f"{argument}={name!r}: {base} takes no parameter")
-        return base, None
-    try:
-        value = float(text) if colon else default
-    except ValueError:
-        raise ValueError(f"{argument}={name!r}: expected {base}:<number>") from None
-    if not np.isfinite(value):
-        raise ValueError(f"{argument}={name!r}: the parameter must be finite")
-    return base, value
 
 
 def target_kind(loss: str) -> str:

@@ -50,8 +50,8 @@ from manual.layer_kinds import (
     stride,
     walk,
 )
-from manual.spec import DTYPES, LOSSES, REDUCTIONS, one_of
 from manual.stack_text import describe_layers, name_layers, parse_layers
+from manual.vocabulary import DTYPES, LOSSES, REDUCTIONS, one_of
 
 __all__ = ["ACTIVATION", "LAYER_KINDS", "Layer", "LayerKind", "Stack", "stride", "walk"]
 

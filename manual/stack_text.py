@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, check_options, stride
-from manual.spec import ACTIVATIONS, parse_activation
+from manual.vocabulary import ACTIVATIONS, parse_activation
 
 
 def _number(text: str, layer: str, option: str, kind: type = int) -> Any:

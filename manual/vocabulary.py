@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -129,3 +130,33 @@ LOSSES: dict[str, LossRecord] = {record.name: record for record in (
                condition=lambda z, p: dominance(z)),
 )}
 
+
+#: The reductions and dtypes a model may name (``manual.spec``, ``manual.stack``).
+REDUCTIONS: tuple[str, ...] = ("sum", "mean")
+DTYPES: tuple[str, ...] = ("float64", "float32")
+
+
+def one_of(value: Any, allowed: tuple[str, ...] | list[str] | dict, argument: str) -> None:
+    """A ValueError naming ``argument`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{argument}={value!r} is unknown; expected one of {list(allowed)}")
+
+
+def parse_activation(name: str, argument: str = "activation") -> tuple[str, float | None]:
+    """``"leaky_relu:0.2"`` → ``("leaky_relu", 0.2)``; ``"tanh"`` → ``("tanh", None)``."""
+    if not isinstance(name, str):
+        raise TypeError(f"{argument}={name!r} must be a name (str)")
+    base, colon, text = name.partition(":")
+    one_of(base, ACTIVATIONS, argument)
+    default = ACTIVATIONS[base].parameter
+    if default is None:
+        if colon:
+            raise ValueError(f"{argument}={name!r}: {base} takes no parameter")
+        return base, None
+    try:
+        value = float(text) if colon else default
+    except ValueError:
+        raise ValueError(f"{argument}={name!r}: expected {base}:<number>") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{argument}={name!r}: the parameter must be finite")
+    return base, value

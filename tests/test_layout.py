@@ -64,7 +64,7 @@ def test_every_public_name_resolves_to_what_it_names():
         bpcheck.nothing  # noqa: B018
 
 
-#: The plain model description: manual/spec.py, and what it reads or re-exports.
+#: The plain model description: manual/spec.py, and what it reads and re-exports.
 DESCRIPTION = {"manual.spec", "manual.vocabulary", "manual.stack", "manual.layer_kinds", "manual.stack_text"}
 WITNESS_FILES = sorted((ROOT / "reference").glob("*.py"))
 
