@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from bpcheck.stack_compare import DERIVED, StackRule
-from manual.layers import conv, normalisation, pooling, simple
+from manual.layers import attention, conv, normalisation, pooling, recurrent, simple
 from manual.stack import Layer
 
 Array = np.ndarray
@@ -62,6 +62,14 @@ def _dropout_unscaled(x: Array, params: dict, layer: Layer, mask: Array | None =
     return simple.dropout_forward(x, params, replace(layer, p=0.0), mask)
 
 
+def _embedding_assigned(dout: Array, cache: tuple) -> tuple[None, dict]:
+    """∂L/∂W[x] = dout assigned, not accumulated: of a repeated token, the last occurrence wins."""
+    x, W = cache
+    dW = np.zeros_like(W)
+    dW[x.reshape(-1)] = dout.reshape(-1, W.shape[1])
+    return None, {"W": dW}
+
+
 def _mutant(name: str, kind: str, cause: str, forward=None, backward=None) -> StackRule:
     pairs = dict(DERIVED.pairs)
     old_forward, old_backward = pairs[kind]
@@ -89,6 +97,21 @@ LAYER_MUTANTS: dict[str, StackRule] = {rule.name: rule for rule in (
             "sample's", forward=_layer_norm_over_batch),
     _mutant("dropout_unscaled", "dropout", "dropout's mask not rescaled by 1/(1 − p)",
             forward=_dropout_unscaled),
+    _mutant("embedding_assigned", "embedding", "the embedding's gradient assigned, not accumulated, "
+            "over repeated tokens", backward=_embedding_assigned),
+    _mutant("rnn_bptt_one_step", "rnn", "backpropagation through time truncated to the last step",
+            backward=lambda d, c: recurrent.recurrent_backward(d, c, last_only=True)),
+    _mutant("rnn_hidden_not_carried", "rnn", "the hidden state's gradient not carried from step to step",
+            backward=lambda d, c: recurrent.recurrent_backward(d, c, carry=False)),
+    _mutant("lstm_sigmoid_derivative_for_tanh", "lstm", "the lstm's tanh gate g differentiated as a "
+            "sigmoid: g(1 − g) for 1 − g²", backward=lambda d, c: recurrent.recurrent_backward(
+                d, c, sigma_for_tanh=True)),
+    _mutant("attention_unscaled_backward", "attention", "attention's backward without 1/√d",
+            backward=lambda d, c: attention.attention_backward(d, c, scale=False)),
+    _mutant("softmax_diagonal", "attention", "attention's softmax Jacobian reduced to its diagonal "
+            "p(1 − p)", backward=lambda d, c: attention.attention_backward(d, c, diagonal=True)),
+    _mutant("causal_mask_ignored_backward", "attention", "the causal mask ignored in the softmax's "
+            "backward", backward=lambda d, c: attention.attention_backward(d, c, unmasked=True)),
 )}
 
 #: Each mutant's layer kind: the kind its pairs change.

@@ -74,7 +74,8 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
     after = [max(kappas[i + 1:], default=1.0) for i in range(len(kappas))]
     position = {layer.name: i for i, (layer, _) in enumerate(inputs)}
     per_key = {name: max(loss_kappa, after[position[name.partition(".")[0]]]) for name in p.params}
-    per_key["x"] = max(loss_kappa, *kappas)
+    if not p.stack.tokens:
+        per_key["x"] = max(loss_kappa, *kappas)
     return per_key | {name: 1.0 for name in p.buffers}, where
 
 

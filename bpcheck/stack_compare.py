@@ -10,6 +10,7 @@ after the step beside the updates.
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -61,11 +62,12 @@ class StackRule:
 
     def own_loss(self, problem: StackProblem):
         """L as a function of {parameters…, "x"}, by the rule's own forward pass."""
-        stack, y, masks = problem.stack, problem.y, problem.masks
+        stack, y, masks, tokens = problem.stack, problem.y, problem.masks, problem.x
 
         def value(arrays: Params) -> float:
-            out, _ = stack_network.forward(stack.layers, arrays, arrays["x"], masks, self.pairs)
-            return stack_network.loss_gradient(stack, out, y)[0]
+            x = tokens if stack.tokens else arrays["x"]
+            out, _ = stack_network.forward(stack.layers, arrays, x, masks, self.pairs)
+            return stack_network.loss_gradient(stack, out, y, masks)[0]
         return value
 
 
@@ -80,8 +82,13 @@ class StackTruth(Truth):
     running_allowance: Params = field(default_factory=dict)
 
 
+def inputs(problem: StackProblem) -> Params:
+    """``{"x": x}``, or nothing for integer tokens (which have no gradient)."""
+    return {} if problem.stack.tokens else {"x": problem.x}
+
+
 def _terms(problem: StackProblem) -> int:
-    return problem.n_samples * problem.stack.classes
+    return problem.n_samples * math.prod(problem.stack.shapes[-1])
 
 
 def differences(loss, problem: StackProblem, sample: int | None = None, copies: int = 0,
@@ -90,7 +97,7 @@ def differences(loss, problem: StackProblem, sample: int | None = None, copies: 
     over ``sample`` entries drawn at random with seed 0 — from ``among`` (flat indices, the
     parameters then x) if given, else from all."""
     p = problem.in_float64()
-    values = p.params | {"x": p.x}
+    values = p.params | inputs(p)
     pool = np.arange(sum(v.size for v in values.values())) if among is None else np.asarray(among)
     entries = None if (sample is None or sample >= pool.size) and among is None else np.sort(
         np.random.default_rng(0).choice(pool, size=min(sample or pool.size, pool.size), replace=False))
@@ -127,9 +134,9 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
         grads[name], steps[name], running[name] = module.gradients_and_sgd_step(*args)
     errors = {}
     if finite_differences:
-        stack, y, masks = p.stack, p.y, p.masks
+        stack, y, masks, x = p.stack, p.y, p.masks, p.x
         grads["numeric"], errors["numeric"] = differences(
-            lambda v: torch_w.losses(stack, v, y, masks), p, fd_sample, _copies(p))
+            lambda v: torch_w.losses(stack, v, y, masks, x), p, fd_sample, _copies(p))
     same = None
     if problem.stack.dtype != "float64":  # a correct float32 implementation's answer
         same = torch_w.gradients(*problem.arrays(), dtype=np.float32) | torch_w.running_after(
@@ -186,7 +193,7 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
     if own_forward:
         p64 = problem.in_float64()
         torch_entries = np.flatnonzero(np.concatenate(  # where torch's forward was differenced
-            [np.isfinite(truth.errors["numeric"][name]).ravel() for name in [*p64.params, "x"]]))
+            [np.isfinite(truth.errors["numeric"][name]).ravel() for name in [*p64.params, *inputs(p64)]]))
         fd, error = differences(rule.own_loss(p64), p64, OWN_FORWARD_ENTRIES, among=torch_entries)
         own64 = grads if p64 is problem else rule.evaluate(p64)[0]  # the rule in float64
         judged = replace(truth, gradients=truth.gradients | {OWN_FORWARD: fd},

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from manual.spec import check_learning_rate
-from manual.stack import Stack, buffer_shapes, mask_shapes, param_shapes, walk
+from manual.stack import PADDING, Stack, buffer_shapes, mask_shapes, param_shapes, walk
 from manual.stack_checks import check_stack_problem
 
 Params = dict[str, np.ndarray]
@@ -44,7 +44,8 @@ class StackProblem:
             return self
         cast = {name: np.asarray(v, np.float64) for name, v in self.params.items()}
         y = self.y if self.stack.targets == "labels" else np.asarray(self.y, np.float64)
-        return StackProblem(self.stack.replace(dtype="float64"), cast, np.asarray(self.x, np.float64), y,
+        x = self.x if self.stack.tokens else np.asarray(self.x, np.float64)
+        return StackProblem(self.stack.replace(dtype="float64"), cast, x, y,
                             self.masks, {name: np.asarray(v, np.float64) for name, v in self.buffers.items()},
                             self.lr)
 
@@ -54,9 +55,10 @@ class StackProblem:
 
 
 def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: float = 1.0) -> StackProblem:
-    """Parameters with He-style scale (fan-in), x ~ N(0, scale²), labels or targets uniform,
-    running statistics (0, 1), masks keeping 1 − p of units (one at least): a reproducible
-    problem."""
+    """Parameters with He-style scale (fan-in), x ~ N(0, scale²) (tokens uniform), labels or
+    targets uniform (at every step for a per-step loss), running statistics (0, 1), masks
+    keeping 1 − p of units (one at least), padding after a length uniform in 1…T per sample: a
+    reproducible problem."""
     rng, dtype = np.random.default_rng(seed), np.dtype(stack.dtype)
     params = {}
     for name, shape in param_shapes(stack).items():
@@ -69,14 +71,21 @@ def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: 
     buffers = {name: np.zeros(shape) if name.endswith("mean") else np.ones(shape)
                for name, shape in buffer_shapes(stack).items()}
     probabilities = {layer.name: layer.p for layer in walk(stack.layers) if layer.kind == "dropout"}
+    shapes = mask_shapes(stack, n)
     masks = {name: (rng.random(shape) >= probabilities[name]).astype(dtype)
-             for name, shape in mask_shapes(stack, n).items()}
+             for name, shape in shapes.items() if name != PADDING}
     for mask in masks.values():  # keep one unit at least: a mask of zeros passes nothing back
         mask.reshape(-1)[rng.integers(mask.size)] = 1
-    x = scale * rng.standard_normal((n, *stack.input_shape))
-    y = (rng.integers(0, stack.classes, n) if stack.targets == "labels"
-         else rng.standard_normal((n, stack.classes)).astype(dtype))
+    if PADDING in shapes:
+        steps = shapes[PADDING][1]
+        lengths = rng.integers(1, steps + 1, n)
+        masks[PADDING] = (np.arange(steps) < lengths[:, None]).astype(dtype)
+    x = (rng.integers(0, stack.layers[0].vocab, (n, *stack.input_shape)) if stack.tokens
+         else scale * rng.standard_normal((n, *stack.input_shape)))
+    targets = (n, *stack.shapes[-1][:-1])  # one target per sample, or per step
+    y = (rng.integers(0, stack.classes, targets) if stack.targets == "labels"
+         else rng.standard_normal((*targets, stack.classes)).astype(dtype))
     cast = {name: v.astype(dtype) for name, v in params.items()}
-    return StackProblem(stack, cast, x.astype(dtype), y, masks,
+    return StackProblem(stack, cast, x if stack.tokens else x.astype(dtype), y, masks,
                         {name: v.astype(dtype) for name, v in buffers.items()}, lr)
 

@@ -18,9 +18,10 @@ class LayerKind:
     options: str = ""  # letters its options may start with
     parameters: tuple[str, ...] = ()
     buffers: tuple[str, ...] = ()
-    rank: int | None = None  # 3: needs (C, H, W) samples; 1: needs (F,); None: any
+    rank: int | tuple[int, ...] | None = None  # 3: (C, H, W) samples; 2: (T, D); 1: (F,); None: any
     width: bool = False  # takes an output width as its first option
     mask: bool = False  # takes an explicit 0/1 mask as input
+    flags: tuple[str, ...] = ()  # words it takes as options (``causal``)
     #: a user's layer says its parameters' shapes and its output's, given one sample's input
     #: shape (built-in kinds: ``manual.stack``); None: no parameters, the same shape out
     parameter_shapes: Callable[[Shape], dict[str, Shape]] | None = None
@@ -28,6 +29,8 @@ class LayerKind:
     kinks: tuple[float, ...] = ()  # input values where a user's layer has no derivative
 
 
+RECURRENT = ("W_ih", "W_hh", "b_ih", "b_hh", "h0")  # torch's layouts, and the initial state
+SEQUENCE_KINDS = ("embedding", "rnn", "lstm", "gru", "attention")
 LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
     LayerKind("conv2d", "conv", "ksdpn", ("W", "b"), rank=3, width=True),
     LayerKind("max_pool2d", "pool", "ks", rank=3),
@@ -36,8 +39,14 @@ LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
     LayerKind("layer_norm", "ln", "e", ("gamma", "beta")),
     LayerKind("dropout", "drop", "p", mask=True),
     LayerKind("flatten", "flat"),
-    LayerKind("dense", "dense", "n", ("W", "b"), rank=1, width=True),
+    LayerKind("dense", "dense", "n", ("W", "b"), rank=(1, 2), width=True),
     LayerKind("res", "res"),
+    LayerKind("embedding", "emb", "v", ("W",), rank=1, width=True),
+    LayerKind("rnn", "rnn", "n", RECURRENT, rank=2, width=True),
+    LayerKind("lstm", "lstm", "n", (*RECURRENT, "c0"), rank=2, width=True),
+    LayerKind("gru", "gru", "n", RECURRENT, rank=2, width=True),
+    LayerKind("attention", "attn", "hn", ("W_q", "b_q", "W_k", "W_v", "b_v", "W_o", "b_o"),
+              rank=2, flags=("causal", "noproj")),
 )}
 ACTIVATION = "activation"  # the kind of every elementwise activation layer
 
@@ -59,11 +68,17 @@ class Layer:
     eps: float = 1e-5
     activation: str = ""  # the full activation name, for kind == ACTIVATION
     body: tuple[Layer, ...] = ()  # a residual block's layers
+    vocab: int = 0  # an embedding's number of tokens V
+    heads: int = 1  # attention heads
+    causal: bool = False  # attention: step t sees steps ≤ t only
+    projections: bool = True  # attention: W_q, W_k, W_v, W_o (else Q = K = V = x, out = O)
 
     @property
     def parameters(self) -> tuple[str, ...]:
         names = () if self.kind == ACTIVATION else LAYER_KINDS[self.kind].parameters
-        return tuple(name for name in names if name != "b" or self.bias)
+        if self.kind == "attention" and not self.projections:
+            return ()
+        return tuple(name for name in names if self.bias or not (name == "b" or name.startswith("b_")))
 
     def __str__(self) -> str:
         return self.name
@@ -99,7 +114,11 @@ def check_options(layer: Layer) -> None:
             raise ValueError(f"{where}: dilation must be ≥ 1 and padding ≥ 0")
         if layer.kind != "conv2d" and (layer.padding, layer.dilation) != (0, 1):
             raise ValueError(f"{where}: pooling takes no padding or dilation")
-    if layer.kind in ("conv2d", "dense") and layer.width < 1:
+    if layer.kind == "embedding" and layer.vocab < 1:
+        raise ValueError(f"{where}: the vocabulary must be ≥ 1 token: embedding:D,v10 for 10")
+    if layer.heads < 1:
+        raise ValueError(f"{where}: the number of heads must be ≥ 1")
+    if layer.kind in ("conv2d", "dense", "embedding", "rnn", "lstm", "gru") and layer.width < 1:
         raise ValueError(f"{where}: the width must be ≥ 1")
     if layer.eps <= 0:
         raise ValueError(f"{where}: ε must be > 0 (it keeps σ = √(v + ε) away from 0)")

@@ -31,15 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from manual.stack import ACTIVATION, Layer, Stack, layers_of, stride, walk
+from manual.stack import ACTIVATION, PADDING, Layer, Stack, layers_of, stride, walk
 from manual.vocabulary import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, one_of, parse_activation
 
 #: Re-exported: the names and their parsing from the vocabulary (one record per name), and the
 #: description of networks of layers from manual/stack.py (its layer records in
 #: layer_kinds.py, its text form in stack_text.py), so that every witness reads the model
 #: description — of an MLP or of layers — from this module alone.
-LAYER_DESCRIPTION = ("ACTIVATION", "Layer", "Stack", "layers_of", "stride", "walk")
-__all__ = ["ACTIVATION", "ACTIVATIONS", "DTYPES", "LOSSES", "REDUCTIONS", "Layer", "Stack",
+LAYER_DESCRIPTION = ("ACTIVATION", "PADDING", "Layer", "Stack", "layers_of", "stride", "walk")
+__all__ = ["ACTIVATION", "ACTIVATIONS", "DTYPES", "LOSSES", "PADDING", "REDUCTIONS", "Layer", "Stack",
            "layers_of", "one_of", "parse_activation", "stride", "walk"]
 
 BIAS_STYLES: tuple[str, ...] = ("node", "vector")

@@ -18,19 +18,33 @@ layer              options (after ``:``, comma-separated)                      p
 ``dropout``        ``p`` drop probability (0.5); the 0/1 mask is an input      —
 ``flatten``        —                                                           —
 ``dense:F``        F outputs; ``nobias``                                       dense1.W, dense1.b
+``embedding:D``    D outputs per token; ``v`` the vocabulary V (required);       emb1.W
+                   first layer only, on (T,) integer tokens
+``rnn:H``          H hidden units, tanh; ``nobias``                            rnn1.W_ih, W_hh,
+                                                                               b_ih, b_hh, h0
+``lstm:H``         gates i, f, g, o (torch's order); ``nobias``                (rnn's), lstm1.c0
+``gru:H``          gates r, z, n (torch's order); ``nobias``                   (rnn's names)
+``attention``      ``h`` heads (1), ``causal``, ``noproj`` (Q = K = V = x, no     attn1.W_q, b_q,
+                   output projection), ``nobias``                              W_k, W_v, b_v,
+                                                                               W_o, b_o
 ``res(…)``         a residual block: out = x + body(x), the body a sequence    (its layers')
                    of layers that keeps the shape
 an activation      any elementwise name of ``manual.vocabulary`` (``relu``,    —
                    ``leaky_relu:0.2``, …)
 =================  ==========================================================  ==============
 
-Data are NCHW: a batch x is (N, C, H, W) for a spatial ``input_shape`` (C, H, W), or (N, F)
-for (F,). Parameters follow torch's layouts: conv W (F, C, kh, kw), dense W (F_out, F_in).
+Data are NCHW: a batch x is (N, C, H, W) for a spatial ``input_shape`` (C, H, W), (N, F)
+for (F,), (N, T, D) for a sequence (T, D), and integer tokens (N, T) for (T,) when the first
+layer is an embedding. Recurrent layers and attention (``manual.layers.recurrent``,
+``manual.layers.attention``) take (T, D) samples and give every step's output; dense acts
+at every step of a (T, D) sample. Parameters follow torch's layouts: conv W (F, C, kh, kw), dense W (F_out, F_in).
 Batch norm also keeps running statistics (bn1.running_mean, bn1.running_var, buffers updated by
 the step); dropout's mask for layer ``drop1`` is x-shaped, 0 or 1. The last layer's output
 (N, C) goes to the loss, any of ``manual.vocabulary`` that takes the output as it is (not as
 probabilities): cross-entropy on integer labels, squared errors on values (N, C), …, summed or
-averaged over the batch.
+averaged over the batch. An output (N, T, C) is judged at every step, on targets (N, T) or
+(N, T, C), with the 0/1 mask ``masks["padding"]`` (N, T) of real steps (all 1 if left out):
+``manual.layers.sequence.masked_loss``.
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ from typing import Any
 from manual.layer_kinds import (
     ACTIVATION,
     LAYER_KINDS,
+    SEQUENCE_KINDS,
     Layer,
     LayerKind,
     check_options,
@@ -53,7 +68,10 @@ from manual.layer_kinds import (
 from manual.stack_text import describe_layers, name_layers, parse_layers
 from manual.vocabulary import DTYPES, LOSSES, REDUCTIONS, one_of
 
-__all__ = ["ACTIVATION", "LAYER_KINDS", "Layer", "LayerKind", "Stack", "stride", "walk"]
+__all__ = ["ACTIVATION", "LAYER_KINDS", "PADDING", "SEQUENCE_KINDS", "Layer", "LayerKind", "Stack",
+           "stride", "walk"]
+PADDING = "padding"  # the per-time-step loss's mask of real steps, in ``masks``
+RANKS = {1: "(F,)", 2: "(T, D)", 3: "(C, H, W)"}
 
 
 @dataclass(frozen=True)
@@ -73,10 +91,10 @@ class Stack:
         for layer in walk(self.layers):
             check_options(layer)
         shape = tuple(self.input_shape)
-        if not shape or len(shape) not in (1, 3) or not all(
+        if not shape or len(shape) not in RANKS or not all(
                 isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
-            raise ValueError(f"input_shape={self.input_shape!r}: expected (C, H, W) or (F,), "
-                             "positive integers")
+            raise ValueError(f"input_shape={self.input_shape!r}: expected (C, H, W), (T, D), (F,) "
+                             "or (T,) tokens, positive integers")
         object.__setattr__(self, "input_shape", shape)
         if not self.layers:
             raise ValueError("layers is empty: a network needs at least one layer")
@@ -84,14 +102,28 @@ class Stack:
                "loss")
         one_of(self.reduction, REDUCTIONS, "reduction")
         one_of(self.dtype, DTYPES, "dtype")
+        for layer in walk(self.layers[1:]):
+            if layer.kind == "embedding":
+                raise ValueError(f"{layer} (embedding) reads integer tokens: it must be the first layer")
         object.__setattr__(self, "shapes", tuple(output_shapes(self.layers, shape)))
-        if len(self.shapes[-1]) != 1:
+        if len(self.shapes[-1]) not in (1, 2):
             raise ValueError(f"the last layer ({self.layers[-1]}) gives samples of shape "
-                             f"{self.shapes[-1]}; the loss needs (C,): end with flatten and dense")
+                             f"{self.shapes[-1]}; the loss needs (C,), or (T, C) at every step: "
+                             "end with flatten and dense")
 
     @property
     def classes(self) -> int:
-        return self.shapes[-1][0]
+        return self.shapes[-1][-1]
+
+    @property
+    def tokens(self) -> bool:
+        """Whether x holds integer tokens (the first layer is an embedding): no gradient of x."""
+        return self.layers[0].kind == "embedding"
+
+    @property
+    def per_step(self) -> bool:
+        """Whether the loss is taken at every step of (T, C) outputs."""
+        return len(self.shapes[-1]) == 2
 
     @property
     def targets(self) -> str:
@@ -112,9 +144,11 @@ def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tup
     for layer in layers:
         kind = LAYER_KINDS.get(layer.kind)
         need = kind.rank if kind else None
-        if need is not None and len(shape) != need:
-            raise ValueError(f"{layer} ({layer.kind}) needs samples of shape "
-                             f"{'(C, H, W)' if need == 3 else '(F,): add flatten before it'}, "
+        allowed = need if isinstance(need, tuple) else (need,)
+        if need is not None and len(shape) not in allowed:
+            wanted = " or ".join(RANKS[rank] for rank in allowed)
+            hint = ": add flatten before it" if 1 in allowed and len(shape) == 3 else ""
+            raise ValueError(f"{layer} ({layer.kind}) needs samples of shape {wanted}{hint}, "
                              f"but its input is {shape}")
         if layer.kind in ("conv2d", "max_pool2d", "avg_pool2d"):
             height, width = (output_size(size, k, step, layer.padding, layer.dilation)
@@ -124,8 +158,11 @@ def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tup
                                  f"{shape[1]}x{shape[2]} input: its window is larger than the "
                                  "(padded) input")
             shape = (layer.width if layer.kind == "conv2d" else shape[0], height, width)
-        elif layer.kind == "dense":
-            shape = (layer.width,)
+        elif layer.kind in ("dense", "embedding", "rnn", "lstm", "gru"):
+            shape = (*shape[:-1], layer.width) if layer.kind == "dense" else (shape[0], layer.width)
+        elif layer.kind == "attention" and shape[1] % layer.heads:
+            raise ValueError(f"{layer} (attention) splits its {shape[1]} features over "
+                             f"{layer.heads} heads: the features must be a multiple of the heads")
         elif layer.kind == "flatten":
             shape = (math.prod(shape),)
         elif kind is not None and kind.output_shape is not None:  # a user's layer
@@ -158,13 +195,19 @@ def param_shapes(stack: Stack) -> dict[str, tuple[int, ...]]:
         if kind is not None and kind.parameter_shapes is not None:  # a user's layer
             shapes |= {f"{layer}.{name}": tuple(s) for name, s in kind.parameter_shapes(shape).items()}
             continue
+        gates = {"rnn": 1, "lstm": 4, "gru": 3}.get(layer.kind, 0) * layer.width
         for parameter in layer.parameters:
             shapes[f"{layer}.{parameter}"] = {
                 ("conv2d", "W"): (layer.width, shape[0], *layer.kernel),
-                ("dense", "W"): (layer.width, shape[0]),
+                ("dense", "W"): (layer.width, shape[-1]),
+                ("embedding", "W"): (layer.vocab, layer.width),
+                ("attention", "W"): (shape[-1], shape[-1]), ("attention", "b"): (shape[-1],),
+                ("recurrent", "W_ih"): (gates, shape[-1]), ("recurrent", "W_hh"): (gates, layer.width),
+                ("recurrent", "b_ih"): (gates,), ("recurrent", "b_hh"): (gates,),
                 ("batch_norm", "gamma"): shape[:1], ("batch_norm", "beta"): shape[:1],
                 ("layer_norm", "gamma"): shape, ("layer_norm", "beta"): shape,
-            }.get((layer.kind, parameter), (layer.width,))
+            }.get(("recurrent" if gates else layer.kind,
+                   parameter[:1] if layer.kind == "attention" else parameter), (layer.width,))
     return shapes
 
 
@@ -175,9 +218,11 @@ def buffer_shapes(stack: Stack) -> dict[str, tuple[int, ...]]:
 
 
 def mask_shapes(stack: Stack, n: int) -> dict[str, tuple[int, ...]]:
-    """Each dropout layer's mask shape for a batch of n: ``{"drop1": (n, …)}``."""
+    """Each dropout layer's mask shape for a batch of n: ``{"drop1": (n, …)}``, and the
+    per-time-step loss's ``{"padding": (n, T)}``."""
     return {layer.name: (n, *shape) for layer, shape in layer_inputs(stack)
-            if layer.kind in LAYER_KINDS and LAYER_KINDS[layer.kind].mask}
+            if layer.kind in LAYER_KINDS and LAYER_KINDS[layer.kind].mask} | (
+                {PADDING: (n, stack.shapes[-1][0])} if stack.per_step else {})
 
 
 def layers_of(stack: Stack) -> dict[str, Layer]:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from manual.spec import _check_array, _check_labels, format_shape
-from manual.stack import Stack, buffer_shapes, layer_inputs, mask_shapes, param_shapes
+from manual.stack import PADDING, Stack, buffer_shapes, layer_inputs, mask_shapes, param_shapes
 
 Array = np.ndarray
 
@@ -27,6 +27,8 @@ def _named(values: Any, expected: dict[str, tuple], argument: str, dtype: np.dty
 def check_masks(stack: Stack, masks: Any, n: int) -> dict[str, Array]:
     """One 0/1 mask per dropout layer, of its input's shape for this batch."""
     expected = mask_shapes(stack, n)
+    if PADDING in expected and (masks is None or (isinstance(masks, dict) and PADDING not in masks)):
+        masks = (masks or {}) | {PADDING: np.ones(expected[PADDING])}  # every step is real
     masks = {} if masks is None and not expected else masks
     if masks is None:
         raise TypeError(f"masks is None; the network's dropout layers need masks {list(expected)}")
@@ -42,7 +44,48 @@ def check_masks(stack: Stack, masks: Any, n: int) -> dict[str, Array]:
         if not np.all((mask == 0) | (mask == 1)):
             raise ValueError(f"masks[{name!r}] must hold only 0 and 1 (1 keeps a unit)")
         checked[name] = mask
+    if PADDING in checked and not np.any(checked[PADDING]):
+        raise ValueError(f"masks[{PADDING!r}] is all 0: every step is padding, so there is no loss")
     return checked
+
+
+def check_tokens(stack: Stack, x: Any) -> Array:
+    """Integer tokens (N, T) with values in [0, V)."""
+    x = np.asarray(x)
+    steps, vocab = stack.input_shape[0], stack.layers[0].vocab
+    if not np.issubdtype(x.dtype, np.integer):
+        raise TypeError(f"x has dtype {x.dtype}; {stack.layers[0]} (embedding) expects integer "
+                        f"tokens of shape (N, {steps})")
+    if x.ndim != 2 or x.shape[1] != steps or x.shape[0] == 0:
+        raise ValueError(f"x has shape {format_shape(x.shape)}; expected tokens (N, {steps}) with N >= 1")
+    if np.min(x) < 0 or np.max(x) >= vocab:
+        raise ValueError(f"x has tokens in [{np.min(x)}, {np.max(x)}]; {stack.layers[0]} has a "
+                         f"vocabulary of {vocab}: expected [0, {vocab - 1}]")
+    return x
+
+
+def check_targets(stack: Stack, y: Any, n: int) -> Array:
+    """Labels (N,) or values (N, C); at every step, labels (N, T) or values (N, T, C)."""
+    if y is None:
+        raise TypeError(f"y is None; loss={stack.loss!r} needs targets")
+    dtype = np.dtype(stack.dtype)
+    if stack.per_step:
+        steps = stack.shapes[-1][0]
+        if stack.targets != "labels":
+            return _check_array(y, "y", dtype, (n, steps, stack.classes))
+        y = np.asarray(y)
+        if not np.issubdtype(y.dtype, np.integer) or y.shape != (n, steps):
+            raise (ValueError if np.issubdtype(y.dtype, np.integer) else TypeError)(
+                f"y has shape {format_shape(y.shape)} and dtype {y.dtype}; loss={stack.loss!r} at "
+                f"every step expects integer labels of shape ({n}, {steps})")
+        return _check_labels(y.reshape(-1), stack.loss, stack.classes, n * steps, "y").reshape(n, steps)
+    if stack.targets == "labels":
+        return _check_labels(y, stack.loss, stack.classes, n, "y")
+    y = _check_array(y, "y", dtype, (n, stack.classes))
+    if stack.targets == "probabilities" and (np.min(y) < 0 or np.max(y) > 1):
+        raise ValueError(f"y has values in [{np.min(y):g}, {np.max(y):g}]; loss={stack.loss!r} "
+                         "expects probabilities in [0, 1]")
+    return y
 
 
 def check_batch_norm_counts(stack: Stack, n: int) -> None:
@@ -64,16 +107,8 @@ def check_stack_problem(stack: Stack, params: Any, x: Any, y: Any, masks: Any = 
     params = _named(params, param_shapes(stack), "params", dtype)
     if buffers is not None:
         _named(buffers, buffer_shapes(stack), "buffers", dtype)
-    x = _check_array(x, "x", dtype, ("N", *stack.input_shape))
+    x = check_tokens(stack, x) if stack.tokens else _check_array(x, "x", dtype, ("N", *stack.input_shape))
     n = x.shape[0]
-    if y is None:
-        raise TypeError(f"y is None; loss={stack.loss!r} needs targets")
-    if stack.targets == "labels":
-        y = _check_labels(y, stack.loss, stack.classes, n, "y")
-    else:
-        y = _check_array(y, "y", dtype, (n, stack.classes))
-        if stack.targets == "probabilities" and (np.min(y) < 0 or np.max(y) > 1):
-            raise ValueError(f"y has values in [{np.min(y):g}, {np.max(y):g}]; loss={stack.loss!r} "
-                             "expects probabilities in [0, 1]")
+    y = check_targets(stack, y, n)
     check_batch_norm_counts(stack, n)
     return params, x, y, check_masks(stack, masks, n)

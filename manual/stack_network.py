@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from manual.layers import conv, normalisation, pooling, simple
+from manual.layers import attention, conv, normalisation, pooling, recurrent, sequence, simple
 from manual.losses import LOSSES, reduce, reduction_scale
 from manual.network import quiet
-from manual.stack import ACTIVATION, Layer, Stack
+from manual.stack import ACTIVATION, PADDING, Layer, Stack
 from manual.stack_checks import check_stack_problem
 
 Array = np.ndarray
@@ -35,6 +35,11 @@ PAIRS: dict[str, tuple[Callable, Callable]] = {
     "dropout": (simple.dropout_forward, simple.dropout_backward),
     "flatten": (simple.flatten_forward, simple.flatten_backward),
     "dense": (simple.dense_forward, simple.dense_backward),
+    "embedding": (sequence.embedding_forward, sequence.embedding_backward),
+    "rnn": (recurrent.recurrent_forward, recurrent.recurrent_backward),
+    "lstm": (recurrent.recurrent_forward, recurrent.recurrent_backward),
+    "gru": (recurrent.recurrent_forward, recurrent.recurrent_backward),
+    "attention": (attention.attention_forward, attention.attention_backward),
     ACTIVATION: (simple.activation_forward, simple.activation_backward),
 }
 
@@ -62,7 +67,8 @@ def forward(layers: tuple[Layer, ...], params: Params, x: Array,
 
 def backward(layers: tuple[Layer, ...], caches: list, dout: Array,
              pairs: dict = PAIRS) -> tuple[Array, Params]:
-    """∂L/∂x and every parameter's gradient, full names, from dout = ∂L/∂output."""
+    """∂L/∂x (None for tokens) and every parameter's gradient, full names, from
+    dout = ∂L/∂output."""
     grads: Params = {}
     for layer, cache in zip(reversed(layers), reversed(caches), strict=True):
         if layer.kind == "res":
@@ -76,9 +82,15 @@ def backward(layers: tuple[Layer, ...], caches: list, dout: Array,
     return dout, grads
 
 
-def loss_gradient(stack: Stack, out: Array, y: Array) -> tuple[float, Array]:
-    """L = reduce_n ℓ(out_n, y_n) and ∂L/∂out = s ∂ℓ/∂out (s = 1 or 1/N)."""
+def loss_gradient(stack: Stack, out: Array, y: Array, masks: dict[str, Array] | None = None
+                  ) -> tuple[float, Array]:
+    """L = reduce_n ℓ(out_n, y_n) and ∂L/∂out = s ∂ℓ/∂out (s = 1 or 1/N); at every step of
+    (N, T, C) outputs, padded steps left out (``manual.layers.sequence.masked_loss``)."""
     record, cols = LOSSES[stack.loss], y if y.ndim == 1 else y.T
+    if stack.per_step:
+        with quiet():
+            value, dout = sequence.masked_loss(record, out, y, (masks or {})[PADDING], stack.reduction)
+        return value, dout.astype(out.dtype)
     with quiet():
         value = float(reduce(record.per_sample(out.T, cols), stack.reduction))
         dout = reduction_scale(out.shape[0], stack.reduction) * record.gradient(out.T, cols).T
@@ -95,10 +107,10 @@ def loss_and_gradients(stack: Stack, params: Params, x: Array, y: Array,
 def _loss_and_gradients(stack, params, x, y, masks, pairs=PAIRS):
     with quiet():
         out, caches = forward(stack.layers, params, x, masks, pairs)
-    value, dout = loss_gradient(stack, out, y)
+    value, dout = loss_gradient(stack, out, y, masks)
     with quiet():
         dx, grads = backward(stack.layers, caches, dout, pairs)
-    return value, {name: grads[name] for name in params} | {"x": dx}, caches
+    return value, {name: grads[name] for name in params} | ({} if stack.tokens else {"x": dx}), caches
 
 
 def loss(stack: Stack, params: Params, x: Array, y: Array, masks: dict[str, Array] | None = None,
@@ -107,7 +119,7 @@ def loss(stack: Stack, params: Params, x: Array, y: Array, masks: dict[str, Arra
     params, x, y, masks = check_stack_problem(stack, params, x, y, masks)
     with quiet():
         out, _ = forward(stack.layers, params, x, masks, pairs)
-    return loss_gradient(stack, out, y)[0]
+    return loss_gradient(stack, out, y, masks)[0]
 
 
 def gradients(stack: Stack, params: Params, x: Array, y: Array,

@@ -47,6 +47,8 @@ def _parse_layer(text: str) -> Layer:
         letter, value = item[:1], item[1:]
         if item == "nobias" and "n" in kind.options:
             fields["bias"] = False
+        elif item in kind.flags:
+            fields["causal" if item == "causal" else "projections"] = item == "causal"
         elif letter and letter in kind.options and letter != "n":
             if letter in "ks":
                 sizes = value.split("x")
@@ -56,7 +58,7 @@ def _parse_layer(text: str) -> Layer:
                 fields["kernel" if letter == "k" else "stride"] = (pair[0], pair[-1])
             else:
                 key = {"p": "padding" if base == "conv2d" else "p", "d": "dilation",
-                       "m": "momentum", "e": "eps"}[letter]
+                       "m": "momentum", "e": "eps", "v": "vocab", "h": "heads"}[letter]
                 numeric = float if key in ("p", "momentum", "eps") else int
                 fields[key] = _number(value, text, item, numeric)
         else:
@@ -135,9 +137,12 @@ def describe_layers(layers: tuple[Layer, ...]) -> str:
                                    f"p{layer.padding}", f"d{layer.dilation}"],
                         "max_pool2d": window,
                         "batch_norm": [f"m{layer.momentum:g}", f"e{layer.eps:g}"],
-                        "layer_norm": [f"e{layer.eps:g}"], "dropout": [f"p{layer.p:g}"]}.get(
+                        "layer_norm": [f"e{layer.eps:g}"], "dropout": [f"p{layer.p:g}"],
+                        "embedding": [f"v{layer.vocab}"],
+                        "attention": [f"h{layer.heads}", *(["causal"] if layer.causal else []),
+                                      *([] if layer.projections else ["noproj"])]}.get(
                             "max_pool2d" if layer.kind == "avg_pool2d" else layer.kind, [])
-            options += [] if layer.bias or not kind.width else ["nobias"]
+            options += [] if layer.bias or "n" not in kind.options else ["nobias"]
             parts.append(layer.kind + (":" + ",".join(options) if options else ""))
     return ";".join(parts)
 

@@ -1,9 +1,11 @@
 """Witness 2 for networks of layers (``manual.stack``): JAX autodiff in float64, built from
 ``lax.conv_general_dilated`` (convolution), ``lax.reduce_window`` (max and average pooling),
-``jax.nn.standardize`` (batch norm in training mode, layer norm) and ``jax.numpy`` (dense,
-flatten, dropout with a given mask: x·mask/(1 − p)), with the activations and per-sample losses
-of ``reference.jax_ref``. Batch norm's running statistics are updated as torch does, the SGD step
-is ``optax.sgd``. Reads only the model description from ``manual.stack``.
+``jax.nn.standardize`` (batch norm in training mode, layer norm), ``lax.scan`` (rnn, lstm, gru,
+their gates written out in torch's order), ``jax.nn.softmax`` over ``jnp.einsum`` scores
+(attention) and ``jax.numpy`` (dense, flatten, embedding, projections, dropout with a given
+mask: x·mask/(1 − p)), with the activations and per-sample losses of ``reference.jax_ref``.
+Batch norm's running statistics are updated as torch does, the SGD step is ``optax.sgd``.
+Reads only the model description from ``manual.stack``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import optax
 from jax import lax
 
-from manual.spec import ACTIVATION, Layer, Stack, layers_of, stride, walk
+from manual.spec import ACTIVATION, PADDING, Layer, Stack, layers_of, stride, walk
 from reference.jax_ref import ACTIVATIONS, LOSSES, activation, require_x64
 
 require_x64()  # jax_ref switches x64 on at import; fail loudly if it did not take
@@ -64,6 +66,60 @@ def _layer_norm(layer: Layer, x: jax.Array, own: Arrays) -> jax.Array:
     return normal * own["gamma"] + own["beta"]
 
 
+def _cell(kind: str, own: Arrays):
+    """One step (state, x_t) → (state, h_t) of rnn, lstm or gru: gates stacked in W_ih's and
+    W_hh's rows in torch's order (lstm i, f, g, o; gru r, z, n, the reset gate multiplying
+    the hidden side with its bias)."""
+    zero = jnp.zeros(own["W_ih"].shape[0])
+    b_ih, b_hh = own.get("b_ih", zero), own.get("b_hh", zero)
+
+    def step(state, x_t):
+        h = state[0]
+        a, r = x_t @ own["W_ih"].T + b_ih, h @ own["W_hh"].T + b_hh
+        if kind == "rnn":
+            h = jnp.tanh(a + r)
+            return (h,), h
+        if kind == "lstm":
+            i, f, g, o = jnp.split(a + r, 4, axis=-1)
+            c = jax.nn.sigmoid(f) * state[1] + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+            return (h, c), h
+        (a_r, a_z, a_n), (r_r, r_z, r_n) = jnp.split(a, 3, axis=-1), jnp.split(r, 3, axis=-1)
+        reset, update = jax.nn.sigmoid(a_r + r_r), jax.nn.sigmoid(a_z + r_z)
+        h = (1 - update) * jnp.tanh(a_n + reset * r_n) + update * h
+        return (h,), h
+    return step
+
+
+def _recurrent(layer: Layer, x: jax.Array, own: Arrays) -> jax.Array:
+    """``lax.scan`` of the cell over the steps (axis 1); h0 (and c0) broadcast over the batch."""
+    state = tuple(jnp.broadcast_to(own[name], (x.shape[0], layer.width))
+                  for name in ("h0", "c0") if name in own)
+    _, hidden = lax.scan(_cell(layer.kind, own), state, jnp.swapaxes(x, 0, 1))
+    return jnp.swapaxes(hidden, 0, 1)
+
+
+# Not jax.nn.dot_product_attention: it takes the softmax in float32 whatever the inputs' dtype
+# (jax/_src/nn/functions.py, "Softmax ... is always carried out in fp32"), which measured 4e-8
+# relative to torch and the rule in float64 — no float64 witness. Its math, written out:
+def _attention(layer: Layer, x: jax.Array, own: Arrays) -> jax.Array:
+    """softmax(Q Kᵀ/√d) V per head (−∞ above the diagonal if causal), between the projections."""
+    n, steps, width = x.shape
+
+    def heads(a):
+        return a.reshape(n, steps, layer.heads, width // layer.heads)
+
+    def linear(a, which):
+        return a @ own[f"W_{which}"].T + own.get(f"b_{which}", 0.0)
+
+    q, k, v = (heads(linear(x, which) if layer.projections else x) for which in "qkv")
+    scores = jnp.einsum("ntha,nsha->nhts", q, k) / jnp.sqrt(q.shape[-1])
+    if layer.causal:
+        scores = jnp.where(jnp.triu(jnp.ones((steps, steps), bool), 1), -jnp.inf, scores)
+    out = jnp.einsum("nhts,nsha->ntha", jax.nn.softmax(scores, axis=-1), v).reshape(n, steps, width)
+    return linear(out, "o") if layer.projections else out
+
+
 def _layer(layer: Layer, x: jax.Array, t: Arrays, masks: Arrays, stats: Arrays) -> jax.Array:
     """One layer's output; ``t`` holds every parameter by full name."""
     own = {name.partition(".")[2]: value for name, value in t.items() if name.partition(".")[0] == layer.name}
@@ -83,6 +139,12 @@ def _layer(layer: Layer, x: jax.Array, t: Arrays, masks: Arrays, stats: Arrays) 
         return x.reshape(x.shape[0], -1)
     if layer.kind == "dense":
         return x @ own["W"].T + own["b"] if "b" in own else x @ own["W"].T
+    if layer.kind == "embedding":
+        return jnp.take(own["W"], x, axis=0)
+    if layer.kind in ("rnn", "lstm", "gru"):
+        return _recurrent(layer, x, own)
+    if layer.kind == "attention":
+        return _attention(layer, x, own)
     if layer.kind == ACTIVATION:
         return activation(layer.activation)(x, None)  # jax_ref's (z, mask) form; mask for softmax only
     raise ValueError(f"{layer.name}: the jax witness has no layer kind {layer.kind!r}")
@@ -97,11 +159,19 @@ def _output(layers: tuple[Layer, ...], x: jax.Array, t: Arrays, masks: Arrays, s
     return x
 
 
-def _total(t: Arrays, stack: Stack, y: jax.Array, masks: Arrays, code: tuple) -> tuple[jax.Array, Arrays]:
-    """(L, batch norm's batch statistics) of parameters and input ``x`` in ``t``; ``code`` only
-    keys the compilation (``_code``)."""
+def _total(t: Arrays, stack: Stack, y: jax.Array, masks: Arrays, code: tuple,
+           tokens: jax.Array | None) -> tuple[jax.Array, Arrays]:
+    """(L, batch norm's batch statistics) of parameters and input ``x`` in ``t`` (or integer
+    ``tokens``); ``code`` only keys the compilation (``_code``)."""
     stats: Arrays = {}
-    out = _output(stack.layers, t["x"], t, masks, stats)
+    out = _output(stack.layers, t["x"] if tokens is None else tokens, t, masks, stats)
+    if stack.per_step:  # every step, padded steps weighted 0; mean over the real ones
+        real = masks[PADDING].reshape(-1)
+        flat = out.reshape(-1, out.shape[-1])
+        target = y.reshape(-1) if stack.targets == "labels" else y.reshape(-1, y.shape[-1]).T
+        per_step = LOSSES[stack.loss](flat.T, target, jnp.ones(flat.T.shape, bool))
+        total = jnp.sum(per_step * real)
+        return (total / jnp.sum(real) if stack.reduction == "mean" else total), stats
     # jax_ref's losses take outputs × samples with a mask of real entries: all are real here
     target = y if stack.targets == "labels" else y.T
     per_sample = LOSSES[stack.loss](out.T, target, jnp.ones(out.T.shape, bool))
@@ -135,11 +205,16 @@ def _sgd(theta: Arrays, grads: Arrays, lr: float) -> Arrays:
 
 
 def _arguments(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Params | None) -> tuple:
-    """``_value_and_grad``'s arguments: parameters and x, the stack, y, masks, the code key."""
-    t = {name: jnp.asarray(np.asarray(v, np.float64)) for name, v in (params | {"x": x}).items()}
+    """``_value_and_grad``'s arguments: parameters and x, the stack, y, masks, the code key,
+    tokens (None unless x holds them)."""
+    data = {} if stack.tokens else {"x": x}
+    t = {name: jnp.asarray(np.asarray(v, np.float64)) for name, v in (params | data).items()}
     y = jnp.asarray(np.asarray(y, np.int64 if stack.targets == "labels" else np.float64))
-    masks = {name: jnp.asarray(np.asarray(m, np.float64)) for name, m in (masks or {}).items()}
-    return t, stack, y, masks, _code(stack)
+    masks = dict(masks or {})
+    if stack.per_step and PADDING not in masks:
+        masks[PADDING] = np.ones((len(x), stack.shapes[-1][0]))
+    masks = {name: jnp.asarray(np.asarray(m, np.float64)) for name, m in masks.items()}
+    return t, stack, y, masks, _code(stack), jnp.asarray(np.asarray(x, np.int64)) if stack.tokens else None
 
 
 def loss(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Params | None = None) -> float:

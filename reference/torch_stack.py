@@ -1,7 +1,11 @@
 """Witness 1 for networks of layers (``manual.stack``): PyTorch autograd through
 ``torch.nn.functional`` — ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``batch_norm`` (training
-mode, updating the running statistics in place), ``layer_norm``, ``linear`` — and the
-activations and losses of ``reference.torch_ref``. Dropout with a given mask is x·mask/(1 − p)
+mode, updating the running statistics in place), ``layer_norm``, ``linear``, ``embedding``,
+``multi_head_attention_forward`` (``nn.MultiheadAttention``'s functional form, separate
+projection weights) and ``scaled_dot_product_attention`` — ``torch.nn.RNN``, ``LSTM`` and ``GRU``
+run with our weights (``torch.func.functional_call``), and the activations and losses of
+``reference.torch_ref``; at every step, ``F.cross_entropy`` skips padded steps by
+``ignore_index``. Dropout with a given mask is x·mask/(1 − p)
 (``F.dropout`` draws its own). The SGD step is torch.optim's functional ``sgd``. Reads only the
 model description from ``manual.stack``.
 """
@@ -15,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.sgd import sgd
 
-from manual.spec import ACTIVATION, Layer, Stack, stride
+from manual.spec import ACTIVATION, PADDING, Layer, Stack, stride, walk
 from reference.torch_ref import LOSSES, activation
 
 TITLE = "torch"
@@ -23,6 +27,56 @@ Params = dict[str, np.ndarray]
 Tensors = dict[str, torch.Tensor]
 #: kind → a user's torch forward ``f(x, params) → out`` (``bpcheck.user_layer`` registers them)
 USER_LAYERS: dict[str, Callable] = {}
+
+
+RECURRENT = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
+# our names → the module's (torch's layouts and gate orders are ours: i, f, g, o; r, z, n)
+MODULE_NAMES = {"W_ih": "weight_ih_l0", "W_hh": "weight_hh_l0", "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}
+_modules: dict[tuple, torch.nn.Module] = {}
+
+
+def recurrent_run(layer: Layer, x: torch.Tensor, own: Tensors, state: tuple[torch.Tensor, ...]
+                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """(every step's hidden state, the last state (h, c) each (N, H)) of ``torch.nn.RNN/LSTM/GRU``
+    (batch first) run with our weights from ``state``."""
+    key = (layer.kind, x.shape[-1], layer.width, layer.bias, x.dtype)
+    if key not in _modules:
+        _modules[key] = RECURRENT[layer.kind](x.shape[-1], layer.width, bias=layer.bias, batch_first=True,
+                                              dtype=x.dtype)
+    weights = {MODULE_NAMES[name]: value for name, value in own.items() if name in MODULE_NAMES}
+    start = tuple(s[None].contiguous() for s in state)
+    out, last = torch.func.functional_call(_modules[key], weights,
+                                           (x, start if len(start) == 2 else start[0]))
+    return out, tuple(s[0] for s in (last if isinstance(last, tuple) else (last,)))
+
+
+def initial_state(layer: Layer, own: Tensors, n: int) -> tuple[torch.Tensor, ...]:
+    """h0 (and c0) broadcast over a batch of n."""
+    return tuple(own[name].expand(n, layer.width) for name in ("h0", "c0") if name in own)
+
+
+def _recurrent(layer: Layer, x: torch.Tensor, own: Tensors) -> torch.Tensor:
+    return recurrent_run(layer, x, own, initial_state(layer, own, x.shape[0]))[0]
+
+
+def _attention(layer: Layer, x: torch.Tensor, own: Tensors) -> torch.Tensor:
+    """``F.multi_head_attention_forward`` on (T, N, D), or without projections
+    ``F.scaled_dot_product_attention`` per head."""
+    n, steps, width = x.shape
+    if not layer.projections:
+        heads = x.reshape(n, steps, layer.heads, -1).transpose(1, 2)
+        out = F.scaled_dot_product_attention(heads, heads, heads, is_causal=layer.causal)
+        return out.transpose(1, 2).reshape(n, steps, width)
+    mask = torch.triu(torch.ones(steps, steps, dtype=torch.bool), 1) if layer.causal else None
+    sequence = x.transpose(0, 1)
+    # no key bias in the description (the softmax removes it): torch's is zeros
+    biases = torch.cat([own["b_q"], torch.zeros_like(own["b_q"]), own["b_v"]]) if layer.bias else None
+    out, _ = F.multi_head_attention_forward(
+        sequence, sequence, sequence, width, layer.heads, None, biases, None, None, False, 0.0,
+        own["W_o"], own.get("b_o"), training=False, need_weights=False, attn_mask=mask,
+        use_separate_proj_weight=True, q_proj_weight=own["W_q"], k_proj_weight=own["W_k"],
+        v_proj_weight=own["W_v"], is_causal=layer.causal)
+    return out.transpose(0, 1)
 
 
 def layer_output(layer: Layer, x: torch.Tensor, t: Tensors, masks: Tensors) -> torch.Tensor:
@@ -48,6 +102,12 @@ def layer_output(layer: Layer, x: torch.Tensor, t: Tensors, masks: Tensors) -> t
         return torch.flatten(x, 1)
     if layer.kind == "dense":
         return F.linear(x, own["W"], own.get("b"))
+    if layer.kind == "embedding":
+        return F.embedding(x, own["W"])
+    if layer.kind in RECURRENT:
+        return _recurrent(layer, x, own)
+    if layer.kind == "attention":
+        return _attention(layer, x, own)
     if layer.kind == ACTIVATION:
         return activation(layer.activation)(x)
     raise ValueError(f"{layer.name}: the torch witness has no layer kind {layer.kind!r}")
@@ -67,15 +127,36 @@ def _output(layers: tuple[Layer, ...], x: torch.Tensor, t: Tensors, masks: Tenso
     return x
 
 
-def _loss(stack: Stack, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _loss(stack: Stack, out: torch.Tensor, y: torch.Tensor, masks: Tensors) -> torch.Tensor:
+    if stack.per_step:  # every step; padded steps left out, mean over the real ones
+        real = masks[PADDING].reshape(-1)
+        flat_out, flat_y = out.reshape(-1, out.shape[-1]), y.reshape(-1, *y.shape[2:])
+        if stack.loss == "softmax-ce-labels":
+            return F.cross_entropy(flat_out, torch.where(real > 0, flat_y, -100), ignore_index=-100,
+                                   reduction=stack.reduction)
+        total = (LOSSES[stack.loss](flat_out, flat_y) * real).sum()
+        return total / real.sum() if stack.reduction == "mean" else total
     per_sample = LOSSES[stack.loss](out, y)
     return per_sample.mean() if stack.reduction == "mean" else per_sample.sum()
 
 
+def _data(stack: Stack, x: np.ndarray, dtype=np.float64) -> torch.Tensor:
+    """x as a tensor: integer tokens as int64, else in ``dtype``."""
+    return torch.tensor(np.asarray(x, np.int64 if stack.tokens else dtype))
+
+
 def _inputs(stack: Stack, x: np.ndarray, y: np.ndarray, masks: Params | None, dtype=np.float64):
     y = torch.tensor(np.asarray(y, np.int64 if stack.targets == "labels" else dtype))
-    return (torch.tensor(np.asarray(x, dtype)), y,
-            {name: torch.tensor(np.asarray(mask, dtype)) for name, mask in (masks or {}).items()})
+    masks = dict(masks or {})
+    if stack.per_step and PADDING not in masks:
+        masks[PADDING] = np.ones((len(x), stack.shapes[-1][0]))
+    return (_data(stack, x, dtype), y,
+            {name: torch.tensor(np.asarray(mask, dtype)) for name, mask in masks.items()})
+
+
+def differentiable(stack: Stack, x: np.ndarray) -> Params:
+    """``{"x": x}``, or nothing for integer tokens (no gradient)."""
+    return {} if stack.tokens else {"x": x}
 
 
 def _leaves(values: Params, dtype=np.float64) -> Tensors:
@@ -93,15 +174,15 @@ def loss(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Para
     x, y, masks = _inputs(stack, x, y, masks)
     with torch.no_grad():
         t = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in params.items()}
-        return float(_loss(stack, _output(stack.layers, x, t, masks), y))
+        return float(_loss(stack, _output(stack.layers, x, t, masks), y, masks))
 
 
 def gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Params | None = None,
               dtype: type = np.float64) -> Params:
     """∂L/∂θ and ∂L/∂x (key ``x``) by reverse-mode autograd, computed in ``dtype``."""
-    leaves = _leaves(params | {"x": x}, dtype)
-    _, y, masks = _inputs(stack, x, y, masks, dtype)
-    total = _loss(stack, _output(stack.layers, leaves["x"], leaves, masks), y)
+    leaves = _leaves(params | differentiable(stack, x), dtype)
+    data, y, masks = _inputs(stack, x, y, masks, dtype)
+    total = _loss(stack, _output(stack.layers, leaves.get("x", data), leaves, masks), y, masks)
     grads = torch.autograd.grad(total, list(leaves.values()), allow_unused=True)
     return {name: _numpy(g, leaves[name]).astype(np.float64) for name, g in zip(leaves, grads, strict=True)}
 
@@ -129,13 +210,14 @@ def perturbed_gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarr
     results = []
     for _ in range(runs):
         leaves = {name: shake(torch.tensor(np.asarray(v, np.float64))).requires_grad_()
-                  for name, v in (params | {"x": x}).items()}
-        _, target, tensors_masks = _inputs(stack, x, y, masks)
+                  for name, v in (params | differentiable(stack, x)).items()}
+        data, target, tensors_masks = _inputs(stack, x, y, masks)
         if target.is_floating_point():
             target = shake(target)
         running = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in (buffers or {}).items()}
-        out = _output(stack.layers, leaves["x"], leaves | running, tensors_masks, wobble)
-        grads = torch.autograd.grad(_loss(stack, out, target), list(leaves.values()), allow_unused=True)
+        out = _output(stack.layers, leaves.get("x", data), leaves | running, tensors_masks, wobble)
+        grads = torch.autograd.grad(_loss(stack, out, target, tensors_masks), list(leaves.values()),
+                                    allow_unused=True)
         results.append({name: _numpy(g, leaves[name]) for name, g in zip(leaves, grads, strict=True)}
                        | {name: t.numpy() for name, t in running.items()})
     return results
@@ -145,10 +227,10 @@ def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.
                            lr: float, masks: Params | None = None) -> tuple[Params, Params, Params]:
     """(∂L/∂θ and ∂L/∂x, θ after torch.optim's functional SGD step, the running statistics after
     ``F.batch_norm``'s in-place update), float64."""
-    leaves = _leaves(params | {"x": x})
+    leaves = _leaves(params | differentiable(stack, x))
     running = {name: torch.tensor(np.asarray(v, np.float64)) for name, v in buffers.items()}
-    _, y, masks = _inputs(stack, x, y, masks)
-    _loss(stack, _output(stack.layers, leaves["x"], leaves | running, masks), y).backward()
+    data, y, masks = _inputs(stack, x, y, masks)
+    _loss(stack, _output(stack.layers, leaves.get("x", data), leaves | running, masks), y, masks).backward()
     grads = {name: _numpy(t.grad, t) for name, t in leaves.items()}
     tensors = [leaves[name] for name in params]
     for t in tensors:  # a parameter the forward does not use (a user's layer that detaches it)
@@ -160,16 +242,22 @@ def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.
             {name: t.numpy() for name, t in running.items()})
 
 
-def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = None) -> np.ndarray:
-    """L of every copy, float64: ``values`` holds every parameter and ``x`` with a leading axis
-    of copies (``torch.func.vmap`` of the forward pass over it)."""
-    _, target, tensors_masks = _inputs(stack, values["x"][0], y, masks)
+def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = None,
+           x: np.ndarray | None = None) -> np.ndarray:
+    """L of every copy, float64: ``values`` holds every parameter and ``x`` (for tokens, given
+    apart as ``x``, the same for every copy) with a leading axis of copies
+    (``torch.func.vmap`` of the forward pass over it; one copy at a time through recurrent
+    layers and attention, whose fused kernels have no batching rule)."""
+    data, target, tensors_masks = _inputs(stack, values["x"][0] if x is None else x, y, masks)
     tensors = {name: torch.from_numpy(np.ascontiguousarray(v, np.float64)) for name, v in values.items()}
 
     def one(t: Tensors) -> torch.Tensor:
-        return _loss(stack, _output(stack.layers, t["x"], t, tensors_masks), target)
+        return _loss(stack, _output(stack.layers, t.get("x", data), t, tensors_masks), target, tensors_masks)
 
     with torch.no_grad():
+        if any(layer.kind in (*RECURRENT, "attention") for layer in walk(stack.layers)):
+            count = len(next(iter(tensors.values())))
+            return np.array([float(one({name: v[k] for name, v in tensors.items()})) for k in range(count)])
         return torch.func.vmap(one)(tensors).numpy()
 
 
@@ -188,7 +276,7 @@ def layer_inputs(stack: Stack, params: Params, x: np.ndarray, masks: Params | No
         return a
 
     with torch.no_grad():
-        out = visit(stack.layers, torch.tensor(np.asarray(x, np.float64)))
+        out = visit(stack.layers, _data(stack, x))
     return found, out.numpy()
 
 
@@ -199,5 +287,5 @@ def running_after(stack: Stack, params: Params, buffers: Params, x: np.ndarray, 
     _, _, tensors_masks = _inputs(stack, x, np.zeros(len(x), np.int64), masks, dtype)
     t = {name: torch.tensor(np.asarray(v, dtype)) for name, v in (params | buffers).items()}
     with torch.no_grad():
-        _output(stack.layers, torch.tensor(np.asarray(x, dtype)), t, tensors_masks)
+        _output(stack.layers, _data(stack, x, dtype), t, tensors_masks)
     return {name: t[name].numpy().astype(np.float64) for name in buffers}

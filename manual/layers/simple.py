@@ -1,7 +1,8 @@
 r"""Dense, activation, dropout, flatten and add: the layers with one-line derivations.
 
 * ``dense``: x (N, F_in), W (F_out, F_in), b (F_out,): out = x Wᵀ + b;
-  ∂L/∂x = dout W, ∂L/∂W = doutᵀ x, ∂L/∂b = Σ_n dout.
+  ∂L/∂x = dout W, ∂L/∂W = doutᵀ x, ∂L/∂b = Σ_n dout. On sequences x (N, T, F_in) it acts at
+  every step, and the sums run over samples and steps.
 * activation σ (elementwise, any shape): out = σ(x); ∂L/∂x = dout ⊙ σ′(x)
   (``manual.activations``: each value beside its derivative).
 * ``dropout`` with keep-probability 1 − p and an explicit 0/1 mask of x's shape (inverted
@@ -29,9 +30,10 @@ def dense_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Arr
 
 
 def dense_backward(dout: Array, cache: tuple) -> tuple[Array, dict[str, Array]]:
-    """∂L/∂x = dout W, ∂L/∂W = doutᵀ x, ∂L/∂b = Σ_n dout."""
+    """∂L/∂x = dout W, ∂L/∂W = doutᵀ x, ∂L/∂b = Σ_n dout (sums over steps too)."""
     x, W, has_bias = cache
-    return dout @ W, {"W": dout.T @ x} | ({"b": dout.sum(axis=0)} if has_bias else {})
+    rows, inputs = dout.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1])
+    return dout @ W, {"W": rows.T @ inputs} | ({"b": rows.sum(axis=0)} if has_bias else {})
 
 
 def activation_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Array, tuple]:

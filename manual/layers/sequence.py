@@ -1,0 +1,49 @@
+r"""Embedding, and the loss at every time step with a mask for padded positions.
+
+* ``embedding``: integer tokens x (N, T) with values in [0, V), W (V, D) (torch's layout):
+  out[n, t] = W[x[n, t]] (N, T, D). ∂L/∂W[v] = Σ over every (n, t) with x[n, t] = v of
+  dout[n, t]: a token that appears several times *accumulates* its gradients. Tokens have no
+  gradient.
+* per-time-step loss on outputs (N, T, C), targets per step (labels (N, T) or values
+  (N, T, C)) and a 0/1 mask m (N, T) of real (1) and padded (0) positions:
+  L = Σ_{n,t} m_{nt} ℓ(out_{nt}, y_{nt}) / M with M = Σ m (``mean``, torch's convention for
+  ignored targets) or 1 (``sum``); ∂L/∂out_{nt} = (m_{nt}/M) ∂ℓ/∂out_{nt}.
+  (The dense layer acts at every step by itself: ``manual.layers.simple``.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from manual.layer_kinds import Layer
+
+Array = np.ndarray
+PADDING = "padding"  # the masks' key of the per-time-step loss's mask
+
+
+def embedding_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Array, tuple]:
+    """out[n, t] = W[x[n, t]]."""
+    return params["W"][x], (x, params["W"])
+
+
+def embedding_backward(dout: Array, cache: tuple) -> tuple[None, dict[str, Array]]:
+    """∂L/∂W[v] = Σ_{x[n,t] = v} dout[n, t] (``np.add.at`` accumulates repeated indices);
+    tokens get no gradient (None)."""
+    x, W = cache
+    dW = np.zeros_like(W)
+    np.add.at(dW, x.reshape(-1), dout.reshape(-1, W.shape[1]))
+    return None, {"W": dW}
+
+
+def masked_loss(record, out: Array, y: Array, mask: Array, reduction: str) -> tuple[float, Array]:
+    """(L, ∂L/∂out) of ``record`` (a ``manual.losses`` record: columns are samples) at every
+    step, padded steps left out."""
+    n, steps, classes = out.shape
+    flat_out = out.reshape(n * steps, classes).T
+    flat_y = y.reshape(n * steps) if y.ndim == 2 else y.reshape(n * steps, classes).T
+    weight = mask.reshape(n * steps).astype(out.dtype)
+    total = weight.sum() if reduction == "mean" else out.dtype.type(1)
+    per_step = record.per_sample(flat_out, flat_y)
+    value = float(np.sum(weight * per_step) / total)
+    dout = (record.gradient(flat_out, flat_y) * (weight / total)).T.reshape(out.shape)
+    return value, dout
