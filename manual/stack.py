@@ -37,7 +37,8 @@ Data are NCHW: a batch x is (N, C, H, W) for a spatial ``input_shape`` (C, H, W)
 for (F,), (N, T, D) for a sequence (T, D), and integer tokens (N, T) for (T,) when the first
 layer is an embedding. Recurrent layers and attention (``manual.layers.recurrent``,
 ``manual.layers.attention``) take (T, D) samples and give every step's output; dense acts
-at every step of a (T, D) sample. Parameters follow torch's layouts: conv W (F, C, kh, kw), dense W (F_out, F_in).
+at every step of a (T, D) sample. Parameters follow torch's layouts: conv W (F, C, kh, kw),
+dense W (F_out, F_in).
 Batch norm also keeps running statistics (bn1.running_mean, bn1.running_var, buffers updated by
 the step); dropout's mask for layer ``drop1`` is x-shaped, 0 or 1. The last layer's output
 (N, C) goes to the loss, any of ``manual.vocabulary`` that takes the output as it is (not as
