@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bpcheck.sequence_nearby import SEQUENCE_NEARBY
 from bpcheck.stack_compare import StackRule
 from bpcheck.stack_problem import StackProblem
 from bpcheck.tolerances import LAYER_DIAGNOSIS
@@ -88,6 +89,7 @@ NEARBY: dict[str, list[tuple[str, Nearby]]] = {
     "layer_norm": [("statistics over the batch axis instead of each sample's",
                     lambda x, t, layer, m: _standardised(x, t, layer, (0,), False))],
     "dropout": [("the mask not rescaled by 1/(1 − p)", lambda x, t, layer, m: x * m[layer.name])],
+    **SEQUENCE_NEARBY,
 }
 
 
@@ -117,12 +119,16 @@ def _inputs(rule: StackRule, problem: StackProblem) -> list[tuple[Layer, Array]]
 
 
 def _vjp(forward: Callable, x: Array, own: dict[str, Array], dout: Array) -> tuple[Array, dict[str, Array]]:
-    """(output, {"x": ∂⟨dout, f⟩/∂x, parameter: …}) of a torch forward f(x, own tensors)."""
+    """(output, {"x": ∂⟨dout, f⟩/∂x, parameter: …}) of a torch forward f(x, own tensors);
+    no "x" for integer tokens."""
     leaves = {name: torch.tensor(v, requires_grad=True) for name, v in own.items()}
-    xt = torch.tensor(x, requires_grad=True)
+    data = np.issubdtype(x.dtype, np.floating)
+    xt = torch.tensor(x, requires_grad=data)
+    inputs = {"x": xt} if data else {}
     out = forward(xt, leaves)
-    grads = torch.autograd.grad(out, [xt, *leaves.values()], torch.tensor(dout), allow_unused=True)
-    named = dict(zip(["x", *leaves], grads, strict=True))
+    grads = torch.autograd.grad(out, [*inputs.values(), *leaves.values()], torch.tensor(dout),
+                                allow_unused=True)
+    named = dict(zip([*inputs, *leaves], grads, strict=True))
     return out.detach().numpy(), {k: np.zeros_like(x if k == "x" else own[k]) if g is None else g.numpy()
                                   for k, g in named.items()}
 
@@ -161,7 +167,8 @@ def diagnose_layers(rule: StackRule, problem: StackProblem, seed: int = 0) -> li
         def witness(xt, t, ly=layer):
             return layer_output(ly, xt, {f"{ly}.{k}": v for k, v in t.items()}, tensors)
         exact_out, exact = _vjp(witness, x, own, dout)
-        mine = {"forward": out, "x": dx} | {name.partition(".")[2]: g for name, g in grads.items()}
+        mine = {"forward": out} | ({} if dx is None else {"x": dx}) | {
+            name.partition(".")[2]: g for name, g in grads.items()}
         truth = {"forward": exact_out} | exact
         for quantity, value in mine.items():
             error = _distance(value, truth[quantity])
