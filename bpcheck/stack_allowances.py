@@ -11,7 +11,9 @@ jax samples, e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor). What differs for 
 * κ_out, the truth's own conditioning where frameworks differentiate from an activation's
   output (tanh′ = 1 − tanh², …), is taken per gradient: the largest over the activations its
   backward path goes through (the layers after its own) and the loss, from the records'
-  ``output_form_condition`` and ``condition``. Above SATURATED the reason names the saturated
+  ``output_form_condition`` and ``condition``; inside a recurrent layer every gate's input at
+  every step counts (tanh, σ), and inside attention every row of scores (softmax), and their
+  κ reaches the layer's own parameters too. Above SATURATED the reason names the saturated
   layer, and a gradient that is exactly 0 is not taken as settled; where κ_out·u_64 ≥ 1 an
   output rounded to its limit (tanh to ±1), so an entry of that gradient the float64 truth
   gives as exactly 0 may be a derivative that rounded to 0 (1 − tanh² = 0 where a rule's
@@ -40,6 +42,7 @@ from manual.spec import ACTIVATIONS, LOSSES, parse_activation
 from manual.stack import ACTIVATION, Stack, walk
 
 Params = dict[str, np.ndarray]
+INNER = ("rnn", "lstm", "gru", "attention")  # layers with activations inside
 
 
 def rounding_steps(stack: Stack, n: int) -> int:
@@ -63,17 +66,26 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
     loss_condition = LOSSES[p.stack.loss].condition
     loss_kappa = float(np.max(loss_condition(output, output), initial=1.0)) if loss_condition else 1.0
     where = f"the {p.stack.loss} loss is saturated" if loss_kappa > SATURATED else ""
-    kappas = []  # κ of each layer in forward order (1 where no activation)
+    kappas, inner = [], []  # κ of each layer in forward order (1 where no activation)
     for layer, x in inputs:
         record = ACTIVATIONS[parse_activation(layer.activation)[0]] if layer.kind == ACTIVATION else None
         condition = record.output_form_condition if record else None
         kappas.append(float(np.max(condition(x), initial=1.0)) if condition else 1.0)
+        reach, what = float(np.max(np.abs(x), initial=0.0)), "its input"
+        if layer.kind in INNER:  # gates and softmax inside: their κ reaches the layer's own parameters
+            found = torch_stack.inner_preactivations(layer, x, p.params)
+            kappas[-1] = max([float(np.max(ACTIVATIONS[name].output_form_condition(z), initial=1.0))
+                              for name, z in found], default=1.0)
+            reach = max([float(np.max(np.abs(z), initial=0.0)) for _, z in found], default=0.0)
+            what = "the scores inside it" if layer.kind == "attention" else "a gate's input inside it"
+        inner.append(kappas[-1] if layer.kind in INNER else 1.0)
         if kappas[-1] > max(SATURATED, loss_kappa, *kappas[:-1]):
-            where = (f"{layer} ({layer.activation}) is saturated: its input reaches "
-                     f"{float(np.max(np.abs(x))):.3g}, where its derivative underflows")
+            where = (f"{layer} ({layer.activation or layer.kind}) is saturated: {what} reaches "
+                     f"{reach:.3g}, where its derivative underflows")
     after = [max(kappas[i + 1:], default=1.0) for i in range(len(kappas))]
     position = {layer.name: i for i, (layer, _) in enumerate(inputs)}
-    per_key = {name: max(loss_kappa, after[position[name.partition(".")[0]]]) for name in p.params}
+    per_key = {name: max(loss_kappa, after[position[name.partition(".")[0]]],
+                         inner[position[name.partition(".")[0]]]) for name in p.params}
     if not p.stack.tokens:
         per_key["x"] = max(loss_kappa, *kappas)
     return per_key | {name: 1.0 for name in p.buffers}, where

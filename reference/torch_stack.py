@@ -59,6 +59,43 @@ def _recurrent(layer: Layer, x: torch.Tensor, own: Tensors) -> torch.Tensor:
     return recurrent_run(layer, x, own, initial_state(layer, own, x.shape[0]))[0]
 
 
+def inner_preactivations(layer: Layer, x: np.ndarray, params: Params) -> list[tuple[str, np.ndarray]]:
+    """Inside a recurrent layer or attention, in float64: every activation's input, named by
+    the activation — ``("tanh", z)``, ``("sigmoid", z)``, and for attention ``("softmax", S)``
+    with S the rows of scores a causal mask leaves whole, one list item per row length — for
+    the allowances' conditioning (``bpcheck.stack_allowances``)."""
+    own = {name.partition(".")[2]: torch.tensor(np.asarray(v, np.float64))
+           for name, v in params.items() if name.partition(".")[0] == layer.name}
+    x = torch.tensor(np.asarray(x, np.float64))
+    found: list[tuple[str, torch.Tensor]] = []
+    with torch.no_grad():
+        if layer.kind == "attention":
+            n, steps, _ = x.shape
+            q, k = ((F.linear(x, own[f"W_{w}"], own.get(f"b_{w}")) if layer.projections else x)
+                    .reshape(n, steps, layer.heads, -1).transpose(1, 2) for w in "qk")
+            scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+            rows = [scores[..., t, :t + 1] for t in range(steps)] if layer.causal else [scores]
+            return [("softmax", row.numpy()) for row in rows]
+        state = initial_state(layer, own, x.shape[0])
+        for step in range(x.shape[1]):
+            z = F.linear(x[:, step], own["W_ih"], own.get("b_ih")) + F.linear(state[0], own["W_hh"],
+                                                                              own.get("b_hh"))
+            if layer.kind == "rnn":
+                found.append(("tanh", z))
+            elif layer.kind == "lstm":
+                i, f, g, o = z.chunk(4, dim=1)
+                found += [("sigmoid", torch.cat([i, f, o], dim=1)), ("tanh", g)]
+            else:
+                a = F.linear(x[:, step], own["W_ih"], own.get("b_ih")).chunk(3, dim=1)
+                h = F.linear(state[0], own["W_hh"], own.get("b_hh")).chunk(3, dim=1)
+                reset = torch.sigmoid(a[0] + h[0])
+                found += [("sigmoid", z[:, :2 * layer.width]), ("tanh", a[2] + reset * h[2])]
+            _, state = recurrent_run(layer, x[:, step:step + 1], own, state)
+            if layer.kind == "lstm":
+                found.append(("tanh", state[1]))  # tanh(c_t)
+    return [(name, z.numpy()) for name, z in found]
+
+
 def _attention(layer: Layer, x: torch.Tensor, own: Tensors) -> torch.Tensor:
     """``F.multi_head_attention_forward`` on (T, N, D), or without projections
     ``F.scaled_dot_product_attention`` per head."""

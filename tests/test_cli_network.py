@@ -41,11 +41,12 @@ def test_a_bias_before_batch_norm_is_inconclusive_with_the_reason_and_exits_thre
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["--network", "dense:3"], r"dense1 \(dense\) needs samples of shape \(F,\): add flatten before it"),
+    (["--network", "dense:3"],
+     r"dense1 \(dense\) needs samples of shape \(F,\) or \(T, D\): add flatten before it"),
     (["--network", "conv2d:4,k9;flatten;dense:2"], "does not fit its 8x8 input"),
     (["--network", "conv2d:4;flatten;dense:2", "--layers", "4,3"], "--layers describes an MLP"),
     (["--network", "flatten;dense:2", "--rules", "seed-literal"], "--rules: unknown"),
-    (["--network", "flatten;dense:2", "--input-shape", "0,4"], "--input-shape: expected C,H,W or F"),
+    (["--network", "flatten;dense:2", "--input-shape", "0,4"], "--input-shape: expected C,H,W, T,D or F"),
     (["--input-shape", "1,8,8"], "--input-shape needs --network"),
     (["--network", "flatten;dense:2", "--steps", "3"], "--steps describes an MLP"),
     (["--network", "dense:4;batch_norm;dense:2", "--input-shape", "3", "--samples", "1"],

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from bpcheck.layer_diagnose import NEARBY, diagnose_layers
 from bpcheck.layer_mutants import LAYER_MUTANTS, MUTANT_KINDS
+from bpcheck.sequence_strategies import layer_problems
 from bpcheck.stack_compare import DERIVED, OWN_FORWARD, compare_stack
 from bpcheck.stack_problem import random_problem
-from bpcheck.stack_strategies import single_layer_problems
 from manual.stack import Stack
 
 #: What the diagnosis must say of each mutant: words of the nearby layer that explains it.
@@ -26,6 +26,13 @@ CAUSE = {
     "batch_norm_first_term": "the mean and variance terms left out",
     "layer_norm_over_batch": "over the batch axis",
     "dropout_unscaled": "not rescaled",
+    "embedding_assigned": "assigned, not accumulated",
+    "rnn_bptt_one_step": "truncated to the last step",
+    "rnn_hidden_not_carried": "not carried from step to step",
+    "lstm_sigmoid_derivative_for_tanh": "differentiated as a sigmoid",
+    "attention_unscaled_backward": "without 1/√d",
+    "softmax_diagonal": "reduced to its diagonal",
+    "causal_mask_ignored_backward": "causal mask ignored",
 }
 #: Mutants whose forward pass is wrong too (their backward is that forward's exact gradient).
 WRONG_FORWARD = {"layer_norm_over_batch", "dropout_unscaled"}
@@ -52,7 +59,7 @@ def _changes_something(name: str, problem) -> bool:
 @settings(max_examples=MUTANT_EXAMPLES)
 @given(data=st.data())
 def test_each_layer_mutant_differs_wherever_its_mistake_matters_and_is_diagnosed(name, data):
-    problem = data.draw(single_layer_problems(MUTANT_KINDS[name], data.draw(st.sampled_from(
+    problem = data.draw(layer_problems(MUTANT_KINDS[name], data.draw(st.sampled_from(
         ["float64", "float32"]))))
     assume(_changes_something(name, problem))
     rule = LAYER_MUTANTS[name]
@@ -76,4 +83,17 @@ def test_the_diagnosis_finds_the_one_wrong_layer_inside_a_network():
     findings = diagnose_layers(LAYER_MUTANTS["batch_norm_first_term"], problem)
     assert [(f.layer, f.quantity) for f in findings] == [("bn1", "x")]
     assert "the mean and variance terms left out" in findings[0].explained_by[0]
+    assert diagnose_layers(DERIVED, problem) == []
+
+
+def test_the_diagnosis_finds_the_one_wrong_layer_inside_a_sequence_network():
+    stack = Stack("embedding:4,v3;gru:4;attention:h2,causal;lstm:2;tanh;dense:2", (5,))
+    problem = random_problem(stack, 3, seed=3)
+    for name, layer in (("lstm_sigmoid_derivative_for_tanh", "lstm1"),
+                        ("causal_mask_ignored_backward", "attn1")):
+        (report,), _, _ = compare_stack(problem, [LAYER_MUTANTS[name]])
+        assert report.verdict == "DIFFERS"
+        findings = diagnose_layers(LAYER_MUTANTS[name], problem)
+        assert {f.layer for f in findings} == {layer}, findings
+        assert all(CAUSE[name] in " ".join(f.explained_by) for f in findings)
     assert diagnose_layers(DERIVED, problem) == []

@@ -33,6 +33,13 @@ def _rules(names):
     return [known[name] for name in names] if names else [DERIVED]
 
 
+def _data_note(stack) -> str:
+    """What the header says of x and of a loss at every step."""
+    note = "x holds integer tokens (no gradient)" if stack.tokens else "the input's gradient is row x"
+    return note + ("; the loss is taken at every step, padded steps (random lengths) left out"
+                   if stack.per_step else "")
+
+
 def _diagnosis_table(rule, findings) -> Table:
     table = Table(title=f"[bold]{rule.name}[/]: each layer alone against torch (float64, random dout)",
                   title_justify="left")
@@ -71,7 +78,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
 
     console.print(f"[bold]network[/] {escape(stack.describe())}; loss={stack.loss}/{stack.reduction} "
                   f"dtype={stack.dtype}; η={problem.lr}; seed={args.seed}; random data "
-                  f"({problem.n_samples} samples); the input's gradient is row x", soft_wrap=True)
+                  f"({problem.n_samples} samples); " + _data_note(stack), soft_wrap=True)
     entries = problem.n_params + problem.x.size
     enabled, sample = finite_difference_sample(args.finite_differences, entries)
     reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample)

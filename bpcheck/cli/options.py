@@ -127,13 +127,14 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def _input_shape(text: str) -> tuple[int, ...]:
-    """``1,8,8`` or ``1x8x8`` → (1, 8, 8); ``16`` → (16,)."""
+    """``1,8,8`` or ``1x8x8`` → (1, 8, 8); ``6,4`` → (6, 4) (T steps of D features); ``16`` →
+    (16,) (features, or T tokens before an embedding)."""
     try:
         shape = tuple(int(part) for part in text.replace("x", ",").split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected C,H,W or F, got {text!r}") from None
-    if len(shape) not in (1, 3) or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"expected C,H,W or F of positive integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected C,H,W, T,D or F, got {text!r}") from None
+    if len(shape) not in (1, 2, 3) or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,H,W, T,D or F of positive integers, got {text!r}")
     return shape
 
 
@@ -166,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a network of layers instead of an MLP, e.g. "
                              "'conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10' (README: "
                              "Networks of layers); random data of --input-shape")
-    parser.add_argument("--input-shape", type=_input_shape, default=None, metavar="C,H,W|F",
-                        help="one sample's shape for --network (default 1,8,8)")
+    parser.add_argument("--input-shape", type=_input_shape, default=None, metavar="C,H,W|T,D|F",
+                        help="one sample's shape for --network (default 1,8,8): an image, T steps "
+                             "of D features, F features, or T tokens before an embedding")
     parser.add_argument("--loss", default=None, choices=list(LOSSES),
                         help="the loss (default half-sse, the seed's; softmax-ce-labels with --network)")
     parser.add_argument("--l2", type=float, default=0.0, help="λ of the penalty λ/2 Σ‖W‖²")

@@ -32,7 +32,7 @@ def dense_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Arr
 def dense_backward(dout: Array, cache: tuple) -> tuple[Array, dict[str, Array]]:
     """∂L/∂x = dout W, ∂L/∂W = doutᵀ x, ∂L/∂b = Σ_n dout (sums over steps too)."""
     x, W, has_bias = cache
-    rows, inputs = dout.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1])
+    rows, inputs = (dout, x) if x.ndim == 2 else (dout.reshape(-1, W.shape[0]), x.reshape(-1, W.shape[1]))
     return dout @ W, {"W": rows.T @ inputs} | ({"b": rows.sum(axis=0)} if has_bias else {})
 
 
