@@ -1,8 +1,10 @@
 """Milliseconds per example of checking networks of layers, each part measured side by side.
 
-Two problem sets, drawn once: the issue's small CNN (conv2d:8,k3,s1,p1;relu;max_pool2d:k2;
-flatten;dense:10 on 1×8×8, batch 4) at 20 seeds, and 40 random networks of
-``bpcheck.stack_strategies.networks`` (float64). Every timed function runs on the same
+Four problem sets, drawn once: the issue's small CNN (conv2d:8,k3,s1,p1;relu;max_pool2d:k2;
+flatten;dense:10 on 1×8×8, batch 4) at 20 seeds, 40 random networks of
+``bpcheck.stack_strategies.networks`` (float64), a small sequence model (SEQUENCE on 8 tokens,
+batch 4, the loss at every step with padding) at 10 seeds, and 40 random sequence networks of
+``bpcheck.sequence_strategies.sequence_problems``. Every timed function runs on the same
 problems in interleaved rounds; jax's structures are compiled in a warm-up round first (a new
 structure costs 0.2–0.4 s of compilation, measured apart in the last row). Run with
 ``make bench``.
@@ -19,6 +21,7 @@ from rounds import interleaved
 from tables import show
 
 from bpcheck.runtime import one_thread
+from bpcheck.sequence_strategies import sequence_problems
 from bpcheck.stack_compare import (
     DERIVED,
     OWN_FORWARD_ENTRIES,
@@ -34,17 +37,19 @@ from manual.stack import Stack
 
 ROUNDS = 5
 CNN = "conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10"
+SEQUENCE = "embedding:4,v6;gru:6;attention:h2,causal;dense:3"
 
 
-def drawn(count: int) -> list[StackProblem]:
-    """``count`` random networks with their values, as the tests draw them."""
+def drawn(count: int, sequences: bool = False) -> list[StackProblem]:
+    """``count`` random networks (sequence networks) with their values, as the tests draw them."""
     found: list[StackProblem] = []
 
     @settings(max_examples=count, database=None, derandomize=True, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def draw(data):
-        found.append(data.draw(problems(data.draw(networks()), scales=NETWORK_SCALES)))
+        found.append(data.draw(sequence_problems()) if sequences
+                     else data.draw(problems(data.draw(networks()), scales=NETWORK_SCALES)))
 
     draw()
     return found[:count]
@@ -61,7 +66,7 @@ def cases() -> dict:
         "torch": lambda p: torch_w.gradients(*p.arrays()),
         "jax (jit)": lambda p: jax_w.gradients(*p.arrays()),
         "finite differences of torch's forward (vmap)": lambda p: differences(
-            lambda v: torch_w.losses(p.stack, v, p.y, p.masks), p, copies=1024),
+            lambda v: torch_w.losses(p.stack, v, p.y, p.masks, p.x), p, copies=1024),
         "finite differences of the rule's own forward (≤ 128 entries)":
             lambda p: differences(DERIVED.own_loss(p), p, OWN_FORWARD_ENTRIES),
         "full check, torch + jax (reruns, steps, rows)": lambda p: full(p, fd=False),
@@ -95,6 +100,16 @@ def main() -> None:
         measure(f"ms per example, 40 random networks of the tests' strategy (median "
                 f"{entries:.0f} parameter and input entries): median of {ROUNDS} interleaved rounds", random,
                 append=True)
+        small = [random_problem(Stack(SEQUENCE, (8,)), 4, seed=seed) for seed in range(10)]
+        measure(f"ms per example, a small sequence model ({SEQUENCE} on 8 tokens, batch 4, loss at "
+                f"every step, {small[0].n_params} parameter entries; recurrent layers and attention "
+                f"difference one copy at a time, not by vmap): median of {ROUNDS} interleaved rounds "
+                "over 10 seeds", small, append=True)
+        sequences = drawn(40, sequences=True)
+        entries = statistics.median(p.n_params + (0 if p.stack.tokens else p.x.size) for p in sequences)
+        measure(f"ms per example, 40 random sequence networks of the tests' strategy (median "
+                f"{entries:.0f} parameter and input entries): median of {ROUNDS} interleaved rounds",
+                sequences, append=True)
 
 
 if __name__ == "__main__":

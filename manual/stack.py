@@ -136,7 +136,11 @@ class Stack:
 
     def describe(self) -> str:
         """The network as text (``describe_layers``) on its input shape."""
-        return f"{describe_layers(self.layers)} on {'x'.join(map(str, self.input_shape))} samples"
+        shape = self.input_shape
+        samples = (f"sequences of {shape[0]} tokens" if self.tokens else
+                   f"sequences of {shape[0]} steps of {shape[1]} features" if len(shape) == 2 else
+                   f"{'x'.join(map(str, shape))} samples")
+        return f"{describe_layers(self.layers)} on {samples}"
 
 
 def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tuple[int, ...]]:

@@ -79,11 +79,11 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
     console.print(f"[bold]network[/] {escape(stack.describe())}; loss={stack.loss}/{stack.reduction} "
                   f"dtype={stack.dtype}; η={problem.lr}; seed={args.seed}; random data "
                   f"({problem.n_samples} samples); " + _data_note(stack), soft_wrap=True)
-    entries = problem.n_params + problem.x.size
+    entries = problem.n_params + (0 if stack.tokens else problem.x.size)
     enabled, sample = finite_difference_sample(args.finite_differences, entries)
     reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample)
-    console.print(finite_difference_line(enabled, sample, entries).replace("parameter entries",
-                                                                           "parameter and input entries"))
+    line = finite_difference_line(enabled, sample, entries)
+    console.print(line if stack.tokens else line.replace("parameter entries", "parameter and input entries"))
     for report in reports:
         console.print(rule_table(report))
         if report.verdict == DIFFERS:
