@@ -141,6 +141,7 @@ def _differing(report: RuleReport) -> dict[tuple[str, str], list]:
 #: The sample shapes a user's layer is drawn on: C ≤ 6 channels (sides ≤ 7) or F ≤ 8 features,
 #: wider than the built-in layers' draws, for mistakes that need several groups of channels.
 USER_CHANNELS, USER_FEATURES = 6, 8
+USER_STEPS = 5  # and T ≤ 5 steps for a sequence layer (rank 2)
 
 
 @st.composite
@@ -149,6 +150,8 @@ def _networks(draw, layer: UserLayer):
     under softmax cross-entropy; float64 or float32. The layer's input shape is drawn first, and
     only shapes its ``fits`` takes."""
     dtype = draw(st.sampled_from(["float64", "float32"]))
+    if layer.rank == 2:
+        return draw(_sequence_networks(layer, dtype))
     spatial = layer.rank == 3 or (layer.rank is None and draw(st.booleans()))
     shape = draw(shapes(spatial, USER_CHANNELS, USER_FEATURES))
     if layer.fits is not None and not guarded_call(layer.name, "fits", layer.fits, shape):
@@ -161,6 +164,19 @@ def _networks(draw, layer: UserLayer):
         before_shape = (before_shape[0], *shape[1:])
     text = f"{before};{draw(st.sampled_from(HIDDEN))};{layer.name};flatten;dense:3"
     return Stack(text, before_shape, dtype=dtype)
+
+
+@st.composite
+def _sequence_networks(draw, layer: UserLayer, dtype: str):
+    """A sequence layer (rank 2) alone (then flatten) under ½Σ(out − y)², or after a dense layer
+    at every step and a hidden activation, under softmax cross-entropy at every step."""
+    shape = (draw(st.integers(1, USER_STEPS)), draw(st.integers(1, USER_FEATURES)))
+    if layer.fits is not None and not guarded_call(layer.name, "fits", layer.fits, shape):
+        raise ValueError(f"your fits() refuses samples of shape {shape}")
+    if draw(st.booleans()):
+        return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
+    text = f"dense:{shape[1]};{draw(st.sampled_from(HIDDEN))};{layer.name};dense:3"
+    return Stack(text, (shape[0], draw(st.integers(1, 5))), dtype=dtype)
 
 
 def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerReport:

@@ -42,8 +42,9 @@ class UserLayerError(Exception):
 class UserLayer:
     """A layer of yours. ``parameters`` maps each parameter's name to its shape as a function of
     one sample's input shape ((C, H, W) or (F,)); ``output_shape`` gives one sample's output
-    shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 1 for (F,) only,
-    None for either; ``kinks`` are input values where it has no derivative (draws keep away
+    shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 2 for sequences
+    (T, D) only (drawn alone, or after dense at every step under a per-step loss), 1 for (F,)
+    only, None for (C, H, W) or (F,); ``kinks`` are input values where it has no derivative (draws keep away
     from them, as for activations); ``fits(shape)`` says which sample shapes it takes (a
     2-group norm: an even C), the others are not drawn. Arrays are NCHW (or N × F), as in
     ``manual.stack``; the torch and jax forwards take ``(x, params)`` of their own arrays and
@@ -77,8 +78,9 @@ class UserLayer:
             raise TypeError(f"kinks={self.kinks!r} must be a tuple of numbers, e.g. (0.0,)")
         if self.fits is not None and not callable(self.fits):
             raise TypeError(f"fits={self.fits!r} must be a function of one sample's shape, or None")
-        if self.rank not in (None, 1, 3):
-            raise ValueError(f"rank={self.rank!r}: expected 3 ((C, H, W) samples), 1 ((F,)) or None")
+        if self.rank not in (None, 1, 2, 3):
+            raise ValueError(f"rank={self.rank!r}: expected 3 ((C, H, W) samples), 2 ((T, D) "
+                             "sequences), 1 ((F,)) or None")
 
     def kind(self) -> LayerKind:
         """The layer kind this layer joins ``manual.stack`` as; its shape functions guarded."""

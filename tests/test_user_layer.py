@@ -135,7 +135,7 @@ def test_what_each_part_raises_or_returns_wrongly_is_named(changes, says):
     ({"name": "two words"}, "a layer's name is an identifier"),
     ({"jax": None}, "jax=None must be callable"),
     ({"parameters": {"gamma": (3,)}}, "parameters must map each parameter's name to a function"),
-    ({"rank": 2}, "rank=2: expected 3"),
+    ({"rank": 4}, "rank=4: expected 3"),
 ])
 def test_a_bad_declaration_is_an_error_naming_the_field(changes, message):
     with pytest.raises((ValueError, TypeError), match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -196,3 +196,31 @@ def test_declared_kinks_keep_the_draws_away_from_them():
                          parameters={"a": lambda shape: shape[:1]}, rank=3, kinks=(0.0,))
     assert check_layer(declared, EXAMPLES).passed
     assert min(seen) >= 1e-3  # KINK_MARGIN of each input's scale, on every forward that ran
+
+
+def _gated(x, p):
+    """A sequence layer of someone's own: out = g ⊙ tanh(x) at every step, g per feature."""
+    t = np.tanh(x)
+    return p["g"] * t, (t, p["g"])
+
+
+def _gated_backward(dout, cache, slip=False):
+    t, g = cache
+    dt = t if slip else 1 - t * t  # the slip: tanh′ taken as the value
+    return dout * g * dt, {"g": (dout * t).sum(axis=(0, 1))}
+
+
+@pytest.mark.parametrize("slip", [False, True])
+def test_a_sequence_layer_of_rank_two_is_checked_alone_and_after_dense_at_every_step(slip):
+    import torch
+
+    gated = UserLayer("gated", _gated, lambda d, c: _gated_backward(d, c, slip),
+                      torch=lambda x, p: p["g"] * torch.tanh(x),
+                      jax=lambda x, p: p["g"] * __import__("jax").numpy.tanh(x),
+                      parameters={"g": lambda shape: shape[-1:]}, rank=2)
+    report = check_layer(gated, EXAMPLES)
+    assert report.passed is not slip and report.verdict == ("DIFFERS" if slip else "agrees")
+    if slip:
+        assert report.backward_disagrees_with_own_forward
+        assert len(report.counterexample.stack.input_shape) == 2  # (T, D) samples
+        assert {(f.layer, f.quantity) for f in report.findings} == {("gated1", "x")}
