@@ -82,11 +82,12 @@ def stack_targets(stack: Stack, labels: Array) -> Array:
 
 def dropout_masks(stack: Stack, n: int, seed: int, epoch: int, batch: int) -> Params:
     """Each dropout layer's 0/1 mask for a batch of n, keeping 1 − p of units, drawn from a
-    generator seeded by (seed, epoch, batch): the same for every rule."""
+    generator seeded by (seed, epoch, batch): the same for every rule. (A per-step loss's
+    padding is the data's, not drawn.)"""
     rng = np.random.default_rng((seed, epoch, batch))
     drop = {layer.name: layer.p for layer in walk(stack.layers) if layer.kind == "dropout"}
     return {name: (rng.random(shape) >= drop[name]).astype(stack.dtype)
-            for name, shape in mask_shapes(stack, n).items()}
+            for name, shape in mask_shapes(stack, n).items() if name in drop}
 
 
 def evaluation_pairs(pairs: dict, buffers: Params) -> dict:

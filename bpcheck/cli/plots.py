@@ -27,17 +27,20 @@ PLOT_SIZE, PLOT_DPI = (11.0, 4.2), 100
 
 
 def plot_curves(curves: list[Curve], dataset: str, path: Path) -> Path:
-    """Training loss (log scale) and test accuracy per epoch; colour = η, line style = rule."""
+    """Training loss (log scale) and test accuracy per epoch; colour = η, line style (then
+    marker, past four rules) = rule."""
     plt = _pyplot()
     mine = [c for c in curves if c.dataset == dataset]
     rates = sorted({c.lr for c in mine})
-    styles = dict(zip(sorted({c.rule for c in mine}), ["-", "--", ":", "-."], strict=False))
+    lines, markers = ["-", "--", ":", "-."], [None, "o", "s", "^", "x", "d"]
+    styles = {rule: (lines[i % 4], markers[i // 4 % len(markers)])
+              for i, rule in enumerate(sorted({c.rule for c in mine}))}
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.85, len(rates)))
     figure, (left, right) = plt.subplots(1, 2, figsize=PLOT_SIZE, dpi=PLOT_DPI)
     for c in mine:
         epochs = np.arange(1, len(c.loss) + 1)
-        style = {"color": colours[rates.index(c.lr)], "linestyle": styles[c.rule],
-                 "label": f"{c.rule}, η={c.lr:g}"}
+        style = {"color": colours[rates.index(c.lr)], "linestyle": styles[c.rule][0],
+                 "marker": styles[c.rule][1], "markersize": 3, "label": f"{c.rule}, η={c.lr:g}"}
         left.plot(epochs, c.loss, **style)
         right.plot(epochs, c.test_accuracy, **style)
     left.set(yscale="log", xlabel="epoch", ylabel="training loss L", title=f"{dataset}: loss")

@@ -1,6 +1,7 @@
 """``bpcheck train``: train with each rule from the same start in the same order; curves to
-CSV, JSON and PNG. The MLP of ``manual.spec`` on iris and digits (``bpcheck.train``), or with
-``--network`` a network of layers on digits' 8×8 images (``bpcheck.train_layers``)."""
+CSV, JSON and PNG. The MLP of ``manual.spec`` on iris and digits (``bpcheck.train``), with
+``--network`` a network of layers on digits' 8×8 images (``bpcheck.train_layers``), or with
+``--task`` a sequence model on a generated task (``bpcheck.train_sequences``)."""
 
 from __future__ import annotations
 
@@ -30,15 +31,19 @@ from bpcheck.train_layers import (
     train_stack_curve,
     untouched_by,
 )
+from bpcheck.train_sequences import TASKS, Task, generate, misfit, sequence_stack, train_sequence_curve
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import LOSSES
+from manual.stack import Stack
 from manual.stack_checks import check_batch_norm_counts
 
-#: Defaults that differ between the MLP and ``--network``: (MLP, network of layers).
+#: Defaults that differ between the MLP and ``--network`` on digits: (MLP, network of layers);
+#: a sequence task (``--task``) takes its own (``bpcheck.train_sequences.TASKS``).
 DEFAULTS = {"datasets": ("iris,digits", "digits"),
             "rules": ("derived,seed-literal", "derived,max_pool_spread"),
-            "lrs": ((0.001, 0.01, 0.1), (0.03, 0.1, 0.3)), "batch": (10, 32)}
+            "lrs": ((0.001, 0.01, 0.1), (0.03, 0.1, 0.3)), "batch": (10, 32), "epochs": (30, 30)}
+DIGITS = "digits"  # --task's default: --network trains on digits
 
 
 @dataclass(frozen=True)
@@ -52,54 +57,85 @@ class Run:
     train: Callable[[Callable[[], None]], Curve]
 
 
-def write_curves(curves: list[Curve], out: Path) -> tuple[Path, Path]:
-    """curves.csv (one row per epoch) and curves.json."""
+def write_curves(curves: list[Curve], out: Path, networks: list[str] | None = None) -> tuple[Path, Path]:
+    """curves.csv (one row per epoch) and curves.json; each curve's network beside its dataset
+    (or task) when ``networks`` names them."""
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "curves.csv", out / "curves.json"
+    networks = networks or [""] * len(curves)
     with csv_path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["dataset", "rule", "lr", "epoch", "loss", "train_accuracy", "test_accuracy"])
-        for c in curves:
+        writer.writerow(["dataset", "network", "rule", "lr", "epoch", "loss", "train_accuracy",
+                         "test_accuracy"])
+        for c, network in zip(curves, networks, strict=True):
             for epoch, row in enumerate(zip(c.loss, c.train_accuracy, c.test_accuracy, strict=True), 1):
-                writer.writerow([c.dataset, c.rule, c.lr, epoch, *row])
-    json_path.write_text(json.dumps([asdict(c) for c in curves], indent=1))
+                writer.writerow([c.dataset, network, c.rule, c.lr, epoch, *row])
+    json_path.write_text(json.dumps([{"dataset": c.dataset, "network": network} | asdict(c)
+                                     for c, network in zip(curves, networks, strict=True)], indent=1))
     return csv_path, json_path
 
 
 def parse(argv: list[str], doc: str) -> argparse.Namespace:
-    """The options, with the defaults of the mode (MLP or ``--network``) filled in."""
+    """The options, with the defaults of the mode (MLP, ``--network`` on digits, or a sequence
+    ``--task``) filled in; ``args.given`` names the options given."""
     def numbers(text: str, kind=float) -> tuple:
         try:
             return tuple(kind(part) for part in text.split(","))
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
+    def per_task(what: Callable[[Task], object]) -> str:
+        return "; ".join(f"{name}: {what(task)}" for name, task in TASKS.items())
+
     parser = argparse.ArgumentParser(prog="bpcheck train", description=described(doc))
     parser.add_argument("--network", default=None, metavar="LAYERS",
-                        help="a network of layers to train on digits' 8x8 images instead of the MLP, "
-                             f"e.g. {DIGITS_CNN!r} (manual.stack's text form; it must end with 10 outputs)")
+                        help="a network of layers to train instead of the MLP, on digits' 8x8 images, "
+                             f"e.g. {DIGITS_CNN!r} (manual.stack's text form; it must end with 10 "
+                             "outputs), or on --task's sequences (default: the task's network, "
+                             f"{per_task(lambda t: repr(t.network))})")
+    parser.add_argument("--task", default=None, choices=[DIGITS, *TASKS],
+                        help="what --network learns (default digits), or a sequence task generated "
+                             "from --seed, tokens 0/1: running-parity (a label per step: the parity of "
+                             "the tokens so far; lengths 1..T, padded) or parity (one label per sequence)")
+    parser.add_argument("--length", type=int, default=None, metavar="T",
+                        help=f"--task's sequence length T (default {per_task(lambda t: t.length)})")
     parser.add_argument("--datasets", default=None,
                         help=f"from {list(DATASETS)} (default iris,digits; with --network only digits)")
     parser.add_argument("--rules", default=None,
-                        help=f"from {list(RULES)} (default derived,seed-literal); with --network from "
-                             f"{list(STACK_RULES)} (default derived,max_pool_spread)")
+                        help=f"from {list(RULES)} (default derived,seed-literal); with --network or "
+                             f"--task from {list(STACK_RULES)} (default derived,max_pool_spread; "
+                             f"{per_task(lambda t: ','.join(('derived', *t.mutants)))})")
     parser.add_argument("--lrs", type=numbers, default=None,
-                        help="learning rates (default 0.001,0.01,0.1; with --network 0.03,0.1,0.3)")
-    parser.add_argument("--epochs", type=int, default=30, help="default 30")
+                        help="learning rates (default 0.001,0.01,0.1; with --network 0.03,0.1,0.3; "
+                             f"{per_task(lambda t: t.lr)})")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"default 30; {per_task(lambda t: t.epochs)}")
     parser.add_argument("--batch", type=int, default=None,
-                        help="mini-batch size (default 10; 32 with --network)")
+                        help="mini-batch size (default 10; 32 with --network or --task)")
     parser.add_argument("--hidden", type=lambda t: numbers(t, int), default=None,
                         help="hidden widths, e.g. 16 or 8,8 (default: the seed's formula); not with "
-                             "--network")
+                             "--network or --task")
     parser.add_argument("--activations", default=None, metavar="A,…",
                         help="one per layer after the input (default: sigmoid everywhere); not with "
-                             "--network")
+                             "--network or --task")
     parser.add_argument("--loss", default=None, choices=list(LOSSES),
-                        help="default half-sse; with --network softmax-ce-labels, averaged (not settable)")
+                        help="default half-sse; with --network or --task softmax-ce-labels, averaged "
+                             "(over the real steps of a per-step loss; not settable)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="data split, initial weights, order, dropout masks")
+                        help="data split or generated sequences, initial weights, order, dropout masks")
     parser.add_argument("--out", type=Path, default=Path("bpcheck-train"), help="output directory")
     args = parser.parse_args(argv)
+    args.given = {name for name, value in vars(args).items() if value is not None}
+    task = TASKS.get(args.task)
+    if task is not None:  # a sequence task: its own defaults; --datasets stays unset
+        args.network = args.network if args.network is not None else task.network
+        args.length = args.length if args.length is not None else task.length
+        for name, default in (("rules", ",".join(("derived", *task.mutants))), ("lrs", (task.lr,)),
+                              ("batch", 32), ("epochs", task.epochs)):
+            setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
+        return args
+    if args.task == DIGITS and args.network is None:
+        args.network = DIGITS_CNN
     for name, defaults in DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, defaults[args.network is not None])
@@ -108,18 +144,25 @@ def parse(argv: list[str], doc: str) -> argparse.Namespace:
 
 def problems_with(args: argparse.Namespace) -> list[str]:
     """What is wrong with the options, each naming its option."""
-    datasets, rules, layered = args.datasets.split(","), args.rules.split(","), args.network is not None
+    rules, layered, sequences = args.rules.split(","), args.network is not None, args.task in TASKS
+    datasets = [] if sequences else args.datasets.split(",")
     known = STACK_RULES if layered else RULES
     problems = [f"--datasets: unknown {d!r}" for d in datasets if d not in DATASETS]
+    if sequences and "datasets" in args.given:
+        problems.append(f"--datasets: --task {args.task} generates its sequences; leave --datasets out")
+    if "length" in args.given and not sequences:
+        problems.append("--length: applies to a sequence task (--task " + " or ".join(TASKS) + ")")
+    if sequences and args.length < 1:
+        problems.append(f"--length: {args.length} is not a sequence length (≥ 1)")
     if layered:
         problems += [f"--datasets: --network trains on digits only, not {d!r}"
                      for d in datasets if d in DATASETS and d != "digits"]
-        problems += [f"{option}: applies to the MLP, not with --network"
+        problems += [f"{option}: applies to the MLP, not with --network or --task"
                      for option in ("--hidden", "--activations", "--loss")
                      if getattr(args, option[2:]) is not None]
     problems += [f"--rules: unknown {r!r}" for r in rules if r not in known]
     if layered and not set(rules) <= known.keys():  # the names it takes, after the last unknown
-        problems[-1] += f" (with --network: one of {list(known)})"
+        problems[-1] += f" (with --network or --task: one of {list(known)})"
     problems += [f"--lrs: {lr} is not a positive learning rate" for lr in args.lrs if not lr > 0]
     problems += ["--epochs and --batch must be ≥ 1"] if min(args.epochs, args.batch) < 1 else []
     return problems
@@ -145,33 +188,89 @@ def mlp_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     return runs, skipped
 
 
-def network_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
-    """Every (rule, η) of ``--network`` on digits, and the mutants that would train exactly as
-    the derived rule; ValueError naming the option for a network that cannot train on digits."""
+def built(make: Callable[[], Stack]) -> Stack:
+    """The network ``make`` builds; its ValueError names ``--network``."""
     try:
-        stack = digits_stack(args.network)
+        return make()
     except ValueError as error:
         raise ValueError(f"--network: {error}") from None
-    data = split("digits", args.seed)
-    if stack.classes != data.classes:
-        raise ValueError(f"--network: the network ends with {stack.classes} outputs; digits has "
-                         f"{data.classes} classes (end it with dense:{data.classes})")
-    smallest = data.X_train.shape[1] % args.batch or args.batch  # the last batch of an epoch
+
+
+def check_batches(stack: Stack, n: int, batch: int) -> None:
+    """ValueError naming ``--batch`` where the last batch of an epoch of n samples is too small
+    for a batch norm layer."""
+    smallest = n % batch or batch
     try:
         check_batch_norm_counts(stack, smallest)
     except ValueError as error:
         raise ValueError(f"--batch: a batch of {smallest} sample{'s' * (smallest != 1)}: {error}") from None
+
+
+def stack_runs(args: argparse.Namespace, stack: Stack, dataset: str, network: str,
+               train: Callable[..., Curve]) -> tuple[list[Run], list[str]]:
+    """Every (rule, η) of a network of layers from one start, ``train(rule, params, buffers,
+    lr, on_epoch)``, and the mutants that would train exactly as the derived rule."""
     params, buffers = initial_weights(stack, args.seed)
     runs, skipped = [], []
     for rule in (STACK_RULES[r] for r in args.rules.split(",")):
         if untouched_by(rule, stack):
             skipped.append(untouched_by(rule, stack))
             continue
-        runs += [Run("digits", " ".join(args.network.replace(";", "; ").split()), rule.name, lr,
-                     partial(train_stack_curve, rule, stack, params, buffers, data, lr, args.epochs,
-                             args.batch, args.seed, "digits"))
+        runs += [Run(dataset, network, rule.name, lr, partial(train, rule, params, buffers, lr))
                  for lr in args.lrs]
     return runs, skipped
+
+
+def network_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
+    """Every (rule, η) of ``--network`` on digits, and the mutants that would train exactly as
+    the derived rule; ValueError naming the option for a network that cannot train on digits."""
+    stack = built(lambda: digits_stack(args.network))
+    data = split("digits", args.seed)
+    if stack.classes != data.classes:
+        raise ValueError(f"--network: the network ends with {stack.classes} outputs; digits has "
+                         f"{data.classes} classes (end it with dense:{data.classes})")
+    check_batches(stack, data.X_train.shape[1], args.batch)
+
+    def train(rule, params, buffers, lr, on_epoch):
+        return train_stack_curve(rule, stack, params, buffers, data, lr, args.epochs, args.batch,
+                                 args.seed, "digits", on_epoch)
+    return stack_runs(args, stack, "digits", args.network, train)
+
+
+def sequence_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
+    """Every (rule, η) of the network on ``--task``'s generated sequences (the task's network
+    unless ``--network``), and the mutants that would train exactly as the derived rule;
+    ValueError naming the option for a network that cannot learn the task."""
+    stack = built(lambda: sequence_stack(args.network, args.length))
+    if misfit(stack, args.task):
+        raise ValueError(f"--network: {misfit(stack, args.task)}")
+    data = generate(args.task, args.length, args.seed)
+    check_batches(stack, len(data.x_train), args.batch)
+
+    def train(rule, params, buffers, lr, on_epoch):
+        return train_sequence_curve(rule, stack, params, buffers, data, lr, args.epochs, args.batch,
+                                    args.seed, on_epoch)
+    return stack_runs(args, stack, args.task, f"{args.network} on T={args.length}", train)
+
+
+def spaced(network: str) -> str:
+    """A network's text with a space after each ``;``, where rich may wrap it."""
+    return " ".join(network.replace(";", "; ").split())
+
+
+def curves_table(runs: list[Run], curves: list[Curve], epochs: int, shared: bool) -> Table:
+    """Each run's final training loss and accuracies; a network column unless every run trains
+    the same network (``shared``)."""
+    table = Table(title=f"after {epochs} epochs (same initial weights and batch order for every rule)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("dataset", *(() if shared else ("network",)), "η", "rule", "training loss", "train acc",
+                   "test acc"):
+        table.add_column(column, justify="left" if column in ("dataset", "network", "rule") else "right",
+                         overflow="fold")  # long text wraps, not cut
+    for run, c in zip(runs, curves, strict=True):
+        table.add_row(c.dataset, *(() if shared else (spaced(run.network),)), f"{c.lr:g}", c.rule,
+                      f"{c.loss[-1]:.4g}", f"{c.train_accuracy[-1]:.3f}", f"{c.test_accuracy[-1]:.3f}")
+    return table
 
 
 def main(argv: list[str], console: Console) -> int:
@@ -180,7 +279,8 @@ def main(argv: list[str], console: Console) -> int:
     problems = problems_with(args)
     if not problems:
         try:
-            runs, skipped = (network_runs if args.network is not None else mlp_runs)(args)
+            runs, skipped = (sequence_runs if args.task in TASKS else
+                             network_runs if args.network is not None else mlp_runs)(args)
         except ValueError as error:
             problems = [str(error)]
     if problems:
@@ -192,17 +292,12 @@ def main(argv: list[str], console: Console) -> int:
         for run in runs:
             progress.update(task, description=f"{run.dataset}: {run.rule}, η={run.lr:g}")
             curves.append(run.train(lambda: progress.advance(task)))
-    paths = [*write_curves(curves, args.out)]
-    paths += [plot_curves(curves, name, args.out / f"{name}.png") for name in args.datasets.split(",")]
-    table = Table(title=f"after {args.epochs} epochs (same initial weights and batch order for "
-                        "every rule)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("dataset", "network", "η", "rule", "training loss", "train acc", "test acc"):
-        table.add_column(column, justify="left" if column in ("dataset", "network", "rule") else "right",
-                         overflow="fold")  # a network of layers' text is long: wrapped, not cut
-    for run, c in zip(runs, curves, strict=True):
-        table.add_row(c.dataset, run.network, f"{c.lr:g}", c.rule, f"{c.loss[-1]:.4g}",
-                      f"{c.train_accuracy[-1]:.3f}", f"{c.test_accuracy[-1]:.3f}")
-    console.print(table)
+    paths = [*write_curves(curves, args.out, [run.network for run in runs])]
+    names = [args.task] if args.task in TASKS else args.datasets.split(",")
+    paths += [plot_curves(curves, name, args.out / f"{name}.png") for name in names]
+    if args.network is not None and runs:  # one network: a line of its own, not a column
+        console.print(f"network: {spaced(runs[0].network)}")
+    console.print(curves_table(runs, curves, args.epochs, args.network is not None))
     for note in skipped:
         console.print(f"not run: {note}")
     console.print("wrote " + ", ".join(str(p) for p in paths))
