@@ -171,6 +171,8 @@ def diagnose_layers(rule: StackRule, problem: StackProblem, seed: int = 0) -> li
             name.partition(".")[2]: g for name, g in grads.items()}
         truth = {"forward": exact_out} | exact
         for quantity, value in mine.items():
+            if quantity not in truth:  # a gradient of tokens, which have none
+                continue
             error = _distance(value, truth[quantity])
             if error > LAYER_DIAGNOSIS:
                 findings.append(LayerFinding(layer.name, layer.kind, quantity, error, _explanations(

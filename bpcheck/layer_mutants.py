@@ -65,8 +65,10 @@ def _dropout_unscaled(x: Array, params: dict, layer: Layer, mask: Array | None =
 def _embedding_assigned(dout: Array, cache: tuple) -> tuple[None, dict]:
     """∂L/∂W[x] = dout assigned, not accumulated: of a repeated token, the last occurrence wins."""
     x, W = cache
+    tokens, rows = x.reshape(-1), dout.reshape(-1, W.shape[1])
+    last = len(tokens) - 1 - np.unique(tokens[::-1], return_index=True)[1]  # each token's last slot
     dW = np.zeros_like(W)
-    dW[x.reshape(-1)] = dout.reshape(-1, W.shape[1])
+    dW[tokens[last]] = rows[last]
     return None, {"W": dW}
 
 

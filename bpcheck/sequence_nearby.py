@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from manual.stack import Layer
-from reference.torch_stack import initial_state, recurrent_run
+from reference.torch_sequence import initial_state, recurrent_run
 
 
 def straight(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,7 @@ from bpcheck.tolerances import (
     unit_roundoff,
 )
 from manual.spec import ACTIVATIONS, LOSSES, parse_activation
-from manual.stack import ACTIVATION, Stack, walk
+from manual.stack import ACTIVATION, Stack, layer_inputs, walk
 
 Params = dict[str, np.ndarray]
 INNER = ("rnn", "lstm", "gru", "attention")  # layers with activations inside
@@ -49,6 +49,21 @@ def rounding_steps(stack: Stack, n: int) -> int:
     """m = (layers + 1)·(largest per-sample size + N + 1)."""
     largest = max(math.prod(shape) for shape in (stack.input_shape, *stack.shapes))
     return (len(list(walk(stack.layers))) + 1) * (largest + n + 1)
+
+
+def one_key(stack: Stack) -> tuple[set[str], str]:
+    """(parameters, reason) that no rule can show a mistake in: attention on one step takes its
+    softmax over one key, P ≡ 1, whose Jacobian is 0, so the scores' parameters (W_q, b_q, W_k)
+    get exactly 0 whatever a rule does on the way to them. Their exact zeros are not judged."""
+    layers = [layer for layer, shape in layer_inputs(stack)
+              if layer.kind == "attention" and layer.projections and shape[0] == 1]
+    names = {f"{layer}.{name}" for layer in layers for name in ("W_q", "b_q", "W_k")
+             if name in layer.parameters}
+    if not names:
+        return set(), ""
+    return names, (f"{', '.join(sorted(names))} cannot be settled: a softmax over one key (T = 1) "
+                   "is 1 whatever its scores, so their gradient is 0 whatever a rule computes on the "
+                   "way to them (draw T ≥ 2)")
 
 
 def underflow_floor(stack: Stack, n: int, dtype: str) -> float:

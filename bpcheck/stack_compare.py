@@ -26,7 +26,7 @@ from bpcheck.compare import (
     compare_witnesses,
 )
 from bpcheck.metrics import discrepancy
-from bpcheck.stack_allowances import conditioning, measure, rounding_steps
+from bpcheck.stack_allowances import conditioning, measure, one_key, rounding_steps
 from bpcheck.stack_problem import StackProblem
 from bpcheck.tolerances import Conditioning
 from manual import stack_network
@@ -144,8 +144,12 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     kappa, saturated = conditioning(problem, torch_w)
     rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"] | running["torch"],
                                              [grads["jax"] | running["jax"]], same, kappa)
+    unreachable, why = one_key(p.stack)
+    for name in unreachable:  # exact zeros there are no evidence; anything else is still judged
+        rule[name], witness_allowance[name] = (np.where(grads["torch"][name] == 0, np.inf, allowed[name])
+                                               for allowed in (rule, witness_allowance))
     flows_back = any(np.any(g) for g in grads["torch"].values())
-    reason = (saturated or zero_reason(grads["torch"], witness_allowance)) if flows_back else (
+    reason = (saturated or why or zero_reason(grads["torch"], witness_allowance)) if flows_back else (
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")
     return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,

@@ -55,10 +55,10 @@ class StackProblem:
 
 
 def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: float = 1.0) -> StackProblem:
-    """Parameters with He-style scale (fan-in), x ~ N(0, scale²) (tokens uniform), labels or
-    targets uniform (at every step for a per-step loss), running statistics (0, 1), masks
-    keeping 1 − p of units (one at least), padding after a length uniform in 1…T per sample: a
-    reproducible problem."""
+    """Parameters with He-style scale (fan-in), x ~ N(0, scale²) (tokens uniform), labels
+    uniform, values N(0, 1), probabilities uniform in [0, 1) (at every step for a per-step
+    loss), running statistics (0, 1), masks keeping 1 − p of units (one at least), padding
+    after a length uniform in 1…T per sample: a reproducible problem."""
     rng, dtype = np.random.default_rng(seed), np.dtype(stack.dtype)
     params = {}
     for name, shape in param_shapes(stack).items():
@@ -84,6 +84,7 @@ def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: 
          else scale * rng.standard_normal((n, *stack.input_shape)))
     targets = (n, *stack.shapes[-1][:-1])  # one target per sample, or per step
     y = (rng.integers(0, stack.classes, targets) if stack.targets == "labels"
+         else rng.random((*targets, stack.classes)).astype(dtype) if stack.targets == "probabilities"
          else rng.standard_normal((*targets, stack.classes)).astype(dtype))
     cast = {name: v.astype(dtype) for name, v in params.items()}
     return StackProblem(stack, cast, x if stack.tokens else x.astype(dtype), y, masks,

@@ -105,7 +105,8 @@ def single_layer_problems(draw, kind: str, dtype: str = "float64") -> StackProbl
     hands the layer a dout of its own (out − y). Layer norm gets three values a sample at least
     (over one, x̂ ≡ 0 and γ does nothing; over two, x̂ = ±1 and ∂L/∂x ≡ 0)."""
     rank = LAYER_KINDS[kind].rank
-    spatial = rank == 3 or (rank is None and draw(st.booleans()))
+    ranks = (1, 3) if rank is None else rank if isinstance(rank, tuple) else (rank,)
+    spatial = 3 in ranks and (1 not in ranks or draw(st.booleans()))
     shape = draw(shapes(spatial).filter(lambda s: kind != "layer_norm" or math.prod(s) > 2))
     text = draw(layer_texts(kind, shape))
     stack = Stack(f"{text};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)

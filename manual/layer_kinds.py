@@ -35,7 +35,7 @@ LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
     LayerKind("conv2d", "conv", "ksdpn", ("W", "b"), rank=3, width=True),
     LayerKind("max_pool2d", "pool", "ks", rank=3),
     LayerKind("avg_pool2d", "pool", "ks", rank=3),
-    LayerKind("batch_norm", "bn", "me", ("gamma", "beta"), ("running_mean", "running_var")),
+    LayerKind("batch_norm", "bn", "me", ("gamma", "beta"), ("running_mean", "running_var"), rank=(1, 3)),
     LayerKind("layer_norm", "ln", "e", ("gamma", "beta")),
     LayerKind("dropout", "drop", "p", mask=True),
     LayerKind("flatten", "flat"),

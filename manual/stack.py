@@ -152,7 +152,9 @@ def output_shapes(layers: tuple[Layer, ...], shape: tuple[int, ...]) -> list[tup
         allowed = need if isinstance(need, tuple) else (need,)
         if need is not None and len(shape) not in allowed:
             wanted = " or ".join(RANKS[rank] for rank in allowed)
-            hint = ": add flatten before it" if 1 in allowed and len(shape) == 3 else ""
+            hint = (": it reads (T,) integer tokens (--input-shape T), as the first layer"
+                    if layer.kind == "embedding" else
+                    ": add flatten before it" if 1 in allowed and len(shape) == 3 else "")
             raise ValueError(f"{layer} ({layer.kind}) needs samples of shape {wanted}{hint}, "
                              f"but its input is {shape}")
         if layer.kind in ("conv2d", "max_pool2d", "avg_pool2d"):

@@ -25,13 +25,15 @@ def _named(values: Any, expected: dict[str, tuple], argument: str, dtype: np.dty
 
 
 def check_masks(stack: Stack, masks: Any, n: int) -> dict[str, Array]:
-    """One 0/1 mask per dropout layer, of its input's shape for this batch."""
+    """One 0/1 mask per dropout layer, of its input's shape for this batch, and the per-step
+    loss's padding (all 1 when left out)."""
     expected = mask_shapes(stack, n)
+    dropout = [name for name in expected if name != PADDING]
+    if masks is None and dropout:
+        raise TypeError(f"masks is None; the network's dropout layers need masks {dropout}")
     if PADDING in expected and (masks is None or (isinstance(masks, dict) and PADDING not in masks)):
         masks = (masks or {}) | {PADDING: np.ones(expected[PADDING])}  # every step is real
-    masks = {} if masks is None and not expected else masks
-    if masks is None:
-        raise TypeError(f"masks is None; the network's dropout layers need masks {list(expected)}")
+    masks = {} if masks is None else masks
     if not isinstance(masks, dict) or masks.keys() != expected.keys():
         raise ValueError(f"masks has keys {sorted(masks) if isinstance(masks, dict) else masks!r}; "
                          f"expected {list(expected)}")
@@ -72,16 +74,20 @@ def check_targets(stack: Stack, y: Any, n: int) -> Array:
     if stack.per_step:
         steps = stack.shapes[-1][0]
         if stack.targets != "labels":
-            return _check_array(y, "y", dtype, (n, steps, stack.classes))
+            return _check_probabilities(stack, _check_array(y, "y", dtype, (n, steps, stack.classes)))
         y = np.asarray(y)
         if not np.issubdtype(y.dtype, np.integer) or y.shape != (n, steps):
             raise (ValueError if np.issubdtype(y.dtype, np.integer) else TypeError)(
                 f"y has shape {format_shape(y.shape)} and dtype {y.dtype}; loss={stack.loss!r} at "
-                f"every step expects integer labels of shape ({n}, {steps})")
+                f"every step expects integer labels of shape ({n}, {steps}), a class in [0, C) at "
+                "padded steps too (any: they count nowhere)")
         return _check_labels(y.reshape(-1), stack.loss, stack.classes, n * steps, "y").reshape(n, steps)
     if stack.targets == "labels":
         return _check_labels(y, stack.loss, stack.classes, n, "y")
-    y = _check_array(y, "y", dtype, (n, stack.classes))
+    return _check_probabilities(stack, _check_array(y, "y", dtype, (n, stack.classes)))
+
+
+def _check_probabilities(stack: Stack, y: Array) -> Array:
     if stack.targets == "probabilities" and (np.min(y) < 0 or np.max(y) > 1):
         raise ValueError(f"y has values in [{np.min(y):g}, {np.max(y):g}]; loss={stack.loss!r} "
                          "expects probabilities in [0, 1]")

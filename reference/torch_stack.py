@@ -1,13 +1,12 @@
 """Witness 1 for networks of layers (``manual.stack``): PyTorch autograd through
 ``torch.nn.functional`` — ``conv2d``, ``max_pool2d``, ``avg_pool2d``, ``batch_norm`` (training
-mode, updating the running statistics in place), ``layer_norm``, ``linear``, ``embedding``,
-``multi_head_attention_forward`` (``nn.MultiheadAttention``'s functional form, separate
-projection weights) and ``scaled_dot_product_attention`` — ``torch.nn.RNN``, ``LSTM`` and ``GRU``
-run with our weights (``torch.func.functional_call``), and the activations and losses of
-``reference.torch_ref``; at every step, ``F.cross_entropy`` skips padded steps by
-``ignore_index``. Dropout with a given mask is x·mask/(1 − p)
-(``F.dropout`` draws its own). The SGD step is torch.optim's functional ``sgd``. Reads only the
-model description from ``manual.stack``.
+mode, updating the running statistics in place), ``layer_norm``, ``linear``, ``embedding`` —
+the sequence layers of ``reference.torch_sequence`` (``torch.nn.RNN/LSTM/GRU`` with our
+weights, ``F.multi_head_attention_forward``, ``F.scaled_dot_product_attention``), and the
+activations and losses of ``reference.torch_ref``; at every step, the loss of the real steps
+alone, picked by index. Dropout with a given mask is x·mask/(1 − p) (``F.dropout`` draws its
+own). The SGD step is torch.optim's functional ``sgd``. Reads only the model description from
+``manual.stack``.
 """
 
 from __future__ import annotations
@@ -21,99 +20,15 @@ from torch.optim.sgd import sgd
 
 from manual.spec import ACTIVATION, PADDING, Layer, Stack, stride, walk
 from reference.torch_ref import LOSSES, activation
+from reference.torch_sequence import RECURRENT, attention, inner_preactivations, recurrent
+
+__all__ = ["inner_preactivations"]  # the allowances read it through this module
 
 TITLE = "torch"
 Params = dict[str, np.ndarray]
 Tensors = dict[str, torch.Tensor]
 #: kind → a user's torch forward ``f(x, params) → out`` (``bpcheck.user_layer`` registers them)
 USER_LAYERS: dict[str, Callable] = {}
-
-
-RECURRENT = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
-# our names → the module's (torch's layouts and gate orders are ours: i, f, g, o; r, z, n)
-MODULE_NAMES = {"W_ih": "weight_ih_l0", "W_hh": "weight_hh_l0", "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}
-_modules: dict[tuple, torch.nn.Module] = {}
-
-
-def recurrent_run(layer: Layer, x: torch.Tensor, own: Tensors, state: tuple[torch.Tensor, ...]
-                  ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-    """(every step's hidden state, the last state (h, c) each (N, H)) of ``torch.nn.RNN/LSTM/GRU``
-    (batch first) run with our weights from ``state``."""
-    key = (layer.kind, x.shape[-1], layer.width, layer.bias, x.dtype)
-    if key not in _modules:
-        _modules[key] = RECURRENT[layer.kind](x.shape[-1], layer.width, bias=layer.bias, batch_first=True,
-                                              dtype=x.dtype)
-    weights = {MODULE_NAMES[name]: value for name, value in own.items() if name in MODULE_NAMES}
-    start = tuple(s[None].contiguous() for s in state)
-    out, last = torch.func.functional_call(_modules[key], weights,
-                                           (x, start if len(start) == 2 else start[0]))
-    return out, tuple(s[0] for s in (last if isinstance(last, tuple) else (last,)))
-
-
-def initial_state(layer: Layer, own: Tensors, n: int) -> tuple[torch.Tensor, ...]:
-    """h0 (and c0) broadcast over a batch of n."""
-    return tuple(own[name].expand(n, layer.width) for name in ("h0", "c0") if name in own)
-
-
-def _recurrent(layer: Layer, x: torch.Tensor, own: Tensors) -> torch.Tensor:
-    return recurrent_run(layer, x, own, initial_state(layer, own, x.shape[0]))[0]
-
-
-def inner_preactivations(layer: Layer, x: np.ndarray, params: Params) -> list[tuple[str, np.ndarray]]:
-    """Inside a recurrent layer or attention, in float64: every activation's input, named by
-    the activation — ``("tanh", z)``, ``("sigmoid", z)``, and for attention ``("softmax", S)``
-    with S the rows of scores a causal mask leaves whole, one list item per row length — for
-    the allowances' conditioning (``bpcheck.stack_allowances``)."""
-    own = {name.partition(".")[2]: torch.tensor(np.asarray(v, np.float64))
-           for name, v in params.items() if name.partition(".")[0] == layer.name}
-    x = torch.tensor(np.asarray(x, np.float64))
-    found: list[tuple[str, torch.Tensor]] = []
-    with torch.no_grad():
-        if layer.kind == "attention":
-            n, steps, _ = x.shape
-            q, k = ((F.linear(x, own[f"W_{w}"], own.get(f"b_{w}")) if layer.projections else x)
-                    .reshape(n, steps, layer.heads, -1).transpose(1, 2) for w in "qk")
-            scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
-            rows = [scores[..., t, :t + 1] for t in range(steps)] if layer.causal else [scores]
-            return [("softmax", row.numpy()) for row in rows]
-        state = initial_state(layer, own, x.shape[0])
-        for step in range(x.shape[1]):
-            z = F.linear(x[:, step], own["W_ih"], own.get("b_ih")) + F.linear(state[0], own["W_hh"],
-                                                                              own.get("b_hh"))
-            if layer.kind == "rnn":
-                found.append(("tanh", z))
-            elif layer.kind == "lstm":
-                i, f, g, o = z.chunk(4, dim=1)
-                found += [("sigmoid", torch.cat([i, f, o], dim=1)), ("tanh", g)]
-            else:
-                a = F.linear(x[:, step], own["W_ih"], own.get("b_ih")).chunk(3, dim=1)
-                h = F.linear(state[0], own["W_hh"], own.get("b_hh")).chunk(3, dim=1)
-                reset = torch.sigmoid(a[0] + h[0])
-                found += [("sigmoid", z[:, :2 * layer.width]), ("tanh", a[2] + reset * h[2])]
-            _, state = recurrent_run(layer, x[:, step:step + 1], own, state)
-            if layer.kind == "lstm":
-                found.append(("tanh", state[1]))  # tanh(c_t)
-    return [(name, z.numpy()) for name, z in found]
-
-
-def _attention(layer: Layer, x: torch.Tensor, own: Tensors) -> torch.Tensor:
-    """``F.multi_head_attention_forward`` on (T, N, D), or without projections
-    ``F.scaled_dot_product_attention`` per head."""
-    n, steps, width = x.shape
-    if not layer.projections:
-        heads = x.reshape(n, steps, layer.heads, -1).transpose(1, 2)
-        out = F.scaled_dot_product_attention(heads, heads, heads, is_causal=layer.causal)
-        return out.transpose(1, 2).reshape(n, steps, width)
-    mask = torch.triu(torch.ones(steps, steps, dtype=torch.bool), 1) if layer.causal else None
-    sequence = x.transpose(0, 1)
-    # no key bias in the description (the softmax removes it): torch's is zeros
-    biases = torch.cat([own["b_q"], torch.zeros_like(own["b_q"]), own["b_v"]]) if layer.bias else None
-    out, _ = F.multi_head_attention_forward(
-        sequence, sequence, sequence, width, layer.heads, None, biases, None, None, False, 0.0,
-        own["W_o"], own.get("b_o"), training=False, need_weights=False, attn_mask=mask,
-        use_separate_proj_weight=True, q_proj_weight=own["W_q"], k_proj_weight=own["W_k"],
-        v_proj_weight=own["W_v"], is_causal=layer.causal)
-    return out.transpose(0, 1)
 
 
 def layer_output(layer: Layer, x: torch.Tensor, t: Tensors, masks: Tensors) -> torch.Tensor:
@@ -142,9 +57,9 @@ def layer_output(layer: Layer, x: torch.Tensor, t: Tensors, masks: Tensors) -> t
     if layer.kind == "embedding":
         return F.embedding(x, own["W"])
     if layer.kind in RECURRENT:
-        return _recurrent(layer, x, own)
+        return recurrent(layer, x, own)
     if layer.kind == "attention":
-        return _attention(layer, x, own)
+        return attention(layer, x, own)
     if layer.kind == ACTIVATION:
         return activation(layer.activation)(x)
     raise ValueError(f"{layer.name}: the torch witness has no layer kind {layer.kind!r}")
@@ -165,14 +80,11 @@ def _output(layers: tuple[Layer, ...], x: torch.Tensor, t: Tensors, masks: Tenso
 
 
 def _loss(stack: Stack, out: torch.Tensor, y: torch.Tensor, masks: Tensors) -> torch.Tensor:
-    if stack.per_step:  # every step; padded steps left out, mean over the real ones
-        real = masks[PADDING].reshape(-1)
+    if stack.per_step:  # the real steps alone, picked by index; mean over them
+        real = torch.nonzero(masks[PADDING].reshape(-1)).reshape(-1)
         flat_out, flat_y = out.reshape(-1, out.shape[-1]), y.reshape(-1, *y.shape[2:])
-        if stack.loss == "softmax-ce-labels":
-            return F.cross_entropy(flat_out, torch.where(real > 0, flat_y, -100), ignore_index=-100,
-                                   reduction=stack.reduction)
-        total = (LOSSES[stack.loss](flat_out, flat_y) * real).sum()
-        return total / real.sum() if stack.reduction == "mean" else total
+        per_step = LOSSES[stack.loss](flat_out.index_select(0, real), flat_y.index_select(0, real))
+        return per_step.mean() if stack.reduction == "mean" else per_step.sum()
     per_sample = LOSSES[stack.loss](out, y)
     return per_sample.mean() if stack.reduction == "mean" else per_sample.sum()
 

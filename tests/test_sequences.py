@@ -11,12 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpcheck.sequence_strategies import sequence_layer_problems, sequence_problems
-from bpcheck.stack_compare import compare_stack
+from bpcheck.stack_compare import DERIVED, compare_stack
 from bpcheck.stack_problem import random_problem
 from manual import stack_network
 from manual.stack import SEQUENCE_KINDS, Stack, param_shapes
 from manual.stack_text import describe_layers, parse_layers
-from reference import jax_stack, torch_stack
+from reference import jax_stack, torch_sequence, torch_stack
 from tests.test_layers import assert_agrees_with_every_witness
 
 #: Examples per kind and dtype, and per network dtype (as tests/test_layers.py, for time).
@@ -59,7 +59,7 @@ def test_recurrent_layers_use_torch_gate_order_and_two_biases(kind):
         3, 4, batch_first=True, dtype=torch.float64)
     stack = Stack(f"{kind}:4", (5, 3), loss="half-sse")
     params = {f"{kind}1.{ours}": getattr(module, theirs).detach().numpy().copy()
-              for ours, theirs in torch_stack.MODULE_NAMES.items()}
+              for ours, theirs in torch_sequence.MODULE_NAMES.items()}
     params |= {name: np.zeros(shape) for name, shape in param_shapes(stack).items() if name.endswith("0")}
     x = np.random.default_rng(0).standard_normal((2, 5, 3))
     ours, _ = stack_network.forward(stack.layers, params, x, {})
@@ -103,6 +103,8 @@ def test_sequence_layers_read_back_from_their_description(text):
     ("attention:h2;dense:2", (4, 3), "3 features over 2 heads"),
     ("embedding:3;dense:2", (4,), "the vocabulary must be"),
     ("lstm:2;attention:h1;res(dense:2)", (3, 2), None),
+    ("rnn:2;batch_norm;dense:2", (3, 2), r"bn1 \(batch_norm\) needs samples of shape \(F,\) or \(C, H, W\)"),
+    ("embedding:3,v4;dense:2", (1, 8, 8), r"it reads \(T,\) integer tokens \(--input-shape T\)"),
 ])
 def test_a_sequence_network_that_cannot_be_built_is_an_error_naming_the_layer(text, shape, message):
     if message is None:  # a residual dense block at every step keeps (T, 2): it builds
@@ -131,6 +133,12 @@ def test_bad_sequence_inputs_are_errors_naming_the_argument_and_arrays_are_not_c
             stack_network.gradients(stack, *arguments)
     for name, value in {**params, "x": x, "y": y, **masks}.items():
         np.testing.assert_array_equal(value, copies[name], err_msg=name)
+    soft = Stack("rnn:2;dropout:p0.5;dense:2", (3, 1), loss="softmax-ce")
+    p = random_problem(soft, 2, seed=0)
+    with pytest.raises(ValueError, match=r"y has values in \[.*\]; loss='softmax-ce' expects probabilities"):
+        stack_network.gradients(soft, p.params, p.x, np.full((2, 3, 2), 5.0), p.masks)
+    with pytest.raises(TypeError, match=r"masks is None; the network's dropout layers need masks \['drop1"):
+        stack_network.gradients(soft, p.params, p.x, np.full((2, 3, 2), 0.5), None)
     # the padding mask may be left out: every step is real
     assert stack_network.loss(stack, params, x, y) == stack_network.loss(
         stack, params, x, y, {"padding": np.ones((2, 5))})
@@ -169,3 +177,30 @@ def test_a_saturated_gate_is_inconclusive_and_names_the_layer():
     assert report.verdict == "inconclusive"
     assert truth.saturation.startswith("lstm1 (lstm) is saturated: a gate's input inside it reaches")
     assert not any(row.differs for row in report.rows)
+
+
+def test_attention_on_one_step_leaves_its_scores_unsettled_and_says_why():
+    """softmax over one key ≡ 1: W_q, b_q, W_k have gradient 0 whatever the rule; a mistake on
+    the scores' path cannot show, so the verdict is inconclusive, not agrees."""
+    from bpcheck.layer_mutants import LAYER_MUTANTS
+
+    problem = random_problem(Stack("attention:h1;flatten;dense:2", (1, 2)), 3, seed=0)
+    derived, diagonal = compare_stack(problem, [DERIVED, LAYER_MUTANTS["softmax_diagonal"]])[0]
+    for report in (derived, diagonal):
+        assert report.verdict == "inconclusive", report.verdict
+        assert "a softmax over one key (T = 1)" in report.saturation
+        assert {row.parameter for row in report.rows if row.verdict == "inconclusive"} == {
+            "attn1.W_q", "attn1.b_q", "attn1.W_k"}
+
+
+@pytest.mark.parametrize("text", ["embedding:3,v4;rnn:2;lstm:2;gru:2;dense:2",
+                                  "embedding:4,v4;attention:h2,causal;attention:noproj;flatten;dense:2"])
+def test_float32_networks_stay_float32_over_two_steps(text):
+    stack = Stack(text, (3,), dtype="float32")
+    problem = random_problem(stack, 2, seed=0)
+    grads, new, _ = stack_network.sgd_step(*problem.arrays()[:2], problem.buffers, problem.x, problem.y,
+                                           0.1, problem.masks)
+    assert {g.dtype for g in grads.values()} == {v.dtype for v in new.values()} == {np.dtype(np.float32)}
+    again, _, _ = stack_network.sgd_step(stack, new, problem.buffers, problem.x, problem.y, 0.1,
+                                         problem.masks)
+    assert {g.dtype for g in again.values()} == {np.dtype(np.float32)}

@@ -60,7 +60,7 @@ def softmax_rows(scores: Array) -> Array:
 
 def scores(q: Array, k: Array, causal: bool) -> Array:
     """S = Q Kᵀ/√d, −∞ above the diagonal if causal."""
-    s = q @ k.swapaxes(-1, -2) / np.sqrt(q.shape[-1])
+    s = q @ k.swapaxes(-1, -2) * q.dtype.type(1 / np.sqrt(q.shape[-1]))  # in q's dtype
     return np.where(causal_mask(s.shape[-1]), -np.inf, s) if causal else s
 
 
@@ -102,7 +102,7 @@ def attention_backward(dout: Array, cache: tuple, scale: bool = True, diagonal: 
     if unmasked:
         p = softmax_rows(scores(q, k, False))
     ds = p * (1 - p) * dp if diagonal else softmax_backward(p, dp)
-    factor = 1 / np.sqrt(q.shape[-1]) if scale else 1.0
+    factor = q.dtype.type(1 / np.sqrt(q.shape[-1]) if scale else 1.0)
     dq, dk = ds @ k * factor, ds.swapaxes(-1, -2) @ q * factor
     dq, dk, dv = _merge(dq), _merge(dk), _merge(dv)
     if not layer.projections:

@@ -44,6 +44,6 @@ def masked_loss(record, out: Array, y: Array, mask: Array, reduction: str) -> tu
     weight = mask.reshape(n * steps).astype(out.dtype)
     total = weight.sum() if reduction == "mean" else out.dtype.type(1)
     per_step = record.per_sample(flat_out, flat_y)
-    value = float(np.sum(weight * per_step) / total)
+    value = float(np.sum(np.where(weight > 0, per_step, 0)) / total)  # padding's inf counts nowhere
     dout = (record.gradient(flat_out, flat_y) * (weight / total)).T.reshape(out.shape)
     return value, dout
