@@ -58,7 +58,7 @@ class LayerReport:
         """One paragraph: the verdict and what it means."""
         if self.verdict == AGREES:
             return (f"{self.layer}: agrees with torch, jax and finite differences on {self.examples} "
-                    "random networks (alone and inside conv or dense stacks), float64 and float32")
+                    "random networks (alone and inside other layers), float64 and float32")
         if self.verdict == UNCHECKED:
             reasons = "; ".join(f"{n} {why}" for why, n in self.discarded.most_common()) or "none drawn"
             return f"{self.layer}: no network could be checked ({reasons})"
@@ -223,7 +223,7 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
             found.examples += 1
             if report.verdict == DIFFERS:
                 found.verdict, found.counterexample, found.report = DIFFERS, problem, report
-                found.error = None
+                found.error, found.witness_rows = None, []  # a shrunk example replaces an earlier one
                 raise AssertionError(f"{layer.name} differs")
 
         try:

@@ -20,7 +20,13 @@ jax samples, e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor). What differs for 
   4e^{−2|z|} is not): those exact zeros get allowance ∞ and are not judged; the gradient's
   other entries still are;
 * batch norm's running statistics after the step are measured like gradients: the reruns
-  carry them too (a batch mean that cancels shows there).
+  carry them too (a batch mean that cancels shows there);
+* a user's layer (``bpcheck.user_layer``) is opaque: neither the reruns nor κ_out see inside
+  it (a tanh it saturates). In float64 its network is also computed by torch in float32, and
+  that answer's error, times u_64/u_32, joins the samples: the float64 rounding a correct
+  layer that computes the same thing another way may show. Where float32 lost every digit
+  (off by half the entry or more: κ ≥ 1/u_32, a saturated tanh inside), that bound fails, and
+  the entry is not judged (allowance ∞, and the reason says so).
 """
 
 from __future__ import annotations
@@ -92,7 +98,7 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
             kappas[-1] = max([float(np.max(ACTIVATIONS[name].output_form_condition(z), initial=1.0))
                               for name, z in found], default=1.0)
             reach = max([float(np.max(np.abs(z), initial=0.0)) for _, z in found], default=0.0)
-            what = "the scores inside it" if layer.kind == "attention" else "a gate's input inside it"
+            what = "a score inside it" if layer.kind == "attention" else "a gate's input inside it"
         inner.append(kappas[-1] if layer.kind in INNER else 1.0)
         if kappas[-1] > max(SATURATED, loss_kappa, *kappas[:-1]):
             where = (f"{layer} ({layer.activation or layer.kind}) is saturated: {what} reaches "
@@ -106,8 +112,19 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
     return per_key | {name: 1.0 for name in p.buffers}, where
 
 
+def lost_in_float32(truth: Params, opaque: Params | None) -> list[str]:
+    """The gradients some nonzero entry of which torch computed in float32 with every digit lost
+    (off by half its size or more): where a user's opaque layer is that ill-conditioned
+    (κ ≥ 1/u_32), its float32 error no longer bounds its float64 one."""
+    if opaque is None:
+        return []
+    return [name for name, g in truth.items()
+            if np.any((g != 0) & (np.abs(opaque[name] - g) >= 0.5 * np.abs(g)))]
+
+
 def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtype: Params | None,
-            output_form: dict[str, float] | None = None) -> tuple[Params, Params, float]:
+            output_form: dict[str, float] | None = None, opaque: Params | None = None
+            ) -> tuple[Params, Params, float]:
     """(rule allowance, witness allowance, floor) per entry of ``truth``: torch's float64
     gradients (parameters and ``x``) and running statistics after the step; ``others``: more
     float64 answers (jax's); ``same_dtype``: torch's computed in the problem's float32 (None in
@@ -126,16 +143,26 @@ def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtyp
         rho, delta = spreads[computed_in]
         return sensitivity(computed_in, delta[name], rho, truth[name], kappa[name], *samples)
 
+    # opaque: torch's answer in float32 where a user's layer hides its insides from the reruns
+    # and from κ_out (a saturating tanh inside it): its float32 error, scaled by u_64/u_32, is
+    # the float64 rounding that computing the same thing another way may show
+    ratio = unit_roundoff("float64") / unit_roundoff("float32")
     samples = {name: [np.abs(other[name] - truth[name]) for other in others]
                + ([np.abs(same_dtype[name] - truth[name])] if same_dtype is not None else [])
+               + ([ratio * np.abs(opaque[name] - truth[name])] if opaque is not None else [])
                for name in truth}
     floor = underflow_floor(p.stack, p.n_samples, dtype)
     rule = {name: spread_allowance(sens(dtype, name, *samples[name]), floor) for name in truth}
-    witness = {name: spread_allowance(sens("float64", name), underflow_floor(p.stack, p.n_samples, "float64"))
-               for name in truth}
+    hidden = {name: ([ratio * np.abs(opaque[name] - truth[name])] if opaque is not None else [])
+              for name in truth}  # torch and jax may round an opaque layer's insides apart too
+    witness = {name: spread_allowance(sens("float64", name, *hidden[name]),
+                                      underflow_floor(p.stack, p.n_samples, "float64")) for name in truth}
     # where an output rounded to its limit (tanh to ±1), a derivative taken from it (1 − tanh²)
     # is exactly 0 and the rule's e^{−2|z|} need not be: such exact zeros are not judged
     limit = {name for name in truth if kappa[name] * unit_roundoff("float64") >= 1}
     rule, witness = ({name: np.where((truth[name] == 0) & (name in limit), np.inf, e)
                       for name, e in allowed.items()} for allowed in (rule, witness))
+    for name in lost_in_float32(truth, opaque):  # κ ≥ 1/u_32 there: no bound is known
+        unknown = np.abs(opaque[name] - truth[name]) >= 0.5 * np.abs(truth[name])
+        rule[name], witness[name] = (np.where(unknown, np.inf, e[name]) for e in (rule, witness))
     return rule, witness, floor

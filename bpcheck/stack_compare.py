@@ -26,10 +26,11 @@ from bpcheck.compare import (
     compare_witnesses,
 )
 from bpcheck.metrics import discrepancy
-from bpcheck.stack_allowances import conditioning, measure, one_key, rounding_steps
+from bpcheck.stack_allowances import conditioning, lost_in_float32, measure, one_key, rounding_steps
 from bpcheck.stack_problem import StackProblem
 from bpcheck.tolerances import Conditioning
 from manual import stack_network
+from manual.stack import LAYER_KINDS, walk
 from reference.differences import central_differences
 
 Params = dict[str, np.ndarray]
@@ -141,14 +142,24 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     if problem.stack.dtype != "float64":  # a correct float32 implementation's answer
         same = torch_w.gradients(*problem.arrays(), dtype=np.float32) | torch_w.running_after(
             problem.stack, problem.params, problem.buffers, problem.x, problem.masks, np.float32)
+    opaque = None  # torch's float32 answer, where a user's layer hides its insides (the allowances)
+    if any(kind.output_shape is not None for kind in (LAYER_KINDS.get(layer.kind) for layer in
+                                                      walk(p.stack.layers)) if kind):
+        opaque = same if same is not None else torch_w.gradients(*problem.arrays(), dtype=np.float32) | (
+            torch_w.running_after(problem.stack, problem.params, problem.buffers, problem.x, problem.masks,
+                                  np.float32))
     kappa, saturated = conditioning(problem, torch_w)
     rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"] | running["torch"],
-                                             [grads["jax"] | running["jax"]], same, kappa)
+                                             [grads["jax"] | running["jax"]], same, kappa, opaque)
     unreachable, why = one_key(p.stack)
     for name in unreachable:  # exact zeros there are no evidence; anything else is still judged
         rule[name], witness_allowance[name] = (np.where(grads["torch"][name] == 0, np.inf, allowed[name])
                                                for allowed in (rule, witness_allowance))
     flows_back = any(np.any(g) for g in grads["torch"].values())
+    lost = lost_in_float32(grads["torch"], opaque)
+    why = why or (f"your layer is too ill-conditioned here to judge {', '.join(lost)} in places: torch "
+                  "computing it in float32 loses every digit (a saturated tanh or sigmoid inside it?), "
+                  "so no bound on float64 rounding is known there" if lost else "")
     reason = (saturated or why or zero_reason(grads["torch"], witness_allowance)) if flows_back else (
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")

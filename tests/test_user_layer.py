@@ -224,3 +224,36 @@ def test_a_sequence_layer_of_rank_two_is_checked_alone_and_after_dense_at_every_
         assert report.backward_disagrees_with_own_forward
         assert len(report.counterexample.stack.input_shape) == 2  # (T, D) samples
         assert {(f.layer, f.quantity) for f in report.findings} == {("gated1", "x")}
+
+
+def _gated_tanh(x, p):
+    """Someone's per-step gate, tanh(x U) ⊙ σ(x V), with the textbook backward: it saturates
+    where |x U| is large, inside, where neither the reruns nor κ_out can see."""
+    from scipy.special import expit
+
+    a, b = x @ p["U"], x @ p["V"]
+    t, s = np.tanh(a), expit(b)
+    return t * s, (x, p, t, s)
+
+
+def _gated_tanh_backward(dout, cache):
+    x, p, t, s = cache
+    da, db = dout * s * (1 - t * t), dout * t * s * (1 - s)
+    flat = x.reshape(-1, x.shape[-1])
+    return da @ p["U"].T + db @ p["V"].T, {"U": flat.T @ da.reshape(flat.shape[0], -1),
+                                           "V": flat.T @ db.reshape(flat.shape[0], -1)}
+
+
+def test_a_right_layer_that_saturates_inside_is_not_a_false_alarm():
+    """A new user's correct gate was reported WRONG at x·U ≈ 11 (1 − tanh² from a rounded tanh
+    differs from torch's by κ·u): torch's float32 answer now bounds what the insides may round."""
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    gated = UserLayer("gate", _gated_tanh, _gated_tanh_backward,
+                      torch=lambda x, p: torch.tanh(x @ p["U"]) * torch.sigmoid(x @ p["V"]),
+                      jax=lambda x, p: jnp.tanh(x @ p["U"]) * jax.nn.sigmoid(x @ p["V"]),
+                      parameters={"U": lambda s: (s[-1], s[-1]), "V": lambda s: (s[-1], s[-1])}, rank=2)
+    report = check_layer(gated, 60)
+    assert report.passed, report.message
