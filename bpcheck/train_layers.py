@@ -48,7 +48,7 @@ def untouched_by(rule: StackRule, stack: Stack) -> str:
     kind = MUTANT_KINDS.get(rule.name)
     if kind is None or any(layer.kind == kind for layer in walk(stack.layers)):
         return ""
-    return f"the network has no {kind} layer, so {rule.name} trains exactly as {DERIVED.name}"
+    return f"the network has no {kind} layer, so {rule.name} is exactly {DERIVED.name} on it"
 
 
 def digits_stack(layers: str = DIGITS_CNN, dtype: str = "float64") -> Stack:

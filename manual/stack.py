@@ -91,6 +91,9 @@ class Stack:
         object.__setattr__(self, "layers", name_layers(layers))
         for layer in walk(self.layers):
             check_options(layer)
+        if not isinstance(self.input_shape, tuple | list):
+            raise TypeError(f"input_shape={self.input_shape!r}: expected a tuple, e.g. (6,) for 6 "
+                            "tokens, (5, 3) for 5 steps of 3 features or (1, 8, 8)")
         shape = tuple(self.input_shape)
         if not shape or len(shape) not in RANKS or not all(
                 isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
@@ -137,9 +140,13 @@ class Stack:
     def describe(self) -> str:
         """The network as text (``describe_layers``) on its input shape."""
         shape = self.input_shape
-        samples = (f"sequences of {shape[0]} tokens" if self.tokens else
-                   f"sequences of {shape[0]} steps of {shape[1]} features" if len(shape) == 2 else
-                   f"{'x'.join(map(str, shape))} samples")
+
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}" + "s" * (n != 1)
+
+        samples = (f"sequences of {count(shape[0], 'token')}" if self.tokens else
+                   f"sequences of {count(shape[0], 'step')} of {count(shape[1], 'feature')}"
+                   if len(shape) == 2 else f"{'x'.join(map(str, shape))} samples")
         return f"{describe_layers(self.layers)} on {samples}"
 
 

@@ -44,7 +44,8 @@ def check_masks(stack: Stack, masks: Any, n: int) -> dict[str, Array]:
             raise ValueError(f"masks[{name!r}] has shape {format_shape(mask.shape)}; expected "
                              f"{format_shape(shape)}")
         if not np.all((mask == 0) | (mask == 1)):
-            raise ValueError(f"masks[{name!r}] must hold only 0 and 1 (1 keeps a unit)")
+            raise ValueError(f"masks[{name!r}] must hold only 0 and 1 (1 "
+                             + ("marks a real step)" if name == PADDING else "keeps a unit)"))
         checked[name] = mask
     if PADDING in checked and not np.any(checked[PADDING]):
         raise ValueError(f"masks[{PADDING!r}] is all 0: every step is padding, so there is no loss")

@@ -58,3 +58,9 @@ def test_bad_network_options_exit_two_with_a_message(options, message):
 
     out = run_cli(options, 2)
     assert re.search(message, out), out
+
+
+def test_a_mutant_of_a_kind_the_network_lacks_is_said_to_be_the_derived_rule():
+    out = run_cli(["--network", "embedding:3,v4;lstm:2;dense:2", "--input-shape", "4", "--samples", "2",
+                   "--rules", "derived,rnn_hidden_not_carried", "--finite-differences", "off"], 0)
+    assert "the network has no rnn layer, so rnn_hidden_not_carried is exactly derived on it" in out

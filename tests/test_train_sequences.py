@@ -107,7 +107,7 @@ def test_the_same_seed_gives_the_same_curves_and_the_start_is_not_written_to(der
     for name, value in kept.items():
         np.testing.assert_array_equal(params[name], value)
     assert train("running-parity", seed=1) != derived["running-parity"]
-    # a mutant of a layer the network lacks trains exactly as the derived rule
+    # a mutant of a layer the network lacks is exactly the derived rule there
     gru = "embedding:8,v2;gru:8;dense:2"
     assert "no rnn layer" in untouched_by(LAYER_MUTANTS["rnn_hidden_not_carried"],
                                           sequence_stack(gru, length))
