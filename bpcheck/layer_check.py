@@ -217,8 +217,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
                                 if not forwards else "torch's and jax's gradients differ by rounding inside "
                                 "your layer (a cancellation the reruns cannot see)"] += 1
                 reject()
-            if report.verdict == INCONCLUSIVE:
-                found.discarded["inconclusive"] += 1
+            if report.verdict == INCONCLUSIVE:  # counted by its reason's first clause
+                found.discarded[f"inconclusive: {report.saturation.split(':')[0]}" if report.saturation
+                                else "inconclusive"] += 1
                 reject()
             found.examples += 1
             if report.verdict == DIFFERS:
@@ -231,8 +232,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
                 search()
         except Unsatisfiable:
             found.verdict = UNCHECKED
-        except UserLayerError as error:  # raised where no draw recorded it
-            found.verdict, found.error = RAISED, error
+        except UserLayerError as error:  # raised where no draw recorded it: no draw's rows either
+            found.verdict, found.error, found.counterexample, found.report = RAISED, error, None, None
+            found.witness_rows = []
         except AssertionError:
             pass
         if found.verdict == AGREES and not found.examples:

@@ -24,9 +24,10 @@ jax samples, e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor). What differs for 
 * a user's layer (``bpcheck.user_layer``) is opaque: neither the reruns nor κ_out see inside
   it (a tanh it saturates). In float64 its network is also computed by torch in float32, and
   that answer's error, times u_64/u_32, joins the samples: the float64 rounding a correct
-  layer that computes the same thing another way may show. Where float32 lost every digit
-  (off by half the entry or more: κ ≥ 1/u_32, a saturated tanh inside), that bound fails, and
-  the entry is not judged (allowance ∞, and the reason says so).
+  layer that computes the same thing another way may show. Where float32 is off by
+  FLOAT32_LOST of the entry or more (a tanh inside nearly saturated), that bound is not to be
+  trusted, and the entry is not judged (allowance ∞, and the reason says so). Only the
+  gradients whose backward path runs through the user's layer are concerned.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import math
 import numpy as np
 
 from bpcheck.tolerances import (
+    FLOAT32_LOST,
     SAFETY,
     SATURATED,
     SENSITIVITY_RUNS,
@@ -112,14 +114,16 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
     return per_key | {name: 1.0 for name in p.buffers}, where
 
 
+def lost(truth: np.ndarray, float32: np.ndarray) -> np.ndarray:
+    """Where torch's float32 answer is off by FLOAT32_LOST of the entry or more, or not finite:
+    there its float32 error no longer bounds its float64 one."""
+    error = np.abs(float32 - truth)
+    return ~np.isfinite(error) | ((truth != 0) & (error >= FLOAT32_LOST * np.abs(truth)))
+
+
 def lost_in_float32(truth: Params, opaque: Params | None) -> list[str]:
-    """The gradients some nonzero entry of which torch computed in float32 with every digit lost
-    (off by half its size or more): where a user's opaque layer is that ill-conditioned
-    (κ ≥ 1/u_32), its float32 error no longer bounds its float64 one."""
-    if opaque is None:
-        return []
-    return [name for name, g in truth.items()
-            if np.any((g != 0) & (np.abs(opaque[name] - g) >= 0.5 * np.abs(g)))]
+    """The gradients (of those ``opaque`` holds) some entry of which float32 lost entirely."""
+    return [name for name in (opaque or {}) if np.any(lost(truth[name], opaque[name]))]
 
 
 def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtype: Params | None,
@@ -128,7 +132,8 @@ def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtyp
     """(rule allowance, witness allowance, floor) per entry of ``truth``: torch's float64
     gradients (parameters and ``x``) and running statistics after the step; ``others``: more
     float64 answers (jax's); ``same_dtype``: torch's computed in the problem's float32 (None in
-    float64)."""
+    float64); ``opaque``: torch's float32 answer for the gradients whose backward path runs
+    through a user's layer (see the module docstring)."""
     p, dtype = problem.in_float64(), problem.stack.dtype
     kappa = {name: 1.0 for name in truth} | (output_form or {})
 
@@ -146,15 +151,15 @@ def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtyp
     # opaque: torch's answer in float32 where a user's layer hides its insides from the reruns
     # and from κ_out (a saturating tanh inside it): its float32 error, scaled by u_64/u_32, is
     # the float64 rounding that computing the same thing another way may show
-    ratio = unit_roundoff("float64") / unit_roundoff("float32")
+    ratio, opaque = unit_roundoff("float64") / unit_roundoff("float32"), opaque or {}
+    hidden = {name: [np.where(lost(truth[name], opaque[name]), 0.0,  # torch and jax may round apart too
+                              ratio * np.abs(opaque[name] - truth[name]))] if name in opaque else []
+              for name in truth}
     samples = {name: [np.abs(other[name] - truth[name]) for other in others]
                + ([np.abs(same_dtype[name] - truth[name])] if same_dtype is not None else [])
-               + ([ratio * np.abs(opaque[name] - truth[name])] if opaque is not None else [])
-               for name in truth}
+               + hidden[name] for name in truth}
     floor = underflow_floor(p.stack, p.n_samples, dtype)
     rule = {name: spread_allowance(sens(dtype, name, *samples[name]), floor) for name in truth}
-    hidden = {name: ([ratio * np.abs(opaque[name] - truth[name])] if opaque is not None else [])
-              for name in truth}  # torch and jax may round an opaque layer's insides apart too
     witness = {name: spread_allowance(sens("float64", name, *hidden[name]),
                                       underflow_floor(p.stack, p.n_samples, "float64")) for name in truth}
     # where an output rounded to its limit (tanh to ±1), a derivative taken from it (1 − tanh²)
@@ -163,6 +168,6 @@ def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtyp
     rule, witness = ({name: np.where((truth[name] == 0) & (name in limit), np.inf, e)
                       for name, e in allowed.items()} for allowed in (rule, witness))
     for name in lost_in_float32(truth, opaque):  # κ ≥ 1/u_32 there: no bound is known
-        unknown = np.abs(opaque[name] - truth[name]) >= 0.5 * np.abs(truth[name])
+        unknown = lost(truth[name], opaque[name])
         rule[name], witness[name] = (np.where(unknown, np.inf, e[name]) for e in (rule, witness))
     return rule, witness, floor

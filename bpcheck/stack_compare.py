@@ -30,7 +30,7 @@ from bpcheck.stack_allowances import conditioning, lost_in_float32, measure, one
 from bpcheck.stack_problem import StackProblem
 from bpcheck.tolerances import Conditioning
 from manual import stack_network
-from manual.stack import LAYER_KINDS, walk
+from manual.stack import LAYER_KINDS, param_shapes, walk
 from reference.differences import central_differences
 
 Params = dict[str, np.ndarray]
@@ -111,6 +111,19 @@ def _copies(problem: StackProblem) -> int:
     return max(4, min(1024, 2**22 // (problem.n_params + problem.x.size)))
 
 
+def behind_user_layers(stack) -> list[str]:
+    """The gradients whose backward path runs through a user's layer: its own parameters, those
+    of the layers before it (in the order ``walk`` visits them) and x."""
+    order = list(walk(stack.layers))
+    users = [i for i, layer in enumerate(order)
+             if (kind := LAYER_KINDS.get(layer.kind)) is not None and kind.output_shape is not None]
+    if not users:
+        return []
+    before = {layer.name for layer in order[:users[-1] + 1]}
+    names = [name for name in param_shapes(stack) if name.partition(".")[0] in before]
+    return names + ([] if stack.tokens else ["x"])
+
+
 def zero_reason(truth: Params, witness_allowance: Params) -> str:
     """The parameters (or x) whose gradient is zero up to float64 rounding but not exactly zero,
     which no comparison can settle ("" if none): a bias just before batch norm, say. (An exact
@@ -143,11 +156,10 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
         same = torch_w.gradients(*problem.arrays(), dtype=np.float32) | torch_w.running_after(
             problem.stack, problem.params, problem.buffers, problem.x, problem.masks, np.float32)
     opaque = None  # torch's float32 answer, where a user's layer hides its insides (the allowances)
-    if any(kind.output_shape is not None for kind in (LAYER_KINDS.get(layer.kind) for layer in
-                                                      walk(p.stack.layers)) if kind):
-        opaque = same if same is not None else torch_w.gradients(*problem.arrays(), dtype=np.float32) | (
-            torch_w.running_after(problem.stack, problem.params, problem.buffers, problem.x, problem.masks,
-                                  np.float32))
+    behind = behind_user_layers(p.stack)
+    if behind:
+        answer = same if same is not None else torch_w.gradients(*problem.arrays(), dtype=np.float32)
+        opaque = {name: answer[name] for name in behind}
     kappa, saturated = conditioning(problem, torch_w)
     rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"] | running["torch"],
                                              [grads["jax"] | running["jax"]], same, kappa, opaque)
@@ -157,10 +169,10 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
                                                for allowed in (rule, witness_allowance))
     flows_back = any(np.any(g) for g in grads["torch"].values())
     lost = lost_in_float32(grads["torch"], opaque)
-    why = why or (f"your layer is too ill-conditioned here to judge {', '.join(lost)} in places: torch "
-                  "computing it in float32 loses every digit (a saturated tanh or sigmoid inside it?), "
-                  "so no bound on float64 rounding is known there" if lost else "")
-    reason = (saturated or why or zero_reason(grads["torch"], witness_allowance)) if flows_back else (
+    ill = (f"your layer is too ill-conditioned here to judge {', '.join(lost)} in places: torch "
+           "computing it in float32 loses three digits or more there (a saturated tanh or sigmoid "
+           "inside it?), so no bound on float64 rounding is known" if lost else "")
+    reason = (saturated or why or zero_reason(grads["torch"], witness_allowance) or ill) if flows_back else (
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")
     return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,

@@ -133,6 +133,13 @@ SATURATED = 1e4
 #: not its insides, so a gradient that cancels inside it can differ between the two by more
 #: than the reruns show (1e−10 relative, seen), while a different function differs by O(1).
 LAYER_DIAGNOSIS = 1e-8
+#: A user's layer is opaque to the reruns and to κ_out; torch's float32 answer, its error times
+#: u_64/u_32, bounds the float64 rounding of its insides (``bpcheck.stack_allowances``) — while
+#: float32 still resolves them. Past κ ≈ 1/u_32 it does not (a tanh that rounds to 1 in float32
+#: but not in float64: the scaled bound fell 150× short on a new user's gate at tanh(11)), and
+#: a float32 error above 1e−3 of the entry (κ ≳ 10⁴ in float32) already says the insides are
+#: that ill-conditioned: such entries are not judged.
+FLOAT32_LOST = 1e-3
 #: Float64 reruns with every stored value perturbed by 1 ± ρ that measure the sensitivity.
 SENSITIVITY_RUNS = 3
 @dataclass(frozen=True)

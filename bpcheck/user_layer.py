@@ -41,7 +41,7 @@ class UserLayerError(Exception):
 @dataclass(frozen=True)
 class UserLayer:
     """A layer of yours. ``parameters`` maps each parameter's name to its shape as a function of
-    one sample's input shape ((C, H, W) or (F,)); ``output_shape`` gives one sample's output
+    one sample's input shape ((C, H, W), (F,) or (T, D)); ``output_shape`` gives one sample's output
     shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 2 for sequences
     (T, D) only (drawn alone, or after dense at every step under a per-step loss), 1 for (F,)
     only, None for (C, H, W) or (F,); ``kinks`` are input values where it has no derivative (draws keep away

@@ -146,7 +146,8 @@ class Stack:
 
         samples = (f"sequences of {count(shape[0], 'token')}" if self.tokens else
                    f"sequences of {count(shape[0], 'step')} of {count(shape[1], 'feature')}"
-                   if len(shape) == 2 else f"{'x'.join(map(str, shape))} samples")
+                   if len(shape) == 2 else f"samples of {count(shape[0], 'feature')}" if len(shape) == 1
+                   else f"{'x'.join(map(str, shape))} samples")
         return f"{describe_layers(self.layers)} on {samples}"
 
 

@@ -244,16 +244,26 @@ def _gated_tanh_backward(dout, cache):
                                            "V": flat.T @ db.reshape(flat.shape[0], -1)}
 
 
-def test_a_right_layer_that_saturates_inside_is_not_a_false_alarm():
+@pytest.mark.parametrize("slip", [False, True])
+def test_a_right_layer_that_saturates_inside_is_not_a_false_alarm_and_a_slip_still_differs(slip):
     """A new user's correct gate was reported WRONG at x·U ≈ 11 (1 − tanh² from a rounded tanh
-    differs from torch's by κ·u): torch's float32 answer now bounds what the insides may round."""
+    differs from torch's by κ·u): torch's float32 answer now bounds what the insides may round,
+    and the same gate with σ′ taken as σ is still found."""
     import jax
     import jax.numpy as jnp
     import torch
 
-    gated = UserLayer("gate", _gated_tanh, _gated_tanh_backward,
+    def backward(dout, cache):
+        if not slip:
+            return _gated_tanh_backward(dout, cache)
+        x, p, t, s = cache
+        return _gated_tanh_backward(dout, (x, p, t, np.sqrt(s)))  # σ′ from √σ: wrong wherever σ < 1
+
+    gated = UserLayer("gate", _gated_tanh, backward,
                       torch=lambda x, p: torch.tanh(x @ p["U"]) * torch.sigmoid(x @ p["V"]),
                       jax=lambda x, p: jnp.tanh(x @ p["U"]) * jax.nn.sigmoid(x @ p["V"]),
                       parameters={"U": lambda s: (s[-1], s[-1]), "V": lambda s: (s[-1], s[-1])}, rank=2)
     report = check_layer(gated, 60)
-    assert report.passed, report.message
+    assert report.passed is not slip, report.message
+    if slip:
+        assert report.verdict == "DIFFERS" and report.backward_disagrees_with_own_forward

@@ -84,10 +84,11 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
     reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample)
     line = finite_difference_line(enabled, sample, entries)
     console.print(line if stack.tokens else line.replace("parameter entries", "parameter and input entries"))
+    from bpcheck.stack_compare import DERIVED
     from bpcheck.train_layers import untouched_by
     for rule in rules:  # a mutant of a kind the network lacks is the derived rule here
         if note := untouched_by(rule, stack):
-            console.print(f"[yellow]{escape(note)}: it can only agree[/]", soft_wrap=True)
+            console.print(f"[yellow]{escape(note)}: it gets {DERIVED.name}'s verdict[/]", soft_wrap=True)
     for report in reports:
         console.print(rule_table(report))
         if report.verdict == DIFFERS:
