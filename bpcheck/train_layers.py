@@ -28,7 +28,7 @@ from bpcheck.train import Curve
 from manual import stack_network
 from manual.layers.normalisation import batch_norm_eval_forward
 from manual.network import quiet
-from manual.stack import Layer, Stack, mask_shapes, walk
+from manual.stack import PADDING, Layer, Stack, mask_shapes, walk
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -102,38 +102,64 @@ def evaluation_pairs(pairs: dict, buffers: Params) -> dict:
     return pairs | {"batch_norm": (batch_norm, None), "dropout": (identity, None)}
 
 
+def batch_masks(stack: Stack, padding: Array, seed: int, epoch: int, batch: int) -> Params:
+    """Each dropout layer's mask (``dropout_masks``: the same for every rule), and the batch's
+    ``padding`` for a per-step loss."""
+    masks = dropout_masks(stack, len(padding), seed, epoch, batch)
+    return masks | ({PADDING: padding.astype(stack.dtype)} if stack.per_step else {})
+
+
 def evaluate(rule: StackRule, stack: Stack, params: Params, buffers: Params, x: Array,
-             labels: Array) -> tuple[float, float]:
-    """(loss, accuracy) of the network in eval mode on samples x with class ``labels``; a
-    non-finite loss is reported as nan."""
+             labels: Array, padding: Array | None = None) -> tuple[float, float]:
+    """(loss, accuracy) of the network in eval mode on samples x with class ``labels``, over
+    the real steps (``padding`` 1) for a per-step loss; a non-finite loss is reported as nan."""
     masks = {layer.name: None for layer in walk(stack.layers) if layer.kind == "dropout"}
     with quiet():
         out, _ = stack_network.forward(stack.layers, params, x, masks,
                                        evaluation_pairs(rule.pairs, buffers))
-    loss = stack_network.loss_gradient(stack, out, stack_targets(stack, labels))[0]
-    return (loss if np.isfinite(loss) else float("nan")), float(np.mean(np.argmax(out, axis=1) == labels))
+    real = None if padding is None else padding.astype(stack.dtype)
+    loss = stack_network.loss_gradient(stack, out, stack_targets(stack, labels),
+                                       {PADDING: real} if stack.per_step else None)[0]
+    right = np.argmax(out, axis=-1) == labels
+    accuracy = np.sum(right * real) / np.sum(real) if stack.per_step else np.mean(right)
+    return (loss if np.isfinite(loss) else float("nan")), float(accuracy)
+
+
+#: Training or test data of ``train_curve``: (x, class labels, padding (N, T) or None).
+Data = tuple[Array, Array, Array | None]
+
+
+def train_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, train: Data, test: Data,
+                lr: float, epochs: int, batch: int, seed: int, dataset: str,
+                on_epoch: Callable[[], None] = lambda: None) -> Curve:
+    """Mini-batch SGD with the rule's pairs from (params, buffers), which are not written to;
+    epoch e visits the samples in the order of permutation(seed + 1 + e), the same for every
+    rule and learning rate. Evaluation after each epoch: the module docstring."""
+    curve = Curve(dataset, rule.name, lr)
+    (x, labels, padding), (x_test, labels_test, padding_test) = train, test
+    y = stack_targets(stack, labels)
+    for epoch in range(epochs):
+        order = np.random.default_rng(seed + 1 + epoch).permutation(len(x))
+        for index, start in enumerate(range(0, len(x), batch)):
+            chosen = order[start:start + batch]
+            masks = (dropout_masks(stack, len(chosen), seed, epoch, index) if padding is None
+                     else batch_masks(stack, padding[chosen], seed, epoch, index))
+            _, params, updated = stack_network.sgd_step(stack, params, buffers, x[chosen], y[chosen], lr,
+                                                        masks, rule.pairs)
+            buffers = buffers | updated
+        loss, train_accuracy = evaluate(rule, stack, params, buffers, x, labels, padding)
+        curve.loss.append(loss)
+        curve.train_accuracy.append(train_accuracy)
+        curve.test_accuracy.append(evaluate(rule, stack, params, buffers, x_test, labels_test,
+                                            padding_test)[1])
+        on_epoch()
+    return curve
 
 
 def train_stack_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, data: Split,
                       lr: float, epochs: int, batch: int, seed: int, dataset: str,
                       on_epoch: Callable[[], None] = lambda: None) -> Curve:
-    """Mini-batch SGD with the rule's pairs from (params, buffers), which are not written to;
-    epoch e visits the samples in the order of permutation(seed + 1 + e), the same for every
-    rule and learning rate. Evaluation after each epoch: the module docstring."""
-    curve = Curve(dataset, rule.name, lr)
-    x, x_test = samples(stack, data.X_train), samples(stack, data.X_test)
-    y = stack_targets(stack, data.y_train)
-    for epoch in range(epochs):
-        order = np.random.default_rng(seed + 1 + epoch).permutation(len(x))
-        for index, start in enumerate(range(0, len(x), batch)):
-            chosen = order[start:start + batch]
-            masks = dropout_masks(stack, len(chosen), seed, epoch, index)
-            _, params, updated = stack_network.sgd_step(stack, params, buffers, x[chosen], y[chosen], lr,
-                                                        masks, rule.pairs)
-            buffers = buffers | updated
-        loss, train_accuracy = evaluate(rule, stack, params, buffers, x, data.y_train)
-        curve.loss.append(loss)
-        curve.train_accuracy.append(train_accuracy)
-        curve.test_accuracy.append(evaluate(rule, stack, params, buffers, x_test, data.y_test)[1])
-        on_epoch()
-    return curve
+    """``train_curve`` on a dataset split's feature columns."""
+    return train_curve(rule, stack, params, buffers, (samples(stack, data.X_train), data.y_train, None),
+                       (samples(stack, data.X_test), data.y_test, None), lr, epochs, batch, seed, dataset,
+                       on_epoch)

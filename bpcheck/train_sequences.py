@@ -30,10 +30,8 @@ import numpy as np
 
 from bpcheck.stack_compare import StackRule
 from bpcheck.train import Curve
-from bpcheck.train_layers import dropout_masks, evaluation_pairs
-from manual import stack_network
-from manual.network import quiet
-from manual.stack import PADDING, Stack, walk
+from bpcheck.train_layers import train_curve
+from manual.stack import Stack
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -124,47 +122,11 @@ def misfit(stack: Stack, task: str) -> str:
     return ""
 
 
-def batch_masks(stack: Stack, padding: Array, seed: int, epoch: int, batch: int) -> Params:
-    """Each dropout layer's mask (``bpcheck.train_layers.dropout_masks``: the same for every
-    rule), and the batch's ``padding`` for a per-step loss."""
-    masks = dropout_masks(stack, len(padding), seed, epoch, batch)
-    return masks | ({PADDING: padding.astype(stack.dtype)} if stack.per_step else {})
-
-
-def evaluate(rule: StackRule, stack: Stack, params: Params, buffers: Params, x: Array, y: Array,
-             padding: Array) -> tuple[float, float]:
-    """(loss, accuracy) in eval mode (dropout the identity, batch norm on its running
-    statistics), the accuracy over real steps for a per-step loss; a non-finite loss is nan."""
-    masks = {layer.name: None for layer in walk(stack.layers) if layer.kind == "dropout"}
-    with quiet():
-        out, _ = stack_network.forward(stack.layers, params, x, masks, evaluation_pairs(rule.pairs, buffers))
-    real = padding.astype(stack.dtype)
-    loss = stack_network.loss_gradient(stack, out, y, {PADDING: real} if stack.per_step else None)[0]
-    right = np.argmax(out, axis=-1) == y
-    accuracy = np.sum(right * real) / np.sum(real) if stack.per_step else np.mean(right)
-    return (loss if np.isfinite(loss) else float("nan")), float(accuracy)
-
-
 def train_sequence_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params,
                          data: Sequences, lr: float, epochs: int, batch: int, seed: int,
                          on_epoch: Callable[[], None] = lambda: None) -> Curve:
-    """Mini-batch SGD with the rule's pairs (``manual.stack_network.sgd_step``) from (params,
-    buffers), which are not written to; epoch e visits the sequences in the order of
-    permutation(seed + 1 + e), the same for every rule and η. The curve's dataset is the task."""
-    curve = Curve(data.task, rule.name, lr)
-    for epoch in range(epochs):
-        order = np.random.default_rng(seed + 1 + epoch).permutation(len(data.x_train))
-        for index, start in enumerate(range(0, len(order), batch)):
-            chosen = order[start:start + batch]
-            masks = batch_masks(stack, data.padding_train[chosen], seed, epoch, index)
-            _, params, updated = stack_network.sgd_step(stack, params, buffers, data.x_train[chosen],
-                                                        data.y_train[chosen], lr, masks, rule.pairs)
-            buffers = buffers | updated
-        loss, train_accuracy = evaluate(rule, stack, params, buffers, data.x_train, data.y_train,
-                                        data.padding_train)
-        curve.loss.append(loss)
-        curve.train_accuracy.append(train_accuracy)
-        curve.test_accuracy.append(evaluate(rule, stack, params, buffers, data.x_test, data.y_test,
-                                            data.padding_test)[1])
-        on_epoch()
-    return curve
+    """``bpcheck.train_layers.train_curve`` on the task's sequences, padding included; the
+    curve's dataset is the task."""
+    return train_curve(rule, stack, params, buffers, (data.x_train, data.y_train, data.padding_train),
+                       (data.x_test, data.y_test, data.padding_test), lr, epochs, batch, seed, data.task,
+                       on_epoch)

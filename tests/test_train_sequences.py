@@ -15,11 +15,9 @@ from matplotlib.image import imread
 from bpcheck.cli.train import parse
 from bpcheck.layer_mutants import LAYER_MUTANTS
 from bpcheck.stack_compare import DERIVED
-from bpcheck.train_layers import DIGITS_CNN, initial_weights, untouched_by
+from bpcheck.train_layers import DIGITS_CNN, batch_masks, evaluate, initial_weights, untouched_by
 from bpcheck.train_sequences import (
     TASKS,
-    batch_masks,
-    evaluate,
     generate,
     misfit,
     parity,
