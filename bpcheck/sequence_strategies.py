@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 
 from bpcheck.stack_problem import StackProblem
 from bpcheck.stack_strategies import HIDDEN, NETWORK_SCALES, problems, single_layer_problems
-from manual.stack import SEQUENCE_KINDS, Stack
+from manual.stack import LAYER_KINDS, SEQUENCE_KINDS, Stack
 
 MAX_STEPS, MAX_FEATURES, MAX_VOCAB = 5, 3, 3
 #: A sequence layer alone sees inputs at 10⁻² or 1: at 10 its gates (or, without projections,
 #: its scores x·x) already saturate often, and such a draw is inconclusive by design.
 LAYER_SCALES = (1e-2, 1.0)
-RECURRENT_KINDS = ("rnn", "lstm", "gru")
+RECURRENT_KINDS = tuple(name for name, kind in LAYER_KINDS.items() if kind.gates)
 
 
 @st.composite

@@ -47,10 +47,11 @@ from bpcheck.tolerances import (
     unit_roundoff,
 )
 from manual.spec import ACTIVATIONS, LOSSES, parse_activation
-from manual.stack import ACTIVATION, Stack, layer_inputs, walk
+from manual.stack import ACTIVATION, LAYER_KINDS, Stack, layer_inputs, walk
 
 Params = dict[str, np.ndarray]
-INNER = ("rnn", "lstm", "gru", "attention")  # layers with activations inside
+#: layers with activations inside: the recurrent kinds and attention
+INNER = (*(name for name, kind in LAYER_KINDS.items() if kind.gates), "attention")
 
 
 def rounding_steps(stack: Stack, n: int) -> int:

@@ -22,6 +22,7 @@ class LayerKind:
     width: bool = False  # takes an output width as its first option
     mask: bool = False  # takes an explicit 0/1 mask as input
     flags: tuple[str, ...] = ()  # words it takes as options (``causal``)
+    gates: int = 0  # a recurrent layer's gates: W_ih and W_hh have gates·H rows
     #: a user's layer says its parameters' shapes and its output's, given one sample's input
     #: shape (built-in kinds: ``manual.stack``); None: no parameters, the same shape out
     parameter_shapes: Callable[[Shape], dict[str, Shape]] | None = None
@@ -42,9 +43,9 @@ LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
     LayerKind("dense", "dense", "n", ("W", "b"), rank=(1, 2), width=True),
     LayerKind("res", "res"),
     LayerKind("embedding", "emb", "v", ("W",), rank=1, width=True),
-    LayerKind("rnn", "rnn", "n", RECURRENT, rank=2, width=True),
-    LayerKind("lstm", "lstm", "n", (*RECURRENT, "c0"), rank=2, width=True),
-    LayerKind("gru", "gru", "n", RECURRENT, rank=2, width=True),
+    LayerKind("rnn", "rnn", "n", RECURRENT, rank=2, width=True, gates=1),
+    LayerKind("lstm", "lstm", "n", (*RECURRENT, "c0"), rank=2, width=True, gates=4),
+    LayerKind("gru", "gru", "n", RECURRENT, rank=2, width=True, gates=3),
     LayerKind("attention", "attn", "hn", ("W_q", "b_q", "W_k", "W_v", "b_v", "W_o", "b_o"),
               rank=2, flags=("causal", "noproj")),
 )}

@@ -210,7 +210,7 @@ def param_shapes(stack: Stack) -> dict[str, tuple[int, ...]]:
         if kind is not None and kind.parameter_shapes is not None:  # a user's layer
             shapes |= {f"{layer}.{name}": tuple(s) for name, s in kind.parameter_shapes(shape).items()}
             continue
-        gates = {"rnn": 1, "lstm": 4, "gru": 3}.get(layer.kind, 0) * layer.width
+        gates = (kind.gates if kind is not None else 0) * layer.width
         for parameter in layer.parameters:
             shapes[f"{layer}.{parameter}"] = {
                 ("conv2d", "W"): (layer.width, shape[0], *layer.kernel),

@@ -28,7 +28,6 @@ from manual.activations import sigmoid
 from manual.layer_kinds import Layer
 
 Array = np.ndarray
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _pre(x_t: Array, h: Array, params: dict[str, Array]) -> tuple[Array, Array]:
