@@ -240,7 +240,8 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
     explanations, entries, hints = [], [], []
     if isinstance(rule, UserRule):
         directions, _ = _evaluate(report.rule, problem)
-        explanations = diagnose(directions, problem, also=_resampled(rule, report.rule, problem))
+        explanations = diagnose(directions, problem, also=_resampled(rule, report.rule, problem),
+                                from_step=report.rule.directions_from_step)
         entries = _worst_entries(rule, problem, rows, directions)
         hints = better_declarations(rule, problem)
     differ = "differs" if len(wrong) == 1 else "differ"

@@ -12,7 +12,7 @@ from bpcheck.allowances import (
     finite_difference_entries,
     measure_allowances,
 )
-from bpcheck.metrics import Discrepancy, discrepancy, relative
+from bpcheck.metrics import Discrepancy, comparison_scale, discrepancy, relative
 from bpcheck.problem import Problem
 from bpcheck.tolerances import Conditioning, conclusive, finite_difference_allowance, step_allowance
 from manual.rules import RULES, UpdateRule
@@ -145,10 +145,10 @@ def _verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
     Entries whose truth or allowance is not finite are not judged; the others can still differ,
     and a candidate that is not finite where the truth is differs whatever the allowance."""
     scale = reference if scale is None else scale
-    reach = float(np.max(np.abs(reference), initial=0.0))
+    candidate = np.asarray(candidate, np.float64)
+    reach = comparison_scale(candidate, reference)[0]  # the units of the row's rel err
     judged = np.isfinite(reference) & np.isfinite(allowed)
     tolerance = relative(float(np.max(allowed, where=judged, initial=0.0)), reach)
-    candidate = np.asarray(candidate, np.float64)
     with np.errstate(invalid="ignore"):  # inf − inf where both overflowed: unjudged anyway
         gap = np.abs(candidate - reference)
     if np.any(judged & ~(gap <= allowed)) or np.any(np.isfinite(reference) & ~np.isfinite(candidate)):
@@ -187,6 +187,16 @@ def _update_row(name: str, problem: Problem, truth: Truth, witness: str, paramet
                tolerance, verdict, old.size)
 
 
+def rule_allowance(truth: Truth, problem: Problem, from_step: bool) -> Params:
+    """What a rule's gradient may be off by per entry: the truth's allowance, plus, for
+    directions implied by a step (``from_step``), θ′'s rounding over η ((θ − θ′)/η carries it)."""
+    if not from_step:
+        return truth.allowance
+    return {name: allowed + step_allowance(problem.spec.dtype, truth.floor, problem.lr,
+                                           truth.steps[SENSITIVITY_WITNESS][name], 0.0) / problem.lr
+            for name, allowed in truth.allowance.items()}
+
+
 def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
                  evaluated: tuple[Params, Params] | None = None) -> RuleReport:
     """Rows for the rule's gradient (every witness) and its update (framework optimizers);
@@ -197,11 +207,7 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
     args = (problem.spec, problem.params, problem.X, problem.Y, problem.lr)
     directions, new_params = evaluated if evaluated is not None else rule.directions_and_step(*args)
     report, dtype = RuleReport(rule, saturation=truth.saturation), problem.spec.dtype
-    allowance = truth.allowance
-    if rule.directions_from_step:  # (θ − θ′)/η carries θ′'s rounding, over η
-        allowance = {name: allowed + step_allowance(dtype, truth.floor, problem.lr,
-                                                    truth.steps[SENSITIVITY_WITNESS][name], 0.0) / problem.lr
-                     for name, allowed in allowance.items()}
+    allowance = rule_allowance(truth, problem, rule.directions_from_step)
     for parameter in problem.params:
         for witness in truth.gradients:
             report.rows.append(_gradient_row(rule.name, truth, witness, parameter,

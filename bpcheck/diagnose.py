@@ -13,7 +13,10 @@ missing" and "the gradient of binary cross-entropy instead" can be the same stat
 residual max|D − c·C| / max|D| says how much it leaves.
 
 Panel: the exact gradient of another registered loss (or without the penalty, or with the
-penalty on biases too — or, where the spec's penalty covers them, left off them); parameters
+penalty on biases too — or, where the spec's penalty covers them, left off them); an L2 penalty
+the spec does not declare (or beyond the one it does) on the weights, the biases or both, its λ
+fitted by least squares (a fitted constant: it costs 1, like a named factor); the output error
+taken as a − T at the output layer's z (softmax cross-entropy's p − y after, say, a sigmoid); parameters
 already changed earlier in the same update (each error sent back through the weights above as
 the rule itself has already updated them); an activation-derivative factor missing, applied
 twice, or evaluated at the layer's output, at a named layer; the error sent back through W
@@ -30,8 +33,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bpcheck.allowances import SENSITIVITY_WITNESS
-from bpcheck.compare import Problem, ask_witnesses
-from bpcheck.variants import Variant, variant_gradients
+from bpcheck.compare import Problem, ask_witnesses, rule_allowance
+from bpcheck.variants import PENALTY_PARTS, Variant, variant_gradients, with_fitted_penalty
 from manual.spec import ACTIVATIONS, LOSSES, Params, Spec, parse_activation, target_kind
 
 
@@ -52,9 +55,17 @@ def panel(spec: Spec, probabilities: bool = False) -> list[Variant]:
                        Variant(no_penalty=True, names=("the penalty's gradient left out",)),
                        Variant(penalty_scale=2.0, names=("the penalty's gradient doubled (λ/2‖W‖² "
                                                          "differentiated as λ‖W‖²)",))]
+    beyond = f" beyond the declared l2 = {spec.l2:g}" if spec.l2 else " the rule does not declare"
+    hypotheses += [Variant(penalty_on=part, names=(
+        f"an L2 penalty on the {part.replace('both', 'weights and biases')}{beyond}: λ·θ added to "
+        "their gradient",)) for part in PENALTY_PARTS]
     if LOSSES[spec.loss].across_outputs and kind == "probabilities":
         hypotheses.append(Variant(unit_targets=True, names=(
             "the output error taken as softmax(z) − T, as if every target summed to one",)))
+    if not (ACTIVATIONS[out].constant_derivative or LOSSES[spec.loss].residual_gradient):
+        hypotheses.append(Variant(output_minus_targets=True, names=(
+            f"the output error taken as a − T, a the {spec.activations[-1]} output (softmax "
+            f"cross-entropy's p − y), not the {spec.loss} loss's gradient through {spec.activations[-1]}",)))
     if spec.depth > 1:
         hypotheses.append(Variant(stale=True, names=("the error sent back through weights already "
                                                      "updated by this same step",)))
@@ -126,33 +137,53 @@ def _factors(D: np.ndarray, C: np.ndarray, named: list[tuple[float, str]]):
         yield FACTOR_COST["fitted"], fitted, ""
 
 
+def _fitted(problem: Problem, variant: Variant, D: Params) -> Variant | None:
+    """A variant with an undeclared penalty, its λ fitted to D and said in its name; None where
+    the fit is no penalty (λ ≤ 0)."""
+    if not variant.penalty_on:
+        return variant
+    fitted = with_fitted_penalty(problem, variant, D)
+    if not fitted.extra_l2 > 0:
+        return None
+    return replace(fitted, names=tuple(f"{name} (λ = {fitted.extra_l2:.4g}, fitted)"
+                                       if name.startswith("an L2 penalty") else name
+                                       for name in variant.names))
+
+
 def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
-             also: Sequence[tuple[Params, Problem]] = ()) -> list[Explanation]:
+             also: Sequence[tuple[Params, Problem]] = (), from_step: bool = False) -> list[Explanation]:
     """For each parameter where ``directions`` differs from the exact gradient, the simplest
     explanations: complexity = hypotheses + the factor's cost (FACTOR_COST); every explanation
     of the least complexity is kept (the first as the answer, the others as alternatives).
     An explanation must also hold, with the same factor, on each (directions, problem) of
-    ``also`` — the same rule on other values of the same network and batch size."""
+    ``also`` — the same rule on other values of the same network and batch size. Each entry
+    is allowed what the comparison allows it (``rule_allowance``: with ``from_step``, the
+    directions are (θ − θ′)/η and carry θ′'s rounding over η)."""
     truth = ask_witnesses(problem, finite_differences=False)
     exact, spec = truth.gradients[SENSITIVITY_WITNESS], problem.spec
+    allowance = rule_allowance(truth, problem, from_step)
     named = named_factors(problem.n_samples, problem.lr)
-    others = [(_as_float64(more), other, ask_witnesses(other, finite_differences=False).allowance)
+    others = [(_as_float64(more), other,
+               rule_allowance(ask_witnesses(other, finite_differences=False), other, from_step))
               for more, other in also]
 
     def allowed(name: str, c: float) -> np.ndarray:
-        return truth.allowance[name] * max(1.0, abs(c))
+        return allowance[name] * max(1.0, abs(c))
 
     elsewhere_cache: dict[Variant, list[Params]] = {}
 
-    def elsewhere(variant: Variant, name: str, c: float) -> tuple[bool, float]:
-        """Whether D ≈ c·C holds on every other draw too, and its worst relative residual there."""
+    def elsewhere(variant: Variant, names: list[str], c: float) -> tuple[bool, float]:
+        """Whether D ≈ c·C holds on every other draw too (for each of ``names``), and the worst
+        relative residual there of the first."""
         if variant not in elsewhere_cache:
             elsewhere_cache[variant] = [variant_gradients(other, variant, more) for more, other, _ in others]
         holds, worst = True, 0.0
         for (more, _, allowance), C in zip(others, elsewhere_cache[variant], strict=True):
-            residual = np.abs(more[name] - c * C[name])
-            holds &= bool(np.all(residual <= allowance[name] * max(1.0, abs(c))))
-            size = float(np.abs(more[name]).max(initial=0)) or 1.0
+            for name in names:
+                residual = np.abs(more[name] - c * C[name])
+                holds &= bool(np.all(residual <= allowance[name] * max(1.0, abs(c))))
+            residual = np.abs(more[names[0]] - c * C[names[0]])
+            size = float(np.abs(more[names[0]]).max(initial=0)) or 1.0
             worst = max(worst, float(residual.max(initial=0)) / size)
         return holds, worst
 
@@ -163,25 +194,31 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
     singles = panel(spec, in_unit)
     candidates = [Variant()] + singles + [
         sum(combo[1:], combo[0]) for r in range(2, max_combination + 1)
-        for combo in itertools.combinations(singles, r)]
+        for combo in itertools.combinations(singles, r) if sum(bool(v.penalty_on) for v in combo) <= 1]
     found: dict[str, list[tuple[int, Explanation]]] = {name: [] for name in wrong}
     best: dict[str, Explanation] = {name: Explanation(name, (), 1.0, np.inf) for name in wrong}
     for variant in candidates:
         if wrong and all(found[name] and found[name][0][0] < len(variant.names) for name in wrong):
             break
+        variant = _fitted(problem, variant, D)
+        if variant is None:
+            continue
         C = variant_gradients(problem, variant, D)
         for name in wrong:
             scale = float(np.abs(D[name]).max(initial=0)) or 1.0
             for cost, c, words in _factors(D[name], C[name], named):
                 residual_abs = np.abs(D[name] - c * C[name])
                 residual = float(residual_abs.max(initial=0)) / scale
-                holds = bool(np.all(residual_abs <= allowed(name, c)))
+                # a fitted penalty is said of the whole step (on this part, not on the rest):
+                # it must hold on every parameter
+                names = [name, *(n for n in D if n != name and variant.penalty_on)]
+                holds = all(np.all(np.abs(D[n] - c * C[n]) <= allowed(n, c)) for n in names)
                 if holds and others:
-                    holds, worst = elsewhere(variant, name, c)
+                    holds, worst = elsewhere(variant, names, c)
                     residual = max(residual, worst)
                 explanation = Explanation(name, variant.names or ("the exact gradient",), c, residual, words)
                 if holds:
-                    found[name].append((len(variant.names) + cost, explanation))
+                    found[name].append((variant.complexity + cost, explanation))
                     found[name].sort(key=lambda pair: pair[0])
                     break
                 if explanation.residual < best[name].residual:

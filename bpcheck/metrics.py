@@ -13,8 +13,9 @@ class Discrepancy:
 
     max_abs: float
     where: tuple[int, ...]  # index of the largest absolute error
-    rel: float  # ‖a − b‖_∞ / ‖b‖_∞ (inf when b = 0 but a ≠ 0)
+    rel: float  # ‖a − b‖_∞ / ‖b‖_∞, or / ‖a‖_∞ where b is exactly 0 (then 1: all of a is error)
     cosine: float  # ⟨a, b⟩ / (‖a‖‖b‖); 1 when both are zero
+    truth_zero: bool = False  # b is exactly 0 everywhere (and a is not): rel is against a's size
 
 
 def relative(error: float, scale: float) -> float:
@@ -42,5 +43,17 @@ def discrepancy(candidate: np.ndarray, truth: np.ndarray) -> Discrepancy:
     error = np.abs(a - b)
     where = np.unravel_index(int(np.argmax(error)), error.shape) if error.size else ()
     max_abs = float(error.max(initial=0.0))
-    scale = float(np.abs(b).max(initial=0.0))
-    return Discrepancy(max_abs, tuple(int(i) for i in where), relative(max_abs, scale), cosine(a, b))
+    scale, truth_zero = comparison_scale(a, b)
+    return Discrepancy(max_abs, tuple(int(i) for i in where), relative(max_abs, scale), cosine(a, b),
+                       truth_zero)
+
+
+def comparison_scale(candidate: np.ndarray, truth: np.ndarray) -> tuple[float, bool]:
+    """What a relative error is relative to: ‖truth‖_∞, or, where the truth is exactly 0 and the
+    candidate is not, ‖candidate‖_∞ (an error over 0 says nothing; over the candidate it says
+    all of it is error); and whether it is the candidate's."""
+    scale = float(np.max(np.abs(truth), initial=0.0))
+    if scale > 0 or not np.all(np.isfinite(candidate)):
+        return scale, False
+    own = float(np.max(np.abs(candidate), initial=0.0))
+    return own, own > 0

@@ -37,6 +37,11 @@ def diagnosis_lines(report) -> list[str]:
     return lines
 
 
+def _zero(row) -> str:
+    """Why a row's relative error is against your own values: the witness's are exactly 0."""
+    return " of yours: the witness's are exactly 0" if row.error.truth_zero else ""
+
+
 def entry_lines(report) -> list[str]:
     """Per wrong parameter: its worst entry, yours and autodiff's, and who says so."""
     lines = []
@@ -44,14 +49,14 @@ def entry_lines(report) -> list[str]:
         rows = [row for row in report.rows if row.parameter == e.parameter]
         witnesses = ", ".join(dict.fromkeys(row.witness for row in rows))
         rel, allowed = max(r.error.rel for r in rows), max(r.tolerance for r in rows)
-        how = (f"relative error {rel:.2e} where rounding allows {allowed:.1e}" if np.isfinite(rel)
-               else "autodiff's gradient of it is exactly 0 here")
+        how = ("autodiff's gradient of it is exactly 0 here" if any(r.error.truth_zero for r in rows)
+               else f"relative error {rel:.2e} where rounding allows {allowed:.1e}")
         yours = "your step implies a gradient" if e.from_step else "yours"
         lines.append(f"{e.parameter}: {yours} {e.location} = {e.yours:.6g}, autodiff {e.exact:.6g} "
                      f"(differs from {witnesses}: {how})")
     if not report.entries:  # an activation's or loss's report: its rows
         lines += [f"{row.parameter} {row.quantity} vs {row.witness}: max|err| {row.error.max_abs:.3e} "
-                  f"at {row.error.where}, rel {row.error.rel:.3e} (tolerance {row.tolerance:.1e})"
+                  f"at {row.error.where}, rel {row.error.rel:.3e}{_zero(row)} (tolerance {row.tolerance:.1e})"
                   for row in report.rows]
     return lines
 
@@ -97,7 +102,7 @@ def as_html(report) -> str:
                                                   "rel err", "tolerance"))
         body = "".join(
             f"<tr><td>{r.parameter}</td><td>{r.quantity}</td><td>{r.witness}</td>"
-            f"<td>{r.error.max_abs:.3e}</td><td>{r.error.where}</td><td>{r.error.rel:.3e}</td>"
+            f"<td>{r.error.max_abs:.3e}</td><td>{r.error.where}</td><td>{r.error.rel:.3e}{_zero(r)}</td>"
             f"<td>{r.tolerance:.1e}</td></tr>" for r in report.rows)
         parts.append(f"<table><tr>{head}</tr>{body}</table>")
     if report.diagnosis:

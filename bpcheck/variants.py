@@ -4,12 +4,14 @@ in its backward pass or loss (``Variant``), and the exact gradient of each (``va
 Each is built from torch's own autograd pieces with a custom backward where the hypothesis
 lives in the backward pass: an activation's vjp missing, doubled or taken at the output; the
 error sent back through W, not Wᵀ, or through weights this step already changed; a softmax
-loss's output error softmax(z) − T. None of it looks at the rule under study.
+loss's output error softmax(z) − T; the output error a − T at the output layer's z, whatever
+its activation and loss. An undeclared penalty λ/2‖θ‖² on a part of θ has its λ fitted
+(``with_fitted_penalty``). None of it looks at the rule under study.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -29,6 +31,9 @@ class Variant:
     bias_penalty: bool | None = None  # the penalty on biases or not, overriding the spec's l2_biases
     penalty_scale: float = 1.0  # the penalty's gradient times this (2: λ/2‖W‖² read as λ‖W‖²)
     unit_targets: bool = False  # a softmax loss's output error softmax(z) − t, as if Σt = 1
+    output_minus_targets: bool = False  # ∂L/∂z_L taken as a_L − t (softmax-CE's p − y shortcut)
+    penalty_on: str = ""  # an undeclared penalty on PENALTY_PARTS' part, λ = ``extra_l2`` …
+    extra_l2: float = 0.0  # … fitted to the rule's directions (``with_fitted_penalty``)
     stale: bool = False
     factor: tuple[tuple[int, str], ...] = ()  # (layer, "missing" | "extra" | "at_output" | …)
     transposed: bool = False
@@ -38,12 +43,22 @@ class Variant:
     def __add__(self, other: Variant) -> Variant:
         merged = {key: getattr(self, key) or getattr(other, key)
                   for key in ("loss", "no_penalty", "stale", "transposed", "bias_column_first",
-                              "unit_targets")}
+                              "unit_targets", "output_minus_targets", "penalty_on", "extra_l2")}
         bias_penalty = other.bias_penalty if self.bias_penalty is None else self.bias_penalty
         scale = other.penalty_scale if self.penalty_scale == 1.0 else self.penalty_scale
         return Variant(**merged, bias_penalty=bias_penalty, penalty_scale=scale,
                        factor=self.factor + other.factor,
                        names=self.names + other.names)
+
+    @property
+    def complexity(self) -> int:
+        """Its hypotheses, plus 1 for a fitted λ (a constant read off the rule, like a factor)."""
+        return len(self.names) + bool(self.penalty_on)
+
+
+#: The parts of θ an undeclared penalty can cover: the weights (W_k without a bias node's
+#: column), the biases (b_k, or that column), or both.
+PENALTY_PARTS = {"weights": ("weights",), "biases": ("biases",), "both": ("weights", "biases")}
 
 
 class _Activation(torch.autograd.Function):
@@ -90,6 +105,23 @@ class _UnitTargets(torch.autograd.Function):
         return g[:, None] * (torch.softmax(z, dim=-1) - y), None, None
 
 
+class _OutputMinusTargets(torch.autograd.Function):
+    """ℓ_n(σ(z), t) forward; backward: σ(z) − t at z, σ the output activation, whatever the loss
+    (exact for sigmoid with bce; softmax cross-entropy's p − y elsewhere)."""
+
+    @staticmethod
+    def forward(ctx, z, y, loss, name):
+        a = torch_ref.activation(name)(z)
+        ctx.save_for_backward(a, y)
+        return torch_ref.LOSSES[loss](a, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, y = ctx.saved_tensors
+        t = F.one_hot(y, a.shape[-1]).to(a.dtype) if y.dtype == torch.int64 else y
+        return g[:, None] * (a - t), None, None, None
+
+
 class _Linear(torch.autograd.Function):
     """z = a Wᵀ (+ b) forward; backward sends the error through ``W_back`` instead of W."""
 
@@ -123,22 +155,62 @@ def _variant_loss(spec: Spec, leaves: dict, x, y, v: Variant, updated: dict):
             a = F.pad(a, (0, 1), value=1.0)
         W = leaves[f"W{k}"]
         a = _Linear.apply(a, W, _back_weights(spec, W.detach(), updated.get(k), v), leaves.get(f"b{k}"))
+        if k == spec.depth and v.output_minus_targets:
+            break
         a = _Activation.apply(a, name, modes.get(k, "exact"))
-    if v.unit_targets:
+    if v.output_minus_targets:
+        per_sample = _OutputMinusTargets.apply(a, y, v.loss or spec.loss, spec.activations[-1])
+    elif v.unit_targets:
         per_sample = _UnitTargets.apply(a, y, spec.loss)
     else:
         per_sample = torch_ref.LOSSES[v.loss or spec.loss](a, y)
     total = per_sample.mean() if spec.reduction == "mean" else per_sample.sum()
     if spec.l2 and not v.no_penalty:
-        inputs, l2 = spec.sizes[:-1], spec.l2 * v.penalty_scale
-        total = total + 0.5 * l2 * sum(leaves[f"W{k}"][:, : inputs[k - 1]].square().sum()
-                                            for k in range(1, spec.depth + 1))
         on_biases = spec.l2_biases if v.bias_penalty is None else v.bias_penalty
-        if on_biases:
-            total = total + 0.5 * l2 * sum(
-                (leaves[f"b{k}"].square().sum() if spec.bias == "vector"
-                 else leaves[f"W{k}"][:, -1].square().sum()) for k in range(1, spec.depth + 1))
+        total = total + 0.5 * spec.l2 * v.penalty_scale * _squares(
+            spec, leaves, ("weights", "biases") if on_biases else ("weights",))
+    if v.penalty_on and v.extra_l2:
+        total = total + 0.5 * v.extra_l2 * _squares(spec, leaves, PENALTY_PARTS[v.penalty_on])
     return total
+
+
+def _parts(spec: Spec, params: dict, parts: tuple[str, ...]) -> list:
+    """The arrays of θ a penalty on ``parts`` covers: W_k[:, :inputs] for the weights, b_k (or
+    a bias node's column W_k[:, -1]) for the biases."""
+    inputs, found = spec.sizes[:-1], []
+    for k in range(1, spec.depth + 1):
+        if "weights" in parts:
+            found.append(params[f"W{k}"][:, : inputs[k - 1]])
+        if "biases" in parts:
+            found.append(params[f"b{k}"] if spec.bias == "vector" else params[f"W{k}"][:, -1])
+    return found
+
+
+def _squares(spec: Spec, leaves: dict, parts: tuple[str, ...]) -> torch.Tensor:
+    """Σ‖θ‖² over ``parts`` (``_parts``)."""
+    return sum(part.square().sum() for part in _parts(spec, leaves, parts))
+
+
+def penalty_gradient(spec: Spec, params: Params, part: str) -> Params:
+    """∂(½‖θ‖²)/∂θ over PENALTY_PARTS[part]: θ on the entries it covers, 0 elsewhere."""
+    mask = {name: np.zeros(np.shape(value), bool) for name, value in params.items()}
+    for covered in _parts(spec, mask, PENALTY_PARTS[part]):
+        covered[...] = True  # a view into mask's array
+    return {name: np.where(mask[name], np.asarray(params[name], np.float64), 0.0) for name in params}
+
+
+def with_fitted_penalty(problem: Problem, v: Variant, directions: Params) -> Variant:
+    """``v`` with λ of its undeclared penalty fitted to the directions D by least squares over
+    every parameter: λ = ⟨D − G, M⟩/⟨M, M⟩, G the gradient without it, M = ``penalty_gradient``
+    (λ = 0 where M is 0 or D is not finite)."""
+    p = problem.in_float64()
+    base = variant_gradients(problem, replace(v, extra_l2=0.0), directions)
+    M = penalty_gradient(p.spec, p.params, v.penalty_on)
+    G, M, D = (np.concatenate([np.ravel(np.asarray(part[name], np.float64)) for name in p.params])
+               for part in (base, M, directions))
+    if not np.any(M) or not np.all(np.isfinite(D)):
+        return replace(v, extra_l2=0.0)
+    return replace(v, extra_l2=float(np.dot(D - G, M) / np.dot(M, M)))
 
 
 def variant_gradients(problem: Problem, v: Variant, directions: Params) -> Params:
