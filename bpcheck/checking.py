@@ -112,6 +112,7 @@ class CheckReport:
                       "tolerance": r.tolerance, "verdict": r.verdict} for r in self.rows],
             "diagnosis": [{"parameter": e.parameter, "explained_by": list(e.hypotheses),
                            "factor": e.factor, "factor_named": e.factor_words, "residual": e.residual,
+                           "rounding_allows": e.allowed,
                            "as_simply": [{"explained_by": list(hypotheses), "factor": c,
                                           "factor_named": words} for hypotheses, c, words in e.alternatives]}
                           for e in self.diagnosis],

@@ -28,8 +28,8 @@ def diagnosis_lines(report) -> list[str]:
     lines = []
     for e in report.diagnosis:
         if not e.hypotheses:
-            lines.append(f"{e.parameter}: nothing in the panel explains it "
-                         f"(best residual {e.residual:.2e})")
+            lines.append(f"{e.parameter}: nothing in the panel explains it (the nearest leaves "
+                         f"{e.residual:.2e} of it where rounding allows {e.allowed:.1e})")
             continue
         lines.append(f"{e.parameter}: {said(e.hypotheses, e.factor, e.factor_words)} "
                      f"(residual {e.residual:.1e})")

@@ -85,6 +85,7 @@ def test_an_unexplained_discrepancy_is_reported_as_such():
     noisy = {k: v + np.random.default_rng(1).standard_normal(v.shape) for k, v in exact.items()}
     explanations = diagnosis.diagnose(noisy, problem, max_combination=1)
     assert explanations and all(not e.hypotheses and e.residual > INFORMATIVE for e in explanations)
+    assert all(0 < e.allowed < e.residual for e in explanations)  # said beside what rounding allows
 
 
 def test_the_panel_does_not_know_any_rule_by_name():
