@@ -98,10 +98,10 @@ class Explanation:
     hypotheses: tuple[str, ...]  # empty: nothing in the panel explains it (or the factor alone)
     factor: float
     residual: float  # max|D − c·C| / max|D|
-    allowed: float = 0.0  # what rounding allows it, the comparison's max e_i / max|D| (on this draw)
     factor_words: str = ""  # the factor named ("sign flipped: …"), "" for 1 or an unnamed one
     #: other explanations exactly as simple: (hypotheses, factor, factor_words) each
     alternatives: tuple[tuple[tuple[str, ...], float, str], ...] = ()
+    allowed: float = 0.0  # what rounding allows it, the comparison's max e_i / max|D| (on this draw)
 
 
 def named_factors(n: int, lr: float) -> list[tuple[float, str]]:
@@ -217,8 +217,8 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
                 if holds and others:
                     holds, worst = elsewhere(variant, names, c)
                     residual = max(residual, worst)
-                explanation = Explanation(name, variant.names or ("the exact gradient",), c, residual,
-                                          float(allowed(name, c).max(initial=0)) / scale, words)
+                explanation = Explanation(name, variant.names or ("the exact gradient",), c, residual, words,
+                                          allowed=float(allowed(name, c).max(initial=0)) / scale)
                 if holds:
                     found[name].append((variant.complexity + cost, explanation))
                     found[name].sort(key=lambda pair: pair[0])
