@@ -22,7 +22,7 @@ from bpcheck.elementwise import (
     Kink,
     Mismatch,
     Reach,
-    activation_mismatches,
+    grid_findings,
     kink_conventions,
     undeclared_kinks,
 )
@@ -71,6 +71,8 @@ class CheckReport:
     hints: list[str] = field(default_factory=list)  # conventions under which the code agrees
     reached: str = ""  # where an activation's pre-activations were, in the networks and the grid
     discarded: Counter = field(default_factory=Counter)
+    #: what is not a verdict: an activation's precision notes, points judged at its scale only
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -102,7 +104,7 @@ class CheckReport:
                 "X": p.X.tolist(), "Y": p.Y.tolist()},
             "elements": [{"quantity": m.quantity, "witness": m.witness, "z": m.z, "yours": m.yours,
                           "theirs": m.theirs, "allowed": m.allowed} for m in self.elements],
-            "better_declarations": self.hints, "reached": self.reached,
+            "better_declarations": self.hints, "reached": self.reached, "notes": self.notes,
             "kinks": [{"z": k.z, "yours": k.yours, "declared": k.declared, "torch": k.torch,
                        "jax": k.jax} for k in self.kinks],
             "entries": [{"parameter": e.parameter, "location": e.location, "yours": e.yours,
@@ -145,10 +147,13 @@ def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> Ch
     loss inside networks."""
     elements: list[Mismatch] = []
     kinks: list[Kink] = []
+    notes: list[str] = []
     user = guarded(rule)
     if isinstance(rule, UserActivation):
         try:
-            elements = activation_mismatches(user)
+            findings = grid_findings(user)
+            elements, notes = findings.mismatches, [*map(str, findings.notes)]
+            notes += [] if findings.unjudged is None else [str(findings.unjudged)]
             kinks = kink_conventions(user)
         except UserCodeError as error:
             return CheckReport(rule.name, RAISED, 0, f"{rule.name}: your {error.part} raised "
@@ -161,6 +166,7 @@ def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> Ch
     reach = Reach(rule.name, rule.kinks) if isinstance(rule, UserActivation) else None
     report = _with_elements(_report(rule, verify_part(rule, examples, seed, reach)), elements)
     report.kinks, report.reached = kinks, "" if reach is None else str(reach)
+    report.notes = notes
     jumps = undeclared_kinks(user) if isinstance(rule, UserActivation) else []
     if jumps:
         report.hints = [f"a kink between z = {a:g} and z = {b:g}" for a, b in jumps]

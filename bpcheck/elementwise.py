@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
+from bpcheck import precision
 from bpcheck.strategies import KINK_MARGIN
 from bpcheck.tolerances import ROUNDINGS_PER_VALUE, SAFETY, unit_roundoff
 from reference import jax_ref, numeric  # noqa: F401  (jax_ref: float64 in jax)
@@ -200,8 +201,88 @@ def undeclared_kinks(rule) -> list[tuple[float, float]]:
     return [(float(a), float(b)) for a, b in zip(z[0, :-1][found], z[0, 1:][found], strict=True)]
 
 
-def activation_mismatches(rule) -> list[Mismatch]:
-    """Every (quantity, witness) pair that differs somewhere on the grid, at its worst element;
+@dataclass(frozen=True)
+class PrecisionNote:
+    """Where your value (or derivative) is further from the witnesses than a correct formula's
+    own rounding, yet within what a correct formula with rounded intermediates may lose
+    (``bpcheck.precision``): rounding, not a different function — no verdict, a remedy."""
+
+    quantity: str  # "value" or "derivative"
+    points: int  # grid points where it is so
+    z: float  # where the relative error is largest
+    yours: float
+    theirs: float
+    scale: float  # S_f (or S_f′), what the error is judged against
+
+    @property
+    def relative(self) -> float:
+        return abs(self.yours - self.theirs) / abs(self.theirs) if self.theirs else np.inf
+
+    def __str__(self) -> str:
+        name = {"value": "σ", "derivative": "σ′"}[self.quantity]
+        yours, theirs = distinct(self.yours, self.theirs)
+        return (f"precision note: your {name} loses relative precision at {self.points} of the grid's "
+                f"points — at z = {self.z:.6g} it is {yours}, torch {theirs} (relative error "
+                f"{self.relative:.1e}); an absolute error below the rounding of your function's scale "
+                f"({self.scale:.3g}) is not a wrong {name}. The usual cause is cancellation, a small "
+                "result from the difference of larger intermediates; the usual remedies: np.expm1(z) "
+                "for exp(z) − 1, np.logaddexp(0, z) or np.log1p(np.exp(z)) for log(1 + exp(z)), "
+                "np.tanh(z) for tanh written with exp, scipy.special.erfc(−x) for 1 + erf(x)")
+
+
+@dataclass(frozen=True)
+class Unjudged:
+    """Grid points where torch's and jax's own values differ by more than a correct formula's
+    rounding but within the function's scale's: judged there against that scale only."""
+
+    points: int
+    z: float  # the worst of them
+    torch: float
+    jax: float
+    scale: float
+
+    def __str__(self) -> str:
+        torch_value, jax_value = distinct(self.torch, self.jax)
+        return (f"at {self.points} grid points your torch and jax forwards differ by their own rounding "
+                f"(at z = {self.z:.6g}: torch {torch_value}, jax {jax_value}); there your σ is judged "
+                f"against the rounding of the function's scale ({self.scale:.3g}) only")
+
+
+@dataclass(frozen=True)
+class GridFindings:
+    """What the grid found: mismatches (a different function), precision notes, and points
+    judged against the function's scale only because the witnesses differ there."""
+
+    mismatches: list[Mismatch]
+    notes: list[PrecisionNote]
+    unjudged: Unjudged | None
+
+
+def _note(quantity: str, z, yours, theirs, tight, scale: float) -> PrecisionNote | None:
+    """The precision note for points beyond ``tight`` (the mismatches were taken first)."""
+    gap = np.abs(np.asarray(yours, np.float64) - theirs)
+    beyond = gap > tight
+    if not beyond.any():
+        return None
+    relative = np.where(beyond, gap / np.maximum(np.abs(theirs), np.finfo(np.float64).tiny), -1.0)
+    i = int(np.argmax(relative))
+    return PrecisionNote(quantity, int(beyond.sum()), float(z.flat[i]), float(np.asarray(yours).flat[i]),
+                         float(np.asarray(theirs).flat[i]), scale)
+
+
+def _unjudged(z, f, j, tight, scale: float) -> Unjudged | None:
+    gap = np.abs(j - f)
+    beyond = gap > tight
+    if not beyond.any():
+        return None
+    i = int(np.argmax(np.where(beyond, gap / tight, -1.0)))
+    return Unjudged(int(beyond.sum()), float(z.flat[i]), float(f.flat[i]), float(j.flat[i]), scale)
+
+
+def grid_findings(rule) -> GridFindings:
+    """Every (quantity, witness) pair that differs somewhere on the grid beyond what a correct
+    formula may lose (``bpcheck.precision``), at its worst element; then the precision notes
+    and the points the witnesses' own rounding leaves judged against the function's scale.
     ``rule`` a (guarded) ``UserActivation``; z is passed as one row of units × samples."""
     z = grid(rule.kinks)[None, :]
     value = np.asarray(rule.value(z.copy()), np.float64)
@@ -219,9 +300,22 @@ def activation_mismatches(rule) -> list[Mismatch]:
                           + measured * _nearby(np.abs(f1_32 - f1)) + SAFETY * _nearby(np.abs(j1 - f1))
                           + tiny)
     yours_allowed = value_allowed + SAFETY * _nearby(np.abs(j - f))
-    found = [_worst("value", "torch", z, value, f, yours_allowed),
-             _worst("value", "jax", z, value, j, yours_allowed),
-             _worst("value", "jax vs torch", z, j, f, value_allowed),
-             _worst("derivative", "torch", z, derivative, f1, derivative_allowed),
-             _worst("derivative", "jax", z, derivative, j1, derivative_allowed)]
-    return [m for m in found if m is not None]
+    size = precision.torch_scale(rule.torch)
+    formula = precision.value_allowance(z, f, f1, size, np.float64)
+    formula_derivative = precision.derivative_allowance(f1, size, np.float64)
+    found = [_worst("value", "torch", z, value, f, yours_allowed + formula),
+             _worst("value", "jax", z, value, j, yours_allowed + formula),
+             _worst("value", "jax vs torch", z, j, f, value_allowed + formula),
+             _worst("derivative", "torch", z, derivative, f1, derivative_allowed + formula_derivative),
+             _worst("derivative", "jax", z, derivative, j1, derivative_allowed + formula_derivative)]
+    mismatches = [m for m in found if m is not None]
+    notes = [] if mismatches else [
+        note for note in (_note("value", z, value, f, yours_allowed, size.value),
+                          _note("derivative", z, derivative, f1, derivative_allowed, size.derivative))
+        if note is not None]
+    return GridFindings(mismatches, notes, _unjudged(z, f, j, value_allowed, size.value))
+
+
+def activation_mismatches(rule) -> list[Mismatch]:
+    """``grid_findings``' mismatches alone."""
+    return grid_findings(rule).mismatches

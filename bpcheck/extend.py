@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from bpcheck import precision
 from bpcheck.loss_entries import loss_entries
 from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
@@ -131,12 +132,17 @@ class UserLoss:
 @functools.cache
 def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
     """A user rule's entry for each table of ``REGISTRY``, built once per rule: the same
-    objects each time it is registered, so the jax witness reuses its compilations."""
+    objects each time it is registered, so the jax witness reuses its compilations. An
+    activation's torch and jax witnesses are anchored to your value and derivative where those
+    are theirs up to a correct formula's rounding (``bpcheck.precision``)."""
     rule = guarded(rule)
-    if isinstance(rule, UserActivation):
+    if isinstance(rule, UserActivation):  # the witnesses take your σ and σ′ up to precision
+        scale = precision.torch_scale(rule.torch)
+        torch_forward = precision.anchored_torch(rule, scale)
+        jax_forward = precision.anchored_jax(rule, scale)
         return {"record": rule.record(),
                 "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
-                "torch": lambda _: rule.torch, "jax": lambda _: lambda z, mask: rule.jax(z),
+                "torch": lambda _: torch_forward, "jax": lambda _: lambda z, mask: jax_forward(z),
                 "numeric": lambda _: rule.value}
     return loss_entries(rule)
 

@@ -27,11 +27,13 @@ def relative(error: float, scale: float) -> float:
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of the flattened arrays; 1 when both are zero, 0 when one is."""
-    a, b = np.ravel(a), np.ravel(b)
-    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
-    if norm_a == 0 or norm_b == 0:
-        return 1.0 if norm_a == norm_b else 0.0
-    return float(np.dot(a / norm_a, b / norm_b))
+    with np.errstate(invalid="ignore"):  # each scaled by its largest entry: no overflow in ‖·‖²
+        a, b = (np.ravel(v) / max(float(np.max(np.abs(v), initial=0.0)), np.finfo(np.float64).tiny)
+                for v in (np.asarray(a, np.float64), np.asarray(b, np.float64)))
+        norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+        if norm_a == 0 or norm_b == 0:
+            return 1.0 if norm_a == norm_b else 0.0
+        return float(np.dot(a / norm_a, b / norm_b))
 
 
 def discrepancy(candidate: np.ndarray, truth: np.ndarray) -> Discrepancy:

@@ -85,7 +85,8 @@ def as_text(report) -> str:
     lines += [f"  {line}" for line in entry_lines(report)]
     if report.diagnosis:
         lines += ["why:", *("  " + line for line in diagnosis_lines(report))]
-    lines += [f"  {line}" for line in (*map(str, report.elements), *map(str, report.kinks), report.reached)
+    lines += [f"  {line}" for line in (*map(str, report.elements), *map(str, report.kinks), report.reached,
+                                                  *report.notes)
               if line and line not in report.message]
     return "\n".join(lines)
 

@@ -79,6 +79,8 @@ def main(argv: list[str], console: Console) -> int:
                 console.print(f"  {escape(str(kink))}", soft_wrap=True)
         if report.reached:
             console.print(f"  {escape(report.reached)}", soft_wrap=True)
+        for note in report.notes:
+            console.print(f"  {escape(note)}", soft_wrap=True)
     return 0 if report.passed else 1
 
 

@@ -1,0 +1,147 @@
+r"""Your activation's formula against its witnesses: rounding, or a different function?
+
+A correct float formula for f differs from the exact f by its roundings — in its result and in
+its intermediates. ``np.exp(z) - 1`` near 0, ``np.log(np.exp(z) + 1)`` for z ≪ 0 and
+``2 / (1 + np.exp(-2 * z)) - 1`` near 0 subtract numbers of size ~1 to get a small one: their
+*absolute* error is u·(size of the intermediates), not u·|f|. In a network such an error is
+added to values of the function's own scale (the other units of the layer), so it is judged
+against that scale: a formula whose value or derivative is within
+
+.. math::
+    A(z) = P·u·(|f(z)| + |z·f′(z)| + S_f),\quad P = SAFETY·ROUNDINGS_PER_VALUE = 32,
+
+of the witnesses' (S_f = max |f| over the grid's |z| ≤ 10, ``function_scale``; for the
+derivative f′, |z f″| dropped and S_{f′}) computes the right function, and where it is further
+from them than a correct formula's own rounding (``bpcheck.elementwise``'s allowance) it earns
+a *precision note* with the remedy, never WRONG. A wrong formula — off by 1e−4 relative, say —
+is caught wherever |f| > 1e−10·S_f, i.e. everywhere but the far tails.
+
+Inside networks the witnesses then use your value and derivative wherever they are within A of
+their own (``anchored_torch``, ``anchored_jax``): the networks judge the backward pass built on
+your activation, not the rounding of its formula, which the grid has judged already. Where your
+value or derivative is further off, the witnesses keep their own, and the networks differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bpcheck.tolerances import ROUNDINGS_PER_VALUE, SAFETY, unit_roundoff
+
+#: Factor over one rounding of the function's scale: SAFETY over R roundings behind a value.
+PRECISION = SAFETY * ROUNDINGS_PER_VALUE
+#: Where the function's scale is taken: the grid's |z| ≤ 10 (``bpcheck.elementwise.GRID``).
+SCALE_GRID = np.linspace(-10.0, 10.0, 801)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """S_f and S_{f′}: the largest |f| and |f′| of the witness's forward over |z| ≤ 10."""
+
+    value: float
+    derivative: float
+
+
+def function_scale(f: np.ndarray, f1: np.ndarray) -> Scale:
+    """S_f = max |f|, S_{f′} = max |f′| of values on a grid (infinite ones count as nothing)."""
+    return Scale(_largest(f), _largest(f1))
+
+
+def torch_scale(torch_forward: Callable) -> Scale:
+    """The function's scale from a torch forward and its autodiff on SCALE_GRID."""
+    import torch
+
+    at = torch.tensor(SCALE_GRID[None, :], requires_grad=True)
+    value = torch_forward(at)
+    (slope,) = torch.autograd.grad(value.sum(), at)
+    return function_scale(value.detach().numpy(), slope.numpy())
+
+
+def _largest(values: np.ndarray) -> float:
+    finite = np.abs(np.asarray(values, np.float64))
+    return float(np.max(finite, where=np.isfinite(finite), initial=0.0))
+
+
+def value_allowance(z: np.ndarray, f: np.ndarray, f1: np.ndarray, scale: Scale, dtype) -> np.ndarray:
+    """A_f(z) = P·u·(|f| + |z f′| + S_f): how far a correct formula's value may be from f."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return PRECISION * unit_roundoff(dtype) * (np.abs(f) + np.abs(z * f1) + scale.value)
+
+
+def derivative_allowance(f1: np.ndarray, scale: Scale, dtype) -> np.ndarray:
+    """A_{f′}(z) = P·u·(|f′| + S_{f′}): how far a correct formula's derivative may be from f′."""
+    return PRECISION * unit_roundoff(dtype) * (np.abs(f1) + scale.derivative)
+
+
+def anchor(yours: np.ndarray, theirs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Yours where within ``allowed`` of theirs (rounding of a correct formula), else theirs."""
+    yours = np.asarray(yours, np.float64)
+    with np.errstate(invalid="ignore"):
+        close = np.abs(yours - theirs) <= allowed
+    return np.where(close, yours, theirs)
+
+
+def anchored_values(rule, z: np.ndarray, f: np.ndarray, f1: np.ndarray, scale: Scale,
+                    units_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(value, derivative) a witness uses at z: yours where within A of its own f and f′.
+    Your code sees z in its own dtype as (units, samples); a witness's (…, samples, units)
+    z (``units_last``) is turned to that and back."""
+    as_user = z.reshape(-1, z.shape[-1]).T if units_last and z.ndim > 1 else z
+    value = np.asarray(rule.value(as_user.copy()), np.float64)
+    derivative = np.asarray(rule.derivative(as_user.copy(), value.copy()), np.float64)
+    if units_last and z.ndim > 1:
+        value, derivative = value.T.reshape(z.shape), derivative.T.reshape(z.shape)
+    wide = np.asarray(z, np.float64)
+    return (anchor(value, f, value_allowance(wide, f, f1, scale, z.dtype)),
+            anchor(derivative, f1, derivative_allowance(f1, scale, z.dtype)))
+
+
+def anchored_torch(rule, scale: Scale) -> Callable:
+    """The torch witness's activation: f(z) with your value and derivative where they are f's up
+    to precision (``anchored_values``); value and gradient as one differentiable expression,
+    v + d·(z − stop_grad z), whose value is v exactly and whose derivative is d."""
+    import torch
+
+    def forward(z):
+        at = z.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            value = rule.torch(at)
+            (slope,) = torch.autograd.grad(value.sum(), at)
+        f, f1 = (t.detach().numpy().astype(np.float64) for t in (value, slope))
+        v, d = anchored_values(rule, z.detach().numpy(), f, f1, scale, units_last=True)
+        d = np.where(np.isfinite(d), d, 0.0)  # an infinite slope would turn v + 0·d into NaN
+        as_z = {"dtype": z.dtype}
+        return torch.tensor(v, **as_z) + torch.tensor(d, **as_z) * (z - z.detach())
+
+    return forward
+
+
+def anchored_jax(rule, scale: Scale) -> Callable:
+    """The jax witness's activation, anchored likewise: a custom JVP whose primal and tangent
+    come from ``anchored_values`` through a host callback (your NumPy code runs on the host)."""
+    import jax
+    import jax.numpy as jnp
+
+    def host(z, f, f1):
+        v, d = anchored_values(rule, np.asarray(z), np.asarray(f), np.asarray(f1), scale)
+        return v.astype(z.dtype), d.astype(z.dtype)
+
+    @jax.custom_jvp
+    def forward(z):
+        return both(z)[0]
+
+    def both(z):
+        f, f1 = jax.jvp(rule.jax, (z,), (jnp.ones_like(z),))
+        shape = jax.ShapeDtypeStruct(z.shape, z.dtype)
+        return jax.pure_callback(host, (shape, shape), z, f, f1, vmap_method="sequential")
+
+    @forward.defjvp
+    def _(primals, tangents):
+        (z,), (t,) = primals, tangents
+        v, d = both(z)
+        return v, d * t
+
+    return forward
