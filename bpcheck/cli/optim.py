@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
+from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
 from bpcheck.cli.options import described
 from bpcheck.problem import Problem
 from manual import optim
@@ -62,7 +62,8 @@ def optimizer_report(problem: Problem, name: str, options: dict, steps: int, con
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck optim``: torch vs optax for each same-named optimizer at their defaults."""
-    parser = argparse.ArgumentParser(prog="bpcheck optim", description=described(main.__doc__))
+    parser = argparse.ArgumentParser(prog="bpcheck optim", description=described(main.__doc__),
+                                     epilog=EPILOG)
     parser.add_argument("--steps", type=int, default=10, help="steps of the shared gradient sequence")
     parser.add_argument("--seed", type=int, default=0, help="θ₀ and the gradients' seed (default 0)")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
+from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
 from bpcheck.cli.options import _int_list, _name_list, described, natural, positive_int
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
@@ -30,7 +30,8 @@ def main(argv: list[str], console: Console) -> int:
     (it differs, its code raised or returned a wrong result), 2 on bad usage, 3 if it could not
     be verified (no network could be checked)."""
 
-    parser = argparse.ArgumentParser(prog="bpcheck verify", description=described(main.__doc__))
+    parser = argparse.ArgumentParser(prog="bpcheck verify", description=described(main.__doc__),
+                                     epilog=EPILOG)
     parser.add_argument("target", help="MODULE:NAME of a UserRule, UserActivation, UserLoss or "
                                        "UserLayer (MODULE may be a .py path)")
     parser.add_argument("--examples", type=positive_int, default=200,
