@@ -84,3 +84,19 @@ def test_a_command_run_from_a_fresh_shell(argv, code, line, cache, activations, 
     assert "Traceback" not in result.stderr
     for written in (arg for arg in argv if arg in ("s.png", "r.md", "t")):
         assert (tmp_path / written).exists()
+
+
+def test_optax_runs_in_float64_in_a_fresh_process_that_imports_only_its_witness(cache, tmp_path):
+    """reference/optim_ref.py switches x64 on itself (``bpcheck optim`` exited 1 without it)."""
+    import subprocess
+    import sys
+
+    from tests.fresh import user_environment
+
+    code = ("import numpy as np\nfrom reference.optim_ref import optax_trajectory\n"
+            "path = optax_trajectory('sgd', {'W': np.ones(2)}, lambda p, t: {'W': np.full(2, 0.1)}, 2,"
+            " {'lr': 0.1, 'momentum': 0.0, 'dampening': 0.0, 'nesterov': False, 'weight_decay': 0.0})\n"
+            "print(path[-1]['W'].dtype, repr(float(path[-1]['W'][0])))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=user_environment(cache),
+                         capture_output=True, text=True, timeout=300)
+    assert run.stdout.split() == ["float64", repr(1 - 0.1 * 0.1 - 0.1 * 0.1)], run.stdout + run.stderr
