@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax.numpy as jnp
-import numpy as np
-import optax
-import torch
+import jax
 
-from manual.spec import Params
+# optax computes in float64 only in jax's x64 mode: switched on here, by the module that runs
+# optax, not left to whoever imported reference.jax_ref (or set JAX_ENABLE_X64) first
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+import torch  # noqa: E402
+
+from manual.spec import Params  # noqa: E402
+
+if jnp.asarray(1.0).dtype != jnp.float64:  # the switch did not take: fail loudly, not in float32
+    raise RuntimeError("JAX x64 mode is off: optax's trajectories would be float32")
 
 GradientAt = Callable[[Params, int], Params]  # (parameters now, step t ≥ 1) → gradients
 

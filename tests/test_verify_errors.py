@@ -85,13 +85,13 @@ def test_verify_command_prints_what_the_user_code_raised(bad_rules):
     assert "at " in out and "agree" not in out  # where, in the user's file
 
 
-def test_a_check_that_verified_no_network_fails_with_the_reason(monkeypatch):
+def test_a_check_that_verified_no_network_is_not_verified_with_the_reason_and_exits_three(monkeypatch):
     never = dataclasses.replace(RULES["derived"], unsupported_reason=lambda spec: "not this one")
     monkeypatch.setitem(RULES, "derived", never)
     verdict = verify(load_user_rule(f"{EXAMPLES}:swish"), max_examples=2)
     assert verdict.examples == 0 and not verdict.passed and verdict.raised is None
     assert "unsupported (not this one)" in verdict.unchecked_reason()
-    out = run_cli(["verify", f"{EXAMPLES}:swish", "--examples", "2"], 1)
+    out = run_cli(["verify", f"{EXAMPLES}:swish", "--examples", "2"], 3)
     assert "swish: NOT VERIFIED — no network was checked: all" in out
     assert "unsupported (not this one)" in out and "agree" not in out
 
@@ -108,10 +108,10 @@ def test_bad_verify_options_are_usage_errors_naming_the_option(options, message)
 
 @pytest.mark.parametrize(("source", "attribute", "message"), [
     ("", "missing", "{path} has no attribute 'missing'"),
-    ("raise RuntimeError('broken at import')", "rule",
+    ("rule = None\nraise RuntimeError('broken at import')", "rule",
      "could not import {path}: RuntimeError: broken at import"),
     ("def rule(:\n", "rule", "could not import {path}: SyntaxError: "),
-    ("import sys\nsys.exit(3)", "rule", "could not import {path}: SystemExit: 3"),
+    ("import sys\nrule = None\nsys.exit(3)", "rule", "could not import {path}: SystemExit: 3"),
     ("rule = 42", "rule",
      "{path}:rule is int 42; expected a UserRule, UserActivation, UserLoss or UserLayer"),
 ])

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from bpcheck.cli.caches import use_user_cache
+from bpcheck.cli.exits import EXIT_INTERRUPTED
 
 #: ``bpcheck NAME …`` → the module whose ``main`` runs it, imported only when that command
 #: runs; no name (or options only) means ``compare``.
@@ -26,9 +27,17 @@ def command(name: str) -> Callable[[list[str], Console], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``bpcheck argv``; its exit code (``bpcheck.cli.exits``). Ctrl-C stops it with one
+    line and EXIT_INTERRUPTED, no traceback (the commands write their files after the work, so
+    one interrupted while working has written none)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    use_user_cache()
-    console = Console(width=max(Console().width, 100))
-    if argv[:1] and argv[0] in COMMANDS:
-        return command(argv[0])(argv[1:], console)
-    return command("compare")(argv, console)
+    named = bool(argv) and argv[0] in COMMANDS
+    name, rest = (argv[0], argv[1:]) if named else ("compare", argv)
+    try:
+        use_user_cache()
+        console = Console(width=max(Console().width, 100))
+        return command(name)(rest, console)
+    except KeyboardInterrupt:
+        program = f"bpcheck {name}" if named else "bpcheck"
+        Console(stderr=True).print(f"{program}: interrupted (Ctrl-C)", highlight=False, markup=False)
+        return EXIT_INTERRUPTED

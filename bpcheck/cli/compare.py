@@ -8,23 +8,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG, worst
 from bpcheck.cli.options import build_parser, build_problem, finite_difference_sample, parse_options
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import INCONCLUSIVE, Row, RuleReport, compare_all, row_dict
 from manual.optim import hyperparameters
 from manual.rules import RULES
 
-#: Exit codes: every rule as claimed and the witnesses agree; a claims-correct rule (or a
-#: witness) differs; bad usage; nothing differs but some verdict is inconclusive.
-EXIT_AGREES, EXIT_DIFFERS, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
-
 
 def exit_code(reports: list[RuleReport], witness_rows: list[Row]) -> int:
-    """EXIT_DIFFERS if a claims-correct rule or a witness differs, EXIT_INCONCLUSIVE if a
+    """EXIT_WRONG if a claims-correct rule or a witness differs, EXIT_INCONCLUSIVE if a
     claims-correct rule is inconclusive, else EXIT_AGREES. (Witness pairs that cannot settle
     are reported; they leave the rules' verdicts to the witnesses that can.)"""
     if not all(report.as_claimed for report in reports) or any(row.differs for row in witness_rows):
-        return EXIT_DIFFERS
+        return EXIT_WRONG
     if any(r.verdict == INCONCLUSIVE for r in reports if r.rule.claims_correct):
         return EXIT_INCONCLUSIVE
     return EXIT_AGREES
@@ -32,7 +29,9 @@ def exit_code(reports: list[RuleReport], witness_rows: list[Row]) -> int:
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck [compare] [network options]``: every rule against every witness."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    parser.epilog = EPILOG
+    args = parser.parse_args(argv)
     if args.network is not None:
         from bpcheck.cli.network import main_network
         return main_network(args, console)
@@ -53,7 +52,7 @@ def main(argv: list[str], console: Console) -> int:
             raise ValueError("--steps and --optimizer-options need --optimizer (training with it)")
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
-        return 2
+        return EXIT_USAGE
     spec = problem.spec
     console.print(f"[bold]network[/] sizes={spec.sizes} activations={spec.activations} "
                   f"loss={spec.loss}/{spec.reduction} l2={spec.l2} bias={spec.bias} "
@@ -74,8 +73,7 @@ def main(argv: list[str], console: Console) -> int:
     code = exit_code(reports, witness_rows)
     if args.optimizer:  # the optimizer witnesses (torch.optim, optax) load only when asked for
         from bpcheck.cli.optim import optimizer_report
-    if args.optimizer and not optimizer_report(problem, args.optimizer, options, steps, console):
-        code = EXIT_DIFFERS
+        code = worst(code, optimizer_report(problem, args.optimizer, options, steps, console))
     ok = code == EXIT_AGREES
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

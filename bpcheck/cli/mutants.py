@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from bpcheck.cli.exits import EXIT_AGREES, EXIT_WRONG
 from bpcheck.cli.options import described
 from bpcheck.cli.render import describe_problem
 from bpcheck.mutants import MUTANTS, hunt_mutant
@@ -44,4 +45,4 @@ def main(argv: list[str], console: Console) -> int:
     missed = [h.mutant.name for h in hunts if not h.caught]
     console.print(f"[bold red]missed: {', '.join(missed)}[/]" if missed else
                   f"[green]all {len(hunts)} mutants caught[/]")
-    return 1 if missed else 0
+    return EXIT_WRONG if missed else EXIT_AGREES

@@ -10,11 +10,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bpcheck.cli.compare import exit_code
+from bpcheck.cli.exits import EXIT_USAGE
 from bpcheck.cli.options import finite_difference_sample
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
 
-EXIT_AGREES, EXIT_DIFFERS, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 #: MLP options that say nothing about a network of layers: given with --network, a usage error.
 MLP_ONLY = {"layers": "--layers", "activations": "--activations", "bias": "--bias", "layout": "--layout",
             "l2": "--l2", "l2_biases": "--l2-biases", "optimizer": "--optimizer", "data": "--data",
@@ -100,12 +101,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
         else:
             console.print(summary_line(report, stack.dtype))
     console.print(witness_line(witness_rows))
-    if any(row.differs for row in witness_rows) or not all(r.as_claimed for r in reports):
-        code = EXIT_DIFFERS
-    elif any(r.verdict == INCONCLUSIVE for r in reports if r.rule.claims_correct):
-        code = EXIT_INCONCLUSIVE
-    else:
-        code = EXIT_AGREES
+    code = exit_code(reports, witness_rows)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"network": stack.describe(), "loss": stack.loss, "dtype": stack.dtype,

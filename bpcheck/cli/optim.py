@@ -6,8 +6,10 @@ import argparse
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
 from bpcheck.cli.options import described
 from bpcheck.problem import Problem
 from manual import optim
@@ -17,12 +19,19 @@ def _fmt(value: float) -> str:
     return f"{value:.2e}"
 
 
-def optimizer_report(problem: Problem, name: str, options: dict, steps: int, console: Console) -> bool:
+def optimizer_report(problem: Problem, name: str, options: dict, steps: int, console: Console) -> int:
     """Train ``steps`` steps with manual gradients + the manual optimizer against torch autograd +
-    torch.optim and jax + optax; one table row per step × parameter × framework."""
-    from bpcheck.optimizers import FRAMEWORKS, compare_training, in_convention  # torch, jax load
+    torch.optim and jax + optax; one table row per step × parameter × framework. The exit code:
+    EXIT_WRONG if a row differs, else EXIT_INCONCLUSIVE if a framework could not judge
+    (``Uninformative``), else EXIT_AGREES."""
+    from bpcheck.optimizers import (  # torch, jax load now
+        FRAMEWORKS,
+        Uninformative,
+        compare_training,
+        in_convention,
+    )
 
-    ok = True
+    ok, unjudged = True, []
     table = Table(title=f"[bold]{name}[/] for {steps} steps: manual gradients + manual optimizer "
                         "vs autodiff + the framework's optimizer (max |θ_manual − θ_framework|)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -30,26 +39,37 @@ def optimizer_report(problem: Problem, name: str, options: dict, steps: int, con
         table.add_column(column, justify="left" if column in ("param", "framework") else "right")
     for framework in FRAMEWORKS:
         hp = in_convention(name, optim.hyperparameters(name, lr=problem.lr, **options), framework)
-        for row in compare_training(problem, name, hp, steps, framework):
+        try:
+            rows = compare_training(problem, name, hp, steps, framework)
+        except Uninformative as reason:
+            unjudged.append(f"{framework}: {reason}")
+            continue
+        for row in rows:
             ok &= row.agrees
             verdict = "[green]agrees[/]" if row.agrees else "[bold red]DIFFERS[/]"
             table.add_row(str(row.step), row.parameter, framework, _fmt(row.max_abs_error),
                           _fmt(row.rel_error), _fmt(row.allowed), verdict)
-    console.print(table)
-    console.print(f"[green]{name}: agrees with torch.optim and optax at every step[/]" if ok
-                  else f"[bold red]{name}: DIFFERS from a framework[/]")
-    return ok
+    if table.row_count:
+        console.print(table)
+    if not ok:
+        console.print(f"[bold red]{name}: DIFFERS from a framework[/]")
+    for reason in unjudged:
+        console.print(f"[yellow]{name}: inconclusive against {escape(reason)}[/]", soft_wrap=True)
+    if ok and not unjudged:
+        console.print(f"[green]{name}: agrees with torch.optim and optax at every step[/]")
+    return EXIT_WRONG if not ok else EXIT_INCONCLUSIVE if unjudged else EXIT_AGREES
 
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck optim``: torch vs optax for each same-named optimizer at their defaults."""
-    parser = argparse.ArgumentParser(prog="bpcheck optim", description=described(main.__doc__))
+    parser = argparse.ArgumentParser(prog="bpcheck optim", description=described(main.__doc__),
+                                     epilog=EPILOG)
     parser.add_argument("--steps", type=int, default=10, help="steps of the shared gradient sequence")
     parser.add_argument("--seed", type=int, default=0, help="θ₀ and the gradients' seed (default 0)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         console.print("[bold red]bpcheck optim: error:[/] --steps must be ≥ 1")
-        return 2
+        return EXIT_USAGE
     from bpcheck.optimizers import convention_table  # torch, jax and optax load now
 
     rows = convention_table(args.steps, args.seed)
@@ -69,4 +89,4 @@ def main(argv: list[str], console: Console) -> int:
                   "settings changed to optax's — it reproduces optax to rounding, so the listed "
                   "conventions are the whole difference." if explained else
                   "[bold red]some difference is not explained by the listed conventions[/]")
-    return 0 if explained else 1
+    return EXIT_AGREES if explained else EXIT_WRONG

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
 from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
 from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.render import describe_factor, explained_by, inconclusive_advice
@@ -144,7 +145,7 @@ def main(argv: list[str], console: Console) -> int:
         problem, _ = build_problem(args)
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck report: error:[/] {error}")
-        return 2
+        return EXIT_USAGE
     with console.status(f"comparing, diagnosing, sweeping and training {rule.name}…"):
         parts = sections(rule, problem, args.epochs, (0.01, 0.1))
     title = f"bpcheck report: {rule.name} — {rule.summary}"
@@ -152,4 +153,4 @@ def main(argv: list[str], console: Console) -> int:
         if path:
             path.write_text(render(title, parts), encoding="utf-8")
             console.print(f"wrote {path}")
-    return 0
+    return EXIT_AGREES

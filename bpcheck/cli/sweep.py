@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
 from bpcheck.cli.options import described, known_rule, rule_names
 from bpcheck.cli.plots import plot_sweep
 from bpcheck.sweep import AXES, BASE, sweep
@@ -29,7 +30,7 @@ def main(argv: list[str], console: Console) -> int:
             raise ValueError(f"--repeats must be ≥ 1, got {args.repeats}")
     except ValueError as error:
         console.print(f"[bold red]bpcheck sweep: error:[/] {error}")
-        return 2
+        return EXIT_USAGE
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("sweeping…", total=sum(map(len, AXES.values())))
         points = sweep(rule, args.repeats, lambda: progress.advance(task))
@@ -42,4 +43,4 @@ def main(argv: list[str], console: Console) -> int:
     console.print(table)
     plot_sweep(points, rule.name, args.out)
     console.print(f"wrote {args.out}")
-    return 0
+    return EXIT_AGREES

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
 from bpcheck.cli.options import described
 from bpcheck.cli.plots import plot_curves
 from bpcheck.datasets import DATASETS, split
@@ -285,7 +286,7 @@ def main(argv: list[str], console: Console) -> int:
             problems = [str(error)]
     if problems:
         console.print("[bold red]bpcheck train: error:[/] " + "; ".join(problems))
-        return 2
+        return EXIT_USAGE
     curves = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("training", total=len(runs) * args.epochs)
@@ -301,4 +302,4 @@ def main(argv: list[str], console: Console) -> int:
     for note in skipped:
         console.print(f"not run: {note}")
     console.print("wrote " + ", ".join(str(p) for p in paths))
-    return 0
+    return EXIT_AGREES

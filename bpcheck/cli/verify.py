@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
+from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
 from bpcheck.cli.options import _int_list, _name_list, described, natural, positive_int
 from bpcheck.cli.render import describe_problem, rule_table
+from bpcheck.cli.target import locate
 from bpcheck.notebook import as_text
 from manual.spec import DTYPES, LOSSES
 
@@ -25,10 +27,11 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck verify MODULE:NAME``: property-check a UserRule (your whole backward pass or
     training step), UserActivation, UserLoss or UserLayer (a layer's forward/backward pair)
     inside random networks against torch, jax and finite differences; 0 if it agrees, 1 if not
-    (it differs, its code raised or returned a wrong result, or no network could be checked), 2
-    on bad usage."""
+    (it differs, its code raised or returned a wrong result), 2 on bad usage, 3 if it could not
+    be verified (no network could be checked)."""
 
-    parser = argparse.ArgumentParser(prog="bpcheck verify", description=described(main.__doc__))
+    parser = argparse.ArgumentParser(prog="bpcheck verify", description=described(main.__doc__),
+                                     epilog=EPILOG)
     parser.add_argument("target", help="MODULE:NAME of a UserRule, UserActivation, UserLoss or "
                                        "UserLayer (MODULE may be a .py path)")
     parser.add_argument("--examples", type=positive_int, default=200,
@@ -42,6 +45,10 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
+    try:
+        locate(args.target)  # before torch and jax load: a typo is a usage error at once
+    except (ImportError, ValueError) as error:
+        return _usage_error(error, console)
     from bpcheck.checking import check  # torch, jax and Hypothesis load now, not for --help
     from bpcheck.extend import load_user_rule
     from bpcheck.user_layer import UserLayer
@@ -57,8 +64,7 @@ def main(argv: list[str], console: Console) -> int:
         if pins:
             rule.pinned(pins.get("layers"), pins.get("activations"), pins.get("loss"))
     except (ImportError, ValueError, TypeError) as error:
-        console.print(f"[bold red]bpcheck verify: error:[/] {escape(str(error))}", soft_wrap=True)
-        return 2
+        return _usage_error(error, console)
     with console.status(f"checking {rule.name} inside random networks against torch, jax and "
                         "finite differences…"):
         report = check(rule, args.examples, args.seed, **pins)
@@ -81,7 +87,22 @@ def main(argv: list[str], console: Console) -> int:
             console.print(f"  {escape(report.reached)}", soft_wrap=True)
         for note in report.notes:
             console.print(f"  {escape(note)}", soft_wrap=True)
-    return 0 if report.passed else 1
+    return exit_code(report.verdict)
+
+
+def exit_code(verdict: str) -> int:
+    """A check's verdict as the exit code: agrees 0; NOT VERIFIED (a layer's UNCHECKED) 3;
+    WRONG, DIFFERS, RAISED, a layer's WITNESSES DIFFER 1."""
+    from bpcheck.checking import PASSED, UNCHECKED
+    from bpcheck.layer_check import UNCHECKED as LAYER_UNCHECKED
+
+    return (EXIT_AGREES if verdict == PASSED else
+            EXIT_INCONCLUSIVE if verdict in (UNCHECKED, LAYER_UNCHECKED) else EXIT_WRONG)
+
+
+def _usage_error(error: Exception, console: Console) -> int:
+    console.print(f"[bold red]bpcheck verify: error:[/] {escape(str(error))}", soft_wrap=True)
+    return EXIT_USAGE
 
 
 def _render_rule(report: CheckReport, console: Console) -> None:

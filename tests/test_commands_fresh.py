@@ -1,0 +1,102 @@
+"""Every command as a user runs it: ``bpcheck …`` in a fresh process from an empty folder with a
+user's environment (``tests/fresh.py``: no JAX_ENABLE_X64, no Hypothesis profile, no
+PYTHONPATH), at the smallest sizes that exercise it; its exit code (``bpcheck.cli.exits``) and
+a line it must print. Each case loads torch and jax afresh unless it is a usage error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
+from tests.fresh import run
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "user_rules.py"
+
+#: A user activation that raises before any network is drawn. (verify's NOT VERIFIED, exit 3,
+#: needs a patched registry: tests/test_verify_errors.py checks it in-process.)
+ACTIVATIONS = '''
+import jax.numpy as jnp, torch
+from bpcheck import UserActivation
+
+
+def boom(z):
+    raise ValueError("boom")
+
+
+raises = UserActivation("raises_early", boom, lambda z, a: 1 - a ** 2, torch=torch.tanh, jax=jnp.tanh)
+'''
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    """One user cache for the module (jax compiles each structure once, as for a user)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def activations(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("user") / "fresh_activations.py"
+    path.write_text(ACTIVATIONS)
+    return path
+
+
+#: (argv, exit code, a line of its output), one case per command and code; a path written
+#: under the working folder is checked to exist.
+CASES = [
+    (["--help"], EXIT_AGREES, "Exit codes (every command): 0 agrees; 1 wrong"),
+    ([], EXIT_AGREES, "derived: agrees with every witness"),
+    (["--layers", "4,8,3", "--activations", "tanh,relu", "--bias", "vector", "--layout", "rows",
+      "--reduction", "mean", "--rules", "derived"], EXIT_INCONCLUSIVE, "nothing flows back"),
+    (["--layers", "4,x"], EXIT_USAGE, "--layers"),
+    (["--network", "conv2d:2,k3;batch_norm;relu;flatten;dense:2", "--input-shape", "1,5,5",
+      "--finite-differences", "off"], EXIT_INCONCLUSIVE, "no witness could settle conv1.b"),
+    (["--network", "dense:3"], EXIT_USAGE, "add flatten before it"),
+    (["optim", "--steps", "2"], EXIT_AGREES, "the listed conventions are the whole difference"),
+    (["optim", "--steps", "0"], EXIT_USAGE, "--steps must be ≥ 1"),
+    (["verify", f"{EXAMPLES}:swish", "--examples", "2"], EXIT_AGREES, "swish: 2 random networks agree"),
+    (["verify", "{activations}:raises"], EXIT_WRONG, "raises_early: your value raised ValueError: boom"),
+    (["verify", ""], EXIT_USAGE, "expected MODULE:NAME"),
+    (["diagnose", "sign-flip"], EXIT_AGREES, "sign flipped (×−1)"),
+    (["diagnose"], EXIT_USAGE, "name a rule"),
+    (["mutants", "--examples", "1"], EXIT_WRONG, "missed: "),  # one network misses some
+    (["mutants", "--examples", "x"], EXIT_USAGE, "--examples"),
+    (["sweep", "derived", "--repeats", "1", "--out", "s.png"], EXIT_AGREES, "wrote s.png"),
+    (["sweep", "nonesuch"], EXIT_USAGE, "nonesuch"),
+    (["report", "derived", "--epochs", "1", "--markdown", "r.md"], EXIT_AGREES, "wrote r.md"),
+    (["report", "derived"], EXIT_USAGE, "give --html PATH or --markdown PATH"),
+    (["train", "--datasets", "iris", "--epochs", "1", "--lrs", "0.1", "--rules", "derived", "--out", "t"],
+     EXIT_AGREES, "wrote t/curves.csv, t/curves.json, t/iris.png"),
+    (["train", "--epochs", "x"], EXIT_USAGE, "--epochs"),
+]
+
+
+@pytest.mark.parametrize(("argv", "code", "line"), CASES,
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_a_command_run_from_a_fresh_shell(argv, code, line, cache, activations, tmp_path):
+    argv = [arg.format(activations=activations) for arg in argv]
+    result = run(argv, tmp_path, cache)
+    text = " ".join((result.stdout + result.stderr).split())  # rich wraps at the terminal's width
+    assert result.returncode == code, f"bpcheck {' '.join(argv)} exited {result.returncode}:\n{text}"
+    assert line in text, text
+    assert "Traceback" not in result.stderr
+    for written in (arg for arg in argv if arg in ("s.png", "r.md", "t")):
+        assert (tmp_path / written).exists()
+
+
+def test_optax_runs_in_float64_in_a_fresh_process_that_imports_only_its_witness(cache, tmp_path):
+    """reference/optim_ref.py switches x64 on itself (``bpcheck optim`` exited 1 without it)."""
+    import subprocess
+    import sys
+
+    from tests.fresh import user_environment
+
+    code = ("import numpy as np\nfrom reference.optim_ref import optax_trajectory\n"
+            "path = optax_trajectory('sgd', {'W': np.ones(2)}, lambda p, t: {'W': np.full(2, 0.1)}, 2,"
+            " {'lr': 0.1, 'momentum': 0.0, 'dampening': 0.0, 'nesterov': False, 'weight_decay': 0.0})\n"
+            "print(path[-1]['W'].dtype, repr(float(path[-1]['W'][0])))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=user_environment(cache),
+                         capture_output=True, text=True, timeout=300)
+    assert run.stdout.split() == ["float64", repr(1 - 0.1 * 0.1 - 0.1 * 0.1)], run.stdout + run.stderr

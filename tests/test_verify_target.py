@@ -1,0 +1,72 @@
+"""``bpcheck verify``'s target is located before torch and jax load (``bpcheck/cli/target.py``):
+a bad one is a usage error (exit 2) naming it, with neither framework imported."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from bpcheck.cli.target import bound_names, locate
+from tests.fresh import user_environment
+
+
+@pytest.mark.parametrize(("target", "source", "message"), [
+    ("{dir}/rules.py", None, "expected MODULE:NAME (e.g. my_rules:swish), got '{dir}/rules.py'"),
+    ("", None, "expected MODULE:NAME (e.g. my_rules:swish), got ''"),
+    (":swish", None, "expected MODULE:NAME"),
+    ("{dir}/absent.py:swish", None, "could not import {dir}/absent.py: no such file"),
+    ("no_such_module_anywhere:swish", None,
+     "could not import no_such_module_anywhere: ModuleNotFoundError: No module named "
+     "'no_such_module_anywhere'"),
+    ("{dir}/rules.py:swish", "swosh = 1\n", "{dir}/rules.py has no attribute 'swish'"),
+    ("{dir}/rules.py:swish", "def swish(:\n", "could not import {dir}/rules.py: SyntaxError: "),
+])
+def test_a_bad_target_is_refused_before_torch_or_jax_loads(tmp_path, target, source, message):
+    """The check runs in a fresh interpreter that then reports which frameworks it imported."""
+    if source is not None:
+        (tmp_path / "rules.py").write_text(source)
+    code = ("import sys\nfrom bpcheck.cli import main\n"
+            f"code = main(['verify', {target.format(dir=tmp_path)!r}])\n"
+            "print(code, sorted({'torch', 'jax'} & set(sys.modules)))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=user_environment(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    out = " ".join(run.stdout.split())
+    assert out.endswith("2 []"), out + run.stderr
+    assert message.format(dir=tmp_path) in out
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("binding", [
+    "swish = 1", "swish: int = 1", "a, (b, swish) = 1, (2, 3)", "def swish(z): pass",
+    "async def swish(z): pass", "class swish: pass", "import numpy as swish", "from os import path as swish",
+    "import swish.sub", "for swish in (): pass", "with open(__file__) as swish: pass",
+    "if True:\n    swish = 1", "try:\n    pass\nexcept Exception as swish:\n    pass",
+    "def f():\n    global swish\n    swish = 1", "(swish := 1)",
+    "match 1:\n    case swish: pass",
+])
+def test_every_way_of_binding_a_name_counts(binding):
+    assert "swish" in bound_names(ast.parse(binding))
+
+
+@pytest.mark.parametrize("source", [
+    "from rules_base import *", "globals()['swish'] = 1", "exec('swish = 1')",
+    "import sys\nsetattr(sys.modules[__name__], 'swish', 1)", "def __getattr__(name): return 1",
+])
+def test_a_module_that_may_bind_names_unseen_is_left_to_the_import(tmp_path, source):
+    assert bound_names(ast.parse(source)) is None
+    (tmp_path / "dynamic.py").write_text(source)
+    locate(f"{tmp_path}/dynamic.py:swish")  # no error: importing it will tell
+
+
+def test_a_module_that_raises_on_import_is_a_usage_error_without_a_traceback(tmp_path):
+    """It imports (after torch and jax): exit 2, the exception named, no traceback."""
+    (tmp_path / "broken.py").write_text("swish = None\nraise RuntimeError('broken at import')\n")
+    code = "import sys\nfrom bpcheck.cli import main\nsys.exit(main(['verify', 'broken:swish']))"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=user_environment(tmp_path),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2
+    assert "could not import broken: RuntimeError: broken at import" in " ".join(run.stdout.split())
+    assert "Traceback" not in run.stderr + run.stdout
