@@ -15,10 +15,16 @@ relative rounding moves f′ by |y·df′/dy| = |f f″/f′|. A forward of many
 tanh of a softplus) rounds more than R times: your torch forward is also run in float32, and
 its distance from float64 at each point and its grid neighbours, scaled by u₆₄/u₃₂, measures
 that. Your answers are also allowed SAFETY × the two witnesses' own distance from each other
-nearby (two correct evaluations: a sample of the rounding there). The witnesses' derivatives
-are not judged against each other here — that would be judging a rounding sample by itself;
-the networks compare them with their measured allowances. f′ and f″ come from torch's
-autodiff of your forward; the smallest normal number is added.
+nearby (two correct evaluations: a sample of the rounding there). The witnesses' values and
+derivatives are compared too: their rounding apart in the tails is a sample too, so they are
+said to differ only beyond LAYER_DIAGNOSIS (1e−8) of the derivative's scale, as a user layer's
+two forwards are (``bpcheck.tolerances``): then no verdict on yours can stand. f′ and f″
+come from torch's autodiff of your forward; the smallest normal number is added.
+
+Every allowance also takes what a correct formula with rounded intermediates may lose against
+the function's scale (``bpcheck.precision``): beyond the allowance above but within that, your
+value or derivative earns a precision note with its remedy, never WRONG; and where torch and
+jax round apart in the tails, the report says those points were judged against the scale.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ import numpy as np
 import torch
 
 from bpcheck import precision
+from bpcheck.precision import PrecisionNote, Unjudged, distinct, note, unjudged
 from bpcheck.strategies import KINK_MARGIN
-from bpcheck.tolerances import ROUNDINGS_PER_VALUE, SAFETY, unit_roundoff
+from bpcheck.tolerances import LAYER_DIAGNOSIS, ROUNDINGS_PER_VALUE, SAFETY, unit_roundoff
 from reference import jax_ref, numeric  # noqa: F401  (jax_ref: float64 in jax)
 
 #: Where the grid samples z: |z| ≤ 10 (where the networks draw pre-activations), 801 points,
@@ -58,16 +65,6 @@ class Mismatch:
             return (f"at z = {self.z:.6g} your torch forward gives {name} = {theirs} and your jax "
                     f"forward {yours}")
         return f"at z = {self.z:.6g} your {name} = {yours}, {self.witness} {theirs}"
-
-
-def distinct(a: float, b: float) -> tuple[str, str]:
-    """a and b to 10 significant digits, or as many more (up to 17, which tells any two floats
-    apart) as it takes for different numbers to read differently."""
-    for digits in range(10, 18):
-        shown = f"{a:.{digits}g}", f"{b:.{digits}g}"
-        if shown[0] != shown[1] or a == b:
-            return shown
-    return shown
 
 
 class Reach:
@@ -202,53 +199,6 @@ def undeclared_kinks(rule) -> list[tuple[float, float]]:
 
 
 @dataclass(frozen=True)
-class PrecisionNote:
-    """Where your value (or derivative) is further from the witnesses than a correct formula's
-    own rounding, yet within what a correct formula with rounded intermediates may lose
-    (``bpcheck.precision``): rounding, not a different function — no verdict, a remedy."""
-
-    quantity: str  # "value" or "derivative"
-    points: int  # grid points where it is so
-    z: float  # where the relative error is largest
-    yours: float
-    theirs: float
-    scale: float  # S_f (or S_f′), what the error is judged against
-
-    @property
-    def relative(self) -> float:
-        return abs(self.yours - self.theirs) / abs(self.theirs) if self.theirs else np.inf
-
-    def __str__(self) -> str:
-        name = {"value": "σ", "derivative": "σ′"}[self.quantity]
-        yours, theirs = distinct(self.yours, self.theirs)
-        return (f"precision note: your {name} loses relative precision at {self.points} of the grid's "
-                f"points — at z = {self.z:.6g} it is {yours}, torch {theirs} (relative error "
-                f"{self.relative:.1e}); an absolute error below the rounding of your function's scale "
-                f"({self.scale:.3g}) is not a wrong {name}. The usual cause is cancellation, a small "
-                "result from the difference of larger intermediates; the usual remedies: np.expm1(z) "
-                "for exp(z) − 1, np.logaddexp(0, z) or np.log1p(np.exp(z)) for log(1 + exp(z)), "
-                "np.tanh(z) for tanh written with exp, scipy.special.erfc(−x) for 1 + erf(x)")
-
-
-@dataclass(frozen=True)
-class Unjudged:
-    """Grid points where torch's and jax's own values differ by more than a correct formula's
-    rounding but within the function's scale's: judged there against that scale only."""
-
-    points: int
-    z: float  # the worst of them
-    torch: float
-    jax: float
-    scale: float
-
-    def __str__(self) -> str:
-        torch_value, jax_value = distinct(self.torch, self.jax)
-        return (f"at {self.points} grid points your torch and jax forwards differ by their own rounding "
-                f"(at z = {self.z:.6g}: torch {torch_value}, jax {jax_value}); there your σ is judged "
-                f"against the rounding of the function's scale ({self.scale:.3g}) only")
-
-
-@dataclass(frozen=True)
 class GridFindings:
     """What the grid found: mismatches (a different function), precision notes, and points
     judged against the function's scale only because the witnesses differ there."""
@@ -256,27 +206,6 @@ class GridFindings:
     mismatches: list[Mismatch]
     notes: list[PrecisionNote]
     unjudged: Unjudged | None
-
-
-def _note(quantity: str, z, yours, theirs, tight, scale: float) -> PrecisionNote | None:
-    """The precision note for points beyond ``tight`` (the mismatches were taken first)."""
-    gap = np.abs(np.asarray(yours, np.float64) - theirs)
-    beyond = gap > tight
-    if not beyond.any():
-        return None
-    relative = np.where(beyond, gap / np.maximum(np.abs(theirs), np.finfo(np.float64).tiny), -1.0)
-    i = int(np.argmax(relative))
-    return PrecisionNote(quantity, int(beyond.sum()), float(z.flat[i]), float(np.asarray(yours).flat[i]),
-                         float(np.asarray(theirs).flat[i]), scale)
-
-
-def _unjudged(z, f, j, tight, scale: float) -> Unjudged | None:
-    gap = np.abs(j - f)
-    beyond = gap > tight
-    if not beyond.any():
-        return None
-    i = int(np.argmax(np.where(beyond, gap / tight, -1.0)))
-    return Unjudged(int(beyond.sum()), float(z.flat[i]), float(f.flat[i]), float(j.flat[i]), scale)
 
 
 def grid_findings(rule) -> GridFindings:
@@ -296,9 +225,9 @@ def grid_findings(rule) -> GridFindings:
                      + tiny)
     with np.errstate(divide="ignore", invalid="ignore"):  # f′ = 0: no output-form term there
         output_form = np.where(f1 != 0, np.abs(f * f2 / np.where(f1 != 0, f1, 1.0)), 0.0)
-    derivative_allowed = (scale * (np.abs(f1) + np.abs(z * f2) + output_form)
-                          + measured * _nearby(np.abs(f1_32 - f1)) + SAFETY * _nearby(np.abs(j1 - f1))
-                          + tiny)
+    derivative_own = (scale * (np.abs(f1) + np.abs(z * f2) + output_form)
+                      + measured * _nearby(np.abs(f1_32 - f1)) + tiny)
+    derivative_allowed = derivative_own + SAFETY * _nearby(np.abs(j1 - f1))
     yours_allowed = value_allowed + SAFETY * _nearby(np.abs(j - f))
     size = precision.torch_scale(rule.torch)
     formula = precision.value_allowance(z, f, f1, size, np.float64)
@@ -306,14 +235,16 @@ def grid_findings(rule) -> GridFindings:
     found = [_worst("value", "torch", z, value, f, yours_allowed + formula),
              _worst("value", "jax", z, value, j, yours_allowed + formula),
              _worst("value", "jax vs torch", z, j, f, value_allowed + formula),
+             _worst("derivative", "jax vs torch", z, j1, f1,  # different functions, not rounding
+                    derivative_own + LAYER_DIAGNOSIS * (np.abs(f1) + size.derivative)),
              _worst("derivative", "torch", z, derivative, f1, derivative_allowed + formula_derivative),
              _worst("derivative", "jax", z, derivative, j1, derivative_allowed + formula_derivative)]
     mismatches = [m for m in found if m is not None]
     notes = [] if mismatches else [
-        note for note in (_note("value", z, value, f, yours_allowed, size.value),
-                          _note("derivative", z, derivative, f1, derivative_allowed, size.derivative))
-        if note is not None]
-    return GridFindings(mismatches, notes, _unjudged(z, f, j, value_allowed, size.value))
+        found for found in (note("value", z, value, f, yours_allowed, size.value),
+                            note("derivative", z, derivative, f1, derivative_allowed, size.derivative))
+        if found is not None]
+    return GridFindings(mismatches, notes, unjudged(z, f, j, value_allowed, size.value))
 
 
 def activation_mismatches(rule) -> list[Mismatch]:

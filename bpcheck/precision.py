@@ -145,3 +145,81 @@ def anchored_jax(rule, scale: Scale) -> Callable:
         return v, d * t
 
     return forward
+
+
+def distinct(a: float, b: float) -> tuple[str, str]:
+    """a and b to 10 significant digits, or as many more (up to 17, which tells any two floats
+    apart) as it takes for different numbers to read differently."""
+    for digits in range(10, 18):
+        shown = f"{a:.{digits}g}", f"{b:.{digits}g}"
+        if shown[0] != shown[1] or a == b:
+            return shown
+    return shown
+
+
+@dataclass(frozen=True)
+class PrecisionNote:
+    """Where your value (or derivative) is further from the witnesses than a correct formula's
+    own rounding, yet within what a correct formula with rounded intermediates may lose
+    (``bpcheck.precision``): rounding, not a different function — no verdict, a remedy."""
+
+    quantity: str  # "value" or "derivative"
+    points: int  # grid points where it is so
+    z: float  # where the relative error is largest
+    yours: float
+    theirs: float
+    scale: float  # S_f (or S_f′), what the error is judged against
+
+    @property
+    def relative(self) -> float:
+        return abs(self.yours - self.theirs) / abs(self.theirs) if self.theirs else np.inf
+
+    def __str__(self) -> str:
+        name = {"value": "σ", "derivative": "σ′"}[self.quantity]
+        yours, theirs = distinct(self.yours, self.theirs)
+        return (f"precision note: your {name} loses relative precision at {self.points} of the grid's "
+                f"points — at z = {self.z:.6g} it is {yours}, torch {theirs} (relative error "
+                f"{self.relative:.1e}); an absolute error below the rounding of your function's scale "
+                f"({self.scale:.3g}) is not a wrong {name}. The usual cause is cancellation, a small "
+                "result from the difference of larger intermediates; the usual remedies: np.expm1(z) "
+                "for exp(z) − 1, np.logaddexp(0, z) or np.log1p(np.exp(z)) for log(1 + exp(z)), "
+                "np.tanh(z) for tanh written with exp, scipy.special.erfc(−x) for 1 + erf(x)")
+
+
+@dataclass(frozen=True)
+class Unjudged:
+    """Grid points where torch's and jax's own values differ by more than a correct formula's
+    rounding but within the function's scale's: judged there against that scale only."""
+
+    points: int
+    z: float  # the worst of them
+    torch: float
+    jax: float
+    scale: float
+
+    def __str__(self) -> str:
+        torch_value, jax_value = distinct(self.torch, self.jax)
+        return (f"at {self.points} grid points your torch and jax forwards differ by their own rounding "
+                f"(at z = {self.z:.6g}: torch {torch_value}, jax {jax_value}); there your σ is judged "
+                f"against the rounding of the function's scale ({self.scale:.3g}) only")
+
+
+def note(quantity: str, z, yours, theirs, tight, scale: float) -> PrecisionNote | None:
+    """The precision note for points beyond ``tight`` (the mismatches were taken first)."""
+    gap = np.abs(np.asarray(yours, np.float64) - theirs)
+    beyond = gap > tight
+    if not beyond.any():
+        return None
+    relative = np.where(beyond, gap / np.maximum(np.abs(theirs), np.finfo(np.float64).tiny), -1.0)
+    i = int(np.argmax(relative))
+    return PrecisionNote(quantity, int(beyond.sum()), float(z.flat[i]), float(np.asarray(yours).flat[i]),
+                         float(np.asarray(theirs).flat[i]), scale)
+
+
+def unjudged(z, f, j, tight, scale: float) -> Unjudged | None:
+    gap = np.abs(j - f)
+    beyond = gap > tight
+    if not beyond.any():
+        return None
+    i = int(np.argmax(np.where(beyond, gap / tight, -1.0)))
+    return Unjudged(int(beyond.sum()), float(z.flat[i]), float(f.flat[i]), float(j.flat[i]), scale)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from scipy.special import erf
 
 from bpcheck import UserActivation, check
-from bpcheck.checking import PASSED, WRONG
+from bpcheck.checking import PASSED, UNCHECKED, WRONG
 from bpcheck.compare import AGREES, DIFFERS, ask_witnesses, compare_rule
 from bpcheck.elementwise import grid_findings
 from bpcheck.extend import guarded
@@ -149,3 +149,14 @@ def test_finite_differences_do_not_decide_where_their_steps_round_in_z():
     alone said DIFFERS (4.6e−9 against 2.1e−9) where torch and jax agreed."""
     assert _exp_three_deep(1.0) == AGREES
     assert _exp_three_deep(1 + 1e-4) == DIFFERS
+
+
+def test_a_jax_forward_with_another_derivative_is_the_witnesses_disagreeing():
+    """tanh's value with the identity's derivative in jax: before, "200 random networks agree"
+    (the grid did not compare the witnesses' derivatives); now NOT VERIFIED, named."""
+    odd = UserActivation("tanh_odd_jax", np.tanh, lambda z, a: 1 - np.tanh(z) ** 2, torch=torch.tanh,
+                         jax=lambda z: z - jax.lax.stop_gradient(z - jnp.tanh(z)))
+    [split] = grid_findings(guarded(odd)).mismatches
+    assert (split.quantity, split.witness) == ("derivative", "jax vs torch")
+    report = check(odd, 10)
+    assert report.verdict == UNCHECKED and "the witnesses disagree among themselves" in report.message
