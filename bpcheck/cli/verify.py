@@ -12,6 +12,7 @@ from rich.markup import escape
 from bpcheck.cli.options import _int_list, _name_list, described, natural, positive_int
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.notebook import as_text
+from bpcheck.user_code import DEFAULT_TIME_LIMIT, check_time_limit
 from manual.spec import DTYPES, LOSSES
 
 if TYPE_CHECKING:
@@ -40,6 +41,9 @@ def main(argv: list[str], console: Console) -> int:
                         help="pin a UserRule's activations: one per layer, or HIDDEN,OUTPUT")
     parser.add_argument("--loss", choices=list(LOSSES), help="pin a UserRule's loss")
     parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
+    parser.add_argument("--time-limit", type=_seconds, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+                        help="how long one call of your code may take before it is stopped and the "
+                             f"verdict is RAISED (default {DEFAULT_TIME_LIMIT:g})")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     from bpcheck.checking import check  # torch, jax and Hypothesis load now, not for --help
@@ -61,7 +65,7 @@ def main(argv: list[str], console: Console) -> int:
         return 2
     with console.status(f"checking {rule.name} inside random networks against torch, jax and "
                         "finite differences…"):
-        report = check(rule, args.examples, args.seed, **pins)
+        report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     elif isinstance(rule, UserLayer):
@@ -80,6 +84,14 @@ def main(argv: list[str], console: Console) -> int:
         if report.reached:
             console.print(f"  {escape(report.reached)}", soft_wrap=True)
     return 0 if report.passed else 1
+
+
+def _seconds(text: str) -> float:
+    """--time-limit: a number of seconds > 0."""
+    try:
+        return check_time_limit(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}") from None
 
 
 def _render_rule(report: CheckReport, console: Console) -> None:
