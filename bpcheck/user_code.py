@@ -56,8 +56,8 @@ class TimeLimitExceeded(Exception):
     """A call of a user's code did not return within the time limit: it is stopped (SIGALRM)."""
 
     def __init__(self, seconds: float, given: str) -> None:
-        given = f" (given {given})" if given else ""
-        super().__init__(f"it did not return within the time limit of {seconds:g} s{given}; "
+        said = f" (given {given})" if given else ""
+        super().__init__(f"it did not return within the time limit of {seconds:g} s{said}; "
                          "it was stopped there: set check(..., time_limit=SECONDS) or bpcheck verify "
                          "--time-limit SECONDS if it needs longer")
         self.seconds, self.given = seconds, given
@@ -93,8 +93,9 @@ def limited(function: Callable, args: tuple, kwargs: dict | None = None,
             given: Callable[[], str] | None = None) -> Any:
     """``function(*args, **kwargs)``, stopped with ``TimeLimitExceeded`` after the time limit.
     SIGALRM (``signal.setitimer``): in the main thread only — elsewhere (a thread of your own)
-    the call runs unlimited, as Python can stop nothing else. A timer already set (pytest-timeout,
-    your own) is put back, less the time spent, when the call ends."""
+    the call runs unlimited, as Python can stop nothing else. The signal repeats each second past
+    the limit, so code that swallows the exception (``except Exception``) is stopped too. A timer
+    already set (pytest-timeout, your own) is put back, less the time spent, when the call ends."""
     global _running
     seconds = _limit
     if (seconds is None or _running or not hasattr(signal, "setitimer")
@@ -109,7 +110,7 @@ def limited(function: Callable, args: tuple, kwargs: dict | None = None,
 
     handler = signal.signal(signal.SIGALRM, expire)
     start = time.monotonic()
-    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds, min(seconds, 1.0))
     _running = True
     try:
         return function(*args, **(kwargs or {}))

@@ -4,9 +4,11 @@ dtype, NaN, complex); a call that never returns is stopped at the time limit."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from bpcheck.search import hunt
 from bpcheck.stack_compare import DERIVED, ask_stack_witnesses, compare_stack, compare_stack_rule
 from bpcheck.stack_problem import StackProblem, random_problem
 from bpcheck.strategies import problems, specs
+from bpcheck.user_code import limited, time_limit
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec
@@ -208,9 +211,12 @@ def test_a_derivative_that_does_not_return_is_stopped_at_the_time_limit():
 def test_a_rule_that_does_not_return_is_stopped_after_one_network():
     calls = []
 
-    def backprop(params, X, Y):
+    def backprop(params, X, Y):  # and swallows what stops it, the first time
         calls.append(1)
-        time.sleep(30)
+        try:
+            time.sleep(30)
+        except Exception:
+            time.sleep(30)
 
     start = time.monotonic()
     report = check(UserRule("slow", backprop), 50, time_limit=1)
@@ -257,3 +263,28 @@ def test_verify_refuses_a_network_that_cannot_be_drawn(tmp_path, source, args, m
     out = " ".join((run.stdout + run.stderr).split())
     assert run.returncode == 2, out
     assert message in out and "Traceback" not in out
+
+
+def test_a_time_limit_puts_back_an_outer_timer_and_its_handler():
+    def outer_handler(signum, frame):
+        raise AssertionError("the outer timer must not fire during this test")
+
+    previous = signal.signal(signal.SIGALRM, outer_handler)
+    signal.setitimer(signal.ITIMER_REAL, 100)
+    try:
+        with time_limit(5):
+            assert limited(lambda x: x + 1, (1,)) == 2
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 90 < remaining <= 100 and signal.getsignal(signal.SIGALRM) is outer_handler
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_outside_the_main_thread_a_call_runs_unlimited():
+    found = []
+    with time_limit(0.2):
+        worker = threading.Thread(target=lambda: found.append(limited(lambda: time.sleep(0.5) or 1, ())))
+        worker.start()
+        worker.join()
+    assert found == [1]
