@@ -29,10 +29,12 @@ from bpcheck.elementwise import (
 from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.extend import verify as verify_part
 from bpcheck.problem import Problem
-from bpcheck.search import UserCodeError, Verdict, hunt
-from bpcheck.user_code import given_shapes, user_frame
+from bpcheck.search import UserCodeError, Verdict, check_examples, hunt, timed_out
+from bpcheck.user_code import DEFAULT_TIME_LIMIT, BadResult, given_shapes, user_frame
+from bpcheck.user_code import time_limit as limit_calls
 from bpcheck.user_layer import UserLayer
 from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
+from manual.spec import DTYPES, one_of
 from reference import WITNESSES
 
 #: Verdicts of a check.
@@ -123,23 +125,31 @@ class CheckReport:
 
 def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int = 200, seed: int = 0,
           dtype: str = "float64", layers: tuple[int, ...] | None = None,
-          activations: tuple[str, ...] | None = None, loss: str | None = None) -> CheckReport:
+          activations: tuple[str, ...] | None = None, loss: str | None = None,
+          time_limit: float | None = DEFAULT_TIME_LIMIT) -> CheckReport:
     """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
     ``layers`` (the widths), ``activations`` and ``loss`` pin the network further, as the
-    CLI's options of the same names do (a ``UserRule`` only)."""
+    CLI's options of the same names do (a ``UserRule`` only). Each call of your code may take
+    ``time_limit`` seconds (None: no limit; in the main thread only, ``bpcheck.user_code``):
+    past it, it is stopped and the verdict is RAISED."""
     if not isinstance(rule, UserRule | UserActivation | UserLoss | UserLayer):
         raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation, UserLoss or UserLayer")
-    if isinstance(rule, UserRule):
-        rule = rule.pinned(layers, activations, loss)
-        return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
-                                  keep_errors=True))
-    if (layers, activations, loss, dtype) != (None, None, None, "float64"):
-        raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
-                         f"{rule.name} is a {type(rule).__name__}")
-    if isinstance(rule, UserLayer):  # a report of its own kind
-        from bpcheck.layer_check import check_layer
-        return check_layer(rule, examples, seed)
-    return _check_part(rule, examples, seed)
+    check_examples(examples)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be an int >= 0")
+    one_of(dtype, DTYPES, "dtype")
+    with limit_calls(time_limit):  # validates it
+        if isinstance(rule, UserRule):
+            rule = rule.pinned(layers, activations, loss)
+            return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
+                                      keep_errors=True))
+        if (layers, activations, loss, dtype) != (None, None, None, "float64"):
+            raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
+                             f"{rule.name} is a {type(rule).__name__}")
+        if isinstance(rule, UserLayer):  # a report of its own kind
+            from bpcheck.layer_check import check_layer
+            return check_layer(rule, examples, seed)
+        return _check_part(rule, examples, seed)
 
 
 def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> CheckReport:
@@ -225,12 +235,16 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
         yours = _yours(rule, problem)
         if verdict.part == "result":
             said = f"your code returned a wrong result: {error}"
+        elif isinstance(error, BadResult):
+            said = f"your {verdict.part} returned a wrong result: {error}"
         else:
             who = f"your {verdict.part}" if verdict.part else "checking it"
             said = f"{who} raised {type(error).__name__}: {error}{user_frame(error)}"
         if yours is not None:
             said += f" (it was given {given_shapes(yours)})"
-        hints = better_declarations(rule, problem) if isinstance(rule, UserRule) else []
+        # another declaration cannot make it quicker, and each try would cost the time limit
+        hints = better_declarations(rule, problem) if isinstance(rule, UserRule) and not timed_out(
+            error) else []
         return CheckReport(name, RAISED, found, f"{name}: {said}{_hinted(hints)}", problem, yours,
                            error=error, part=verdict.part, discarded=verdict.discarded, hints=hints)
     if verdict.failure is None:

@@ -36,6 +36,8 @@ class Truth:
     # back (``bpcheck.allowances.zero_reason``); said when a verdict is inconclusive
     flows_back: bool = True  # some data gradient is not exactly 0; if none is, no gradient row
     # can settle anything, not even one holding a penalty's λθ
+    problem: str | None = field(default=None, kw_only=True)  # the fingerprint of the problem
+    # the witnesses answered (``Problem.fingerprint``): a truth is refused for any other problem
 
     def conclusive(self) -> bool:
         """Whether every parameter's allowance can tell a wrong gradient from rounding."""
@@ -60,7 +62,7 @@ def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: 
             entries = finite_difference_entries(p.spec, fd_sample)
             grads[name], errors[name] = witness.gradients_with_error(*args, entries, progress)
     measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS], [grads[name] for name in steps])
-    return Truth(grads, steps, errors, *measured)
+    return Truth(grads, steps, errors, *measured, problem=problem.fingerprint())
 
 
 AGREES, DIFFERS, INCONCLUSIVE = "agrees", "DIFFERS", "inconclusive"
@@ -201,6 +203,7 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
                  evaluated: tuple[Params, Params] | None = None) -> RuleReport:
     """Rows for the rule's gradient (every witness) and its update (framework optimizers);
     ``evaluated``: the rule's (directions, new parameters) on this problem, if already known."""
+    check_comparison(rule, UpdateRule, problem, Problem, truth, Truth)
     reason = rule.unsupported_reason(problem.spec)
     if reason:
         return RuleReport(rule, unsupported=reason)
@@ -216,6 +219,22 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
             report.rows.append(_update_row(rule.name, problem, truth, witness, parameter,
                                            new_params[parameter], truth.allowance, dtype))
     return report
+
+
+def check_comparison(rule, rule_type: type, problem, problem_type: type, truth, truth_type: type) -> None:
+    """Refuse a rule, problem or truth of the wrong type, and a truth the witnesses gave for
+    another problem (its fingerprint, ``Problem.fingerprint``): held against it, a correct rule
+    would differ."""
+    for argument, value, expected in (("rule", rule, rule_type), ("problem", problem, problem_type),
+                                      ("truth", truth, truth_type)):
+        if not isinstance(value, expected):
+            example = " (e.g. RULES['derived'])" if expected is UpdateRule else ""
+            raise TypeError(f"{argument}={value!r:.80} is a {type(value).__name__}; expected a "
+                            f"{expected.__name__}{example}")
+    if truth.problem is not None and truth.problem != problem.fingerprint():
+        raise ValueError("truth is the witnesses' answer for another problem (its fingerprint "
+                         f"{truth.problem[:12]}…, this problem's {problem.fingerprint()[:12]}…): ask "
+                         "the witnesses about this problem: ask_witnesses(problem)")
 
 
 def compare_witnesses(problem: Problem, truth: Truth) -> list[Row]:

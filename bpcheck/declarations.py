@@ -25,11 +25,13 @@ SWAPS = {
 }
 
 
-def better_declarations(rule: UserRule, problem: Problem, draws: int = 3) -> list[str]:
+def better_declarations(rule: UserRule, problem: Problem | None, draws: int = 3) -> list[str]:
     """``field='value'`` for each one-step change of the rule's conventions under which its code
     differs from no witness on ``problem`` (re-laid out as needed) and ``draws`` fresh draws of
-    it, and agrees on at least one."""
+    it, and agrees on at least one (none without a network: nothing was drawn)."""
     found = []
+    if problem is None:
+        return found
     for name, swap in SWAPS.items():
         for other in swap.get(getattr(rule.conventions, name), ()):
             declared = replace(rule, conventions=replace(rule.conventions, **{name: other}))

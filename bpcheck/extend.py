@@ -31,14 +31,19 @@ from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
 from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.strategies import problems, specs
+from bpcheck.user_code import BadResult, limited, nan_problem, result_problem
 from manual.activations import Activation
 from manual.rules import RULES
+from manual.spec import ACTIVATIONS as ACTIVATION_RECORDS
+from manual.spec import LOSSES as LOSS_RECORDS
 from manual.spec import is_real, one_of
 from manual.vocabulary import ActivationRecord, LossRecord
 
 #: The user's callables of each kind of rule, by field name (named when one raises).
 PARTS = {"activation": ("value", "derivative", "torch", "jax"),
          "loss": ("per_sample", "gradient", "torch", "jax")}
+#: The names bpcheck's own activations and losses go by (a user's rule must not take one).
+BUILT_IN = {"activation": frozenset(ACTIVATION_RECORDS), "loss": frozenset(LOSS_RECORDS)}
 #: What a user loss's targets may be: like p, or (N,) integer class labels.
 USER_TARGETS = ("values", "probabilities", "labels")
 #: How a user loss's NumPy and jax callables take p and y: outputs × samples, or samples × outputs.
@@ -151,30 +156,71 @@ def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> No
     """A name the spec vocabulary can hold, and a callable for every part."""
     if not isinstance(rule.name, str) or not rule.name or set(rule.name) & set(":,"):
         raise ValueError(f"name={rule.name!r} must be a non-empty str without ':' or ','")
+    if rule.name in BUILT_IN[rule.kind]:
+        raise ValueError(f"name={rule.name!r} is a built-in {rule.kind}; choose another")
     for part in parts:
         if not callable(getattr(rule, part)):
             raise TypeError(f"{part}={getattr(rule, part)!r} must be callable")
 
 
-def _guard(rule: str, part: str, function: Callable) -> Callable:
-    """``function``, whose exceptions come out as a ``UserCodeError`` naming ``part``."""
+def _guard(rule: str, part: str, function: Callable,
+           expect: Callable[[tuple, object], str | None] | None = None) -> Callable:
+    """``function``, stopped after the time limit (``bpcheck.user_code.limited``), whose
+    exceptions come out as a ``UserCodeError`` naming ``part``, as does a result that
+    ``expect(args, result)`` finds wrong (a ``BadResult`` saying what it returned)."""
 
     @functools.wraps(function)
     def call(*args, **kwargs):
         try:
-            return function(*args, **kwargs)
+            result = limited(function, args, kwargs)
         except UserCodeError:
             raise
         except Exception as error:
             raise UserCodeError(rule, part, error) from error
+        wrong = None if expect is None else expect(args, result)
+        if wrong is not None:
+            raise UserCodeError(rule, part, BadResult(wrong))
+        return result
 
     return call
 
 
+def _elementwise(args: tuple, result) -> str | None:
+    """An activation's value(z) or derivative(z, a): an array like z (shape, dtype), NaN-free."""
+    z = args[0] if args else None
+    if not (isinstance(z, np.ndarray) and np.issubdtype(z.dtype, np.floating)):
+        return None  # not a call bpcheck makes
+    return result_problem(result, z.shape, z.dtype, "z's") or nan_problem(result, args, z)
+
+
+def _loss_result(rule: UserLoss, part: str) -> Callable[[tuple, object], str | None]:
+    """A loss's gradient(p, y): an array like p; its per_sample(p, y): one value per sample (the
+    outputs' axis summed), or one for the batch (``batch``), real; neither with a NaN."""
+
+    def expect(args: tuple, result) -> str | None:
+        p = args[0] if args else None
+        if not (isinstance(p, np.ndarray) and np.issubdtype(p.dtype, np.floating) and p.ndim >= 2):
+            return None
+        if part == "gradient":
+            wrong = result_problem(result, p.shape, p.dtype, "p's")
+        else:
+            shape = (p.shape[:-2] if rule.batch is not None else p.shape[:-1]
+                     if rule.layout == "samples_by_outputs" else p.shape[:-2] + p.shape[-1:])
+            whose = "the batch's (one scalar)" if rule.batch is not None else "the samples'"
+            wrong = result_problem(result, shape, None, whose)
+        return wrong or nan_problem(result, args)
+
+    return expect
+
+
 def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
-    """The same rule with every callable guarded (``_guard``)."""
-    parts = PARTS["activation" if isinstance(rule, UserActivation) else "loss"]
-    return dataclasses.replace(rule, **{part: _guard(rule.name, part, getattr(rule, part))
+    """The same rule with every callable guarded (``_guard``), the NumPy ones' results checked."""
+    if isinstance(rule, UserActivation):
+        parts, expect = PARTS["activation"], {"value": _elementwise, "derivative": _elementwise}
+    else:
+        parts = PARTS["loss"]
+        expect = {part: _loss_result(rule, part) for part in ("per_sample", "gradient")}
+    return dataclasses.replace(rule, **{part: _guard(rule.name, part, getattr(rule, part), expect.get(part))
                                         for part in parts})
 
 

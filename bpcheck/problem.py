@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +21,21 @@ class Problem:
     lr: float
 
     def __post_init__(self) -> None:
-        check_problem(self.spec, self.params, self.X, self.Y)
+        """Validated; array-likes (nested lists) are kept as the arrays validation made of them:
+        that is lossless (a list is accepted only where its dtype is the spec's) and what
+        ``manual``'s functions do with the same arguments. The caller's own arrays are kept as
+        they are (no copy), and nothing of theirs is changed."""
+        params, X, Y = check_problem(self.spec, self.params, self.X, self.Y)
         check_learning_rate(self.lr)
+        if any(params[name] is not value for name, value in self.params.items()):
+            object.__setattr__(self, "params", params)
+        object.__setattr__(self, "X", X)  # the same object when it was an array already
+        object.__setattr__(self, "Y", Y)
+
+    def fingerprint(self) -> str:
+        """A digest of everything a witness's answer depends on (spec, every array's dtype,
+        shape and bytes, η): equal for equal problems, and cheap (one pass over the bytes)."""
+        return fingerprint(repr(self.spec), self.lr, self.params, {"X": self.X, "Y": self.Y})
 
     def arrays(self) -> tuple[Spec, Params, np.ndarray, np.ndarray]:
         """(spec, params, X, Y): what a witness's gradients take."""
@@ -43,3 +57,17 @@ class Problem:
         cast = {name: np.asarray(p, dtype=np.float64) for name, p in self.params.items()}
         Y = self.Y.astype(np.float64) if np.issubdtype(self.Y.dtype, np.floating) else self.Y
         return Problem(self.spec.replace(dtype="float64"), cast, self.X.astype(np.float64), Y, self.lr)
+
+
+def fingerprint(*parts) -> str:
+    """blake2b of ``parts``: dicts of arrays by name (dtype, shape, bytes), anything else by repr."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(b"|")
+        for name, value in (sorted(part.items()) if isinstance(part, dict) else [("", part)]):
+            if isinstance(value, np.ndarray):
+                digest.update(f"{name}:{value.dtype.str}{value.shape}".encode())
+                digest.update(np.ascontiguousarray(value).tobytes())
+            else:
+                digest.update(f"{name}:{value!r}".encode())
+    return digest.hexdigest()

@@ -15,6 +15,7 @@ from bpcheck.compare import INCONCLUSIVE, RuleReport, ask_witnesses, compare_rul
 from bpcheck.problem import Problem
 from bpcheck.runtime import frozen_heap, one_thread
 from bpcheck.strategies import away_from_kinks
+from bpcheck.user_code import TimeLimitExceeded
 from manual.rules import UpdateRule
 from reference import SENSITIVITY_WITNESS, WITNESSES
 
@@ -29,6 +30,24 @@ class UserCodeError(Exception):
     def __init__(self, rule: str, part: str, error: Exception) -> None:
         super().__init__(f"{rule}: your {part} raised {error!r}")
         self.rule, self.part, self.error = rule, part, error
+
+
+class _Stopped(BaseException):
+    """The search's signal to stop at once, past Hypothesis (which would otherwise shrink):
+    user code ran out of time (``bpcheck.user_code.TimeLimitExceeded``), and each smaller
+    network would cost the time limit again. Its ``__cause__`` is what stopped it."""
+
+
+def timed_out(error: BaseException) -> bool:
+    """Whether ``error`` is a user call stopped at the time limit (wrapped or not)."""
+    return isinstance(error.error if isinstance(error, UserCodeError) else error, TimeLimitExceeded)
+
+
+def check_examples(examples: object, argument: str = "examples") -> int:
+    """A count of random networks: an int >= 1."""
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise ValueError(f"{argument}={examples!r} must be an int >= 1 (random networks to try)")
+    return examples
 
 
 class _Disagreement(Exception):
@@ -93,6 +112,7 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
     shrinks it, and the verdict keeps the minimal problem it ends with and its report. With
     ``keep_errors``, an exception from the rule's code is a failure too, shrunk and kept
     (``Verdict.raised``); otherwise it propagates. ``observe`` sees every problem checked."""
+    check_examples(max_examples)
     verdict = Verdict(rule.name, 0)
 
     def discard(reason: str) -> None:
@@ -134,12 +154,18 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
         except Exception as error:
             if keep_errors:
                 verdict.raises(problem, error)
+            if timed_out(error):
+                raise _Stopped from error
             raise
 
     WITNESSES[SENSITIVITY_WITNESS].module  # noqa: B018 — torch loads now, pinned and frozen below
     try:
         with one_thread(), frozen_heap():
             check()
+    except _Stopped as stop:  # the verdict holds it (keep_errors), or it propagates
+        verdict.error = stop.__cause__
+        if not keep_errors:
+            raise stop.__cause__ from None
     except Unsatisfiable as error:  # every draw discarded: ``examples`` stays 0
         verdict.error = error
     except Exception as error:

@@ -23,6 +23,7 @@ from bpcheck.compare import (
     _gradient_row,
     _update_row,
     _verdict,
+    check_comparison,
     compare_witnesses,
 )
 from bpcheck.metrics import discrepancy
@@ -176,7 +177,8 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")
     return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,
-                      flows_back, running, {name: rule[name] for name in running["torch"]})
+                      flows_back, running, {name: rule[name] for name in running["torch"]},
+                      problem=problem.fingerprint())
 
 
 def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, value: np.ndarray) -> Row:
@@ -214,6 +216,7 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
     """Rows for the rule's gradients (every witness; and its own forward's finite differences,
     on OWN_FORWARD_ENTRIES random entries at most, unless ``own_forward`` is off), its SGD step
     and its running statistics."""
+    check_comparison(rule, StackRule, problem, StackProblem, truth, StackTruth)
     grads, new, running = rule.evaluate(problem)
     report = RuleReport(rule, saturation=truth.saturation)
     judged, own_forward = truth, own_forward and "numeric" in truth.errors
@@ -250,6 +253,11 @@ def compare_stack(problem: StackProblem, rules: list[StackRule] | None = None,
                   ) -> tuple[list[RuleReport], list[Row], StackTruth]:
     """Ask the witnesses once (finite differences on ``fd_sample`` random entries if given),
     then compare each rule (default: the derived one), its own forward on the same entries."""
+    if not isinstance(problem, StackProblem):
+        raise TypeError(f"problem={problem!r:.80} is a {type(problem).__name__}; expected a StackProblem")
+    if rules is not None and not (isinstance(rules, list | tuple)
+                                  and all(isinstance(rule, StackRule) for rule in rules)):
+        raise TypeError(f"rules={rules!r:.80} must be a list of StackRule (e.g. [DERIVED])")
     truth = ask_stack_witnesses(problem, finite_differences, fd_sample)
     reports = [compare_stack_rule(rule, problem, truth) for rule in rules or [DERIVED]]
     return reports, compare_witnesses(problem, truth), truth

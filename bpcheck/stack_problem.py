@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bpcheck.problem import fingerprint
 from manual.spec import check_learning_rate
 from manual.stack import PADDING, Stack, buffer_shapes, mask_shapes, param_shapes, walk
 from manual.stack_checks import check_stack_problem
@@ -27,8 +28,19 @@ class StackProblem:
     lr: float = 0.1
 
     def __post_init__(self) -> None:
-        check_stack_problem(self.stack, self.params, self.x, self.y, self.masks, self.buffers)
+        """Validated; array-likes (nested lists) are kept as the arrays validation made of them,
+        as ``Problem`` keeps them (lossless, and the caller's data untouched)."""
+        params, x, y, _ = check_stack_problem(self.stack, self.params, self.x, self.y, self.masks,
+                                              self.buffers)
         check_learning_rate(self.lr)
+        if any(params[name] is not value for name, value in self.params.items()):
+            object.__setattr__(self, "params", params)
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        for name in ("masks", "buffers"):  # validated above: their values convert exactly
+            given = getattr(self, name)
+            if isinstance(given, dict) and any(not isinstance(v, np.ndarray) for v in given.values()):
+                object.__setattr__(self, name, {key: np.asarray(value) for key, value in given.items()})
 
     @property
     def n_samples(self) -> int:
@@ -48,6 +60,11 @@ class StackProblem:
         return StackProblem(self.stack.replace(dtype="float64"), cast, x, y,
                             self.masks, {name: np.asarray(v, np.float64) for name, v in self.buffers.items()},
                             self.lr)
+
+    def fingerprint(self) -> str:
+        """A digest of everything a witness's answer depends on (``bpcheck.problem.fingerprint``)."""
+        return fingerprint(repr(self.stack), self.lr, self.params, self.masks, self.buffers,
+                           {"x": self.x, "y": self.y})
 
     def arrays(self) -> tuple:
         """(stack, params, x, y, masks): what a witness's gradients take."""

@@ -37,6 +37,7 @@ from bpcheck.datasets import random_data
 from bpcheck.problem import Problem
 from bpcheck.search import UserCodeError
 from bpcheck.strategies import problems, specs
+from bpcheck.user_code import limited
 from manual.initialisers import truncated_normal
 from manual.losses import one_hot
 from manual.rules import UpdateRule
@@ -106,7 +107,8 @@ class UserRule:
         if self.per_sample and self.l2:
             raise ValueError("per_sample=True with l2 > 0: a per-sample rule returns one sample's "
                              "∂ℓ_n/∂θ, and a penalty belongs to the batch; give a batch rule")
-        low, high = self.depths()  # validates hidden_layers and sizes against the activations
+        self._check_networks()  # sizes, hidden_layers and the activations, against each other
+        low, high = self.depths()
         fixed = self.conventions.fixed_depth
         if fixed is not None and (low, high) != (fixed, fixed):
             depths = f"{low}" if low == high else f"{low}–{high}"
@@ -121,12 +123,31 @@ class UserRule:
             return (len(self.sizes) - 1,) * 2
         if len(self.activations) > 2:
             return (len(self.activations),) * 2
-        low, high = ((self.hidden_layers,) * 2 if isinstance(self.hidden_layers, int)
-                     else tuple(self.hidden_layers))
-        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 6):
-            raise ValueError(f"hidden_layers={self.hidden_layers!r}: expected an int or a "
-                             "(low, high) range within 0…6")
+        given = self.hidden_layers
+        low, high = (given, given) if not isinstance(given, tuple | list) or len(given) != 2 else given
+        if not (all(isinstance(n, int) and not isinstance(n, bool) for n in (low, high))
+                and 0 <= low <= high <= 6):
+            raise ValueError(f"hidden_layers={given!r}: expected an int or a (low, high) range of "
+                             "ints within 0…6")
         return low + 1, high + 1
+
+    def _check_networks(self) -> None:
+        """Every network the rule is checked on is a valid ``Spec`` (widths >= 1, one activation
+        per layer, …), said of the rule's own arguments before any search."""
+        sizes = self.sizes
+        if sizes is not None:
+            if isinstance(sizes, str) or not isinstance(sizes, tuple | list):
+                raise TypeError(f"sizes={sizes!r} must be a tuple of layer widths (F, H…, C)")
+            object.__setattr__(self, "sizes", tuple(sizes))
+        low, high = self.depths()
+        for depth in range(low, high + 1):
+            widths = self.sizes if self.sizes is not None else (1,) * (depth + 1)
+            try:
+                Spec(widths, self.activations_for(depth), self.loss, self.reduction, l2=float(self.l2),
+                     l2_biases=self.l2_biases)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"{error} (UserRule {self.name!r}: sizes={self.sizes}, "
+                                  f"activations={self.activations})") from None
 
     def activations_for(self, depth: int) -> tuple[str, ...]:
         """One activation per layer of a ``depth``-layer network."""
@@ -143,8 +164,12 @@ class UserRule:
         --loss); ``sizes`` and ``activations`` must agree on the depth."""
         changes: dict[str, Any] = {}
         if activations is not None:
+            if isinstance(activations, str) or not isinstance(activations, tuple | list):
+                raise TypeError(f"activations={activations!r} must be a tuple of names")
             changes["activations"] = tuple(activations)
         if layers is not None:
+            if isinstance(layers, str) or not isinstance(layers, tuple | list):
+                raise TypeError(f"layers={layers!r} must be a tuple of layer widths (F, H…, C)")
             changes["sizes"] = tuple(layers)
             depth = len(layers) - 1
             names = tuple(activations) if activations is not None else self.activations
@@ -154,7 +179,12 @@ class UserRule:
                                  "or HIDDEN,OUTPUT)")
         if loss is not None:
             changes["loss"] = loss
-        return replace(self, **changes)
+        try:
+            return replace(self, **changes)
+        except (TypeError, ValueError) as error:
+            pins = ", ".join(f"{'layers' if key == 'sizes' else key}={value!r}"
+                             for key, value in changes.items())
+            raise type(error)(f"{pins}: {error}") from None
 
     def update_rule(self) -> UpdateRule:
         """The rule as bpcheck's own rule type: (directions, step) from one call of your code."""
@@ -185,7 +215,8 @@ def user_targets(rule: UserRule, spec: Spec, Y: np.ndarray) -> np.ndarray:
 
 def _call(rule: UserRule, *args) -> Any:
     try:
-        return rule.function(*args)
+        # stopped at the time limit; the report says what it was given, in the user's containers
+        return limited(rule.function, args, given=str)
     except Exception as error:
         raise UserCodeError(rule.name, "function", error) from error
 
@@ -244,7 +275,7 @@ def _stepped(params: Params, directions: Params, lr: np.floating) -> Params:
 def _train_in_place(rule: UserRule, spec: Spec, user: dict, X: np.ndarray, Y: np.ndarray,
                     lr: float) -> dict:
     try:
-        obj = rule.model(spec.sizes, lr)
+        obj = limited(rule.model, (spec.sizes, lr))
     except Exception as error:
         raise UserCodeError(rule.name, "model", error) from error
     for attribute, value in user.items():

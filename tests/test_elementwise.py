@@ -95,7 +95,7 @@ def test_every_built_in_activation_passes_its_own_grid(name):
     manual = activation(name)
     record = ACTIVATIONS[name]
     jax_forward = jax_ref.ACTIVATIONS[name](record.parameter)
-    rule = UserActivation(name, manual.value, lambda z, a: manual.vjp(z, a, np.ones_like(z)),
+    rule = UserActivation(f"my_{name}", manual.value, lambda z, a: manual.vjp(z, a, np.ones_like(z)),
                           torch=torch_ref.activation(name), jax=lambda z: jax_forward(z, None),
                           kinks=record.kinks)
     assert activation_mismatches(guarded(rule)) == []

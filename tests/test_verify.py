@@ -43,11 +43,13 @@ def test_a_user_rule_joins_every_registry_only_while_scoped():
 
 def test_a_scoped_rule_puts_back_what_it_replaced_even_when_the_block_raises():
     tables = REGISTRY.tables["activation"]
-    before = {role: table["tanh"] for role, table in tables.items()}
-    with pytest.raises(RuntimeError, match="inside"), REGISTRY.scoped(UserActivation("tanh", **SOFT_RELU)):
-        assert all(table["tanh"] is not before[role] for role, table in tables.items())
-        raise RuntimeError("inside the block")
-    assert all(table["tanh"] is before[role] for role, table in tables.items())
+    with REGISTRY.scoped(UserActivation("soft", **SOFT_RELU)):  # a built-in's name is refused
+        before = {role: table["soft"] for role, table in tables.items()}
+        other = UserActivation("soft", **SOFT_RELU, derivative_bound=3.0)
+        with pytest.raises(RuntimeError, match="inside"), REGISTRY.scoped(other):
+            assert all(table["soft"] is not before[role] for role, table in tables.items())
+            raise RuntimeError("inside the block")
+        assert all(table["soft"] is before[role] for role, table in tables.items())
 
 
 def test_a_subtly_wrong_user_activation_is_caught_with_a_small_network():
@@ -82,7 +84,8 @@ LOG_COSH_ROWS = UserLoss(
     "log-cosh-rows", log_cosh_rows, lambda p, y: np.tanh(p - y), torch=LOG_COSH.torch,
     jax=lambda p, y: (jnp.logaddexp(p - y, y - p) - np.log(2.0)).sum(axis=1),
     layout="samples_by_outputs")
-#: axis 0 where a samples × outputs loss sums over axis 1: right only when N = C
+#: axis 0 where a samples × outputs loss sums over axis 1: one value per output, not per sample
+#: (refused for its shape where N ≠ C, wrong where N = C)
 LOG_COSH_ROWS_WRONG = UserLoss("log-cosh-rows-wrong", lambda p, y: log_cosh(p, y),
                                LOG_COSH_ROWS.gradient, torch=LOG_COSH.torch, jax=LOG_COSH_ROWS.jax,
                                layout="samples_by_outputs")
@@ -92,8 +95,11 @@ LOG_COSH_ROWS_WRONG = UserLoss("log-cosh-rows-wrong", lambda p, y: log_cosh(p, y
                                               (LOG_COSH_ROWS, False), (LOG_COSH_ROWS_WRONG, True)])
 def test_user_losses_are_verified_too(loss, caught):
     verdict = verify(loss, max_examples=30)
-    assert (verdict.failure is not None) == caught
+    assert (not verdict.passed) == caught
     assert verdict.failure is None or verdict.failure.spec.loss == loss.name
+    if verdict.raised is not None:  # what it returned cannot be used: its shape
+        assert verdict.part == "per_sample"
+        assert "expected an ndarray of the samples' shape" in str(verdict.raised)
 
 
 def test_verify_command_exit_codes():
@@ -141,18 +147,18 @@ def test_kinks_must_be_finite_numbers(kinks):
         UserActivation("soft_relu", **SOFT_RELU, kinks=kinks)
 
 
-def test_a_user_loss_under_a_built_in_name_is_computed_unpadded_by_jax():
+def test_a_user_loss_is_computed_unpadded_by_jax():
     """A mean over outputs that ignores the jax witness's output mask would divide by the
-    padded width (16), not by C = 3, if the witness took it for its own masking ``mse``."""
-    mean_square = UserLoss("mse", lambda p, y: np.mean((p - y) ** 2, axis=-2),
+    padded width (16), not by C = 3, if the witness padded it as it pads its own ``mse``."""
+    mean_square = UserLoss("my_mse", lambda p, y: np.mean((p - y) ** 2, axis=-2),
                            lambda p, y: 2 * (p - y) / p.shape[-2],
                            torch=lambda p, y: ((p - y) ** 2).mean(dim=1),
                            jax=lambda p, y: ((p - y) ** 2).mean(axis=0))
     rng = np.random.default_rng(0)
-    spec = Spec((2, 3), ("identity",), "mse", bias="vector")
-    problem = Problem(spec, {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=3)},
-                      rng.normal(size=(2, 4)), rng.normal(size=(3, 4)), 0.1)
     with REGISTRY.scoped(mean_square):
+        spec = Spec((2, 3), ("identity",), "my_mse", bias="vector")
+        problem = Problem(spec, {"W1": rng.normal(size=(3, 2)), "b1": rng.normal(size=3)},
+                          rng.normal(size=(2, 4)), rng.normal(size=(3, 4)), 0.1)
         torch_grads, jax_grads = (WITNESSES[name].gradients(*problem.arrays()) for name in ("torch", "jax"))
     for name, value in torch_grads.items():
         np.testing.assert_allclose(jax_grads[name], value, rtol=SAFETY * unit_roundoff(np.float64) * 16)

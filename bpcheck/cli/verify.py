@@ -14,6 +14,7 @@ from bpcheck.cli.options import _int_list, _name_list, described, natural, posit
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
 from bpcheck.notebook import as_text
+from bpcheck.user_code import DEFAULT_TIME_LIMIT, check_time_limit
 from manual.spec import DTYPES, LOSSES
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ def main(argv: list[str], console: Console) -> int:
                         help="pin a UserRule's activations: one per layer, or HIDDEN,OUTPUT")
     parser.add_argument("--loss", choices=list(LOSSES), help="pin a UserRule's loss")
     parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
+    parser.add_argument("--time-limit", type=_seconds, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
+                        help="how long one call of your code may take before it is stopped and the "
+                             f"verdict is RAISED (default {DEFAULT_TIME_LIMIT:g})")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
@@ -67,7 +71,7 @@ def main(argv: list[str], console: Console) -> int:
         return _usage_error(error, console)
     with console.status(f"checking {rule.name} inside random networks against torch, jax and "
                         "finite differences…"):
-        report = check(rule, args.examples, args.seed, **pins)
+        report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     elif isinstance(rule, UserLayer):
@@ -103,6 +107,14 @@ def exit_code(verdict: str) -> int:
 def _usage_error(error: Exception, console: Console) -> int:
     console.print(f"[bold red]bpcheck verify: error:[/] {escape(str(error))}", soft_wrap=True)
     return EXIT_USAGE
+
+
+def _seconds(text: str) -> float:
+    """--time-limit: a number of seconds > 0."""
+    try:
+        return check_time_limit(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}") from None
 
 
 def _render_rule(report: CheckReport, console: Console) -> None:
