@@ -13,7 +13,9 @@ jax samples, e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor). What differs for 
   backward path goes through (the layers after its own) and the loss, from the records'
   ``output_form_condition`` and ``condition``; inside a recurrent layer every gate's input at
   every step counts (tanh, σ), and inside attention every row of scores (softmax), and their
-  κ reaches the layer's own parameters too. Above SATURATED the reason names the saturated
+  κ reaches the layer's own parameters too. The saturated entries of activation layers (up to
+  PATH_PASSES) are taken out of κ_out and bound their own error along their own backward paths
+  (``saturated_paths``), as in the MLP. Above SATURATED the reason names the saturated
   layer, and a gradient that is exactly 0 is not taken as settled; where κ_out·u_64 ≥ 1 an
   output rounded to its limit (tanh to ±1), so an entry of that gradient the float64 truth
   gives as exactly 0 may be a derivative that rounded to 0 (1 − tanh² = 0 where a rule's

@@ -20,11 +20,15 @@ its rounding errors. Their size on *this* problem is measured, not bounded:
   float32 implementation's error. JAX's float64 answer gives |g^{jax}_i − g_i|, the truth's own
   uncertainty.
 
-The measured sensitivity s_i is the largest of these and of R·(u_d + u_64·κ_out)·|g_i| (the
-result's own rounding, which a rerun whose perturbations rounding swallowed would not show,
-and the truth's output-form error below, which reruns cannot show: the frameworks
-differentiate σ from the σ they saved, before the perturbation), and a correct rule must
-satisfy
+The measured sensitivity s_i is the largest of these and of R·((u_d + u_64·κ_out)·|g_i| + P_i)
+(the result's own rounding, which a rerun whose perturbations rounding swallowed would not
+show, and the truth's output-form error below, which reruns cannot show: the frameworks
+differentiate σ from the σ they saved, before the perturbation). κ_out there is that of the
+units that are not saturated and of the loss; a saturated unit (κ > SATURATED) bounds its own
+error instead: σ′ from its rounded output is off by at most b·min(u_64, OUTPUT_FORM_LIMIT/κ),
+and P_i carries that along the backward paths through it alone
+(``bpcheck.allowances.saturated_paths`` derives it), so one unit at |z| = 30 no longer makes
+every entry's allowance 10²⁵·|g_i|. A correct rule must satisfy
 
 .. math::
     |a_i − g_i| ≤ e_i = SAFETY·(s_i + SPREAD·\max_j s_j) + floor
