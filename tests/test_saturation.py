@@ -181,3 +181,22 @@ def test_every_inconclusive_verdict_on_an_mlp_names_its_reason(dtype, data):
     problem = data.draw(problems(specs(dtype=dtype)))
     report = compare_rule(RULES["derived"], problem, ask_witnesses(problem, finite_differences=False))
     assert report.verdict != INCONCLUSIVE or report.saturation.strip(), describe_problem(problem)
+
+
+@settings(max_examples=20)
+@given(dtype=st.sampled_from(["float64", "float32"]), activation=st.sampled_from(["tanh", "sigmoid"]),
+       width=st.integers(1, 5), n=st.integers(1, 5), seed=st.integers(0, 2**16),
+       z=st.floats(15.0, 60.0), sign=st.sampled_from([-1.0, 1.0]), data=st.data())
+def test_a_network_of_layers_with_a_saturated_unit_raises_no_false_alarm(dtype, activation, width, n, seed,
+                                                                          z, sign, data):
+    stack = Stack(f"dense:{width};{activation};dense:3", (3,), dtype=dtype)
+    problem = random_problem(stack, n, seed=seed)
+    unit = data.draw(st.integers(0, width - 1))
+    problem.params["dense1.W"][unit] = 0.0
+    problem.params["dense1.b"][unit] = sign * z
+    (derived, flipped), _, _ = compare_stack(problem, [DERIVED, Flipped("sign flip", "negated")],
+                                             finite_differences=False)
+    assert derived.verdict != DIFFERS, [(r.parameter, r.witness) for r in derived.rows if r.differs]
+    assert derived.verdict != INCONCLUSIVE or derived.saturation
+    if derived.verdict == AGREES:
+        assert flipped.verdict == DIFFERS
