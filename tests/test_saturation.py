@@ -122,7 +122,7 @@ def test_most_saturated_draws_are_judged():
         assert verdict != DIFFERS, seed
         judged += verdict == AGREES
         assert verdict != AGREES or compare_rule(SIGN_FLIP, problem, truth).verdict == DIFFERS, seed
-    assert judged >= 30, judged
+    assert judged >= 36, judged  # all 40 measured (none before)
 
 
 @dataclass(frozen=True)
