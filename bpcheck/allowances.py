@@ -8,6 +8,9 @@ import numpy as np
 
 from bpcheck.problem import Problem
 from bpcheck.tolerances import (
+    OUTPUT_FORM_LIMIT,
+    SAFETY,
+    SATURATED,
     SENSITIVITY_RUNS,
     Conditioning,
     conditioning,
@@ -18,8 +21,9 @@ from bpcheck.tolerances import (
     saturation,
     sensitivity,
     underflow_floor,
+    unit_roundoff,
 )
-from manual.spec import ACTIVATIONS, Params, Spec, param_shapes, parse_activation
+from manual.spec import ACTIVATIONS, LOSSES, Params, Spec, param_shapes, parse_activation
 from reference import SENSITIVITY_WITNESS, WITNESSES
 
 
@@ -57,11 +61,15 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
             samples[name].append(np.abs(same[name] - truth[name]))
     cond, scale, inputs, zs, output = _forward_terms(p)
     data = data_gradients(p.spec, p.params, truth)
+    rest, kappas = split_saturation(p.spec, zs, output)
+    paths = {d: saturated_paths(p, inputs, output, _live(p, zs), kappas, unit_roundoff(d))
+             for d in {dtype, "float64"}}
 
     def measured(computed_in: str, name: str, *same_dtype: np.ndarray) -> np.ndarray:
         rho, delta = spreads[computed_in]
         return measured_allowance(p.spec, p.n_samples, computed_in, sensitivity(
-            computed_in, delta[name], rho, truth[name], cond.output_form, *same_dtype))
+            computed_in, delta[name], rho, truth[name], rest.output_form, *same_dtype,
+            saturated=paths["float64"][name]))
 
     def widened(allowed: np.ndarray, computed_in: str, name: str) -> np.ndarray:
         """At least τ·S at each entry where the data gradient is zero up to float64's own
@@ -73,12 +81,13 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
         noise = np.abs(data[name]) <= in_float64[name]
         if not noise.any():
             return allowed
-        return np.where(noise, np.maximum(allowed, gradient_allowance(p.spec, p.n_samples, computed_in,
-                                                                      live()[name], cond)), allowed)
+        worst = (gradient_allowance(p.spec, p.n_samples, computed_in, live()[name], rest)
+                 + SAFETY * (paths[computed_in][name] + paths["float64"][name]))
+        return np.where(noise, np.maximum(allowed, worst), allowed)
 
     @cache
     def live() -> Params:
-        return _live_magnitudes(p, inputs, zs, output)
+        return _live_magnitudes(p, inputs, zs, output, kappas)
 
     in_float64 = {name: measured("float64", name) for name in truth}
     rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
@@ -137,17 +146,84 @@ def worst_case_allowance(problem: Problem) -> tuple[Conditioning, Params]:
 
 
 def _live_magnitudes(p: Problem, inputs: list[np.ndarray], zs: list[np.ndarray],
-                     output: np.ndarray) -> Params:
+                     output: np.ndarray, kappas: list[np.ndarray]) -> Params:
     """S with nothing flowing back through a unit whose derivative is exactly zero (a dead
-    relu: its record's ``dead``). A saturated unit stays live: its σ′ only underflows, and a
-    framework that takes σ′ from the output as σ(1 − σ) rounds it to 0 where a rule computing
-    σ(z)·σ(−z) keeps e^{−|z|}. ``inputs``, ``zs``, ``output``: the forward pass already run."""
+    relu: its record's ``dead``), and through a saturated unit only its own |σ′| ≤ b/κ (b the
+    derivative bound S takes, κ its κ_out; its rounding is P's, ``saturated_paths``). A
+    saturated unit stays live: its σ′ only underflows, and a framework that takes σ′ from the
+    output as σ(1 − σ) rounds it to 0 where a rule computing σ(z)·σ(−z) keeps e^{−|z|}.
+    ``inputs``, ``zs``, ``output``: the forward pass already run; ``kappas``: ``split_saturation``'s."""
+    live = [on / np.where(kappa > 0, kappa, 1.0) for on, kappa in zip(_live(p, zs), kappas, strict=True)]
+    return magnitudes(p.spec, p.params, inputs, output, _targets(p), live)
+
+
+def _live(p: Problem, zs: list[np.ndarray]) -> list[np.ndarray]:
+    """Per layer (N, units): 0 where a unit's derivative is exactly zero (its record's ``dead``)."""
     live = []
     for name, z in zip(p.spec.activations, zs, strict=True):
         base, parameter = parse_activation(name)
         dead = ACTIVATIONS[base].dead
         live.append(np.ones_like(z) if dead is None else (~dead(z, parameter)).astype(np.float64))
-    return magnitudes(p.spec, p.params, inputs, output, _targets(p), live)
+    return live
+
+
+def split_saturation(spec: Spec, zs: list[np.ndarray], output: np.ndarray
+                     ) -> tuple[Conditioning, list[np.ndarray]]:
+    """(the conditioning of all but the saturated units, κ_out per layer (N, units) at the
+    saturated units and 0 elsewhere). A unit is saturated where its activation's κ_out >
+    SATURATED, unless the activation mixes units (softmax, whose vjp spreads one unit's error
+    over its row): its κ stays in the rest, with the loss's. z_max too is over the rest: a
+    saturated unit's σ′ moved by its z's rounding is part of its own bound (``saturated_paths``)."""
+    rest, z_rest, kappas = 1.0, 0.0, []
+    for name, z in zip(spec.activations, zs, strict=True):
+        record = ACTIVATIONS[parse_activation(name)[0]]
+        form = record.output_form_condition
+        kappa = form(z) if form and z.size else np.ones_like(z)
+        kappa = np.broadcast_to(kappa if kappa.ndim == z.ndim else kappa[:, None], z.shape)
+        saturated = (kappa > SATURATED) & (not record.across_outputs)
+        rest = max(rest, float(np.max(kappa, where=~saturated, initial=1.0)))
+        z_rest = max(z_rest, float(np.max(np.abs(z), where=~saturated, initial=0.0)))
+        kappas.append(np.where(saturated, kappa, 0.0))
+    if (loss_condition := LOSSES[spec.loss].condition) is not None:
+        rest = max(rest, float(np.max(loss_condition(zs[-1], output), initial=1.0)))
+    return Conditioning(z_rest, rest), kappas
+
+
+def saturated_paths(p: Problem, inputs: list[np.ndarray], output: np.ndarray, live: list[np.ndarray],
+                    kappas: list[np.ndarray], u: float) -> Params:
+    """P: how far σ′ taken from a saturated unit's output rounded by ``u`` can move each
+    gradient entry (the saturated units: ``kappas`` > 0, from ``split_saturation``).
+
+    σ̂ = σ(1 + ε), |ε| ≤ u, makes σ̂′ off by u·κ·|σ′| (κ the record's
+    ``output_form_condition``), and by no more than OUTPUT_FORM_LIMIT·|σ′| (where σ is within
+    u/2 of its limit it rounds to it and σ̂′ = 0; elsewhere u·κ ≤ 4): off by at most
+    |σ′|·min(u·κ, 4) ≤ b·min(u, 4/κ), since κ·|σ′| ≤ b, the record's derivative bound that S
+    takes (tanh: 2cosh²z·sech²z = 2; sigmoid: (1 + e^{|z|})·σ(z)σ(−z) = σ(|z|) ≤ 1;
+    ``tests/test_saturation.py`` checks both). So a saturated unit (n, j) of layer k puts at
+    most b·min(u, 4/κ)·|∂L/∂a_k[n, j]| into δ_k[n, j] — the truth (u_64) or a rule in dtype d
+    (u_d) — and that error reaches a gradient entry only along the backward paths through (n, j):
+
+        |error_i| ≤ Σ_{saturated (k, n, j)} b·min(u, 4/κ)·|∂L/∂a_k[n, j]|·|path from δ_k[n, j] to i|
+                  ≤ P_i,
+
+    P the worst-case magnitude S (``bpcheck.tolerances.magnitudes``: |∂L/∂a_k| bounded from the
+    forward values, |W| and derivative bounds) with each saturated unit of layer k weighted by
+    min(u, 4/κ) and nothing flowing back through the other units of layer k — one pass per
+    layer holding a saturated unit, summed, without the penalty's λ|θ| (which no σ′ scales).
+    P_i is 0 for an entry no saturated unit reaches (the layers after it, the rows of other
+    units), and vanishes as the unit saturates further: a saturated unit widens only the
+    allowances of what it feeds, by what it can carry. R·P_i (u = u_64) takes the place of
+    R·u_64·κ_out·|g_i|, with which one unit at |z| = 30 made every entry's allowance 10²⁵·|g_i|."""
+    paths = {name: np.zeros(np.shape(value)) for name, value in p.params.items()}
+    plain = p.spec.replace(l2=0.0, l2_biases=False)
+    for k, kappa in enumerate(kappas):
+        if kappa.any():
+            weight = np.where(kappa > 0, np.minimum(u, OUTPUT_FORM_LIMIT / np.maximum(kappa, 1.0)), 0.0)
+            through = [on * weight if i == k else on for i, on in enumerate(live)]
+            found = magnitudes(plain, p.params, inputs, output, _targets(p), through)
+            paths = {name: paths[name] + found[name] if int(name[1:]) <= k + 1 else paths[name]
+                     for name in paths}  # W_j, b_j of the layers after it are not reached
+    return paths
 
 
 def _targets(p: Problem) -> np.ndarray:

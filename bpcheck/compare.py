@@ -14,7 +14,13 @@ from bpcheck.allowances import (
 )
 from bpcheck.metrics import Discrepancy, comparison_scale, discrepancy, relative
 from bpcheck.problem import Problem
-from bpcheck.tolerances import Conditioning, conclusive, finite_difference_allowance, step_allowance
+from bpcheck.tolerances import (
+    INFORMATIVE,
+    Conditioning,
+    conclusive,
+    finite_difference_allowance,
+    step_allowance,
+)
 from manual.rules import RULES, UpdateRule
 from manual.spec import Params
 from reference import WITNESSES
@@ -218,6 +224,14 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
         for witness in truth.steps:
             report.rows.append(_update_row(rule.name, problem, truth, witness, parameter,
                                            new_params[parameter], truth.allowance, dtype))
+    return with_reason(report, truth)
+
+
+def with_reason(report: RuleReport, truth: Truth) -> RuleReport:
+    """The report, its ``saturation`` never empty when its verdict is inconclusive: the truth's
+    reason if it has one, else ``unsettled_reason``."""
+    if report.verdict == INCONCLUSIVE and not report.saturation:
+        report.saturation = unsettled_reason(report.rows, truth)
     return report
 
 
@@ -235,6 +249,26 @@ def check_comparison(rule, rule_type: type, problem, problem_type: type, truth, 
         raise ValueError("truth is the witnesses' answer for another problem (its fingerprint "
                          f"{truth.problem[:12]}…, this problem's {problem.fingerprint()[:12]}…): ask "
                          "the witnesses about this problem: ask_witnesses(problem)")
+
+
+def unsettled_reason(rows: list[Row], truth: Truth) -> str:
+    """Why the gradients no witness settled are not, where the truth names no reason (nothing
+    saturated, something flows back): per parameter, an exact gradient that is not finite, or
+    one that is exactly 0 with an allowance above the floor, else its allowance against its
+    largest entry — above INFORMATIVE, so the rounding a correct rule may show in this dtype is
+    as large as a real error (a sum that cancels to its rounding level)."""
+    parts = []
+    for parameter in unsettled(rows):
+        exact = truth.gradients[SENSITIVITY_WITNESS][parameter]
+        if not np.all(np.isfinite(exact)):
+            parts.append(f"{parameter}'s exact gradient is not finite")
+            continue
+        widest = max((row.tolerance for row in rows if row.parameter == parameter
+                      and row.quantity == "gradient" and row.witness == SENSITIVITY_WITNESS), default=np.inf)
+        parts.append(f"{parameter}'s allowance is {widest:.2g} of its largest entry" if np.any(exact)
+                     else f"{parameter}'s exact gradient is 0 and its allowance is not")
+    return ("rounding is as large as a real error here: " + "; ".join(parts)
+            + f" (at most {INFORMATIVE:g} settles a gradient)")
 
 
 def compare_witnesses(problem: Problem, truth: Truth) -> list[Row]:

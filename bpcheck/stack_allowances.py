@@ -13,7 +13,9 @@ jax samples, e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor). What differs for 
   backward path goes through (the layers after its own) and the loss, from the records'
   ``output_form_condition`` and ``condition``; inside a recurrent layer every gate's input at
   every step counts (tanh, σ), and inside attention every row of scores (softmax), and their
-  κ reaches the layer's own parameters too. Above SATURATED the reason names the saturated
+  κ reaches the layer's own parameters too. The saturated entries of activation layers (up to
+  PATH_PASSES) are taken out of κ_out and bound their own error along their own backward paths
+  (``saturated_paths``), as in the MLP. Above SATURATED the reason names the saturated
   layer, and a gradient that is exactly 0 is not taken as settled; where κ_out·u_64 ≥ 1 an
   output rounded to its limit (tanh to ±1), so an entry of that gradient the float64 truth
   gives as exactly 0 may be a derivative that rounded to 0 (1 − tanh² = 0 where a rule's
@@ -38,6 +40,7 @@ import numpy as np
 
 from bpcheck.tolerances import (
     FLOAT32_LOST,
+    OUTPUT_FORM_LIMIT,
     SAFETY,
     SATURATED,
     SENSITIVITY_RUNS,
@@ -80,21 +83,32 @@ def underflow_floor(stack: Stack, n: int, dtype: str) -> float:
     return SAFETY * rounding_steps(stack, n) * float(np.finfo(np.dtype(dtype)).smallest_normal)
 
 
-def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
-    """(κ_out per gradient key, the saturated layer or loss if some κ_out > SATURATED, else "")
-    from torch's float64 forward pass. An activation's κ reaches only what its derivative
-    multiplies — the parameters of the layers before it, and x — and the loss's reaches every
-    gradient; running statistics (forward values) get 1."""
+#: Saturated entries of activation layers each bounded by their own backward paths, at most
+#: (one backward pass each, ``saturated_paths``); beyond that a saturated layer's κ_out scales
+#: every gradient it reaches, as before.
+PATH_PASSES = 64
+
+
+def conditioning(problem, torch_stack) -> tuple[dict[str, float], str, Params]:
+    """(κ_out per gradient key, the saturated layer or loss if some κ_out > SATURATED, else "",
+    P per gradient key) from torch's float64 forward pass. An activation's κ reaches only what
+    its derivative multiplies — the parameters of the layers before it, and x — and the loss's
+    reaches every gradient; running statistics (forward values) get 1. The saturated entries
+    (κ > SATURATED) of activation layers, if PATH_PASSES or fewer, are taken out of κ_out and
+    bound their own error instead (P, ``saturated_paths``)."""
     p = problem.in_float64()
     inputs, output = torch_stack.layer_inputs(p.stack, p.params, p.x, p.masks)
     loss_condition = LOSSES[p.stack.loss].condition
     loss_kappa = float(np.max(loss_condition(output, output), initial=1.0)) if loss_condition else 1.0
     where = f"the {p.stack.loss} loss is saturated" if loss_kappa > SATURATED else ""
-    kappas, inner = [], []  # κ of each layer in forward order (1 where no activation)
-    for layer, x in inputs:
+    kappas, inner, entries = [], [], {}  # κ of each layer in forward order (1 where no activation)
+    for i, (layer, x) in enumerate(inputs):
         record = ACTIVATIONS[parse_activation(layer.activation)[0]] if layer.kind == ACTIVATION else None
         condition = record.output_form_condition if record else None
-        kappas.append(float(np.max(condition(x), initial=1.0)) if condition else 1.0)
+        kappa = condition(x) if condition else np.ones(1)
+        kappas.append(float(np.max(kappa, initial=1.0)))
+        if kappas[-1] > SATURATED and not record.across_outputs:
+            entries[i] = (kappa > SATURATED, kappa)
         reach, what = float(np.max(np.abs(x), initial=0.0)), "its input"
         if layer.kind in INNER:  # gates and softmax inside: their κ reaches the layer's own parameters
             found = torch_stack.inner_preactivations(layer, x, p.params)
@@ -106,13 +120,70 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str]:
         if kappas[-1] > max(SATURATED, loss_kappa, *kappas[:-1]):
             where = (f"{layer} ({layer.activation or layer.kind}) is saturated: {what} reaches "
                      f"{reach:.3g}, where its derivative underflows")
+    paths: Params = {}
+    if entries and sum(int(mask.sum()) for mask, _ in entries.values()) <= PATH_PASSES:
+        paths = saturated_paths(problem, torch_stack, {i: np.where(mask, kappa, 0.0)
+                                                       for i, (mask, kappa) in entries.items()})
+        for i, (mask, kappa) in entries.items():  # the layer's other units still scale |g|
+            kappas[i] = float(np.max(kappa, where=~mask, initial=1.0))
     after = [max(kappas[i + 1:], default=1.0) for i in range(len(kappas))]
     position = {layer.name: i for i, (layer, _) in enumerate(inputs)}
     per_key = {name: max(loss_kappa, after[position[name.partition(".")[0]]],
                          inner[position[name.partition(".")[0]]]) for name in p.params}
     if not p.stack.tokens:
         per_key["x"] = max(loss_kappa, *kappas)
-    return per_key | {name: 1.0 for name in p.buffers}, where
+    return per_key | {name: 1.0 for name in p.buffers}, where, paths
+
+
+def saturated_paths(problem, torch_stack, entries: dict[int, np.ndarray]) -> Params:
+    """P per gradient key: how far the truth's σ′, taken from a saturated unit's rounded output,
+    can move it (``bpcheck.allowances.saturated_paths`` works the bound out; the same holds here).
+
+    σ′ from σ rounded by u_64 is off by at most b·min(u_64, 4/κ) (b the record's derivative
+    bound, κ its κ_out, 4 = OUTPUT_FORM_LIMIT), so a saturated entry u of an activation layer's
+    input z puts at most b·min(u_64, 4/κ_u)·|∂L/∂a_u| into δ_u = ∂L/∂z_u, and that error
+    reaches a gradient g only through ∂z_u/∂θ, exactly:
+
+        |error(g)| ≤ Σ_u b·min(u_64, 4/κ_u)·|∂L/∂a_u|·|∂z_u/∂θ| = P,
+
+    one backward pass of torch's float64 graph per saturated entry (``entries``: forward
+    position of the activation layer → κ where its input is saturated, else 0), nothing through
+    the other units. P is 0 for what no saturated unit feeds: the layers after it."""
+    import torch
+
+    p, u = problem.in_float64(), unit_roundoff("float64")
+    order = list(walk(p.stack.layers))
+    leaves = {name: torch.tensor(np.asarray(v, np.float64), requires_grad=True)
+              for name, v in (p.params | torch_stack.differentiable(p.stack, p.x)).items()}
+    data, target, masks = torch_stack._inputs(p.stack, p.x, p.y, p.masks)
+    seen, ins, outs = iter(range(len(order))), {}, {}
+
+    def visit(layers, a):
+        for layer in layers:
+            i = next(seen)
+            ins[i] = a
+            a = (a + visit(layer.body, a) if layer.kind == "res"
+                 else torch_stack.layer_output(layer, a, leaves, masks))
+            outs[i] = a
+        return a
+
+    loss = torch_stack._loss(p.stack, visit(p.stack.layers, leaves.get("x", data)), target, masks)
+    keys = [i for i in entries if ins[i].requires_grad]
+    found = torch.autograd.grad(loss, [outs[i] for i in keys], retain_graph=True)
+    paths = {name: np.zeros(tuple(leaf.shape)) for name, leaf in leaves.items()}
+    for i, upstream in zip(keys, found, strict=True):
+        bound = ACTIVATIONS[parse_activation(order[i].activation)[0]].derivative_bound
+        kappa = entries[i].reshape(-1)
+        for flat in np.flatnonzero(kappa):
+            one = torch.zeros(ins[i].numel(), dtype=torch.float64)
+            one[flat] = 1.0
+            reach = torch.autograd.grad(ins[i], list(leaves.values()), one.reshape(ins[i].shape),
+                                        retain_graph=True, allow_unused=True)
+            carried = bound * min(u, OUTPUT_FORM_LIMIT / kappa[flat]) * abs(float(upstream.reshape(-1)[flat]))
+            for name, g in zip(leaves, reach, strict=True):
+                if g is not None:
+                    paths[name] += carried * np.abs(g.numpy())
+    return paths
 
 
 def lost(truth: np.ndarray, float32: np.ndarray) -> np.ndarray:
@@ -128,8 +199,8 @@ def lost_in_float32(truth: Params, opaque: Params | None) -> list[str]:
 
 
 def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtype: Params | None,
-            output_form: dict[str, float] | None = None, opaque: Params | None = None
-            ) -> tuple[Params, Params, float]:
+            output_form: dict[str, float] | None = None, opaque: Params | None = None,
+            paths: Params | None = None) -> tuple[Params, Params, float]:
     """(rule allowance, witness allowance, floor) per entry of ``truth``: torch's float64
     gradients (parameters and ``x``) and running statistics after the step; ``others``: more
     float64 answers (jax's); ``same_dtype``: torch's computed in the problem's float32 (None in
@@ -147,7 +218,8 @@ def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtyp
 
     def sens(computed_in: str, name: str, *samples: np.ndarray) -> np.ndarray:
         rho, delta = spreads[computed_in]
-        return sensitivity(computed_in, delta[name], rho, truth[name], kappa[name], *samples)
+        return sensitivity(computed_in, delta[name], rho, truth[name], kappa[name], *samples,
+                           saturated=(paths or {}).get(name, 0.0))
 
     # opaque: torch's answer in float32 where a user's layer hides its insides from the reruns
     # and from κ_out (a saturating tanh inside it): its float32 error, scaled by u_64/u_32, is

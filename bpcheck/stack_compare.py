@@ -25,6 +25,7 @@ from bpcheck.compare import (
     _verdict,
     check_comparison,
     compare_witnesses,
+    with_reason,
 )
 from bpcheck.metrics import discrepancy
 from bpcheck.stack_allowances import conditioning, lost_in_float32, measure, one_key, rounding_steps
@@ -161,9 +162,9 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     if behind:
         answer = same if same is not None else torch_w.gradients(*problem.arrays(), dtype=np.float32)
         opaque = {name: answer[name] for name in behind}
-    kappa, saturated = conditioning(problem, torch_w)
+    kappa, saturated, paths = conditioning(problem, torch_w)
     rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"] | running["torch"],
-                                             [grads["jax"] | running["jax"]], same, kappa, opaque)
+                                             [grads["jax"] | running["jax"]], same, kappa, opaque, paths)
     unreachable, why = one_key(p.stack)
     for name in unreachable:  # exact zeros there are no evidence; anything else is still judged
         rule[name], witness_allowance[name] = (np.where(grads["torch"][name] == 0, np.inf, allowed[name])
@@ -245,7 +246,7 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
     for buffer, value in running.items():
         for witness_name in truth.running:
             report.rows.append(_running_row(rule.name, truth, witness_name, buffer, value))
-    return report
+    return with_reason(report, truth)
 
 
 def compare_stack(problem: StackProblem, rules: list[StackRule] | None = None,

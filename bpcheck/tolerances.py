@@ -20,11 +20,15 @@ its rounding errors. Their size on *this* problem is measured, not bounded:
   float32 implementation's error. JAX's float64 answer gives |g^{jax}_i − g_i|, the truth's own
   uncertainty.
 
-The measured sensitivity s_i is the largest of these and of R·(u_d + u_64·κ_out)·|g_i| (the
-result's own rounding, which a rerun whose perturbations rounding swallowed would not show,
-and the truth's output-form error below, which reruns cannot show: the frameworks
-differentiate σ from the σ they saved, before the perturbation), and a correct rule must
-satisfy
+The measured sensitivity s_i is the largest of these and of R·((u_d + u_64·κ_out)·|g_i| + P_i)
+(the result's own rounding, which a rerun whose perturbations rounding swallowed would not
+show, and the truth's output-form error below, which reruns cannot show: the frameworks
+differentiate σ from the σ they saved, before the perturbation). κ_out there is that of the
+units that are not saturated and of the loss; a saturated unit (κ > SATURATED) bounds its own
+error instead: σ′ from its rounded output is off by at most b·min(u_64, OUTPUT_FORM_LIMIT/κ),
+and P_i carries that along the backward paths through it alone
+(``bpcheck.allowances.saturated_paths`` derives it), so one unit at |z| = 30 no longer makes
+every entry's allowance 10²⁵·|g_i|. A correct rule must satisfy
 
 .. math::
     |a_i − g_i| ≤ e_i = SAFETY·(s_i + SPREAD·\max_j s_j) + floor
@@ -140,6 +144,10 @@ LAYER_DIAGNOSIS = 1e-8
 #: a float32 error above 1e−3 of the entry (κ ≳ 10⁴ in float32) already says the insides are
 #: that ill-conditioned: such entries are not judged.
 FLOAT32_LOST = 1e-3
+#: σ′ taken from an output σ rounded by u is off by |σ′|·min(u·κ_out, OUTPUT_FORM_LIMIT): where
+#: σ is within u/2 of its limit (±1, 0 or 1) it rounds to it and σ̂′ = 0, off by σ′ itself;
+#: elsewhere u·κ_out ≤ 4 (tanh: 1 − t ≥ u/4 there) (``bpcheck.allowances.saturated_paths``).
+OUTPUT_FORM_LIMIT = 4.0
 #: Float64 reruns with every stored value perturbed by 1 ± ρ that measure the sensitivity.
 SENSITIVITY_RUNS = 3
 @dataclass(frozen=True)
@@ -274,15 +282,19 @@ def rerun_perturbation(dtype: str | np.dtype) -> float:
 
 
 def sensitivity(dtype: str | np.dtype, spread: np.ndarray, rho: float, truth: np.ndarray,
-                output_form: float, *samples: np.ndarray) -> np.ndarray:
-    """s_i = max(R·(u_d + u_64)·Δ_i/ρ, R·(u_d + u_64·κ_out)·|g_i|, |g'_i − g_i| of each
-    same-dtype sample), Δ from reruns at ρ. The middle term is the result's own rounding, which
-    reruns whose perturbations rounding swallowed would not show, and the truth's error where
-    frameworks differentiate from the output (σ(1 − σ) of a stored σ: reruns perturb σ after the
-    framework saved it, so they cannot show it)."""
-    u, roundings = unit_roundoff(dtype), ROUNDINGS_PER_VALUE
-    scaled = roundings * (u + unit_roundoff(np.float64)) * spread / rho
-    own = roundings * (u + unit_roundoff(np.float64) * output_form) * np.abs(truth)
+                output_form: float, *samples: np.ndarray,
+                saturated: np.ndarray | float = 0.0) -> np.ndarray:
+    """s_i = max(R·(u_d + u_64)·Δ_i/ρ, R·((u_d + u_64·κ_out)·|g_i| + P_i), |g'_i − g_i| of each
+    same-dtype sample), Δ from reruns at ρ, P (``saturated``) at u_64. The middle term is the
+    result's own rounding, which reruns whose perturbations rounding swallowed would not show,
+    and the truth's error
+    where frameworks differentiate from the output (σ(1 − σ) of a stored σ: reruns perturb σ
+    after the framework saved it, so they cannot show it): κ_out·|g_i| for the units that are
+    not saturated, and P_i, the paths from the saturated ones to entry i
+    (``bpcheck.allowances.saturated_paths``: each such unit bounds its own error)."""
+    u, u64, roundings = unit_roundoff(dtype), unit_roundoff(np.float64), ROUNDINGS_PER_VALUE
+    scaled = roundings * (u + u64) * spread / rho
+    own = roundings * ((u + u64 * output_form) * np.abs(truth) + np.asarray(saturated))
     return np.maximum.reduce([scaled, own, *samples])
 
 
