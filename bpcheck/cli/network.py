@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bpcheck.cli.options import finite_difference_sample
+from bpcheck.cli.options import check_memory, finite_difference_sample
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
 
@@ -63,6 +63,9 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
         rules = _rules(args.rules)
         stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
                       args.reduction or "mean", args.dtype)
+        from manual.stack_checks import memory_bound
+        check_memory(memory_bound(stack, args.samples), f"--network {args.network!r} on --input-shape "
+                     f"{','.join(map(str, stack.input_shape))} with --samples {args.samples}")
         from bpcheck.stack_problem import random_problem
         try:
             problem = random_problem(stack, args.samples, args.seed, args.lr)

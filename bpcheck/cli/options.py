@@ -5,13 +5,15 @@ describe."""
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
-from bpcheck.cli.paths import OutputPathError, check_output_path
+from bpcheck.cli.paths import OutputPathError, check_output_dir, check_output_path
 from bpcheck.datasets import (
     IRIS_CLASSES,
     IRIS_FEATURES,
@@ -22,7 +24,9 @@ from bpcheck.datasets import (
 )
 from bpcheck.mutants import MUTANTS, find_rule
 from bpcheck.problem import Problem
+from manual import network
 from manual.initialisers import truncated_normal
+from manual.network import quiet
 from manual.optim import OPTIMIZERS
 from manual.rules import RULES, UpdateRule
 from manual.spec import ACTIVATIONS, BIAS_STYLES, DTYPES, LAYOUTS, LOSSES, REDUCTIONS, Spec
@@ -40,6 +44,20 @@ def positive_int(text: str) -> int:
     value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+#: The most steps ``--steps`` takes (``bpcheck optim`` and ``--optimizer``): the training check
+#: prints a row per step, parameter and framework, and both take about 1 ms a step per framework
+#: on the seed's network, so 10,000 steps is some seconds and a table no one reads to the end.
+MAX_STEPS = 10_000
+
+
+def steps(text: str) -> int:
+    """An integer from 1 to MAX_STEPS."""
+    value = _integer(text)
+    if not 1 <= value <= MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_STEPS}, got {value}")
     return value
 
 
@@ -75,17 +93,74 @@ def finite_difference_sample(choice: str | int, n_params: int) -> tuple[bool, in
     return True, None if choice == "all" else int(choice)
 
 
-def output_path(option: str) -> Callable[[str], str]:
-    """A file path ``option`` can write to, checked before the run (``check_output_path``)."""
+#: The extensions each kind of output is written with (matplotlib picks a figure's format
+#: from its path's).
+JSON, HTML, MARKDOWN, FIGURE = (".json",), (".html", ".htm"), (".md", ".markdown"), (".png", ".pdf", ".svg")
+
+
+def output_path(option: str, suffixes: tuple[str, ...] = ()) -> Callable[[str], str]:
+    """A file path ``option`` can write to, ending in one of ``suffixes``, checked before the
+    run (``check_output_path``)."""
 
     def check(text: str) -> str:
         try:
-            return check_output_path(text, option)
+            return check_output_path(text, option, suffixes)
         except OutputPathError as error:  # argparse names the option itself
             raise argparse.ArgumentTypeError(error.reason) from None
 
     check.__name__ = f"{option} path"
     return check
+
+
+def output_dir(option: str) -> Callable[[str], str]:
+    """A directory ``option`` can write into, or make (``check_output_dir``); the files it will
+    hold are checked once their names are known."""
+
+    def check(text: str) -> str:
+        try:
+            return check_output_dir(text, option)
+        except OutputPathError as error:
+            raise argparse.ArgumentTypeError(error.reason) from None
+
+    check.__name__ = f"{option} directory"
+    return check
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with two mends: an option's value may start with ``-`` and a digit
+    (``--input-shape -1,8,8`` reaches its validator, as ``--input-shape=-1,8,8`` does), and
+    ``args.given`` names the options given (those whose default is None in ``LATE_DEFAULTS``
+    get their default afterwards, so that a default can be told from the same value given)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        import sys
+        argv = list(sys.argv[1:] if args is None else args)
+        takes_value = {option for option, action in self._option_string_actions.items()
+                       if action.nargs is None and action.option_strings}
+        joined, index = [], 0
+        while index < len(argv):
+            token = argv[index]
+            if (token in takes_value and index + 1 < len(argv)
+                    and re.match(r"-[\d.]", argv[index + 1])):
+                joined.append(f"{token}={argv[index + 1]}")
+                index += 2
+                continue
+            joined.append(token)
+            index += 1
+        parsed, extras = super().parse_known_args(joined, namespace)
+        parsed.given = {name for name, value in vars(parsed).items()
+                        if name != "given" and value is not None
+                        and value != self.get_default(name)}
+        for name, default in LATE_DEFAULTS.items():
+            if getattr(parsed, name, default) is None:
+                setattr(parsed, name, default)
+            elif hasattr(parsed, name):
+                parsed.given.add(name)
+        return parsed, extras
+
+
+#: Options whose default is filled in after parsing (``Parser``): given or not is then known.
+LATE_DEFAULTS = {"samples": 8}
 
 
 def parse_options(text: str | None) -> dict:
@@ -142,13 +217,26 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
 
 
+def distinct(names: list | tuple) -> list:
+    """The names given more than once (each once, in order)."""
+    return list(dict.fromkeys(name for index, name in enumerate(names) if name in names[:index]))
+
+
+def _rule_list(text: str) -> tuple[str, ...]:
+    """Rule names, each once: a rule named twice would run twice."""
+    names = _name_list(text)
+    if twice := distinct(names):
+        raise argparse.ArgumentTypeError(f"{', '.join(map(repr, twice))} named twice, got {text!r}")
+    return names
+
+
 def described(doc: str | None) -> str:
     """A command's docstring as its --help description (reStructuredText quotes removed)."""
     return (doc or "").replace("``", "")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bpcheck",
         description="Compare hand-derived backpropagation rules with PyTorch, JAX and finite "
                     "differences. Without options: the seed's network on iris. Other commands "
@@ -188,24 +276,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dtype the rules compute in (witnesses always use float64)")
     parser.add_argument("--data", default="auto", choices=("auto", "iris", "random"),
                         help="auto: iris when the layers are 4,…,3, else random")
-    parser.add_argument("--samples", type=positive_int, default=8,
+    parser.add_argument("--samples", type=positive_int, default=None,
                         help="batch size for --data random, and for --network (default 8)")
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate η")
     parser.add_argument("--seed", type=natural, default=0, help="seeds data order, width and init")
-    parser.add_argument("--rules", type=_name_list, default=None, metavar="R1,R2",
+    parser.add_argument("--rules", type=_rule_list, default=None, metavar="R1,R2",
                         help=f"rules to compare (default: all of {list(RULES)})")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
                         help="also train with this optimizer for --steps steps: manual gradients + "
                              "manual optimizer vs autodiff + torch.optim / optax, error per step")
     parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
                         help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--steps", type=steps, default=None,
                         help="training steps for --optimizer (default 10)")
     parser.add_argument("--finite-differences", type=finite_differences, default="auto",
                         metavar="all|off|auto|sample:K",
                         help="which parameter entries finite differences check: all, none, K random "
                              "ones, or auto (all up to 5,000 parameters, else 500 random ones)")
-    parser.add_argument("--json", metavar="PATH", type=output_path("--json"),
+    parser.add_argument("--json", metavar="PATH", type=output_path("--json", JSON),
                         help="also write the results as JSON (its directory must exist)")
     return parser
 
@@ -222,19 +310,29 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
     if layers is None:
         n_train = len(iris_split(np.random.default_rng(args.seed))[1])
         layers = (IRIS_FEATURES, seed_program_hidden_width(n_train, rng), IRIS_CLASSES)
+    n_samples = len(iris_split(np.random.default_rng(args.seed))[1]) if source == "iris" else args.samples
+    check_memory(mlp_memory(tuple(layers), n_samples),
+                 "--layers" + (f" with --samples {args.samples}" if source == "random" else ""))
     activations = args.activations or ("sigmoid",) * (len(layers) - 1)
     with _naming_options():
         spec = Spec(layers, activations, args.loss or "half-sse", args.reduction or "sum", args.bias,
                     args.layout,
                     args.dtype, args.l2, args.l2_biases)
     if source == "iris":
+        if "samples" in getattr(args, "given", ()):
+            raise ValueError(f"--samples {args.samples}: iris has its own training split of "
+                             f"{len(iris_split(np.random.default_rng(args.seed))[1])} samples; "
+                             "--samples sets the batch of --data random")
         X, Y = iris_data(spec, rng)
         about = f"iris training split ({len(X) if args.layout == 'rows' else X.shape[1]} samples)"
     else:
         X, Y = random_data(spec, args.samples, rng)
         about = f"random data ({args.samples} samples)"
     with _naming_options():
-        return Problem(spec, truncated_normal(spec, rng), X, Y, args.lr), about
+        problem = Problem(spec, truncated_normal(spec, rng), X, Y, args.lr)
+    steps = (args.steps or 10) if getattr(args, "optimizer", None) else 1
+    check_scale(problem, steps if isinstance(steps, int) and steps > 0 else 1)
+    return problem, about
 
 
 #: The option that sets each field a Spec or Problem error starts with.
@@ -254,3 +352,66 @@ def _naming_options() -> Iterator[None]:
         if option is None:
             raise
         raise type(error)(f"{option}: {error}") from error
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation now (psutil's ``available`` where installed,
+    else the free pages os.sysconf reports)."""
+    try:
+        import psutil
+    except ImportError:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return int(psutil.virtual_memory().available)
+
+
+def gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB"
+
+
+def check_memory(needed: int, what: str) -> None:
+    """A ValueError starting with ``what`` (the options that set the sizes) where ``needed``
+    bytes (a rough bound: ``manual.stack_checks.memory_bound``) exceed the available memory."""
+    free = available_memory()
+    if needed > free:
+        raise ValueError(f"{what}: needs about {gib(needed)} of memory (a rough bound: parameters + "
+                         f"activations × batch, in float64, for each witness), more than the "
+                         f"{gib(free)} available")
+
+
+def mlp_memory(sizes: tuple[int, ...], n: int) -> int:
+    """``memory_bound`` for an MLP of ``sizes`` on n samples: P = Σ (n_{k−1} + 1)·n_k weights
+    and bias, A = Σ n_k entries per sample."""
+    from manual.stack_checks import MEMORY_COPIES
+    params = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
+    return 8 * MEMORY_COPIES * (params + n * sum(sizes))
+
+
+def check_scale(problem: Problem, steps: int = 1) -> None:
+    """A ValueError naming ``--l2`` or ``--lr`` where the check's numbers outgrow the dtype.
+
+    A comparison takes norms of values and of their differences over the P parameter entries
+    (the cosine, Σ (a − b)² with |a − b| ≤ 2·max|value|), so every value must stay below
+    limit = √(finfo(dtype).max / 4P): the loss L and the gradient G at the start (λ/2 Σ‖W‖² and
+    λW grow with ``--l2``), and θ after ``steps`` steps, which moves at most
+    steps · η · max(|G|, 1) (SGD moves η|G| a step, Adam-like optimizers about η: a rough bound,
+    the gradient taken at the start)."""
+    spec = problem.spec
+    limit = float(np.sqrt(np.finfo(spec.dtype).max / (4 * problem.n_params)))
+    why = f"{limit:.3g}, √({spec.dtype}'s largest / 4P) for the P = {problem.n_params} parameter entries"
+    try:
+        with quiet():
+            loss = abs(network.loss(*problem.arrays()))
+            largest = max(float(np.abs(g).max()) for g in network.gradients(*problem.arrays()).values())
+    except FloatingPointError:  # manual.network.Overflow
+        loss = largest = float("inf")
+    if spec.l2 > 0 and not max(loss, largest) <= limit:
+        raise ValueError(f"--l2 {spec.l2:g}: the penalty λ/2 Σ‖W‖² or its gradient λW reaches "
+                         f"{max(loss, largest):.3g}, beyond {why}; use a smaller --l2")
+    if not max(loss, largest) <= limit:
+        raise ValueError(f"--layers: the loss or its gradient at the start reaches {max(loss, largest):.3g}, "
+                         f"beyond {why}")
+    reach = steps * problem.lr * max(largest, 1.0)
+    if not reach <= limit:
+        raise ValueError(f"--lr {problem.lr:g}: {steps} step{'s' * (steps != 1)} of η·max(|∂L/∂θ|, 1) "
+                         f"= {problem.lr:g} × {max(largest, 1.0):.3g} move the parameters up to "
+                         f"{reach:.3g}, beyond {why}; use --lr ≤ {limit / (steps * max(largest, 1.0)):.3g}")

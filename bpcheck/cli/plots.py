@@ -28,7 +28,8 @@ PLOT_SIZE, PLOT_DPI = (11.0, 4.2), 100
 
 def plot_curves(curves: list[Curve], dataset: str, path: Path) -> Path:
     """Training loss (log scale) and test accuracy per epoch; colour = η, line style (then
-    marker, past four rules) = rule."""
+    marker, past four rules) = rule. A diverged curve ends with a cross at its last epoch, and its
+    legend entry says in which epoch it diverged."""
     plt = _pyplot()
     mine = [c for c in curves if c.dataset == dataset]
     rates = sorted({c.lr for c in mine})
@@ -39,11 +40,17 @@ def plot_curves(curves: list[Curve], dataset: str, path: Path) -> Path:
     figure, (left, right) = plt.subplots(1, 2, figsize=PLOT_SIZE, dpi=PLOT_DPI)
     for c in mine:
         epochs = np.arange(1, len(c.loss) + 1)
+        label = f"{c.rule}, η={c.lr:g}" + ("" if c.diverged is None else f": diverged in epoch {c.diverged}")
         style = {"color": colours[rates.index(c.lr)], "linestyle": styles[c.rule][0],
-                 "marker": styles[c.rule][1], "markersize": 3, "label": f"{c.rule}, η={c.lr:g}"}
+                 "marker": styles[c.rule][1], "markersize": 3, "label": label}
         left.plot(epochs, c.loss, **style)
         right.plot(epochs, c.test_accuracy, **style)
-    left.set(yscale="log", xlabel="epoch", ylabel="training loss L", title=f"{dataset}: loss")
+        if c.diverged is not None and c.loss:  # where it stops
+            left.plot(epochs[-1:], c.loss[-1:], "x", color=style["color"], markersize=9)
+            right.plot(epochs[-1:], c.test_accuracy[-1:], "x", color=style["color"], markersize=9)
+    positive = any(loss > 0 for c in mine for loss in c.loss)  # log scale needs a value above 0
+    left.set(yscale="log" if positive else "linear", xlabel="epoch", ylabel="training loss L",
+             title=f"{dataset}: loss")
     right.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1.02), title=f"{dataset}: test accuracy")
     right.legend(fontsize=7, loc="lower right")
     figure.tight_layout()

@@ -7,7 +7,6 @@ as data: URIs, so the file needs nothing beside it.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import tempfile
@@ -16,7 +15,17 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
+from bpcheck.cli.options import (
+    HTML,
+    MARKDOWN,
+    Parser,
+    build_parser,
+    build_problem,
+    described,
+    known_rule,
+    output_path,
+    rule_names,
+)
 from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.render import describe_factor, explained_by, inconclusive_advice
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, ask_witnesses, compare_rule
@@ -128,11 +137,13 @@ def to_html(title: str, parts: list[tuple[str, object]]) -> str:
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck report RULE (--html PATH | --markdown PATH) [network options]``."""
-    parser = argparse.ArgumentParser(prog="bpcheck report", description=described(main.__doc__),
+    parser = Parser(prog="bpcheck report", description=described(main.__doc__),
                                      parents=[build_parser()], add_help=False, conflict_handler="resolve")
     parser.add_argument("rule", help=f"a registered rule or mutant, from {rule_names()}")
-    parser.add_argument("--html", type=Path, help="write the report as one HTML file here")
-    parser.add_argument("--markdown", type=Path, help="write the report as one Markdown file here")
+    parser.add_argument("--html", type=output_path("--html", HTML),
+                        help="write the report as one HTML file here (.html or .htm)")
+    parser.add_argument("--markdown", type=output_path("--markdown", MARKDOWN),
+                        help="write the report as one Markdown file here (.md or .markdown)")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs on iris (default 30)")
     args = parser.parse_args(argv)
     try:
@@ -150,6 +161,6 @@ def main(argv: list[str], console: Console) -> int:
     title = f"bpcheck report: {rule.name} — {rule.summary}"
     for path, render in ((args.html, to_html), (args.markdown, to_markdown)):
         if path:
-            path.write_text(render(title, parts), encoding="utf-8")
+            Path(path).write_text(render(title, parts), encoding="utf-8")
             console.print(f"wrote {path}")
     return 0
