@@ -5,10 +5,17 @@ never a traceback, a RuntimeWarning or a half-written file."""
 from __future__ import annotations
 
 import csv
+import io
 import json
+import time
 
 import pytest
+from rich.console import Console
 
+from bpcheck.cli.progress import progress
+from bpcheck.stack_compare import DERIVED, compare_stack
+from bpcheck.stack_problem import random_problem
+from manual.stack import Stack
 from tests.user_run import run_user
 
 # --- 1. a diverging run keeps the others, and the report says where it stopped ---------------
@@ -128,11 +135,11 @@ def test_a_negative_input_shape_reaches_its_validator(tmp_path, argv):
 # --- 5. long work shows it is alive; unbounded work is refused --------------------------------
 
 
-@pytest.mark.parametrize("argv", [["optim", "--steps", "100000000"],
-                                  ["--optimizer", "sgd", "--steps", "100000000"]])
-def test_steps_are_bounded(tmp_path, argv):
+@pytest.mark.parametrize(("argv", "most"), [(["optim", "--steps", "100000000"], 1000),
+                                            (["--optimizer", "sgd", "--steps", "100000000"], 100)])
+def test_steps_are_bounded(tmp_path, argv, most):
     ran = run_user(argv, tmp_path, 2)
-    assert "argument --steps: must be an integer from 1 to 10000, got 100000000" in ran.err
+    assert f"argument --steps: must be an integer from 1 to {most}, got 100000000" in ran.err
 
 
 # --- 6. options that would be ignored, repeated or contradict each other ---------------------
@@ -151,3 +158,29 @@ def test_an_option_that_would_be_ignored_or_repeated_is_refused(tmp_path, argv, 
     ran = run_user(argv, tmp_path, 2)
     assert message in ran.text
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_a_terminal_long_work_prints_a_line_every_few_seconds():
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    with progress(console, "training", 4, every=0.05) as shown:
+        shown.advance()
+        time.sleep(0.3)
+        shown.phase("finite differences (entries)", 22, 500)
+        time.sleep(0.3)
+    lines = console.file.getvalue().splitlines()
+    assert lines[0].startswith("… training: 1/4 after 0 s")
+    assert any(line.startswith("… finite differences (entries): 22/500 after 0 s") for line in lines)
+    assert 6 <= len(lines) <= 13  # one per 0.05 s of the 0.6 s, give or take a scheduler's tick
+    time.sleep(0.2)
+    assert len(console.file.getvalue().splitlines()) == len(lines)  # it stops with the work
+
+
+def test_a_check_of_a_network_reports_its_phases_and_entries():
+    phases = []
+    problem = random_problem(Stack("conv2d:2;relu;flatten;dense:3", (1, 5, 5)), 2, seed=0)
+    compare_stack(problem, [DERIVED], fd_sample=30,
+                  progress=lambda what, done, total: phases.append((what, done, total)))
+    names = list(dict.fromkeys(what for what, _, _ in phases))
+    assert names == ["torch's gradients and step", "jax's gradients and step", "finite differences (entries)",
+                     "the rounding allowances", "comparing the rules (derived)"]
+    assert ("finite differences (entries)", 30, 30) in phases

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bpcheck.cli.options import check_memory, finite_difference_sample
+from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
 
@@ -84,7 +85,8 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
                   f"({problem.n_samples} samples); " + _data_note(stack), soft_wrap=True)
     entries = problem.n_params + (0 if stack.tokens else problem.x.size)
     enabled, sample = finite_difference_sample(args.finite_differences, entries)
-    reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample)
+    with progress(console, "witnesses") as shown:
+        reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample, shown.phase)
     line = finite_difference_line(enabled, sample, entries)
     console.print(line if stack.tokens else line.replace("parameter entries", "parameter and input entries"))
     from bpcheck.stack_compare import DERIVED

@@ -8,7 +8,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bpcheck.cli.options import MAX_STEPS, described, steps
+from bpcheck.cli.options import MAX_OPTIM_STEPS, described, steps_up_to
 from bpcheck.problem import Problem
 from manual import optim
 
@@ -44,8 +44,8 @@ def optimizer_report(problem: Problem, name: str, options: dict, steps: int, con
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck optim``: torch vs optax for each same-named optimizer at their defaults."""
     parser = argparse.ArgumentParser(prog="bpcheck optim", description=described(main.__doc__))
-    parser.add_argument("--steps", type=steps, default=10, help="steps of the shared gradient sequence "
-                        f"(1 to {MAX_STEPS}, default 10)")
+    parser.add_argument("--steps", type=steps_up_to(MAX_OPTIM_STEPS), default=10,
+                        help=f"steps of the shared gradient sequence (1 to {MAX_OPTIM_STEPS}, default 10)")
     parser.add_argument("--seed", type=int, default=0, help="θ₀ and the gradients' seed (default 0)")
     args = parser.parse_args(argv)
     if args.steps < 1:

@@ -47,18 +47,23 @@ def positive_int(text: str) -> int:
     return value
 
 
-#: The most steps ``--steps`` takes (``bpcheck optim`` and ``--optimizer``): the training check
-#: prints a row per step, parameter and framework, and both take about 1 ms a step per framework
-#: on the seed's network, so 10,000 steps is some seconds and a table no one reads to the end.
-MAX_STEPS = 10_000
+#: The most steps ``--steps`` takes, measured on this project's 2-core machine under load:
+#: ``bpcheck optim`` takes about 45 ms a step (1,000 steps 45 s); ``bpcheck --optimizer`` about
+#: 1 s a step (10 steps 36 s with the start, 100 steps 125 s: three trajectories, each
+#: witness's gradients at every step) and prints a row per step, parameter and framework.
+MAX_OPTIM_STEPS, MAX_OPTIMIZER_STEPS = 1_000, 100
 
 
-def steps(text: str) -> int:
-    """An integer from 1 to MAX_STEPS."""
-    value = _integer(text)
-    if not 1 <= value <= MAX_STEPS:
-        raise argparse.ArgumentTypeError(f"must be an integer from 1 to {MAX_STEPS}, got {value}")
-    return value
+def steps_up_to(most: int) -> Callable[[str], int]:
+    """The argparse type of a step count: an integer from 1 to ``most``."""
+
+    def steps(text: str) -> int:
+        value = _integer(text)
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be an integer from 1 to {most}, got {value}")
+        return value
+
+    return steps
 
 
 def natural(text: str) -> int:
@@ -287,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "manual optimizer vs autodiff + torch.optim / optax, error per step")
     parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
                         help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
-    parser.add_argument("--steps", type=steps, default=None,
-                        help="training steps for --optimizer (default 10)")
+    parser.add_argument("--steps", type=steps_up_to(MAX_OPTIMIZER_STEPS), default=None,
+                        help=f"training steps for --optimizer (default 10, at most {MAX_OPTIMIZER_STEPS})")
     parser.add_argument("--finite-differences", type=finite_differences, default="auto",
                         metavar="all|off|auto|sample:K",
                         help="which parameter entries finite differences check: all, none, K random "

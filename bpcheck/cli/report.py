@@ -27,6 +27,7 @@ from bpcheck.cli.options import (
     rule_names,
 )
 from bpcheck.cli.plots import plot_curves, plot_sweep
+from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_factor, explained_by, inconclusive_advice
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, ask_witnesses, compare_rule
 from bpcheck.datasets import split
@@ -43,11 +44,14 @@ def _png(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> list[tuple[str, object]]:
-    """(heading, content) pairs; content is text, a Table, or a PNG data URI (str starting data:)."""
+def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...],
+             say=lambda what: None) -> list[tuple[str, object]]:
+    """(heading, content) pairs; content is text, a Table, or a PNG data URI (str starting data:);
+    ``say(what)`` names each part as it starts."""
     from bpcheck.diagnose import diagnose  # its nearby models are torch classes: torch loads now
 
     spec = problem.spec
+    say("comparing with the witnesses")
     report = compare_rule(rule, problem, ask_witnesses(problem))
     rows = [[r.parameter, r.quantity, r.witness, f"{r.error.max_abs:.2e}", f"{r.error.rel:.2e}",
              f"{r.tolerance:.2e}", r.verdict] for r in report.rows]
@@ -60,6 +64,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
          f"not run: {report.unsupported}"),
     ]
     if report.rows and report.verdict == DIFFERS:
+        say("diagnosing")
         directions = rule.directions(spec, problem.params, problem.X, problem.Y, problem.lr)
         found = diagnose(directions, problem)
         out.append(("Diagnosis", (["param", "explained by", "factor", "residual"],
@@ -72,12 +77,14 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
     else:
         out.append(("Diagnosis", "the rule agrees with every witness here: nothing to explain"))
     with tempfile.TemporaryDirectory() as scratch:
+        say("sweeping")
         points = sweep(rule, repeats=3)
         plot_sweep(points, rule.name, Path(scratch) / "sweep.png")
         out.append(("Sweep: relative error by setting",
                     (["setting", "value", "median", "largest"],
                      [[p.axis, str(p.value), f"{p.median:.3e}", f"{p.largest:.3e}"] for p in points])))
         out.append(("Sweep plot", _png(Path(scratch) / "sweep.png")))
+        say(f"training on iris ({epochs} epochs)")
         data = split("iris", 0)
         train_spec = seed_program_spec(data, None, 0)
         start = truncated_normal(train_spec, np.random.default_rng(0))
@@ -156,8 +163,8 @@ def main(argv: list[str], console: Console) -> int:
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck report: error:[/] {error}")
         return 2
-    with console.status(f"comparing, diagnosing, sweeping and training {rule.name}…"):
-        parts = sections(rule, problem, args.epochs, (0.01, 0.1))
+    with progress(console, f"reporting on {rule.name}") as shown:
+        parts = sections(rule, problem, args.epochs, (0.01, 0.1), lambda what: shown.phase(what, 0, None))
     title = f"bpcheck report: {rule.name} — {rule.summary}"
     for path, render in ((args.html, to_html), (args.markdown, to_markdown)):
         if path:
