@@ -103,7 +103,10 @@ def test_what_was_written_is_said_exactly(tmp_path):
     (["--lr", "1e308"], "--lr 1e+308: 1 step of η·max(|∂L/∂θ|, 1)"),
     (["--lr", "1e308", "--optimizer", "adam"], "--lr 1e+308: 10 steps of η·max(|∂L/∂θ|, 1)"),
     (["--lr", "1e300", "--dtype", "float32"], "--lr 1e+300: 1 step"),
+    (["--lr", "1e200"], "--lr 1e+200: 1 step"),  # finite, but its square is not
+    (["--network", "flatten;dense:3", "--lr", "1e308"], "--lr 1e+308: 1 step"),
     (["--l2", "1e308"], "--l2 1e+308: the penalty λ/2 Σ‖W‖² or its gradient λW reaches"),
+    (["--l2", "1e100"], "--l2 1e+100: the penalty's gradient λW (up to 5.57e+99) drowns the data's"),
 ])
 def test_a_scale_the_dtype_cannot_hold_is_refused(tmp_path, options, message):
     ran = run_user(options, tmp_path, 2)

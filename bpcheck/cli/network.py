@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bpcheck.cli.options import check_memory, finite_difference_sample
+from bpcheck.cli.options import check_memory, check_stack_scale, finite_difference_sample
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
@@ -72,6 +72,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
             problem = random_problem(stack, args.samples, args.seed, args.lr)
         except ValueError as error:
             raise ValueError(f"--samples {args.samples}: {error}") from None
+        check_stack_scale(problem)
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
