@@ -187,3 +187,16 @@ def test_a_check_of_a_network_reports_its_phases_and_entries():
     assert names == ["torch's gradients and step", "jax's gradients and step", "finite differences (entries)",
                      "the rounding allowances", "comparing the rules (derived)"]
     assert ("finite differences (entries)", 30, 30) in phases
+
+
+def test_a_curve_that_diverges_late_ends_with_its_last_finite_epoch(tmp_path):
+    """relu then identity at η = 0.7 grows the loss about 10¹⁵ an epoch until it overflows in
+    epoch 20; the plot shows log₁₀ L (a log axis to 1e300 overflows matplotlib's ticks)."""
+    ran = run_user(["train", "--datasets", "iris", "--rules", "derived", "--activations", "relu,identity",
+                    "--epochs", "20", "--lrs", "0.001,0.7", "--out", "out"], tmp_path, 0)
+    assert ("η=0.7 diverged in epoch 20 (a step or the loss overflowed the dtype): its curve ends "
+            "with epoch 19") in ran.out
+    curves = {c["lr"]: c for c in json.loads((tmp_path / "out" / "curves.json").read_text())}
+    late = curves[0.7]
+    assert late["diverged"] == 20 and len(late["loss"]) == 19 and late["loss"][-1] > 1e290
+    assert curves[0.001]["diverged"] is None and len(curves[0.001]["loss"]) == 20

@@ -329,7 +329,7 @@ def main(argv: list[str], console: Console) -> int:
     for c in curves:
         if c.diverged is not None:
             console.print(f"[yellow]{c.dataset}: {c.rule}, η={c.lr:g} diverged in epoch {c.diverged} "
-                          "(a step or the loss overflowed the dtype): its curve stops at the epoch "
-                          "before[/]")
+                          "(a step or the loss overflowed the dtype): its curve "
+                          + (f"ends with epoch {c.diverged - 1}[/]" if c.diverged > 1 else "has no point[/]"))
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return 0
