@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bpcheck.cli.options import check_memory, check_stack_scale, finite_difference_sample
+from bpcheck.cli.limits import check_memory, check_stack_scale
+from bpcheck.cli.options import finite_difference_sample
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled

@@ -18,7 +18,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bpcheck.cli.options import Parser, check_memory, described, distinct, mlp_memory, output_dir
+from bpcheck.cli.limits import check_memory, mlp_memory
+from bpcheck.cli.options import Parser, described, distinct, output_dir
 from bpcheck.cli.paths import check_output_dir
 from bpcheck.cli.plots import plot_curves
 from bpcheck.cli.progress import progress
