@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -36,6 +37,8 @@ from manual.stack import LAYER_KINDS, param_shapes, walk
 from reference.differences import central_differences
 
 Params = dict[str, np.ndarray]
+#: ``progress(what, done, total)``: the phase, and how far it is (total None: unknown).
+Progress = Callable[[str, int, int | None], None]
 OWN_FORWARD = "own forward"  # the witness name of finite differences of the rule's forward
 #: Entries the rule's own forward is differenced on, at most (drawn with seed 0): its rows only
 #: tell a wrong backward from a wrong forward and settle nothing, and NumPy runs one perturbed
@@ -95,7 +98,7 @@ def _terms(problem: StackProblem) -> int:
 
 
 def differences(loss, problem: StackProblem, sample: int | None = None, copies: int = 0,
-                among: np.ndarray | None = None) -> tuple[Params, Params]:
+                among: np.ndarray | None = None, progress=None) -> tuple[Params, Params]:
     """Finite differences of ``loss`` over every parameter and x, float64 (their estimate), or
     over ``sample`` entries drawn at random with seed 0 — from ``among`` (flat indices, the
     parameters then x) if given, else from all."""
@@ -105,7 +108,7 @@ def differences(loss, problem: StackProblem, sample: int | None = None, copies: 
     entries = None if (sample is None or sample >= pool.size) and among is None else np.sort(
         np.random.default_rng(0).choice(pool, size=min(sample or pool.size, pool.size), replace=False))
     return central_differences(loss, values, rounding_steps(p.stack, p.n_samples), _terms(p), entries,
-                               copies)
+                               copies, progress)
 
 
 def _copies(problem: StackProblem) -> int:
@@ -140,19 +143,24 @@ def zero_reason(truth: Params, witness_allowance: Params) -> str:
 
 
 def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
-                        fd_sample: int | None = None) -> StackTruth:
+                        fd_sample: int | None = None, progress: Progress | None = None) -> StackTruth:
     """Every witness's float64 gradients and SGD step, finite differences of torch's forward,
-    and the allowances (``bpcheck.stack_allowances``)."""
+    and the allowances (``bpcheck.stack_allowances``); ``progress(what, done, total)`` names
+    each phase and counts finite differences' entries."""
+    say = progress or (lambda what, done, total: None)
     p, torch_w, jax_w = problem.in_float64(), witness("torch"), witness("jax")
     args = (p.stack, p.params, p.buffers, p.x, p.y, p.lr, p.masks)
     grads, steps, running = {}, {}, {}
     for name, module in (("torch", torch_w), ("jax", jax_w)):
+        say(f"{name}'s gradients and step", 0, None)
         grads[name], steps[name], running[name] = module.gradients_and_sgd_step(*args)
     errors = {}
     if finite_differences:
         stack, y, masks, x = p.stack, p.y, p.masks, p.x
         grads["numeric"], errors["numeric"] = differences(
-            lambda v: torch_w.losses(stack, v, y, masks, x), p, fd_sample, _copies(p))
+            lambda v: torch_w.losses(stack, v, y, masks, x), p, fd_sample, _copies(p),
+            progress=lambda done, total: say("finite differences (entries)", done, total))
+    say("the rounding allowances", 0, None)
     same = None
     if problem.stack.dtype != "float64":  # a correct float32 implementation's answer
         same = torch_w.gradients(*problem.arrays(), dtype=np.float32) | torch_w.running_after(
@@ -250,16 +258,21 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
 
 
 def compare_stack(problem: StackProblem, rules: list[StackRule] | None = None,
-                  finite_differences: bool = True, fd_sample: int | None = None
-                  ) -> tuple[list[RuleReport], list[Row], StackTruth]:
+                  finite_differences: bool = True, fd_sample: int | None = None,
+                  progress: Progress | None = None) -> tuple[list[RuleReport], list[Row], StackTruth]:
     """Ask the witnesses once (finite differences on ``fd_sample`` random entries if given),
-    then compare each rule (default: the derived one), its own forward on the same entries."""
+    then compare each rule (default: the derived one), its own forward on the same entries;
+    ``progress(what, done, total)`` as the work goes (``ask_stack_witnesses``, then the rules)."""
     if not isinstance(problem, StackProblem):
         raise TypeError(f"problem={problem!r:.80} is a {type(problem).__name__}; expected a StackProblem")
     if rules is not None and not (isinstance(rules, list | tuple)
                                   and all(isinstance(rule, StackRule) for rule in rules)):
         raise TypeError(f"rules={rules!r:.80} must be a list of StackRule (e.g. [DERIVED])")
-    truth = ask_stack_witnesses(problem, finite_differences, fd_sample)
-    reports = [compare_stack_rule(rule, problem, truth) for rule in rules or [DERIVED]]
+    truth = ask_stack_witnesses(problem, finite_differences, fd_sample, progress)
+    reports = []
+    for done, rule in enumerate(rules := rules or [DERIVED]):
+        if progress is not None:
+            progress(f"comparing the rules ({rule.name})", done, len(rules))
+        reports.append(compare_stack_rule(rule, problem, truth))
     return reports, compare_witnesses(problem, truth), truth
 

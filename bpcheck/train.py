@@ -24,6 +24,14 @@ class Curve:
     loss: list[float] = field(default_factory=list)  # L on the training set, after each epoch
     train_accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
+    #: The epoch (from 1) in which a step or the loss overflowed the dtype; the lists end with
+    #: the epoch before it. None: every epoch trained.
+    diverged: int | None = None
+
+
+def finite_params(params: dict) -> bool:
+    """Whether every parameter entry is finite (a step that overflowed leaves inf or NaN)."""
+    return all(np.isfinite(value).all() for value in params.values())
 
 
 def accuracy(spec: Spec, params, X: np.ndarray, y: np.ndarray) -> float:
@@ -33,18 +41,28 @@ def accuracy(spec: Spec, params, X: np.ndarray, y: np.ndarray) -> float:
 def train_curve(rule: UpdateRule, spec: Spec, params, data: Split, lr: float, epochs: int,
                 batch: int, seed: int, dataset: str, on_epoch=lambda: None) -> Curve:
     """Mini-batch training with ``rule.step``; epoch e visits the samples in the order of
-    permutation(seed + e), the same for every rule and learning rate."""
+    permutation(seed + e), the same for every rule and learning rate. Where a step or the loss
+    overflows, the curve stops: ``diverged`` is that epoch."""
     curve, n = Curve(dataset, rule.name, lr), data.X_train.shape[1]
+    Y = targets(spec, data)
     for epoch in range(epochs):
         order = np.random.default_rng(seed + 1 + epoch).permutation(n)
-        for start in range(0, n, batch):
-            chosen = order[start:start + batch]
-            Y = targets(spec, data)
-            params = rule.step(spec, params, data.X_train[:, chosen], Y[..., chosen], lr)
-        loss = network.loss(spec, params, data.X_train, targets(spec, data))
-        curve.loss.append(loss if np.isfinite(loss) else float("nan"))
-        curve.train_accuracy.append(accuracy(spec, params, data.X_train, data.y_train))
-        curve.test_accuracy.append(accuracy(spec, params, data.X_test, data.y_test))
+        try:
+            with network.quiet():  # overflow is checked for, not warned about
+                for start in range(0, n, batch):
+                    chosen = order[start:start + batch]
+                    params = rule.step(spec, params, data.X_train[:, chosen], Y[..., chosen], lr)
+                    if not finite_params(params):
+                        raise network.Overflow("the step")
+                loss = network.loss(spec, params, data.X_train, Y)
+                scores = (accuracy(spec, params, data.X_train, data.y_train),
+                          accuracy(spec, params, data.X_test, data.y_test))
+        except FloatingPointError:  # manual.network.Overflow: a value outgrew the dtype
+            curve.diverged = epoch + 1
+            return curve
+        curve.loss.append(loss)
+        curve.train_accuracy.append(scores[0])
+        curve.test_accuracy.append(scores[1])
         on_epoch()
     return curve
 

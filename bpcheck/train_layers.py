@@ -24,10 +24,10 @@ from bpcheck.datasets import Split
 from bpcheck.layer_mutants import LAYER_MUTANTS, MUTANT_KINDS
 from bpcheck.stack_compare import DERIVED, StackRule
 from bpcheck.stack_problem import random_problem
-from bpcheck.train import Curve
+from bpcheck.train import Curve, finite_params
 from manual import stack_network
 from manual.layers.normalisation import batch_norm_eval_forward
-from manual.network import quiet
+from manual.network import Overflow, quiet
 from manual.stack import PADDING, Layer, Stack, mask_shapes, walk
 
 Array = np.ndarray
@@ -134,24 +134,34 @@ def train_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, 
                 on_epoch: Callable[[], None] = lambda: None) -> Curve:
     """Mini-batch SGD with the rule's pairs from (params, buffers), which are not written to;
     epoch e visits the samples in the order of permutation(seed + 1 + e), the same for every
-    rule and learning rate. Evaluation after each epoch: the module docstring."""
+    rule and learning rate. Evaluation after each epoch: the module docstring. Where a step
+    or the loss overflows, the curve stops: ``diverged`` is that epoch."""
     curve = Curve(dataset, rule.name, lr)
     (x, labels, padding), (x_test, labels_test, padding_test) = train, test
     y = stack_targets(stack, labels)
     for epoch in range(epochs):
         order = np.random.default_rng(seed + 1 + epoch).permutation(len(x))
-        for index, start in enumerate(range(0, len(x), batch)):
-            chosen = order[start:start + batch]
-            masks = (dropout_masks(stack, len(chosen), seed, epoch, index) if padding is None
-                     else batch_masks(stack, padding[chosen], seed, epoch, index))
-            _, params, updated = stack_network.sgd_step(stack, params, buffers, x[chosen], y[chosen], lr,
-                                                        masks, rule.pairs)
-            buffers = buffers | updated
-        loss, train_accuracy = evaluate(rule, stack, params, buffers, x, labels, padding)
+        try:
+            with quiet():  # overflow is checked for (finite parameters and loss), not warned about
+                for index, start in enumerate(range(0, len(x), batch)):
+                    chosen = order[start:start + batch]
+                    masks = (dropout_masks(stack, len(chosen), seed, epoch, index) if padding is None
+                             else batch_masks(stack, padding[chosen], seed, epoch, index))
+                    _, params, updated = stack_network.sgd_step(stack, params, buffers, x[chosen], y[chosen],
+                                                                lr, masks, rule.pairs)
+                    buffers = buffers | updated
+                    if not (finite_params(params) and finite_params(buffers)):
+                        raise Overflow("the step")
+                loss, train_accuracy = evaluate(rule, stack, params, buffers, x, labels, padding)
+                if not np.isfinite(loss):
+                    raise Overflow("the loss")
+                test_accuracy = evaluate(rule, stack, params, buffers, x_test, labels_test, padding_test)[1]
+        except FloatingPointError:  # a value outgrew the dtype: the curve ends here
+            curve.diverged = epoch + 1
+            return curve
         curve.loss.append(loss)
         curve.train_accuracy.append(train_accuracy)
-        curve.test_accuracy.append(evaluate(rule, stack, params, buffers, x_test, labels_test,
-                                            padding_test)[1])
+        curve.test_accuracy.append(test_accuracy)
         on_epoch()
     return curve
 

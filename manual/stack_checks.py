@@ -3,6 +3,7 @@ and comes before any work."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -119,3 +120,24 @@ def check_stack_problem(stack: Stack, params: Any, x: Any, y: Any, masks: Any = 
     y = check_targets(stack, y, n)
     check_batch_norm_counts(stack, n)
     return params, x, y, check_masks(stack, masks, n)
+
+
+#: ``memory_bound``'s copies: the manual rule and each witness (torch, JAX, finite differences)
+#: hold the values and their gradients (×2) — 4 × 2, a rough bound, not a measurement.
+MEMORY_COPIES = 8
+
+
+def memory_bound(stack: Stack, n: int) -> int:
+    """A rough bound on the bytes a check or a training step of ``stack`` on a batch of ``n``
+    holds: 8 bytes (float64, the witnesses' dtype) × MEMORY_COPIES × (P + n·A), with P the
+    parameter entries and A each layer's input entries per sample, plus attention's heads·T²
+    scores and a recurrent layer's gates·T·width. Python integers: it cannot overflow."""
+    P = sum(math.prod(shape) for shape in param_shapes(stack).values())
+    A = math.prod(stack.shapes[-1])
+    for layer, shape in layer_inputs(stack):
+        A += math.prod(shape)
+        if layer.kind == "attention":
+            A += layer.heads * shape[0] ** 2
+        elif layer.kind in ("rnn", "lstm", "gru"):
+            A += 4 * shape[0] * layer.width  # at most 4 gates (lstm)
+    return 8 * MEMORY_COPIES * (P + n * A)

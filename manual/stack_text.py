@@ -43,8 +43,13 @@ def _parse_layer(text: str) -> Layer:
         if not items or not items[0].isdigit():
             raise ValueError(f"layer {text!r}: {base} needs its width first, e.g. {base}:8")
         fields["width"] = _number(items.pop(0), text, "width")
+    given: dict[str, str] = {}  # option letter (or flag) → the item that set it
     for item in items:
         letter, value = item[:1], item[1:]
+        key = "n" if item == "nobias" else item if item in kind.flags else letter
+        if key in given:
+            raise ValueError(f"layer {text!r}: {given[key]!r} and {item!r} set the same option; give it once")
+        given[key] = item
         if item == "nobias" and "n" in kind.options:
             fields["bias"] = False
         elif item in kind.flags:

@@ -27,13 +27,14 @@ STEPS = (1.0, -1.0, 2.0, -2.0)  # θ_i + factor·h_i, the four evaluations per e
 
 def central_differences(loss: Callable[[dict[str, np.ndarray]], float | np.ndarray],
                         values: dict[str, np.ndarray], work: int, terms: int,
-                        entries: np.ndarray | None = None, copies: int = 0
+                        entries: np.ndarray | None = None, copies: int = 0,
+                        progress: Callable[[int, int], None] | None = None
                         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(D_h, estimated |D_h − ∂L|) for every entry of every array in ``values`` — or only the
     ``entries``, flat indices into the arrays laid end to end, the others NaN. With ``copies``
     > 0, ``loss`` takes the arrays with a leading axis of up to that many perturbed copies and
     returns each copy's L (one vectorised call per block of entries); else one array set at a
-    time. The caller's arrays are not touched."""
+    time. The caller's arrays are not touched. ``progress(done, total)`` after each block."""
     current = {name: np.array(value, dtype=np.float64) for name, value in values.items()}
     sizes = [array.size for array in current.values()]
     chosen = np.arange(sum(sizes)) if entries is None else np.asarray(entries)
@@ -49,6 +50,8 @@ def central_differences(loss: Callable[[dict[str, np.ndarray]], float | np.ndarr
         part = slice(start, min(start + block, chosen.size))
         losses[part] = _block(loss, current, names, owner[part], local[part], theta[part], h[part],
                               copies > 0)
+        if progress is not None:
+            progress(part.stop, chosen.size)
     d_h = (losses[:, 0] - losses[:, 1]) / (2 * h)
     d_2h = (losses[:, 2] - losses[:, 3]) / (4 * h)
     rounding = UNIT_ROUNDOFF * work * (np.abs(losses[:, 0]) + np.abs(losses[:, 1]) + terms) / (2 * h)

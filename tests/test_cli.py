@@ -102,7 +102,7 @@ def test_optimizer_option_reports_every_step_against_both_frameworks():
 @pytest.mark.parametrize(("argv", "message"), [
     (["--optimizer", "adam", "--optimizer-options", "beta1=1.5"], "beta1 must be in [0, 1)"),
     (["--optimizer", "adam", "--optimizer-options", "gamma=1"], "unknown hyperparameter"),
-    (["--optimizer", "adam", "--steps", "0"], "--steps must be ≥ 1"),
+    (["--optimizer", "adam", "--steps", "0"], "argument --steps: must be an integer from 1 to 100, got 0"),
     (["diagnose", "no-such-rule"], "unknown rule 'no-such-rule'"),
 ])
 def test_bad_optimizer_and_diagnose_arguments_exit_two(argv, message):

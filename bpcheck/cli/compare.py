@@ -6,10 +6,10 @@ import json
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
 
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG, worst
 from bpcheck.cli.options import build_parser, build_problem, finite_difference_sample, parse_options
+from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import INCONCLUSIVE, Row, RuleReport, compare_all, row_dict
 from manual.optim import hyperparameters
@@ -58,11 +58,10 @@ def main(argv: list[str], console: Console) -> int:
                   f"loss={spec.loss}/{spec.reduction} l2={spec.l2} bias={spec.bias} "
                   f"layout={spec.layout} dtype={spec.dtype}; η={problem.lr}; seed={args.seed}; {about}")
     enabled, sample = finite_difference_sample(args.finite_differences, problem.n_params)
-    with Progress(*Progress.get_default_columns(), console=console, transient=True) as progress:
-        task = progress.add_task("finite differences", total=None)
+    with progress(console, "witnesses, finite differences") as shown:  # a bar, or a line every 5 s in a log
         reports, witness_rows = compare_all(
             problem, list(args.rules) if args.rules else None, finite_differences=enabled,
-            fd_sample=sample, progress=lambda done, total: progress.update(task, completed=done, total=total))
+            fd_sample=sample, progress=lambda done, total: shown.update(completed=done, total=total))
     console.print(finite_difference_line(enabled, sample, problem.n_params))
     for report in reports:
         if report.rows:

@@ -12,7 +12,9 @@ from rich.table import Table
 
 from bpcheck.cli.compare import exit_code
 from bpcheck.cli.exits import EXIT_USAGE
+from bpcheck.cli.limits import check_memory, check_stack_scale
 from bpcheck.cli.options import finite_difference_sample
+from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
 
@@ -64,11 +66,15 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
         rules = _rules(args.rules)
         stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
                       args.reduction or "mean", args.dtype)
+        from manual.stack_checks import memory_bound
+        check_memory(memory_bound(stack, args.samples), f"--network {args.network!r} on --input-shape "
+                     f"{','.join(map(str, stack.input_shape))} with --samples {args.samples}")
         from bpcheck.stack_problem import random_problem
         try:
             problem = random_problem(stack, args.samples, args.seed, args.lr)
         except ValueError as error:
             raise ValueError(f"--samples {args.samples}: {error}") from None
+        check_stack_scale(problem)
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
@@ -82,7 +88,8 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
                   f"({problem.n_samples} samples); " + _data_note(stack), soft_wrap=True)
     entries = problem.n_params + (0 if stack.tokens else problem.x.size)
     enabled, sample = finite_difference_sample(args.finite_differences, entries)
-    reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample)
+    with progress(console, "witnesses") as shown:
+        reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample, shown.phase)
     line = finite_difference_line(enabled, sample, entries)
     console.print(line if stack.tokens else line.replace("parameter entries", "parameter and input entries"))
     from bpcheck.stack_compare import DERIVED

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from bpcheck.cli.paths import OutputPathError, check_output_path
+from bpcheck.cli.limits import check_memory, check_scale, mlp_memory
+from bpcheck.cli.paths import OutputPathError, check_output_dir, check_output_path
 from bpcheck.datasets import (
     IRIS_CLASSES,
     IRIS_FEATURES,
@@ -41,6 +42,25 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
     return value
+
+
+#: The most steps ``--steps`` takes, measured on this project's 2-core machine under load:
+#: ``bpcheck optim`` takes about 45 ms a step (1,000 steps 45 s); ``bpcheck --optimizer`` about
+#: 1 s a step (10 steps 36 s with the start, 100 steps 125 s: three trajectories, each
+#: witness's gradients at every step) and prints a row per step, parameter and framework.
+MAX_OPTIM_STEPS, MAX_OPTIMIZER_STEPS = 1_000, 100
+
+
+def steps_up_to(most: int) -> Callable[[str], int]:
+    """The argparse type of a step count: an integer from 1 to ``most``."""
+
+    def steps(text: str) -> int:
+        value = _integer(text)
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be an integer from 1 to {most}, got {value}")
+        return value
+
+    return steps
 
 
 def natural(text: str) -> int:
@@ -75,17 +95,74 @@ def finite_difference_sample(choice: str | int, n_params: int) -> tuple[bool, in
     return True, None if choice == "all" else int(choice)
 
 
-def output_path(option: str) -> Callable[[str], str]:
-    """A file path ``option`` can write to, checked before the run (``check_output_path``)."""
+#: The extensions each kind of output is written with (matplotlib picks a figure's format
+#: from its path's).
+JSON, HTML, MARKDOWN, FIGURE = (".json",), (".html", ".htm"), (".md", ".markdown"), (".png", ".pdf", ".svg")
+
+
+def output_path(option: str, suffixes: tuple[str, ...] = ()) -> Callable[[str], str]:
+    """A file path ``option`` can write to, ending in one of ``suffixes``, checked before the
+    run (``check_output_path``)."""
 
     def check(text: str) -> str:
         try:
-            return check_output_path(text, option)
+            return check_output_path(text, option, suffixes)
         except OutputPathError as error:  # argparse names the option itself
             raise argparse.ArgumentTypeError(error.reason) from None
 
     check.__name__ = f"{option} path"
     return check
+
+
+def output_dir(option: str) -> Callable[[str], str]:
+    """A directory ``option`` can write into, or make (``check_output_dir``); the files it will
+    hold are checked once their names are known."""
+
+    def check(text: str) -> str:
+        try:
+            return check_output_dir(text, option)
+        except OutputPathError as error:
+            raise argparse.ArgumentTypeError(error.reason) from None
+
+    check.__name__ = f"{option} directory"
+    return check
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with two mends: an option's value may start with ``-`` and a digit
+    (``--input-shape -1,8,8`` reaches its validator, as ``--input-shape=-1,8,8`` does), and
+    ``args.given`` names the options given (those whose default is None in ``LATE_DEFAULTS``
+    get their default afterwards, so that a default can be told from the same value given)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        import sys
+        argv = list(sys.argv[1:] if args is None else args)
+        takes_value = {option for option, action in self._option_string_actions.items()
+                       if action.nargs is None and action.option_strings}
+        joined, index = [], 0
+        while index < len(argv):
+            token = argv[index]
+            if (token in takes_value and index + 1 < len(argv)
+                    and re.match(r"-[\d.]", argv[index + 1])):
+                joined.append(f"{token}={argv[index + 1]}")
+                index += 2
+                continue
+            joined.append(token)
+            index += 1
+        parsed, extras = super().parse_known_args(joined, namespace)
+        parsed.given = {name for name, value in vars(parsed).items()
+                        if name != "given" and value is not None
+                        and value != self.get_default(name)}
+        for name, default in LATE_DEFAULTS.items():
+            if getattr(parsed, name, default) is None:
+                setattr(parsed, name, default)
+            elif hasattr(parsed, name):
+                parsed.given.add(name)
+        return parsed, extras
+
+
+#: Options whose default is filled in after parsing (``Parser``): given or not is then known.
+LATE_DEFAULTS = {"samples": 8}
 
 
 def parse_options(text: str | None) -> dict:
@@ -142,13 +219,26 @@ def _name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
 
 
+def distinct(names: list | tuple) -> list:
+    """The names given more than once (each once, in order)."""
+    return list(dict.fromkeys(name for index, name in enumerate(names) if name in names[:index]))
+
+
+def _rule_list(text: str) -> tuple[str, ...]:
+    """Rule names, each once: a rule named twice would run twice."""
+    names = _name_list(text)
+    if twice := distinct(names):
+        raise argparse.ArgumentTypeError(f"{', '.join(map(repr, twice))} named twice, got {text!r}")
+    return names
+
+
 def described(doc: str | None) -> str:
     """A command's docstring as its --help description (reStructuredText quotes removed)."""
     return (doc or "").replace("``", "")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bpcheck",
         description="Compare hand-derived backpropagation rules with PyTorch, JAX and finite "
                     "differences. Without options: the seed's network on iris. Other commands "
@@ -188,24 +278,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dtype the rules compute in (witnesses always use float64)")
     parser.add_argument("--data", default="auto", choices=("auto", "iris", "random"),
                         help="auto: iris when the layers are 4,…,3, else random")
-    parser.add_argument("--samples", type=positive_int, default=8,
+    parser.add_argument("--samples", type=positive_int, default=None,
                         help="batch size for --data random, and for --network (default 8)")
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate η")
     parser.add_argument("--seed", type=natural, default=0, help="seeds data order, width and init")
-    parser.add_argument("--rules", type=_name_list, default=None, metavar="R1,R2",
+    parser.add_argument("--rules", type=_rule_list, default=None, metavar="R1,R2",
                         help=f"rules to compare (default: all of {list(RULES)})")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
                         help="also train with this optimizer for --steps steps: manual gradients + "
                              "manual optimizer vs autodiff + torch.optim / optax, error per step")
     parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
                         help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps for --optimizer (default 10)")
+    parser.add_argument("--steps", type=steps_up_to(MAX_OPTIMIZER_STEPS), default=None,
+                        help=f"training steps for --optimizer (default 10, at most {MAX_OPTIMIZER_STEPS})")
     parser.add_argument("--finite-differences", type=finite_differences, default="auto",
                         metavar="all|off|auto|sample:K",
                         help="which parameter entries finite differences check: all, none, K random "
                              "ones, or auto (all up to 5,000 parameters, else 500 random ones)")
-    parser.add_argument("--json", metavar="PATH", type=output_path("--json"),
+    parser.add_argument("--json", metavar="PATH", type=output_path("--json", JSON),
                         help="also write the results as JSON (its directory must exist)")
     return parser
 
@@ -222,19 +312,29 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, str]:
     if layers is None:
         n_train = len(iris_split(np.random.default_rng(args.seed))[1])
         layers = (IRIS_FEATURES, seed_program_hidden_width(n_train, rng), IRIS_CLASSES)
+    n_samples = len(iris_split(np.random.default_rng(args.seed))[1]) if source == "iris" else args.samples
+    check_memory(mlp_memory(tuple(layers), n_samples),
+                 "--layers" + (f" with --samples {args.samples}" if source == "random" else ""))
     activations = args.activations or ("sigmoid",) * (len(layers) - 1)
     with _naming_options():
         spec = Spec(layers, activations, args.loss or "half-sse", args.reduction or "sum", args.bias,
                     args.layout,
                     args.dtype, args.l2, args.l2_biases)
     if source == "iris":
+        if "samples" in getattr(args, "given", ()):
+            raise ValueError(f"--samples {args.samples}: iris has its own training split of "
+                             f"{len(iris_split(np.random.default_rng(args.seed))[1])} samples; "
+                             "--samples sets the batch of --data random")
         X, Y = iris_data(spec, rng)
         about = f"iris training split ({len(X) if args.layout == 'rows' else X.shape[1]} samples)"
     else:
         X, Y = random_data(spec, args.samples, rng)
         about = f"random data ({args.samples} samples)"
     with _naming_options():
-        return Problem(spec, truncated_normal(spec, rng), X, Y, args.lr), about
+        problem = Problem(spec, truncated_normal(spec, rng), X, Y, args.lr)
+    steps = (args.steps or 10) if getattr(args, "optimizer", None) else 1
+    check_scale(problem, steps if isinstance(steps, int) and steps > 0 else 1)
+    return problem, about
 
 
 #: The option that sets each field a Spec or Problem error starts with.
@@ -254,3 +354,4 @@ def _naming_options() -> Iterator[None]:
         if option is None:
             raise
         raise type(error)(f"{option}: {error}") from error
+

@@ -7,7 +7,6 @@ as data: URIs, so the file needs nothing beside it.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import tempfile
@@ -17,8 +16,19 @@ import numpy as np
 from rich.console import Console
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
-from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
+from bpcheck.cli.options import (
+    HTML,
+    MARKDOWN,
+    Parser,
+    build_parser,
+    build_problem,
+    described,
+    known_rule,
+    output_path,
+    rule_names,
+)
 from bpcheck.cli.plots import plot_curves, plot_sweep
+from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_factor, explained_by, inconclusive_advice
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, ask_witnesses, compare_rule
 from bpcheck.datasets import split
@@ -35,11 +45,14 @@ def _png(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> list[tuple[str, object]]:
-    """(heading, content) pairs; content is text, a Table, or a PNG data URI (str starting data:)."""
+def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...],
+             say=lambda what: None) -> list[tuple[str, object]]:
+    """(heading, content) pairs; content is text, a Table, or a PNG data URI (str starting data:);
+    ``say(what)`` names each part as it starts."""
     from bpcheck.diagnose import diagnose  # its nearby models are torch classes: torch loads now
 
     spec = problem.spec
+    say("comparing with the witnesses")
     report = compare_rule(rule, problem, ask_witnesses(problem))
     rows = [[r.parameter, r.quantity, r.witness, f"{r.error.max_abs:.2e}", f"{r.error.rel:.2e}",
              f"{r.tolerance:.2e}", r.verdict] for r in report.rows]
@@ -52,6 +65,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
          f"not run: {report.unsupported}"),
     ]
     if report.rows and report.verdict == DIFFERS:
+        say("diagnosing")
         directions = rule.directions(spec, problem.params, problem.X, problem.Y, problem.lr)
         found = diagnose(directions, problem)
         out.append(("Diagnosis", (["param", "explained by", "factor", "residual"],
@@ -64,12 +78,14 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...]) -> lis
     else:
         out.append(("Diagnosis", "the rule agrees with every witness here: nothing to explain"))
     with tempfile.TemporaryDirectory() as scratch:
+        say("sweeping")
         points = sweep(rule, repeats=3)
         plot_sweep(points, rule.name, Path(scratch) / "sweep.png")
         out.append(("Sweep: relative error by setting",
                     (["setting", "value", "median", "largest"],
                      [[p.axis, str(p.value), f"{p.median:.3e}", f"{p.largest:.3e}"] for p in points])))
         out.append(("Sweep plot", _png(Path(scratch) / "sweep.png")))
+        say(f"training on iris ({epochs} epochs)")
         data = split("iris", 0)
         train_spec = seed_program_spec(data, None, 0)
         start = truncated_normal(train_spec, np.random.default_rng(0))
@@ -129,11 +145,13 @@ def to_html(title: str, parts: list[tuple[str, object]]) -> str:
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck report RULE (--html PATH | --markdown PATH) [network options]``."""
-    parser = argparse.ArgumentParser(prog="bpcheck report", description=described(main.__doc__),
+    parser = Parser(prog="bpcheck report", description=described(main.__doc__),
                                      parents=[build_parser()], add_help=False, conflict_handler="resolve")
     parser.add_argument("rule", help=f"a registered rule or mutant, from {rule_names()}")
-    parser.add_argument("--html", type=Path, help="write the report as one HTML file here")
-    parser.add_argument("--markdown", type=Path, help="write the report as one Markdown file here")
+    parser.add_argument("--html", type=output_path("--html", HTML),
+                        help="write the report as one HTML file here (.html or .htm)")
+    parser.add_argument("--markdown", type=output_path("--markdown", MARKDOWN),
+                        help="write the report as one Markdown file here (.md or .markdown)")
     parser.add_argument("--epochs", type=int, default=30, help="training epochs on iris (default 30)")
     args = parser.parse_args(argv)
     try:
@@ -146,11 +164,11 @@ def main(argv: list[str], console: Console) -> int:
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck report: error:[/] {error}")
         return EXIT_USAGE
-    with console.status(f"comparing, diagnosing, sweeping and training {rule.name}…"):
-        parts = sections(rule, problem, args.epochs, (0.01, 0.1))
+    with progress(console, f"reporting on {rule.name}") as shown:
+        parts = sections(rule, problem, args.epochs, (0.01, 0.1), lambda what: shown.phase(what, 0, None))
     title = f"bpcheck report: {rule.name} — {rule.summary}"
     for path, render in ((args.html, to_html), (args.markdown, to_markdown)):
         if path:
-            path.write_text(render(title, parts), encoding="utf-8")
+            Path(path).write_text(render(title, parts), encoding="utf-8")
             console.print(f"wrote {path}")
     return EXIT_AGREES

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from rich import box
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
-from bpcheck.cli.options import described, known_rule, rule_names
+from bpcheck.cli.options import FIGURE, Parser, described, known_rule, output_path, rule_names
 from bpcheck.cli.plots import plot_sweep
+from bpcheck.cli.progress import progress
 from bpcheck.sweep import AXES, BASE, sweep
 
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck sweep RULE``: the rule's discrepancy against each setting, as a table and a PNG."""
-    parser = argparse.ArgumentParser(prog="bpcheck sweep", description=described(main.__doc__))
+    parser = Parser(prog="bpcheck sweep", description=described(main.__doc__))
     parser.add_argument("rule", help=f"a registered rule or mutant, from {rule_names()}")
     parser.add_argument("--repeats", type=int, default=5, help="random problems per point (default 5)")
-    parser.add_argument("--out", type=Path, default=Path("bpcheck-sweep.png"),
-                        help="the plot's PNG file (default bpcheck-sweep.png)")
+    parser.add_argument("--out", type=output_path("--out", FIGURE), default="bpcheck-sweep.png",
+                        help="the plot's file, .png, .pdf or .svg (default bpcheck-sweep.png)")
     args = parser.parse_args(argv)
     try:
         rule = known_rule(args.rule)
@@ -31,9 +28,8 @@ def main(argv: list[str], console: Console) -> int:
     except ValueError as error:
         console.print(f"[bold red]bpcheck sweep: error:[/] {error}")
         return EXIT_USAGE
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("sweeping…", total=sum(map(len, AXES.values())))
-        points = sweep(rule, args.repeats, lambda: progress.advance(task))
+    with progress(console, "sweeping", sum(map(len, AXES.values()))) as shown:
+        points = sweep(rule, args.repeats, shown.advance)
     table = Table(title=f"{rule.name}: relative error of its direction vs torch, one setting changed "
                         f"from {BASE}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("setting", "value", "median", "largest", "problems"):

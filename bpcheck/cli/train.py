@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 from rich import box
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
-from bpcheck.cli.options import described
+from bpcheck.cli.limits import check_memory, mlp_memory
+from bpcheck.cli.options import Parser, described, distinct, output_dir
+from bpcheck.cli.paths import check_output_dir
 from bpcheck.cli.plots import plot_curves
+from bpcheck.cli.progress import progress
 from bpcheck.datasets import DATASETS, split
 from bpcheck.train import Curve, seed_program_spec, train_curve
 from bpcheck.train_layers import (
@@ -32,12 +34,12 @@ from bpcheck.train_layers import (
     train_stack_curve,
     untouched_by,
 )
-from bpcheck.train_sequences import TASKS, Task, generate, misfit, sequence_stack, train_sequence_curve
+from bpcheck.train_sequences import SIZES, TASKS, Task, generate, misfit, sequence_stack, train_sequence_curve
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import LOSSES
 from manual.stack import Stack
-from manual.stack_checks import check_batch_norm_counts
+from manual.stack_checks import check_batch_norm_counts, memory_bound
 
 #: Defaults that differ between the MLP and ``--network`` on digits: (MLP, network of layers);
 #: a sequence task (``--task``) takes its own (``bpcheck.train_sequences.TASKS``).
@@ -59,21 +61,31 @@ class Run:
 
 
 def write_curves(curves: list[Curve], out: Path, networks: list[str] | None = None) -> tuple[Path, Path]:
-    """curves.csv (one row per epoch) and curves.json; each curve's network beside its dataset
-    (or task) when ``networks`` names them."""
+    """curves.csv (one row per epoch; a diverged curve's last row is the epoch it diverged in,
+    its numbers empty and ``diverged`` saying so) and curves.json (``diverged``: that epoch, or
+    null); each curve's network beside its dataset (or task) when ``networks`` names them."""
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "curves.csv", out / "curves.json"
     networks = networks or [""] * len(curves)
     with csv_path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["dataset", "network", "rule", "lr", "epoch", "loss", "train_accuracy",
-                         "test_accuracy"])
+                         "test_accuracy", "diverged"])
         for c, network in zip(curves, networks, strict=True):
             for epoch, row in enumerate(zip(c.loss, c.train_accuracy, c.test_accuracy, strict=True), 1):
-                writer.writerow([c.dataset, network, c.rule, c.lr, epoch, *row])
+                writer.writerow([c.dataset, network, c.rule, c.lr, epoch, *row, ""])
+            if c.diverged is not None:
+                writer.writerow([c.dataset, network, c.rule, c.lr, c.diverged, "", "", "",
+                                 "overflowed the dtype: training stopped"])
     json_path.write_text(json.dumps([{"dataset": c.dataset, "network": network} | asdict(c)
                                      for c, network in zip(curves, networks, strict=True)], indent=1))
     return csv_path, json_path
+
+
+def output_files(args: argparse.Namespace) -> list[str]:
+    """The files ``main`` writes into ``--out``."""
+    names = [args.task] if args.task in TASKS else args.datasets.split(",")
+    return ["curves.csv", "curves.json", *(f"{name}.png" for name in names)]
 
 
 def parse(argv: list[str], doc: str) -> argparse.Namespace:
@@ -88,7 +100,7 @@ def parse(argv: list[str], doc: str) -> argparse.Namespace:
     def per_task(what: Callable[[Task], object]) -> str:
         return "; ".join(f"{name}: {what(task)}" for name, task in TASKS.items())
 
-    parser = argparse.ArgumentParser(prog="bpcheck train", description=described(doc))
+    parser = Parser(prog="bpcheck train", description=described(doc))
     parser.add_argument("--network", default=None, metavar="LAYERS",
                         help="a network of layers to train instead of the MLP, on digits' 8x8 images, "
                              f"e.g. {DIGITS_CNN!r} (manual.stack's text form; it must end with 10 "
@@ -124,7 +136,9 @@ def parse(argv: list[str], doc: str) -> argparse.Namespace:
                              "(over the real steps of a per-step loss; not settable)")
     parser.add_argument("--seed", type=int, default=0,
                         help="data split or generated sequences, initial weights, order, dropout masks")
-    parser.add_argument("--out", type=Path, default=Path("bpcheck-train"), help="output directory")
+    parser.add_argument("--out", type=output_dir("--out"), default="bpcheck-train",
+                        help="output directory, made if missing (its parent must exist): curves.csv, "
+                             "curves.json and a PNG per dataset or task (default bpcheck-train)")
     args = parser.parse_args(argv)
     args.given = {name for name, value in vars(args).items() if value is not None}
     task = TASKS.get(args.task)
@@ -149,6 +163,10 @@ def problems_with(args: argparse.Namespace) -> list[str]:
     datasets = [] if sequences else args.datasets.split(",")
     known = STACK_RULES if layered else RULES
     problems = [f"--datasets: unknown {d!r}" for d in datasets if d not in DATASETS]
+    problems += [f"{option}: {', '.join(map(repr, twice))} given twice (it would train twice)"
+                 for option, values in (("--datasets", datasets), ("--rules", rules),
+                                        ("--lrs", list(args.lrs)))
+                 if (twice := distinct(values))]
     if sequences and "datasets" in args.given:
         problems.append(f"--datasets: --task {args.task} generates its sequences; leave --datasets out")
     if "length" in args.given and not sequences:
@@ -176,6 +194,8 @@ def mlp_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     activations = tuple(args.activations.split(",")) if args.activations else None
     for name in args.datasets.split(","):
         data = split(name, args.seed)
+        sizes = (data.features, *(args.hidden or ()), data.classes)  # the seed's H is small
+        check_memory(mlp_memory(sizes, data.X_train.shape[1]), f"--hidden on {name}")
         spec = seed_program_spec(data, args.hidden, args.seed, activations, args.loss or "half-sse")
         start = truncated_normal(spec, np.random.default_rng(args.seed))
         for rule in (RULES[r] for r in args.rules.split(",")):
@@ -227,6 +247,8 @@ def network_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     the derived rule; ValueError naming the option for a network that cannot train on digits."""
     stack = built(lambda: digits_stack(args.network))
     data = split("digits", args.seed)
+    check_memory(memory_bound(stack, data.X_train.shape[1]), "--network (evaluated on digits' "
+                 f"{data.X_train.shape[1]} training images at once)")
     if stack.classes != data.classes:
         raise ValueError(f"--network: the network ends with {stack.classes} outputs; digits has "
                          f"{data.classes} classes (end it with dense:{data.classes})")
@@ -245,6 +267,8 @@ def sequence_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
     stack = built(lambda: sequence_stack(args.network, args.length))
     if misfit(stack, args.task):
         raise ValueError(f"--network: {misfit(stack, args.task)}")
+    check_memory(memory_bound(stack, SIZES[0]), f"--network on --length {args.length} (evaluated on "
+                 f"{SIZES[0]} training sequences at once)")
     data = generate(args.task, args.length, args.seed)
     check_batches(stack, len(data.x_train), args.batch)
 
@@ -269,8 +293,9 @@ def curves_table(runs: list[Run], curves: list[Curve], epochs: int, shared: bool
         table.add_column(column, justify="left" if column in ("dataset", "network", "rule") else "right",
                          overflow="fold")  # long text wraps, not cut
     for run, c in zip(runs, curves, strict=True):
-        table.add_row(c.dataset, *(() if shared else (spaced(run.network),)), f"{c.lr:g}", c.rule,
-                      f"{c.loss[-1]:.4g}", f"{c.train_accuracy[-1]:.3f}", f"{c.test_accuracy[-1]:.3f}")
+        numbers = ((f"[bold red]diverged in epoch {c.diverged}[/]", "-", "-") if c.diverged is not None
+                   else (f"{c.loss[-1]:.4g}", f"{c.train_accuracy[-1]:.3f}", f"{c.test_accuracy[-1]:.3f}"))
+        table.add_row(c.dataset, *(() if shared else (spaced(run.network),)), f"{c.lr:g}", c.rule, *numbers)
     return table
 
 
@@ -280,26 +305,33 @@ def main(argv: list[str], console: Console) -> int:
     problems = problems_with(args)
     if not problems:
         try:
+            check_output_dir(args.out, "--out", output_files(args))
             runs, skipped = (sequence_runs if args.task in TASKS else
                              network_runs if args.network is not None else mlp_runs)(args)
-        except ValueError as error:
+        except ValueError as error:  # an OutputPathError too
             problems = [str(error)]
     if problems:
         console.print("[bold red]bpcheck train: error:[/] " + "; ".join(problems))
         return EXIT_USAGE
     curves = []
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("training", total=len(runs) * args.epochs)
+    with progress(console, "training", len(runs) * args.epochs) as shown:
         for run in runs:
-            progress.update(task, description=f"{run.dataset}: {run.rule}, η={run.lr:g}")
-            curves.append(run.train(lambda: progress.advance(task)))
-    paths = [*write_curves(curves, args.out, [run.network for run in runs])]
+            shown.update(description=f"{run.dataset}: {run.rule}, η={run.lr:g}")
+            curves.append(run.train(shown.advance))
+            shown.advance(args.epochs - len(curves[-1].loss))  # the epochs a diverged run skips
+    out = Path(args.out)
+    paths = [*write_curves(curves, out, [run.network for run in runs])]
     names = [args.task] if args.task in TASKS else args.datasets.split(",")
-    paths += [plot_curves(curves, name, args.out / f"{name}.png") for name in names]
+    paths += [plot_curves(curves, name, out / f"{name}.png") for name in names]
     if args.network is not None and runs:  # one network: a line of its own, not a column
         console.print(f"network: {spaced(runs[0].network)}")
     console.print(curves_table(runs, curves, args.epochs, args.network is not None))
     for note in skipped:
         console.print(f"not run: {note}")
+    for c in curves:
+        if c.diverged is not None:
+            console.print(f"[yellow]{c.dataset}: {c.rule}, η={c.lr:g} diverged in epoch {c.diverged} "
+                          "(a step or the loss overflowed the dtype): its curve "
+                          + (f"ends with epoch {c.diverged - 1}[/]" if c.diverged > 1 else "has no point[/]"))
     console.print("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_AGREES
