@@ -200,3 +200,10 @@ def test_a_curve_that_diverges_late_ends_with_its_last_finite_epoch(tmp_path):
     late = curves[0.7]
     assert late["diverged"] == 20 and len(late["loss"]) == 19 and late["loss"][-1] > 1e290
     assert curves[0.001]["diverged"] is None and len(curves[0.001]["loss"]) == 20
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_mutants_refuses_a_count_of_examples_below_one(tmp_path, count):
+    """Before: Hypothesis' InvalidArgument traceback, which never named --examples."""
+    ran = run_user(["mutants", f"--examples={count}"], tmp_path, 2)
+    assert "--examples" in ran.err and ">= 1" in ran.err

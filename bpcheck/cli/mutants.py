@@ -10,7 +10,7 @@ from rich.progress import track
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_WRONG
-from bpcheck.cli.options import described
+from bpcheck.cli.options import described, positive_int
 from bpcheck.cli.render import describe_problem
 from bpcheck.mutants import MUTANTS, hunt_mutant
 
@@ -18,7 +18,8 @@ from bpcheck.mutants import MUTANTS, hunt_mutant
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck mutants``: hunt every catalogued mutant; 0 when every one is caught."""
     parser = argparse.ArgumentParser(prog="bpcheck mutants", description=described(main.__doc__))
-    parser.add_argument("--examples", type=int, default=100, help="random networks per mutant")
+    parser.add_argument("--examples", type=positive_int, default=100,
+                        help="random networks per mutant (at least 1)")
     parser.add_argument("--seed", type=int, default=0, help="the searches' seed (default 0)")
     parser.add_argument("--finite-differences", action="store_true",
                         help="also ask the finite-difference witness (slower)")
