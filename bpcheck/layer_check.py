@@ -158,7 +158,7 @@ USER_CHANNELS, USER_FEATURES = 6, 8
 USER_STEPS = 5  # and T ≤ 5 steps for a sequence layer (rank 2)
 #: N ≥ 3 samples, as for the built-in batch norm: a normalisation over two values gives x̂ = ±1
 #: whatever x is, so every gradient through it is a cancellation (a correct float32 batch norm
-#: of a user's was 1.2–9× over its allowance there, seen); bpcheck cannot tell a user's layer
+#: of a user's was 1.2× over its allowance on x there, seen); bpcheck cannot tell a user's layer
 #: normalises over the batch, so every user layer is drawn with three samples at least.
 USER_BATCH = 3
 
@@ -175,7 +175,7 @@ def _networks(draw, layer: UserLayer):
     shape = draw(shapes(spatial, USER_CHANNELS, USER_FEATURES))
     if layer.fits is not None and not guarded_call(layer.name, "fits", layer.fits, shape):
         raise ValueError(f"your fits() refuses samples of shape {shape}")
-    if draw(st.booleans()):
+    if not draw(st.booleans()):  # False, where Hypothesis shrinks to: the layer alone
         return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
     before_shape = draw(shapes(spatial, 3, 5))  # the stack before it turns this into ``shape``
     before = f"conv2d:{shape[0]},k3,p1" if spatial else f"dense:{shape[0]}"
@@ -192,7 +192,7 @@ def _sequence_networks(draw, layer: UserLayer, dtype: str):
     shape = (draw(st.integers(1, USER_STEPS)), draw(st.integers(1, USER_FEATURES)))
     if layer.fits is not None and not guarded_call(layer.name, "fits", layer.fits, shape):
         raise ValueError(f"your fits() refuses samples of shape {shape}")
-    if draw(st.booleans()):
+    if not draw(st.booleans()):  # shrinks to the layer alone
         return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
     text = f"dense:{shape[1]};{draw(st.sampled_from(HIDDEN))};{layer.name};dense:3"
     return Stack(text, (shape[0], draw(st.integers(1, 5))), dtype=dtype)
