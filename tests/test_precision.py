@@ -160,3 +160,15 @@ def test_a_jax_forward_with_another_derivative_is_the_witnesses_disagreeing():
     assert (split.quantity, split.witness) == ("derivative", "jax vs torch")
     report = check(odd, 10)
     assert report.verdict == UNCHECKED and "the witnesses disagree among themselves" in report.message
+
+
+def test_a_forward_torch_cannot_differentiate_twice_is_checked():
+    """F.hardsigmoid's backward has no derivative: before, check() raised RuntimeError from
+    inside bpcheck, for the correct activation and its twin alike."""
+    hard = UserActivation("hard_sigmoid_user", lambda z: np.clip(z / 6 + 0.5, 0.0, 1.0),
+                          lambda z, a: np.where(np.abs(z) < 3, 1 / 6, 0.0), torch=F.hardsigmoid,
+                          jax=jax.nn.hard_sigmoid, kinks=(-3.0, 3.0))
+    assert grid_findings(guarded(hard)).mismatches == []
+    slip = dataclasses.replace(hard, name="hard_sigmoid_slip", derivative=lambda z, a: np.where(
+        np.abs(z) < 3, 1 / 5, 0.0))
+    assert {m.quantity for m in grid_findings(guarded(slip)).mismatches} == {"derivative"}
