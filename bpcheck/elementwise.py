@@ -254,7 +254,8 @@ def grid_findings(rule) -> GridFindings:
              _worst("value", "jax", z, value, j, yours_allowed + formula),
              _worst("value", "jax vs torch", z, j, f, value_allowed + formula),
              _worst("derivative", "jax vs torch", z, j1, f1,  # different functions, not rounding
-                    derivative_own + KERNEL_CONSTANTS * (np.abs(f1) + size.derivative)),
+                    np.where(_at_jumps(rule, z), np.inf,  # an undeclared kink: conventions differ
+                             derivative_own + KERNEL_CONSTANTS * (np.abs(f1) + size.derivative))),
              _worst("derivative", "torch", z, derivative, f1, derivative_allowed + formula_derivative),
              _worst("derivative", "jax", z, derivative, j1, derivative_allowed + formula_derivative)]
     mismatches = [m for m in found if m is not None]
@@ -263,6 +264,16 @@ def grid_findings(rule) -> GridFindings:
                             note("derivative", z, derivative, f1, derivative_allowed, size.derivative))
         if found is not None]
     return GridFindings(mismatches, notes, unjudged(z, f, j, value_allowed, size.value))
+
+
+def _at_jumps(rule, z: np.ndarray) -> np.ndarray:
+    """Whether each z lies where torch's derivative jumps with no kink declared
+    (``undeclared_kinks``): there each framework has its own convention, and the report
+    suggests declaring the kink instead."""
+    jumps = undeclared_kinks(rule)
+    if not jumps:
+        return np.zeros(z.shape, bool)
+    return np.any([(z >= low) & (z <= high) for low, high in jumps], axis=0)
 
 
 def activation_mismatches(rule) -> list[Mismatch]:

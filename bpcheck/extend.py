@@ -142,7 +142,7 @@ def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
     are theirs up to a correct formula's rounding (``bpcheck.precision``)."""
     rule = guarded(rule)
     if isinstance(rule, UserActivation):  # the witnesses take your σ and σ′ up to precision
-        scale = precision.torch_scale(rule.torch)
+        scale = precision.lazy_scale(rule)
         torch_forward = precision.anchored_torch(rule, scale)
         jax_forward = precision.anchored_jax(rule, scale)
         return {"record": rule.record(),
@@ -175,7 +175,7 @@ def _guard(rule: str, part: str, function: Callable,
             result = limited(function, args, kwargs)
         except UserCodeError:
             raise
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # sys.exit() in your code is a failure too
             raise UserCodeError(rule, part, error) from error
         wrong = None if expect is None else expect(args, result)
         if wrong is not None:

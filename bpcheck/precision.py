@@ -99,7 +99,20 @@ def anchored_values(rule, z: np.ndarray, f: np.ndarray, f1: np.ndarray, scale: S
             anchor(derivative, f1, derivative_allowance(f1, scale, z.dtype)))
 
 
-def anchored_torch(rule, scale: Scale) -> Callable:
+def lazy_scale(rule) -> Callable[[], Scale]:
+    """The function's scale of ``rule``'s torch forward, computed on first need (inside the
+    check, so that a forward that raises is reported as the check reports user code)."""
+    known: list[Scale] = []
+
+    def scale() -> Scale:
+        if not known:
+            known.append(torch_scale(rule.torch))
+        return known[0]
+
+    return scale
+
+
+def anchored_torch(rule, scale: Callable[[], Scale]) -> Callable:
     """The torch witness's activation: f(z) with your value and derivative where they are f's up
     to precision (``anchored_values``); value and gradient as one differentiable expression,
     v + d·(z − stop_grad z), whose value is v exactly and whose derivative is d."""
@@ -111,7 +124,7 @@ def anchored_torch(rule, scale: Scale) -> Callable:
             value = rule.torch(at)
             (slope,) = torch.autograd.grad(value.sum(), at)
         f, f1 = (t.detach().numpy().astype(np.float64) for t in (value, slope))
-        v, d = anchored_values(rule, z.detach().numpy(), f, f1, scale, units_last=True)
+        v, d = anchored_values(rule, z.detach().numpy(), f, f1, scale(), units_last=True)
         d = np.where(np.isfinite(d), d, 0.0)  # an infinite slope would turn v + 0·d into NaN
         as_z = {"dtype": z.dtype}
         return torch.tensor(v, **as_z) + torch.tensor(d, **as_z) * (z - z.detach())
@@ -119,15 +132,18 @@ def anchored_torch(rule, scale: Scale) -> Callable:
     return forward
 
 
-def anchored_jax(rule, scale: Scale) -> Callable:
+def anchored_jax(rule, scale: Callable[[], Scale]) -> Callable:
     """The jax witness's activation, anchored likewise: a custom JVP whose primal and tangent
     come from ``anchored_values`` through a host callback (your NumPy code runs on the host)."""
     import jax
     import jax.numpy as jnp
 
-    def host(z, f, f1):
-        v, d = anchored_values(rule, np.asarray(z), np.asarray(f), np.asarray(f1), scale)
-        return v.astype(z.dtype), d.astype(z.dtype)
+    def host(z, f, f1, size: Scale):
+        try:
+            v, d = anchored_values(rule, np.asarray(z), np.asarray(f), np.asarray(f1), size)
+        except Exception:  # e.g. code that takes no padded (width, batch) z: the torch witness and
+            v, d = f, f1  # the rule have run it on the real shapes and reported what it raised
+        return np.asarray(v, z.dtype), np.asarray(d, z.dtype)
 
     @jax.custom_jvp
     def forward(z):
@@ -136,7 +152,9 @@ def anchored_jax(rule, scale: Scale) -> Callable:
     def both(z):
         f, f1 = jax.jvp(rule.jax, (z,), (jnp.ones_like(z),))
         shape = jax.ShapeDtypeStruct(z.shape, z.dtype)
-        return jax.pure_callback(host, (shape, shape), z, f, f1, vmap_method="sequential")
+        size = scale()  # at trace time, in Python: a forward that raises says so plainly
+        return jax.pure_callback(lambda *arrays: host(*arrays, size), (shape, shape), z, f, f1,
+                                 vmap_method="sequential")
 
     @forward.defjvp
     def _(primals, tangents):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bpcheck.user_code import limited
 from manual import stack_network
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
@@ -153,9 +154,11 @@ def _same(layer: str, what: str, value, shape: tuple, dtype: np.dtype) -> None:
 
 
 def guarded_call(layer: str, part: str, function: Callable, *args):
+    """``function(*args)`` within the check's time limit (``bpcheck.user_code.limited``); what it
+    raises, ``sys.exit`` included, comes out as a ``UserLayerError`` naming the part."""
     try:
-        return function(*args)
-    except Exception as error:
+        return limited(function, args)
+    except (Exception, SystemExit) as error:
         raise UserLayerError(layer, part, error) from error
 
 

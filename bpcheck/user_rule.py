@@ -217,7 +217,7 @@ def _call(rule: UserRule, *args) -> Any:
     try:
         # stopped at the time limit; the report says what it was given, in the user's containers
         return limited(rule.function, args, given=str)
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         raise UserCodeError(rule.name, "function", error) from error
 
 
@@ -276,7 +276,7 @@ def _train_in_place(rule: UserRule, spec: Spec, user: dict, X: np.ndarray, Y: np
                     lr: float) -> dict:
     try:
         obj = limited(rule.model, (spec.sizes, lr))
-    except Exception as error:
+    except (Exception, SystemExit) as error:
         raise UserCodeError(rule.name, "model", error) from error
     for attribute, value in user.items():
         setattr(obj, attribute, value)

@@ -55,7 +55,7 @@ CASES = [
       "--finite-differences", "off"], EXIT_INCONCLUSIVE, "no witness could settle conv1.b"),
     (["--network", "dense:3"], EXIT_USAGE, "add flatten before it"),
     (["optim", "--steps", "2"], EXIT_AGREES, "the listed conventions are the whole difference"),
-    (["optim", "--steps", "0"], EXIT_USAGE, "--steps must be ≥ 1"),
+    (["optim", "--steps", "0"], EXIT_USAGE, "argument --steps: must be an integer from 1 to"),
     (["verify", f"{EXAMPLES}:swish", "--examples", "2"], EXIT_AGREES, "swish: 2 random networks agree"),
     (["verify", "{activations}:raises"], EXIT_WRONG, "raises_early: your value raised ValueError: boom"),
     (["verify", ""], EXIT_USAGE, "expected MODULE:NAME"),

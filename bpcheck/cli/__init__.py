@@ -7,6 +7,7 @@ rich, figures with matplotlib, options with argparse. The engine imports none of
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bpcheck argv``; its exit code (``bpcheck.cli.exits``). Ctrl-C stops it with one
     line and EXIT_INTERRUPTED, no traceback (the commands write their files after the work, so
     one interrupted while working has written none)."""
+    from_shell = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     named = bool(argv) and argv[0] in COMMANDS
     name, rest = (argv[0], argv[1:]) if named else ("compare", argv)
@@ -40,4 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         program = f"bpcheck {name}" if named else "bpcheck"
         Console(stderr=True).print(f"{program}: interrupted (Ctrl-C)", highlight=False, markup=False)
+        if from_shell:  # torch's and XLA's threads, stopped mid-work, can crash the interpreter's
+            sys.stdout.flush()  # teardown (SIGSEGV seen): leave at once, the line said
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
