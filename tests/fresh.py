@@ -31,12 +31,11 @@ def run(argv: list[str], cwd: Path, cache: Path, timeout: float = 600) -> subpro
 
 def start(argv: list[str], cwd: Path, cache: Path) -> subprocess.Popen:
     """``bpcheck argv`` started in a fresh process (pipes for stdout and stderr)."""
-    return subprocess.Popen([BPCHECK, *argv], cwd=cwd, env=user_environment(cache),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_as_from_a_terminal)
-
-
-def _as_from_a_terminal() -> None:
-    """SIGINT as a shell gives it: pytest-xdist's workers ignore it, and a child inherits that
-    (Python then installs no KeyboardInterrupt handler)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # SIGINT as a shell leaves it: pytest-xdist's workers ignore it, and a child inherits an
+    # ignored signal (Python then installs no KeyboardInterrupt handler); a handled one it does not
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([BPCHECK, *argv], cwd=cwd, env=user_environment(cache),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
