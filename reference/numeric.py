@@ -7,7 +7,10 @@ so that θ_i ± h_i is exact, and
     D_h = \frac{L(θ + h e_i) − L(θ − h e_i)}{2h} = ∂_iL + \frac{h^2}{6} ∂_i^3L + O(h^4).
 
 Since D_{2h} − D_h ≈ 3·(h²/6)·∂³L, the truncation error of D_h is estimated as
-|D_{2h} − D_h| / 3, plus ε·|D|, ε the largest relative error of the step as it lands in z
+|D_{2h} − D_h| / 3, plus half of |Δ_{2h} − 2Δ_h|, Δ_h = (L(θ+h) − 2L(θ) + L(θ−h))/h the gap
+between the one-sided slopes (h·L″ where L is smooth, so the term is h³L⁗/2; the jump of L′ where
+θ sits on a kink — a clipped loss at its clip — so finite differences do not decide there),
+plus ε·|D|, ε the largest relative error of the step as it lands in z
 (z + r·h rounds to u·|z|: at z = 600 a step of 6e−6 is off by 2e−8 of itself, measured
 exactly as the realised (z + r·h) − z against r·h); the rounding error as
 u·m·(|L(θ+h)| + |L(θ−h)| + T)/(2h), m the layer
@@ -227,7 +230,11 @@ def gradients_with_error(
         terms = _term_rounding(spec, passed[2])  # each loss term rounds, even where the loss cancels
         rounding = UNIT_ROUNDOFF * work * (np.abs(losses[0]) + np.abs(losses[1]) + terms) / (2 * h)
         stepped = step_off * np.maximum(np.abs(d_h), np.abs(d_2h))  # z ± r·h rounded at a large z
-        error = np.abs(d_2h - d_h) / 3 + rounding + stepped
+        at_rest = float(np.sum(_data_loss(spec, passed[2], y))) + penalty
+        bend_h = (losses[0] - 2 * at_rest + losses[1]) / h  # one-sided slopes' gap: h·L″, or a kink's jump
+        bend_2h = (losses[2] - 2 * at_rest + losses[3]) / (2 * h)
+        kink = np.abs(bend_2h - 2 * bend_h) / 2  # h³L⁗/2 where smooth; half the jump at a kink
+        error = np.abs(d_2h - d_h) / 3 + rounding + stepped + kink
     return _unflatten(d_h, shapes), _unflatten(error, shapes)
 
 
