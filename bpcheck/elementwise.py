@@ -45,7 +45,7 @@ from reference import jax_ref, numeric  # noqa: F401  (jax_ref: float64 in jax)
 
 #: Where the grid samples z: |z| ≤ 10 (where the networks draw pre-activations), 801 points,
 #: plus each kink ± 2·KINK_MARGIN; points within KINK_MARGIN of a kink are left out.
-GRID = np.linspace(-10.0, 10.0, 801)
+GRID = precision.SCALE_GRID
 #: How far torch's and jax's derivatives of one forward may be apart, relative to the
 #: derivative's scale, before they are different functions: SAFETY float32 roundings, for
 #: kernels that hold float32 constants (measured: torch's hardsigmoid′ is 1/6 off by 3e−8).

@@ -33,7 +33,8 @@ from bpcheck.tolerances import ROUNDINGS_PER_VALUE, SAFETY, unit_roundoff
 
 #: Factor over one rounding of the function's scale: SAFETY over R roundings behind a value.
 PRECISION = SAFETY * ROUNDINGS_PER_VALUE
-#: Where the function's scale is taken: the grid's |z| ≤ 10 (``bpcheck.elementwise.GRID``).
+#: Where the function's scale is taken, and the grid an activation is compared on
+#: (``bpcheck.elementwise.GRID``): |z| ≤ 10, where the networks draw pre-activations, 801 points.
 SCALE_GRID = np.linspace(-10.0, 10.0, 801)
 
 
