@@ -173,7 +173,8 @@ def _gradient_row(name: str, truth: Truth, witness: str, parameter: str, candida
     checked = np.ones(reference.shape, bool)
     if witness in truth.errors:  # an estimate, maybe of sampled entries (the others are NaN)
         checked = np.isfinite(reference)
-        allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed)
+        scale = float(np.max(np.abs(truth.gradients[SENSITIVITY_WITNESS][parameter]), initial=0.0))
+        allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed, reference, scale)
     exact = truth.gradients[SENSITIVITY_WITNESS][parameter][checked]  # not a noisy estimate's scale
     if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
         exact = np.zeros_like(exact)

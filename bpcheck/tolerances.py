@@ -316,9 +316,21 @@ def step_allowance(dtype: str | np.dtype, floor: float, lr: float, new_params: n
     return SAFETY * unit_roundoff(dtype) * np.abs(new_params) + floor + lr * gradient
 
 
-def finite_difference_allowance(estimate: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-    """Allowed |a_i − D_h,i| per entry: 8·estimate_i + the gradient allowance."""
-    return SAFETY * estimate + gradient
+def finite_difference_allowance(estimate: np.ndarray, gradient: np.ndarray, value: np.ndarray,
+                                scale: float) -> np.ndarray:
+    """Allowed |a_i − D_h,i| per entry: 8·estimate_i + the gradient allowance; ∞ (not judged)
+    where the estimate breaks its own premise, 8·estimate_i > |D_h,i| and estimate_i >
+    INFORMATIVE·``scale`` (the parameter's largest exact |g|).
+
+    Richardson's estimate assumes D_h − g ≈ c·h² with c·h² small against g. Where the estimate
+    is a sizeable share of the entry's own value, and not negligible against the gradient's
+    scale, the step is outside that regime (a kink or a log's curvature within h of θ: a
+    clipped probability 1.8e−7 from its clip 1e−7, moved by h = 6e−6, gives an estimate of
+    1.1·|D_h| and an error of 12·|D_h|): the estimate is no bound, and the other witnesses
+    decide those entries."""
+    allowed = SAFETY * estimate + gradient
+    broken = (SAFETY * estimate > np.abs(value)) & (estimate > INFORMATIVE * scale)
+    return np.where(broken, np.inf, allowed)
 
 
 def conclusive(allowance: np.ndarray, reference: np.ndarray, floor: float,

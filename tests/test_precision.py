@@ -174,10 +174,14 @@ def test_a_forward_torch_cannot_differentiate_twice_is_checked():
     assert {m.quantity for m in grid_findings(guarded(slip)).mismatches} == {"derivative"}
 
 
-def test_finite_differences_do_not_decide_on_a_kink_of_a_clipped_loss():
-    """BCE on probabilities clipped to [1e−7, 1 − 1e−7], a tanh output at exactly 0: the loss
-    has a kink there. Before, finite differences alone said DIFFERS (0.49 against torch's and
-    jax's 0): their Richardson estimate cannot see a kink, the gap of one-sided slopes does."""
+@pytest.mark.parametrize("w2, y", [(0.0, 0.0), (2.0**-23, 1.0)], ids=["at-the-clip", "within-h-of-it"])
+def test_finite_differences_do_not_decide_on_a_kink_of_a_clipped_loss(w2, y):
+    """BCE on probabilities clipped to [1e−7, 1 − 1e−7] after a tanh output. At exactly 0 the
+    loss has a kink: before, finite differences alone said DIFFERS (0.49 against torch's and
+    jax's 0); their Richardson estimate cannot see a kink, the gap of one-sided slopes does.
+    At p = 1.8e−7, 0.8e−7 from the clip (the corpus's seed-2 draw), the step h = 6e−6 spans the
+    kink and −log p's curvature: the estimate is 1.1·|D_h| and the error 12·|D_h| (DIFFERS
+    before); an estimate that size is no bound, and torch and jax decide."""
     from bpcheck import UserLoss
 
     eps = 1e-7
@@ -197,6 +201,6 @@ def test_finite_differences_do_not_decide_on_a_kink_of_a_clipped_loss():
                                                  + (1 - y) * jnp.log(1 - jnp.clip(p, eps, 1 - eps)), axis=0))
     with REGISTRY.scoped(clipped):
         spec = Spec((1, 1, 1), ("sigmoid", "tanh"), loss=clipped.name)
-        problem = Problem(spec, {"W1": np.array([[0.0, 0.0]]), "W2": np.array([[0.0, 0.0]])},
-                          np.array([[1.0]]), np.array([[0.0]]), 0.1)
+        problem = Problem(spec, {"W1": np.array([[0.0, 0.0]]), "W2": np.array([[w2, w2]])},
+                          np.array([[1.0]]), np.array([[y]]), 0.1)
         assert compare_rule(RULES["derived"], problem, ask_witnesses(problem)).verdict != DIFFERS
