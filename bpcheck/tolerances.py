@@ -81,7 +81,10 @@ implementation can show it, and the row says ``inconclusive``.
 Float32 rules are compared with the float64 truth computed from the *same* float32 inputs, so
 input quantisation does not count against them. An SGD step adds one rounding of θ − ηg
 (≤ u·|θ′| + tiny) to η times the gradient allowance. Finite differences carry their own
-estimated error per entry (``reference.numeric``): |a − D_h| ≤ 8·estimate + the allowance.
+estimated error per entry (``reference.numeric``): |a − D_h| ≤ 8·estimate + the allowance,
+except where the estimate breaks its own premise (8·estimate > |D_h| and estimate > INFORMATIVE
+of the gradient's scale: a kink or a log's curvature within the step). There the entry is not
+judged by finite differences; torch and jax decide it (``finite_difference_allowance``).
 
 **Optimizer trajectories.** (End-to-end training keeps the worst-case gradient bound τ·S as
 the gradient error scale of its reruns, and discards draws where τ > INFORMATIVE: rounding
