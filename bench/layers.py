@@ -31,7 +31,7 @@ from bpcheck.stack_compare import (
     witness,
 )
 from bpcheck.stack_problem import StackProblem, random_problem
-from bpcheck.stack_strategies import NETWORK_SCALES, networks, problems
+from bpcheck.stack_strategies import NETWORK_SCALES, networks, stack_problems
 from manual import stack_network
 from manual.stack import Stack
 
@@ -49,7 +49,7 @@ def drawn(count: int, sequences: bool = False) -> list[StackProblem]:
     @given(st.data())
     def draw(data):
         found.append(data.draw(sequence_problems()) if sequences
-                     else data.draw(problems(data.draw(networks()), scales=NETWORK_SCALES)))
+                     else data.draw(stack_problems(data.draw(networks()), scales=NETWORK_SCALES)))
 
     draw()
     return found[:count]

@@ -93,15 +93,15 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
     flows_back = any(np.any(gradient) for gradient in data.values())  # NaN counts as flowing
     return (cond, scale, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
-            underflow_floor(p.spec, p.n_samples, dtype), zero_reason(p.spec, flows_back, zs, output),
+            underflow_floor(p.spec, p.n_samples, dtype), no_flow_reason(p.spec, flows_back, zs, output),
             flows_back)
 
 
-#: How ``zero_reason`` begins where nothing flows back and no saturation explains it better.
+#: How ``no_flow_reason`` begins where nothing flows back and no saturation explains it better.
 NOTHING_FLOWS_BACK = "nothing flows back"
 
 
-def zero_reason(spec: Spec, flows_back: bool, zs: list[np.ndarray], output: np.ndarray) -> str:
+def no_flow_reason(spec: Spec, flows_back: bool, zs: list[np.ndarray], output: np.ndarray) -> str:
     """Why zeros cannot be judged here, "" if they can. Where nothing flows back (every entry of
     every data gradient exactly 0) a right rule and a wrong one give the same zeros, whatever
     scales them (a lost 1/N, a flipped δ), and a penalty's λθ beside them shows nothing of the

@@ -39,7 +39,7 @@ class Truth:
     witness_allowance: Params  # e_i between float64 witnesses (sensitivity reruns only)
     floor: float  # the underflow floor inside ``allowance``
     saturation: str  # why zeros cannot be judged: the most saturated unit, or nothing flowing
-    # back (``bpcheck.allowances.zero_reason``); said when a verdict is inconclusive
+    # back (``bpcheck.allowances.no_flow_reason``); said when a verdict is inconclusive
     flows_back: bool = True  # some data gradient is not exactly 0; if none is, no gradient row
     # can settle anything, not even one holding a penalty's λθ
     problem: str | None = field(default=None, kw_only=True)  # the fingerprint of the problem

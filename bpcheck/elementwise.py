@@ -39,12 +39,12 @@ import torch
 
 from bpcheck import precision
 from bpcheck.precision import PrecisionNote, Unjudged, distinct, note, unjudged
-from bpcheck.strategies import KINK_MARGIN
+from bpcheck.strategies import KINK_MARGIN_ABSOLUTE
 from bpcheck.tolerances import ROUNDINGS_PER_VALUE, SAFETY, unit_roundoff
 from reference import jax_ref, numeric  # noqa: F401  (jax_ref: float64 in jax)
 
 #: Where the grid samples z: |z| ≤ 10 (where the networks draw pre-activations), 801 points,
-#: plus each kink ± 2·KINK_MARGIN; points within KINK_MARGIN of a kink are left out.
+#: plus each kink ± 2·KINK_MARGIN_ABSOLUTE; points within KINK_MARGIN_ABSOLUTE of a kink are left out.
 GRID = precision.SCALE_GRID
 #: How far torch's and jax's derivatives of one forward may be apart, relative to the
 #: derivative's scale, before they are different functions: SAFETY float32 roundings, for
@@ -98,13 +98,14 @@ class Reach:
         kinks = f", {self.near_kinks} within 0.1 of a kink" if self.kinks else ""
         return (f"the networks met {self.count} pre-activations of it, z from {self.low:.3g} to "
                 f"{self.high:.3g} ({self.saturated} with |z| > {self.SATURATED_Z:g}{kinks}); the grid "
-                f"covers |z| ≤ {GRID[-1]:g} and each kink ± {2 * KINK_MARGIN:g}")
+                f"covers |z| ≤ {GRID[-1]:g} and each kink ± {2 * KINK_MARGIN_ABSOLUTE:g}")
 
 
 def grid(kinks: tuple[float, ...]) -> np.ndarray:
     """The z at which an activation with these kinks is compared."""
-    points = np.concatenate([GRID, *([k - 2 * KINK_MARGIN, k + 2 * KINK_MARGIN] for k in kinks)])
-    far = np.all([np.abs(points - k) >= KINK_MARGIN for k in kinks], axis=0) if kinks else True
+    beside = 2 * KINK_MARGIN_ABSOLUTE
+    points = np.concatenate([GRID, *([k - beside, k + beside] for k in kinks)])
+    far = np.all([np.abs(points - k) >= KINK_MARGIN_ABSOLUTE for k in kinks], axis=0) if kinks else True
     return np.unique(points[far])
 
 

@@ -21,7 +21,7 @@ from bpcheck.runtime import frozen_heap, one_thread
 from bpcheck.search import EXPLORE_AND_SHRINK
 from bpcheck.stack_compare import OWN_FORWARD, StackRule
 from bpcheck.stack_problem import StackProblem
-from bpcheck.stack_strategies import HIDDEN, problems, shapes
+from bpcheck.stack_strategies import HIDDEN, shapes, stack_problems
 from bpcheck.tolerances import LAYER_DIAGNOSIS
 from bpcheck.user_code import user_frame
 from bpcheck.user_layer import UserLayer, UserLayerError, guarded_call, registered
@@ -219,7 +219,7 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
                 reject()
             name = next(item.name for item in walk(stack.layers) if item.kind == layer.name)
             try:  # drawing the values runs the forward (the kink filter): it may raise too
-                problem = data.draw(problems(stack, min_batch=USER_BATCH))
+                problem = data.draw(stack_problems(stack, min_batch=USER_BATCH))
                 share, gain = flat_share(problem, name)
                 saturated = share > MOST_FLAT
                 if not saturated:

@@ -72,6 +72,69 @@ def _embedding_assigned(dout: Array, cache: tuple) -> tuple[None, dict]:
     return None, {"W": dW}
 
 
+def _rnn_bptt_one_step(dout: Array, cache: tuple) -> tuple[Array, dict]:
+    """Backpropagation through the last step alone (BPTT truncated to one step): ∂L/∂θ from
+    dout_{T−1} through step T−1; the earlier steps' dout, and h_{T−2}'s paths, are dropped
+    (∂L/∂h0 = 0 unless T = 1)."""
+    kind, x, _, caches = cache
+    dx, grads, _, dc = recurrent.zero_gradients(dout, cache)
+    last = x.shape[1] - 1
+    dp, dq, dc, direct = recurrent.step_backward(kind, dout[:, last], dc, caches[last])
+    dh = direct + recurrent.accumulate(last, dp, dq, cache, dx, grads)
+    return dx, recurrent.initial_state_gradients(grads, dh, dc) if last == 0 else grads
+
+
+def _through_time(dout: Array, cache: tuple, step=recurrent.step_backward, carried: bool = True
+                  ) -> tuple[Array, dict]:
+    """``recurrent.recurrent_backward``'s loop with ``step`` for the one-step backward; not
+    ``carried``: each step back from its own dout_t (dh_t = dout_t, dc_t = 0), the gradient
+    through h_t → h_{t+1} (and c_t → c_{t+1}) never added."""
+    kind, x, _, caches = cache
+    dx, grads, dh, dc = recurrent.zero_gradients(dout, cache)
+    no_dc = dc
+    for t in reversed(range(x.shape[1])):
+        dh_t, dc_t = (dout[:, t] + dh, dc) if carried else (dout[:, t], no_dc)
+        dp, dq, dc, direct = step(kind, dh_t, dc_t, caches[t])
+        dh = direct + recurrent.accumulate(t, dp, dq, cache, dx, grads)
+    return dx, recurrent.initial_state_gradients(grads, dh, dc)
+
+
+def _lstm_step_sigmoid_for_tanh(kind: str, dh: Array, dc: Array, step: tuple) -> tuple:
+    """lstm's step back with the tanh gate g differentiated as a sigmoid: its rows of dp are
+    ∂L/∂c_t ⊙ i ⊙ g(1 − g) for ∂L/∂c_t ⊙ i ⊙ (1 − g²); the other gates as derived."""
+    dp, _, dc_prev, direct = recurrent.step_backward(kind, dh, dc, step)
+    i, g = step[2], step[4]
+    width = g.shape[1]
+    dp[:, 2 * width:3 * width] = recurrent.cell_gradient(dh, dc, step) * i * (g * (1 - g))
+    return dp, dp, dc_prev, direct
+
+
+def _attention_unscaled_backward(dout: Array, cache: tuple) -> tuple[Array, dict]:
+    """dQ = dS K and dK = dSᵀ Q: the scores' 1/√d left out of the backward."""
+    q, k, _, p = cache[3:7]
+    grads, dv, dp = attention.values_backward(dout, cache)
+    ds = attention.softmax_backward(p, dp)
+    return attention.inputs_backward(ds @ k, ds.swapaxes(-1, -2) @ q, dv, cache, grads)
+
+
+def _softmax_diagonal(dout: Array, cache: tuple) -> tuple[Array, dict]:
+    """dS = p(1 − p) ⊙ dP: the softmax Jacobian diag(p) − p pᵀ reduced to its diagonal."""
+    q, k, _, p = cache[3:7]
+    grads, dv, dp = attention.values_backward(dout, cache)
+    dq, dk = attention.scores_backward(p * (1 - p) * dp, q, k)
+    return attention.inputs_backward(dq, dk, dv, cache, grads)
+
+
+def _causal_mask_ignored_backward(dout: Array, cache: tuple) -> tuple[Array, dict]:
+    """The softmax's backward from P recomputed without the causal mask, softmax_s(Q Kᵀ/√d)
+    over every s (dV from the masked P, as the forward computed it)."""
+    q, k = cache[3:5]
+    grads, dv, dp = attention.values_backward(dout, cache)
+    unmasked = attention.softmax_rows(attention.scores(q, k, causal=False))
+    dq, dk = attention.scores_backward(attention.softmax_backward(unmasked, dp), q, k)
+    return attention.inputs_backward(dq, dk, dv, cache, grads)
+
+
 def _mutant(name: str, kind: str, cause: str, forward=None, backward=None) -> StackRule:
     pairs = dict(DERIVED.pairs)
     old_forward, old_backward = pairs[kind]
@@ -102,18 +165,18 @@ LAYER_MUTANTS: dict[str, StackRule] = {rule.name: rule for rule in (
     _mutant("embedding_assigned", "embedding", "the embedding's gradient assigned, not accumulated, "
             "over repeated tokens", backward=_embedding_assigned),
     _mutant("rnn_bptt_one_step", "rnn", "backpropagation through time truncated to the last step",
-            backward=lambda d, c: recurrent.recurrent_backward(d, c, last_only=True)),
+            backward=_rnn_bptt_one_step),
     _mutant("rnn_hidden_not_carried", "rnn", "the hidden state's gradient not carried from step to step",
-            backward=lambda d, c: recurrent.recurrent_backward(d, c, carry=False)),
+            backward=lambda d, c: _through_time(d, c, carried=False)),
     _mutant("lstm_sigmoid_derivative_for_tanh", "lstm", "the lstm's tanh gate g differentiated as a "
-            "sigmoid: g(1 − g) for 1 − g²", backward=lambda d, c: recurrent.recurrent_backward(
-                d, c, sigma_for_tanh=True)),
+            "sigmoid: g(1 − g) for 1 − g²",
+            backward=lambda d, c: _through_time(d, c, _lstm_step_sigmoid_for_tanh)),
     _mutant("attention_unscaled_backward", "attention", "attention's backward without 1/√d",
-            backward=lambda d, c: attention.attention_backward(d, c, scale=False)),
+            backward=_attention_unscaled_backward),
     _mutant("softmax_diagonal", "attention", "attention's softmax Jacobian reduced to its diagonal "
-            "p(1 − p)", backward=lambda d, c: attention.attention_backward(d, c, diagonal=True)),
+            "p(1 − p)", backward=_softmax_diagonal),
     _mutant("causal_mask_ignored_backward", "attention", "the causal mask ignored in the softmax's "
-            "backward", backward=lambda d, c: attention.attention_backward(d, c, unmasked=True)),
+            "backward", backward=_causal_mask_ignored_backward),
 )}
 
 #: Each mutant's layer kind: the kind its pairs change.

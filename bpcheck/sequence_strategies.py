@@ -6,7 +6,7 @@ Hypothesis draws the structure — sequence length T 1–5 (MAX_STEPS), features
 vocabularies of 1–3 tokens with more token slots than tokens (N·T > V: some token repeats,
 so an embedding's gradient must accumulate), batch 1–4 — with every size capped so a failure
 shrinks to the smallest layer. Values are seeded as for every network of layers
-(``bpcheck.stack_strategies.problems``), at LAYER_SCALES for a layer alone and the networks'
+(``bpcheck.stack_strategies.stack_problems``), at LAYER_SCALES for a layer alone and the networks'
 scales in networks (saturated gates are inconclusive by design, and tested on their own); a
 per-step loss gets a padding mask from random lengths 1…T
 (``bpcheck.stack_problem.random_problem``).
@@ -17,7 +17,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from bpcheck.stack_problem import StackProblem
-from bpcheck.stack_strategies import HIDDEN, NETWORK_SCALES, problems, single_layer_problems
+from bpcheck.stack_strategies import HIDDEN, NETWORK_SCALES, single_layer_problems, stack_problems
 from manual.stack import LAYER_KINDS, SEQUENCE_KINDS, Stack
 
 MAX_STEPS, MAX_FEATURES, MAX_VOCAB = 5, 3, 3
@@ -53,7 +53,7 @@ def sequence_layer_problems(draw, kind: str, dtype: str = "float64") -> StackPro
         shape = (draw(st.integers(1, MAX_STEPS)), features)
         text = draw(sequence_layer(kind, features))
     stack = Stack(f"{text};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
-    return draw(problems(stack, scales=LAYER_SCALES))
+    return draw(stack_problems(stack, scales=LAYER_SCALES))
 
 
 def layer_problems(kind: str, dtype: str = "float64"):
@@ -94,4 +94,4 @@ def sequence_networks(draw, dtype: str = "float64") -> Stack:
 @st.composite
 def sequence_problems(draw, dtype: str = "float64") -> StackProblem:
     """A random sequence network and values for it, at the networks' scales."""
-    return draw(problems(draw(sequence_networks(dtype)), scales=NETWORK_SCALES))
+    return draw(stack_problems(draw(sequence_networks(dtype)), scales=NETWORK_SCALES))

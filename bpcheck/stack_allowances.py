@@ -49,10 +49,9 @@ from bpcheck.tolerances import (
     spread_allowance,
     unit_roundoff,
 )
-from manual.spec import ACTIVATIONS, LOSSES, parse_activation
+from manual.spec import ACTIVATIONS, LOSSES, Params, parse_activation
 from manual.stack import ACTIVATION, LAYER_KINDS, Stack, layer_inputs, walk
 
-Params = dict[str, np.ndarray]
 #: layers with activations inside: the recurrent kinds and attention
 INNER = (*(name for name, kind in LAYER_KINDS.items() if kind.gates), "attention")
 

@@ -33,10 +33,10 @@ from bpcheck.stack_allowances import conditioning, lost_in_float32, measure, one
 from bpcheck.stack_problem import StackProblem
 from bpcheck.tolerances import Conditioning
 from manual import stack_network
+from manual.spec import Params
 from manual.stack import LAYER_KINDS, param_shapes, walk
 from reference.differences import central_differences
 
-Params = dict[str, np.ndarray]
 #: ``progress(what, done, total)``: the phase, and how far it is (total None: unknown).
 Progress = Callable[[str, int, int | None], None]
 OWN_FORWARD = "own forward"  # the witness name of finite differences of the rule's forward
@@ -129,7 +129,7 @@ def behind_user_layers(stack) -> list[str]:
     return names + ([] if stack.tokens else ["x"])
 
 
-def zero_reason(truth: Params, witness_allowance: Params) -> str:
+def rounding_zero_reason(truth: Params, witness_allowance: Params) -> str:
     """The parameters (or x) whose gradient is zero up to float64 rounding but not exactly zero,
     which no comparison can settle ("" if none): a bias just before batch norm, say. (An exact
     zero is compared exactly.)"""
@@ -182,7 +182,8 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     ill = (f"your layer is too ill-conditioned here to judge {', '.join(lost)} in places: torch "
            "computing it in float32 loses three digits or more there (a saturated tanh or sigmoid "
            "inside it?), so no bound on float64 rounding is known" if lost else "")
-    reason = (saturated or why or zero_reason(grads["torch"], witness_allowance) or ill) if flows_back else (
+    rounding = rounding_zero_reason(grads["torch"], witness_allowance) if flows_back else ""
+    reason = (saturated or why or rounding or ill) if flows_back else (
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")
     return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpcheck.problem import fingerprint
-from manual.spec import check_learning_rate
+from manual.spec import Params, check_learning_rate
 from manual.stack import PADDING, Stack, buffer_shapes, mask_shapes, param_shapes, walk
 from manual.stack_checks import check_stack_problem
-
-Params = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ batch 1–4 — with every size capped so a failure shrinks to the smallest laye
 *values* are drawn from a NumPy generator seeded by Hypothesis, at a scale Hypothesis picks
 (10⁻², 1 or 10²): continuous values make ties (two equal maxima in a pooling window) and kinks
 (a relu input at 0) events of probability zero, where Hypothesis's element-wise arrays favour
-repeated values; ``away_from_kinks`` then rejects the rare draw within KINK_MARGIN of one, so
-finite differences never step across. The tie convention and batch norm's batch of one are
-tested on their own.
+repeated values; ``away_from_kinks_and_ties`` then rejects the rare draw within
+KINK_MARGIN_RELATIVE of one, so finite differences never step across. The tie convention and
+batch norm's batch of one are tested on their own.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ NETWORK_SCALES = (1e-2, 1.0, 10.0)
 #: step θ by ≲ 1e−5·max(1, |θ|) (h and 2h): at input scale 1 and above that moves a layer's
 #: input far less; at 10⁻² about as much, and a step across a kink then shows as D_h ≠ D_2h,
 #: which widens the difference's error estimate (the row is inconclusive, not a false alarm).
-KINK_MARGIN = 1e-3
+KINK_MARGIN_RELATIVE = 1e-3
 #: Kinds checked alone (activations, flatten and residual blocks are checked inside networks).
 ALONE = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dropout", "dense")
 
@@ -85,9 +85,11 @@ def shapes(draw, spatial: bool, channels: int = MAX_CHANNELS, features: int = 6)
 
 
 @st.composite
-def problems(draw, stack: Stack, min_batch: int = 1, scales: tuple[float, ...] = SCALES) -> StackProblem:
+def stack_problems(draw, stack: Stack, min_batch: int = 1, scales: tuple[float, ...] = SCALES
+                   ) -> StackProblem:
     """Values for ``stack``: a batch of 1–4 (at least ``min_batch``), seeded values at one of
-    ``scales``, η = 0.1; rejected (``hypothesis.assume``) within KINK_MARGIN of a kink or tie."""
+    ``scales``, η = 0.1; rejected (``hypothesis.assume``) within KINK_MARGIN_RELATIVE of a kink
+    or tie."""
     from hypothesis import assume
 
     # batch norm over 3 values a channel at least: with 2, x̂ = ±1 whatever x is, and ∂L/∂x ≡ 0
@@ -95,7 +97,7 @@ def problems(draw, stack: Stack, min_batch: int = 1, scales: tuple[float, ...] =
     n = draw(st.integers(max([min_batch, *(math.ceil(3 / size) for size in per_sample)]), MAX_BATCH))
     problem = random_problem(stack, n, seed=draw(st.integers(0, 2**32 - 1)),
                              scale=draw(st.sampled_from(scales)))
-    assume(away_from_kinks(problem))
+    assume(away_from_kinks_and_ties(problem))
     return problem
 
 
@@ -110,11 +112,11 @@ def single_layer_problems(draw, kind: str, dtype: str = "float64") -> StackProbl
     shape = draw(shapes(spatial).filter(lambda s: kind != "layer_norm" or math.prod(s) > 2))
     text = draw(layer_texts(kind, shape))
     stack = Stack(f"{text};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
-    return draw(problems(stack))
+    return draw(stack_problems(stack))
 
 
-def away_from_kinks(problem: StackProblem) -> bool:
-    """Every activation input at least KINK_MARGIN·(its layer's largest |input|) from the
+def away_from_kinks_and_ties(problem: StackProblem) -> bool:
+    """Every activation input at least KINK_MARGIN_RELATIVE·(its layer's largest |input|) from the
     record's kinks, and every max-pooling window's largest value that far above the next."""
     p = problem.in_float64()
     return _clear(p.stack.layers, p.x, p)
@@ -125,9 +127,9 @@ def _clear(layers, x: np.ndarray, p: StackProblem) -> bool:
         scale = max(float(np.max(np.abs(x), initial=0.0)), np.finfo(float).tiny)
         kinks = (ACTIVATIONS[parse_activation(layer.activation)[0]].kinks if layer.kind == ACTIVATION
                  else LAYER_KINDS[layer.kind].kinks if layer.kind in LAYER_KINDS else ())
-        if any(np.min(np.abs(x - kink)) < KINK_MARGIN * scale for kink in kinks):
+        if any(np.min(np.abs(x - kink)) < KINK_MARGIN_RELATIVE * scale for kink in kinks):
             return False
-        if layer.kind == "max_pool2d" and _smallest_gap(x, layer) < KINK_MARGIN * scale:
+        if layer.kind == "max_pool2d" and _smallest_gap(x, layer) < KINK_MARGIN_RELATIVE * scale:
             return False
         if layer.kind == "res" and not _clear(layer.body, x, p):
             return False

@@ -6,9 +6,9 @@ biases within the seed program's initialisation range ±1/√(fan_in + 1), input
 0.01 ≤ |x| ≤ 2,
 targets in [−1, 1] (values), [0, 1] (probabilities) or {0 … C−1} (labels), η in [1e−3, 1].
 That keeps most pre-activations where float64 autodiff is itself accurate (see
-``bpcheck.tolerances``); saturation has dedicated tests. Pre-activations keep KINK_MARGIN from
-every kink by construction: each bias is moved just enough (``clear_of_kinks``), so the kink
-filter ``away_from_kinks`` rejects almost nothing.
+``bpcheck.tolerances``); saturation has dedicated tests. Pre-activations keep
+KINK_MARGIN_ABSOLUTE from every kink by construction: each bias is moved just enough
+(``clear_of_kinks``), so the kink filter ``away_from_kinks`` rejects almost nothing.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ INPUT_SMALLEST = 1e-2
 PARAMETERS = (0.01, 0.2, 1.5)
 #: How far test pre-activations keep from an activation's kinks (its record's ``kinks``):
 #: finite differences step ≲ 1e−5, float32 rounds z by ≲ 1e−5, XLA flushes subnormals to zero.
-KINK_MARGIN = 1e-2
+KINK_MARGIN_ABSOLUTE = 1e-2
 #: ``clear_of_kinks`` moves pre-activations to this distance at least, a little beyond
-#: KINK_MARGIN, so that rounding the moved bias to float32 cannot undo it.
-KINK_CLEARANCE = 1.125 * KINK_MARGIN
+#: KINK_MARGIN_ABSOLUTE, so that rounding the moved bias to float32 cannot undo it.
+KINK_CLEARANCE = 1.125 * KINK_MARGIN_ABSOLUTE
 
 
 def hidden_activations() -> list[str]:
@@ -156,7 +156,7 @@ def clear_of_kinks(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray) -> 
     """The parameters with each bias moved, layer by layer, so that every pre-activation of its
     unit keeps at least KINK_CLEARANCE from its activation's kinks. With m = KINK_CLEARANCE,
     a shift d is forbidden in (c − z_n − m, c − z_n + m) for every sample n and kink c; the
-    candidates are 0 and c − z_n ± 1.25·KINK_MARGIN, and the unit takes the smallest allowed
+    candidates are 0 and c − z_n ± 1.25·KINK_MARGIN_ABSOLUTE, and the unit takes the smallest allowed
     one that keeps the bias within its layer's bound (in the dtype) — ties upward, so a unit
     drawn exactly on relu's kink is moved live, not dead. A unit with no such candidate keeps
     its bias (``away_from_kinks`` then rejects the draw). A moved bias moves every later
@@ -172,7 +172,7 @@ def clear_of_kinks(spec: Spec, params: dict[str, np.ndarray], X: np.ndarray) -> 
         bias = params[key][column].astype(np.float64)
         bound = float(np.dtype(spec.dtype).type(weight_bound(spec, key)))  # as ``bounded`` drew it
         ends = (kinks[:, None, None] - z[None] + np.array([1, -1])[:, None, None, None]
-                * 1.25 * KINK_MARGIN).reshape(-1, z.shape[1])  # (2·kinks·samples, units), + first
+                * 1.25 * KINK_MARGIN_ABSOLUTE).reshape(-1, z.shape[1])  # (2·kinks·samples, units), + first
         shifts = np.concatenate([np.zeros((1, z.shape[1])), ends])
         clear = np.min(_distance_to(kinks, z[None] + shifts[:, None, :]), axis=1) >= KINK_CLEARANCE
         clear &= np.abs(bias + shifts) <= bound
@@ -190,10 +190,10 @@ def _distance_to(kinks: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def away_from_kinks(problem: Problem) -> bool:
-    """True when every pre-activation is at least KINK_MARGIN from its activation's kinks."""
+    """True when every pre-activation is at least KINK_MARGIN_ABSOLUTE from its activation's kinks."""
     p = problem.in_float64()
     zs = numeric.preactivations(p.spec, p.params, p.X)
-    return all(np.min(np.abs(z - kink)) >= KINK_MARGIN
+    return all(np.min(np.abs(z - kink)) >= KINK_MARGIN_ABSOLUTE
                for z, name in zip(zs, p.spec.activations, strict=True)
                for kink in ACTIVATIONS[parse_activation(name)[0]].kinks)
 

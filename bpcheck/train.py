@@ -44,7 +44,7 @@ def train_curve(rule: UpdateRule, spec: Spec, params, data: Split, lr: float, ep
     permutation(seed + e), the same for every rule and learning rate. Where a step or the loss
     overflows, the curve stops: ``diverged`` is that epoch."""
     curve, n = Curve(dataset, rule.name, lr), data.X_train.shape[1]
-    Y = targets(spec, data)
+    Y = split_targets(spec, data)
     for epoch in range(epochs):
         order = np.random.default_rng(seed + 1 + epoch).permutation(n)
         try:
@@ -79,6 +79,6 @@ def seed_program_spec(data: Split, hidden: tuple[int, ...] | None, random_seed: 
     return Spec(sizes, activations or ("sigmoid",) * (len(sizes) - 1), loss)
 
 
-def targets(spec: Spec, data: Split) -> np.ndarray:
+def split_targets(spec: Spec, data: Split) -> np.ndarray:
     """One-hot columns, or class labels for a loss that takes labels."""
     return data.y_train if target_kind(spec.loss) == "labels" else data.Y_train

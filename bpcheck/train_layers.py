@@ -28,10 +28,10 @@ from bpcheck.train import Curve, finite_params
 from manual import stack_network
 from manual.layers.normalisation import batch_norm_eval_forward
 from manual.network import Overflow, quiet
+from manual.spec import Params
 from manual.stack import PADDING, Layer, Stack, mask_shapes, walk
 
 Array = np.ndarray
-Params = dict[str, Array]
 
 #: The default network for ``bpcheck train --network``: one convolution, pooling, a dense
 #: read-out to the 10 classes, on digits' 8×8 images (``DIGITS_INPUT``).
@@ -125,13 +125,13 @@ def evaluate(rule: StackRule, stack: Stack, params: Params, buffers: Params, x: 
     return (loss if np.isfinite(loss) else float("nan")), float(accuracy)
 
 
-#: Training or test data of ``train_curve``: (x, class labels, padding (N, T) or None).
+#: Training or test data of ``train_data_curve``: (x, class labels, padding (N, T) or None).
 Data = tuple[Array, Array, Array | None]
 
 
-def train_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, train: Data, test: Data,
-                lr: float, epochs: int, batch: int, seed: int, dataset: str,
-                on_epoch: Callable[[], None] = lambda: None) -> Curve:
+def train_data_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, train: Data,
+                     test: Data, lr: float, epochs: int, batch: int, seed: int, dataset: str,
+                     on_epoch: Callable[[], None] = lambda: None) -> Curve:
     """Mini-batch SGD with the rule's pairs from (params, buffers), which are not written to;
     epoch e visits the samples in the order of permutation(seed + 1 + e), the same for every
     rule and learning rate. Evaluation after each epoch: the module docstring. Where a step
@@ -169,7 +169,7 @@ def train_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, 
 def train_stack_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, data: Split,
                       lr: float, epochs: int, batch: int, seed: int, dataset: str,
                       on_epoch: Callable[[], None] = lambda: None) -> Curve:
-    """``train_curve`` on a dataset split's feature columns."""
-    return train_curve(rule, stack, params, buffers, (samples(stack, data.X_train), data.y_train, None),
-                       (samples(stack, data.X_test), data.y_test, None), lr, epochs, batch, seed, dataset,
-                       on_epoch)
+    """``train_data_curve`` on a dataset split's feature columns."""
+    return train_data_curve(rule, stack, params, buffers, (samples(stack, data.X_train), data.y_train, None),
+                            (samples(stack, data.X_test), data.y_test, None), lr, epochs, batch, seed,
+                            dataset, on_epoch)

@@ -30,11 +30,11 @@ import numpy as np
 
 from bpcheck.stack_compare import StackRule
 from bpcheck.train import Curve
-from bpcheck.train_layers import train_curve
+from bpcheck.train_layers import train_data_curve
+from manual.spec import Params
 from manual.stack import Stack
 
 Array = np.ndarray
-Params = dict[str, Array]
 #: (tokens x (N, T), labels y (N, T) or (N,), padding (N, T) 0/1) of n sequences of length T.
 Generator = Callable[[int, int, np.random.Generator], tuple[Array, Array, Array]]
 
@@ -125,8 +125,8 @@ def misfit(stack: Stack, task: str) -> str:
 def train_sequence_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params,
                          data: Sequences, lr: float, epochs: int, batch: int, seed: int,
                          on_epoch: Callable[[], None] = lambda: None) -> Curve:
-    """``bpcheck.train_layers.train_curve`` on the task's sequences, padding included; the
+    """``bpcheck.train_layers.train_data_curve`` on the task's sequences, padding included; the
     curve's dataset is the task."""
-    return train_curve(rule, stack, params, buffers, (data.x_train, data.y_train, data.padding_train),
-                       (data.x_test, data.y_test, data.padding_test), lr, epochs, batch, seed, data.task,
-                       on_epoch)
+    return train_data_curve(rule, stack, params, buffers, (data.x_train, data.y_train, data.padding_train),
+                            (data.x_test, data.y_test, data.padding_test), lr, epochs, batch, seed,
+                            data.task, on_epoch)

@@ -19,11 +19,11 @@ import numpy as np
 from manual.layers import attention, conv, normalisation, pooling, recurrent, sequence, simple
 from manual.losses import LOSSES, reduce, reduction_scale
 from manual.network import quiet
+from manual.spec import Params
 from manual.stack import ACTIVATION, PADDING, Layer, Stack
 from manual.stack_checks import check_stack_problem
 
 Array = np.ndarray
-Params = dict[str, Array]
 
 #: kind → (forward, backward): the pairs of ``manual.layers``.
 PAIRS: dict[str, tuple[Callable, Callable]] = {

@@ -19,13 +19,12 @@ import numpy as np
 import optax
 from jax import lax
 
-from manual.spec import ACTIVATION, PADDING, Layer, Stack, layers_of, stride, walk
+from manual.spec import ACTIVATION, PADDING, Layer, Params, Stack, layers_of, stride, walk
 from reference.jax_ref import ACTIVATIONS, LOSSES, activation, require_x64
 
 require_x64()  # jax_ref switches x64 on at import; fail loudly if it did not take
 
 TITLE = "jax"
-Params = dict[str, np.ndarray]
 Arrays = dict[str, jax.Array]
 #: kind → a user's jax forward ``f(x, params) → out`` (``bpcheck.user_layer`` registers them)
 USER_LAYERS: dict[str, Callable] = {}

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from manual.spec import Layer
+from manual.spec import Layer, Params
 
-Params = dict[str, np.ndarray]
 Tensors = dict[str, torch.Tensor]
 
 RECURRENT = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}

@@ -18,14 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch.optim.sgd import sgd
 
-from manual.spec import ACTIVATION, PADDING, Layer, Stack, stride, walk
+from manual.spec import ACTIVATION, PADDING, Layer, Params, Stack, stride, walk
 from reference.torch_ref import LOSSES, activation
 from reference.torch_sequence import RECURRENT, attention, inner_preactivations, recurrent
 
 __all__ = ["inner_preactivations"]  # the allowances read it through this module
 
 TITLE = "torch"
-Params = dict[str, np.ndarray]
 Tensors = dict[str, torch.Tensor]
 #: kind → a user's torch forward ``f(x, params) → out`` (``bpcheck.user_layer`` registers them)
 USER_LAYERS: dict[str, Callable] = {}

@@ -15,7 +15,7 @@ from bpcheck import UserActivation, check
 from bpcheck.checking import PASSED, RAISED, UNCHECKED, WRONG
 from bpcheck.elementwise import Mismatch, activation_mismatches, distinct, grid, undeclared_kinks
 from bpcheck.extend import guarded
-from bpcheck.strategies import KINK_MARGIN
+from bpcheck.strategies import KINK_MARGIN_ABSOLUTE
 
 
 def softsign(z):
@@ -62,8 +62,9 @@ def test_a_derivative_wrong_only_far_out_is_caught_on_the_grid():
 
 def test_the_grid_keeps_away_from_declared_kinks_and_visits_both_sides():
     z = grid((0.0, 1.5))
-    assert np.min(np.abs(z)) >= KINK_MARGIN and np.min(np.abs(z - 1.5)) >= KINK_MARGIN
-    assert np.any(np.isclose(z, 2 * KINK_MARGIN)) and np.any(np.isclose(z, 1.5 - 2 * KINK_MARGIN))
+    assert np.min(np.abs(z)) >= KINK_MARGIN_ABSOLUTE and np.min(np.abs(z - 1.5)) >= KINK_MARGIN_ABSOLUTE
+    beside = 2 * KINK_MARGIN_ABSOLUTE
+    assert np.any(np.isclose(z, beside)) and np.any(np.isclose(z, 1.5 - beside))
 
 
 def test_a_forward_that_raises_is_named():

@@ -3,11 +3,16 @@ and the layer-by-layer diagnosis names its cause without reading the mutant."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import manual.layers
 from bpcheck.layer_diagnose import NEARBY, diagnose_layers
 from bpcheck.layer_mutants import LAYER_MUTANTS, MUTANT_KINDS
 from bpcheck.sequence_strategies import layer_problems
@@ -44,6 +49,20 @@ def test_every_mutant_has_a_cause_the_panel_can_name():
     for name, words in CAUSE.items():
         assert any(words in hypothesis for hypothesis, _ in NEARBY[MUTANT_KINDS[name]]), name
     assert not any(rule.claims_correct for rule in LAYER_MUTANTS.values())
+
+
+def test_manual_layers_hold_no_mutant_switch():
+    """manual/ holds the derivations only: no function of manual.layers takes a switch (a
+    parameter defaulting to True or False) that turns a mistake on; the mutants swap whole
+    functions (``bpcheck.layer_mutants``)."""
+    switches = []
+    for info in pkgutil.iter_modules(manual.layers.__path__):
+        module = importlib.import_module(f"manual.layers.{info.name}")
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            parameters = inspect.signature(function).parameters.values()
+            switches += [f"{module.__name__}.{name}({p.name}=)" for p in parameters
+                         if function.__module__ == module.__name__ and isinstance(p.default, bool)]
+    assert switches == []
 
 
 def _changes_something(name: str, problem) -> bool:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bpcheck.stack_compare import DERIVED, compare_stack
 from bpcheck.stack_problem import StackProblem, random_problem
-from bpcheck.stack_strategies import ALONE, NETWORK_SCALES, networks, problems, single_layer_problems
+from bpcheck.stack_strategies import ALONE, NETWORK_SCALES, networks, single_layer_problems, stack_problems
 from manual import stack_network
 from manual.spec import ACTIVATIONS, LOSSES, parse_activation
 from manual.stack import Stack, param_shapes
@@ -57,7 +57,8 @@ def test_each_layer_alone_agrees_with_torch_jax_and_finite_differences(kind, dty
 @settings(max_examples=NETWORK_EXAMPLES)
 @given(data=st.data())
 def test_random_networks_agree_with_torch_jax_and_finite_differences(dtype, data):
-    assert_agrees_with_every_witness(data.draw(problems(data.draw(networks(dtype)), scales=NETWORK_SCALES)))
+    stack = data.draw(networks(dtype))
+    assert_agrees_with_every_witness(data.draw(stack_problems(stack, scales=NETWORK_SCALES)))
 
 
 def test_the_issue_example_network_agrees_in_both_dtypes():

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bpcheck.strategies import KINK_MARGIN, activation_names, bounded
+from bpcheck.strategies import KINK_MARGIN_ABSOLUTE, activation_names, bounded
 from bpcheck.tolerances import SAFETY, unit_roundoff
 from manual import spec as vocabulary
 from manual.activations import ACTIVATIONS, activation
@@ -85,7 +85,7 @@ def test_activation_value_and_vjp_match_torch_autograd_and_jax_grad(name, data, 
     upstream = np.resize(upstream, z.shape)
     record = vocabulary.ACTIVATIONS[vocabulary.parse_activation(name)[0]]
     for kink in record.kinks:  # a kink has its own test
-        z = np.where(np.abs(z - kink) < KINK_MARGIN, kink + 1.0, z)
+        z = np.where(np.abs(z - kink) < KINK_MARGIN_ABSOLUTE, kink + 1.0, z)
     manual = activation(name)
     a = manual.value(z)
     t = torch.tensor(z.T, requires_grad=True)

@@ -16,8 +16,7 @@ from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesse
 from bpcheck.mutants import MUTANTS
 from bpcheck.stack_compare import DERIVED, StackRule, compare_stack
 from bpcheck.stack_problem import random_problem
-from bpcheck.stack_strategies import networks
-from bpcheck.stack_strategies import problems as stack_problems
+from bpcheck.stack_strategies import networks, stack_problems
 from bpcheck.strategies import problems, specs
 from bpcheck.tolerances import OUTPUT_FORM_LIMIT, unit_roundoff
 from manual import activations

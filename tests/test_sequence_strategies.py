@@ -16,7 +16,7 @@ from bpcheck.sequence_strategies import (
     sequence_networks,
     sequence_problems,
 )
-from bpcheck.stack_strategies import KINK_MARGIN, MAX_BATCH
+from bpcheck.stack_strategies import KINK_MARGIN_RELATIVE, MAX_BATCH
 from manual.spec import ACTIVATIONS, parse_activation
 from manual.stack import SEQUENCE_KINDS, walk
 from reference import torch_stack
@@ -43,7 +43,7 @@ def test_drawn_sequence_problems_are_capped_and_away_from_kinks(data):
     for layer, x in inputs:
         if layer.kind == "activation":
             for kink in ACTIVATIONS[parse_activation(layer.activation)[0]].kinks:
-                assert np.min(np.abs(x - kink)) >= KINK_MARGIN * float(np.max(np.abs(x)))
+                assert np.min(np.abs(x - kink)) >= KINK_MARGIN_RELATIVE * float(np.max(np.abs(x)))
 
 
 @pytest.mark.parametrize(("kind", "condition"), [

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from bpcheck.stack_strategies import (
     ALONE,
-    KINK_MARGIN,
+    KINK_MARGIN_RELATIVE,
     MAX_BATCH,
     MAX_SIDE,
     NETWORK_SCALES,
     networks,
-    problems,
     single_layer_problems,
+    stack_problems,
 )
 from manual.spec import ACTIVATIONS, parse_activation
 from manual.stack import layer_inputs, stride, walk
@@ -30,8 +30,8 @@ from reference import torch_stack
 @settings(max_examples=60)
 @given(data=st.data())
 def test_drawn_problems_are_capped_and_away_from_kinks_and_ties(data):
-    problem = data.draw(st.one_of(st.sampled_from(ALONE).flatmap(single_layer_problems),
-                                  networks().flatmap(lambda stack: problems(stack, scales=NETWORK_SCALES))))
+    in_networks = networks().flatmap(lambda stack: stack_problems(stack, scales=NETWORK_SCALES))
+    problem = data.draw(st.one_of(st.sampled_from(ALONE).flatmap(single_layer_problems), in_networks))
     assert 1 <= problem.n_samples <= MAX_BATCH
     assert all(side <= MAX_SIDE for side in problem.stack.input_shape[1:])
     inputs, _ = torch_stack.layer_inputs(problem.stack, problem.params, problem.x, problem.masks)
@@ -39,11 +39,11 @@ def test_drawn_problems_are_capped_and_away_from_kinks_and_ties(data):
         scale = float(np.max(np.abs(x)))
         if layer.kind == "activation":  # the activation's record says where its kinks are
             for kink in ACTIVATIONS[parse_activation(layer.activation)[0]].kinks:
-                assert np.min(np.abs(x - kink)) >= KINK_MARGIN * scale
+                assert np.min(np.abs(x - kink)) >= KINK_MARGIN_RELATIVE * scale
         if layer.kind == "max_pool2d" and layer.kernel != (1, 1):  # a window of one has no tie
             windows = torch.nn.functional.unfold(torch.tensor(x), layer.kernel, stride=stride(layer))
             top = torch.topk(windows.reshape(x.shape[0], x.shape[1], -1, windows.shape[-1]), 2, dim=2).values
-            assert float((top[:, :, 0] - top[:, :, 1]).min()) >= KINK_MARGIN * scale
+            assert float((top[:, :, 0] - top[:, :, 1]).min()) >= KINK_MARGIN_RELATIVE * scale
     for layer, shape in layer_inputs(problem.stack):
         if layer.kind == "batch_norm":  # three values per channel at least
             assert problem.n_samples * math.prod(shape[1:]) >= 3

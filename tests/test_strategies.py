@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bpcheck.strategies import (
     INPUT_BOUND,
-    KINK_MARGIN,
+    KINK_MARGIN_ABSOLUTE,
     MAX_BATCH,
     MAX_HIDDEN_LAYERS,
     MAX_WIDTH,
@@ -78,7 +78,7 @@ KINKED = [name for name, record in ACTIVATIONS.items() if record.kinks]
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @given(data=st.data())
 def test_problems_keep_clear_of_kinks_by_construction(dtype, data):
-    """Every drawn pre-activation keeps KINK_MARGIN from its kinks, with no draw rejected: the
+    """Every drawn pre-activation keeps KINK_MARGIN_ABSOLUTE from its kinks, with no draw rejected: the
     construction fails only where a unit's N·K forbidden intervals, 0.0225 wide, cover its whole
     bias range (≥ 2/√17 wide; the built-in kinks, one per activation, cover 0.2 at most)."""
     activation = data.draw(st.sampled_from(KINKED))
@@ -93,8 +93,8 @@ def test_clear_of_kinks_moves_a_bias_by_the_smallest_shift_and_leaves_the_input_
     X = np.array([[1.0], [1.004]])  # z = 0.002 and 0.004: both too near relu's kink at 0
     cleared = clear_of_kinks(spec, params, X)
     assert params["b1"][0] == -0.498 and X[1, 0] == 1.004  # the caller's arrays are untouched
-    # the smallest move: up until z = 0.002 is 1.25·KINK_MARGIN (down would take 0.004 + 0.0125)
-    assert cleared["b1"][0] == pytest.approx(-0.498 - 0.002 + 1.25 * KINK_MARGIN)
+    # the smallest move: up until z = 0.002 is 1.25·KINK_MARGIN_ABSOLUTE (down would take 0.004 + 0.0125)
+    assert cleared["b1"][0] == pytest.approx(-0.498 - 0.002 + 1.25 * KINK_MARGIN_ABSOLUTE)
     assert cleared["W1"] is not params["W1"] and np.array_equal(cleared["W2"], params["W2"])
 
 
@@ -105,7 +105,7 @@ def test_clear_of_kinks_leaves_a_float32_bias_at_its_bound_and_moves_a_unit_on_t
               "W2": np.zeros((1, 2), np.float32), "b2": np.zeros(1, np.float32)}
     cleared = clear_of_kinks(spec, params, np.ones((3, 5), np.float32))
     assert cleared["b1"][0] == bound  # z = bound, far from the kink: not moved
-    assert cleared["b1"][1] == np.float32(1.25 * KINK_MARGIN)  # z = 0 exactly: moved up, live
+    assert cleared["b1"][1] == np.float32(1.25 * KINK_MARGIN_ABSOLUTE)  # z = 0 exactly: moved up, live
 
 
 def test_clear_of_kinks_handles_many_declared_kinks_in_memory_linear_in_their_number():

@@ -8,6 +8,7 @@ import pytest
 
 from bpcheck import UserLayer, check, check_layer
 from bpcheck.layer_check import RAISED, WITNESSES_DIFFER
+from bpcheck.stack_strategies import KINK_MARGIN_RELATIVE
 from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack_network import PAIRS
 from tests.assertions import run_cli
@@ -195,7 +196,7 @@ def test_declared_kinks_keep_the_draws_away_from_them():
                          jax=lambda x, p: jnp.where(x > 0, x, p["a"][:, None, None] * x),
                          parameters={"a": lambda shape: shape[:1]}, rank=3, kinks=(0.0,))
     assert check_layer(declared, EXAMPLES).passed
-    assert min(seen) >= 1e-3  # KINK_MARGIN of each input's scale, on every forward that ran
+    assert min(seen) >= KINK_MARGIN_RELATIVE  # of each input's scale, on every forward that ran
 
 
 def _gated(x, p):

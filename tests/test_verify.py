@@ -16,7 +16,7 @@ from bpcheck.compare import ask_witnesses, compare_rule
 from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
 from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
-from bpcheck.strategies import KINK_MARGIN, away_from_kinks
+from bpcheck.strategies import KINK_MARGIN_ABSOLUTE, away_from_kinks
 from bpcheck.tolerances import SAFETY, unit_roundoff
 from manual import spec as vocabulary
 from manual.rules import RULES
@@ -134,7 +134,7 @@ def test_a_user_activation_declares_its_kinks_and_draws_keep_away():
     with REGISTRY.scoped(kinked):
         assert vocabulary.ACTIVATIONS["soft_relu"].kinks == (0.0,)
         near = Problem(Spec(*spec_args), {"W1": np.ones((1, 1)), "b1": np.zeros(1)},
-                       np.full((1, 1), KINK_MARGIN / 2), np.zeros((1, 1)), 0.1)
+                       np.full((1, 1), KINK_MARGIN_ABSOLUTE / 2), np.zeros((1, 1)), 0.1)
         assert not away_from_kinks(near)
         assert away_from_kinks(Problem(near.spec, near.params, np.ones((1, 1)), near.Y, 0.1))
     with REGISTRY.scoped(UserActivation("soft_relu", **SOFT_RELU)):  # undeclared: nothing to avoid

@@ -80,37 +80,50 @@ def softmax_backward(p: Array, dp: Array) -> Array:
     return p * (dp - np.sum(p * dp, axis=-1, keepdims=True))
 
 
-def attention_backward(dout: Array, cache: tuple, scale: bool = True, diagonal: bool = False,
-                       unmasked: bool = False) -> tuple[Array, dict[str, Array]]:
-    """∂L/∂x and the projections' gradients. The keywords are mistakes kept for the mutants:
-    ``scale=False`` leaves 1/√d out of dQ and dK, ``diagonal`` takes the softmax Jacobian as
-    diag(p(1 − p)), ``unmasked`` takes the softmax's backward with P recomputed without the
-    causal mask."""
-    x, params, layer, q, k, v, p, o = cache
-    grads: dict[str, Array] = {}
+def _flat(a: Array) -> Array:
+    return a.reshape(-1, a.shape[-1])
 
-    def flat(a: Array) -> Array:
-        return a.reshape(-1, a.shape[-1])
+
+def values_backward(dout: Array, cache: tuple) -> tuple[dict[str, Array], Array, Array]:
+    """(∂L/∂W_o and ∂L/∂b_o, dV, dP) per head from dout: ∂L/∂W_o = Σ doutᵀ O, ∂L/∂b_o = Σ dout,
+    dO = dout W_o (dout without projections), dV = Pᵀ dO, dP = dO Vᵀ."""
+    _, params, layer, _, _, v, p, o = cache
+    grads: dict[str, Array] = {}
     if layer.projections:
-        grads["W_o"] = flat(dout).T @ flat(o)
+        grads["W_o"] = _flat(dout).T @ _flat(o)
         if "b_o" in params:
-            grads["b_o"] = flat(dout).sum(axis=0)
+            grads["b_o"] = _flat(dout).sum(axis=0)
         dout = dout @ params["W_o"]
     do = _heads(dout, layer.heads)
-    dv = p.swapaxes(-1, -2) @ do
-    dp = do @ v.swapaxes(-1, -2)
-    if unmasked:
-        p = softmax_rows(scores(q, k, False))
-    ds = p * (1 - p) * dp if diagonal else softmax_backward(p, dp)
-    factor = q.dtype.type(1 / np.sqrt(q.shape[-1]) if scale else 1.0)
-    dq, dk = ds @ k * factor, ds.swapaxes(-1, -2) @ q * factor
+    return grads, p.swapaxes(-1, -2) @ do, do @ v.swapaxes(-1, -2)
+
+
+def scores_backward(ds: Array, q: Array, k: Array) -> tuple[Array, Array]:
+    """(dQ, dK) = (dS K/√d, dSᵀ Q/√d) per head, in q's dtype."""
+    factor = q.dtype.type(1 / np.sqrt(q.shape[-1]))
+    return ds @ k * factor, ds.swapaxes(-1, -2) @ q * factor
+
+
+def inputs_backward(dq: Array, dk: Array, dv: Array, cache: tuple, grads: dict[str, Array]
+                    ) -> tuple[Array, dict[str, Array]]:
+    """∂L/∂x = dQ W_q + dK W_k + dV W_v (dQ + dK + dV without projections), the heads merged,
+    and ``grads`` with ∂L/∂W_q = Σ dQᵀ x, ∂L/∂b_q = Σ dQ (likewise k, v)."""
+    x, params, layer = cache[:3]
     dq, dk, dv = _merge(dq), _merge(dk), _merge(dv)
     if not layer.projections:
         return dq + dk + dv, grads
     dx = np.zeros_like(x)
     for which, d in zip("qkv", (dq, dk, dv), strict=True):
-        grads[f"W_{which}"] = flat(d).T @ flat(x)
+        grads[f"W_{which}"] = _flat(d).T @ _flat(x)
         if f"b_{which}" in params:
-            grads[f"b_{which}"] = flat(d).sum(axis=0)
+            grads[f"b_{which}"] = _flat(d).sum(axis=0)
         dx = dx + d @ params[f"W_{which}"]
     return dx, grads
+
+
+def attention_backward(dout: Array, cache: tuple) -> tuple[Array, dict[str, Array]]:
+    """∂L/∂x and the projections' gradients: the module docstring's backward."""
+    q, k, _, p = cache[3:7]
+    grads, dv, dp = values_backward(dout, cache)
+    dq, dk = scores_backward(softmax_backward(p, dp), q, k)
+    return inputs_backward(dq, dk, dv, cache, grads)

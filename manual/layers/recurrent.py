@@ -72,54 +72,68 @@ def recurrent_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple
     return np.stack(states, axis=1), (layer.kind, x, params, caches)
 
 
-def step_backward(kind: str, dh: Array, dc: Array | None, step: tuple, sigma_for_tanh: bool = False
+def cell_gradient(dh: Array, dc: Array, step: tuple) -> Array:
+    """lstm's ∂L/∂c_t = dc + dh ⊙ o ⊙ (1 − tanh²(c_t)): through step t+1 and through h_t."""
+    o, tanh_c = step[5:7]
+    return dc + dh * o * (1 - tanh_c * tanh_c)
+
+
+def step_backward(kind: str, dh: Array, dc: Array | None, step: tuple
                   ) -> tuple[Array, Array, Array | None, Array]:
     """One step back: (dp, dq, dc into c_{t−1}, dh into h_{t−1} not through W_hh) from the
-    gradient dh (and dc) reaching h_t (c_t). ``sigma_for_tanh`` is a mistake kept for the
-    mutants: the tanh gate's derivative taken as σ′'s form g(1 − g)."""
-    tanh_prime = (lambda v: v * (1 - v)) if sigma_for_tanh else (lambda v: 1 - v * v)
+    gradient dh (and dc) reaching h_t (c_t)."""
     if kind == "rnn":
-        dp = dh * tanh_prime(step[1])
+        dp = dh * (1 - step[1] * step[1])
         return dp, dp, None, np.zeros_like(dh)
     if kind == "lstm":
         _, c_prev, i, f, g, o, tanh_c = step
-        dc = dc + dh * o * (1 - tanh_c * tanh_c)
-        dp = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * tanh_prime(g),
+        dc = cell_gradient(dh, dc, step)
+        dp = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g),
                              dh * tanh_c * o * (1 - o)], axis=1)
         return dp, dp, dc * f, np.zeros_like(dh)
     h, reset, update, cand, r_n = step
-    d_n = dh * (1 - update) * tanh_prime(cand)
+    d_n = dh * (1 - update) * (1 - cand * cand)
     d_r = d_n * r_n * reset * (1 - reset)
     d_z = dh * (h - cand) * update * (1 - update)
     return (np.concatenate([d_r, d_z, d_n], axis=1), np.concatenate([d_r, d_z, d_n * reset], axis=1),
             None, dh * update)
 
 
-def recurrent_backward(dout: Array, cache: tuple, carry: bool = True, last_only: bool = False,
-                       sigma_for_tanh: bool = False) -> tuple[Array, dict[str, Array]]:
-    """Backpropagation through time: ∂L/∂x (N, T, D) and every parameter's gradient. The
-    keywords are mistakes kept for the mutants: ``carry=False`` drops the hidden-state gradient
-    between steps, ``last_only`` runs the backward over the last step alone (BPTT truncated to
-    one step), ``sigma_for_tanh`` as in ``step_backward``."""
-    kind, x, params, caches = cache
-    steps = x.shape[1]
-    grads = {name: np.zeros_like(value) for name, value in params.items()}
-    dx = np.zeros_like(x)
+def zero_gradients(dout: Array, cache: tuple) -> tuple[Array, dict[str, Array], Array, Array | None]:
+    """(∂L/∂x, every parameter's gradient, dh, dc) before the first step back: all zeros."""
+    kind, x, params, _ = cache
     dh = np.zeros_like(dout[:, 0])
-    dc = np.zeros_like(dh) if kind == "lstm" else None
-    for t in reversed(range(steps - 1 if last_only else 0, steps)):
-        dh = dout[:, t] + (dh if carry else 0)
-        dc = dc if carry or dc is None else np.zeros_like(dc)
-        dp, dq, dc, direct = step_backward(kind, dh, dc, caches[t], sigma_for_tanh)
-        grads["W_ih"] += dp.T @ x[:, t]
-        grads["W_hh"] += dq.T @ caches[t][0]
-        if "b_ih" in grads:
-            grads["b_ih"] += dp.sum(axis=0)
-            grads["b_hh"] += dq.sum(axis=0)
-        dx[:, t] = dp @ params["W_ih"]
-        dh = direct + dq @ params["W_hh"]
-    reached = not last_only or steps == 1  # the backward came back to step 0, and h0
-    grads["h0"] = dh.sum(axis=0) if reached else np.zeros_like(params["h0"])
-    if kind == "lstm":
-        grads["c0"] = dc.sum(axis=0) if reached else np.zeros_like(params["c0"])
-    return dx, grads
+    return (np.zeros_like(x), {name: np.zeros_like(value) for name, value in params.items()}, dh,
+            np.zeros_like(dh) if kind == "lstm" else None)
+
+
+def accumulate(t: int, dp: Array, dq: Array, cache: tuple, dx: Array, grads: dict[str, Array]) -> Array:
+    """Step t's shares, added into ``dx`` and ``grads`` (the backward's own accumulators):
+    ∂L/∂W_ih += dpᵀ x_t, ∂L/∂W_hh += dqᵀ h_{t−1}, ∂L/∂b_ih += Σ_n dp, ∂L/∂b_hh += Σ_n dq,
+    ∂L/∂x_t = dp W_ih; returns dq W_hh, the gradient reaching h_{t−1} through W_hh."""
+    _, x, params, caches = cache
+    grads["W_ih"] += dp.T @ x[:, t]
+    grads["W_hh"] += dq.T @ caches[t][0]
+    if "b_ih" in grads:
+        grads["b_ih"] += dp.sum(axis=0)
+        grads["b_hh"] += dq.sum(axis=0)
+    dx[:, t] = dp @ params["W_ih"]
+    return dq @ params["W_hh"]
+
+
+def initial_state_gradients(grads: dict[str, Array], dh: Array, dc: Array | None) -> dict[str, Array]:
+    """∂L/∂h0 = Σ_n dh_{−1,n} (lstm's ∂L/∂c0 likewise): h0 is shared by the batch."""
+    grads["h0"] = dh.sum(axis=0)
+    if dc is not None:
+        grads["c0"] = dc.sum(axis=0)
+    return grads
+
+
+def recurrent_backward(dout: Array, cache: tuple) -> tuple[Array, dict[str, Array]]:
+    """Backpropagation through time: ∂L/∂x (N, T, D) and every parameter's gradient."""
+    kind, x, _, caches = cache
+    dx, grads, dh, dc = zero_gradients(dout, cache)
+    for t in reversed(range(x.shape[1])):
+        dp, dq, dc, direct = step_backward(kind, dout[:, t] + dh, dc, caches[t])
+        dh = direct + accumulate(t, dp, dq, cache, dx, grads)
+    return dx, initial_state_gradients(grads, dh, dc)
