@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bpcheck.cli.compare import exit_code
 from bpcheck.cli.exits import EXIT_USAGE
+from bpcheck.cli.interrupts import writing
 from bpcheck.cli.limits import check_memory, check_stack_scale
 from bpcheck.cli.options import finite_difference_sample
 from bpcheck.cli.progress import progress
@@ -110,7 +111,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
     console.print(witness_line(witness_rows))
     code = exit_code(reports, witness_rows)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
+        with writing(), open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"network": stack.describe(), "loss": stack.loss, "dtype": stack.dtype,
                        "seed": args.seed, "rules": [r.to_dict() for r in reports],
                        "witness_rows": [row_dict(row) for row in witness_rows], "exit_code": code},

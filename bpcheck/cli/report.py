@@ -16,6 +16,7 @@ import numpy as np
 from rich.console import Console
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
+from bpcheck.cli.interrupts import writing
 from bpcheck.cli.options import (
     HTML,
     MARKDOWN,
@@ -169,6 +170,7 @@ def main(argv: list[str], console: Console) -> int:
     title = f"bpcheck report: {rule.name} — {rule.summary}"
     for path, render in ((args.html, to_html), (args.markdown, to_markdown)):
         if path:
-            Path(path).write_text(render(title, parts), encoding="utf-8")
+            with writing():
+                Path(path).write_text(render(title, parts), encoding="utf-8")
             console.print(f"wrote {path}")
     return EXIT_AGREES

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
+from bpcheck.cli.interrupts import writing
 from bpcheck.cli.limits import check_memory, mlp_memory
 from bpcheck.cli.options import Parser, described, distinct, output_dir
 from bpcheck.cli.paths import check_output_dir
@@ -67,18 +68,19 @@ def write_curves(curves: list[Curve], out: Path, networks: list[str] | None = No
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "curves.csv", out / "curves.json"
     networks = networks or [""] * len(curves)
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["dataset", "network", "rule", "lr", "epoch", "loss", "train_accuracy",
-                         "test_accuracy", "diverged"])
-        for c, network in zip(curves, networks, strict=True):
-            for epoch, row in enumerate(zip(c.loss, c.train_accuracy, c.test_accuracy, strict=True), 1):
-                writer.writerow([c.dataset, network, c.rule, c.lr, epoch, *row, ""])
-            if c.diverged is not None:
-                writer.writerow([c.dataset, network, c.rule, c.lr, c.diverged, "", "", "",
-                                 "overflowed the dtype: training stopped"])
-    json_path.write_text(json.dumps([{"dataset": c.dataset, "network": network} | asdict(c)
-                                     for c, network in zip(curves, networks, strict=True)], indent=1))
+    with writing():
+        with csv_path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["dataset", "network", "rule", "lr", "epoch", "loss", "train_accuracy",
+                             "test_accuracy", "diverged"])
+            for c, network in zip(curves, networks, strict=True):
+                for epoch, row in enumerate(zip(c.loss, c.train_accuracy, c.test_accuracy, strict=True), 1):
+                    writer.writerow([c.dataset, network, c.rule, c.lr, epoch, *row, ""])
+                if c.diverged is not None:
+                    writer.writerow([c.dataset, network, c.rule, c.lr, c.diverged, "", "", "",
+                                     "overflowed the dtype: training stopped"])
+        json_path.write_text(json.dumps([{"dataset": c.dataset, "network": network} | asdict(c)
+                                         for c, network in zip(curves, networks, strict=True)], indent=1))
     return csv_path, json_path
 
 
