@@ -130,7 +130,7 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
     """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
     ``layers`` (the widths), ``activations`` and ``loss`` pin the network further, as the
     CLI's options of the same names do (a ``UserRule`` only). Each call of your code may take
-    ``time_limit`` seconds (None: no limit; in the main thread only, ``bpcheck.user_code``):
+    ``time_limit`` seconds (None or inf: no limit; in the main thread only, ``bpcheck.user_code``):
     past it, it is stopped and the verdict is RAISED."""
     if not isinstance(rule, UserRule | UserActivation | UserLoss | UserLayer):
         raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation, UserLoss or UserLayer")

@@ -26,9 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from bpcheck import precision
-from bpcheck.loss_entries import loss_entries
 from bpcheck.problem import Problem
-from bpcheck.registry import REGISTRY
 from bpcheck.search import UserCodeError, Verdict, hunt
 from bpcheck.strategies import problems, specs
 from bpcheck.user_code import BadResult, limited, nan_problem, result_problem
@@ -149,6 +147,8 @@ def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
                 "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
                 "torch": lambda _: torch_forward, "jax": lambda _: lambda z, mask: jax_forward(z),
                 "numeric": lambda _: rule.value}
+    from bpcheck.loss_entries import loss_entries  # torch and jax: not loaded with this module
+
     return loss_entries(rule)
 
 
@@ -274,6 +274,8 @@ def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int =
     user's code raises is a failure too, kept with the minimal network it raised on."""
     # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
     # depth costs the jax witness a compilation for the newly registered rule
+    from bpcheck.registry import REGISTRY  # the witnesses, torch and jax: only for a check
+
     shape = {"max_hidden_layers": 3}
     strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
                 else specs(loss=rule.name, **shape))

@@ -13,7 +13,7 @@ from hypothesis.errors import HypothesisException, Unsatisfiable
 
 from bpcheck.compare import INCONCLUSIVE, RuleReport, ask_witnesses, compare_rule
 from bpcheck.problem import Problem
-from bpcheck.runtime import frozen_heap, one_thread
+from bpcheck.runtime import MAX_EXAMPLES, frozen_heap, one_thread
 from bpcheck.strategies import away_from_kinks
 from bpcheck.user_code import TimeLimitExceeded
 from manual.rules import UpdateRule
@@ -44,9 +44,12 @@ def timed_out(error: BaseException) -> bool:
 
 
 def check_examples(examples: object, argument: str = "examples") -> int:
-    """A count of random networks: an int >= 1."""
+    """A count of random networks: an int from 1 to MAX_EXAMPLES."""
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise ValueError(f"{argument}={examples!r} must be an int >= 1 (random networks to try)")
+    if examples > MAX_EXAMPLES:
+        raise ValueError(f"{argument}={examples!r} must be at most {MAX_EXAMPLES} (random networks "
+                         "to try: some 10–20 ms each, the most about half an hour)")
     return examples
 
 

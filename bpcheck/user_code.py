@@ -63,14 +63,20 @@ class TimeLimitExceeded(Exception):
         self.seconds, self.given = seconds, given
 
 
+#: Seconds beyond which a time limit is none: SIGALRM's timer holds no more than some 10⁹ s here
+#: (``signal.setitimer`` raises OverflowError at 10¹⁰), and 10⁸ s is over three years.
+NO_LIMIT_BEYOND = 1e8
+
+
 def check_time_limit(seconds: Any) -> float | None:
-    """A time limit in seconds, finite and > 0, or None for none."""
+    """A time limit in seconds > 0; None (no limit) for None, inf or beyond NO_LIMIT_BEYOND."""
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float | np.integer | np.floating) \
-            or not (0 < seconds < float("inf")):
-        raise ValueError(f"time_limit={seconds!r} must be a number of seconds > 0, or None for no limit")
-    return float(seconds)
+            or not seconds > 0:
+        raise ValueError(f"time_limit={seconds!r} must be a number of seconds > 0, or None (or inf) "
+                         "for no limit")
+    return None if seconds > NO_LIMIT_BEYOND else float(seconds)
 
 
 @contextmanager

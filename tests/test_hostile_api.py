@@ -26,7 +26,7 @@ from bpcheck.search import hunt
 from bpcheck.stack_compare import DERIVED, ask_stack_witnesses, compare_stack, compare_stack_rule
 from bpcheck.stack_problem import StackProblem, random_problem
 from bpcheck.strategies import problems, specs
-from bpcheck.user_code import limited, time_limit
+from bpcheck.user_code import check_time_limit, limited, time_limit
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec
@@ -68,12 +68,20 @@ RULE = UserRule("fine", _never)
     ({"examples": "10"}, "examples='10' must be an int >= 1"),
     ({"seed": -1}, "seed=-1 must be an int >= 0"),
     ({"time_limit": 0}, "time_limit=0 must be a number of seconds > 0"),
-    ({"time_limit": float("inf")}, "time_limit=inf"),
+    ({"time_limit": float("nan")}, "time_limit=nan must be a number of seconds > 0, or None (or inf)"),
+    ({"examples": 10**12}, "examples=1000000000000 must be at most 100000"),
 ])
 def test_check_refuses_bad_arguments_before_any_work(kwargs, message):
     with pytest.raises((TypeError, ValueError)) as error:
         check(RULE, **kwargs)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("seconds", [None, float("inf"), 1e300, 10**10])
+def test_an_infinite_time_limit_or_one_the_timer_cannot_hold_is_no_limit(seconds):
+    """Before: inf was refused as if it were not > 0, and 1e10 reached setitimer's OverflowError."""
+    assert check_time_limit(seconds) is None
+    assert check_time_limit(2) == 2.0
 
 
 def test_a_search_of_no_examples_is_refused_naming_examples():

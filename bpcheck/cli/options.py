@@ -51,16 +51,16 @@ def positive_int(text: str) -> int:
 MAX_OPTIM_STEPS, MAX_OPTIMIZER_STEPS = 1_000, 100
 
 
-def steps_up_to(most: int) -> Callable[[str], int]:
-    """The argparse type of a step count: an integer from 1 to ``most``."""
+def count_up_to(most: int) -> Callable[[str], int]:
+    """The argparse type of a count (steps, examples): an integer from 1 to ``most``."""
 
-    def steps(text: str) -> int:
+    def count(text: str) -> int:
         value = _integer(text)
         if not 1 <= value <= most:
             raise argparse.ArgumentTypeError(f"must be an integer from 1 to {most}, got {value}")
         return value
 
-    return steps
+    return count
 
 
 def natural(text: str) -> int:
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "manual optimizer vs autodiff + torch.optim / optax, error per step")
     parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
                         help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
-    parser.add_argument("--steps", type=steps_up_to(MAX_OPTIMIZER_STEPS), default=None,
+    parser.add_argument("--steps", type=count_up_to(MAX_OPTIMIZER_STEPS), default=None,
                         help=f"training steps for --optimizer (default 10, at most {MAX_OPTIMIZER_STEPS})")
     parser.add_argument("--finite-differences", type=finite_differences, default="auto",
                         metavar="all|off|auto|sample:K",
