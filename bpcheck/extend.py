@@ -213,6 +213,32 @@ def _loss_result(rule: UserLoss, part: str) -> Callable[[tuple, object], str | N
     return expect
 
 
+def _framework_loss_result(rule: UserLoss, part: str) -> Callable[[tuple, object], str | None]:
+    """A loss's torch(p, y) (p samples × outputs) or jax(p, y) (p in ``layout``): one value per
+    sample, or one for the batch (``batch``) — a tensor or array of that shape."""
+
+    def expect(args: tuple, result) -> str | None:
+        p = args[0] if args else None
+        given = getattr(p, "shape", None)
+        if given is None or len(given) < 2:
+            return None  # not a call bpcheck makes
+        given = tuple(given)
+        samples_last = part == "jax" and rule.layout == "outputs_by_samples"
+        shape = (() if rule.batch is not None else given[:-2] + given[-1:] if samples_last
+                 else given[:-1])
+        got = getattr(result, "shape", None)
+        if got is None:
+            return f"it returned {type(result).__name__} {result!r:.60}; expected an array of shape {shape}"
+        if tuple(got) == shape or (rule.batch is not None and int(np.prod(tuple(got))) == 1):
+            return None
+        layout = "outputs × samples" if samples_last else "samples × outputs"
+        due = "one scalar for the batch" if rule.batch is not None else "one value per sample"
+        return (f"it returned shape {tuple(got)}; expected {shape}, {due} (p of shape {given}, "
+                f"{layout})")
+
+    return expect
+
+
 def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
     """The same rule with every callable guarded (``_guard``), the NumPy ones' results checked."""
     if isinstance(rule, UserActivation):
@@ -220,6 +246,7 @@ def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
     else:
         parts = PARTS["loss"]
         expect = {part: _loss_result(rule, part) for part in ("per_sample", "gradient")}
+        expect |= {part: _framework_loss_result(rule, part) for part in ("torch", "jax")}
     return dataclasses.replace(rule, **{part: _guard(rule.name, part, getattr(rule, part), expect.get(part))
                                         for part in parts})
 

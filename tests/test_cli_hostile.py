@@ -15,6 +15,7 @@ import pytest
 from rich.console import Console
 
 from bpcheck.cli.progress import progress
+from bpcheck.cli.train import curves_table
 from bpcheck.cli.verify import _seconds
 from bpcheck.stack_compare import DERIVED, compare_stack
 from bpcheck.stack_problem import random_problem
@@ -229,3 +230,9 @@ def test_mutants_refuses_a_count_of_examples_below_one(tmp_path, count):
     """Before: Hypothesis' InvalidArgument traceback, which never named --examples."""
     ran = run_user(["mutants", f"--examples={count}"], tmp_path, 2)
     assert "--examples" in ran.err and ">= 1" in ran.err
+
+
+@pytest.mark.parametrize(("epochs", "title"), [(1, "after 1 epoch (same"), (2, "after 2 epochs (same")])
+def test_the_training_table_counts_its_epochs_in_words(epochs, title):
+    """Before: "after 1 epochs"."""
+    assert curves_table([], [], epochs, shared=True).title.startswith(title)

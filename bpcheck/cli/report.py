@@ -86,7 +86,8 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...],
                     (["setting", "value", "median", "largest"],
                      [[p.axis, str(p.value), f"{p.median:.3e}", f"{p.largest:.3e}"] for p in points])))
         out.append(("Sweep plot", _png(Path(scratch) / "sweep.png")))
-        say(f"training on iris ({epochs} epochs)")
+        counted = f"{epochs} epoch{'s' * (epochs != 1)}"
+        say(f"training on iris ({counted})")
         data = split("iris", 0)
         train_spec = seed_program_spec(data, None, 0)
         start = truncated_normal(train_spec, np.random.default_rng(0))
@@ -95,7 +96,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...],
         curves = [train_curve(r, train_spec, start, data, lr, epochs, 10, 0, "iris")
                   for r in rules for lr in lrs]
         plot_curves(curves, "iris", Path(scratch) / "train.png")
-        out.append((f"Training on iris ({'-'.join(map(str, train_spec.sizes))}, {epochs} epochs, "
+        out.append((f"Training on iris ({'-'.join(map(str, train_spec.sizes))}, {counted}, "
                      "same start and order)",
                      (["rule", "η", "final loss", "test accuracy"],
                       [[c.rule, f"{c.lr:g}", f"{c.loss[-1]:.4g}", f"{c.test_accuracy[-1]:.3f}"]

@@ -288,7 +288,8 @@ def spaced(network: str) -> str:
 def curves_table(runs: list[Run], curves: list[Curve], epochs: int, shared: bool) -> Table:
     """Each run's final training loss and accuracies; a network column unless every run trains
     the same network (``shared``)."""
-    table = Table(title=f"after {epochs} epochs (same initial weights and batch order for every rule)",
+    table = Table(title=f"after {epochs} epoch{'s' * (epochs != 1)} (same initial weights and batch "
+                        "order for every rule)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("dataset", *(() if shared else ("network",)), "η", "rule", "training loss", "train acc",
                    "test acc"):
