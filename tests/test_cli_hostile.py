@@ -149,11 +149,24 @@ def test_a_negative_input_shape_reaches_its_validator(tmp_path, argv):
 @pytest.mark.parametrize(("argv", "most"), [
     (["optim", "--steps", "100000000"], 1000), (["--optimizer", "sgd", "--steps", "100000000"], 100),
     (["verify", "any:rule", "--examples", "100000000"], 100000),
-    (["mutants", "--examples", "100000000"], 100000)])
+    (["mutants", "--examples", "100000000"], 100000), (["train", "--epochs", "100000000"], 1000),
+    (["report", "derived", "--html", "r.html", "--epochs", "100000000"], 1000),
+    (["sweep", "derived", "--repeats", "100000000"], 1000)])
 def test_counts_are_bounded(tmp_path, argv, most):
-    """--examples had no bound: 10¹² was taken, and ran for ever."""
+    """--examples, --epochs and --repeats had no bound: 10¹² was taken, and ran for ever."""
     ran = run_user(argv, tmp_path, 2)
     assert f"argument {argv[-2]}: must be an integer from 1 to {most}, got 100000000" in ran.err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["optim", "--seed", "-5"], "argument --seed: must be an integer >= 0, got -5"),  # a traceback
+    (["mutants", "--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),  # ran
+    (["train", "--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),
+    (["--network", ""], "--network: network='': expected layers separated by ';'"),
+    (["train", "--hidden", "0"], "--hidden: sizes[1]=0: every layer needs width >= 1"),
+])
+def test_a_bad_seed_network_or_width_is_a_usage_error_naming_its_option(tmp_path, argv, message):
+    assert message in run_user(argv, tmp_path, 2).text
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("inf", None), ("1e400", None), ("1e300", None), ("2.5", 2.5)])
@@ -161,10 +174,10 @@ def test_a_time_limit_of_inf_is_no_limit(text, seconds):
     assert _seconds(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["nan", "0", "-1", "abc", ""])
+@pytest.mark.parametrize("text", ["nan", "0", "-1", "1e-300", "abc", ""])
 def test_a_time_limit_that_is_no_number_of_seconds_is_refused_accurately(text):
     """Before: inf was refused as not "> 0"."""
-    with pytest.raises(argparse.ArgumentTypeError, match=r"seconds > 0, or inf for no limit"):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"seconds >= 0.01, or inf for no limit"):
         _seconds(text)
 
 

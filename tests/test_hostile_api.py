@@ -26,7 +26,7 @@ from bpcheck.search import UserCodeError, hunt
 from bpcheck.stack_compare import DERIVED, ask_stack_witnesses, compare_stack, compare_stack_rule
 from bpcheck.stack_problem import StackProblem, random_problem
 from bpcheck.strategies import problems, specs
-from bpcheck.user_code import check_time_limit, limited, time_limit
+from bpcheck.user_code import TimeLimitExceeded, check_time_limit, limited, time_limit
 from bpcheck.user_layer import UserLayer, UserLayerError
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
@@ -93,8 +93,8 @@ RULE = UserRule("fine", _never)
     ({"examples": -1}, "examples=-1 must be an int >= 1"),
     ({"examples": "10"}, "examples='10' must be an int >= 1"),
     ({"seed": -1}, "seed=-1 must be an int >= 0"),
-    ({"time_limit": 0}, "time_limit=0 must be a number of seconds > 0"),
-    ({"time_limit": float("nan")}, "time_limit=nan must be a number of seconds > 0, or None (or inf)"),
+    ({"time_limit": 0}, "time_limit=0 must be a number of seconds >= 0.01"),
+    ({"time_limit": float("nan")}, "time_limit=nan must be a number of seconds >= 0.01, or None (or inf)"),
     ({"examples": 10**12}, "examples=1000000000000 must be at most 100000"),
 ])
 def test_check_refuses_bad_arguments_before_any_work(kwargs, message):
@@ -345,13 +345,32 @@ def test_verify_stops_a_rule_at_its_time_limit(tmp_path):
 @pytest.mark.parametrize(("source", "args", "message"), [
     (ZERO_WIDTH, ("FILE:zero_width",), "sizes[1]=0: every layer needs width >= 1"),
     (SLOW, ("FILE:slow", "--layers", "2,0,3"), "layers=(2, 0, 3): sizes[1]=0"),
-    (SLOW, ("FILE:slow", "--time-limit", "0"), "--time-limit: must be a number of seconds > 0"),
+    (SLOW, ("FILE:slow", "--time-limit", "0"), "--time-limit: must be a number of seconds >= 0.01"),
 ])
 def test_verify_refuses_a_network_that_cannot_be_drawn(tmp_path, source, args, message):
     run = _verify(tmp_path, source, *args)
     out = " ".join((run.stdout + run.stderr).split())
     assert run.returncode == 2, out
     assert message in out and "Traceback" not in out
+
+
+def test_a_limit_that_expires_as_it_is_armed_leaves_no_timer_behind(monkeypatch):
+    """Before: the timer was armed outside the try, and a signal at once (--time-limit 1e-300)
+    escaped with it still armed and its handler installed: the process died of SIGALRM (-14)."""
+    real, handler = signal.setitimer, signal.getsignal(signal.SIGALRM)
+
+    def at_once(which, seconds, interval=0.0):
+        previous = real(which, seconds, interval)
+        if seconds == 0.5:  # the limit's own timer: it expires as it is armed
+            signal.getsignal(signal.SIGALRM)(signal.SIGALRM, None)
+        return previous
+
+    monkeypatch.setattr(signal, "setitimer", at_once)
+    with time_limit(0.5), pytest.raises(TimeLimitExceeded):
+        limited(lambda: None, ())
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL)[1] != 0.5  # not left repeating
 
 
 def test_a_time_limit_puts_back_an_outer_timer_and_its_handler():

@@ -65,8 +65,11 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
             raise ValueError(f"{', '.join(given)} describe{'s' * (len(given) == 1)} an MLP; with "
                              "--network the layers say it all")
         rules = _rules(args.rules)
-        stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
-                      args.reduction or "mean", args.dtype)
+        try:
+            stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
+                          args.reduction or "mean", args.dtype)
+        except ValueError as error:  # the layers' words; the option's name where they lack it
+            raise ValueError(str(error) if "--" in str(error) else f"--network: {error}") from None
         from manual.stack_checks import memory_bound
         check_memory(memory_bound(stack, args.samples), f"--network {args.network!r} on --input-shape "
                      f"{','.join(map(str, stack.input_shape))} with --samples {args.samples}")

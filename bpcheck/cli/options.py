@@ -49,6 +49,11 @@ def positive_int(text: str) -> int:
 #: 1 s a step (10 steps 36 s with the start, 100 steps 125 s: three trajectories, each
 #: witness's gradients at every step) and prints a row per step, parameter and framework.
 MAX_OPTIM_STEPS, MAX_OPTIMIZER_STEPS = 1_000, 100
+#: The most epochs ``train --epochs`` and ``report --epochs`` take: an MLP run's epoch cost some
+#: 50 ms on digits (``train --epochs 100``: 62 s for 12 runs), a network of layers' some 0.2 s,
+#: so the default 12 runs of 1,000 epochs take about 10 minutes. The most ``sweep --repeats``:
+#: some 0.3 s a repeat for its 19 points (1 repeat 3.7 s, 5 repeats 4.8 s), 1,000 about 5 minutes.
+MAX_EPOCHS, MAX_REPEATS = 1_000, 1_000
 
 
 def count_up_to(most: int) -> Callable[[str], int]:

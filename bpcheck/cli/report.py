@@ -20,9 +20,11 @@ from bpcheck.cli.interrupts import writing
 from bpcheck.cli.options import (
     HTML,
     MARKDOWN,
+    MAX_EPOCHS,
     Parser,
     build_parser,
     build_problem,
+    count_up_to,
     described,
     known_rule,
     output_path,
@@ -154,14 +156,13 @@ def main(argv: list[str], console: Console) -> int:
                         help="write the report as one HTML file here (.html or .htm)")
     parser.add_argument("--markdown", type=output_path("--markdown", MARKDOWN),
                         help="write the report as one Markdown file here (.md or .markdown)")
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs on iris (default 30)")
+    parser.add_argument("--epochs", type=count_up_to(MAX_EPOCHS), default=30,
+                        help=f"training epochs on iris (default 30, at most {MAX_EPOCHS})")
     args = parser.parse_args(argv)
     try:
         rule = known_rule(args.rule)
         if not (args.html or args.markdown):
             raise ValueError("give --html PATH or --markdown PATH (or both)")
-        if args.epochs < 1:
-            raise ValueError(f"--epochs must be ≥ 1, got {args.epochs}")
         problem, _ = build_problem(args)
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck report: error:[/] {error}")

@@ -21,7 +21,7 @@ from rich.table import Table
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
 from bpcheck.cli.interrupts import writing
 from bpcheck.cli.limits import check_memory, mlp_memory
-from bpcheck.cli.options import Parser, described, distinct, output_dir
+from bpcheck.cli.options import MAX_EPOCHS, Parser, count_up_to, described, distinct, natural, output_dir
 from bpcheck.cli.paths import check_output_dir
 from bpcheck.cli.plots import plot_curves
 from bpcheck.cli.progress import progress
@@ -123,8 +123,8 @@ def parse(argv: list[str], doc: str) -> argparse.Namespace:
     parser.add_argument("--lrs", type=numbers, default=None,
                         help="learning rates (default 0.001,0.01,0.1; with --network 0.03,0.1,0.3; "
                              f"{per_task(lambda t: t.lr)})")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help=f"default 30; {per_task(lambda t: t.epochs)}")
+    parser.add_argument("--epochs", type=count_up_to(MAX_EPOCHS), default=None,
+                        help=f"default 30; {per_task(lambda t: t.epochs)}; at most {MAX_EPOCHS}")
     parser.add_argument("--batch", type=int, default=None,
                         help="mini-batch size (default 10; 32 with --network or --task)")
     parser.add_argument("--hidden", type=lambda t: numbers(t, int), default=None,
@@ -136,7 +136,7 @@ def parse(argv: list[str], doc: str) -> argparse.Namespace:
     parser.add_argument("--loss", default=None, choices=list(LOSSES),
                         help="default half-sse; with --network or --task softmax-ce-labels, averaged "
                              "(over the real steps of a per-step loss; not settable)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=natural, default=0,
                         help="data split or generated sequences, initial weights, order, dropout masks")
     parser.add_argument("--out", type=output_dir("--out"), default="bpcheck-train",
                         help="output directory, made if missing (its parent must exist): curves.csv, "
@@ -198,7 +198,11 @@ def mlp_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
         data = split(name, args.seed)
         sizes = (data.features, *(args.hidden or ()), data.classes)  # the seed's H is small
         check_memory(mlp_memory(sizes, data.X_train.shape[1]), f"--hidden on {name}")
-        spec = seed_program_spec(data, args.hidden, args.seed, activations, args.loss or "half-sse")
+        try:
+            spec = seed_program_spec(data, args.hidden, args.seed, activations, args.loss or "half-sse")
+        except (ValueError, TypeError) as error:  # Spec's words name its field: say the option
+            option = "--hidden" if str(error).startswith("sizes") else "--activations"
+            raise type(error)(f"{option}: {error}") from None
         start = truncated_normal(spec, np.random.default_rng(args.seed))
         for rule in (RULES[r] for r in args.rules.split(",")):
             if rule.unsupported_reason(spec):

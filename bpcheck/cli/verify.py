@@ -16,7 +16,7 @@ from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
 from bpcheck.notebook import as_text
 from bpcheck.runtime import MAX_EXAMPLES
-from bpcheck.user_code import DEFAULT_TIME_LIMIT, check_time_limit
+from bpcheck.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_time_limit
 from manual.spec import DTYPES, LOSSES
 
 if TYPE_CHECKING:
@@ -113,12 +113,12 @@ def _usage_error(error: Exception, console: Console) -> int:
 
 
 def _seconds(text: str) -> float | None:
-    """--time-limit: a number of seconds > 0, or inf (None: no limit)."""
+    """--time-limit: a number of seconds, at least SHORTEST_TIME_LIMIT, or inf (None: no limit)."""
     try:
         return check_time_limit(float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, or inf for no limit, "
-                                         f"got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= {SHORTEST_TIME_LIMIT:g}, or "
+                                         f"inf for no limit, got {text!r}") from None
 
 
 def _render_rule(report: CheckReport, console: Console) -> None:
