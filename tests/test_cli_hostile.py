@@ -242,7 +242,7 @@ def test_a_curve_that_diverges_late_ends_with_its_last_finite_epoch(tmp_path):
 def test_mutants_refuses_a_count_of_examples_below_one(tmp_path, count):
     """Before: Hypothesis' InvalidArgument traceback, which never named --examples."""
     ran = run_user(["mutants", f"--examples={count}"], tmp_path, 2)
-    assert "--examples" in ran.err and ">= 1" in ran.err
+    assert "--examples" in ran.err and "must be an integer from 1 to 100000" in ran.err
 
 
 @pytest.mark.parametrize(("epochs", "title"), [(1, "after 1 epoch (same"), (2, "after 2 epochs (same")])
