@@ -33,7 +33,8 @@ from bpcheck.search import UserCodeError, Verdict, check_examples, hunt, timed_o
 from bpcheck.user_code import DEFAULT_TIME_LIMIT, BadResult, given_shapes, user_frame
 from bpcheck.user_code import time_limit as limit_calls
 from bpcheck.user_layer import UserLayer
-from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
+from bpcheck.user_problems import user_problems
+from bpcheck.user_rule import UserRule, resample, user_targets
 from manual.spec import DTYPES, one_of
 from reference import WITNESSES
 

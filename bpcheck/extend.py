@@ -21,21 +21,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from bpcheck import precision
 from bpcheck.problem import Problem
-from bpcheck.search import UserCodeError, Verdict, hunt
-from bpcheck.strategies import problems, specs
-from bpcheck.user_code import BadResult, limited, nan_problem, result_problem
+from bpcheck.user_code import BadResult, UserCodeError, limited, nan_problem, result_problem
 from manual.activations import Activation
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS as ACTIVATION_RECORDS
 from manual.spec import LOSSES as LOSS_RECORDS
 from manual.spec import is_real, one_of
 from manual.vocabulary import ActivationRecord, LossRecord
+
+if TYPE_CHECKING:
+    from bpcheck.search import Verdict
 
 #: The user's callables of each kind of rule, by field name (named when one raises).
 PARTS = {"activation": ("value", "derivative", "torch", "jax"),
@@ -302,6 +303,8 @@ def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int =
     # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
     # depth costs the jax witness a compilation for the newly registered rule
     from bpcheck.registry import REGISTRY  # the witnesses, torch and jax: only for a check
+    from bpcheck.search import hunt  # Hypothesis, likewise
+    from bpcheck.strategies import problems, specs
 
     shape = {"max_hidden_layers": 3}
     strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)

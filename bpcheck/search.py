@@ -15,21 +15,13 @@ from bpcheck.compare import INCONCLUSIVE, RuleReport, ask_witnesses, compare_rul
 from bpcheck.problem import Problem
 from bpcheck.runtime import MAX_EXAMPLES, frozen_heap, one_thread
 from bpcheck.strategies import away_from_kinks
-from bpcheck.user_code import TimeLimitExceeded
+from bpcheck.user_code import TimeLimitExceeded, UserCodeError
 from manual.rules import UpdateRule
 from reference import SENSITIVITY_WITNESS, WITNESSES
 
 #: A hunt keeps the minimal problem itself (``Verdict``), so it skips Hypothesis's explain
 #: phase, which reruns the shrunk failure with each argument varied to annotate a traceback.
 EXPLORE_AND_SHRINK = tuple(phase for phase in Phase if phase != Phase.explain)
-
-
-class UserCodeError(Exception):
-    """One of a user rule's callables raised ``error``; ``part`` names which."""
-
-    def __init__(self, rule: str, part: str, error: Exception) -> None:
-        super().__init__(f"{rule}: your {part} raised {error!r}")
-        self.rule, self.part, self.error = rule, part, error
 
 
 class _Stopped(BaseException):

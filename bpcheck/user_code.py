@@ -45,6 +45,14 @@ def given_shapes(yours: dict[str, Any]) -> str:
     return f"params {shape_of(yours['params'])}, X {shape_of(yours['X'])}, Y {shape_of(yours['Y'])}"
 
 
+class UserCodeError(Exception):
+    """One of a user rule's callables raised ``error``; ``part`` names which."""
+
+    def __init__(self, rule: str, part: str, error: Exception) -> None:
+        super().__init__(f"{rule}: your {part} raised {error!r}")
+        self.rule, self.part, self.error = rule, part, error
+
+
 # --- a time limit on each call of a user's code -----------------------------------------------
 #: Seconds one call of a user's code may take (``check(..., time_limit=…)``, ``verify --time-limit``).
 DEFAULT_TIME_LIMIT = 60.0
