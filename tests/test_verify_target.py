@@ -1,6 +1,6 @@
 """``bpcheck verify``'s target is located, then imported, before torch and jax load
 (``bpcheck/cli/target.py``): a bad one is a usage error (exit 2) naming it, with neither
-framework imported."""
+framework imported, nor Hypothesis."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_a_bad_target_is_refused_before_torch_or_jax_loads(tmp_path, target, sou
         (tmp_path / "rules.py").write_text(source)
     code = ("import sys\nfrom bpcheck.cli import main\n"
             f"code = main(['verify', {target.format(dir=tmp_path)!r}])\n"
-            "print(code, sorted({'torch', 'jax'} & set(sys.modules)))")
+            "print(code, sorted({'torch', 'jax', 'hypothesis'} & set(sys.modules)))")
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=user_environment(tmp_path),
                          capture_output=True, text=True, timeout=120)
     out = " ".join(run.stdout.split())
