@@ -33,7 +33,8 @@ from bpcheck.search import UserCodeError, Verdict, check_examples, hunt, timed_o
 from bpcheck.user_code import DEFAULT_TIME_LIMIT, BadResult, given_shapes, user_frame
 from bpcheck.user_code import time_limit as limit_calls
 from bpcheck.user_layer import UserLayer
-from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
+from bpcheck.user_problems import user_problems
+from bpcheck.user_rule import UserRule, resample, user_targets
 from manual.spec import DTYPES, one_of
 from reference import WITNESSES
 
@@ -130,7 +131,7 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
     """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
     ``layers`` (the widths), ``activations`` and ``loss`` pin the network further, as the
     CLI's options of the same names do (a ``UserRule`` only). Each call of your code may take
-    ``time_limit`` seconds (None: no limit; in the main thread only, ``bpcheck.user_code``):
+    ``time_limit`` seconds (None or inf: no limit; in the main thread only, ``bpcheck.user_code``):
     past it, it is stopped and the verdict is RAISED."""
     if not isinstance(rule, UserRule | UserActivation | UserLoss | UserLayer):
         raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation, UserLoss or UserLayer")
