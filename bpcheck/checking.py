@@ -28,6 +28,7 @@ from bpcheck.elementwise import (
 )
 from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.extend import verify as verify_part
+from bpcheck.memory import check_memory, mlp_memory
 from bpcheck.problem import Problem
 from bpcheck.search import UserCodeError, Verdict, check_examples, hunt, timed_out
 from bpcheck.user_code import DEFAULT_TIME_LIMIT, BadResult, given_shapes, user_frame
@@ -142,6 +143,11 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
     with limit_calls(time_limit):  # validates it
         if isinstance(rule, UserRule):
             rule = rule.pinned(layers, activations, loss)
+            if rule.sizes is not None:  # refused before any work, as the CLI's --layers
+                from bpcheck.strategies import MAX_BATCH
+                check_memory(mlp_memory(rule.sizes, MAX_BATCH),
+                             f"{'layers' if layers is not None else 'sizes'}={rule.sizes} with up to "
+                             f"{MAX_BATCH} samples")
             return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
                                       keep_errors=True))
         if (layers, activations, loss, dtype) != (None, None, None, "float64"):

@@ -96,6 +96,7 @@ RULE = UserRule("fine", _never)
     ({"time_limit": 0}, "time_limit=0 must be a number of seconds >= 0.01"),
     ({"time_limit": float("nan")}, "time_limit=nan must be a number of seconds >= 0.01, or None (or inf)"),
     ({"examples": 10**12}, "examples=1000000000000 must be at most 100000"),
+    ({"layers": (10**20, 3)}, "layers=(100000000000000000000, 3) with up to 8 samples: needs about"),
 ])
 def test_check_refuses_bad_arguments_before_any_work(kwargs, message):
     with pytest.raises((TypeError, ValueError)) as error:

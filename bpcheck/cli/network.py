@@ -13,11 +13,12 @@ from rich.table import Table
 from bpcheck.cli.compare import exit_code
 from bpcheck.cli.exits import EXIT_USAGE
 from bpcheck.cli.interrupts import writing
-from bpcheck.cli.limits import check_memory, check_stack_scale
+from bpcheck.cli.limits import check_stack_scale
 from bpcheck.cli.options import finite_difference_sample
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
+from bpcheck.memory import check_memory
 
 #: MLP options that say nothing about a network of layers: given with --network, a usage error.
 MLP_ONLY = {"layers": "--layers", "activations": "--activations", "bias": "--bias", "layout": "--layout",

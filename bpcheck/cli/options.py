@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from bpcheck.cli.limits import check_memory, check_scale, mlp_memory
+from bpcheck.cli.limits import check_scale
 from bpcheck.cli.paths import OutputPathError, check_output_dir, check_output_path
 from bpcheck.datasets import (
     IRIS_CLASSES,
@@ -21,6 +21,7 @@ from bpcheck.datasets import (
     random_data,
     seed_program_hidden_width,
 )
+from bpcheck.memory import check_memory, mlp_memory
 from bpcheck.mutants import MUTANTS, find_rule
 from bpcheck.problem import Problem
 from manual.initialisers import truncated_normal

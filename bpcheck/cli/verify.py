@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.limits import check_memory, mlp_memory
 from bpcheck.cli.options import _int_list, _name_list, count_up_to, described, natural
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
+from bpcheck.memory import check_memory, mlp_memory
 from bpcheck.notebook import as_text
 from bpcheck.runtime import MAX_EXAMPLES
 from bpcheck.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_time_limit
