@@ -36,6 +36,7 @@ SAME = {"UNCHECKED": "NOT VERIFIED"}
 #: found, shrunk and diagnosed), so seeds 0-9 (880 checks) take ≈ 30 min on 2 idle cores
 EXAMPLES = 15  # per check of an activation, loss or step
 LAYER_EXAMPLES = 4  # per check of a layer: each network costs 10–100× an MLP's
+TASKS_PER_WORKER = 40  # checks per worker process before a fresh one (``run``)
 
 
 def seeds(text: str) -> list[int]:
@@ -78,16 +79,21 @@ def counts(results: list[dict]) -> str:
 
 
 def run(entries: list, seed_list: list[int], examples: int, layer_examples: int, jobs: int,
-        log: Path | None) -> list[dict]:
+        log: Path | None, done: list[dict] = ()) -> list[dict]:
     """Every check, seed by seed (a run cut short has every entry at its first seeds), the
-    layers first within a seed; each result is appended to ``log`` (JSON lines) as it ends."""
+    layers first within a seed; each result is appended to ``log`` (JSON lines) as it ends.
+    Checks already in ``done`` (a resumed run's results) are not run again."""
     kinds = {e.name: e.kind for e in entries}
+    have = {(r["entry"], r["twin"], r["seed"]) for r in done}
     tasks = [(e.name, twin, s, examples, layer_examples) for s in seed_list for e in entries
-             for twin in (False, True)]
+             for twin in (False, True) if (e.name, twin, s) not in have]
     tasks.sort(key=lambda t: (seed_list.index(t[2]), kinds[t[0]] != "layer"))
     spawn = multiprocessing.get_context("spawn")  # torch and jax are loaded here: never fork them
-    results = []
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_nice, mp_context=spawn) as pool:
+    results = [r for r in done if r["entry"] in kinds and r["seed"] in seed_list]
+    # a fresh worker every TASKS_PER_WORKER checks: each check compiles jax functions of its own,
+    # and a worker that keeps them all runs out of memory maps after a few hundred checks
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_nice, mp_context=spawn,
+                             max_tasks_per_child=TASKS_PER_WORKER) as pool:
         for future in as_completed([pool.submit(check_one, *task) for task in tasks]):
             results.append(future.result())
             if log is not None:
@@ -137,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated entry names")
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="worker processes (default 2)")
     parser.add_argument("--json", help="append each check's result to this file as it ends (JSON lines)")
+    parser.add_argument("--resume", action="store_true", help="with --json: keep the results already "
+                        "in that file and run only the checks it lacks")
     parser.add_argument("--from-json", help="no checks: the table of the results in this file (a run "
                         "cut short included)")
     args = parser.parse_args(argv)
@@ -155,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         entries = [e for e in entries if any(r["entry"] == e.name for r in results)]
         seed_list = sorted({r["seed"] for r in results})
     else:
-        results = run(entries, seed_list, args.examples, args.layer_examples, args.jobs,
-                      Path(args.json) if args.json else None)
+        log = Path(args.json) if args.json else None
+        done = ([json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+                if args.resume and log is not None and log.exists() else [])
+        results = run(entries, seed_list, args.examples, args.layer_examples, args.jobs, log, done)
     wall = time.perf_counter() - start
     rows, tally = table(entries, results)
     kinds = {e.name: e.kind for e in entries}

@@ -33,7 +33,7 @@ from manual.rules import RULES
 from manual.spec import ACTIVATIONS as ACTIVATION_RECORDS
 from manual.spec import LOSSES as LOSS_RECORDS
 from manual.spec import is_real, one_of
-from manual.vocabulary import ActivationRecord, LossRecord
+from manual.vocabulary import ActivationRecord, LossRecord, clamping
 
 if TYPE_CHECKING:
     from bpcheck.search import Verdict
@@ -47,6 +47,8 @@ BUILT_IN = {"activation": frozenset(ACTIVATION_RECORDS), "loss": frozenset(LOSS_
 USER_TARGETS = ("values", "probabilities", "labels")
 #: How a user loss's NumPy and jax callables take p and y: outputs × samples, or samples × outputs.
 LOSS_LAYOUTS = ("outputs_by_samples", "samples_by_outputs")
+#: the outputs a loss on probabilities is drawn after, as for the built-in bce
+PROBABILITY_OUTPUTS = LOSS_RECORDS["bce"].probability_outputs
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,9 @@ class UserLoss:
     ``p[..., labels, np.arange(N)]``. With ``layout="samples_by_outputs"`` the NumPy and jax
     callables take samples × outputs arrays instead (sum over axis −1), as torch's does. With
     ``batch="sum"`` or ``"mean"`` they return one scalar for the batch, and ``gradient`` that
-    scalar's gradient (``bpcheck.loss_entries``)."""
+    scalar's gradient (``bpcheck.loss_entries``). ``on_probabilities=True``: p is a probability
+    (your loss takes log p or log(1 − p), unclipped), so the networks end in sigmoid or softmax,
+    as they do for the built-in bce; otherwise any output activation feeds it."""
 
     kind: ClassVar[str] = "loss"
     name: str
@@ -115,9 +119,12 @@ class UserLoss:
     targets: str = "values"
     layout: str = "outputs_by_samples"
     batch: str | None = None  # "sum" or "mean": the callables return one scalar for the batch
+    on_probabilities: bool = False  # p in (0, 1): the networks end in sigmoid or softmax
 
     def __post_init__(self) -> None:
         _check_fields(self, PARTS["loss"])
+        if not isinstance(self.on_probabilities, bool):
+            raise TypeError(f"on_probabilities={self.on_probabilities!r} must be True or False")
         if self.batch not in (None, "sum", "mean"):
             raise ValueError(f"batch={self.batch!r} is unknown; expected None, 'sum' or 'mean'")
         one_of(self.layout, LOSS_LAYOUTS, "layout")
@@ -125,7 +132,10 @@ class UserLoss:
 
     def record(self) -> LossRecord:
         """What the vocabulary knows of it."""
-        return LossRecord(self.name, self.targets)
+        if not self.on_probabilities:
+            return LossRecord(self.name, self.targets)
+        return LossRecord(self.name, self.targets, probability_outputs=PROBABILITY_OUTPUTS,
+                          divides_by_variance=True, condition=lambda z, p: clamping(p))
 
     def entries(self) -> dict[str, object]:
         """What it puts in each table of ``REGISTRY``, its callables guarded (``_entries``; the

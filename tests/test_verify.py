@@ -102,6 +102,32 @@ def test_user_losses_are_verified_too(loss, caught):
         assert "expected an ndarray of the samples' shape" in str(verdict.raised)
 
 
+def textbook_bce(p, y):
+    """ℓ_n = −Σ_c [y log p + (1 − y) log(1 − p)], unclipped: p must be a probability."""
+    return -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p), axis=-2)
+
+
+def test_a_loss_on_probabilities_is_declared_and_drawn_after_sigmoid_or_softmax():
+    """Textbook BCE, unclipped and right, was RAISED (a NaN gradient at p = 0 after a tanh
+    output). Declared ``on_probabilities``, every network ends in sigmoid or softmax, and it
+    agrees; its gradient with a factor 2 slip is still caught."""
+    parts = {"torch": lambda p, y: F.binary_cross_entropy(p, y, reduction="none").sum(dim=1),
+             "jax": lambda p, y: -jnp.sum(y * jnp.log(p) + (1 - y) * jnp.log1p(-p), axis=0),
+             "targets": "probabilities"}
+    gradient = lambda p, y: (p - y) / (p * (1 - p))  # noqa: E731
+    undeclared = UserLoss("textbook_bce", textbook_bce, gradient, **parts)
+    assert verify(undeclared, max_examples=30).raised is not None
+    declared = dataclasses.replace(undeclared, on_probabilities=True)
+    outputs = []
+    verdict = verify(declared, max_examples=10, observe=lambda p: outputs.append(p.spec.activations[-1]))
+    assert verdict.passed and verdict.examples == 10, verdict
+    assert set(outputs) <= {"sigmoid", "softmax"} and len(outputs) >= 10
+    slip = dataclasses.replace(declared, name="textbook_bce_slip", gradient=lambda p, y: 2 * gradient(p, y))
+    assert not verify(slip, max_examples=10).passed
+    with pytest.raises(TypeError, match="on_probabilities='yes' must be True or False"):
+        dataclasses.replace(declared, on_probabilities="yes")
+
+
 def test_verify_command_exit_codes():
     assert "swish: 5 random networks agree" in run_cli(["verify", f"{EXAMPLES}:swish", "--examples", "5"], 0)
     out = run_cli(["verify", f"{EXAMPLES}:swish_wrong", "--examples", "30"], 1)

@@ -65,6 +65,10 @@ def bce_clipped_jax(p, y):
     return -jnp.sum(y * jnp.log(p) + (1 - y) * jnp.log(1 - p), axis=0)
 
 
+def bce_textbook(p, y):  # unclipped: p must be a probability (on_probabilities=True)
+    return -np.sum(y * np.log(p) + (1 - y) * np.log(1 - p), axis=-2)
+
+
 def bce_rows_mean(p, y):  # (N, C), one number: the mean over every entry
     p = np.clip(p, EPS, 1 - EPS)
     return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -135,6 +139,12 @@ ENTRIES = [
           bce_clipped, bce_clipped_gradient, lambda p, y: p - y,
           "p − y (the gradient through the sigmoid) for the gradient in p",
           bce_clipped_torch, bce_clipped_jax, targets="probabilities"),
+    _pair("bce_textbook", "BCE unclipped, −Σ y log p + (1 − y) log(1 − p), ∂ = (p − y)/(p(1 − p))",
+          bce_textbook, lambda p, y: (p - y) / (p * (1 - p)), lambda p, y: -y / p,
+          "−y/p: the (1 − y)/(1 − p) term forgotten",
+          lambda p, y: F.binary_cross_entropy(p, y, reduction="none").sum(dim=1),
+          lambda p, y: -jnp.sum(y * jnp.log(p) + (1 - y) * jnp.log1p(-p), axis=0),
+          targets="probabilities", on_probabilities=True),
     _pair("bce_rows_mean", "BCE, samples × outputs, one number: the mean over N·C, clipped",
           bce_rows_mean, bce_rows_mean_gradient,
           lambda p, y: bce_rows_mean_gradient(p, y) * p.shape[-1], "divided by N only",
