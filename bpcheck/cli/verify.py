@@ -136,13 +136,11 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
     from bpcheck.extend import UserActivation
 
     name, message_printed = rule.name, False
-    if report.verdict == RAISED:
-        where = ("" if report.counterexample is None else
-                 f" on this minimal network:\n{escape(describe_problem(report.counterexample))}")
-        console.print(f"[bold red]{name}: your {report.part or 'code'} raised[/] "
-                      f"{escape(repr(report.error))}{where}")
-        if report.counterexample is None:  # on the grid of z, before any network
-            console.print(escape(report.message), soft_wrap=True)
+    if report.verdict == RAISED and report.counterexample is None:  # on the grid of z, before any network
+        console.print(f"[bold red]{escape(report.message)}[/]", soft_wrap=True)
+    elif report.verdict == RAISED:
+        console.print(f"[bold red]{name}: your {report.part or 'code'} raised[/] {escape(repr(report.error))}"
+                      f" on this minimal network:\n{escape(describe_problem(report.counterexample))}")
     elif report.verdict == UNCHECKED or report.counterexample is None:
         style = "green" if report.passed else "bold red"
         console.print(f"[{style}]{escape(report.message)}[/]", soft_wrap=True)
