@@ -198,8 +198,9 @@ class PrecisionNote:
         yours, theirs = distinct(self.yours, self.theirs)
         return (f"precision note: your {name} loses relative precision at {self.points} of the grid's "
                 f"points — at z = {self.z:.6g} it is {yours}, torch {theirs} (relative error "
-                f"{self.relative:.1e}); an absolute error below the rounding of your function's scale "
-                f"({self.scale:.3g}) is not a wrong {name}. The usual cause is cancellation, a small "
+                f"{self.relative:.1e}); an absolute error that small against the function's scale "
+                f"({self.scale:.3g}, its largest |{name}| on the grid) is rounding, not a wrong {name}. "
+                "The usual cause is cancellation, a small "
                 "result from the difference of larger intermediates; the usual remedies: np.expm1(z) "
                 "for exp(z) − 1, np.logaddexp(0, z) or np.log1p(np.exp(z)) for log(1 + exp(z)), "
                 "np.tanh(z) for tanh written with exp, scipy.special.erfc(−x) for 1 + erf(x)")
