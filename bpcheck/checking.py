@@ -34,11 +34,9 @@ from bpcheck.user_code import DEFAULT_TIME_LIMIT, BadResult, given_shapes, user_
 from bpcheck.user_code import time_limit as limit_calls
 from bpcheck.user_layer import UserLayer
 from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
+from bpcheck.verdicts import AGREES, NOT_VERIFIED, RAISED, WRONG
 from manual.spec import DTYPES, one_of
 from reference import WITNESSES
-
-#: Verdicts of a check.
-PASSED, WRONG, RAISED, UNCHECKED = "agrees", "WRONG", "RAISED", "NOT VERIFIED"
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ class CheckReport:
     """What ``check`` found (module docstring); ``passed`` is the one bit a test asserts."""
 
     rule: str
-    verdict: str  # PASSED, WRONG, RAISED or UNCHECKED
+    verdict: str  # AGREES, WRONG, RAISED or NOT_VERIFIED
     examples: int  # networks checked
     message: str  # one sentence: what was found
     counterexample: Problem | None = None  # the smallest network that shows the failure
@@ -78,7 +76,7 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == PASSED
+        return self.verdict == AGREES
 
     def __bool__(self) -> bool:
         return self.passed
@@ -202,7 +200,7 @@ def _forward_verdict(name: str, elements: list[Mismatch]) -> CheckReport | None:
                            elements=elements)
     split = [m for m in elements if m.witness == "jax vs torch"]
     if split:
-        return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — the witnesses disagree "
+        return CheckReport(name, NOT_VERIFIED, 0, f"{name}: NOT VERIFIED — the witnesses disagree "
                            f"among themselves: {split[0]}", elements=elements)
     return None
 
@@ -221,7 +219,7 @@ def _with_elements(report: CheckReport, elements: list[Mismatch]) -> CheckReport
     report.elements = elements
     if elements and report.verdict == WRONG:
         report.message += f"; {elements[0]}"
-    elif elements and report.verdict == PASSED:
+    elif elements and report.verdict == AGREES:
         report.verdict = WRONG
         report.message = (f"{report.rule}: WRONG derivative — {elements[0]} (the random networks "
                           "did not reach it; the grid of z did)")
@@ -249,11 +247,11 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
                            error=error, part=verdict.part, discarded=verdict.discarded, hints=hints)
     if verdict.failure is None:
         if found == 0:
-            return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — no network was checked: "
+            return CheckReport(name, NOT_VERIFIED, 0, f"{name}: NOT VERIFIED — no network was checked: "
                                f"{verdict.unchecked_reason()}", discarded=verdict.discarded)
         skipped = sum(verdict.discarded.values())
         more = f" ({skipped} more drawn and left out: {_reasons(verdict)})" if skipped else ""
-        return CheckReport(name, PASSED, found, f"{name}: {found} random networks agree with every "
+        return CheckReport(name, AGREES, found, f"{name}: {found} random networks agree with every "
                            f"witness{more}", discarded=verdict.discarded)
     problem, report = verdict.failure, verdict.report
     rows = [row for row in report.rows if row.differs]

@@ -19,7 +19,6 @@ import torch
 from scipy.special import expit
 
 from bpcheck import UserRule, check
-from bpcheck.checking import RAISED
 from bpcheck.compare import Problem, ask_witnesses, compare_rule
 from bpcheck.extend import UserActivation, UserLoss
 from bpcheck.search import hunt
@@ -27,6 +26,7 @@ from bpcheck.stack_compare import DERIVED, ask_stack_witnesses, compare_stack, c
 from bpcheck.stack_problem import StackProblem, random_problem
 from bpcheck.strategies import problems, specs
 from bpcheck.user_code import limited, time_limit
+from bpcheck.verdicts import RAISED
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec

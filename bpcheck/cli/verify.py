@@ -95,13 +95,17 @@ def main(argv: list[str], console: Console) -> int:
 
 
 def exit_code(verdict: str) -> int:
-    """A check's verdict as the exit code: agrees 0; NOT VERIFIED (a layer's UNCHECKED) 3;
-    WRONG, DIFFERS, RAISED, a layer's WITNESSES DIFFER 1."""
-    from bpcheck.checking import PASSED, UNCHECKED
-    from bpcheck.layer_check import UNCHECKED as LAYER_UNCHECKED
+    """A check's verdict (``bpcheck.verdicts``, every kind) as the exit code: agrees 0;
+    NOT VERIFIED, inconclusive 3; WRONG, DIFFERS, RAISED, WITNESSES DIFFER 1."""
+    from bpcheck.verdicts import AGREES, FAILED, UNSETTLED
 
-    return (EXIT_AGREES if verdict == PASSED else
-            EXIT_INCONCLUSIVE if verdict in (UNCHECKED, LAYER_UNCHECKED) else EXIT_WRONG)
+    if verdict == AGREES:
+        return EXIT_AGREES
+    if verdict in UNSETTLED:
+        return EXIT_INCONCLUSIVE
+    if verdict in FAILED:
+        return EXIT_WRONG
+    raise ValueError(f"verdict={verdict!r} is not a verdict of bpcheck.verdicts")
 
 
 def _usage_error(error: Exception, console: Console) -> int:
@@ -128,8 +132,9 @@ def _render_rule(report: CheckReport, console: Console) -> None:
 
 def _render_part(rule, report: CheckReport, console: Console) -> None:
     """An activation's or loss's report: as ``bpcheck verify`` has always printed it."""
-    from bpcheck.checking import RAISED, UNCHECKED, undeclared_kink_advice
+    from bpcheck.checking import undeclared_kink_advice
     from bpcheck.extend import UserActivation
+    from bpcheck.verdicts import NOT_VERIFIED, RAISED
 
     name, message_printed = rule.name, False
     if report.verdict == RAISED:
@@ -139,7 +144,7 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
                       f"{escape(repr(report.error))}{where}")
         if report.counterexample is None:  # on the grid of z, before any network
             console.print(escape(report.message), soft_wrap=True)
-    elif report.verdict == UNCHECKED or report.counterexample is None:
+    elif report.verdict == NOT_VERIFIED or report.counterexample is None:
         style = "green" if report.passed else "bold red"
         console.print(f"[{style}]{escape(report.message)}[/]", soft_wrap=True)
         message_printed = True
