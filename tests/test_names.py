@@ -15,7 +15,9 @@ ONCE = ("KINK_MARGIN", "KINK_MARGIN_ABSOLUTE", "KINK_MARGIN_RELATIVE", "Params",
         "stack_problems", "away_from_kinks", "away_from_kinks_and_ties", "zero_reason",
         "no_flow_reason", "rounding_zero_reason", "train_curve", "train_data_curve", "targets",
         "split_targets", "AGREES", "DIFFERS", "WRONG", "RAISED", "WITNESSES_DIFFER", "INCONCLUSIVE",
-        "NOT_VERIFIED", "PASSED", "UNCHECKED")
+        "NOT_VERIFIED", "PASSED", "UNCHECKED", "rounding_steps", "mlp_rounding_steps",
+        "stack_rounding_steps", "underflow_floor", "conditioning", "worst_conditioning",
+        "conditioning_per_gradient", "saturated_paths", "saturated_paths_bound", "saturated_paths_traced")
 
 
 def _top_level_names(path: Path) -> Iterator[str]:
@@ -42,6 +44,9 @@ def test_each_name_is_defined_by_one_module_at_most():
     assert where["Params"] == ["manual/spec.py"]
     assert where["NOT_VERIFIED"] == where["WITNESSES_DIFFER"] == ["bpcheck/verdicts.py"]
     assert where["PASSED"] == where["UNCHECKED"] == []  # AGREES and NOT_VERIFIED for every kind
+    # the formulas both families share, once, over plain numbers; what differs, named apart
+    assert where["rounding_steps"] == where["underflow_floor"] == ["bpcheck/tolerances.py"]
+    assert where["conditioning"] == where["saturated_paths"] == []
 
 
 def _top_level_strings(path: Path) -> Iterator[str]:
