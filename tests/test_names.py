@@ -17,7 +17,9 @@ ONCE = ("KINK_MARGIN", "KINK_MARGIN_ABSOLUTE", "KINK_MARGIN_RELATIVE", "Params",
         "split_targets", "AGREES", "DIFFERS", "WRONG", "RAISED", "WITNESSES_DIFFER", "INCONCLUSIVE",
         "NOT_VERIFIED", "PASSED", "UNCHECKED", "rounding_steps", "mlp_rounding_steps",
         "stack_rounding_steps", "underflow_floor", "conditioning", "worst_conditioning",
-        "conditioning_per_gradient", "saturated_paths", "saturated_paths_bound", "saturated_paths_traced")
+        "conditioning_per_gradient", "saturated_paths", "saturated_paths_bound", "saturated_paths_traced",
+        "MAX_BATCH", "MAX_MLP_BATCH", "MAX_STACK_BATCH", "Array", "EXIT_AGREES", "EXIT_WRONG", "EXIT_USAGE",
+        "EXIT_INCONCLUSIVE", "EXIT_INTERRUPTED")
 
 
 def _top_level_names(path: Path) -> Iterator[str]:
@@ -47,6 +49,8 @@ def test_each_name_is_defined_by_one_module_at_most():
     # the formulas both families share, once, over plain numbers; what differs, named apart
     assert where["rounding_steps"] == where["underflow_floor"] == ["bpcheck/tolerances.py"]
     assert where["conditioning"] == where["saturated_paths"] == []
+    assert where["Array"] == ["manual/spec.py"] and where["MAX_BATCH"] == []
+    assert where["EXIT_INCONCLUSIVE"] == ["bpcheck/cli/exits.py"]
 
 
 def _top_level_strings(path: Path) -> Iterator[str]:
