@@ -28,12 +28,14 @@ from bpcheck.elementwise import (
 )
 from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.extend import verify as verify_part
+from bpcheck.memory import check_memory, mlp_memory
 from bpcheck.problem import Problem
 from bpcheck.search import UserCodeError, Verdict, check_examples, hunt, timed_out
 from bpcheck.user_code import DEFAULT_TIME_LIMIT, BadResult, given_shapes, user_frame
 from bpcheck.user_code import time_limit as limit_calls
 from bpcheck.user_layer import UserLayer
-from bpcheck.user_rule import UserRule, resample, user_problems, user_targets
+from bpcheck.user_problems import user_problems
+from bpcheck.user_rule import UserRule, resample, user_targets
 from bpcheck.verdicts import AGREES, NOT_VERIFIED, RAISED, WRONG
 from manual.spec import DTYPES, one_of
 from reference import WITNESSES
@@ -128,7 +130,7 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
     """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
     ``layers`` (the widths), ``activations`` and ``loss`` pin the network further, as the
     CLI's options of the same names do (a ``UserRule`` only). Each call of your code may take
-    ``time_limit`` seconds (None: no limit; in the main thread only, ``bpcheck.user_code``):
+    ``time_limit`` seconds (None or inf: no limit; in the main thread only, ``bpcheck.user_code``):
     past it, it is stopped and the verdict is RAISED."""
     if not isinstance(rule, UserRule | UserActivation | UserLoss | UserLayer):
         raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation, UserLoss or UserLayer")
@@ -139,6 +141,11 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
     with limit_calls(time_limit):  # validates it
         if isinstance(rule, UserRule):
             rule = rule.pinned(layers, activations, loss)
+            if rule.sizes is not None:  # refused before any work, as the CLI's --layers
+                from bpcheck.strategies import MAX_MLP_BATCH
+                check_memory(mlp_memory(rule.sizes, MAX_MLP_BATCH),
+                             f"{'layers' if layers is not None else 'sizes'}={rule.sizes} with up to "
+                             f"{MAX_MLP_BATCH} samples")
             return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
                                       keep_errors=True))
         if (layers, activations, loss, dtype) != (None, None, None, "float64"):

@@ -59,6 +59,7 @@ def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: 
     (finite differences) gradients with their error unless turned off (on ``fd_sample`` random
     entries if given; ``progress(done, total)`` after each block); and the allowances measured
     by sensitivity reruns and same-dtype runs (``bpcheck.tolerances``)."""
+    check_type("problem", problem, Problem, " (for a StackProblem, a network of layers: ask_stack_witnesses)")
     p = problem.in_float64()
     args = (p.spec, p.params, p.X, p.Y)
     grads, steps, errors = {}, {}, {}
@@ -234,16 +235,20 @@ def with_reason(report: RuleReport, truth: Truth) -> RuleReport:
     return report
 
 
+def check_type(argument: str, value, expected: type, example: str = "") -> None:
+    """A TypeError naming ``argument`` unless ``value`` is an ``expected``."""
+    if not isinstance(value, expected):
+        raise TypeError(f"{argument}={value!r:.80} is a {type(value).__name__}; expected a "
+                        f"{expected.__name__}{example}")
+
+
 def check_comparison(rule, rule_type: type, problem, problem_type: type, truth, truth_type: type) -> None:
     """Refuse a rule, problem or truth of the wrong type, and a truth the witnesses gave for
     another problem (its fingerprint, ``Problem.fingerprint``): held against it, a correct rule
     would differ."""
     for argument, value, expected in (("rule", rule, rule_type), ("problem", problem, problem_type),
                                       ("truth", truth, truth_type)):
-        if not isinstance(value, expected):
-            example = " (e.g. RULES['derived'])" if expected is UpdateRule else ""
-            raise TypeError(f"{argument}={value!r:.80} is a {type(value).__name__}; expected a "
-                            f"{expected.__name__}{example}")
+        check_type(argument, value, expected, " (e.g. RULES['derived'])" if expected is UpdateRule else "")
     if truth.problem is not None and truth.problem != problem.fingerprint():
         raise ValueError("truth is the witnesses' answer for another problem (its fingerprint "
                          f"{truth.problem[:12]}…, this problem's {problem.fingerprint()[:12]}…): ask "
@@ -293,6 +298,10 @@ def compare_all(problem: Problem, rule_names: list[str] | None = None,
                 **witness_options) -> tuple[list[RuleReport], list[Row]]:
     """Ask the witnesses once (``witness_options`` as ``ask_witnesses`` takes them), then compare
     each chosen rule (default: all registered)."""
+    unknown = [name for name in rule_names or () if name not in RULES]
+    if isinstance(rule_names, str) or unknown:
+        raise ValueError(f"rule_names={rule_names!r} must be a list of the names in RULES: "
+                         f"{', '.join(RULES)}")
     truth = ask_witnesses(problem, **witness_options)
     rules = [RULES[name] for name in (rule_names or RULES)]
     return [compare_rule(rule, problem, truth) for rule in rules], compare_witnesses(problem, truth)

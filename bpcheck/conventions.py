@@ -130,7 +130,11 @@ class Conventions:
                 raise ValueError(f"{path} ({name}) has shape {format_shape(array.shape)}; "
                                  f"expected {format_shape(expected)} ({self.describe(name)})")
             if not np.all(np.isfinite(array)):
-                raise ValueError(f"{path} ({name}) contains NaN or Inf")
+                bad = ~np.isfinite(array)
+                first = tuple(int(i) for i in np.argwhere(bad)[0]) if array.ndim else ()
+                kind = "NaN" if np.isnan(array).any() else "Inf"
+                raise ValueError(f"{path} ({name}) contains {kind}: {int(bad.sum())} of {array.size} "
+                                 f"entries are not finite, the first at index {first}")
             found[name] = self.from_user(name, array.astype(spec.dtype, copy=True))
         return {name: found[name] for name in shapes}
 
@@ -218,9 +222,11 @@ def _walk(template: Any, value: Any, path: str):
         if not hasattr(value, "keys"):
             raise TypeError(f"{path} is {type(value).__name__}; expected a dict with keys {list(template)}")
         missing = [key for key in template if key not in value]
-        if missing:
-            raise ValueError(f"{path} has keys {list(value.keys())}; expected {list(template)} "
-                             f"(missing {missing})")
+        unknown = [key for key in value.keys() if key not in template]
+        if missing or unknown:  # an unknown key may be a parameter misnamed: nothing is ignored
+            said = ", ".join(f"{what} {keys}" for what, keys in (("missing", missing), ("unknown", unknown))
+                             if keys)
+            raise ValueError(f"{path} has keys {list(value.keys())}; expected {list(template)} ({said})")
         for key, leaf in template.items():
             yield from _walk(leaf, value[key], f"{path}[{key!r}]")
     else:

@@ -96,7 +96,8 @@ class Reach:
         if not self.count:
             return "the networks met no pre-activation of it"
         kinks = f", {self.near_kinks} within 0.1 of a kink" if self.kinks else ""
-        return (f"the networks met {self.count} pre-activations of it, z from {self.low:.3g} to "
+        met = f"{self.count} pre-activation{'s' * (self.count != 1)}"
+        return (f"the networks met {met} of it, z from {self.low:.3g} to "
                 f"{self.high:.3g} ({self.saturated} with |z| > {self.SATURATED_Z:g}{kinks}); the grid "
                 f"covers |z| ≤ {GRID[-1]:g} and each kink ± {2 * KINK_MARGIN_ABSOLUTE:g}")
 

@@ -21,23 +21,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from bpcheck import precision
-from bpcheck.loss_entries import loss_entries
 from bpcheck.problem import Problem
-from bpcheck.registry import REGISTRY
-from bpcheck.search import UserCodeError, Verdict, hunt
-from bpcheck.strategies import problems, specs
-from bpcheck.user_code import BadResult, limited, nan_problem, result_problem
+from bpcheck.user_code import BadResult, UserCodeError, limited, nan_problem, result_problem
 from manual.activations import Activation
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS as ACTIVATION_RECORDS
 from manual.spec import LOSSES as LOSS_RECORDS
 from manual.spec import is_real, one_of
 from manual.vocabulary import ActivationRecord, LossRecord
+
+if TYPE_CHECKING:
+    from bpcheck.search import Verdict
 
 #: The user's callables of each kind of rule, by field name (named when one raises).
 PARTS = {"activation": ("value", "derivative", "torch", "jax"),
@@ -149,6 +148,8 @@ def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
                 "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
                 "torch": lambda _: torch_forward, "jax": lambda _: lambda z, mask: jax_forward(z),
                 "numeric": lambda _: rule.value}
+    from bpcheck.loss_entries import loss_entries  # torch and jax: not loaded with this module
+
     return loss_entries(rule)
 
 
@@ -213,6 +214,32 @@ def _loss_result(rule: UserLoss, part: str) -> Callable[[tuple, object], str | N
     return expect
 
 
+def _framework_loss_result(rule: UserLoss, part: str) -> Callable[[tuple, object], str | None]:
+    """A loss's torch(p, y) (p samples × outputs) or jax(p, y) (p in ``layout``): one value per
+    sample, or one for the batch (``batch``) — a tensor or array of that shape."""
+
+    def expect(args: tuple, result) -> str | None:
+        p = args[0] if args else None
+        given = getattr(p, "shape", None)
+        if given is None or len(given) < 2:
+            return None  # not a call bpcheck makes
+        given = tuple(given)
+        samples_last = part == "jax" and rule.layout == "outputs_by_samples"
+        shape = (() if rule.batch is not None else given[:-2] + given[-1:] if samples_last
+                 else given[:-1])
+        got = getattr(result, "shape", None)
+        if got is None:
+            return f"it returned {type(result).__name__} {result!r:.60}; expected an array of shape {shape}"
+        if tuple(got) == shape or (rule.batch is not None and int(np.prod(tuple(got))) == 1):
+            return None
+        layout = "outputs × samples" if samples_last else "samples × outputs"
+        due = "one scalar for the batch" if rule.batch is not None else "one value per sample"
+        return (f"it returned shape {tuple(got)}; expected {shape}, {due} (p of shape {given}, "
+                f"{layout})")
+
+    return expect
+
+
 def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
     """The same rule with every callable guarded (``_guard``), the NumPy ones' results checked."""
     if isinstance(rule, UserActivation):
@@ -220,6 +247,7 @@ def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
     else:
         parts = PARTS["loss"]
         expect = {part: _loss_result(rule, part) for part in ("per_sample", "gradient")}
+        expect |= {part: _framework_loss_result(rule, part) for part in ("torch", "jax")}
     return dataclasses.replace(rule, **{part: _guard(rule.name, part, getattr(rule, part), expect.get(part))
                                         for part in parts})
 
@@ -274,6 +302,10 @@ def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int =
     user's code raises is a failure too, kept with the minimal network it raised on."""
     # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
     # depth costs the jax witness a compilation for the newly registered rule
+    from bpcheck.registry import REGISTRY  # the witnesses, torch and jax: only for a check
+    from bpcheck.search import hunt  # Hypothesis, likewise
+    from bpcheck.strategies import problems, specs
+
     shape = {"max_hidden_layers": 3}
     strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
                 else specs(loss=rule.name, **shape))

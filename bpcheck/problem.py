@@ -25,6 +25,9 @@ class Problem:
         that is lossless (a list is accepted only where its dtype is the spec's) and what
         ``manual``'s functions do with the same arguments. The caller's own arrays are kept as
         they are (no copy), and nothing of theirs is changed."""
+        if not isinstance(self.spec, Spec):
+            raise TypeError(f"spec={self.spec!r:.80} is a {type(self.spec).__name__}; expected a "
+                            "Spec (manual.spec.Spec)")
         params, X, Y = check_problem(self.spec, self.params, self.X, self.Y)
         check_learning_rate(self.lr)
         if any(params[name] is not value for name, value in self.params.items()):

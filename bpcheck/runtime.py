@@ -18,6 +18,11 @@ from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
+#: The most random networks one search tries (``check(examples=…)``, ``--examples``): some
+#: 10–20 ms each for an MLP here (``bench/witnesses.py``), so the largest search takes about
+#: half an hour; a larger count would run for days unnoticed.
+MAX_EXAMPLES = 100_000
+
 
 @contextmanager
 def one_thread() -> Iterator[None]:

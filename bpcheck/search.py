@@ -13,9 +13,9 @@ from hypothesis.errors import HypothesisException, Unsatisfiable
 
 from bpcheck.compare import RuleReport, ask_witnesses, compare_rule
 from bpcheck.problem import Problem
-from bpcheck.runtime import frozen_heap, one_thread
+from bpcheck.runtime import MAX_EXAMPLES, frozen_heap, one_thread
 from bpcheck.strategies import away_from_kinks
-from bpcheck.user_code import TimeLimitExceeded
+from bpcheck.user_code import TimeLimitExceeded, UserCodeError
 from bpcheck.verdicts import INCONCLUSIVE
 from manual.rules import UpdateRule
 from reference import SENSITIVITY_WITNESS, WITNESSES
@@ -23,14 +23,6 @@ from reference import SENSITIVITY_WITNESS, WITNESSES
 #: A hunt keeps the minimal problem itself (``Verdict``), so it skips Hypothesis's explain
 #: phase, which reruns the shrunk failure with each argument varied to annotate a traceback.
 EXPLORE_AND_SHRINK = tuple(phase for phase in Phase if phase != Phase.explain)
-
-
-class UserCodeError(Exception):
-    """One of a user rule's callables raised ``error``; ``part`` names which."""
-
-    def __init__(self, rule: str, part: str, error: Exception) -> None:
-        super().__init__(f"{rule}: your {part} raised {error!r}")
-        self.rule, self.part, self.error = rule, part, error
 
 
 class _Stopped(BaseException):
@@ -45,9 +37,12 @@ def timed_out(error: BaseException) -> bool:
 
 
 def check_examples(examples: object, argument: str = "examples") -> int:
-    """A count of random networks: an int >= 1."""
+    """A count of random networks: an int from 1 to MAX_EXAMPLES."""
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
         raise ValueError(f"{argument}={examples!r} must be an int >= 1 (random networks to try)")
+    if examples > MAX_EXAMPLES:
+        raise ValueError(f"{argument}={examples!r} must be at most {MAX_EXAMPLES} (random networks "
+                         "to try: some 10–20 ms each, the most about half an hour)")
     return examples
 
 

@@ -25,6 +25,7 @@ from bpcheck.compare import (
     _update_row,
     _verdict,
     check_comparison,
+    check_type,
     compare_witnesses,
     with_reason,
 )
@@ -153,6 +154,7 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     """Every witness's float64 gradients and SGD step, finite differences of torch's forward,
     and the allowances (``bpcheck.stack_allowances``); ``progress(what, done, total)`` names
     each phase and counts finite differences' entries."""
+    check_type("problem", problem, StackProblem, " (for a Problem, an MLP: ask_witnesses)")
     say = progress or (lambda what, done, total: None)
     p, torch_w, jax_w = problem.in_float64(), witness("torch"), witness("jax")
     args = (p.stack, p.params, p.buffers, p.x, p.y, p.lr, p.masks)

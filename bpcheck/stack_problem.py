@@ -74,6 +74,7 @@ def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: 
     uniform, values N(0, 1), probabilities uniform in [0, 1) (at every step for a per-step
     loss), running statistics (0, 1), masks keeping 1 − p of units (one at least), padding
     after a length uniform in 1…T per sample: a reproducible problem."""
+    _check_draw(stack, n, seed, scale)
     rng, dtype = np.random.default_rng(seed), np.dtype(stack.dtype)
     params = {}
     for name, shape in param_shapes(stack).items():
@@ -105,3 +106,14 @@ def random_problem(stack: Stack, n: int, seed: int = 0, lr: float = 0.1, scale: 
     return StackProblem(stack, cast, x if stack.tokens else x.astype(dtype), y, masks,
                         {name: v.astype(dtype) for name, v in buffers.items()}, lr)
 
+
+def _check_draw(stack: Stack, n: int, seed: int, scale: float) -> None:
+    """A TypeError or ValueError naming the argument of ``random_problem`` that cannot be drawn."""
+    if not isinstance(stack, Stack):
+        raise TypeError(f"stack={stack!r:.80} is a {type(stack).__name__}; expected a Stack "
+                        "(manual.stack.Stack('conv2d:4;relu;flatten;dense:3', (1, 8, 8)))")
+    for name, value, least in (("n", n, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            raise ValueError(f"{name}={value!r} must be an int >= {least}")
+    if isinstance(scale, bool) or not isinstance(scale, int | float | np.number) or not 0 < scale < np.inf:
+        raise ValueError(f"scale={scale!r} must be a finite number > 0")

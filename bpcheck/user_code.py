@@ -45,6 +45,14 @@ def given_shapes(yours: dict[str, Any]) -> str:
     return f"params {shape_of(yours['params'])}, X {shape_of(yours['X'])}, Y {shape_of(yours['Y'])}"
 
 
+class UserCodeError(Exception):
+    """One of a user rule's callables raised ``error``; ``part`` names which."""
+
+    def __init__(self, rule: str, part: str, error: Exception) -> None:
+        super().__init__(f"{rule}: your {part} raised {error!r}")
+        self.rule, self.part, self.error = rule, part, error
+
+
 # --- a time limit on each call of a user's code -----------------------------------------------
 #: Seconds one call of a user's code may take (``check(..., time_limit=…)``, ``verify --time-limit``).
 DEFAULT_TIME_LIMIT = 60.0
@@ -63,14 +71,25 @@ class TimeLimitExceeded(Exception):
         self.seconds, self.given = seconds, given
 
 
+#: Seconds beyond which a time limit is none: SIGALRM's timer holds no more than some 10⁹ s here
+#: (``signal.setitimer`` raises OverflowError at 10¹⁰), and 10⁸ s is over three years.
+NO_LIMIT_BEYOND = 1e8
+#: The shortest time limit: the timer repeats every ``limit`` seconds past it, and at 10⁻⁴ s its
+#: signals came faster than Python handled them (a late one, after the call, printed "Signal 14
+#: ignored due to race condition"); at 10⁻³ s none did, in 4,000 calls. Ten times that.
+SHORTEST_TIME_LIMIT = 0.01
+
+
 def check_time_limit(seconds: Any) -> float | None:
-    """A time limit in seconds, finite and > 0, or None for none."""
+    """A time limit in seconds, at least SHORTEST_TIME_LIMIT; None (no limit) for None, inf or
+    beyond NO_LIMIT_BEYOND."""
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float | np.integer | np.floating) \
-            or not (0 < seconds < float("inf")):
-        raise ValueError(f"time_limit={seconds!r} must be a number of seconds > 0, or None for no limit")
-    return float(seconds)
+            or not seconds >= SHORTEST_TIME_LIMIT:
+        raise ValueError(f"time_limit={seconds!r} must be a number of seconds >= "
+                         f"{SHORTEST_TIME_LIMIT:g}, or None (or inf) for no limit")
+    return None if seconds > NO_LIMIT_BEYOND else float(seconds)
 
 
 @contextmanager
@@ -110,9 +129,10 @@ def limited(function: Callable, args: tuple, kwargs: dict | None = None,
 
     handler = signal.signal(signal.SIGALRM, expire)
     start = time.monotonic()
-    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds, min(seconds, 1.0))
+    outer, interval = signal.getitimer(signal.ITIMER_REAL)
     _running = True
-    try:
+    try:  # armed inside: a signal at once (a limit of 1e-9 s) still finds the timer disarmed after
+        signal.setitimer(signal.ITIMER_REAL, seconds, min(seconds, 1.0))
         return function(*args, **(kwargs or {}))
     finally:
         armed[0] = False

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bpcheck.user_code import limited
+from bpcheck.user_code import limited, nan_problem
 from manual import stack_network
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
@@ -35,7 +35,7 @@ class UserLayerError(Exception):
     something that is not what the layer's contract says (``error`` is then a ValueError)."""
 
     def __init__(self, layer: str, part: str, error: BaseException) -> None:
-        super().__init__(f"{layer}: your {part} {'raised ' + repr(error) if part else error}")
+        super().__init__(f"{layer}: " + (f"your {part} raised {error!r}" if part else str(error)))
         self.layer, self.part, self.error = layer, part, error
 
 
@@ -109,6 +109,7 @@ class UserLayer:
                 raise _wrong(self.name, f"forward returned {type(out).__name__}; expected (out, cache)")
             expected = (x.shape[0], *output_shape(x.shape[1:]))
             _same(self.name, "forward's out", out[0], expected, x.dtype)
+            _no_nan(self.name, "forward's out", out[0], (x, *params.values()))
             return np.asarray(out[0]), (out[1], params, x.shape, x.dtype)
 
         def backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
@@ -124,6 +125,10 @@ class UserLayer:
             _same(self.name, "backward's dx", dx, shape, dtype)
             for name, g in grads.items():
                 _same(self.name, f"backward's grads[{name!r}]", g, params[name].shape, dtype)
+            given = (dout, *params.values())
+            _no_nan(self.name, "backward's dx", dx, given)
+            for name, g in grads.items():
+                _no_nan(self.name, f"backward's grads[{name!r}]", g, given)
             return np.asarray(dx), {name: np.asarray(g) for name, g in grads.items()}
 
         return forward, backward
@@ -151,6 +156,13 @@ def _same(layer: str, what: str, value, shape: tuple, dtype: np.dtype) -> None:
         raise _wrong(layer, f"{what} has shape {array.shape}; expected {tuple(shape)}")
     if array.dtype != dtype:
         raise _wrong(layer, f"{what} has dtype {array.dtype}; expected {dtype} (the input's)")
+
+
+def _no_nan(layer: str, what: str, value, inputs: tuple) -> None:
+    """A ``UserLayerError`` naming ``what`` if ``value`` holds a NaN though no input does."""
+    wrong = nan_problem(value, inputs)
+    if wrong is not None:
+        raise _wrong(layer, f"{what}: {wrong}")
 
 
 def guarded_call(layer: str, part: str, function: Callable, *args):

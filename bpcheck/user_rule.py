@@ -29,15 +29,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from bpcheck.conventions import Conventions
 from bpcheck.datasets import random_data
 from bpcheck.problem import Problem
-from bpcheck.search import UserCodeError
-from bpcheck.strategies import problems, specs
-from bpcheck.user_code import limited
+from bpcheck.user_code import UserCodeError, limited
 from manual.initialisers import truncated_normal
 from manual.losses import one_hot
 from manual.rules import UpdateRule
@@ -52,9 +48,10 @@ class UserRule:
     """A hand-written gradient or training step and the model it claims (module docstring).
 
     The model: ``activations`` one name per layer, or ``(hidden, output)`` with the hidden one
-    repeated for each of ``hidden_layers`` (an int or an inclusive (low, high) range);
-    ``sizes`` pins the layer widths (else drawn); ``l2`` is λ of λ/2 Σ‖W‖², over biases too
-    with ``l2_biases``."""
+    repeated for each of ``hidden_layers`` (an int or an inclusive (low, high) range; default
+    1); ``sizes`` pins the layer widths (else drawn); ``l2`` is λ of λ/2 Σ‖W‖², over biases too
+    with ``l2_biases``. ``hidden_layers`` given with ``sizes`` or one activation per layer must
+    agree with the depth they fix."""
 
     name: str
     function: Callable
@@ -66,7 +63,7 @@ class UserRule:
     reduction: str = "sum"
     l2: float = 0.0
     l2_biases: bool = False
-    hidden_layers: int | tuple[int, int] = 1
+    hidden_layers: int | tuple[int, int] | None = None  # None: 1
     sizes: tuple[int, ...] | None = None
     conventions: Conventions = field(default_factory=Conventions)
     sample: str = "batch_of_one"
@@ -119,17 +116,21 @@ class UserRule:
 
     def depths(self) -> tuple[int, int]:
         """(fewest, most) weight layers the rule is checked with."""
-        if self.sizes is not None:
-            return (len(self.sizes) - 1,) * 2
-        if len(self.activations) > 2:
-            return (len(self.activations),) * 2
-        given = self.hidden_layers
+        given = 1 if self.hidden_layers is None else self.hidden_layers
         low, high = (given, given) if not isinstance(given, tuple | list) or len(given) != 2 else given
         if not (all(isinstance(n, int) and not isinstance(n, bool) for n in (low, high))
                 and 0 <= low <= high <= 6):
             raise ValueError(f"hidden_layers={given!r}: expected an int or a (low, high) range of "
                              "ints within 0…6")
-        return low + 1, high + 1
+        fixed, by = ((len(self.sizes) - 1, f"sizes={tuple(self.sizes)}") if self.sizes is not None else
+                     (len(self.activations), f"activations={self.activations}")
+                     if len(self.activations) > 2 else (None, ""))
+        if fixed is None:
+            return low + 1, high + 1
+        if self.hidden_layers is not None and not low + 1 <= fixed <= high + 1:
+            raise ValueError(f"hidden_layers={given!r} and {by} disagree: {by} makes {fixed - 1} "
+                             f"hidden layer{'s' * (fixed != 2)}; give one of them, or agreeing ones")
+        return fixed, fixed
 
     def _check_networks(self) -> None:
         """Every network the rule is checked on is a valid ``Spec`` (widths >= 1, one activation
@@ -179,11 +180,13 @@ class UserRule:
                                  "or HIDDEN,OUTPUT)")
         if loss is not None:
             changes["loss"] = loss
+        if layers is not None or len(changes.get("activations", ())) > 2:
+            changes["hidden_layers"] = None  # the pinned network fixes the depth
         try:
             return replace(self, **changes)
         except (TypeError, ValueError) as error:
             pins = ", ".join(f"{'layers' if key == 'sizes' else key}={value!r}"
-                             for key, value in changes.items())
+                             for key, value in changes.items() if key != "hidden_layers")
             raise type(error)(f"{pins}: {error}") from None
 
     def update_rule(self) -> UpdateRule:
@@ -296,25 +299,3 @@ def resample(rule: UserRule, problem: Problem, rng: np.random.Generator) -> Prob
         Y = one_hot(rng.integers(0, spec.sizes[-1], n), spec.sizes[-1], np.dtype(spec.dtype))
         Y = Y if spec.layout == "cols" else Y.T
     return Problem(spec, params, X, Y, problem.lr)
-
-
-
-@st.composite
-def user_problems(draw, rule: UserRule, dtype: str = "float64") -> Problem:
-    """Random networks of the model the rule claims, in bpcheck's conventions (the layout and
-    bias style the user's conventions map to), with class-label targets where the user's are."""
-    low, high = rule.depths()
-    depth = draw(st.integers(low, high))
-    spec = draw(specs(rule.activations_for(depth), loss=rule.loss, bias=rule.conventions.bias_style,
-                      layout=rule.conventions.layout, dtype=dtype, reduction=rule.reduction,
-                      l2=float(rule.l2), l2_biases=rule.l2_biases))
-    if rule.sizes is not None:
-        spec = spec.replace(sizes=tuple(rule.sizes))
-    problem = draw(problems(st.just(spec)))
-    if rule.computes != "gradients":  # θ − θ′ must stand well above θ's rounding: η not tiny
-        problem = replace(problem, lr=draw(st.floats(0.05, 1.0)))
-    if rule.conventions.targets == "as_loss" or LOSSES[spec.loss].targets == "labels":
-        return problem
-    labels = draw(hnp.arrays(np.int64, (problem.n_samples,), elements=st.integers(0, spec.sizes[-1] - 1)))
-    Y = one_hot(labels, spec.sizes[-1], np.dtype(dtype))
-    return Problem(spec, problem.params, problem.X, Y if spec.layout == "cols" else Y.T, problem.lr)

@@ -26,6 +26,7 @@ each name lives in ``manual/`` and, independently, in every witness under ``refe
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,10 @@ class Spec:
     l2_biases: bool = False  # the penalty covers the biases too: + λ/2 Σ_k ‖b_k‖² (or bias column)
 
     def __post_init__(self) -> None:
+        for field_name, what in (("sizes", "layer widths (F, H…, C)"), ("activations", "names")):
+            value = getattr(self, field_name)
+            if isinstance(value, str) or not isinstance(value, Iterable):
+                raise TypeError(f"{field_name}={value!r:.80} must be a tuple of {what}")
         object.__setattr__(self, "sizes", tuple(self.sizes))
         object.__setattr__(self, "activations", tuple(self.activations))
         if len(self.sizes) < 2:

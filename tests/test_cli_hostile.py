@@ -4,19 +4,25 @@ never a traceback, a RuntimeWarning or a half-written file."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from bpcheck.cli.progress import progress
+from bpcheck.cli.train import curves_table
+from bpcheck.cli.verify import _seconds
 from bpcheck.stack_compare import DERIVED, compare_stack
 from bpcheck.stack_problem import random_problem
 from manual.stack import Stack
 from tests.user_run import run_user
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # --- 1. a diverging run keeps the others, and the report says where it stopped ---------------
 
@@ -123,6 +129,8 @@ def test_a_scale_the_dtype_cannot_hold_is_refused(tmp_path, options, message):
     (["train", "--task", "parity", "--length", "100000"], "--network on --length 100000"),
     (["train", "--network", "flatten;dense:100000000;dense:10"], "--network (evaluated on digits'"),
     (["--layers", "99999999999999999999,3", "--data", "random"], "--layers with --samples 8: needs about"),
+    (["verify", f"{EXAMPLES / 'batch_classifier.py'}:classifier_rule", "--layers", "99999999999999999999,3"],
+     "--layers with up to 8 samples: needs about"),  # before: a TypeError from inside the check, exit 1
 ])
 def test_a_size_beyond_memory_is_refused_with_an_estimate(tmp_path, argv, message):
     ran = run_user(argv, tmp_path, 2)
@@ -138,11 +146,39 @@ def test_a_negative_input_shape_reaches_its_validator(tmp_path, argv):
 # --- 5. long work shows it is alive; unbounded work is refused --------------------------------
 
 
-@pytest.mark.parametrize(("argv", "most"), [(["optim", "--steps", "100000000"], 1000),
-                                            (["--optimizer", "sgd", "--steps", "100000000"], 100)])
-def test_steps_are_bounded(tmp_path, argv, most):
+@pytest.mark.parametrize(("argv", "most"), [
+    (["optim", "--steps", "100000000"], 1000), (["--optimizer", "sgd", "--steps", "100000000"], 100),
+    (["verify", "any:rule", "--examples", "100000000"], 100000),
+    (["mutants", "--examples", "100000000"], 100000), (["train", "--epochs", "100000000"], 1000),
+    (["report", "derived", "--html", "r.html", "--epochs", "100000000"], 1000),
+    (["sweep", "derived", "--repeats", "100000000"], 1000)])
+def test_counts_are_bounded(tmp_path, argv, most):
+    """--examples, --epochs and --repeats had no bound: 10¹² was taken, and ran for ever."""
     ran = run_user(argv, tmp_path, 2)
-    assert f"argument --steps: must be an integer from 1 to {most}, got 100000000" in ran.err
+    assert f"argument {argv[-2]}: must be an integer from 1 to {most}, got 100000000" in ran.err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["optim", "--seed", "-5"], "argument --seed: must be an integer >= 0, got -5"),  # a traceback
+    (["mutants", "--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),  # ran
+    (["train", "--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),
+    (["--network", ""], "--network: network='': expected layers separated by ';'"),
+    (["train", "--hidden", "0"], "--hidden: sizes[1]=0: every layer needs width >= 1"),
+])
+def test_a_bad_seed_network_or_width_is_a_usage_error_naming_its_option(tmp_path, argv, message):
+    assert message in run_user(argv, tmp_path, 2).text
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("inf", None), ("1e400", None), ("1e300", None), ("2.5", 2.5)])
+def test_a_time_limit_of_inf_is_no_limit(text, seconds):
+    assert _seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["nan", "0", "-1", "1e-300", "abc", ""])
+def test_a_time_limit_that_is_no_number_of_seconds_is_refused_accurately(text):
+    """Before: inf was refused as not "> 0"."""
+    with pytest.raises(argparse.ArgumentTypeError, match=r"seconds >= 0.01, or inf for no limit"):
+        _seconds(text)
 
 
 # --- 6. options that would be ignored, repeated or contradict each other ---------------------
@@ -206,4 +242,10 @@ def test_a_curve_that_diverges_late_ends_with_its_last_finite_epoch(tmp_path):
 def test_mutants_refuses_a_count_of_examples_below_one(tmp_path, count):
     """Before: Hypothesis' InvalidArgument traceback, which never named --examples."""
     ran = run_user(["mutants", f"--examples={count}"], tmp_path, 2)
-    assert "--examples" in ran.err and ">= 1" in ran.err
+    assert "--examples" in ran.err and "must be an integer from 1 to 100000" in ran.err
+
+
+@pytest.mark.parametrize(("epochs", "title"), [(1, "after 1 epoch (same"), (2, "after 2 epochs (same")])
+def test_the_training_table_counts_its_epochs_in_words(epochs, title):
+    """Before: "after 1 epochs"."""
+    assert curves_table([], [], epochs, shared=True).title.startswith(title)

@@ -18,14 +18,15 @@ import pytest
 import torch
 from scipy.special import expit
 
-from bpcheck import UserRule, check
-from bpcheck.compare import Problem, ask_witnesses, compare_rule
-from bpcheck.extend import UserActivation, UserLoss
-from bpcheck.search import hunt
+from bpcheck import Conventions, UserRule, check
+from bpcheck.compare import Problem, ask_witnesses, compare_all, compare_rule
+from bpcheck.extend import UserActivation, UserLoss, guarded
+from bpcheck.search import UserCodeError, hunt
 from bpcheck.stack_compare import DERIVED, ask_stack_witnesses, compare_stack, compare_stack_rule
 from bpcheck.stack_problem import StackProblem, random_problem
 from bpcheck.strategies import problems, specs
-from bpcheck.user_code import limited, time_limit
+from bpcheck.user_code import TimeLimitExceeded, check_time_limit, limited, time_limit
+from bpcheck.user_layer import UserLayer, UserLayerError
 from bpcheck.verdicts import RAISED
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
@@ -49,11 +50,36 @@ def _never(*args):
     ({"hidden_layers": 1.5}, "hidden_layers=1.5: expected an int or a (low, high) range"),
     ({"hidden_layers": True}, "hidden_layers=True"),
     ({"activations": ("softmax", "identity")}, "softmax is allowed only at the output"),
+    # before: hidden_layers was ignored where sizes or one activation per layer fix the depth
+    ({"hidden_layers": 3, "activations": ("relu", "relu", "identity")},
+     "hidden_layers=3 and activations=('relu', 'relu', 'identity') disagree: activations=('relu', "
+     "'relu', 'identity') makes 2 hidden layers"),
+    ({"hidden_layers": (2, 4), "sizes": (4, 5, 3)},
+     "hidden_layers=(2, 4) and sizes=(4, 5, 3) disagree: sizes=(4, 5, 3) makes 1 hidden layer"),
 ])
 def test_a_network_that_cannot_be_drawn_is_refused_when_declared(kwargs, message):
     with pytest.raises((TypeError, ValueError)) as error:
         UserRule("bad", _never, **kwargs)
     assert message in str(error.value)
+
+
+def test_hidden_layers_agreeing_with_the_sizes_are_honoured_and_a_pinned_network_overrides_them():
+    assert UserRule("both", _never, hidden_layers=(1, 3), sizes=(4, 5, 6, 3)).depths() == (3, 3)
+    assert UserRule("both", _never, hidden_layers=2, activations=("relu",) * 3).depths() == (3, 3)
+    ranged = UserRule("ranged", _never, hidden_layers=(1, 3))
+    assert ranged.depths() == (2, 4) and ranged.pinned((4, 5, 5, 5, 5, 3)).depths() == (5, 5)
+
+
+def test_a_result_with_a_key_the_conventions_do_not_name_is_refused_naming_it():
+    """Before: an extra key (a parameter misnamed, say) was ignored."""
+    spec = Spec((2, 3, 1), ("sigmoid", "sigmoid"), bias="vector")
+    conventions = Conventions(params="dict")
+    user = conventions.params_to_user(spec, truncated_normal(spec, np.random.default_rng(0)))
+    with pytest.raises(ValueError) as error:
+        conventions.params_from_user(spec, user | {"W3": user["W2"]}, "returned")
+    assert str(error.value) == ("returned has keys ['W1', 'W2', 'b1', 'b2', 'W3']; expected ['W1', "
+                                "'W2', 'b1', 'b2'] (unknown ['W3'])")
+    assert conventions.params_from_user(spec, user, "returned").keys() == {"W1", "b1", "W2", "b2"}
 
 
 RULE = UserRule("fine", _never)
@@ -67,13 +93,22 @@ RULE = UserRule("fine", _never)
     ({"examples": -1}, "examples=-1 must be an int >= 1"),
     ({"examples": "10"}, "examples='10' must be an int >= 1"),
     ({"seed": -1}, "seed=-1 must be an int >= 0"),
-    ({"time_limit": 0}, "time_limit=0 must be a number of seconds > 0"),
-    ({"time_limit": float("inf")}, "time_limit=inf"),
+    ({"time_limit": 0}, "time_limit=0 must be a number of seconds >= 0.01"),
+    ({"time_limit": float("nan")}, "time_limit=nan must be a number of seconds >= 0.01, or None (or inf)"),
+    ({"examples": 10**12}, "examples=1000000000000 must be at most 100000"),
+    ({"layers": (10**20, 3)}, "layers=(100000000000000000000, 3) with up to 8 samples: needs about"),
 ])
 def test_check_refuses_bad_arguments_before_any_work(kwargs, message):
     with pytest.raises((TypeError, ValueError)) as error:
         check(RULE, **kwargs)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("seconds", [None, float("inf"), 1e300, 10**10])
+def test_an_infinite_time_limit_or_one_the_timer_cannot_hold_is_no_limit(seconds):
+    """Before: inf was refused as if it were not > 0, and 1e10 reached setitimer's OverflowError."""
+    assert check_time_limit(seconds) is None
+    assert check_time_limit(2) == 2.0
 
 
 def test_a_search_of_no_examples_is_refused_naming_examples():
@@ -137,9 +172,20 @@ def test_a_stack_truth_for_another_problem_is_refused():
     (lambda: compare_stack({}), "problem={} is a dict; expected a StackProblem"),
     (lambda: compare_stack(random_problem(Stack("dense:2", (3,)), 2), ["derived"]),
      "rules=['derived'] must be a list of StackRule"),
+    # before: AttributeError, or NumPy's words naming nothing of the call
+    (lambda: Problem(None, {}, np.ones((2, 3)), np.ones((2, 3)), 0.1),
+     "spec=None is a NoneType; expected a Spec"),
+    (lambda: Spec(None, ("sigmoid",)), "sizes=None must be a tuple of layer widths"),
+    (lambda: ask_witnesses({}), "problem={} is a dict; expected a Problem (for a StackProblem"),
+    (lambda: ask_stack_witnesses(None), "problem=None is a NoneType; expected a StackProblem"),
+    (lambda: compare_all(None, ["derivd"]), "rule_names=['derivd'] must be a list of the names in RULES"),
+    (lambda: random_problem("dense:2", 2), "stack='dense:2' is a str; expected a Stack"),
+    (lambda: random_problem(Stack("dense:2", (3,)), -1), "n=-1 must be an int >= 1"),
+    (lambda: random_problem(Stack("dense:2", (3,)), 2, seed=-1), "seed=-1 must be an int >= 0"),
+    (lambda: random_problem(Stack("dense:2", (3,)), 2, scale=float("nan")), "scale=nan must be a finite"),
 ])
-def test_compare_stack_names_a_wrong_argument(call, message):
-    with pytest.raises(TypeError) as error:
+def test_a_wrong_argument_is_named(call, message):
+    with pytest.raises((TypeError, ValueError)) as error:
         call()
     assert message in str(error.value)
 
@@ -192,6 +238,50 @@ def test_a_loss_gradient_of_the_wrong_shape_names_the_shape_expected():
     assert report.verdict == RAISED and report.part == "gradient", str(report)
     assert "expected an ndarray of p's shape" in str(report.error)
     assert "your gradient returned a wrong result" in report.message
+
+
+def _half_sse_loss(**changes) -> UserLoss:
+    parts = {"per_sample": lambda p, y: 0.5 * np.sum((p - y) ** 2, axis=-2), "gradient": lambda p, y: p - y,
+             "torch": lambda p, y: 0.5 * ((p - y) ** 2).sum(dim=1),
+             "jax": lambda p, y: 0.5 * ((p - y) ** 2).sum(axis=0)} | changes
+    return UserLoss("half_sse_hostile", **parts)
+
+
+@pytest.mark.parametrize(("part", "forward", "p", "message"), [
+    ("torch", lambda p, y: ((p - y) ** 2).sum(), torch.ones(3, 2),
+     "it returned shape (); expected (3,), one value per sample (p of shape (3, 2), samples × outputs)"),
+    ("torch", lambda p, y: (p - y) ** 2, torch.ones(3, 2), "it returned shape (3, 2); expected (3,)"),
+    ("jax", lambda p, y: ((p - y) ** 2).sum(), jax.numpy.ones((2, 3)),
+     "it returned shape (); expected (3,), one value per sample (p of shape (2, 3), outputs × samples)"),
+])
+def test_a_loss_forward_of_the_wrong_shape_names_its_part_and_the_shapes(part, forward, p, message):
+    """Before: torch's reshape error from inside the witness, naming neither."""
+    loss = guarded(_half_sse_loss(**{part: forward}))
+    with pytest.raises(UserCodeError) as error:
+        getattr(loss, part)(p, p)
+    assert error.value.part == part and message in str(error.value.error)
+    assert getattr(guarded(_half_sse_loss()), part)(p, p).shape == (3,)
+
+
+def _nan_backward(dout, cache):
+    return np.where(dout > 0, np.nan, dout), {"g": np.sum(dout * cache, axis=0)}
+
+
+@pytest.mark.parametrize(("backward", "message"), [
+    (_nan_backward, "nan_layer: backward's dx: it returned NaN at 3 of 6 entries, the first at index (0, 0)"),
+    (lambda dout, cache: (dout, {"g": np.full(2, np.nan)}),
+     "nan_layer: backward's grads['g']: it returned NaN at 2 of 2 entries"),
+])
+def test_a_layer_returning_nan_names_the_array(backward, message):
+    """Before: a DIFFERS with "rel err nan", not saying your code returned NaN nor where."""
+    layer = UserLayer("nan_layer", lambda x, params: (x * params["g"], x), backward, torch=_never, jax=_never,
+                      parameters={"g": lambda shape: shape})
+    forward, backward = layer.pair()
+    x, params = np.ones((3, 2)), {"g": np.ones(2)}
+    _, cache = forward(x, params, None)
+    with pytest.raises(UserLayerError) as error:
+        backward(np.array([[1.0, -1.0]] * 3), cache)
+    assert message in str(error.value)
 
 
 # --- 5: a time limit on each call ---------------------------------------------------------------
@@ -256,13 +346,32 @@ def test_verify_stops_a_rule_at_its_time_limit(tmp_path):
 @pytest.mark.parametrize(("source", "args", "message"), [
     (ZERO_WIDTH, ("FILE:zero_width",), "sizes[1]=0: every layer needs width >= 1"),
     (SLOW, ("FILE:slow", "--layers", "2,0,3"), "layers=(2, 0, 3): sizes[1]=0"),
-    (SLOW, ("FILE:slow", "--time-limit", "0"), "--time-limit: must be a number of seconds > 0"),
+    (SLOW, ("FILE:slow", "--time-limit", "0"), "--time-limit: must be a number of seconds >= 0.01"),
 ])
 def test_verify_refuses_a_network_that_cannot_be_drawn(tmp_path, source, args, message):
     run = _verify(tmp_path, source, *args)
     out = " ".join((run.stdout + run.stderr).split())
     assert run.returncode == 2, out
     assert message in out and "Traceback" not in out
+
+
+def test_a_limit_that_expires_as_it_is_armed_leaves_no_timer_behind(monkeypatch):
+    """Before: the timer was armed outside the try, and a signal at once (--time-limit 1e-300)
+    escaped with it still armed and its handler installed: the process died of SIGALRM (-14)."""
+    real, handler = signal.setitimer, signal.getsignal(signal.SIGALRM)
+
+    def at_once(which, seconds, interval=0.0):
+        previous = real(which, seconds, interval)
+        if seconds == 0.5:  # the limit's own timer: it expires as it is armed
+            signal.getsignal(signal.SIGALRM)(signal.SIGALRM, None)
+        return previous
+
+    monkeypatch.setattr(signal, "setitimer", at_once)
+    with time_limit(0.5), pytest.raises(TimeLimitExceeded):
+        limited(lambda: None, ())
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL)[1] != 0.5  # not left repeating
 
 
 def test_a_time_limit_puts_back_an_outer_timer_and_its_handler():

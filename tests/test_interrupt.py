@@ -61,3 +61,86 @@ def test_the_interrupt_handler_is_the_command_lines(monkeypatch, capsys):
     assert cli.main(["optim"]) == EXIT_INTERRUPTED
     assert capsys.readouterr().err == "bpcheck optim: interrupted (Ctrl-C)\n"
     assert sys.exc_info() == (None, None, None)
+
+
+#: An activation whose value sends this process SIGINT when jax's pure_callback runs it (the
+#: anchored jax witness, ``bpcheck.precision.anchored_jax``): Ctrl-C arriving inside foreign
+#: code's callback, where a KeyboardInterrupt was logged by jax, turned into an XLA error and
+#: reported as RAISED (exit 1).
+INTERRUPTED_IN_A_CALLBACK = '''
+import os, signal, traceback
+import jax, torch
+from scipy.special import expit
+from bpcheck import UserActivation
+
+def value(z):
+    if any("jax/_src/callback" in frame.filename for frame in traceback.extract_stack()):
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(1000))  # the handler runs at the next bytecodes
+    return z * expit(z)
+
+swish = UserActivation("swish_interrupted", value, lambda z, a: expit(z) + a * (1.0 - expit(z)),
+                       torch=lambda z: z * torch.sigmoid(z), jax=lambda z: z * jax.nn.sigmoid(z))
+'''
+
+
+def test_ctrl_c_inside_a_callback_jax_runs_still_exits_130(tmp_path):
+    (tmp_path / "interrupted.py").write_text(INTERRUPTED_IN_A_CALLBACK)
+    process = start(["verify", "interrupted.py:swish", "--examples", "5"], tmp_path, tmp_path / "cache")
+    try:
+        out, err = process.communicate(timeout=300)
+    finally:
+        process.kill()
+    assert process.returncode == EXIT_INTERRUPTED, out + err
+    assert err == "bpcheck verify: interrupted (Ctrl-C)\n" and out == "", out + err
+
+
+class _Left(BaseException):
+    """os._exit, as the tests below replace it."""
+
+
+@pytest.fixture
+def exits(monkeypatch):
+    """The codes ``bpcheck.cli.interrupts`` would leave the process with (os._exit replaced),
+    SIGINT's handler put back afterwards."""
+    from bpcheck.cli import interrupts
+
+    codes = []
+
+    def leave(code):
+        codes.append(code)
+        raise _Left
+
+    monkeypatch.setattr(interrupts.os, "_exit", leave)
+    for name, value in (("program", None), ("writing", 0), ("pending", False)):
+        monkeypatch.setattr(interrupts._State, name, value)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield codes
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_from_the_shell_ctrl_c_after_the_output_still_exits_130(monkeypatch, capsys, exits):
+    """Before: the handler was Python's, and a SIGINT in the second of teardown after the output
+    killed the process by the signal (exit -2)."""
+    from bpcheck import cli
+
+    monkeypatch.setattr(sys, "argv", ["bpcheck", "optim"])
+    monkeypatch.setattr(cli, "command", lambda name: lambda argv, console: print("the output") or 0)
+    with pytest.raises(_Left):
+        cli.main()  # from the shell: it leaves by os._exit, teardown skipped
+    assert exits == [0]
+    with pytest.raises(_Left):
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # a SIGINT now, the output printed
+    assert exits == [0, EXIT_INTERRUPTED]
+    assert capsys.readouterr() == ("the output\n", "bpcheck optim: interrupted (Ctrl-C)\n")
+
+
+def test_a_file_being_written_is_finished_before_ctrl_c_leaves(exits):
+    from bpcheck.cli import interrupts
+
+    interrupts.install("bpcheck train")
+    with pytest.raises(_Left):
+        with interrupts.writing():
+            signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+            assert exits == []  # not while writing
+    assert exits == [EXIT_INTERRUPTED]

@@ -44,8 +44,11 @@ def test_no_engine_module_imports_the_command_line(path):
 
 
 def test_import_bpcheck_imports_neither_torch_nor_jax():
+    """Nor do the classes a user's module declares its code with (nor Hypothesis): ``bpcheck
+    verify`` imports that module before them, so that its usage errors come at once."""
     code = ("import sys, bpcheck; assert bpcheck.__all__; "
-            "print(sorted(m for m in ('torch', 'jax', 'optax') if m in sys.modules))")
+            "from bpcheck import UserActivation, UserLayer, UserLoss, UserRule, Conventions; "
+            "print(sorted(m for m in ('torch', 'jax', 'optax', 'hypothesis') if m in sys.modules))")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120, check=True)
     assert run.stdout.strip() == "[]", run.stdout

@@ -44,7 +44,8 @@ def test_report_and_sweep_refuse_unknown_rules(tmp_path):
         ["report", "nope", "--html", str(tmp_path / "x.html")], 2)
     assert "unknown rule 'nope'" in run_cli(["sweep", "nope"], 2)
     assert "give --html PATH or --markdown PATH" in run_cli(["report", "derived"], 2)
-    assert "--repeats must be ≥ 1, got 0" in run_cli(["sweep", "derived", "--repeats", "0"], 2)
+    assert "argument --repeats: must be an integer from 1 to 1000, got 0" in run_cli(
+        ["sweep", "derived", "--repeats", "0"], 2)
     assert not (tmp_path / "x.html").exists()
 
 

@@ -153,7 +153,8 @@ BROKEN = {
     "raises": (lambda p, X, y: 1 / 0, "your function raised ZeroDivisionError: division by zero at "),
     "wrong shape": (lambda p, X, y: {k: v.reshape(-1) for k, v in p.items()},
                     "has shape (1,); expected (1, 1)"),
-    "NaN": (lambda p, X, y: {k: v * np.nan for k, v in p.items()}, "contains NaN or Inf"),
+    "NaN": (lambda p, X, y: {k: v * np.nan for k, v in p.items()}, "contains NaN: 1 of 1 entries are not "
+                                                                      "finite, the first at index ("),
     "wrong container": (lambda p, X, y: list(p.values()), "expected a dict with keys"),
     "float16": (lambda p, X, y: {k: v.astype(np.float16) for k, v in p.items()}, "less precise"),
 }

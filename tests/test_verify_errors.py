@@ -97,8 +97,8 @@ def test_a_check_that_verified_no_network_is_not_verified_with_the_reason_and_ex
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["--examples", "0"], "argument --examples: must be an integer >= 1, got 0"),
-    (["--examples", "-5"], "argument --examples: must be an integer >= 1, got -5"),
+    (["--examples", "0"], "argument --examples: must be an integer from 1 to 100000, got 0"),
+    (["--examples", "-5"], "argument --examples: must be an integer from 1 to 100000, got -5"),
     (["--examples", "many"], "argument --examples: expected an integer, got 'many'"),
     (["--seed", "-1"], "argument --seed: must be an integer >= 0, got -1"),
 ])

@@ -7,12 +7,12 @@ rich, figures with matplotlib, options with argparse. The engine imports none of
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 
 from rich.console import Console
 
+from bpcheck.cli import interrupts
 from bpcheck.cli.caches import use_user_cache
 from bpcheck.cli.exits import EXIT_INTERRUPTED
 
@@ -29,21 +29,29 @@ def command(name: str) -> Callable[[list[str], Console], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bpcheck argv``; its exit code (``bpcheck.cli.exits``). Ctrl-C stops it with one
-    line and EXIT_INTERRUPTED, no traceback (the commands write their files after the work, so
-    one interrupted while working has written none)."""
+    line and EXIT_INTERRUPTED, no traceback, however it arrives (``bpcheck.cli.interrupts``:
+    from the shell, argv None, the process leaves at once, then or after the command)."""
     from_shell = argv is None
+    if from_shell:
+        interrupts.install("bpcheck")
     argv = list(sys.argv[1:] if argv is None else argv)
     named = bool(argv) and argv[0] in COMMANDS
     name, rest = (argv[0], argv[1:]) if named else ("compare", argv)
+    program = f"bpcheck {name}" if named else "bpcheck"
+    interrupts.named(program)
     try:
         use_user_cache()
         console = Console(width=max(Console().width, 100))
-        return command(name)(rest, console)
-    except KeyboardInterrupt:
-        program = f"bpcheck {name}" if named else "bpcheck"
-        Console(stderr=True).print(f"{program}: interrupted (Ctrl-C)", highlight=False, markup=False)
-        if from_shell:  # torch's and XLA's threads, stopped mid-work, can crash the interpreter's
-            sys.stdout.flush()  # teardown (SIGSEGV seen): leave at once, the line said
-            sys.stderr.flush()
-            os._exit(EXIT_INTERRUPTED)
+        code = command(name)(rest, console)
+    except SystemExit as done:  # argparse's --help and usage errors
+        if not (from_shell and isinstance(done.code, int | None)):
+            raise
+        code = done.code or 0
+    except KeyboardInterrupt:  # in-process (argv given), or before the handler was installed
+        if from_shell:
+            interrupts.leave(program)
+        Console(stderr=True).print(interrupts.message(program), highlight=False, markup=False)
         return EXIT_INTERRUPTED
+    if from_shell:
+        interrupts.finish(code)
+    return code

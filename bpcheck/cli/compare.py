@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG, worst
+from bpcheck.cli.interrupts import writing
 from bpcheck.cli.options import build_parser, build_problem, finite_difference_sample, parse_options
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
@@ -75,7 +76,7 @@ def main(argv: list[str], console: Console) -> int:
         code = worst(code, optimizer_report(problem, args.optimizer, options, steps, console))
     ok = code == EXIT_AGREES
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
+        with writing(), open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"spec": spec.__dict__, "lr": problem.lr, "seed": args.seed, "data": about,
                        "rules": [report.to_dict() for report in reports],
                        "witness_rows": [row_dict(row) for row in witness_rows],

@@ -10,17 +10,18 @@ from rich.progress import track
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_WRONG
-from bpcheck.cli.options import described, positive_int
+from bpcheck.cli.options import count_up_to, described, natural
 from bpcheck.cli.render import describe_problem
 from bpcheck.mutants import MUTANTS, hunt_mutant
+from bpcheck.runtime import MAX_EXAMPLES
 
 
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck mutants``: hunt every catalogued mutant; 0 when every one is caught."""
     parser = argparse.ArgumentParser(prog="bpcheck mutants", description=described(main.__doc__))
-    parser.add_argument("--examples", type=positive_int, default=100,
-                        help="random networks per mutant (at least 1)")
-    parser.add_argument("--seed", type=int, default=0, help="the searches' seed (default 0)")
+    parser.add_argument("--examples", type=count_up_to(MAX_EXAMPLES), default=100,
+                        help=f"random networks per mutant (default 100, at most {MAX_EXAMPLES})")
+    parser.add_argument("--seed", type=natural, default=0, help="the searches' seed (default 0)")
     parser.add_argument("--finite-differences", action="store_true",
                         help="also ask the finite-difference witness (slower)")
     parser.add_argument("--show", action="store_true", help="print each minimal network in full")

@@ -12,11 +12,13 @@ from rich.table import Table
 
 from bpcheck.cli.compare import exit_code
 from bpcheck.cli.exits import EXIT_USAGE
-from bpcheck.cli.limits import check_memory, check_stack_scale
+from bpcheck.cli.interrupts import writing
+from bpcheck.cli.limits import check_stack_scale
 from bpcheck.cli.options import finite_difference_sample
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
+from bpcheck.memory import check_memory
 
 #: MLP options that say nothing about a network of layers: given with --network, a usage error.
 MLP_ONLY = {"layers": "--layers", "activations": "--activations", "bias": "--bias", "layout": "--layout",
@@ -64,8 +66,11 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
             raise ValueError(f"{', '.join(given)} describe{'s' * (len(given) == 1)} an MLP; with "
                              "--network the layers say it all")
         rules = _rules(args.rules)
-        stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
-                      args.reduction or "mean", args.dtype)
+        try:
+            stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
+                          args.reduction or "mean", args.dtype)
+        except ValueError as error:  # the layers' words; the option's name where they lack it
+            raise ValueError(str(error) if "--" in str(error) else f"--network: {error}") from None
         from manual.stack_checks import memory_bound
         check_memory(memory_bound(stack, args.samples), f"--network {args.network!r} on --input-shape "
                      f"{','.join(map(str, stack.input_shape))} with --samples {args.samples}")
@@ -110,7 +115,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
     console.print(witness_line(witness_rows))
     code = exit_code(reports, witness_rows)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
+        with writing(), open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"network": stack.describe(), "loss": stack.loss, "dtype": stack.dtype,
                        "seed": args.seed, "rules": [r.to_dict() for r in reports],
                        "witness_rows": [row_dict(row) for row in witness_rows], "exit_code": code},

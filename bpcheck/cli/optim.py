@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.options import MAX_OPTIM_STEPS, described, steps_up_to
+from bpcheck.cli.options import MAX_OPTIM_STEPS, count_up_to, described, natural
 from bpcheck.problem import Problem
 from manual import optim
 
@@ -64,9 +64,9 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck optim``: torch vs optax for each same-named optimizer at their defaults."""
     parser = argparse.ArgumentParser(prog="bpcheck optim", description=described(main.__doc__),
                                      epilog=EPILOG)
-    parser.add_argument("--steps", type=steps_up_to(MAX_OPTIM_STEPS), default=10,
+    parser.add_argument("--steps", type=count_up_to(MAX_OPTIM_STEPS), default=10,
                         help=f"steps of the shared gradient sequence (1 to {MAX_OPTIM_STEPS}, default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="θ₀ and the gradients' seed (default 0)")
+    parser.add_argument("--seed", type=natural, default=0, help="θ₀ and the gradients' seed (default 0)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         console.print("[bold red]bpcheck optim: error:[/] --steps must be ≥ 1")

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from bpcheck.cli.limits import check_memory, check_scale, mlp_memory
+from bpcheck.cli.limits import check_scale
 from bpcheck.cli.paths import OutputPathError, check_output_dir, check_output_path
 from bpcheck.datasets import (
     IRIS_CLASSES,
@@ -21,6 +21,7 @@ from bpcheck.datasets import (
     random_data,
     seed_program_hidden_width,
 )
+from bpcheck.memory import check_memory, mlp_memory
 from bpcheck.mutants import MUTANTS, find_rule
 from bpcheck.problem import Problem
 from manual.initialisers import truncated_normal
@@ -49,18 +50,23 @@ def positive_int(text: str) -> int:
 #: 1 s a step (10 steps 36 s with the start, 100 steps 125 s: three trajectories, each
 #: witness's gradients at every step) and prints a row per step, parameter and framework.
 MAX_OPTIM_STEPS, MAX_OPTIMIZER_STEPS = 1_000, 100
+#: The most epochs ``train --epochs`` and ``report --epochs`` take: an MLP run's epoch cost some
+#: 50 ms on digits (``train --epochs 100``: 62 s for 12 runs), a network of layers' some 0.2 s,
+#: so the default 12 runs of 1,000 epochs take about 10 minutes. The most ``sweep --repeats``:
+#: some 0.3 s a repeat for its 19 points (1 repeat 3.7 s, 5 repeats 4.8 s), 1,000 about 5 minutes.
+MAX_EPOCHS, MAX_REPEATS = 1_000, 1_000
 
 
-def steps_up_to(most: int) -> Callable[[str], int]:
-    """The argparse type of a step count: an integer from 1 to ``most``."""
+def count_up_to(most: int) -> Callable[[str], int]:
+    """The argparse type of a count (steps, examples): an integer from 1 to ``most``."""
 
-    def steps(text: str) -> int:
+    def count(text: str) -> int:
         value = _integer(text)
         if not 1 <= value <= most:
             raise argparse.ArgumentTypeError(f"must be an integer from 1 to {most}, got {value}")
         return value
 
-    return steps
+    return count
 
 
 def natural(text: str) -> int:
@@ -289,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "manual optimizer vs autodiff + torch.optim / optax, error per step")
     parser.add_argument("--optimizer-options", metavar="K=V,…", default=None,
                         help="hyperparameters besides --lr, e.g. beta1=0.8,eps_placement=inside")
-    parser.add_argument("--steps", type=steps_up_to(MAX_OPTIMIZER_STEPS), default=None,
+    parser.add_argument("--steps", type=count_up_to(MAX_OPTIMIZER_STEPS), default=None,
                         help=f"training steps for --optimizer (default 10, at most {MAX_OPTIMIZER_STEPS})")
     parser.add_argument("--finite-differences", type=finite_differences, default="auto",
                         metavar="all|off|auto|sample:K",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bpcheck.cli.interrupts import writing
 from bpcheck.sweep import AXES, Point
 from bpcheck.train import Curve
 
@@ -63,7 +64,8 @@ def plot_curves(curves: list[Curve], dataset: str, path: Path) -> Path:
     right.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1.02), title=f"{dataset}: test accuracy")
     right.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, dpi=PLOT_DPI)
+    with writing():
+        figure.savefig(path, dpi=PLOT_DPI)
     plt.close(figure)
     return path
 
@@ -83,5 +85,6 @@ def plot_sweep(points: list[Point], rule: str, path) -> None:
     panels[0].set_ylabel("relative error of the direction vs torch")
     panels[0].legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with writing():
+        figure.savefig(path, dpi=100)
     plt.close(figure)

@@ -16,12 +16,15 @@ import numpy as np
 from rich.console import Console
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
+from bpcheck.cli.interrupts import writing
 from bpcheck.cli.options import (
     HTML,
     MARKDOWN,
+    MAX_EPOCHS,
     Parser,
     build_parser,
     build_problem,
+    count_up_to,
     described,
     known_rule,
     output_path,
@@ -85,7 +88,8 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...],
                     (["setting", "value", "median", "largest"],
                      [[p.axis, str(p.value), f"{p.median:.3e}", f"{p.largest:.3e}"] for p in points])))
         out.append(("Sweep plot", _png(Path(scratch) / "sweep.png")))
-        say(f"training on iris ({epochs} epochs)")
+        counted = f"{epochs} epoch{'s' * (epochs != 1)}"
+        say(f"training on iris ({counted})")
         data = split("iris", 0)
         train_spec = seed_program_spec(data, None, 0)
         start = truncated_normal(train_spec, np.random.default_rng(0))
@@ -94,7 +98,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...],
         curves = [train_curve(r, train_spec, start, data, lr, epochs, 10, 0, "iris")
                   for r in rules for lr in lrs]
         plot_curves(curves, "iris", Path(scratch) / "train.png")
-        out.append((f"Training on iris ({'-'.join(map(str, train_spec.sizes))}, {epochs} epochs, "
+        out.append((f"Training on iris ({'-'.join(map(str, train_spec.sizes))}, {counted}, "
                      "same start and order)",
                      (["rule", "η", "final loss", "test accuracy"],
                       [[c.rule, f"{c.lr:g}", f"{c.loss[-1]:.4g}", f"{c.test_accuracy[-1]:.3f}"]
@@ -152,14 +156,13 @@ def main(argv: list[str], console: Console) -> int:
                         help="write the report as one HTML file here (.html or .htm)")
     parser.add_argument("--markdown", type=output_path("--markdown", MARKDOWN),
                         help="write the report as one Markdown file here (.md or .markdown)")
-    parser.add_argument("--epochs", type=int, default=30, help="training epochs on iris (default 30)")
+    parser.add_argument("--epochs", type=count_up_to(MAX_EPOCHS), default=30,
+                        help=f"training epochs on iris (default 30, at most {MAX_EPOCHS})")
     args = parser.parse_args(argv)
     try:
         rule = known_rule(args.rule)
         if not (args.html or args.markdown):
             raise ValueError("give --html PATH or --markdown PATH (or both)")
-        if args.epochs < 1:
-            raise ValueError(f"--epochs must be ≥ 1, got {args.epochs}")
         problem, _ = build_problem(args)
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck report: error:[/] {error}")
@@ -169,6 +172,7 @@ def main(argv: list[str], console: Console) -> int:
     title = f"bpcheck report: {rule.name} — {rule.summary}"
     for path, render in ((args.html, to_html), (args.markdown, to_markdown)):
         if path:
-            Path(path).write_text(render(title, parts), encoding="utf-8")
+            with writing():
+                Path(path).write_text(render(title, parts), encoding="utf-8")
             console.print(f"wrote {path}")
     return EXIT_AGREES

@@ -7,7 +7,16 @@ from rich.console import Console
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
-from bpcheck.cli.options import FIGURE, Parser, described, known_rule, output_path, rule_names
+from bpcheck.cli.options import (
+    FIGURE,
+    MAX_REPEATS,
+    Parser,
+    count_up_to,
+    described,
+    known_rule,
+    output_path,
+    rule_names,
+)
 from bpcheck.cli.plots import plot_sweep
 from bpcheck.cli.progress import progress
 from bpcheck.sweep import AXES, BASE, sweep
@@ -17,14 +26,13 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck sweep RULE``: the rule's discrepancy against each setting, as a table and a PNG."""
     parser = Parser(prog="bpcheck sweep", description=described(main.__doc__))
     parser.add_argument("rule", help=f"a registered rule or mutant, from {rule_names()}")
-    parser.add_argument("--repeats", type=int, default=5, help="random problems per point (default 5)")
+    parser.add_argument("--repeats", type=count_up_to(MAX_REPEATS), default=5,
+                        help=f"random problems per point (default 5, at most {MAX_REPEATS})")
     parser.add_argument("--out", type=output_path("--out", FIGURE), default="bpcheck-sweep.png",
                         help="the plot's file, .png, .pdf or .svg (default bpcheck-sweep.png)")
     args = parser.parse_args(argv)
     try:
         rule = known_rule(args.rule)
-        if args.repeats < 1:
-            raise ValueError(f"--repeats must be ≥ 1, got {args.repeats}")
     except ValueError as error:
         console.print(f"[bold red]bpcheck sweep: error:[/] {error}")
         return EXIT_USAGE

@@ -19,12 +19,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
-from bpcheck.cli.limits import check_memory, mlp_memory
-from bpcheck.cli.options import Parser, described, distinct, output_dir
+from bpcheck.cli.interrupts import writing
+from bpcheck.cli.options import MAX_EPOCHS, Parser, count_up_to, described, distinct, natural, output_dir
 from bpcheck.cli.paths import check_output_dir
 from bpcheck.cli.plots import plot_curves
 from bpcheck.cli.progress import progress
 from bpcheck.datasets import DATASETS, split
+from bpcheck.memory import check_memory, mlp_memory
 from bpcheck.train import Curve, seed_program_spec, train_curve
 from bpcheck.train_layers import (
     DIGITS_CNN,
@@ -67,18 +68,19 @@ def write_curves(curves: list[Curve], out: Path, networks: list[str] | None = No
     out.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out / "curves.csv", out / "curves.json"
     networks = networks or [""] * len(curves)
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["dataset", "network", "rule", "lr", "epoch", "loss", "train_accuracy",
-                         "test_accuracy", "diverged"])
-        for c, network in zip(curves, networks, strict=True):
-            for epoch, row in enumerate(zip(c.loss, c.train_accuracy, c.test_accuracy, strict=True), 1):
-                writer.writerow([c.dataset, network, c.rule, c.lr, epoch, *row, ""])
-            if c.diverged is not None:
-                writer.writerow([c.dataset, network, c.rule, c.lr, c.diverged, "", "", "",
-                                 "overflowed the dtype: training stopped"])
-    json_path.write_text(json.dumps([{"dataset": c.dataset, "network": network} | asdict(c)
-                                     for c, network in zip(curves, networks, strict=True)], indent=1))
+    with writing():
+        with csv_path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["dataset", "network", "rule", "lr", "epoch", "loss", "train_accuracy",
+                             "test_accuracy", "diverged"])
+            for c, network in zip(curves, networks, strict=True):
+                for epoch, row in enumerate(zip(c.loss, c.train_accuracy, c.test_accuracy, strict=True), 1):
+                    writer.writerow([c.dataset, network, c.rule, c.lr, epoch, *row, ""])
+                if c.diverged is not None:
+                    writer.writerow([c.dataset, network, c.rule, c.lr, c.diverged, "", "", "",
+                                     "overflowed the dtype: training stopped"])
+        json_path.write_text(json.dumps([{"dataset": c.dataset, "network": network} | asdict(c)
+                                         for c, network in zip(curves, networks, strict=True)], indent=1))
     return csv_path, json_path
 
 
@@ -121,8 +123,8 @@ def parse(argv: list[str], doc: str) -> argparse.Namespace:
     parser.add_argument("--lrs", type=numbers, default=None,
                         help="learning rates (default 0.001,0.01,0.1; with --network 0.03,0.1,0.3; "
                              f"{per_task(lambda t: t.lr)})")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help=f"default 30; {per_task(lambda t: t.epochs)}")
+    parser.add_argument("--epochs", type=count_up_to(MAX_EPOCHS), default=None,
+                        help=f"default 30; {per_task(lambda t: t.epochs)}; at most {MAX_EPOCHS}")
     parser.add_argument("--batch", type=int, default=None,
                         help="mini-batch size (default 10; 32 with --network or --task)")
     parser.add_argument("--hidden", type=lambda t: numbers(t, int), default=None,
@@ -134,7 +136,7 @@ def parse(argv: list[str], doc: str) -> argparse.Namespace:
     parser.add_argument("--loss", default=None, choices=list(LOSSES),
                         help="default half-sse; with --network or --task softmax-ce-labels, averaged "
                              "(over the real steps of a per-step loss; not settable)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=natural, default=0,
                         help="data split or generated sequences, initial weights, order, dropout masks")
     parser.add_argument("--out", type=output_dir("--out"), default="bpcheck-train",
                         help="output directory, made if missing (its parent must exist): curves.csv, "
@@ -196,7 +198,11 @@ def mlp_runs(args: argparse.Namespace) -> tuple[list[Run], list[str]]:
         data = split(name, args.seed)
         sizes = (data.features, *(args.hidden or ()), data.classes)  # the seed's H is small
         check_memory(mlp_memory(sizes, data.X_train.shape[1]), f"--hidden on {name}")
-        spec = seed_program_spec(data, args.hidden, args.seed, activations, args.loss or "half-sse")
+        try:
+            spec = seed_program_spec(data, args.hidden, args.seed, activations, args.loss or "half-sse")
+        except (ValueError, TypeError) as error:  # Spec's words name its field: say the option
+            option = "--hidden" if str(error).startswith("sizes") else "--activations"
+            raise type(error)(f"{option}: {error}") from None
         start = truncated_normal(spec, np.random.default_rng(args.seed))
         for rule in (RULES[r] for r in args.rules.split(",")):
             if rule.unsupported_reason(spec):
@@ -286,7 +292,8 @@ def spaced(network: str) -> str:
 def curves_table(runs: list[Run], curves: list[Curve], epochs: int, shared: bool) -> Table:
     """Each run's final training loss and accuracies; a network column unless every run trains
     the same network (``shared``)."""
-    table = Table(title=f"after {epochs} epochs (same initial weights and batch order for every rule)",
+    table = Table(title=f"after {epochs} epoch{'s' * (epochs != 1)} (same initial weights and batch "
+                        "order for every rule)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("dataset", *(() if shared else ("network",)), "η", "rule", "training loss", "train acc",
                    "test acc"):

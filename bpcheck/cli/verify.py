@@ -10,11 +10,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.options import _int_list, _name_list, described, natural, positive_int
+from bpcheck.cli.options import _int_list, _name_list, count_up_to, described, natural
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
+from bpcheck.memory import check_memory, mlp_memory
 from bpcheck.notebook import as_text
-from bpcheck.user_code import DEFAULT_TIME_LIMIT, check_time_limit
+from bpcheck.runtime import MAX_EXAMPLES
+from bpcheck.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_time_limit
 from manual.spec import DTYPES, LOSSES
 
 if TYPE_CHECKING:
@@ -35,8 +37,8 @@ def main(argv: list[str], console: Console) -> int:
                                      epilog=EPILOG)
     parser.add_argument("target", help="MODULE:NAME of a UserRule, UserActivation, UserLoss or "
                                        "UserLayer (MODULE may be a .py path)")
-    parser.add_argument("--examples", type=positive_int, default=200,
-                        help="random networks to try (default 200)")
+    parser.add_argument("--examples", type=count_up_to(MAX_EXAMPLES), default=200,
+                        help=f"random networks to try (default 200, at most {MAX_EXAMPLES})")
     parser.add_argument("--seed", type=natural, default=0, help="the search's seed (default 0)")
     parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
                         help="pin a UserRule's layer widths (default: drawn)")
@@ -46,20 +48,20 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
     parser.add_argument("--time-limit", type=_seconds, default=DEFAULT_TIME_LIMIT, metavar="SECONDS",
                         help="how long one call of your code may take before it is stopped and the "
-                             f"verdict is RAISED (default {DEFAULT_TIME_LIMIT:g})")
+                             f"verdict is RAISED (default {DEFAULT_TIME_LIMIT:g}; inf for no limit)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    try:
-        locate(args.target)  # before torch and jax load: a typo is a usage error at once
-    except (ImportError, ValueError) as error:
-        return _usage_error(error, console)
-    from bpcheck.checking import check  # torch, jax and Hypothesis load now, not for --help
-    from bpcheck.extend import load_user_rule
-    from bpcheck.user_layer import UserLayer
-    from bpcheck.user_rule import UserRule
-
     pins = {option: getattr(args, option) for option in PINS if getattr(args, option) is not None}
-    try:
+    try:  # what can be told without importing, then your module, before torch and jax load
+        if "layers" in pins:
+            from bpcheck.strategies import MAX_MLP_BATCH
+            check_memory(mlp_memory(pins["layers"], MAX_MLP_BATCH),
+                         f"--layers with up to {MAX_MLP_BATCH} samples")
+        locate(args.target)
+        from bpcheck.extend import load_user_rule  # Hypothesis loads; torch and jax do not
+        from bpcheck.user_layer import UserLayer
+        from bpcheck.user_rule import UserRule
+
         rule = load_user_rule(args.target)
         if pins and not isinstance(rule, UserRule):
             options = ", ".join(f"--{option}" for option in PINS if option in pins)
@@ -69,6 +71,8 @@ def main(argv: list[str], console: Console) -> int:
             rule.pinned(pins.get("layers"), pins.get("activations"), pins.get("loss"))
     except (ImportError, ValueError, TypeError) as error:
         return _usage_error(error, console)
+    from bpcheck.checking import check  # torch, jax and the witnesses load now
+
     with console.status(f"checking {rule.name} inside random networks against torch, jax and "
                         "finite differences…"):
         report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
@@ -113,12 +117,13 @@ def _usage_error(error: Exception, console: Console) -> int:
     return EXIT_USAGE
 
 
-def _seconds(text: str) -> float:
-    """--time-limit: a number of seconds > 0."""
+def _seconds(text: str) -> float | None:
+    """--time-limit: a number of seconds, at least SHORTEST_TIME_LIMIT, or inf (None: no limit)."""
     try:
         return check_time_limit(float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= {SHORTEST_TIME_LIMIT:g}, or "
+                                         f"inf for no limit, got {text!r}") from None
 
 
 def _render_rule(report: CheckReport, console: Console) -> None:
