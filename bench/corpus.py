@@ -30,8 +30,6 @@ from tables import show
 
 CAUGHT = ("WRONG", "DIFFERS", "RAISED")
 ALARMS = (*CAUGHT, "WITNESSES DIFFER", "ERROR")  # ERROR: bpcheck.check itself raised
-#: the verdicts as the table counts them (a layer's UNCHECKED is the others' NOT VERIFIED)
-SAME = {"UNCHECKED": "NOT VERIFIED"}
 #: networks per check. Measured (2026-12-06): 4.1 CPU-s per check on average (a layer's twin 8,
 #: found, shrunk and diagnosed), so seeds 0-9 (880 checks) take ≈ 30 min on 2 idle cores
 EXAMPLES = 15  # per check of an activation, loss or step
@@ -65,7 +63,7 @@ def check_one(name: str, twin: bool, seed: int, examples: int, layer_examples: i
     start = time.perf_counter()
     try:
         report = bpcheck.check(entry.twin if twin else entry.correct, examples=n, seed=seed)
-        verdict, message = SAME.get(report.verdict, report.verdict), report.message
+        verdict, message = report.verdict, report.message
     except Exception as error:  # bpcheck broke: named, never counted as a verdict on the code
         verdict, message = "ERROR", f"bpcheck.check raised {type(error).__name__}: {error}"
     return {"entry": name, "twin": twin, "seed": seed, "examples": n, "verdict": verdict,

@@ -13,15 +13,16 @@ from bpcheck.tolerances import (
     SATURATED,
     SENSITIVITY_RUNS,
     Conditioning,
-    conditioning,
     gradient_allowance,
     magnitudes,
     measured_allowance,
+    mlp_rounding_steps,
     rerun_perturbation,
     saturation,
     sensitivity,
     underflow_floor,
     unit_roundoff,
+    worst_conditioning,
 )
 from manual.spec import ACTIVATIONS, LOSSES, Params, Spec, param_shapes, parse_activation
 from reference import SENSITIVITY_WITNESS, WITNESSES
@@ -62,7 +63,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     cond, scale, inputs, zs, output = _forward_terms(p)
     data = data_gradients(p.spec, p.params, truth)
     rest, kappas = split_saturation(p.spec, zs, output)
-    paths = {d: saturated_paths(p, inputs, output, _live(p, zs), kappas, unit_roundoff(d))
+    paths = {d: saturated_paths_bound(p, inputs, output, _live(p, zs), kappas, unit_roundoff(d))
              for d in {dtype, "float64"}}
 
     def measured(computed_in: str, name: str, *same_dtype: np.ndarray) -> np.ndarray:
@@ -92,9 +93,9 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     in_float64 = {name: measured("float64", name) for name in truth}
     rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
     flows_back = any(np.any(gradient) for gradient in data.values())  # NaN counts as flowing
+    floor = underflow_floor(mlp_rounding_steps(p.spec, p.n_samples), dtype)
     return (cond, scale, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
-            underflow_floor(p.spec, p.n_samples, dtype), no_flow_reason(p.spec, flows_back, zs, output),
-            flows_back)
+            floor, no_flow_reason(p.spec, flows_back, zs, output), flows_back)
 
 
 #: How ``no_flow_reason`` begins where nothing flows back and no saturation explains it better.
@@ -149,7 +150,7 @@ def _live_magnitudes(p: Problem, inputs: list[np.ndarray], zs: list[np.ndarray],
                      output: np.ndarray, kappas: list[np.ndarray]) -> Params:
     """S with nothing flowing back through a unit whose derivative is exactly zero (a dead
     relu: its record's ``dead``), and through a saturated unit only its own |σ′| ≤ b/κ (b the
-    derivative bound S takes, κ its κ_out; its rounding is P's, ``saturated_paths``). A
+    derivative bound S takes, κ its κ_out; its rounding is P's, ``saturated_paths_bound``). A
     saturated unit stays live: its σ′ only underflows, and a framework that takes σ′ from the
     output as σ(1 − σ) rounds it to 0 where a rule computing σ(z)·σ(−z) keeps e^{−|z|}.
     ``inputs``, ``zs``, ``output``: the forward pass already run; ``kappas``: ``split_saturation``'s."""
@@ -173,7 +174,7 @@ def split_saturation(spec: Spec, zs: list[np.ndarray], output: np.ndarray
     saturated units and 0 elsewhere). A unit is saturated where its activation's κ_out >
     SATURATED, unless the activation mixes units (softmax, whose vjp spreads one unit's error
     over its row): its κ stays in the rest, with the loss's. z_max too is over the rest: a
-    saturated unit's σ′ moved by its z's rounding is part of its own bound (``saturated_paths``)."""
+    saturated unit's σ′ moved by its z's rounding is part of its own bound (``saturated_paths_bound``)."""
     rest, z_rest, kappas = 1.0, 0.0, []
     for name, z in zip(spec.activations, zs, strict=True):
         record = ACTIVATIONS[parse_activation(name)[0]]
@@ -189,7 +190,7 @@ def split_saturation(spec: Spec, zs: list[np.ndarray], output: np.ndarray
     return Conditioning(z_rest, rest), kappas
 
 
-def saturated_paths(p: Problem, inputs: list[np.ndarray], output: np.ndarray, live: list[np.ndarray],
+def saturated_paths_bound(p: Problem, inputs: list[np.ndarray], output: np.ndarray, live: list[np.ndarray],
                     kappas: list[np.ndarray], u: float) -> Params:
     """P: how far σ′ taken from a saturated unit's output rounded by ``u`` can move each
     gradient entry (the saturated units: ``kappas`` > 0, from ``split_saturation``).
@@ -237,5 +238,5 @@ def _forward_terms(p: Problem) -> tuple[Conditioning, Params, list[np.ndarray], 
     """From one float64 forward pass: the conditioning, the worst-case magnitudes S, the layer
     inputs, the pre-activations and the output."""
     inputs, zs, output = WITNESSES["numeric"].module.forward(p.spec, p.params, p.X)  # loads on use
-    return (conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, _targets(p)),
+    return (worst_conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, _targets(p)),
             inputs, zs, output)

@@ -36,11 +36,9 @@ from bpcheck.user_code import time_limit as limit_calls
 from bpcheck.user_layer import UserLayer
 from bpcheck.user_problems import user_problems
 from bpcheck.user_rule import UserRule, resample, user_targets
+from bpcheck.verdicts import AGREES, NOT_VERIFIED, RAISED, WRONG
 from manual.spec import DTYPES, one_of
 from reference import WITNESSES
-
-#: Verdicts of a check.
-PASSED, WRONG, RAISED, UNCHECKED = "agrees", "WRONG", "RAISED", "NOT VERIFIED"
 
 
 @dataclass(frozen=True)
@@ -59,7 +57,7 @@ class CheckReport:
     """What ``check`` found (module docstring); ``passed`` is the one bit a test asserts."""
 
     rule: str
-    verdict: str  # PASSED, WRONG, RAISED or UNCHECKED
+    verdict: str  # AGREES, WRONG, RAISED or NOT_VERIFIED
     examples: int  # networks checked
     message: str  # one sentence: what was found
     counterexample: Problem | None = None  # the smallest network that shows the failure
@@ -80,7 +78,7 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == PASSED
+        return self.verdict == AGREES
 
     def __bool__(self) -> bool:
         return self.passed
@@ -144,10 +142,10 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
         if isinstance(rule, UserRule):
             rule = rule.pinned(layers, activations, loss)
             if rule.sizes is not None:  # refused before any work, as the CLI's --layers
-                from bpcheck.strategies import MAX_BATCH
-                check_memory(mlp_memory(rule.sizes, MAX_BATCH),
+                from bpcheck.strategies import MAX_MLP_BATCH
+                check_memory(mlp_memory(rule.sizes, MAX_MLP_BATCH),
                              f"{'layers' if layers is not None else 'sizes'}={rule.sizes} with up to "
-                             f"{MAX_BATCH} samples")
+                             f"{MAX_MLP_BATCH} samples")
             return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
                                       keep_errors=True))
         if (layers, activations, loss, dtype) != (None, None, None, "float64"):
@@ -209,7 +207,7 @@ def _forward_verdict(name: str, elements: list[Mismatch]) -> CheckReport | None:
                            elements=elements)
     split = [m for m in elements if m.witness == "jax vs torch"]
     if split:
-        return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — the witnesses disagree "
+        return CheckReport(name, NOT_VERIFIED, 0, f"{name}: NOT VERIFIED — the witnesses disagree "
                            f"among themselves: {split[0]}", elements=elements)
     return None
 
@@ -228,7 +226,7 @@ def _with_elements(report: CheckReport, elements: list[Mismatch]) -> CheckReport
     report.elements = elements
     if elements and report.verdict == WRONG:
         report.message += f"; {elements[0]}"
-    elif elements and report.verdict == PASSED:
+    elif elements and report.verdict == AGREES:
         report.verdict = WRONG
         report.message = (f"{report.rule}: WRONG derivative — {elements[0]} (the random networks "
                           "did not reach it; the grid of z did)")
@@ -256,11 +254,11 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
                            error=error, part=verdict.part, discarded=verdict.discarded, hints=hints)
     if verdict.failure is None:
         if found == 0:
-            return CheckReport(name, UNCHECKED, 0, f"{name}: NOT VERIFIED — no network was checked: "
+            return CheckReport(name, NOT_VERIFIED, 0, f"{name}: NOT VERIFIED — no network was checked: "
                                f"{verdict.unchecked_reason()}", discarded=verdict.discarded)
         skipped = sum(verdict.discarded.values())
         more = f" ({skipped} more drawn and left out: {_reasons(verdict)})" if skipped else ""
-        return CheckReport(name, PASSED, found, f"{name}: {found} random networks agree with every "
+        return CheckReport(name, AGREES, found, f"{name}: {found} random networks agree with every "
                            f"witness{more}", discarded=verdict.discarded)
     problem, report = verdict.failure, verdict.report
     rows = [row for row in report.rows if row.differs]

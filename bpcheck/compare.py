@@ -21,6 +21,7 @@ from bpcheck.tolerances import (
     finite_difference_allowance,
     step_allowance,
 )
+from bpcheck.verdicts import AGREES, DIFFERS, INCONCLUSIVE
 from manual.rules import RULES, UpdateRule
 from manual.spec import Params
 from reference import WITNESSES
@@ -70,9 +71,6 @@ def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: 
             grads[name], errors[name] = witness.gradients_with_error(*args, entries, progress)
     measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS], [grads[name] for name in steps])
     return Truth(grads, steps, errors, *measured, problem=problem.fingerprint())
-
-
-AGREES, DIFFERS, INCONCLUSIVE = "agrees", "DIFFERS", "inconclusive"
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from bpcheck.compare import AGREES, DIFFERS, ask_witnesses, compare_rule
+from bpcheck.compare import ask_witnesses, compare_rule
 from bpcheck.problem import Problem
 from bpcheck.user_rule import UserRule, resample
+from bpcheck.verdicts import AGREES, DIFFERS
 
 #: Each convention and the ones a slip most often swaps it with.
 SWAPS = {

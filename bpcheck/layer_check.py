@@ -14,7 +14,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, RuleReport, row_dict
+from bpcheck.compare import RuleReport, row_dict
 from bpcheck.layer_diagnose import LayerFinding, diagnose_layers
 from bpcheck.layer_probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.runtime import frozen_heap, one_thread
@@ -25,10 +25,10 @@ from bpcheck.stack_strategies import HIDDEN, shapes, stack_problems
 from bpcheck.tolerances import LAYER_DIAGNOSIS
 from bpcheck.user_code import user_frame
 from bpcheck.user_layer import UserLayer, UserLayerError, guarded_call, registered
+from bpcheck.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
 from manual import stack_network
 from manual.stack import Stack, walk
 
-RAISED, UNCHECKED, WITNESSES_DIFFER = "RAISED", "UNCHECKED", "WITNESSES DIFFER"
 #: Why a draw where most of your layer's outputs are flat (``bpcheck.layer_probes``) is not checked.
 SATURATED_DRAW = ("your layer is saturated there: most of its outputs do not respond to its input "
                   "(a gated unit's input far from 0, a normalisation over two values)")
@@ -39,7 +39,7 @@ class LayerReport:
     """What checking a user's layer found."""
 
     layer: str
-    verdict: str = AGREES  # AGREES, DIFFERS, WITNESSES_DIFFER, RAISED or UNCHECKED
+    verdict: str = AGREES  # AGREES, DIFFERS, WITNESSES_DIFFER, RAISED or NOT_VERIFIED (bpcheck.verdicts)
     examples: int = 0  # networks compared conclusively
     counterexample: StackProblem | Stack | None = None  # the smallest network it differs or raised on
     witness_rows: list = field(default_factory=list)  # where your torch and jax forwards disagree
@@ -68,9 +68,9 @@ class LayerReport:
         if self.verdict == AGREES:
             return (f"{self.layer}: agrees with torch, jax and finite differences on {self.examples} "
                     "random networks (alone and inside other layers), float64 and float32")
-        if self.verdict == UNCHECKED:
+        if self.verdict == NOT_VERIFIED:
             reasons = "; ".join(f"{n} {why}" for why, n in self.discarded.most_common()) or "none drawn"
-            return f"{self.layer}: no network could be checked ({reasons})"
+            return f"{self.layer}: NOT VERIFIED — no network could be checked ({reasons})"
         if self.verdict == RAISED:
             return f"{self.error} on the smallest network Hypothesis found"
         if self.verdict == WITNESSES_DIFFER:
@@ -259,14 +259,14 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
             with one_thread(), frozen_heap():
                 search()
         except Unsatisfiable:
-            found.verdict = UNCHECKED
+            found.verdict = NOT_VERIFIED
         except UserLayerError as error:  # raised where no draw recorded it: no draw's rows either
             found.verdict, found.error, found.counterexample, found.report = RAISED, error, None, None
             found.witness_rows = []
         except AssertionError:
             pass
         if found.verdict == AGREES and not found.examples:
-            found.verdict = UNCHECKED
+            found.verdict = NOT_VERIFIED
         if found.verdict == DIFFERS:
             found.findings = diagnose_layers(rule, found.counterexample)
     return found

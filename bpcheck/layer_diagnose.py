@@ -27,10 +27,10 @@ from bpcheck.stack_compare import StackRule
 from bpcheck.stack_problem import StackProblem
 from bpcheck.tolerances import LAYER_DIAGNOSIS
 from manual import stack_network
+from manual.spec import Array
 from manual.stack import Layer, stride
 from reference.torch_stack import layer_output
 
-Array = np.ndarray
 Nearby = Callable[[torch.Tensor, dict, Layer, dict], torch.Tensor]
 
 

@@ -10,9 +10,8 @@ import numpy as np
 
 from bpcheck.stack_compare import DERIVED, StackRule
 from manual.layers import attention, conv, normalisation, pooling, recurrent, simple
+from manual.spec import Array
 from manual.stack import Layer
-
-Array = np.ndarray
 
 
 def _conv_backward(dout: Array, cache: tuple, flip: bool = False, crop_corner: bool = False,

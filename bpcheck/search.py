@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import HypothesisException, Unsatisfiable
 
-from bpcheck.compare import INCONCLUSIVE, RuleReport, ask_witnesses, compare_rule
+from bpcheck.compare import RuleReport, ask_witnesses, compare_rule
 from bpcheck.problem import Problem
 from bpcheck.runtime import MAX_EXAMPLES, frozen_heap, one_thread
 from bpcheck.strategies import away_from_kinks
 from bpcheck.user_code import TimeLimitExceeded, UserCodeError
+from bpcheck.verdicts import INCONCLUSIVE
 from manual.rules import UpdateRule
 from reference import SENSITIVITY_WITNESS, WITNESSES
 

@@ -15,7 +15,7 @@ jax samples, e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor). What differs for 
   every step counts (tanh, σ), and inside attention every row of scores (softmax), and their
   κ reaches the layer's own parameters too. The saturated entries of activation layers (up to
   PATH_PASSES) are taken out of κ_out and bound their own error along their own backward paths
-  (``saturated_paths``), as in the MLP. Above SATURATED the reason names the saturated
+  (``saturated_paths_traced``), as in the MLP. Above SATURATED the reason names the saturated
   layer, and a gradient that is exactly 0 is not taken as settled; where κ_out·u_64 ≥ 1 an
   output rounded to its limit (tanh to ±1), so an entry of that gradient the float64 truth
   gives as exactly 0 may be a derivative that rounded to 0 (1 − tanh² = 0 where a rule's
@@ -41,12 +41,13 @@ import numpy as np
 from bpcheck.tolerances import (
     FLOAT32_LOST,
     OUTPUT_FORM_LIMIT,
-    SAFETY,
     SATURATED,
     SENSITIVITY_RUNS,
     rerun_perturbation,
+    rounding_steps,
     sensitivity,
     spread_allowance,
+    underflow_floor,
     unit_roundoff,
 )
 from manual.spec import ACTIVATIONS, LOSSES, Params, parse_activation
@@ -56,10 +57,10 @@ from manual.stack import ACTIVATION, LAYER_KINDS, Stack, layer_inputs, walk
 INNER = (*(name for name, kind in LAYER_KINDS.items() if kind.gates), "attention")
 
 
-def rounding_steps(stack: Stack, n: int) -> int:
-    """m = (layers + 1)·(largest per-sample size + N + 1)."""
+def stack_rounding_steps(stack: Stack, n: int) -> int:
+    """m = (layers + 1)·(largest per-sample size + N + 1) (``bpcheck.tolerances.rounding_steps``)."""
     largest = max(math.prod(shape) for shape in (stack.input_shape, *stack.shapes))
-    return (len(list(walk(stack.layers))) + 1) * (largest + n + 1)
+    return rounding_steps(len(list(walk(stack.layers))), largest, n)
 
 
 def one_key(stack: Stack) -> tuple[set[str], str]:
@@ -77,24 +78,19 @@ def one_key(stack: Stack) -> tuple[set[str], str]:
                    "way to them (draw T ≥ 2)")
 
 
-def underflow_floor(stack: Stack, n: int, dtype: str) -> float:
-    """SAFETY·m·smallest normal number of dtype."""
-    return SAFETY * rounding_steps(stack, n) * float(np.finfo(np.dtype(dtype)).smallest_normal)
-
-
 #: Saturated entries of activation layers each bounded by their own backward paths, at most
-#: (one backward pass each, ``saturated_paths``); beyond that a saturated layer's κ_out scales
+#: (one backward pass each, ``saturated_paths_traced``); beyond that a saturated layer's κ_out scales
 #: every gradient it reaches, as before.
 PATH_PASSES = 64
 
 
-def conditioning(problem, torch_stack) -> tuple[dict[str, float], str, Params]:
+def conditioning_per_gradient(problem, torch_stack) -> tuple[dict[str, float], str, Params]:
     """(κ_out per gradient key, the saturated layer or loss if some κ_out > SATURATED, else "",
     P per gradient key) from torch's float64 forward pass. An activation's κ reaches only what
     its derivative multiplies — the parameters of the layers before it, and x — and the loss's
     reaches every gradient; running statistics (forward values) get 1. The saturated entries
     (κ > SATURATED) of activation layers, if PATH_PASSES or fewer, are taken out of κ_out and
-    bound their own error instead (P, ``saturated_paths``)."""
+    bound their own error instead (P, ``saturated_paths_traced``)."""
     p = problem.in_float64()
     inputs, output = torch_stack.layer_inputs(p.stack, p.params, p.x, p.masks)
     loss_condition = LOSSES[p.stack.loss].condition
@@ -121,7 +117,7 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str, Params]:
                      f"{reach:.3g}, where its derivative underflows")
     paths: Params = {}
     if entries and sum(int(mask.sum()) for mask, _ in entries.values()) <= PATH_PASSES:
-        paths = saturated_paths(problem, torch_stack, {i: np.where(mask, kappa, 0.0)
+        paths = saturated_paths_traced(problem, torch_stack, {i: np.where(mask, kappa, 0.0)
                                                        for i, (mask, kappa) in entries.items()})
         for i, (mask, kappa) in entries.items():  # the layer's other units still scale |g|
             kappas[i] = float(np.max(kappa, where=~mask, initial=1.0))
@@ -134,9 +130,10 @@ def conditioning(problem, torch_stack) -> tuple[dict[str, float], str, Params]:
     return per_key | {name: 1.0 for name in p.buffers}, where, paths
 
 
-def saturated_paths(problem, torch_stack, entries: dict[int, np.ndarray]) -> Params:
+def saturated_paths_traced(problem, torch_stack, entries: dict[int, np.ndarray]) -> Params:
     """P per gradient key: how far the truth's σ′, taken from a saturated unit's rounded output,
-    can move it (``bpcheck.allowances.saturated_paths`` works the bound out; the same holds here).
+    can move it (``bpcheck.allowances.saturated_paths_bound`` works the bound out; the same
+    holds here, traced exactly rather than bounded through S).
 
     σ′ from σ rounded by u_64 is off by at most b·min(u_64, 4/κ) (b the record's derivative
     bound, κ its κ_out, 4 = OUTPUT_FORM_LIMIT), so a saturated entry u of an activation layer's
@@ -230,10 +227,11 @@ def measure(problem, torch_stack, truth: Params, others: list[Params], same_dtyp
     samples = {name: [np.abs(other[name] - truth[name]) for other in others]
                + ([np.abs(same_dtype[name] - truth[name])] if same_dtype is not None else [])
                + hidden[name] for name in truth}
-    floor = underflow_floor(p.stack, p.n_samples, dtype)
+    steps = stack_rounding_steps(p.stack, p.n_samples)
+    floor = underflow_floor(steps, dtype)
     rule = {name: spread_allowance(sens(dtype, name, *samples[name]), floor) for name in truth}
-    witness = {name: spread_allowance(sens("float64", name, *hidden[name]),
-                                      underflow_floor(p.stack, p.n_samples, "float64")) for name in truth}
+    witness = {name: spread_allowance(sens("float64", name, *hidden[name]), underflow_floor(steps, "float64"))
+               for name in truth}
     # where an output rounded to its limit (tanh to ±1), a derivative taken from it (1 − tanh²)
     # is exactly 0 and the rule's e^{−2|z|} need not be: such exact zeros are not judged
     limit = {name for name in truth if kappa[name] * unit_roundoff("float64") >= 1}

@@ -30,7 +30,13 @@ from bpcheck.compare import (
     with_reason,
 )
 from bpcheck.metrics import discrepancy
-from bpcheck.stack_allowances import conditioning, lost_in_float32, measure, one_key, rounding_steps
+from bpcheck.stack_allowances import (
+    conditioning_per_gradient,
+    lost_in_float32,
+    measure,
+    one_key,
+    stack_rounding_steps,
+)
 from bpcheck.stack_problem import StackProblem
 from bpcheck.tolerances import Conditioning
 from manual import stack_network
@@ -108,7 +114,7 @@ def differences(loss, problem: StackProblem, sample: int | None = None, copies: 
     pool = np.arange(sum(v.size for v in values.values())) if among is None else np.asarray(among)
     entries = None if (sample is None or sample >= pool.size) and among is None else np.sort(
         np.random.default_rng(0).choice(pool, size=min(sample or pool.size, pool.size), replace=False))
-    return central_differences(loss, values, rounding_steps(p.stack, p.n_samples), _terms(p), entries,
+    return central_differences(loss, values, stack_rounding_steps(p.stack, p.n_samples), _terms(p), entries,
                                copies, progress)
 
 
@@ -172,7 +178,7 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     if behind:
         answer = same if same is not None else torch_w.gradients(*problem.arrays(), dtype=np.float32)
         opaque = {name: answer[name] for name in behind}
-    kappa, saturated, paths = conditioning(problem, torch_w)
+    kappa, saturated, paths = conditioning_per_gradient(problem, torch_w)
     rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"] | running["torch"],
                                              [grads["jax"] | running["jax"]], same, kappa, opaque, paths)
     unreachable, why = one_key(p.stack)

@@ -27,7 +27,8 @@ from manual.spec import ACTIVATIONS, parse_activation
 from manual.stack import ACTIVATION, LAYER_KINDS, Stack, layer_inputs, output_shapes
 from manual.stack_text import parse_layers
 
-MAX_SIDE, MAX_CHANNELS, MAX_BATCH = 7, 3, 4
+#: a stack problem's largest image side, channels and batch (samples N)
+MAX_SIDE, MAX_CHANNELS, MAX_STACK_BATCH = 7, 3, 4
 SCALES = (1e-2, 1.0, 1e2)
 #: Inputs of whole networks stay below 10: at 100 a conv feeding tanh saturates it, and such a
 #: network is inconclusive by design (tested on its own).
@@ -94,7 +95,7 @@ def stack_problems(draw, stack: Stack, min_batch: int = 1, scales: tuple[float, 
 
     # batch norm over 3 values a channel at least: with 2, x̂ = ±1 whatever x is, and ∂L/∂x ≡ 0
     per_sample = [math.prod(shape[1:]) for layer, shape in layer_inputs(stack) if layer.kind == "batch_norm"]
-    n = draw(st.integers(max([min_batch, *(math.ceil(3 / size) for size in per_sample)]), MAX_BATCH))
+    n = draw(st.integers(max([min_batch, *(math.ceil(3 / size) for size in per_sample)]), MAX_STACK_BATCH))
     problem = random_problem(stack, n, seed=draw(st.integers(0, 2**32 - 1)),
                              scale=draw(st.sampled_from(scales)))
     assume(away_from_kinks_and_ties(problem))

@@ -33,7 +33,8 @@ from manual.spec import (
 )
 from reference import numeric
 
-MAX_WIDTH, MAX_BATCH, MAX_HIDDEN_LAYERS = 16, 8, 6
+#: the widest layer, the largest batch (samples N) and the most hidden layers of an MLP problem
+MAX_WIDTH, MAX_MLP_BATCH, MAX_HIDDEN_LAYERS = 16, 8, 6
 INPUT_BOUND = 2.0
 #: Inputs keep |x| ≥ this: an all-zero batch makes ∂L/∂W1 all zero with bias vectors, a zero
 #: compared exactly (``bpcheck.tolerances.conclusive``) that no error scaling δ₁ can move.
@@ -141,7 +142,7 @@ def targets(spec: Spec, n: int) -> st.SearchStrategy[np.ndarray]:
 def problems(draw, spec_strategy: st.SearchStrategy[Spec] | None = None) -> Problem:
     """A spec with parameters, a batch, targets and a learning rate, all in the spec's dtype."""
     spec = draw(specs() if spec_strategy is None else spec_strategy)
-    n = draw(st.integers(1, MAX_BATCH))
+    n = draw(st.integers(1, MAX_MLP_BATCH))
     params = {}
     for name, shape in param_shapes(spec).items():
         bound = weight_bound(spec, name)

@@ -27,7 +27,7 @@ differentiate σ from the σ they saved, before the perturbation). κ_out there 
 units that are not saturated and of the loss; a saturated unit (κ > SATURATED) bounds its own
 error instead: σ′ from its rounded output is off by at most b·min(u_64, OUTPUT_FORM_LIMIT/κ),
 and P_i carries that along the backward paths through it alone
-(``bpcheck.allowances.saturated_paths`` derives it), so one unit at |z| = 30 no longer makes
+(``bpcheck.allowances.saturated_paths_bound`` derives it), so one unit at |z| = 30 no longer makes
 every entry's allowance 10²⁵·|g_i|. A correct rule must satisfy
 
 .. math::
@@ -149,7 +149,7 @@ LAYER_DIAGNOSIS = 1e-8
 FLOAT32_LOST = 1e-3
 #: σ′ taken from an output σ rounded by u is off by |σ′|·min(u·κ_out, OUTPUT_FORM_LIMIT): where
 #: σ is within u/2 of its limit (±1, 0 or 1) it rounds to it and σ̂′ = 0, off by σ′ itself;
-#: elsewhere u·κ_out ≤ 4 (tanh: 1 − t ≥ u/4 there) (``bpcheck.allowances.saturated_paths``).
+#: elsewhere u·κ_out ≤ 4 (tanh: 1 − t ≥ u/4 there) (``bpcheck.allowances.saturated_paths_bound``).
 OUTPUT_FORM_LIMIT = 4.0
 #: Float64 reruns with every stored value perturbed by 1 ± ρ that measure the sensitivity.
 SENSITIVITY_RUNS = 3
@@ -161,8 +161,10 @@ class Conditioning:
     output_form: float = 1.0  # κ_out, see the module docstring
 
 
-def conditioning(spec: Spec, preactivations: list[np.ndarray], output: np.ndarray) -> Conditioning:
-    """z_max and κ_out from the float64 pre-activations (N, units) per layer and output a_L."""
+def worst_conditioning(spec: Spec, preactivations: list[np.ndarray], output: np.ndarray) -> Conditioning:
+    """An MLP's z_max and κ_out, the largest over the network, from the float64 pre-activations
+    (N, units) per layer and output a_L (a stack's, per gradient:
+    ``bpcheck.stack_allowances.conditioning_per_gradient``)."""
     z_max = max(float(np.max(np.abs(z), initial=0.0)) for z in preactivations)
     kappa = 1.0
     for name, z in zip(spec.activations, preactivations, strict=True):
@@ -249,23 +251,31 @@ def unit_roundoff(dtype: str | np.dtype) -> float:
     return float(np.finfo(np.dtype(dtype)).eps) / 2
 
 
-def rounding_steps(spec: Spec, n_samples: int) -> int:
-    """m = (L + 1)(max width + 1 + N)."""
-    return (spec.depth + 1) * (max(spec.sizes) + 1 + n_samples)
+def rounding_steps(depth: int, widest: int, n_samples: int) -> int:
+    """m = (depth + 1)(widest + 1 + N): the roundings one gradient entry may gather, for either
+    family — an MLP's L layers and widest layer (``mlp_rounding_steps``), or a stack's layers
+    and largest per-sample size (``bpcheck.stack_allowances.stack_rounding_steps``)."""
+    return (depth + 1) * (widest + 1 + n_samples)
+
+
+def mlp_rounding_steps(spec: Spec, n_samples: int) -> int:
+    """m = (L + 1)(max width + 1 + N) of an MLP."""
+    return rounding_steps(spec.depth, max(spec.sizes), n_samples)
 
 
 def gradient_tolerance(spec: Spec, n_samples: int, dtype: str | np.dtype,
                        cond: Conditioning = Conditioning()) -> float:
     """τ: the allowed ‖a − b‖_∞ / ‖b‖_∞ of a gradient computed in ``dtype``."""
-    m = rounding_steps(spec, n_samples)
+    m = mlp_rounding_steps(spec, n_samples)
     rule = unit_roundoff(dtype) * m * (1.0 + 2.0 * cond.z_max)
     truth = unit_roundoff(np.float64) * (m + cond.output_form)
     return SAFETY * (rule + truth)
 
 
-def underflow_floor(spec: Spec, n_samples: int, dtype: str | np.dtype) -> float:
-    """SAFETY · m · smallest normal number of dtype: absolute slack for gradual underflow."""
-    return SAFETY * rounding_steps(spec, n_samples) * float(np.finfo(np.dtype(dtype)).smallest_normal)
+def underflow_floor(steps: int, dtype: str | np.dtype) -> float:
+    """SAFETY · m · smallest normal number of dtype, m = ``steps`` (``rounding_steps``):
+    absolute slack for gradual underflow, for either family."""
+    return SAFETY * steps * float(np.finfo(np.dtype(dtype)).smallest_normal)
 
 
 def gradient_allowance(spec: Spec, n_samples: int, dtype: str | np.dtype, magnitude: np.ndarray,
@@ -274,7 +284,7 @@ def gradient_allowance(spec: Spec, n_samples: int, dtype: str | np.dtype, magnit
     gradient error scale; +∞ where it overflows, i.e. no bound)."""
     with np.errstate(over="ignore"):
         return (gradient_tolerance(spec, n_samples, dtype, cond) * magnitude
-                + underflow_floor(spec, n_samples, dtype))
+                + underflow_floor(mlp_rounding_steps(spec, n_samples), dtype))
 
 
 def rerun_perturbation(dtype: str | np.dtype) -> float:
@@ -294,7 +304,7 @@ def sensitivity(dtype: str | np.dtype, spread: np.ndarray, rho: float, truth: np
     where frameworks differentiate from the output (σ(1 − σ) of a stored σ: reruns perturb σ
     after the framework saved it, so they cannot show it): κ_out·|g_i| for the units that are
     not saturated, and P_i, the paths from the saturated ones to entry i
-    (``bpcheck.allowances.saturated_paths``: each such unit bounds its own error)."""
+    (``bpcheck.allowances.saturated_paths_bound``: each such unit bounds its own error)."""
     u, u64, roundings = unit_roundoff(dtype), unit_roundoff(np.float64), ROUNDINGS_PER_VALUE
     scaled = roundings * (u + u64) * spread / rho
     own = roundings * ((u + u64 * output_form) * np.abs(truth) + np.asarray(saturated))
@@ -305,7 +315,7 @@ def measured_allowance(spec: Spec, n_samples: int, dtype: str | np.dtype,
                        sens: np.ndarray) -> np.ndarray:
     """e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor: what a correct gradient computed in
     ``dtype`` may be off by, per entry (see the module docstring)."""
-    return spread_allowance(sens, underflow_floor(spec, n_samples, dtype))
+    return spread_allowance(sens, underflow_floor(mlp_rounding_steps(spec, n_samples), dtype))
 
 
 def spread_allowance(sens: np.ndarray, floor: float) -> np.ndarray:

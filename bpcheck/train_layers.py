@@ -28,10 +28,8 @@ from bpcheck.train import Curve, finite_params
 from manual import stack_network
 from manual.layers.normalisation import batch_norm_eval_forward
 from manual.network import Overflow, quiet
-from manual.spec import Params
+from manual.spec import Array, Params
 from manual.stack import PADDING, Layer, Stack, mask_shapes, walk
-
-Array = np.ndarray
 
 #: The default network for ``bpcheck train --network``: one convolution, pooling, a dense
 #: read-out to the 10 classes, on digits' 8×8 images (``DIGITS_INPUT``).

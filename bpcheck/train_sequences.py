@@ -31,10 +31,9 @@ import numpy as np
 from bpcheck.stack_compare import StackRule
 from bpcheck.train import Curve
 from bpcheck.train_layers import train_data_curve
-from manual.spec import Params
+from manual.spec import Array, Params
 from manual.stack import Stack
 
-Array = np.ndarray
 #: (tokens x (N, T), labels y (N, T) or (N,), padding (N, T) 0/1) of n sequences of length T.
 Generator = Callable[[int, int, np.random.Generator], tuple[Array, Array, Array]]
 

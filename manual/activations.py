@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from manual.spec import parse_activation
-
-Array = np.ndarray
+from manual.spec import Array, parse_activation
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from manual.activations import sigmoid
-
-Array = np.ndarray
+from manual.spec import Array
 
 #: BCE's named convention where a probability nears 0 or 1: each log is clamped at −100 (as in
 #: torch's loss value). The gradient is the exact derivative of that clamped loss; torch's own

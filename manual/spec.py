@@ -47,6 +47,8 @@ BIAS_STYLES: tuple[str, ...] = ("node", "vector")
 LAYOUTS: tuple[str, ...] = ("cols", "rows")
 
 Params = dict[str, np.ndarray]
+#: an array argument or result, in every module of manual/, bpcheck/ and reference/
+Array = np.ndarray
 
 
 def target_kind(loss: str) -> str:

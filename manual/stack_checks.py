@@ -8,10 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from manual.spec import _check_array, _check_labels, format_shape
+from manual.spec import Array, _check_array, _check_labels, format_shape
 from manual.stack import PADDING, Stack, buffer_shapes, layer_inputs, mask_shapes, param_shapes
-
-Array = np.ndarray
 
 
 def _named(values: Any, expected: dict[str, tuple], argument: str, dtype: np.dtype) -> dict[str, Array]:

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from manual.layers import attention, conv, normalisation, pooling, recurrent, sequence, simple
 from manual.losses import LOSSES, reduce, reduction_scale
 from manual.network import quiet
-from manual.spec import Params
+from manual.spec import Array, Params
 from manual.stack import ACTIVATION, PADDING, Layer, Stack
 from manual.stack_checks import check_stack_problem
-
-Array = np.ndarray
 
 #: kind → (forward, backward): the pairs of ``manual.layers``.
 PAIRS: dict[str, tuple[Callable, Callable]] = {

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-Array = np.ndarray
+if TYPE_CHECKING:
+    from manual.spec import Array
 
 
 def saturation(z: Array) -> Array:
@@ -102,7 +103,6 @@ class LossRecord:
     def __post_init__(self) -> None:
         if self.targets not in TARGET_KINDS:
             raise ValueError(f"targets={self.targets!r} is unknown; expected one of {list(TARGET_KINDS)}")
-
 
 
 ACTIVATIONS: dict[str, ActivationRecord] = {record.name: record for record in (

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from bpcheck import UserActivation, check
-from bpcheck.checking import PASSED, RAISED, UNCHECKED, WRONG
 from bpcheck.elementwise import Mismatch, activation_mismatches, distinct, grid, undeclared_kinks
 from bpcheck.extend import guarded
 from bpcheck.strategies import KINK_MARGIN_ABSOLUTE
+from bpcheck.verdicts import AGREES, NOT_VERIFIED, RAISED, WRONG
 
 
 def softsign(z):
@@ -32,7 +32,7 @@ SOFTSIGN = UserActivation("softsign", softsign, softsign_derivative,
 
 def test_a_correct_activation_has_no_mismatch_anywhere_on_the_grid():
     assert activation_mismatches(guarded(SOFTSIGN)) == []
-    assert check(SOFTSIGN, 10).verdict == PASSED
+    assert check(SOFTSIGN, 10).verdict == AGREES
 
 
 def test_a_wrong_forward_is_named_as_a_wrong_forward():
@@ -45,7 +45,7 @@ def test_a_wrong_forward_is_named_as_a_wrong_forward():
 def test_forwards_that_disagree_are_the_witnesses_disagreeing():
     split = dataclasses.replace(SOFTSIGN, name="softsign_split", jax=lambda z: z / (1 + z * z))
     report = check(split, 10)
-    assert report.verdict in (WRONG, UNCHECKED)
+    assert report.verdict in (WRONG, NOT_VERIFIED)
     assert any(m.witness == "jax vs torch" for m in report.elements)
 
 
@@ -118,7 +118,7 @@ def test_the_derivative_at_a_kink_is_checked_against_its_declared_convention():
 
 def test_a_declared_convention_that_differs_from_the_frameworks_is_allowed_and_reported():
     report = check(_soft_relu(1.0, 1.0), 10)
-    assert report.verdict == PASSED, report.message
+    assert report.verdict == AGREES, report.message
     [kink] = report.kinks
     assert (kink.z, kink.yours, kink.declared, kink.torch) == (0.0, 1.0, 1.0, 0.0)
 

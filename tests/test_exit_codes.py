@@ -10,12 +10,19 @@ import pytest
 
 import bpcheck.diagnose
 import bpcheck.optimizers
-from bpcheck.checking import PASSED, RAISED, UNCHECKED, WRONG
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG, worst
 from bpcheck.cli.verify import exit_code as verify_exit_code
-from bpcheck.compare import DIFFERS
-from bpcheck.layer_check import UNCHECKED as LAYER_UNCHECKED
-from bpcheck.layer_check import WITNESSES_DIFFER
+from bpcheck.verdicts import (
+    AGREES,
+    DIFFERS,
+    FAILED,
+    INCONCLUSIVE,
+    NOT_VERIFIED,
+    RAISED,
+    UNSETTLED,
+    WITNESSES_DIFFER,
+    WRONG,
+)
 from tests.assertions import run_cli
 
 
@@ -27,11 +34,21 @@ def test_the_codes_are_the_scheme_and_wrong_wins_over_inconclusive():
 
 
 @pytest.mark.parametrize(("verdict", "code"), [
-    (PASSED, EXIT_AGREES), (WRONG, EXIT_WRONG), (RAISED, EXIT_WRONG), (DIFFERS, EXIT_WRONG),
-    (WITNESSES_DIFFER, EXIT_WRONG), (UNCHECKED, EXIT_INCONCLUSIVE), (LAYER_UNCHECKED, EXIT_INCONCLUSIVE),
+    (AGREES, EXIT_AGREES), (WRONG, EXIT_WRONG), (RAISED, EXIT_WRONG), (DIFFERS, EXIT_WRONG),
+    (WITNESSES_DIFFER, EXIT_WRONG), (NOT_VERIFIED, EXIT_INCONCLUSIVE), (INCONCLUSIVE, EXIT_INCONCLUSIVE),
 ])
 def test_each_verify_verdict_has_its_code(verdict, code):
     assert verify_exit_code(verdict) == code
+
+
+def test_every_verdict_word_has_one_code_and_no_other_word_has_one():
+    """One vocabulary: each word is agrees, failed or unsettled, and a word outside it (the
+    layers' old "UNCHECKED") is a bug, not a silent exit 1."""
+    assert not FAILED & UNSETTLED and AGREES not in FAILED | UNSETTLED
+    assert {verify_exit_code(v) for v in FAILED} == {EXIT_WRONG}
+    assert {verify_exit_code(v) for v in UNSETTLED} == {EXIT_INCONCLUSIVE}
+    with pytest.raises(ValueError, match="UNCHECKED"):
+        verify_exit_code("UNCHECKED")
 
 
 def test_optim_exits_one_when_a_difference_is_unexplained(monkeypatch):

@@ -19,7 +19,6 @@ import torch
 from scipy.special import expit
 
 from bpcheck import Conventions, UserRule, check
-from bpcheck.checking import RAISED
 from bpcheck.compare import Problem, ask_witnesses, compare_all, compare_rule
 from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.search import UserCodeError, hunt
@@ -28,6 +27,7 @@ from bpcheck.stack_problem import StackProblem, random_problem
 from bpcheck.strategies import problems, specs
 from bpcheck.user_code import TimeLimitExceeded, check_time_limit, limited, time_limit
 from bpcheck.user_layer import UserLayer, UserLayerError
+from bpcheck.verdicts import RAISED
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec

@@ -17,13 +17,13 @@ import torch.nn.functional as F
 from scipy.special import erf
 
 from bpcheck import UserActivation, check
-from bpcheck.checking import PASSED, UNCHECKED, WRONG
-from bpcheck.compare import AGREES, DIFFERS, ask_witnesses, compare_rule
+from bpcheck.compare import ask_witnesses, compare_rule
 from bpcheck.elementwise import grid_findings
 from bpcheck.extend import guarded
 from bpcheck.precision import Scale, anchor, value_allowance
 from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY
+from bpcheck.verdicts import AGREES, DIFFERS, NOT_VERIFIED, WRONG
 from manual.rules import RULES
 from manual.spec import Spec
 
@@ -100,7 +100,7 @@ def test_a_formula_that_loses_precision_gets_a_note_not_a_verdict():
     assert note.quantity == "value" and note.z < -5 and 1e-14 < note.relative < 1e-9
     assert "np.logaddexp(0, z)" in str(note)
     report = check(SOFTPLUS_BY_LOG, 10)
-    assert report.verdict == PASSED, report.message
+    assert report.verdict == AGREES, report.message
     assert str(note) in str(report)
 
 
@@ -116,7 +116,7 @@ def test_gelu_verifies_where_its_witnesses_round_apart_in_the_tails(rule):
 
 def test_gelu_verifies_inside_networks():
     report = check(GELU_TANH, 10)
-    assert report.verdict == PASSED, report.message
+    assert report.verdict == AGREES, report.message
 
 
 def test_a_gelu_derivative_off_by_1e_4_is_wrong_where_it_is_off():
@@ -159,7 +159,7 @@ def test_a_jax_forward_with_another_derivative_is_the_witnesses_disagreeing():
     [split] = grid_findings(guarded(odd)).mismatches
     assert (split.quantity, split.witness) == ("derivative", "jax vs torch")
     report = check(odd, 10)
-    assert report.verdict == UNCHECKED and "the witnesses disagree among themselves" in report.message
+    assert report.verdict == NOT_VERIFIED and "the witnesses disagree among themselves" in report.message
 
 
 def test_a_forward_torch_cannot_differentiate_twice_is_checked():

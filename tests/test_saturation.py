@@ -1,5 +1,5 @@
-"""One saturated unit bounds its own rounding (``bpcheck.allowances.saturated_paths``,
-``bpcheck.stack_allowances.saturated_paths``): a sign flip on a network with a unit at
+"""One saturated unit bounds its own rounding (``bpcheck.allowances.saturated_paths_bound``,
+``bpcheck.stack_allowances.saturated_paths_traced``): a sign flip on a network with a unit at
 |z| = 15–60 differs, the derived rule is no false alarm there, and every inconclusive
 verdict names its reason."""
 

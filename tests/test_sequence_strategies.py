@@ -16,7 +16,7 @@ from bpcheck.sequence_strategies import (
     sequence_networks,
     sequence_problems,
 )
-from bpcheck.stack_strategies import KINK_MARGIN_RELATIVE, MAX_BATCH
+from bpcheck.stack_strategies import KINK_MARGIN_RELATIVE, MAX_STACK_BATCH
 from manual.spec import ACTIVATIONS, parse_activation
 from manual.stack import SEQUENCE_KINDS, walk
 from reference import torch_stack
@@ -30,7 +30,7 @@ def test_drawn_sequence_problems_are_capped_and_away_from_kinks(data):
     problem = data.draw(st.one_of(st.sampled_from(SEQUENCE_KINDS).flatmap(sequence_layer_problems),
                                   sequence_problems()))
     stack = problem.stack
-    assert 1 <= problem.n_samples <= MAX_BATCH and 1 <= stack.input_shape[0] <= MAX_STEPS + 1
+    assert 1 <= problem.n_samples <= MAX_STACK_BATCH and 1 <= stack.input_shape[0] <= MAX_STEPS + 1
     for layer in walk(stack.layers):
         assert layer.width <= MAX_FEATURES and layer.vocab <= MAX_VOCAB
     if stack.tokens and stack.layers[1].kind == "flatten":  # an embedding alone repeats a token

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from bpcheck.stack_strategies import (
     ALONE,
     KINK_MARGIN_RELATIVE,
-    MAX_BATCH,
     MAX_SIDE,
+    MAX_STACK_BATCH,
     NETWORK_SCALES,
     networks,
     single_layer_problems,
@@ -32,7 +32,7 @@ from reference import torch_stack
 def test_drawn_problems_are_capped_and_away_from_kinks_and_ties(data):
     in_networks = networks().flatmap(lambda stack: stack_problems(stack, scales=NETWORK_SCALES))
     problem = data.draw(st.one_of(st.sampled_from(ALONE).flatmap(single_layer_problems), in_networks))
-    assert 1 <= problem.n_samples <= MAX_BATCH
+    assert 1 <= problem.n_samples <= MAX_STACK_BATCH
     assert all(side <= MAX_SIDE for side in problem.stack.input_shape[1:])
     inputs, _ = torch_stack.layer_inputs(problem.stack, problem.params, problem.x, problem.masks)
     for layer, x in inputs:  # the margin, checked on torch's forward rather than the filter's own

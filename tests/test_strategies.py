@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from bpcheck.strategies import (
     INPUT_BOUND,
     KINK_MARGIN_ABSOLUTE,
-    MAX_BATCH,
     MAX_HIDDEN_LAYERS,
+    MAX_MLP_BATCH,
     MAX_WIDTH,
     away_from_kinks,
     clear_of_kinks,
@@ -30,7 +30,7 @@ def test_problems_are_valid_and_bounded(problem):
     check_problem(spec, problem.params, problem.X, problem.Y)  # raises on anything invalid
     assert 1 <= spec.depth - 1 <= MAX_HIDDEN_LAYERS
     assert all(1 <= width <= MAX_WIDTH for width in spec.sizes)
-    assert 1 <= problem.n_samples <= MAX_BATCH
+    assert 1 <= problem.n_samples <= MAX_MLP_BATCH
     assert np.max(np.abs(problem.X)) <= INPUT_BOUND
     if target_kind(spec.loss) != "labels":
         assert -1 <= np.min(problem.Y) and np.max(problem.Y) <= 1

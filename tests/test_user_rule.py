@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpcheck import Conventions, UserRule, check
-from bpcheck.checking import PASSED, RAISED, WRONG
 from bpcheck.conventions import BIASES, DATA, PARAMS_SHORTHANDS, WEIGHTS
 from bpcheck.notebook import diagnosis_lines
 from bpcheck.strategies import problems, specs
+from bpcheck.verdicts import AGREES, RAISED, WRONG
 from manual.spec import param_shapes
 
 EXAMPLES = 12  # random networks per check: each agreeing check below costs about a second
@@ -84,7 +84,7 @@ CORRECT = {
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_a_correct_rule_agrees_in_its_own_conventions(rule, dtype):
     report = check(rule, EXAMPLES, dtype=dtype)
-    assert report.verdict == PASSED, str(report)
+    assert report.verdict == AGREES, str(report)
     assert report.examples >= EXAMPLES // 2
 
 
@@ -269,7 +269,7 @@ def test_soft_targets_assumed_to_sum_to_one_are_named():
     assert any("as if every target summed to one" in line for line in _why(report)), _why(report)
     one_hot = UserRule("one_hot", softmax_minus_targets, activations=("tanh", "identity"),
                        loss="softmax-ce", conventions=Conventions(weights="in_out", targets="one_hot"))
-    assert check(one_hot, EXAMPLES).verdict == PASSED  # with one-hot targets it is right
+    assert check(one_hot, EXAMPLES).verdict == AGREES  # with one-hot targets it is right
 
 
 @pytest.mark.parametrize("declared, hint", [

@@ -54,8 +54,9 @@ def main(argv: list[str], console: Console) -> int:
     pins = {option: getattr(args, option) for option in PINS if getattr(args, option) is not None}
     try:  # what can be told without importing, then your module, before torch and jax load
         if "layers" in pins:
-            from bpcheck.strategies import MAX_BATCH
-            check_memory(mlp_memory(pins["layers"], MAX_BATCH), f"--layers with up to {MAX_BATCH} samples")
+            from bpcheck.strategies import MAX_MLP_BATCH
+            check_memory(mlp_memory(pins["layers"], MAX_MLP_BATCH),
+                         f"--layers with up to {MAX_MLP_BATCH} samples")
         locate(args.target)
         from bpcheck.extend import load_user_rule  # Hypothesis loads; torch and jax do not
         from bpcheck.user_layer import UserLayer
@@ -98,13 +99,17 @@ def main(argv: list[str], console: Console) -> int:
 
 
 def exit_code(verdict: str) -> int:
-    """A check's verdict as the exit code: agrees 0; NOT VERIFIED (a layer's UNCHECKED) 3;
-    WRONG, DIFFERS, RAISED, a layer's WITNESSES DIFFER 1."""
-    from bpcheck.checking import PASSED, UNCHECKED
-    from bpcheck.layer_check import UNCHECKED as LAYER_UNCHECKED
+    """A check's verdict (``bpcheck.verdicts``, every kind) as the exit code: agrees 0;
+    NOT VERIFIED, inconclusive 3; WRONG, DIFFERS, RAISED, WITNESSES DIFFER 1."""
+    from bpcheck.verdicts import AGREES, FAILED, UNSETTLED
 
-    return (EXIT_AGREES if verdict == PASSED else
-            EXIT_INCONCLUSIVE if verdict in (UNCHECKED, LAYER_UNCHECKED) else EXIT_WRONG)
+    if verdict == AGREES:
+        return EXIT_AGREES
+    if verdict in UNSETTLED:
+        return EXIT_INCONCLUSIVE
+    if verdict in FAILED:
+        return EXIT_WRONG
+    raise ValueError(f"verdict={verdict!r} is not a verdict of bpcheck.verdicts")
 
 
 def _usage_error(error: Exception, console: Console) -> int:
@@ -132,8 +137,9 @@ def _render_rule(report: CheckReport, console: Console) -> None:
 
 def _render_part(rule, report: CheckReport, console: Console) -> None:
     """An activation's or loss's report: as ``bpcheck verify`` has always printed it."""
-    from bpcheck.checking import RAISED, UNCHECKED, undeclared_kink_advice
+    from bpcheck.checking import undeclared_kink_advice
     from bpcheck.extend import UserActivation
+    from bpcheck.verdicts import NOT_VERIFIED, RAISED
 
     name, message_printed = rule.name, False
     if report.verdict == RAISED and report.counterexample is None:  # on the grid of z, before any network
@@ -141,7 +147,7 @@ def _render_part(rule, report: CheckReport, console: Console) -> None:
     elif report.verdict == RAISED:
         console.print(f"[bold red]{name}: your {report.part or 'code'} raised[/] {escape(repr(report.error))}"
                       f" on this minimal network:\n{escape(describe_problem(report.counterexample))}")
-    elif report.verdict == UNCHECKED or report.counterexample is None:
+    elif report.verdict == NOT_VERIFIED or report.counterexample is None:
         style = "green" if report.passed else "bold red"
         console.print(f"[{style}]{escape(report.message)}[/]", soft_wrap=True)
         message_printed = True

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from manual.layer_kinds import Layer
+from manual.spec import Array
 
-Array = np.ndarray
 PROJECTIONS = ("q", "k", "v", "o")
 
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from manual.layer_kinds import Layer, output_size, stride
-
-Array = np.ndarray
+from manual.spec import Array
 
 
 def window(kernel_offset: int, count: int, layer: Layer, axis: int) -> slice:

@@ -30,8 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from manual.layer_kinds import Layer
-
-Array = np.ndarray
+from manual.spec import Array
 
 
 def batch_axes(x: Array) -> tuple[int, ...]:

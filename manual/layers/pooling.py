@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from manual.layer_kinds import Layer, output_size, stride
-
-Array = np.ndarray
+from manual.spec import Array
 
 
 def windows(x: Array, layer: Layer) -> tuple[list[tuple[slice, slice]], int, int]:

@@ -26,8 +26,7 @@ import numpy as np
 
 from manual.activations import sigmoid
 from manual.layer_kinds import Layer
-
-Array = np.ndarray
+from manual.spec import Array
 
 
 def _pre(x_t: Array, h: Array, params: dict[str, Array]) -> tuple[Array, Array]:

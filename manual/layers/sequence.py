@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from manual.layer_kinds import Layer
+from manual.spec import Array
 
-Array = np.ndarray
 PADDING = "padding"  # the masks' key of the per-time-step loss's mask
 
 

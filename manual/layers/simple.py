@@ -13,12 +13,9 @@ r"""Dense, activation, dropout, flatten and add: the layers with one-line deriva
 
 from __future__ import annotations
 
-import numpy as np
-
 from manual.activations import activation
 from manual.layer_kinds import Layer
-
-Array = np.ndarray
+from manual.spec import Array
 
 
 def dense_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple[Array, tuple]:
