@@ -33,22 +33,20 @@ from typing import Any
 import numpy as np
 
 from manual.stack import ACTIVATION, PADDING, Layer, Stack, layers_of, stride, walk
-from manual.vocabulary import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, one_of, parse_activation
+from manual.vocabulary import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, Array, one_of, parse_activation
 
 #: Re-exported: the names and their parsing from the vocabulary (one record per name), and the
 #: description of networks of layers from manual/stack.py (its layer records in
 #: layer_kinds.py, its text form in stack_text.py), so that every witness reads the model
 #: description — of an MLP or of layers — from this module alone.
 LAYER_DESCRIPTION = ("ACTIVATION", "PADDING", "Layer", "Stack", "layers_of", "stride", "walk")
-__all__ = ["ACTIVATION", "ACTIVATIONS", "DTYPES", "LOSSES", "PADDING", "REDUCTIONS", "Layer", "Stack",
-           "layers_of", "one_of", "parse_activation", "stride", "walk"]
+__all__ = ["ACTIVATION", "ACTIVATIONS", "DTYPES", "LOSSES", "PADDING", "REDUCTIONS", "Array", "Layer",
+           "Stack", "layers_of", "one_of", "parse_activation", "stride", "walk"]
 
 BIAS_STYLES: tuple[str, ...] = ("node", "vector")
 LAYOUTS: tuple[str, ...] = ("cols", "rows")
 
 Params = dict[str, np.ndarray]
-#: an array argument or result, in every module of manual/, bpcheck/ and reference/
-Array = np.ndarray
 
 
 def target_kind(loss: str) -> str:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from manual.spec import Array
+#: an array argument or result, in every module of manual/, bpcheck/ and reference/ (imported
+#: from ``manual.spec``, beside ``Params``)
+Array = np.ndarray
 
 
 def saturation(z: Array) -> Array:

@@ -49,7 +49,7 @@ def test_each_name_is_defined_by_one_module_at_most():
     # the formulas both families share, once, over plain numbers; what differs, named apart
     assert where["rounding_steps"] == where["underflow_floor"] == ["bpcheck/tolerances.py"]
     assert where["conditioning"] == where["saturated_paths"] == []
-    assert where["Array"] == ["manual/spec.py"] and where["MAX_BATCH"] == []
+    assert where["Array"] == ["manual/vocabulary.py"] and where["MAX_BATCH"] == []
     assert where["EXIT_INCONCLUSIVE"] == ["bpcheck/cli/exits.py"]
 
 

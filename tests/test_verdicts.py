@@ -12,7 +12,7 @@ from hypothesis import assume, given, note
 from hypothesis import strategies as st
 
 from bpcheck.allowances import data_gradients, worst_case_allowance
-from bpcheck.cli.compare import EXIT_INCONCLUSIVE
+from bpcheck.cli.exits import EXIT_INCONCLUSIVE
 from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
 from bpcheck.strategies import problems, specs
 from bpcheck.tolerances import SENSITIVITY_RUNS, rerun_perturbation

@@ -7,25 +7,20 @@ import json
 from rich.console import Console
 from rich.markup import escape
 
-from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG, worst
+from bpcheck.cli.exits import (
+    EPILOG,
+    EXIT_AGREES,
+    EXIT_USAGE,
+    comparison_exit_code,
+    worst,
+)
 from bpcheck.cli.interrupts import writing
 from bpcheck.cli.options import build_parser, build_problem, finite_difference_sample, parse_options
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
-from bpcheck.compare import INCONCLUSIVE, Row, RuleReport, compare_all, row_dict
+from bpcheck.compare import compare_all, row_dict
 from manual.optim import hyperparameters
 from manual.rules import RULES
-
-
-def exit_code(reports: list[RuleReport], witness_rows: list[Row]) -> int:
-    """EXIT_WRONG if a claims-correct rule or a witness differs, EXIT_INCONCLUSIVE if a
-    claims-correct rule is inconclusive, else EXIT_AGREES. (Witness pairs that cannot settle
-    are reported; they leave the rules' verdicts to the witnesses that can.)"""
-    if not all(report.as_claimed for report in reports) or any(row.differs for row in witness_rows):
-        return EXIT_WRONG
-    if any(r.verdict == INCONCLUSIVE for r in reports if r.rule.claims_correct):
-        return EXIT_INCONCLUSIVE
-    return EXIT_AGREES
 
 
 def main(argv: list[str], console: Console) -> int:
@@ -70,7 +65,7 @@ def main(argv: list[str], console: Console) -> int:
     for report in reports:
         console.print(summary_line(report, spec.dtype))
     console.print(witness_line(witness_rows))
-    code = exit_code(reports, witness_rows)
+    code = comparison_exit_code(reports, witness_rows)
     if args.optimizer:  # the optimizer witnesses (torch.optim, optax) load only when asked for
         from bpcheck.cli.optim import optimizer_report
         code = worst(code, optimizer_report(problem, args.optimizer, options, steps, console))

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from bpcheck.verdicts import INCONCLUSIVE
+
 EXIT_AGREES, EXIT_WRONG, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 #: The scheme in one paragraph, for ``bpcheck --help``.
@@ -24,3 +26,14 @@ _PRECEDENCE = (EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_WRONG)
 def worst(*codes: int) -> int:
     """The run's code from its parts' codes (EXIT_AGREES, EXIT_INCONCLUSIVE or EXIT_WRONG)."""
     return max(codes, key=_PRECEDENCE.index)
+
+
+def comparison_exit_code(reports: list, witness_rows: list) -> int:
+    """EXIT_WRONG if a claims-correct rule or a witness differs, EXIT_INCONCLUSIVE if a
+    claims-correct rule is inconclusive, else EXIT_AGREES. (Witness pairs that cannot settle
+    are reported; they leave the rules' verdicts to the witnesses that can.)"""
+    if not all(report.as_claimed for report in reports) or any(row.differs for row in witness_rows):
+        return EXIT_WRONG
+    if any(r.verdict == INCONCLUSIVE for r in reports if r.rule.claims_correct):
+        return EXIT_INCONCLUSIVE
+    return EXIT_AGREES

@@ -10,8 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bpcheck.cli.compare import exit_code
-from bpcheck.cli.exits import EXIT_USAGE
+from bpcheck.cli.exits import EXIT_USAGE, comparison_exit_code
 from bpcheck.cli.interrupts import writing
 from bpcheck.cli.limits import check_stack_scale
 from bpcheck.cli.options import finite_difference_sample
@@ -113,7 +112,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
         else:
             console.print(summary_line(report, stack.dtype))
     console.print(witness_line(witness_rows))
-    code = exit_code(reports, witness_rows)
+    code = comparison_exit_code(reports, witness_rows)
     if args.json:
         with writing(), open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"network": stack.describe(), "loss": stack.loss, "dtype": stack.dtype,
