@@ -88,15 +88,19 @@ def run(entries: list, seed_list: list[int], examples: int, layer_examples: int,
     tasks.sort(key=lambda t: (seed_list.index(t[2]), kinds[t[0]] != "layer"))
     spawn = multiprocessing.get_context("spawn")  # torch and jax are loaded here: never fork them
     results = [r for r in done if r["entry"] in kinds and r["seed"] in seed_list]
-    # a fresh worker every TASKS_PER_WORKER checks: each check compiles jax functions of its own,
-    # and a worker that keeps them all runs out of memory maps after a few hundred checks
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_nice, mp_context=spawn,
-                             max_tasks_per_child=TASKS_PER_WORKER) as pool:
-        for future in as_completed([pool.submit(check_one, *task) for task in tasks]):
-            results.append(future.result())
-            if log is not None:
-                with open(log, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(results[-1]) + "\n")
+    # fresh workers every TASKS_PER_WORKER checks each: every check compiles jax functions of its
+    # own, and a worker that kept them all ran out of memory ("LLVM compilation error: Cannot
+    # allocate memory") after ~300 checks. A new pool per batch, since the pool's own worker
+    # recycling (max_tasks_per_child) hangs on Python 3.11.
+    batch = jobs * TASKS_PER_WORKER
+    for start in range(0, len(tasks), batch):
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_nice, mp_context=spawn) as pool:
+            futures = [pool.submit(check_one, *task) for task in tasks[start:start + batch]]
+            for future in as_completed(futures):
+                results.append(future.result())
+                if log is not None:
+                    with open(log, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(results[-1]) + "\n")
     return results
 
 
