@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bpcheck.cli.target import bound_names, locate
+from bpcheck.cli.target import bound_names, declared_kind, locate
 from tests.fresh import user_environment
 
 
@@ -66,3 +66,30 @@ def test_a_module_that_may_bind_names_unseen_is_left_to_the_import(tmp_path, sou
     assert bound_names(ast.parse(source)) is None
     (tmp_path / "dynamic.py").write_text(source)
     locate(f"{tmp_path}/dynamic.py:swish")  # no error: importing it will tell
+
+
+@pytest.mark.parametrize(("source", "kind"), [
+    ("swish = UserActivation('swish', v, d, torch=t, jax=j)", "UserActivation"),
+    ("import bpcheck\nswish: object = bpcheck.UserLayer('swish', f, b)", "UserLayer"),
+    ("swish = UserRule('r', g)", "UserRule"),
+    ("swish = make_rule()", None),
+    ("swish = UserActivation('a', v, d)\nswish = wrap(swish)", None),  # bound twice: the import tells
+    ("if True:\n    swish = UserLoss('l', v, g)", None),  # not at the top level
+])
+def test_the_kind_of_a_target_is_read_from_its_constructor(source, kind):
+    assert declared_kind(ast.parse(source), "swish") == kind
+
+
+def test_pins_on_a_declared_activation_are_refused_without_importing_it(tmp_path):
+    """--layers pins a UserRule's network: where the source shows the target is made by
+    UserActivation(…), that is said before the module (here 30 s to import) and torch load."""
+    (tmp_path / "slow.py").write_text("import time\ntime.sleep(30)\nfrom bpcheck import UserActivation\n"
+                                      "swish = UserActivation('swish', abs, abs, torch=abs, jax=abs)\n")
+    code = ("import sys\nfrom bpcheck.cli import main\n"
+            "code = main(['verify', 'slow.py:swish', '--layers', '4,5,3'])\n"
+            "print(code, sorted({'torch', 'jax', 'hypothesis'} & set(sys.modules)))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=user_environment(tmp_path),
+                         capture_output=True, text=True, timeout=20)
+    out = " ".join(run.stdout.split())
+    assert out.endswith("2 []"), out + run.stderr
+    assert "--layers: pins a UserRule's network; swish is a UserActivation" in out

@@ -11,6 +11,8 @@ import sys
 from importlib.machinery import PathFinder
 from pathlib import Path
 
+#: What verify checks: the classes a target may be made by.
+KINDS = ("UserRule", "UserActivation", "UserLoss", "UserLayer")
 #: Names whose use may bind module attributes the source does not show.
 DYNAMIC = {"globals", "vars", "exec", "eval", "setattr", "__getattr__", "__dict__", "__import__",
            "import_module"}
@@ -83,13 +85,30 @@ def bound_names(tree: ast.Module) -> set[str] | None:
     return names
 
 
-def locate(target: str) -> None:
+def declared_kind(tree: ast.Module, attribute: str) -> str | None:
+    """The class of ``KINDS`` that makes ``attribute``, where the module binds it once, at its
+    top level, as ``NAME = UserActivation(…)`` (or ``bpcheck.UserActivation(…)``); else None."""
+    bound = [node for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == attribute
+             and isinstance(node.ctx, ast.Store)]
+    for statement in tree.body if len(bound) == 1 else ():
+        value = statement.value if isinstance(statement, ast.Assign | ast.AnnAssign) else None
+        targets = (statement.targets if isinstance(statement, ast.Assign)
+                   else [getattr(statement, "target", None)])
+        named = any(isinstance(t, ast.Name) and t.id == attribute for t in targets)
+        if named and isinstance(value, ast.Call):
+            called = value.func.id if isinstance(value.func, ast.Name) else getattr(value.func, "attr", None)
+            return called if called in KINDS else None
+    return None
+
+
+def locate(target: str) -> str | None:
     """Raise ValueError or ImportError (the message names the target) if MODULE:NAME surely
-    fails: no colon, no such file or module, a file that does not parse, no NAME bound in it."""
+    fails: no colon, no such file or module, a file that does not parse, no NAME bound in it.
+    Return the class that makes NAME where the source says so (``declared_kind``)."""
     module_name, attribute = split_target(target)
     path = source_file(module_name)
     if path is None:
-        return
+        return None
     try:
         tree = ast.parse(path.read_bytes(), filename=str(path))
     except SyntaxError as error:
@@ -99,3 +118,4 @@ def locate(target: str) -> None:
     names = bound_names(tree)
     if names is not None and attribute not in names:
         raise ValueError(f"{module_name} has no attribute {attribute!r}")
+    return declared_kind(tree, attribute)

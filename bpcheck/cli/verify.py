@@ -53,19 +53,21 @@ def main(argv: list[str], console: Console) -> int:
     args = parser.parse_args(argv)
     pins = {option: getattr(args, option) for option in PINS if getattr(args, option) is not None}
     try:  # what can be told without importing, then your module, before torch and jax load
+        kind = locate(args.target)
+        if pins and kind not in (None, "UserRule"):  # said before your module and torch load
+            raise ValueError(f"{_options(pins)}: pins a UserRule's network; "
+                             f"{args.target.rpartition(':')[2]} is a {kind}")
         if "layers" in pins:
             from bpcheck.strategies import MAX_MLP_BATCH
             check_memory(mlp_memory(pins["layers"], MAX_MLP_BATCH),
                          f"--layers with up to {MAX_MLP_BATCH} samples")
-        locate(args.target)
         from bpcheck.extend import load_user_rule  # Hypothesis loads; torch and jax do not
         from bpcheck.user_layer import UserLayer
         from bpcheck.user_rule import UserRule
 
         rule = load_user_rule(args.target)
         if pins and not isinstance(rule, UserRule):
-            options = ", ".join(f"--{option}" for option in PINS if option in pins)
-            raise ValueError(f"{options}: pins a UserRule's network; {rule.name} is a "
+            raise ValueError(f"{_options(pins)}: pins a UserRule's network; {rule.name} is a "
                              f"{type(rule).__name__}")
         if pins:
             rule.pinned(pins.get("layers"), pins.get("activations"), pins.get("loss"))
@@ -110,6 +112,11 @@ def exit_code(verdict: str) -> int:
     if verdict in FAILED:
         return EXIT_WRONG
     raise ValueError(f"verdict={verdict!r} is not a verdict of bpcheck.verdicts")
+
+
+def _options(pins: dict) -> str:
+    """'--layers, --dtype': the pinning options given, in the order --help lists them."""
+    return ", ".join(f"--{option}" for option in PINS if option in pins)
 
 
 def _usage_error(error: Exception, console: Console) -> int:
