@@ -250,3 +250,26 @@ def test_a_new_optimizers_settings_are_drawn_from_their_domains():
     finally:
         del optim.OPTIMIZERS["plain"]
     assert rule.bind(**drawn).hp == drawn and 0 < drawn["shrink"] < 1
+
+
+def cancelling_softmax_vjp_in_training() -> Problem:
+    """Found by the 20-seed dev campaign (seed 19, adam and adamw against optax): a softmax
+    output with all-zero targets and near-uniform W3, so ∂L/∂W2's sum over the 8 outputs cancels
+    to ~1e−6 of its terms; Adam with ε = 1e−3 passes that gradient's relative error on to W2."""
+    spec = Spec((1, 1, 4, 8), ("sigmoid", "relu", "softmax"), "bce-logits", "sum", "vector", "cols")
+    W3 = np.full((8, 4), 0.125)
+    W3[0, 0] = 0.0
+    params = {"W1": np.array([[0.0]]), "b1": np.array([-0.5]), "W2": np.zeros((4, 1)),
+              "b2": np.full(4, 0.0125), "W3": W3, "b3": np.zeros(8)}
+    return Problem(spec, params, np.array([[1.0]]), np.zeros((8, 1)), 1.0)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known false alarm, open (as at 602abfb): W2 after 2 steps is off by 1.7e-11 relative where "
+    "the allowance is 1.45e-12; a softmax output with zero targets, whose vjp's sum over the "
+    "outputs cancels, as in the float32 class of tests/test_verdicts.py (SOFTMAX_VJP_FALSE_ALARMS)"))
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_a_cancelling_softmax_vjp_in_training_is_not_differs(name):
+    hp = {"lr": 2.0**-9, "beta1": 0.0, "beta2": 0.5, "eps": 1e-3, "eps_root": 0.0, "weight_decay": 0.0}
+    rows = compare_training(cancelling_softmax_vjp_in_training(), name, hp, 2, "optax")
+    assert_agrees([row for row in rows if row.informative])
