@@ -28,7 +28,7 @@ from bpcheck.elementwise import (
 )
 from bpcheck.extend import UserActivation, UserLoss, guarded
 from bpcheck.extend import verify as verify_part
-from bpcheck.memory import check_memory, mlp_memory
+from bpcheck.memory import check_drawn_mlp_memory
 from bpcheck.problem import Problem
 from bpcheck.search import UserCodeError, Verdict, check_examples, hunt, timed_out
 from bpcheck.user_code import DEFAULT_TIME_LIMIT, BadResult, given_shapes, user_frame
@@ -142,10 +142,8 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
         if isinstance(rule, UserRule):
             rule = rule.pinned(layers, activations, loss)
             if rule.sizes is not None:  # refused before any work, as the CLI's --layers
-                from bpcheck.strategies import MAX_MLP_BATCH
-                check_memory(mlp_memory(rule.sizes, MAX_MLP_BATCH),
-                             f"{'layers' if layers is not None else 'sizes'}={rule.sizes} with up to "
-                             f"{MAX_MLP_BATCH} samples")
+                named = "layers" if layers is not None else "sizes"
+                check_drawn_mlp_memory(rule.sizes, f"{named}={rule.sizes}")
             return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
                                       keep_errors=True))
         if (layers, activations, loss, dtype) != (None, None, None, "float64"):

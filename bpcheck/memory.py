@@ -37,3 +37,10 @@ def mlp_memory(sizes: tuple[int, ...], n: int) -> int:
     from manual.stack_checks import MEMORY_COPIES
     params = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
     return 8 * MEMORY_COPIES * (params + n * sum(sizes))
+
+
+def check_drawn_mlp_memory(sizes: tuple[int, ...], what: str) -> None:
+    """``check_memory`` for an MLP of ``sizes`` on the largest batch the strategies draw, the
+    ValueError starting with ``what`` (the option or argument that set the sizes)."""
+    from bpcheck.strategies import MAX_MLP_BATCH  # Hypothesis: only once sizes are pinned
+    check_memory(mlp_memory(sizes, MAX_MLP_BATCH), f"{what} with up to {MAX_MLP_BATCH} samples")

@@ -13,7 +13,7 @@ from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE
 from bpcheck.cli.options import _int_list, _name_list, count_up_to, described, natural
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
-from bpcheck.memory import check_memory, mlp_memory
+from bpcheck.memory import check_drawn_mlp_memory
 from bpcheck.notebook import as_text
 from bpcheck.runtime import MAX_EXAMPLES
 from bpcheck.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_time_limit
@@ -58,9 +58,7 @@ def main(argv: list[str], console: Console) -> int:
             raise ValueError(f"{_options(pins)}: pins a UserRule's network; "
                              f"{args.target.rpartition(':')[2]} is a {kind}")
         if "layers" in pins:
-            from bpcheck.strategies import MAX_MLP_BATCH
-            check_memory(mlp_memory(pins["layers"], MAX_MLP_BATCH),
-                         f"--layers with up to {MAX_MLP_BATCH} samples")
+            check_drawn_mlp_memory(pins["layers"], "--layers")
         from bpcheck.extend import load_user_rule  # Hypothesis loads; torch and jax do not
         from bpcheck.user_layer import UserLayer
         from bpcheck.user_rule import UserRule
