@@ -20,7 +20,7 @@ import optax
 from jax import lax
 
 from manual.spec import ACTIVATION, PADDING, Layer, Params, Stack, layers_of, stride, walk
-from reference.jax_ref import ACTIVATIONS, LOSSES, activation, require_x64
+from reference.jax_ref import ACTIVATIONS, COMPILE_OPTIONS, LOSSES, activation, require_x64
 
 require_x64()  # jax_ref switches x64 on at import; fail loudly if it did not take
 
@@ -185,15 +185,17 @@ def _code(stack: Stack) -> tuple:
             tuple(USER_LAYERS[layer.kind] for layer in walk(stack.layers) if layer.kind in USER_LAYERS))
 
 
-# Jitted, one compile per (stack, shapes, code): run op by op, JAX still compiles every primitive
-# for every new shape, which measured ~3x slower on a first call and ~45x on a repeated one. Each
-# program runs once or twice, so compiling dominates: without the backend's optimisation passes
-# it compiles in about half the time (0.24–0.36 s against 0.56–0.98 s on small CNNs), and the
-# results still agree with torch's to rounding (tests/test_layers.py). The algebraic simplifier
-# is off too: in jax 0.10.2 it fails a check and aborts the process on the gradient of a strided
-# conv2d (conv2d:1,k3x2,s2,p1,nobias;batch_norm;tanh;avg_pool2d:k1,s2;flatten;dense:4 on 2×3×6).
-QUICK = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True,
-         "xla_disable_hlo_passes": "algsimp"}
+# Jitted, one compile per (stack, shapes, code), with the witnesses' COMPILE_OPTIONS besides:
+# run op by op, JAX still compiles every primitive for every new shape, which measured ~3x
+# slower on a first call and ~45x on a repeated one (and 2.5x slower over tests/test_layers.py
+# with jax's cache empty). Each program runs once or twice, so compiling dominates: without the
+# backend's optimisation passes it compiles in about half the time (0.24–0.36 s against
+# 0.56–0.98 s on small CNNs), and the results still agree with torch's to rounding
+# (tests/test_layers.py). The algebraic simplifier is off too: in jax 0.10.2 it fails a check
+# and aborts the process on the gradient of a strided conv2d
+# (conv2d:1,k3x2,s2,p1,nobias;batch_norm;tanh;avg_pool2d:k1,s2;flatten;dense:4 on 2×3×6).
+QUICK = {**COMPILE_OPTIONS, "xla_backend_optimization_level": 0,
+         "xla_llvm_disable_expensive_passes": True, "xla_disable_hlo_passes": "algsimp"}
 _value_and_grad = jax.jit(jax.value_and_grad(_total, has_aux=True), static_argnums=(1, 4),
                           compiler_options=QUICK)
 
