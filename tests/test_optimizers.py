@@ -42,16 +42,8 @@ def assert_agrees(rows) -> None:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 @pytest.mark.parametrize("name", NAMES)
 @given(data=st.data())
-def test_one_step_equals_framework(name, framework, data):
-    params, grads = data.draw(optimizer_problems(max_steps=1))
-    hp = data.draw(optimizer_hyperparameters(name, framework))
-    assert_agrees(compare_trajectory(name, params, fixed_gradients(grads), 1, hp, framework))
-
-
-@pytest.mark.parametrize("framework", FRAMEWORKS)
-@pytest.mark.parametrize("name", NAMES)
-@given(data=st.data())
 def test_trajectory_equals_framework_at_every_step(name, framework, data):
+    """Trajectories of 1–30 steps, compared after every step: the first row is one step."""
     params, grads = data.draw(optimizer_problems())
     hp = data.draw(optimizer_hyperparameters(name, framework))
     assert_agrees(compare_trajectory(name, params, fixed_gradients(grads), len(grads), hp, framework))
