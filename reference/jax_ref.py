@@ -28,13 +28,15 @@ from jax import lax  # noqa: E402
 
 from manual.spec import Params, Spec, parse_activation, target_kind  # noqa: E402
 
-#: XLA options of every program the jax witnesses compile. XLA's newer CPU fusion emitters
-#: compile our small gradient programs 2.2–2.6× slower than the classic ones (5 networks of
-#: layers: 0.70–0.94 s against 1.8–2.3 s), and compiling is most of a fresh test run's jax
-#: time (backend compiles: 502 of the 1,377 CPU-s of `make test` with jax's cache empty). The
-#: compiled MLP gradient runs as fast (0.35 ms a call either way); results differ by rounding
-#: only (≤ 1.6e−15 relative on those networks).
-COMPILE_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+#: XLA options of every program the jax witnesses compile. Compiling is most of a fresh test
+#: run's jax time (backend compiles: 502 of the 1,377 CPU-s of `make test` with jax's cache
+#: empty), and our programs are small: XLA's newer CPU fusion emitters compile them 2.2–2.6×
+#: slower than the classic ones (5 networks of layers: 0.70–0.94 s against 1.8–2.3 s), and
+#: without the backend's optimisation passes the padded MLP gradients compile 3.5× faster (six
+#: structures: 1.8 s against 6.1–6.9 s) and run as fast (0.40–0.50 ms a call against
+#: 0.40–0.44). Results differ by rounding only (≤ 1.6e−15 relative on those networks).
+COMPILE_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 0,
+                   "xla_llvm_disable_expensive_passes": True}
 
 
 def require_x64() -> None:

@@ -185,17 +185,16 @@ def _code(stack: Stack) -> tuple:
             tuple(USER_LAYERS[layer.kind] for layer in walk(stack.layers) if layer.kind in USER_LAYERS))
 
 
-# Jitted, one compile per (stack, shapes, code), with the witnesses' COMPILE_OPTIONS besides:
-# run op by op, JAX still compiles every primitive for every new shape, which measured ~3x
+# Jitted, one compile per (stack, shapes, code), with the witnesses' COMPILE_OPTIONS. Were it
+# run op by op, JAX would still compile every primitive for every new shape: measured ~3x
 # slower on a first call and ~45x on a repeated one (and 2.5x slower over tests/test_layers.py
 # with jax's cache empty). Each program runs once or twice, so compiling dominates: without the
-# backend's optimisation passes it compiles in about half the time (0.24–0.36 s against
-# 0.56–0.98 s on small CNNs), and the results still agree with torch's to rounding
+# backend's optimisation passes (COMPILE_OPTIONS) it compiles in about half the time (0.24–0.36 s
+# against 0.56–0.98 s on small CNNs), and the results still agree with torch's to rounding
 # (tests/test_layers.py). The algebraic simplifier is off too: in jax 0.10.2 it fails a check
 # and aborts the process on the gradient of a strided conv2d
 # (conv2d:1,k3x2,s2,p1,nobias;batch_norm;tanh;avg_pool2d:k1,s2;flatten;dense:4 on 2×3×6).
-QUICK = {**COMPILE_OPTIONS, "xla_backend_optimization_level": 0,
-         "xla_llvm_disable_expensive_passes": True, "xla_disable_hlo_passes": "algsimp"}
+QUICK = {**COMPILE_OPTIONS, "xla_disable_hlo_passes": "algsimp"}
 _value_and_grad = jax.jit(jax.value_and_grad(_total, has_aux=True), static_argnums=(1, 4),
                           compiler_options=QUICK)
 
