@@ -213,7 +213,7 @@ def hunt_layer_mutant(rule: StackRule, max_examples: int, seed: int = 0,
 
     def judge(problem, discard):
         if not changes_something(rule, problem):
-            discard("the mistake changes nothing here")
+            discard("where the mistake changes nothing")
         (report,), _, _ = compare_stack(problem, [rule], finite_differences)
         if report.verdict == INCONCLUSIVE:
             discard("inconclusive")

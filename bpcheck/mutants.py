@@ -180,6 +180,7 @@ class Hunt:
     minimal: object = None  # the shrunk Problem (StackProblem)
     report: object = None
     checked: int = 0  # networks compared (not discarded), those tried while shrinking included
+    unchecked: str = ""  # why none was, if none was (``bpcheck.search.Verdict.unchecked_reason``)
 
 
 def hunt_mutant(mutant: Mutant, max_examples: int, seed: int = 0,
@@ -199,7 +200,7 @@ def hunted(mutant, verdict) -> Hunt:
     caught = verdict.failure is not None
     witnesses = sorted({row.witness for row in verdict.report.rows if not row.agrees}) if caught else []
     return Hunt(mutant, caught, witnesses, verdict.first_failure_at, verdict.failure, verdict.report,
-                verdict.examples)
+                verdict.examples, "" if verdict.examples else verdict.unchecked_reason())
 
 
 def find_rule(name: str) -> UpdateRule | None:
