@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -44,9 +45,16 @@ def _data_note(stack) -> str:
                    if stack.per_step else "")
 
 
+def network_header(problem, seed: int) -> str:
+    """The problem in one line (rich markup): the network, its loss, dtype, η, seed and data."""
+    stack = problem.stack
+    return (f"{escape(stack.describe())}; loss={stack.loss}/{stack.reduction} dtype={stack.dtype}; "
+            f"η={problem.lr}; seed={seed}; random data ({problem.n_samples} samples); " + _data_note(stack))
+
+
 def diagnosis_table(rule, findings) -> Table:
     table = Table(title=f"[bold]{rule.name}[/]: each layer alone against torch (float64, random dout)",
-                  title_justify="left")
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("layer", "quantity", "rel err", "explained by"):
         table.add_column(column, overflow="fold")
     for f in findings:
@@ -107,9 +115,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
 
     console.width = max(console.width, 120)  # parameter names and shapes are longer than W1 4×5
 
-    console.print(f"[bold]network[/] {escape(stack.describe())}; loss={stack.loss}/{stack.reduction} "
-                  f"dtype={stack.dtype}; η={problem.lr}; seed={args.seed}; random data "
-                  f"({problem.n_samples} samples); " + _data_note(stack), soft_wrap=True)
+    console.print("[bold]network[/] " + network_header(problem, args.seed), soft_wrap=True)
     entries = problem.n_params + (0 if stack.tokens else problem.x.size)
     enabled, sample = finite_difference_sample(args.finite_differences, entries)
     with progress(console, "witnesses") as shown:
