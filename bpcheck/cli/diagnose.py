@@ -10,7 +10,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
+from bpcheck.cli.options import (
+    INPUT_SHAPE_ALONE,
+    build_parser,
+    build_problem,
+    described,
+    known_rule,
+    rule_names,
+)
 from bpcheck.cli.render import describe_factor, explained_by
 
 
@@ -36,6 +43,8 @@ def main(argv: list[str], console: Console) -> int:
         if args.network is not None:
             return _layers(name, args, console)
         rule = known_rule(name)
+        if args.input_shape is not None:
+            raise ValueError(INPUT_SHAPE_ALONE)
         problem, about = build_problem(args)
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck diagnose: error:[/] {escape(str(error))}")

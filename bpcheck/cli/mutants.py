@@ -11,7 +11,7 @@ from rich.progress import track
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.options import Parser, count_up_to, described, input_shape, natural
+from bpcheck.cli.options import INPUT_SHAPE_ALONE, Parser, count_up_to, described, input_shape, natural
 from bpcheck.cli.render import describe_problem, describe_stack_problem
 from bpcheck.mutants import MUTANTS, hunt_mutant
 from bpcheck.runtime import MAX_EXAMPLES
@@ -44,7 +44,7 @@ def main(argv: list[str], console: Console) -> int:
     if args.network is not None:
         return _layers(args, console)
     if args.input_shape is not None:
-        console.print("[bold red]bpcheck mutants: error:[/] --input-shape describes --network LAYERS")
+        console.print(f"[bold red]bpcheck mutants: error:[/] {INPUT_SHAPE_ALONE}")
         return EXIT_USAGE
     hunts = [hunt_mutant(m, args.examples, args.seed, args.finite_differences)
              for m in track(list(MUTANTS.values()), description="hunting mutants…", console=console)]

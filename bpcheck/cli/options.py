@@ -238,6 +238,10 @@ def _rule_list(text: str) -> tuple[str, ...]:
     return names
 
 
+#: What ``--input-shape`` without ``--network`` is told (an MLP's input width is ``--layers``').
+INPUT_SHAPE_ALONE = "--input-shape needs --network (the MLP's input width is --layers' first)"
+
+
 def described(doc: str | None) -> str:
     """A command's docstring as its --help description (reStructuredText quotes removed)."""
     return (doc or "").replace("``", "")
