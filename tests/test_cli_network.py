@@ -99,3 +99,20 @@ def test_bad_layer_mutant_options_exit_two_naming_the_argument_before_any_work(a
     status, text = result.stdout.splitlines()[:2]
     assert status == "2 []", result.stdout
     assert message in text, text
+
+
+def test_mutants_on_a_given_network_hunt_each_mutant_its_draws_can_show():
+    """On a 3×3 convolution at stride 1, dilation 1: the flipped kernel and the cropped corner are
+    caught; the stride and dilation mistakes change nothing there, so they are not hunted."""
+    out = run_cli(["mutants", "--network", "conv2d:2,k3,p1;relu;flatten;dense:2", "--input-shape", "1,4,4",
+                   "--examples", "1"], 0)
+    assert "conv_flipped_kernel ∂L/∂x through the kernel flipped" in out
+    for name in ("conv_stride_ignored", "conv_dilation_ignored"):
+        assert f"{name}: not hunted — all " in out and "where the mistake changes nothing" in out
+    assert "all 2 mutants caught" in out and "max_pool_spread" not in out
+
+
+def test_mutants_on_a_network_none_of_their_mistakes_touches_exit_three():
+    out = run_cli(["mutants", "--network", "conv2d:1,k1;flatten;dense:2", "--input-shape", "1,2,2",
+                   "--examples", "1"], 3)
+    assert "no mutant's mistake changes anything on this network: none hunted" in out
