@@ -121,6 +121,12 @@ def _layers(args: argparse.Namespace, console: Console) -> int:
             if not rules:
                 raise ValueError(f"--network {args.network!r} has no layer a layer mutant changes "
                                  f"(of kinds {', '.join(dict.fromkeys(MUTANT_KINDS.values()))})")
+            from bpcheck.memory import check_memory
+            from bpcheck.stack_strategies import MAX_STACK_BATCH
+            from manual.stack_checks import memory_bound
+            check_memory(memory_bound(stack, MAX_STACK_BATCH), f"--network {args.network!r} on "
+                         f"--input-shape {','.join(map(str, stack.input_shape))} (batches up to "
+                         f"{MAX_STACK_BATCH})")
     except ValueError as error:
         console.print(f"[bold red]bpcheck mutants: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
