@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from bpcheck.mutants import Hunt, hunted
 from bpcheck.stack_compare import DERIVED, StackRule, compare_stack
 from bpcheck.verdicts import INCONCLUSIVE
 from manual.layers import attention, conv, normalisation, pooling, recurrent, simple
@@ -184,9 +185,10 @@ MUTANT_KINDS = {name: next(kind for kind, pair in rule.pairs.items() if pair != 
                 for name, rule in LAYER_MUTANTS.items()}
 
 #: A draw where a mutant's ∂L/∂θ and ∂L/∂x are all within CHANGE of the derived rule's, relative
-#: to the derived rule's largest, is one its mistake does not touch (a stride mistake where the
-#: stride is 1): 10⁻⁶ is far above the two computations' float32 rounding (they run the same
-#: code but the swapped pair) and far below a mistake's O(1).
+#: to the derived rule's largest, is one its mistake does not touch. Such a mistake (a stride
+#: mistake where the stride is 1) runs the derived arithmetic and differs by exactly 0; 10⁻⁶ is
+#: the threshold tests/test_layer_mutants.py used before it moved here (a change below it is
+#: within float32's allowances, so no comparison could tell it from rounding anyway).
 CHANGE = 1e-6
 
 
@@ -199,14 +201,13 @@ def changes_something(rule: StackRule, problem) -> bool:
 
 
 def hunt_layer_mutant(rule: StackRule, max_examples: int, seed: int = 0,
-                      finite_differences: bool = False, stack: Stack | None = None):
+                      finite_differences: bool = False, stack: Stack | None = None) -> Hunt:
     """``bpcheck.mutants.hunt_mutant`` for a layer mutant: Hypothesis searches random values of
     ``stack`` or, without one, its layer alone (``layer_problems``, float64 or float32) for a
     draw where it differs from the witnesses, then shrinks it. Draws its mistake does not change
     (``changes_something``) are discarded: a hunt that checks none has ``checked`` 0."""
     from hypothesis import strategies as st  # Hypothesis loads when a hunt runs
 
-    from bpcheck.mutants import hunted
     from bpcheck.search import search
     from bpcheck.sequence_strategies import layer_problems
     from bpcheck.stack_strategies import stack_problems
