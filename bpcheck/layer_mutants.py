@@ -8,10 +8,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from bpcheck.stack_compare import DERIVED, StackRule
+from bpcheck.mutants import Hunt, hunted
+from bpcheck.stack_compare import DERIVED, StackRule, compare_stack
+from bpcheck.verdicts import INCONCLUSIVE
 from manual.layers import attention, conv, normalisation, pooling, recurrent, simple
 from manual.spec import Array
-from manual.stack import Layer
+from manual.stack import Layer, Stack
 
 
 def _conv_backward(dout: Array, cache: tuple, flip: bool = False, crop_corner: bool = False,
@@ -181,3 +183,43 @@ LAYER_MUTANTS: dict[str, StackRule] = {rule.name: rule for rule in (
 #: Each mutant's layer kind: the kind its pairs change.
 MUTANT_KINDS = {name: next(kind for kind, pair in rule.pairs.items() if pair != DERIVED.pairs[kind])
                 for name, rule in LAYER_MUTANTS.items()}
+
+#: A draw where a mutant's ∂L/∂θ and ∂L/∂x are all within CHANGE of the derived rule's, relative
+#: to the derived rule's largest, is one its mistake does not touch. Such a mistake (a stride
+#: mistake where the stride is 1) runs the derived arithmetic and differs by exactly 0; 10⁻⁶ is
+#: the threshold tests/test_layer_mutants.py used before it moved here (a change below it is
+#: within float32's allowances, so no comparison could tell it from rounding anyway).
+CHANGE = 1e-6
+
+
+def changes_something(rule: StackRule, problem) -> bool:
+    """Whether the mistake moves any gradient on this draw (max |mutant − derived| over every
+    quantity > CHANGE·max |derived|)."""
+    mutant, derived = rule.evaluate(problem)[0], DERIVED.evaluate(problem)[0]
+    scale = max(float(np.max(np.abs(g), initial=0.0)) for g in derived.values())
+    return any(float(np.max(np.abs(mutant[k] - derived[k]), initial=0.0)) > CHANGE * scale for k in derived)
+
+
+def hunt_layer_mutant(rule: StackRule, max_examples: int, seed: int = 0,
+                      finite_differences: bool = False, stack: Stack | None = None) -> Hunt:
+    """``bpcheck.mutants.hunt_mutant`` for a layer mutant: Hypothesis searches random values of
+    ``stack`` or, without one, its layer alone (``layer_problems``, float64 or float32) for a
+    draw where it differs from the witnesses, then shrinks it. Draws its mistake does not change
+    (``changes_something``) are discarded: a hunt that checks none has ``checked`` 0."""
+    from hypothesis import strategies as st  # Hypothesis loads when a hunt runs
+
+    from bpcheck.search import search
+    from bpcheck.sequence_strategies import layer_problems
+    from bpcheck.stack_strategies import stack_problems
+
+    def judge(problem, discard):
+        if not changes_something(rule, problem):
+            discard("where the mistake changes nothing")
+        (report,), _, _ = compare_stack(problem, [rule], finite_differences)
+        if report.verdict == INCONCLUSIVE:
+            discard("inconclusive")
+        return report
+
+    strategy = stack_problems(stack) if stack is not None else st.sampled_from(
+        ["float64", "float32"]).flatmap(lambda dtype: layer_problems(MUTANT_KINDS[rule.name], dtype))
+    return hunted(rule, search(rule.name, strategy, judge, max_examples, seed))

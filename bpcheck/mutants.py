@@ -173,12 +173,14 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
 class Hunt:
     """How the suite fared against one mutant."""
 
-    mutant: Mutant
+    mutant: Mutant  # or, for a layer mutant, its bpcheck.stack_compare.StackRule
     caught: bool
     witnesses: list[str]  # the witnesses that disagree on the minimal network
     examples_to_catch: int | None
-    minimal: object = None  # the shrunk Problem
+    minimal: object = None  # the shrunk Problem (StackProblem)
     report: object = None
+    checked: int = 0  # networks compared (not discarded), those tried while shrinking included
+    unchecked: str = ""  # why none was, if none was (``bpcheck.search.Verdict.unchecked_reason``)
 
 
 def hunt_mutant(mutant: Mutant, max_examples: int, seed: int = 0,
@@ -190,9 +192,15 @@ def hunt_mutant(mutant: Mutant, max_examples: int, seed: int = 0,
 
     verdict = hunt(mutant.rule(), problems(specs(max_hidden_layers=3, **mutant.options)),
                    max_examples, seed, finite_differences)
+    return hunted(mutant, verdict)
+
+
+def hunted(mutant, verdict) -> Hunt:
+    """A mutant's ``Hunt`` from its search's ``bpcheck.search.Verdict``."""
     caught = verdict.failure is not None
     witnesses = sorted({row.witness for row in verdict.report.rows if not row.agrees}) if caught else []
-    return Hunt(mutant, caught, witnesses, verdict.first_failure_at, verdict.failure, verdict.report)
+    return Hunt(mutant, caught, witnesses, verdict.first_failure_at, verdict.failure, verdict.report,
+                verdict.examples, "" if verdict.examples else verdict.unchecked_reason())
 
 
 def find_rule(name: str) -> UpdateRule | None:

@@ -108,14 +108,8 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
     shrinks it, and the verdict keeps the minimal problem it ends with and its report. With
     ``keep_errors``, an exception from the rule's code is a failure too, shrunk and kept
     (``Verdict.raised``); otherwise it propagates. ``observe`` sees every problem checked."""
-    check_examples(max_examples)
-    verdict = Verdict(rule.name, 0)
 
-    def discard(reason: str) -> None:
-        verdict.discarded[reason] += 1
-        reject()
-
-    def check_one(problem: Problem) -> None:
+    def judge(problem: Problem, discard: Callable[[str], None]) -> RuleReport:
         if not away_from_kinks(problem):
             discard("too near a kink")
         reason = rule.unsupported_reason(problem.spec)
@@ -130,19 +124,39 @@ def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
         if report.verdict == INCONCLUSIVE:  # nothing to learn from this draw
             discard("inconclusive (too ill-conditioned to tell a wrong rule from rounding)"
                     if truth.flows_back else "inconclusive (nothing flows back: every gradient is 0)")
+        return report
+
+    return search(rule.name, strategy, judge, max_examples, seed, keep_errors, observe)
+
+
+def search(name: str, strategy, judge: Callable, max_examples: int, seed: int = 0,
+           keep_errors: bool = False, observe: Callable | None = None) -> Verdict:
+    """The search behind ``hunt`` for any kind of problem: Hypothesis draws from ``strategy``,
+    ``judge(problem, discard)`` returns the comparison's ``RuleReport`` (or calls
+    ``discard(reason)``: the draw is not checked, counted by reason), and the first report
+    that does not agree is shrunk; ``keep_errors`` and ``observe`` as for ``hunt``."""
+    check_examples(max_examples)
+    verdict = Verdict(name, 0)
+
+    def discard(reason: str) -> None:
+        verdict.discarded[reason] += 1
+        reject()
+
+    def check_one(problem) -> None:
+        report = judge(problem, discard)
         verdict.examples += 1
         if observe is not None:
             observe(problem)
         if not report.agrees:
             verdict.disagrees(problem, report)
-            raise _Disagreement(f"{rule.name} disagrees")
+            raise _Disagreement(f"{name} disagrees")
 
     @hypothesis_seed(seed)
     @settings(max_examples=max_examples, deadline=None, database=None, print_blob=False,
               report_multiple_bugs=False, phases=EXPLORE_AND_SHRINK,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     @given(problem=strategy)
-    def check(problem: Problem) -> None:
+    def check(problem) -> None:
         try:
             check_one(problem)
         except (_Disagreement, HypothesisException):

@@ -63,6 +63,15 @@ CASES = [
     (["diagnose"], EXIT_USAGE, "name a rule"),
     (["mutants", "--examples", "1"], EXIT_WRONG, "missed: "),  # one network misses some
     (["mutants", "--examples", "x"], EXIT_USAGE, "--examples"),
+    # the layer catalogue: every layer mutant on its layer alone; one network each catches all 16
+    (["mutants", "--network", "--examples", "1"], EXIT_AGREES, "all 16 mutants caught"),
+    (["mutants", "--network", "nonesuch:3"], EXIT_USAGE, "--network: layer 'nonesuch:3': unknown layer"),
+    (["diagnose", "conv_flipped_kernel", "--network", "conv2d:2,k3,p1;relu;flatten;dense:3",
+      "--input-shape", "1,5,5"], EXIT_AGREES, "the kernel flipped (convolution taken for cross-correlation)"),
+    (["diagnose", "batch_norm_first_term", "--network", "conv2d:2,k3,p1;batch_norm;relu;flatten;dense:3",
+      "--input-shape", "1,5,5"], EXIT_AGREES, "the mean and variance terms left out"),
+    (["diagnose", "nonesuch", "--network", "conv2d:2,k3"], EXIT_USAGE,
+     "unknown rule 'nonesuch' for --network"),
     (["sweep", "derived", "--repeats", "1", "--out", "s.png"], EXIT_AGREES, "wrote s.png"),
     (["sweep", "nonesuch"], EXIT_USAGE, "nonesuch"),
     (["report", "derived", "--epochs", "1", "--markdown", "r.md"], EXIT_AGREES, "wrote r.md"),

@@ -15,7 +15,13 @@ from bpcheck.cli.exits import (
     worst,
 )
 from bpcheck.cli.interrupts import writing
-from bpcheck.cli.options import build_parser, build_problem, finite_difference_sample, parse_options
+from bpcheck.cli.options import (
+    INPUT_SHAPE_ALONE,
+    build_parser,
+    build_problem,
+    finite_difference_sample,
+    parse_options,
+)
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.compare import compare_all, row_dict
@@ -33,7 +39,7 @@ def main(argv: list[str], console: Console) -> int:
         return main_network(args, console)
     try:
         if args.input_shape is not None:
-            raise ValueError("--input-shape needs --network (the MLP's input width is --layers' first)")
+            raise ValueError(INPUT_SHAPE_ALONE)
         unknown = [name for name in args.rules or () if name not in RULES]
         if unknown:
             raise ValueError(f"--rules: unknown {unknown}; expected names from {list(RULES)}")

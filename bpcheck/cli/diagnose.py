@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.options import build_parser, build_problem, described, known_rule, rule_names
+from bpcheck.cli.options import (
+    INPUT_SHAPE_ALONE,
+    build_parser,
+    build_problem,
+    described,
+    known_rule,
+    rule_names,
+)
 from bpcheck.cli.render import describe_factor, explained_by
 
 
@@ -15,19 +25,29 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck diagnose RULE [network options]``: why RULE disagrees, on the problem the options
     describe (the same options as the comparison; RULE is a registered rule or a mutant)."""
     if argv[:1] in (["-h"], ["--help"]):
+        from bpcheck.train_layers import STACK_RULES
         console.print(described(main.__doc__) + "\n\nusage: bpcheck diagnose RULE [network options]"
                       f"\n\nRULE: one of {rule_names()}\nnetwork options: as for "
-                      "`bpcheck` (see bpcheck --help)", markup=False)
+                      "`bpcheck` (see bpcheck --help)\n\nWith --network LAYERS [--input-shape "
+                      f"C,H,W|T,D|F]: RULE is one of {', '.join(STACK_RULES)}, run on random data "
+                      "of the network; each layer is checked alone against torch, and what differs "
+                      "is tried against a panel of nearby layers (README: Mutants and diagnosis)",
+                      markup=False)
         return EXIT_AGREES
     if not argv or argv[0].startswith("-"):
         console.print(f"[bold red]bpcheck diagnose: error:[/] name a rule: {rule_names()}")
         return EXIT_USAGE
     name, options = argv[0], argv[1:]
     try:
+        args = build_parser().parse_args(options)
+        if args.network is not None:
+            return _layers(name, args, console)
         rule = known_rule(name)
-        problem, about = build_problem(build_parser().parse_args(options))
+        if args.input_shape is not None:
+            raise ValueError(INPUT_SHAPE_ALONE)
+        problem, about = build_problem(args)
     except (ValueError, TypeError) as error:
-        console.print(f"[bold red]bpcheck diagnose: error:[/] {error}")
+        console.print(f"[bold red]bpcheck diagnose: error:[/] {escape(str(error))}")
         return EXIT_USAGE
     from bpcheck.diagnose import diagnose  # its nearby models are torch classes: torch loads now
 
@@ -52,3 +72,29 @@ def main(argv: list[str], console: Console) -> int:
                       f"{e.residual:.2e}")
     console.print(table)
     return EXIT_AGREES if all(e.hypotheses for e in explanations) else EXIT_WRONG
+
+
+def _layers(name: str, args: argparse.Namespace, console: Console) -> int:
+    """``bpcheck diagnose RULE --network LAYERS``: each layer alone, and what explains it
+    (``bpcheck.layer_diagnose``); 0 when every differing quantity is explained, as for an MLP."""
+    from bpcheck.cli.network import diagnosis_table, network_header, network_problem, refuse_mlp_options
+    from bpcheck.train_layers import STACK_RULES, untouched_by
+
+    if name not in STACK_RULES:
+        raise ValueError(f"unknown rule {name!r} for --network; expected one of {', '.join(STACK_RULES)}")
+    refuse_mlp_options(args)
+    problem = network_problem(args)
+    rule = STACK_RULES[name]
+    if note := untouched_by(rule, problem.stack):
+        console.print(f"{name}: not defined here — {escape(note)}", soft_wrap=True)
+        return EXIT_USAGE
+    from bpcheck.layer_diagnose import diagnose_layers  # torch loads now
+
+    findings = diagnose_layers(rule, problem)
+    console.width = max(console.width, 120)  # as the --network report: layer names and quantities
+    console.print(f"[bold]{name}[/] on " + network_header(problem, args.seed), soft_wrap=True)
+    if not findings:
+        console.print(f"[green]{name} agrees with torch at every layer here: nothing to explain[/]")
+        return EXIT_AGREES
+    console.print(diagnosis_table(rule, findings))
+    return EXIT_AGREES if all(f.explained_by for f in findings) else EXIT_WRONG

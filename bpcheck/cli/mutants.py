@@ -6,45 +6,141 @@ import argparse
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 
-from bpcheck.cli.exits import EXIT_AGREES, EXIT_WRONG
-from bpcheck.cli.options import count_up_to, described, natural
-from bpcheck.cli.render import describe_problem
+from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
+from bpcheck.cli.options import INPUT_SHAPE_ALONE, Parser, count_up_to, described, input_shape, natural
+from bpcheck.cli.render import describe_problem, describe_stack_problem
 from bpcheck.mutants import MUTANTS, hunt_mutant
 from bpcheck.runtime import MAX_EXAMPLES
 
+#: ``--network`` given without a value: the layer catalogue.
+CATALOGUE = True
+
 
 def main(argv: list[str], console: Console) -> int:
-    """``bpcheck mutants``: hunt every catalogued mutant; 0 when every one is caught."""
-    parser = argparse.ArgumentParser(prog="bpcheck mutants", description=described(main.__doc__))
+    """``bpcheck mutants``: hunt every catalogued mutant; 0 when every one is caught. With
+    ``--network``, the layer mutants instead (``--network`` alone: the layer catalogue)."""
+    parser = Parser(prog="bpcheck mutants", description=described(main.__doc__))
     parser.add_argument("--examples", type=count_up_to(MAX_EXAMPLES), default=100,
                         help=f"random networks per mutant (default 100, at most {MAX_EXAMPLES})")
     parser.add_argument("--seed", type=natural, default=0, help="the searches' seed (default 0)")
     parser.add_argument("--finite-differences", action="store_true",
                         help="also ask the finite-difference witness (slower)")
     parser.add_argument("--show", action="store_true", help="print each minimal network in full")
+    parser.add_argument("--network", nargs="?", const=CATALOGUE, default=None, metavar="LAYERS",
+                        help="hunt the layer mutants (bpcheck/layer_mutants.py) instead. --network "
+                             "alone: the layer catalogue, every layer mutant, each on random networks "
+                             "of its own layer kind alone (then flatten; float64 or float32). "
+                             "--network LAYERS (as for `bpcheck --network`; softmax-ce-labels/mean): "
+                             "each mutant of a layer kind LAYERS has, on random values of it; one whose "
+                             "mistake changes no draw (a stride mistake at stride 1) is not hunted "
+                             "(exit 3 if none is)")
+    parser.add_argument("--input-shape", type=input_shape, default=None, metavar="C,H,W|T,D|F",
+                        help="one sample's shape for --network LAYERS (default 1,8,8)")
     args = parser.parse_args(argv)
+    if args.network is not None:
+        return _layers(args, console)
+    if args.input_shape is not None:
+        console.print(f"[bold red]bpcheck mutants: error:[/] {INPUT_SHAPE_ALONE}")
+        return EXIT_USAGE
     hunts = [hunt_mutant(m, args.examples, args.seed, args.finite_differences)
              for m in track(list(MUTANTS.values()), description="hunting mutants…", console=console)]
-    table = Table(title="mutation gate: each mutant is one deliberate bug in the derived rule",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("mutant", "the bug", "caught", "by", "examples", "minimal network"):
-        table.add_column(column, overflow="fold")
-    for h in hunts:
-        spec = h.minimal.spec if h.minimal is not None else None
-        network = (f"{'-'.join(map(str, spec.sizes))} {','.join(spec.activations)} {spec.loss}/"
-                   f"{spec.reduction} {spec.bias} N={h.minimal.n_samples}" if spec else "—")
-        table.add_row(h.mutant.name, h.mutant.change,
-                      "[green]caught[/]" if h.caught else "[bold red]MISSED[/]", ", ".join(h.witnesses),
-                      str(h.examples_to_catch or "—"), network)
-    console.print(table)
+    console.print(_table("mutation gate: each mutant is one deliberate bug in the derived rule",
+                         hunts, lambda h: h.mutant.change, _mlp))
     if args.show:
         for h in hunts:
             if h.minimal is not None:
                 console.print(f"[bold]{h.mutant.name}[/]\n{describe_problem(h.minimal)}")
-    missed = [h.mutant.name for h in hunts if not h.caught]
+    return _outcome(hunts, console)
+
+
+def _mlp(h) -> str:
+    spec = h.minimal.spec if h.minimal is not None else None
+    return (f"{'-'.join(map(str, spec.sizes))} {','.join(spec.activations)} {spec.loss}/"
+            f"{spec.reduction} {spec.bias} N={h.minimal.n_samples}" if spec else "—")
+
+
+def _stack(h) -> str:
+    p = h.minimal
+    return escape(f"{p.stack.describe()} {p.stack.dtype} N={p.n_samples}") if p is not None else "—"
+
+
+def _batch(h) -> str:  # of the one network given: its batch and dtype
+    return f"N={h.minimal.n_samples} {h.minimal.stack.dtype}" if h.minimal is not None else "—"
+
+
+def _table(title: str, hunts: list, change, network, unseen: tuple = ()) -> Table:
+    """One row a hunt: the mutant, ``change(hunt)``, caught or not (not hunted: its name in
+    ``unseen``), by which witnesses, after how many examples, ``network(hunt)``: the minimal one."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("mutant", "the bug", "caught", "by", "examples", "minimal network"):
+        table.add_column(column, overflow="fold")
+    for h in hunts:
+        caught = ("[yellow]not hunted[/]" if h.mutant.name in unseen else
+                  "[green]caught[/]" if h.caught else "[bold red]MISSED[/]")
+        table.add_row(h.mutant.name, change(h), caught, ", ".join(h.witnesses),
+                      str(h.examples_to_catch or "—"), network(h))
+    return table
+
+
+def _outcome(hunts: list, console: Console, unseen: tuple = ()) -> int:
+    """The closing lines and the exit code: 1 if a mutant is missed, 3 if none could be
+    hunted (``unseen``: the names of those whose mistake changed no draw of the network), else 0."""
+    for h in hunts:
+        if h.mutant.name in unseen:
+            console.print(f"[yellow]{h.mutant.name}: not hunted — {escape(h.unchecked)}[/]", soft_wrap=True)
+    hunted = [h for h in hunts if h.mutant.name not in unseen]
+    missed = [h.mutant.name for h in hunted if not h.caught]
+    if not hunted:
+        console.print("[yellow]no mutant's mistake changes anything on this network: none hunted[/]")
+        return EXIT_INCONCLUSIVE
     console.print(f"[bold red]missed: {', '.join(missed)}[/]" if missed else
-                  f"[green]all {len(hunts)} mutants caught[/]")
+                  f"[green]all {len(hunted)} mutants caught[/]")
     return EXIT_WRONG if missed else EXIT_AGREES
+
+
+def _layers(args: argparse.Namespace, console: Console) -> int:
+    """``bpcheck mutants --network [LAYERS]``: the layer mutants' gate."""
+    from bpcheck.cli.network import network_stack
+    from bpcheck.layer_mutants import LAYER_MUTANTS, MUTANT_KINDS, hunt_layer_mutant
+    from manual.stack import walk
+
+    try:
+        if args.network is CATALOGUE:
+            if args.input_shape is not None:
+                raise ValueError("--input-shape describes --network LAYERS; the catalogue (--network "
+                                 "alone) draws each layer's own shapes")
+            stack, rules = None, list(LAYER_MUTANTS.values())
+        else:
+            stack = network_stack(args.network, args.input_shape)
+            kinds = {layer.kind for layer in walk(stack.layers)}
+            rules = [rule for name, rule in LAYER_MUTANTS.items() if MUTANT_KINDS[name] in kinds]
+            if not rules:
+                raise ValueError(f"--network {args.network!r} has no layer a layer mutant changes "
+                                 f"(of kinds {', '.join(dict.fromkeys(MUTANT_KINDS.values()))})")
+            from bpcheck.memory import check_memory
+            from bpcheck.stack_strategies import MAX_STACK_BATCH
+            from manual.stack_checks import memory_bound
+            check_memory(memory_bound(stack, MAX_STACK_BATCH), f"--network {args.network!r} on "
+                         f"--input-shape {','.join(map(str, stack.input_shape))} (batches up to "
+                         f"{MAX_STACK_BATCH})")
+    except ValueError as error:
+        console.print(f"[bold red]bpcheck mutants: error:[/] {escape(str(error))}", soft_wrap=True)
+        return EXIT_USAGE
+    console.width = max(console.width, 120)  # a network's description is longer than an MLP's
+    hunts = [hunt_layer_mutant(rule, args.examples, args.seed, args.finite_differences, stack)
+             for rule in track(rules, description="hunting layer mutants…", console=console)]
+    where = ("each on its layer alone" if stack is None else
+             f"on {stack.describe()}, {stack.loss}/{stack.reduction}")
+    unseen = tuple(h.mutant.name for h in hunts if stack is not None and not h.checked)
+    console.print(_table(f"mutation gate: each layer mutant is one deliberate bug in one layer kind's "
+                         f"derived pair, {escape(where)}", hunts, lambda h: h.mutant.summary,
+                         _stack if stack is None else _batch, unseen))
+    if args.show:
+        for h in hunts:
+            if h.minimal is not None:
+                console.print(f"[bold]{h.mutant.name}[/]\n{escape(describe_stack_problem(h.minimal))}")
+    return _outcome(hunts, console, unseen)

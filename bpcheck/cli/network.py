@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -44,9 +45,16 @@ def _data_note(stack) -> str:
                    if stack.per_step else "")
 
 
-def _diagnosis_table(rule, findings) -> Table:
+def network_header(problem, seed: int) -> str:
+    """The problem in one line (rich markup): the network, its loss, dtype, η, seed and data."""
+    stack = problem.stack
+    return (f"{escape(stack.describe())}; loss={stack.loss}/{stack.reduction} dtype={stack.dtype}; "
+            f"η={problem.lr}; seed={seed}; random data ({problem.n_samples} samples); " + _data_note(stack))
+
+
+def diagnosis_table(rule, findings) -> Table:
     table = Table(title=f"[bold]{rule.name}[/]: each layer alone against torch (float64, random dout)",
-                  title_justify="left")
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("layer", "quantity", "rel err", "explained by"):
         table.add_column(column, overflow="fold")
     for f in findings:
@@ -55,41 +63,59 @@ def _diagnosis_table(rule, findings) -> Table:
     return table
 
 
-def main_network(args: argparse.Namespace, console: Console) -> int:
-    """The report for ``--network``; args as ``bpcheck.cli.options.build_parser`` parses them."""
+def network_stack(text: str, shape: tuple[int, ...] | None = None, loss: str | None = None,
+                  reduction: str | None = None, dtype: str = "float64"):
+    """The ``manual.stack.Stack`` that ``--network`` and ``--input-shape`` (default 1,8,8)
+    describe, under ``loss`` (default softmax-ce-labels) and ``reduction`` (default mean); a
+    ValueError naming the option."""
     from manual.stack import Stack
 
     try:
-        given = [option for key, option in MLP_ONLY.items() if getattr(args, key) != DEFAULTS[key]]
-        if given:
-            raise ValueError(f"{', '.join(given)} describe{'s' * (len(given) == 1)} an MLP; with "
-                             "--network the layers say it all")
+        return Stack(text, shape or (1, 8, 8), loss or "softmax-ce-labels", reduction or "mean", dtype)
+    except ValueError as error:  # the layers' words; the option's name where they lack it
+        raise ValueError(str(error) if "--" in str(error) else f"--network: {error}") from None
+
+
+def refuse_mlp_options(args: argparse.Namespace) -> None:
+    """A ValueError naming the MLP options given beside ``--network``."""
+    given = [option for key, option in MLP_ONLY.items() if getattr(args, key) != DEFAULTS[key]]
+    if given:
+        raise ValueError(f"{', '.join(given)} describe{'s' * (len(given) == 1)} an MLP; with "
+                         "--network the layers say it all")
+
+
+def network_problem(args: argparse.Namespace):
+    """The ``StackProblem`` the options describe: random data of ``--samples`` on the network
+    (``network_stack``), within the memory and scale limits; a ValueError naming the option."""
+    stack = network_stack(args.network, args.input_shape, args.loss, args.reduction, args.dtype)
+    from manual.stack_checks import memory_bound
+    check_memory(memory_bound(stack, args.samples), f"--network {args.network!r} on --input-shape "
+                 f"{','.join(map(str, stack.input_shape))} with --samples {args.samples}")
+    from bpcheck.stack_problem import random_problem
+    try:
+        problem = random_problem(stack, args.samples, args.seed, args.lr)
+    except ValueError as error:
+        raise ValueError(f"--samples {args.samples}: {error}") from None
+    check_stack_scale(problem)
+    return problem
+
+
+def main_network(args: argparse.Namespace, console: Console) -> int:
+    """The report for ``--network``; args as ``bpcheck.cli.options.build_parser`` parses them."""
+    try:
+        refuse_mlp_options(args)
         rules = _rules(args.rules)
-        try:
-            stack = Stack(args.network, args.input_shape or (1, 8, 8), args.loss or "softmax-ce-labels",
-                          args.reduction or "mean", args.dtype)
-        except ValueError as error:  # the layers' words; the option's name where they lack it
-            raise ValueError(str(error) if "--" in str(error) else f"--network: {error}") from None
-        from manual.stack_checks import memory_bound
-        check_memory(memory_bound(stack, args.samples), f"--network {args.network!r} on --input-shape "
-                     f"{','.join(map(str, stack.input_shape))} with --samples {args.samples}")
-        from bpcheck.stack_problem import random_problem
-        try:
-            problem = random_problem(stack, args.samples, args.seed, args.lr)
-        except ValueError as error:
-            raise ValueError(f"--samples {args.samples}: {error}") from None
-        check_stack_scale(problem)
+        problem = network_problem(args)
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
+    stack = problem.stack
     from bpcheck.layer_diagnose import diagnose_layers
     from bpcheck.stack_compare import compare_stack
 
     console.width = max(console.width, 120)  # parameter names and shapes are longer than W1 4×5
 
-    console.print(f"[bold]network[/] {escape(stack.describe())}; loss={stack.loss}/{stack.reduction} "
-                  f"dtype={stack.dtype}; η={problem.lr}; seed={args.seed}; random data "
-                  f"({problem.n_samples} samples); " + _data_note(stack), soft_wrap=True)
+    console.print("[bold]network[/] " + network_header(problem, args.seed), soft_wrap=True)
     entries = problem.n_params + (0 if stack.tokens else problem.x.size)
     enabled, sample = finite_difference_sample(args.finite_differences, entries)
     with progress(console, "witnesses") as shown:
@@ -104,7 +130,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
     for report in reports:
         console.print(rule_table(report))
         if report.verdict == DIFFERS:
-            console.print(_diagnosis_table(report.rule, diagnose_layers(report.rule, problem)))
+            console.print(diagnosis_table(report.rule, diagnose_layers(report.rule, problem)))
     for report in reports:
         if report.verdict == INCONCLUSIVE and report.saturation:  # the reason says what to do
             console.print(f"[yellow]{report.rule.name}: inconclusive — no witness could settle "

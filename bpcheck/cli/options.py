@@ -209,7 +209,7 @@ def _int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
-def _input_shape(text: str) -> tuple[int, ...]:
+def input_shape(text: str) -> tuple[int, ...]:
     """``1,8,8`` or ``1x8x8`` → (1, 8, 8); ``6,4`` → (6, 4) (T steps of D features); ``16`` →
     (16,) (features, or T tokens before an embedding)."""
     try:
@@ -238,6 +238,10 @@ def _rule_list(text: str) -> tuple[str, ...]:
     return names
 
 
+#: What ``--input-shape`` without ``--network`` is told (an MLP's input width is ``--layers``').
+INPUT_SHAPE_ALONE = "--input-shape needs --network (the MLP's input width is --layers' first)"
+
+
 def described(doc: str | None) -> str:
     """A command's docstring as its --help description (reStructuredText quotes removed)."""
     return (doc or "").replace("``", "")
@@ -263,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a network of layers instead of an MLP, e.g. "
                              "'conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10' (README: "
                              "Networks of layers); random data of --input-shape")
-    parser.add_argument("--input-shape", type=_input_shape, default=None, metavar="C,H,W|T,D|F",
+    parser.add_argument("--input-shape", type=input_shape, default=None, metavar="C,H,W|T,D|F",
                         help="one sample's shape for --network (default 1,8,8): an image, T steps "
                              "of D features, F features, or T tokens before an embedding")
     parser.add_argument("--loss", default=None, choices=list(LOSSES),

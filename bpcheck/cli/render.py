@@ -93,15 +93,29 @@ def witness_line(rows: list[Row]) -> str:
     return f"[green]witnesses agree among themselves ({ran})[/]"
 
 
+def _arrays(named: dict) -> str:
+    """Each array in full, on lines ``  name = [...]``."""
+    with np.printoptions(precision=17, threshold=10_000):
+        return "\n".join(f"  {name} = {np.array2string(value, separator=', ')}"
+                         for name, value in named.items())
+
+
 def describe_problem(problem: Problem) -> str:
     """Everything needed to rebuild a problem, printed in full."""
     spec = problem.spec
-    with np.printoptions(precision=17, threshold=10_000):
-        arrays = "\n".join(f"  {name} = {np.array2string(value, separator=', ')}"
-                           for name, value in {**problem.params, "X": problem.X, "Y": problem.Y}.items())
+    arrays = _arrays({**problem.params, "X": problem.X, "Y": problem.Y})
     return (f"  sizes={spec.sizes} activations={spec.activations} loss={spec.loss}/{spec.reduction} "
             f"l2={spec.l2}{' l2_biases=True' if spec.l2_biases else ''} bias={spec.bias} "
             f"layout={spec.layout} dtype={spec.dtype} "
+            f"lr={problem.lr}\n{arrays}")
+
+
+def describe_stack_problem(problem) -> str:
+    """Everything needed to rebuild a network of layers' problem (``StackProblem``), in full."""
+    stack = problem.stack
+    arrays = _arrays({**problem.params, "x": problem.x, "y": problem.y,
+                      **{f"{name} mask": m for name, m in problem.masks.items()}, **problem.buffers})
+    return (f"  {stack.describe()} loss={stack.loss}/{stack.reduction} dtype={stack.dtype} "
             f"lr={problem.lr}\n{arrays}")
 
 
