@@ -8,7 +8,11 @@ its rounding errors. Their size on *this* problem is measured, not bounded:
   ∂L/∂a_k and ∂L/∂z_k, multiplied by 1 ± ρ (independent random signs, ρ = 2u_d, one rounding
   of the rule's dtype): the backward-error model of storing each value rounded. The backward
   perturbations show what forward ones cannot: a sum Wᵀδ that cancels to exactly 0 (equal
-  rows of W under a softmax) leaves a correct rule's rounding below it. With Δ_i = max over
+  rows of W under a softmax) leaves a correct rule's rounding below it. A softmax's vjp
+  s ⊙ (g − Σ_j s_j g_j) shares one sum among its outputs, whose rounding reaches them all
+  alike and which independent ±ρ on g average away like √C: as many reruns again move only
+  that sum, by ±ρ·Σ_j |s_j g_j| per sample (a cancelling sum's float32 rounding was 5.4× the
+  allowance without them). With Δ_i = max over
   reruns of |g_i^ρ − g_i|, rounding carries about R·(u_d + u_64)·Δ_i/ρ into entry i,
   R = ROUNDINGS_PER_VALUE = 4 roundings behind each stored value, in either dtype
   (float64 witnesses among themselves: 4·2u_64·Δ_i/ρ, from reruns at float64's own ρ, since

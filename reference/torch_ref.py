@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.sgd import sgd
 
+from manual.spec import ACTIVATIONS as RECORDS
 from manual.spec import Params, Spec, parse_activation, takes_probabilities, target_kind
 
 TITLE = "torch"  # as reports name this witness
@@ -67,7 +68,9 @@ def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torc
     """L. Tensors may carry a leading axis of R independent copies (x: R × N × F, parameters
     R × shape, float targets R × N × C): then L is the sum of the copies' losses, so one
     backward pass gives every copy its own gradient. ``wobble`` holds three factors (1 ± ρ per
-    entry) per layer: for the output a_k and, in the backward pass, for ∂L/∂a_k and ∂L/∂z_k."""
+    entry) per layer: for the output a_k and, in the backward pass, for ∂L/∂a_k and ∂L/∂z_k;
+    and a fourth, c (copies × N × 1), for a layer whose activation mixes its outputs (softmax):
+    its vjp s ⊙ (g − Σ_j s_j g_j) gets s ⊙ c·Σ_j |s_j g_j| added (``_common_mode``)."""
     a = x
     for k, name in enumerate(spec.activations, start=1):
         if spec.bias == "node":
@@ -80,6 +83,8 @@ def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torc
         if wobble is not None and z.requires_grad:
             z.register_hook(wobble[k - 1][2].mul)
         a = activation(name)(z)
+        if wobble is not None and len(wobble[k - 1]) > 3 and z.requires_grad:
+            _common_mode(z, a, wobble[k - 1][3])
         if wobble is not None:
             a = a * wobble[k - 1][0]
             if a.requires_grad:
@@ -104,6 +109,16 @@ def _loss(spec: Spec, tensors: dict[str, torch.Tensor], x: torch.Tensor, y: torc
                 (tensors[f"b{k}"] if spec.bias == "vector" else tensors[f"W{k}"][..., inputs[k - 1]])
                 .square().sum(dim=-1) for k in range(1, spec.depth + 1))
     return total.sum()
+
+
+def _common_mode(z: torch.Tensor, s: torch.Tensor, c: torch.Tensor) -> None:
+    """In the backward pass, ∂L/∂z ← ∂L/∂z + s ⊙ c·Σ_j |s_j g_j| (g = ∂L/∂s): the rounding of
+    the vjp's one shared sum Σ_j s_j g_j, which reaches every output alike. Independent
+    perturbations of g average out in it like √C, where its rounding (up to (C − 1)·u·Σ|s_j g_j|)
+    does not: a sum that cancels leaves a correct float32 rule that much noise."""
+    seen = {}
+    s.register_hook(lambda g: seen.setdefault("g", g))
+    z.register_hook(lambda dz: dz + s.detach() * c * (s.detach() * seen["g"]).abs().sum(-1, keepdim=True))
 
 
 def as_leaves(params: Params, dtype: type = np.float64) -> dict[str, torch.Tensor]:
@@ -135,13 +150,18 @@ def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray
     backward-error model of rounding each stored value — carry into the gradient. Perturbing
     the backward values shows what forward perturbations cannot: a sum Wᵀδ that cancels to
     exactly 0 (a softmax's vjp, equal rows of W) leaves a rounded backward pass its rounding
-    noise. All runs are copies in one forward and backward pass."""
+    noise. All runs are copies in one forward and backward pass.
+
+    A network with a softmax layer gets ``runs`` more copies, unperturbed but for the rounding
+    of each softmax vjp's shared sum, ±ρ·Σ_j |s_j g_j| per sample (``_common_mode``)."""
     rng = np.random.default_rng(seed)
     x, y = samples_as_rows(spec, X), samples_as_rows(spec, Y)
+    mixing = [RECORDS[parse_activation(name)[0]].across_outputs for name in spec.activations]
+    extra = runs if any(mixing) else 0
 
-    def shaken(t: torch.Tensor) -> torch.Tensor:  # ``runs`` perturbed copies, stacked
+    def shaken(t: torch.Tensor) -> torch.Tensor:  # ``runs`` perturbed copies, then ``extra`` plain
         signs = rng.integers(0, 2, size=(runs, *t.shape)) * 2.0 - 1.0
-        return t * torch.from_numpy(1.0 + rho * signs)
+        return t * torch.from_numpy(np.concatenate([1.0 + rho * signs, np.ones((extra, *t.shape))]))
 
     if y.is_floating_point():
         y = shaken(y).clamp(0.0, 1.0) if target_kind(spec.loss) == "probabilities" else shaken(y)
@@ -149,9 +169,14 @@ def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray
               for name, value in params.items()}
     wobble = [[shaken(torch.ones(x.shape[0], width, dtype=torch.float64)) for _ in range(3)]
               for width in spec.sizes[1:]]
-    grads = torch.autograd.grad(_loss(spec, leaves, shaken(x), y, wobble), list(leaves.values()))
+    x = shaken(x)
+    for factors, mixes in zip(wobble, mixing, strict=True):
+        if mixes:
+            signs = rng.integers(0, 2, size=(extra, x.shape[-2], 1)) * 2.0 - 1.0
+            factors.append(torch.from_numpy(np.concatenate([np.zeros((runs, x.shape[-2], 1)), rho * signs])))
+    grads = torch.autograd.grad(_loss(spec, leaves, x, y, wobble), list(leaves.values()))
     return [{name: g[run].numpy() for name, g in zip(leaves, grads, strict=True)}
-            for run in range(runs)]
+            for run in range(runs + extra)]
 
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:

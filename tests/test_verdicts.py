@@ -210,13 +210,13 @@ def test_a_correct_float32_rule_on_cancelling_sums_is_not_differs():
     assert error.max() > truth.allowance["W2"].max() / 4, "the allowance is not tight here"
 
 
-#: Two dev-run draws of one open float32 false alarm: BCE on a softmax output with uniform (or
-#: all-zero) targets feeds the softmax vjp a⊙(g − Σ a g) nearly equal g, so it cancels to ~1e−4
-#: of g; the NumPy rule's rounding of that C-term sum then exceeds the allowance (1.5× in the
-#: first draw, 5.4× in the second, from the issue-13 campaign's seed 1), while torch's own
-#: float32 answer is far closer: the reruns' independent ±ρ grow like √C, a sum's rounding
-#: like C. Widening to the dtype's worst-case τ·S wherever |g_i| ≤ τ·S was tried and refused:
-#: it leaves the seed network's W1 inconclusive in float32, so seed-literal passes unseen.
+#: Two dev-run draws of a float32 false alarm, now fixed: BCE on a softmax output with uniform
+#: (or all-zero) targets feeds the softmax vjp a⊙(g − Σ a g) nearly equal g, so it cancels to
+#: ~1e−4 of g; the NumPy rule's rounding of that C-term sum exceeded the allowance (1.5× in the
+#: first draw, 5.4× in the second, from the issue-13 campaign's seed 1): the reruns' independent
+#: ±ρ on g average out in the one shared sum like √C, whose rounding reaches every output
+#: alike. The reruns now also move that sum by ±ρ·Σ|a g| (``reference.torch_ref._common_mode``):
+#: both draws come out inconclusive, the gradient there being mostly rounding noise.
 SOFTMAX_VJP_FALSE_ALARMS = {
     "float32_double_softmax_uniform_targets": Spec(
         (3, 6, 1, 16, 7), ("identity", "relu", "sigmoid", "softmax"), "bce", dtype="float32"),
@@ -225,10 +225,6 @@ SOFTMAX_VJP_FALSE_ALARMS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known float32 false alarm, open: BCE on a softmax output with uniform targets cancels the "
-    "softmax vjp's C-term sum; the rule's rounding grows like C, the reruns' perturbations like √C "
-    "(SOFTMAX_VJP_FALSE_ALARMS)"))
 @pytest.mark.parametrize("draw", list(SOFTMAX_VJP_FALSE_ALARMS))
 def test_a_correct_float32_rule_on_a_cancelling_softmax_vjp_is_not_differs(draw):
     arrays = np.load(Path(__file__).parent / "data" / f"{draw}.npz")
