@@ -20,10 +20,11 @@ from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
 from bpcheck.cli.interrupts import writing
-from bpcheck.cli.options import MAX_EPOCHS, Parser, count_up_to, described, distinct, natural, output_dir
+from bpcheck.cli.options import Parser, described
 from bpcheck.cli.paths import check_output_dir
 from bpcheck.cli.plots import plot_curves
 from bpcheck.cli.progress import progress
+from bpcheck.cli.validators import MAX_EPOCHS, count_up_to, distinct, natural, output_dir
 from bpcheck.datasets import DATASETS, split
 from bpcheck.memory import check_memory, mlp_memory
 from bpcheck.train import Curve, seed_program_spec, train_curve
