@@ -21,7 +21,7 @@ from bpcheck.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_tim
 from manual.spec import DTYPES, LOSSES
 
 if TYPE_CHECKING:
-    from bpcheck.checking import CheckReport
+    from bpcheck.check_report import CheckReport
 
 #: Options that pin a UserRule's network (``check`` takes keywords of the same names).
 PINS = ("layers", "activations", "loss", "dtype")
