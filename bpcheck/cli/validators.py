@@ -16,12 +16,21 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+def _at_least(least: int, text: str) -> int:
+    value = _integer(text)
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {least}, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An integer ≥ 1 (a count of samples, examples, steps)."""
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
+    return _at_least(1, text)
+
+
+def natural(text: str) -> int:
+    """An integer ≥ 0 (a random seed)."""
+    return _at_least(0, text)
 
 
 #: The most steps ``--steps`` takes, measured on this project's 2-core machine under load:
@@ -46,14 +55,6 @@ def count_up_to(most: int) -> Callable[[str], int]:
         return value
 
     return count
-
-
-def natural(text: str) -> int:
-    """An integer ≥ 0 (a random seed)."""
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
 
 
 #: ``--finite-differences auto``: every entry up to this many parameters, else a sample.
