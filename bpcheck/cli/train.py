@@ -23,7 +23,7 @@ from bpcheck.cli.paths import check_output_dir
 from bpcheck.cli.plots import plot_curves
 from bpcheck.cli.progress import progress
 from bpcheck.cli.train_runs import Run, mlp_runs, network_runs, sequence_runs
-from bpcheck.cli.validators import MAX_EPOCHS, count_up_to, distinct, natural, output_dir
+from bpcheck.cli.validators import MAX_EPOCHS, count_up_to, natural, output_dir, repeated
 from bpcheck.datasets import DATASETS
 from bpcheck.train import Curve
 from bpcheck.train_layers import DIGITS_CNN, STACK_RULES
@@ -146,7 +146,7 @@ def problems_with(args: argparse.Namespace) -> list[str]:
     problems += [f"{option}: {', '.join(map(repr, twice))} given twice (it would train twice)"
                  for option, values in (("--datasets", datasets), ("--rules", rules),
                                         ("--lrs", list(args.lrs)))
-                 if (twice := distinct(values))]
+                 if (twice := repeated(values))]
     if sequences and "datasets" in args.given:
         problems.append(f"--datasets: --task {args.task} generates its sequences; leave --datasets out")
     if "length" in args.given and not sequences:

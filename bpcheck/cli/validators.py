@@ -139,7 +139,7 @@ def name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
 
 
-def distinct(names: list | tuple) -> list:
+def repeated(names: list | tuple) -> list:
     """The names given more than once (each once, in order)."""
     return list(dict.fromkeys(name for index, name in enumerate(names) if name in names[:index]))
 
@@ -147,6 +147,6 @@ def distinct(names: list | tuple) -> list:
 def rule_list(text: str) -> tuple[str, ...]:
     """Rule names, each once: a rule named twice would run twice."""
     names = name_list(text)
-    if twice := distinct(names):
+    if twice := repeated(names):
         raise argparse.ArgumentTypeError(f"{', '.join(map(repr, twice))} named twice, got {text!r}")
     return names
