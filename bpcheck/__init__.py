@@ -33,7 +33,7 @@ _EXPORTS = {
     "UserRule": "bpcheck.user_rule",
     "Conventions": "bpcheck.conventions",
     "check": "bpcheck.checking",
-    "CheckReport": "bpcheck.checking",
+    "CheckReport": "bpcheck.check_report",
     "problems": "bpcheck.strategies",
     "UserLayer": "bpcheck.user_layer",
     "check_layer": "bpcheck.layer_check",

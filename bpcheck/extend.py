@@ -1,18 +1,17 @@
 """Your own rules: an activation or loss from your module, registered and property-checked.
 
 A user rule brings its NumPy value, its hand-derived derivative, and a PyTorch and a JAX
-forward to compare against. Its parts are checked on construction and guarded, so that an
-exception names the part that raised. ``REGISTRY.scoped(rule)`` puts each part where it
-belongs for a ``with`` block (``entries``) — the record into the spec vocabulary, the value and
-derivative into ``manual/``, the forwards into the witnesses (the finite-difference witness
-differentiates the user's own NumPy value) — and ``verify`` runs the property check inside
-random networks of the family against every witness. Anything the user's code raises is a
-failure, never a pass.
+forward to compare against. Its parts are checked on construction and guarded
+(``bpcheck.guards``), so that an exception names the part that raised.
+``REGISTRY.scoped(rule)`` puts each part where it belongs for a ``with`` block (``entries``) —
+the record into the spec vocabulary, the value and derivative into ``manual/``, the forwards
+into the witnesses (the finite-difference witness differentiates the user's own NumPy value) —
+and ``verify`` runs the property check inside random networks of the family against every
+witness. Anything the user's code raises is a failure, never a pass.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import math
@@ -26,8 +25,8 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from bpcheck import precision
+from bpcheck.guards import PARTS, guarded
 from bpcheck.problem import Problem
-from bpcheck.user_code import BadResult, UserCodeError, limited, nan_problem, result_problem
 from manual.activations import Activation
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS as ACTIVATION_RECORDS
@@ -38,9 +37,6 @@ from manual.vocabulary import ActivationRecord, LossRecord, clamping
 if TYPE_CHECKING:
     from bpcheck.search import Verdict
 
-#: The user's callables of each kind of rule, by field name (named when one raises).
-PARTS = {"activation": ("value", "derivative", "torch", "jax"),
-         "loss": ("per_sample", "gradient", "torch", "jax")}
 #: The names bpcheck's own activations and losses go by (a user's rule must not take one).
 BUILT_IN = {"activation": frozenset(ACTIVATION_RECORDS), "loss": frozenset(LOSS_RECORDS)}
 #: What a user loss's targets may be: like p, or (N,) integer class labels.
@@ -172,94 +168,6 @@ def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> No
     for part in parts:
         if not callable(getattr(rule, part)):
             raise TypeError(f"{part}={getattr(rule, part)!r} must be callable")
-
-
-def _guard(rule: str, part: str, function: Callable,
-           expect: Callable[[tuple, object], str | None] | None = None) -> Callable:
-    """``function``, stopped after the time limit (``bpcheck.user_code.limited``), whose
-    exceptions come out as a ``UserCodeError`` naming ``part``, as does a result that
-    ``expect(args, result)`` finds wrong (a ``BadResult`` saying what it returned)."""
-
-    @functools.wraps(function)
-    def call(*args, **kwargs):
-        try:
-            result = limited(function, args, kwargs)
-        except UserCodeError:
-            raise
-        except (Exception, SystemExit) as error:  # sys.exit() in your code is a failure too
-            raise UserCodeError(rule, part, error) from error
-        wrong = None if expect is None else expect(args, result)
-        if wrong is not None:
-            raise UserCodeError(rule, part, BadResult(wrong))
-        return result
-
-    return call
-
-
-def _elementwise(args: tuple, result) -> str | None:
-    """An activation's value(z) or derivative(z, a): an array like z (shape, dtype), NaN-free."""
-    z = args[0] if args else None
-    if not (isinstance(z, np.ndarray) and np.issubdtype(z.dtype, np.floating)):
-        return None  # not a call bpcheck makes
-    return result_problem(result, z.shape, z.dtype, "z's") or nan_problem(result, args, z)
-
-
-def _loss_result(rule: UserLoss, part: str) -> Callable[[tuple, object], str | None]:
-    """A loss's gradient(p, y): an array like p; its per_sample(p, y): one value per sample (the
-    outputs' axis summed), or one for the batch (``batch``), real; neither with a NaN."""
-
-    def expect(args: tuple, result) -> str | None:
-        p = args[0] if args else None
-        if not (isinstance(p, np.ndarray) and np.issubdtype(p.dtype, np.floating) and p.ndim >= 2):
-            return None
-        if part == "gradient":
-            wrong = result_problem(result, p.shape, p.dtype, "p's")
-        else:
-            shape = (p.shape[:-2] if rule.batch is not None else p.shape[:-1]
-                     if rule.layout == "samples_by_outputs" else p.shape[:-2] + p.shape[-1:])
-            whose = "the batch's (one scalar)" if rule.batch is not None else "the samples'"
-            wrong = result_problem(result, shape, None, whose)
-        return wrong or nan_problem(result, args)
-
-    return expect
-
-
-def _framework_loss_result(rule: UserLoss, part: str) -> Callable[[tuple, object], str | None]:
-    """A loss's torch(p, y) (p samples × outputs) or jax(p, y) (p in ``layout``): one value per
-    sample, or one for the batch (``batch``) — a tensor or array of that shape."""
-
-    def expect(args: tuple, result) -> str | None:
-        p = args[0] if args else None
-        given = getattr(p, "shape", None)
-        if given is None or len(given) < 2:
-            return None  # not a call bpcheck makes
-        given = tuple(given)
-        samples_last = part == "jax" and rule.layout == "outputs_by_samples"
-        shape = (() if rule.batch is not None else given[:-2] + given[-1:] if samples_last
-                 else given[:-1])
-        got = getattr(result, "shape", None)
-        if got is None:
-            return f"it returned {type(result).__name__} {result!r:.60}; expected an array of shape {shape}"
-        if tuple(got) == shape or (rule.batch is not None and int(np.prod(tuple(got))) == 1):
-            return None
-        layout = "outputs × samples" if samples_last else "samples × outputs"
-        due = "one scalar for the batch" if rule.batch is not None else "one value per sample"
-        return (f"it returned shape {tuple(got)}; expected {shape}, {due} (p of shape {given}, "
-                f"{layout})")
-
-    return expect
-
-
-def guarded(rule: UserActivation | UserLoss) -> UserActivation | UserLoss:
-    """The same rule with every callable guarded (``_guard``), the NumPy ones' results checked."""
-    if isinstance(rule, UserActivation):
-        parts, expect = PARTS["activation"], {"value": _elementwise, "derivative": _elementwise}
-    else:
-        parts = PARTS["loss"]
-        expect = {part: _loss_result(rule, part) for part in ("per_sample", "gradient")}
-        expect |= {part: _framework_loss_result(rule, part) for part in ("torch", "jax")}
-    return dataclasses.replace(rule, **{part: _guard(rule.name, part, getattr(rule, part), expect.get(part))
-                                        for part in parts})
 
 
 def load_user_rule(target: str):

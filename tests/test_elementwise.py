@@ -13,7 +13,7 @@ import torch
 
 from bpcheck import UserActivation, check
 from bpcheck.elementwise import Mismatch, activation_mismatches, distinct, grid, undeclared_kinks
-from bpcheck.extend import guarded
+from bpcheck.guards import guarded
 from bpcheck.strategies import KINK_MARGIN_ABSOLUTE
 from bpcheck.verdicts import AGREES, NOT_VERIFIED, RAISED, WRONG
 

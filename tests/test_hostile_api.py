@@ -20,7 +20,8 @@ from scipy.special import expit
 
 from bpcheck import Conventions, UserRule, check
 from bpcheck.compare import Problem, ask_witnesses, compare_all, compare_rule
-from bpcheck.extend import UserActivation, UserLoss, guarded
+from bpcheck.extend import UserActivation, UserLoss
+from bpcheck.guards import guarded
 from bpcheck.search import UserCodeError, hunt
 from bpcheck.stack_compare import DERIVED, ask_stack_witnesses, compare_stack, compare_stack_rule
 from bpcheck.stack_problem import StackProblem, random_problem

@@ -19,7 +19,7 @@ ONCE = ("KINK_MARGIN", "KINK_MARGIN_ABSOLUTE", "KINK_MARGIN_RELATIVE", "Params",
         "stack_rounding_steps", "underflow_floor", "conditioning", "worst_conditioning",
         "conditioning_per_gradient", "saturated_paths", "saturated_paths_bound", "saturated_paths_traced",
         "MAX_BATCH", "MAX_MLP_BATCH", "MAX_STACK_BATCH", "Array", "EXIT_AGREES", "EXIT_WRONG", "EXIT_USAGE",
-        "EXIT_INCONCLUSIVE", "EXIT_INTERRUPTED")
+        "EXIT_INCONCLUSIVE", "EXIT_INTERRUPTED", "distinct", "repeated")
 
 
 def _top_level_names(path: Path) -> Iterator[str]:

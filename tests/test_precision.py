@@ -19,7 +19,7 @@ from scipy.special import erf
 from bpcheck import UserActivation, check
 from bpcheck.compare import ask_witnesses, compare_rule
 from bpcheck.elementwise import grid_findings
-from bpcheck.extend import guarded
+from bpcheck.guards import guarded
 from bpcheck.precision import Scale, anchor, value_allowance
 from bpcheck.problem import Problem
 from bpcheck.registry import REGISTRY

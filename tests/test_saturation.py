@@ -24,6 +24,7 @@ from manual.rules import RULES
 from manual.spec import ACTIVATIONS, Spec
 from manual.stack import Stack
 from tests.assertions import describe_problem
+from tests.saturated import saturated, saturated_problems
 
 SIGN_FLIP = MUTANTS["sign-flip"].rule()
 EXACT = {"tanh": activations.tanh_derivative, "sigmoid": activations.sigmoid_derivative}
@@ -45,14 +46,6 @@ def test_sigma_prime_from_a_rounded_output_is_off_by_at_most_its_bound(name, dty
     bound = exact * np.minimum(2 * u * kappa, OUTPUT_FORM_LIMIT) + 4 * u * exact  # and σ′'s own rounding
     assert np.all(error <= bound), z[np.argmax(error - bound)]
     assert np.all(kappa * exact <= record.derivative_bound * (1 + 1e-12))
-
-
-def saturated(problem: Problem, unit: int, z: float) -> Problem:
-    """``problem`` with hidden unit ``unit`` of layer 1 at pre-activation ``z`` on every sample."""
-    params = {name: value.copy() for name, value in problem.params.items()}
-    params["W1"][unit] = 0.0
-    params["b1"][unit] = z
-    return Problem(problem.spec, params, problem.X, problem.Y, problem.lr)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -77,21 +70,8 @@ def test_a_sign_flip_with_one_saturated_unit_differs_and_the_derived_rule_agrees
     assert {row.parameter for row in flipped.rows if row.differs} == set(params)
 
 
-@st.composite
-def saturated_problems(draw):
-    """A sigmoid/tanh network with one hidden unit at |z| ∈ [15, 60] on every sample."""
-    dtype = draw(st.sampled_from(["float64", "float32"]))
-    hidden = draw(st.sampled_from(["sigmoid", "tanh"]))
-    strategy = specs(activations=(hidden, draw(st.sampled_from(["sigmoid", "tanh", "identity"]))),
-                     loss="half-sse", bias="vector", dtype=dtype)
-    problem = draw(problems(strategy))
-    unit = draw(st.integers(0, problem.spec.sizes[1] - 1))
-    z = draw(st.floats(15.0, 60.0)) * draw(st.sampled_from([-1.0, 1.0]))
-    return saturated(problem, unit, z)
-
-
 @settings(max_examples=60)
-@given(problem=saturated_problems())
+@given(problem=saturated_problems(largest_z=60.0))
 def test_with_a_saturated_unit_the_derived_rule_is_no_false_alarm_and_its_sign_flip_is_caught(problem):
     note(describe_problem(problem))
     truth = ask_witnesses(problem, finite_differences=False)

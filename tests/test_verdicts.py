@@ -9,18 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import assume, given, note
-from hypothesis import strategies as st
 
 from bpcheck.allowances import data_gradients, worst_case_allowance
 from bpcheck.cli.exits import EXIT_INCONCLUSIVE
 from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from bpcheck.strategies import problems, specs
 from bpcheck.tolerances import SENSITIVITY_RUNS, rerun_perturbation
 from manual import losses, network
 from manual.rules import RULES, UpdateRule
 from manual.spec import Spec, param_shapes
 from reference import torch_ref
 from tests.assertions import describe_problem, run_cli
+from tests.saturated import saturated_problems
 
 
 def flipped(spec, params, X, Y, lr):
@@ -43,22 +42,7 @@ def test_float32_report_flags_seed_literal_and_every_derived_row_agrees(tmp_path
     assert seed_w1 and all(row["verdict"] == DIFFERS for row in seed_w1)
 
 
-@st.composite
-def saturated_problems(draw):
-    """A sigmoid/tanh network (vector biases) with one hidden unit driven to |z| ∈ [15, 30]."""
-    dtype = draw(st.sampled_from(["float64", "float32"]))
-    hidden = draw(st.sampled_from(["sigmoid", "tanh"]))
-    spec_strategy = specs(activations=(hidden, draw(st.sampled_from(["sigmoid", "tanh", "identity"]))),
-                          loss="half-sse", bias="vector", dtype=dtype)
-    problem = draw(problems(spec_strategy))
-    unit = draw(st.integers(0, problem.spec.sizes[1] - 1))
-    params = {name: value.copy() for name, value in problem.params.items()}
-    params["W1"][unit] = 0.0
-    params["b1"][unit] = draw(st.floats(15.0, 30.0)) * draw(st.sampled_from([-1.0, 1.0]))
-    return Problem(problem.spec, params, problem.X, problem.Y, problem.lr)
-
-
-@given(problem=saturated_problems())
+@given(problem=saturated_problems(largest_z=30.0))
 def test_a_sign_flipped_gradient_with_a_saturated_unit_is_never_agrees(problem):
     truth = ask_witnesses(problem, finite_differences=False)
     assume(any(np.max(np.abs(g)) > 0 for g in truth.gradients["torch"].values()))

@@ -15,15 +15,10 @@ from bpcheck.cli.exits import (
     worst,
 )
 from bpcheck.cli.interrupts import writing
-from bpcheck.cli.options import (
-    INPUT_SHAPE_ALONE,
-    build_parser,
-    build_problem,
-    finite_difference_sample,
-    parse_options,
-)
+from bpcheck.cli.options import INPUT_SHAPE_ALONE, build_parser, build_problem, parse_options
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
+from bpcheck.cli.validators import finite_difference_sample
 from bpcheck.compare import compare_all, row_dict
 from manual.optim import hyperparameters
 from manual.rules import RULES

@@ -11,8 +11,9 @@ from rich.progress import track
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.options import INPUT_SHAPE_ALONE, Parser, count_up_to, described, input_shape, natural
+from bpcheck.cli.options import INPUT_SHAPE_ALONE, Parser, described
 from bpcheck.cli.render import describe_problem, describe_stack_problem
+from bpcheck.cli.validators import count_up_to, input_shape, natural
 from bpcheck.mutants import MUTANTS, hunt_mutant
 from bpcheck.runtime import MAX_EXAMPLES
 

@@ -14,9 +14,9 @@ from rich.table import Table
 from bpcheck.cli.exits import EXIT_USAGE, comparison_exit_code
 from bpcheck.cli.interrupts import writing
 from bpcheck.cli.limits import check_stack_scale
-from bpcheck.cli.options import finite_difference_sample
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
+from bpcheck.cli.validators import finite_difference_sample
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
 from bpcheck.memory import check_memory
 

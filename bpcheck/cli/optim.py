@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.options import MAX_OPTIM_STEPS, count_up_to, described, natural
+from bpcheck.cli.options import described
+from bpcheck.cli.validators import MAX_OPTIM_STEPS, count_up_to, natural
 from bpcheck.problem import Problem
 from manual import optim
 

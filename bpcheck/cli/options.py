@@ -1,18 +1,30 @@
-"""The commands' options: argparse ``type=`` validators (a bad value is a usage error naming its
-option, exit 2), the network options every comparison command shares, and the problem they
-describe."""
+"""The commands' options: their parser (``Parser``), the network options every comparison command
+shares, and the problem they describe; each value is checked by its argparse ``type=``
+(``bpcheck.cli.validators``: a bad value is a usage error naming its option, exit 2)."""
 
 from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
 from bpcheck.cli.limits import check_scale
-from bpcheck.cli.paths import OutputPathError, check_output_dir, check_output_path
+from bpcheck.cli.validators import (
+    JSON,
+    MAX_OPTIMIZER_STEPS,
+    count_up_to,
+    finite_differences,
+    input_shape,
+    int_list,
+    name_list,
+    natural,
+    output_path,
+    positive_int,
+    rule_list,
+)
 from bpcheck.datasets import (
     IRIS_CLASSES,
     IRIS_FEATURES,
@@ -28,110 +40,6 @@ from manual.initialisers import truncated_normal
 from manual.optim import OPTIMIZERS
 from manual.rules import RULES, UpdateRule
 from manual.spec import ACTIVATIONS, BIAS_STYLES, DTYPES, LAYOUTS, LOSSES, REDUCTIONS, Spec
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def positive_int(text: str) -> int:
-    """An integer ≥ 1 (a count of samples, examples, steps)."""
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
-
-
-#: The most steps ``--steps`` takes, measured on this project's 2-core machine under load:
-#: ``bpcheck optim`` takes about 45 ms a step (1,000 steps 45 s); ``bpcheck --optimizer`` about
-#: 1 s a step (10 steps 36 s with the start, 100 steps 125 s: three trajectories, each
-#: witness's gradients at every step) and prints a row per step, parameter and framework.
-MAX_OPTIM_STEPS, MAX_OPTIMIZER_STEPS = 1_000, 100
-#: The most epochs ``train --epochs`` and ``report --epochs`` take: an MLP run's epoch cost some
-#: 50 ms on digits (``train --epochs 100``: 62 s for 12 runs), a network of layers' some 0.2 s,
-#: so the default 12 runs of 1,000 epochs take about 10 minutes. The most ``sweep --repeats``:
-#: some 0.3 s a repeat for its 19 points (1 repeat 3.7 s, 5 repeats 4.8 s), 1,000 about 5 minutes.
-MAX_EPOCHS, MAX_REPEATS = 1_000, 1_000
-
-
-def count_up_to(most: int) -> Callable[[str], int]:
-    """The argparse type of a count (steps, examples): an integer from 1 to ``most``."""
-
-    def count(text: str) -> int:
-        value = _integer(text)
-        if not 1 <= value <= most:
-            raise argparse.ArgumentTypeError(f"must be an integer from 1 to {most}, got {value}")
-        return value
-
-    return count
-
-
-def natural(text: str) -> int:
-    """An integer ≥ 0 (a random seed)."""
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
-
-
-#: ``--finite-differences auto``: every entry up to this many parameters, else a sample.
-AUTO_ALL_UP_TO, AUTO_SAMPLE = 5_000, 500
-
-
-def finite_differences(text: str) -> str | int:
-    """``all``, ``off``, ``auto`` (all up to AUTO_ALL_UP_TO parameters, else AUTO_SAMPLE
-    random entries) or ``sample:K`` (K random entries, K ≥ 1) → the word, or K."""
-    if text in ("all", "off", "auto"):
-        return text
-    kind, colon, count = text.partition(":")
-    if kind != "sample" or not colon:
-        raise argparse.ArgumentTypeError(f"expected all, off, auto or sample:K, got {text!r}")
-    return positive_int(count)
-
-
-def finite_difference_sample(choice: str | int, n_params: int) -> tuple[bool, int | None]:
-    """(whether to run finite differences, how many random entries — None for all)."""
-    if choice == "off":
-        return False, None
-    if choice == "auto":
-        return True, None if n_params <= AUTO_ALL_UP_TO else AUTO_SAMPLE
-    return True, None if choice == "all" else int(choice)
-
-
-#: The extensions each kind of output is written with (matplotlib picks a figure's format
-#: from its path's).
-JSON, HTML, MARKDOWN, FIGURE = (".json",), (".html", ".htm"), (".md", ".markdown"), (".png", ".pdf", ".svg")
-
-
-def output_path(option: str, suffixes: tuple[str, ...] = ()) -> Callable[[str], str]:
-    """A file path ``option`` can write to, ending in one of ``suffixes``, checked before the
-    run (``check_output_path``)."""
-
-    def check(text: str) -> str:
-        try:
-            return check_output_path(text, option, suffixes)
-        except OutputPathError as error:  # argparse names the option itself
-            raise argparse.ArgumentTypeError(error.reason) from None
-
-    check.__name__ = f"{option} path"
-    return check
-
-
-def output_dir(option: str) -> Callable[[str], str]:
-    """A directory ``option`` can write into, or make (``check_output_dir``); the files it will
-    hold are checked once their names are known."""
-
-    def check(text: str) -> str:
-        try:
-            return check_output_dir(text, option)
-        except OutputPathError as error:
-            raise argparse.ArgumentTypeError(error.reason) from None
-
-    check.__name__ = f"{option} directory"
-    return check
 
 
 class Parser(argparse.ArgumentParser):
@@ -202,40 +110,6 @@ def known_rule(name: str) -> UpdateRule:
     return rule
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def input_shape(text: str) -> tuple[int, ...]:
-    """``1,8,8`` or ``1x8x8`` → (1, 8, 8); ``6,4`` → (6, 4) (T steps of D features); ``16`` →
-    (16,) (features, or T tokens before an embedding)."""
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected C,H,W, T,D or F, got {text!r}") from None
-    if len(shape) not in (1, 2, 3) or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"expected C,H,W, T,D or F of positive integers, got {text!r}")
-    return shape
-
-
-def _name_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(","))
-
-
-def distinct(names: list | tuple) -> list:
-    """The names given more than once (each once, in order)."""
-    return list(dict.fromkeys(name for index, name in enumerate(names) if name in names[:index]))
-
-
-def _rule_list(text: str) -> tuple[str, ...]:
-    """Rule names, each once: a rule named twice would run twice."""
-    names = _name_list(text)
-    if twice := distinct(names):
-        raise argparse.ArgumentTypeError(f"{', '.join(map(repr, twice))} named twice, got {text!r}")
-    return names
 
 
 #: What ``--input-shape`` without ``--network`` is told (an MLP's input width is ``--layers``').
@@ -258,9 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "`bpcheck mutants` runs the mutation gate; `bpcheck train`, `bpcheck sweep "
                     "RULE` and `bpcheck report RULE` show what a rule's error costs.",
     )
-    parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
+    parser.add_argument("--layers", type=int_list, metavar="F,H,…,C",
                         help="layer widths (default: the seed program's 4,H,3 with its random H)")
-    parser.add_argument("--activations", type=_name_list, default=None, metavar="A,…",
+    parser.add_argument("--activations", type=name_list, default=None, metavar="A,…",
                         help=f"one per layer after the input, from {list(ACTIVATIONS)} "
                              "(leaky_relu:SLOPE sets a slope; default: sigmoid everywhere)")
     parser.add_argument("--network", metavar="LAYERS", default=None,
@@ -292,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="batch size for --data random, and for --network (default 8)")
     parser.add_argument("--lr", type=float, default=0.001, help="learning rate η")
     parser.add_argument("--seed", type=natural, default=0, help="seeds data order, width and init")
-    parser.add_argument("--rules", type=_rule_list, default=None, metavar="R1,R2",
+    parser.add_argument("--rules", type=rule_list, default=None, metavar="R1,R2",
                         help=f"rules to compare (default: all of {list(RULES)})")
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
                         help="also train with this optimizer for --steps steps: manual gradients + "

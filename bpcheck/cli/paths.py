@@ -1,7 +1,7 @@
 """Output paths checked before a run, so that a bad one fails in a second, not after minutes.
 
 Every command checks every path it will write with these helpers while parsing its options
-(``bpcheck.cli.options.output_path`` / ``output_dir`` as argparse types): a file's parent must
+(``bpcheck.cli.validators.output_path`` / ``output_dir`` as argparse types): a file's parent must
 be an existing directory where a file can be created (tried: created and removed at once, so
 ``/proc`` and read-only mounts are refused even for root), and its extension must be one the
 writer produces (matplotlib picks the format from it; a missing one would make ``adir.png``).

@@ -17,22 +17,11 @@ from rich.console import Console
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
 from bpcheck.cli.interrupts import writing
-from bpcheck.cli.options import (
-    HTML,
-    MARKDOWN,
-    MAX_EPOCHS,
-    Parser,
-    build_parser,
-    build_problem,
-    count_up_to,
-    described,
-    known_rule,
-    output_path,
-    rule_names,
-)
+from bpcheck.cli.options import Parser, build_parser, build_problem, described, known_rule, rule_names
 from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_factor, explained_by, inconclusive_advice
+from bpcheck.cli.validators import HTML, MARKDOWN, MAX_EPOCHS, count_up_to, output_path
 from bpcheck.compare import DIFFERS, INCONCLUSIVE, ask_witnesses, compare_rule
 from bpcheck.datasets import split
 from bpcheck.problem import Problem

@@ -7,18 +7,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
-from bpcheck.cli.options import (
-    FIGURE,
-    MAX_REPEATS,
-    Parser,
-    count_up_to,
-    described,
-    known_rule,
-    output_path,
-    rule_names,
-)
+from bpcheck.cli.options import Parser, described, known_rule, rule_names
 from bpcheck.cli.plots import plot_sweep
 from bpcheck.cli.progress import progress
+from bpcheck.cli.validators import FIGURE, MAX_REPEATS, count_up_to, output_path
 from bpcheck.sweep import AXES, BASE, sweep
 
 

@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
-from bpcheck.cli.options import _int_list, _name_list, count_up_to, described, natural
+from bpcheck.cli.options import described
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
+from bpcheck.cli.validators import count_up_to, int_list, name_list, natural
 from bpcheck.memory import check_drawn_mlp_memory
 from bpcheck.notebook import as_text
 from bpcheck.runtime import MAX_EXAMPLES
@@ -20,7 +21,7 @@ from bpcheck.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_tim
 from manual.spec import DTYPES, LOSSES
 
 if TYPE_CHECKING:
-    from bpcheck.checking import CheckReport
+    from bpcheck.check_report import CheckReport
 
 #: Options that pin a UserRule's network (``check`` takes keywords of the same names).
 PINS = ("layers", "activations", "loss", "dtype")
@@ -40,9 +41,9 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--examples", type=count_up_to(MAX_EXAMPLES), default=200,
                         help=f"random networks to try (default 200, at most {MAX_EXAMPLES})")
     parser.add_argument("--seed", type=natural, default=0, help="the search's seed (default 0)")
-    parser.add_argument("--layers", type=_int_list, metavar="F,H,…,C",
+    parser.add_argument("--layers", type=int_list, metavar="F,H,…,C",
                         help="pin a UserRule's layer widths (default: drawn)")
-    parser.add_argument("--activations", type=_name_list, metavar="A,…",
+    parser.add_argument("--activations", type=name_list, metavar="A,…",
                         help="pin a UserRule's activations: one per layer, or HIDDEN,OUTPUT")
     parser.add_argument("--loss", choices=list(LOSSES), help="pin a UserRule's loss")
     parser.add_argument("--dtype", choices=DTYPES, help="the dtype a UserRule is given (default float64)")
