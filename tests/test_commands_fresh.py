@@ -64,7 +64,6 @@ CASES = [
     (["mutants", "--examples", "1"], EXIT_WRONG, "missed: "),  # one network misses some
     (["mutants", "--examples", "x"], EXIT_USAGE, "--examples"),
     # the layer catalogue: every layer mutant on its layer alone; one network each catches all 16
-    (["mutants", "--network", "--examples", "1"], EXIT_AGREES, "all 16 mutants caught"),
     (["mutants", "--network", "nonesuch:3"], EXIT_USAGE, "--network: layer 'nonesuch:3': unknown layer"),
     (["diagnose", "conv_flipped_kernel", "--network", "conv2d:2,k3,p1;relu;flatten;dense:3",
       "--input-shape", "1,5,5"], EXIT_AGREES, "the kernel flipped (convolution taken for cross-correlation)"),
@@ -93,6 +92,19 @@ def test_a_command_run_from_a_fresh_shell(argv, code, line, cache, activations, 
     assert "Traceback" not in result.stderr
     for written in (arg for arg in argv if arg in ("s.png", "r.md", "t")):
         assert (tmp_path / written).exists()
+
+
+def test_the_layer_catalogue_is_hunted_whole_and_its_names_can_be_copied(cache, tmp_path):
+    """Every layer mutant caught; each name printed whole (a user copies it into ``bpcheck
+    diagnose``; the table folded them mid-word) and, without a terminal, no progress bar."""
+    from bpcheck.layer_mutants import LAYER_MUTANTS
+
+    result = run(["mutants", "--network", "--examples", "1"], tmp_path, cache)
+    assert result.returncode == EXIT_AGREES, result.stdout + result.stderr
+    assert f"all {len(LAYER_MUTANTS)} mutants caught" in result.stdout
+    printed = set(result.stdout.split())
+    assert set(LAYER_MUTANTS) <= printed, set(LAYER_MUTANTS) - printed
+    assert "━" not in result.stdout + result.stderr
 
 
 def test_optax_runs_in_float64_in_a_fresh_process_that_imports_only_its_witness(cache, tmp_path):

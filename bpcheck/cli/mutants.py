@@ -7,11 +7,11 @@ import argparse
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import track
 from rich.table import Table
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
 from bpcheck.cli.options import INPUT_SHAPE_ALONE, Parser, described
+from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_problem, describe_stack_problem
 from bpcheck.cli.validators import count_up_to, input_shape, natural
 from bpcheck.mutants import MUTANTS, hunt_mutant
@@ -47,8 +47,9 @@ def main(argv: list[str], console: Console) -> int:
     if args.input_shape is not None:
         console.print(f"[bold red]bpcheck mutants: error:[/] {INPUT_SHAPE_ALONE}")
         return EXIT_USAGE
-    hunts = [hunt_mutant(m, args.examples, args.seed, args.finite_differences)
-             for m in track(list(MUTANTS.values()), description="hunting mutants…", console=console)]
+    hunts = _hunted(list(MUTANTS.values()), lambda m: hunt_mutant(m, args.examples, args.seed,
+                                                                   args.finite_differences),
+                    "hunting mutants…", console)
     console.print(_table("mutation gate: each mutant is one deliberate bug in the derived rule",
                          hunts, lambda h: h.mutant.change, _mlp))
     if args.show:
@@ -56,6 +57,17 @@ def main(argv: list[str], console: Console) -> int:
             if h.minimal is not None:
                 console.print(f"[bold]{h.mutant.name}[/]\n{describe_problem(h.minimal)}")
     return _outcome(hunts, console)
+
+
+def _hunted(mutants: list, hunt, description: str, console: Console) -> list:
+    """``hunt(m)`` for each mutant, with a progress bar in a terminal (else a plain line every
+    few seconds)."""
+    hunts = []
+    with progress(console, description, len(mutants)) as shown:
+        for mutant in mutants:
+            hunts.append(hunt(mutant))
+            shown.advance()
+    return hunts
 
 
 def _mlp(h) -> str:
@@ -77,7 +89,8 @@ def _table(title: str, hunts: list, change, network, unseen: tuple = ()) -> Tabl
     """One row a hunt: the mutant, ``change(hunt)``, caught or not (not hunted: its name in
     ``unseen``), by which witnesses, after how many examples, ``network(hunt)``: the minimal one."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("mutant", "the bug", "caught", "by", "examples", "minimal network"):
+    table.add_column("mutant", no_wrap=True)  # whole, to be copied into `bpcheck diagnose`
+    for column in ("the bug", "caught", "by", "examples", "minimal network"):
         table.add_column(column, overflow="fold")
     for h in hunts:
         caught = ("[yellow]not hunted[/]" if h.mutant.name in unseen else
@@ -132,8 +145,9 @@ def _layers(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[bold red]bpcheck mutants: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
     console.width = max(console.width, 120)  # a network's description is longer than an MLP's
-    hunts = [hunt_layer_mutant(rule, args.examples, args.seed, args.finite_differences, stack)
-             for rule in track(rules, description="hunting layer mutants…", console=console)]
+    hunts = _hunted(rules, lambda rule: hunt_layer_mutant(rule, args.examples, args.seed,
+                                                          args.finite_differences, stack),
+                    "hunting layer mutants…", console)
     where = ("each on its layer alone" if stack is None else
              f"on {stack.describe()}, {stack.loss}/{stack.reduction}")
     unseen = tuple(h.mutant.name for h in hunts if stack is not None and not h.checked)
