@@ -71,6 +71,8 @@ CASES = [
       "--input-shape", "1,5,5"], EXIT_AGREES, "the mean and variance terms left out"),
     (["diagnose", "nonesuch", "--network", "conv2d:2,k3"], EXIT_USAGE,
      "unknown rule 'nonesuch' for --network"),
+    (["diagnose", "conv_flipped_kernel", "--network", "conv2d:2,k3", "--input-shape", "-1,8,8"],
+     EXIT_USAGE, "bpcheck diagnose RULE: error: argument --input-shape"),
     (["sweep", "derived", "--repeats", "1", "--out", "s.png"], EXIT_AGREES, "wrote s.png"),
     (["sweep", "nonesuch"], EXIT_USAGE, "nonesuch"),
     (["report", "derived", "--epochs", "1", "--markdown", "r.md"], EXIT_AGREES, "wrote r.md"),

@@ -39,7 +39,7 @@ def main(argv: list[str], console: Console) -> int:
         return EXIT_USAGE
     name, options = argv[0], argv[1:]
     try:
-        args = build_parser().parse_args(options)
+        args = build_parser("bpcheck diagnose RULE").parse_args(options)
         if args.network is not None:
             return _layers(name, args, console)
         rule = known_rule(name)

@@ -121,9 +121,10 @@ def described(doc: str | None) -> str:
     return (doc or "").replace("``", "")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "bpcheck") -> argparse.ArgumentParser:
+    """The comparison's options; ``prog`` names the command in usage and errors."""
     parser = Parser(
-        prog="bpcheck",
+        prog=prog,
         description="Compare hand-derived backpropagation rules with PyTorch, JAX and finite "
                     "differences. Without options: the seed's network on iris. Other commands "
                     "(each takes --help): `bpcheck verify MODULE:NAME` property-checks your own "
