@@ -54,6 +54,8 @@ CASES = [
     (["--network", "conv2d:2,k3;batch_norm;relu;flatten;dense:2", "--input-shape", "1,5,5",
       "--finite-differences", "off"], EXIT_INCONCLUSIVE, "no witness could settle conv1.b"),
     (["--network", "dense:3"], EXIT_USAGE, "add flatten before it"),
+    (["--network", "embedding:4,v5;lstm:4;dense:3"], EXIT_USAGE,
+     "no --input-shape was given: the default 1,8,8 was used"),
     (["optim", "--steps", "2"], EXIT_AGREES, "the listed conventions are the whole difference"),
     (["optim", "--steps", "0"], EXIT_USAGE, "argument --steps: must be an integer from 1 to"),
     (["verify", f"{EXAMPLES}:swish", "--examples", "2"], EXIT_AGREES, "swish: 2 random networks agree"),

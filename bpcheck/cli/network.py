@@ -73,7 +73,10 @@ def network_stack(text: str, shape: tuple[int, ...] | None = None, loss: str | N
     try:
         return Stack(text, shape or (1, 8, 8), loss or "softmax-ce-labels", reduction or "mean", dtype)
     except ValueError as error:  # the layers' words; the option's name where they lack it
-        raise ValueError(str(error) if "--" in str(error) else f"--network: {error}") from None
+        message = str(error) if "--" in str(error) else f"--network: {error}"
+        if shape is None and "shape" in message:
+            message += " (no --input-shape was given: the default 1,8,8 was used; give the samples' own)"
+        raise ValueError(message) from None
 
 
 def refuse_mlp_options(args: argparse.Namespace) -> None:
