@@ -111,7 +111,7 @@ def test_mutants_on_a_given_network_hunt_each_mutant_its_draws_can_show():
     assert "conv_flipped_kernel ∂L/∂x through the kernel flipped" in out
     for name in ("conv_stride_ignored", "conv_dilation_ignored"):
         assert f"{name}: not hunted — all " in out and "where the mistake changes nothing" in out
-    assert "all 2 mutants caught" in out and "max_pool_spread" not in out
+    assert "all 2 hunted mutants caught (2 not hunted)" in out and "max_pool_spread" not in out
 
 
 def test_mutants_on_a_network_none_of_their_mistakes_touches_exit_three():

@@ -111,8 +111,9 @@ def _outcome(hunts: list, console: Console, unseen: tuple = ()) -> int:
     if not hunted:
         console.print("[yellow]no mutant's mistake changes anything on this network: none hunted[/]")
         return EXIT_INCONCLUSIVE
-    console.print(f"[bold red]missed: {', '.join(missed)}[/]" if missed else
-                  f"[green]all {len(hunted)} mutants caught[/]")
+    besides = f" ({len(unseen)} not hunted)" if unseen else ""
+    console.print(f"[bold red]missed: {', '.join(missed)}[/]{besides}" if missed else
+                  f"[green]all {len(hunted)} {'hunted ' * bool(unseen)}mutants caught{besides}[/]")
     return EXIT_WRONG if missed else EXIT_AGREES
 
 
