@@ -40,11 +40,16 @@ def in_convention(name: str, hp: dict, framework: str) -> dict:
     return rule.bind(**{**hp, **rule.in_convention(framework)}).hp
 
 
+def random_signs(rng: np.random.Generator, like: np.ndarray) -> np.ndarray:
+    """±1 per entry of ``like``, each with probability ½."""
+    return rng.choice([-1.0, 1.0], np.shape(like))
+
+
 def perturbed(gradient_at: GradientAt, rng: np.random.Generator) -> GradientAt:
     """The same gradients with every entry g multiplied by 1 ± ρ (ρ = PERTURBATION), signs drawn
     afresh at every step: rounding noise."""
     def at(params: Params, t: int) -> Params:
-        return {key: np.asarray(g, np.float64) * (1 + PERTURBATION * rng.choice([-1.0, 1.0], np.shape(g)))
+        return {key: np.asarray(g, np.float64) * (1 + PERTURBATION * random_signs(rng, g))
                 for key, g in gradient_at(params, t).items()}
     return at
 
@@ -64,7 +69,7 @@ def moved_by_allowance(gradient_at: GradientAt, error_scale_at: ErrorScaleAt,
 
 def shaken(params: Params, rng: np.random.Generator) -> Params:
     """θ_0 with every entry multiplied by 1 ± PERTURBATION."""
-    return {key: np.asarray(v, np.float64) * (1 + PERTURBATION * rng.choice([-1.0, 1.0], np.shape(v)))
+    return {key: np.asarray(v, np.float64) * (1 + PERTURBATION * random_signs(rng, v))
             for key, v in params.items()}
 
 
@@ -102,10 +107,10 @@ def compare_trajectory(name: str, params: Params, gradient_at: GradientAt, steps
     baseline = truth if framework == "torch" else torch_run(name, start, gradient_at, steps, torch_hp)
     shaken_runs = [torch_run(name, shaken(start, rng), perturbed(gradient_at, rng), steps, torch_hp)
                    for _ in range(reruns)]
-    signs = {key: rng.choice([-1.0, 1.0], np.shape(v)) for key, v in start.items()}
+    signs = {key: random_signs(rng, value) for key, value in start.items()}  # and their opposites
     gradient_runs = [torch_run(name, start, moved_by_allowance(gradient_at, error_scale_at, {
-        key: sign * value for key, value in signs.items()}), steps, torch_hp)
-        for sign in ((1.0, -1.0) if error_scale_at else ())]
+        key: direction * s for key, s in signs.items()}), steps, torch_hp)
+        for direction in ((1.0, -1.0) if error_scale_at else ())]
     allowances = trajectory_allowance(next(iter(params.values())).dtype, start, truth, shaken_runs,
                                       baseline, gradient_runs)
     mine = manual_trajectory(name, params, manual_gradient_at or gradient_at, steps, hp)
