@@ -119,9 +119,9 @@ def _outcome(hunts: list, console: Console, unseen: tuple = ()) -> int:
 
 def _layers(args: argparse.Namespace, console: Console) -> int:
     """``bpcheck mutants --network [LAYERS]``: the layer mutants' gate."""
-    from bpcheck.cli.network import network_stack
+    from bpcheck.cli.network import check_network_memory, network_stack
     from bpcheck.layer_mutants import LAYER_MUTANTS, MUTANT_KINDS, hunt_layer_mutant
-    from manual.stack import walk
+    from bpcheck.train_layers import untouched_by
 
     try:
         if args.network is CATALOGUE:
@@ -131,17 +131,12 @@ def _layers(args: argparse.Namespace, console: Console) -> int:
             stack, rules = None, list(LAYER_MUTANTS.values())
         else:
             stack = network_stack(args.network, args.input_shape)
-            kinds = {layer.kind for layer in walk(stack.layers)}
-            rules = [rule for name, rule in LAYER_MUTANTS.items() if MUTANT_KINDS[name] in kinds]
+            rules = [rule for rule in LAYER_MUTANTS.values() if not untouched_by(rule, stack)]
             if not rules:
                 raise ValueError(f"--network {args.network!r} has no layer a layer mutant changes "
                                  f"(of kinds {', '.join(dict.fromkeys(MUTANT_KINDS.values()))})")
-            from bpcheck.memory import check_memory
             from bpcheck.stack_strategies import MAX_STACK_BATCH
-            from manual.stack_checks import memory_bound
-            check_memory(memory_bound(stack, MAX_STACK_BATCH), f"--network {args.network!r} on "
-                         f"--input-shape {','.join(map(str, stack.input_shape))} (batches up to "
-                         f"{MAX_STACK_BATCH})")
+            check_network_memory(stack, args.network, MAX_STACK_BATCH, f"(batches up to {MAX_STACK_BATCH})")
     except ValueError as error:
         console.print(f"[bold red]bpcheck mutants: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE

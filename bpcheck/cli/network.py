@@ -87,13 +87,19 @@ def refuse_mlp_options(args: argparse.Namespace) -> None:
                          "--network the layers say it all")
 
 
+def check_network_memory(stack, text: str, samples: int, batches: str) -> None:
+    """A ValueError naming ``--network TEXT``, its input shape and ``batches`` where ``samples``
+    samples of the network would not fit in memory (``bpcheck.memory.check_memory``)."""
+    from manual.stack_checks import memory_bound
+    check_memory(memory_bound(stack, samples), f"--network {text!r} on --input-shape "
+                 f"{','.join(map(str, stack.input_shape))} {batches}")
+
+
 def network_problem(args: argparse.Namespace):
     """The ``StackProblem`` the options describe: random data of ``--samples`` on the network
     (``network_stack``), within the memory and scale limits; a ValueError naming the option."""
     stack = network_stack(args.network, args.input_shape, args.loss, args.reduction, args.dtype)
-    from manual.stack_checks import memory_bound
-    check_memory(memory_bound(stack, args.samples), f"--network {args.network!r} on --input-shape "
-                 f"{','.join(map(str, stack.input_shape))} with --samples {args.samples}")
+    check_network_memory(stack, args.network, args.samples, f"with --samples {args.samples}")
     from bpcheck.stack_problem import random_problem
     try:
         problem = random_problem(stack, args.samples, args.seed, args.lr)
