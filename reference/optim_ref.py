@@ -9,6 +9,7 @@ optimizer (g + λθ), as torch's ``weight_decay``; Adagrad's ``lr_decay`` is an 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -23,6 +24,7 @@ import optax  # noqa: E402
 import torch  # noqa: E402
 
 from manual.spec import Params  # noqa: E402
+from reference.jax_ref import COMPILE_OPTIONS, bucket  # noqa: E402
 
 if jnp.asarray(1.0).dtype != jnp.float64:  # the switch did not take: fail loudly, not in float32
     raise RuntimeError("JAX x64 mode is off: optax's trajectories would be float32")
@@ -79,15 +81,20 @@ TORCH = {
 }
 
 
+def _off(value):
+    """None for a setting of exactly 0 (its part switched off), else the setting."""
+    return None if isinstance(value, (int, float)) and value == 0 else value
+
+
 def _coupled(hp: dict, core: optax.GradientTransformation) -> optax.GradientTransformation:
     """Coupled weight decay, as torch's: g + λθ before the optimizer."""
     decay = hp["weight_decay"]
-    return optax.chain(optax.add_decayed_weights(decay), core) if decay else core
+    return core if _off(decay) is None else optax.chain(optax.add_decayed_weights(decay), core)
 
 
 #: name → hyperparameters → the optax transformation.
 OPTAX = {
-    "sgd": lambda hp: _coupled(hp, optax.sgd(hp["lr"], momentum=hp["momentum"] or None,
+    "sgd": lambda hp: _coupled(hp, optax.sgd(hp["lr"], momentum=_off(hp["momentum"]),
                                              nesterov=hp["nesterov"])),
     # count = t − 1: Adagrad's lr_decay as a schedule
     "adagrad": lambda hp: _coupled(hp, optax.adagrad(
@@ -95,7 +102,7 @@ OPTAX = {
         initial_accumulator_value=hp["initial_accumulator_value"], eps=hp["eps"])),
     "rmsprop": lambda hp: _coupled(hp, optax.rmsprop(
         hp["lr"], decay=hp["alpha"], eps=hp["eps"], centered=hp["centered"],
-        eps_in_sqrt=hp["eps_placement"] == "inside", momentum=hp["momentum"] or None)),
+        eps_in_sqrt=hp["eps_placement"] == "inside", momentum=_off(hp["momentum"]))),
     "adam": lambda hp: _coupled(hp, optax.adam(hp["lr"], b1=hp["beta1"], b2=hp["beta2"], eps=hp["eps"],
                                                eps_root=hp["eps_root"])),
     "adamw": lambda hp: optax.adamw(hp["lr"], b1=hp["beta1"], b2=hp["beta2"], eps=hp["eps"],
@@ -139,18 +146,57 @@ def torch_trajectory(name: str, params: Params, gradient_at: GradientAt, steps: 
 
 def optax_trajectory(name: str, params: Params, gradient_at: GradientAt, steps: int,
                      hp: dict) -> list[Params]:
-    """Parameters after each of ``steps`` optax updates (float64)."""
-    transformation = optax_transformation(name, hp)
-    current = {key: jnp.asarray(np.asarray(value, np.float64)) for key, value in params.items()}
-    state = transformation.init(current)
+    """Parameters after each of ``steps`` optax updates (float64).
+
+    Every optimizer here updates entry by entry, so the arrays travel as one vector, zero-padded
+    to a power of two, and the non-zero float settings as traced scalars: one XLA program per
+    optimizer, switch settings and padded size serves every draw, where running optax op by op
+    compiled each of its operations anew for every shape."""
+    optax_transformation(name, hp)  # refuses what optax cannot express, before any work
+    floats = {key: jnp.float64(value) for key, value in hp.items()
+              if type(value) is float and value != 0}
+    init, step = _compiled(name, tuple(sorted((key, value) for key, value in hp.items()
+                                              if key not in floats)))
+    keys = list(params)
+    shapes = [np.shape(params[key]) for key in keys]
+    total = sum(int(np.prod(shape)) for shape in shapes)
+    padded = bucket(total, 8)
+
+    def flat(arrays: Params) -> jax.Array:
+        vector = np.zeros(padded)
+        vector[:total] = np.concatenate([np.asarray(arrays[key], np.float64).ravel() for key in keys])
+        return jnp.asarray(vector)
+
+    def named(vector: jax.Array) -> Params:
+        ends = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1]
+        pieces = np.split(np.asarray(vector)[:total], ends)
+        return {key: piece.reshape(shape).copy()
+                for key, piece, shape in zip(keys, pieces, shapes, strict=True)}
+
+    theta = flat(params)
+    state = init(floats, theta)
     path = []
     for t in range(1, steps + 1):
-        now = {key: np.asarray(value) for key, value in current.items()}
-        grads = {key: jnp.asarray(np.asarray(g, np.float64)) for key, g in gradient_at(now, t).items()}
-        updates, state = transformation.update(grads, state, current)
-        current = optax.apply_updates(current, updates)
-        path.append({key: np.asarray(value) for key, value in current.items()})
+        theta, state = step(floats, theta, flat(gradient_at(named(theta), t)), state)
+        path.append(named(theta))
     return path
+
+
+@functools.cache
+def _compiled(name: str, switches: tuple[tuple[str, object], ...]):
+    """(init, step) of optimizer ``name`` compiled for these switch settings; the float
+    settings are arguments, so new values reuse the program."""
+    def transformation(floats: dict) -> optax.GradientTransformation:
+        return OPTAX[name]({**dict(switches), **floats})
+
+    def step(floats, theta, grads, state):
+        updates, state = transformation(floats).update(grads, state, theta)
+        return optax.apply_updates(theta, updates), state
+
+    def init(floats, theta):
+        return transformation(floats).init(theta)
+
+    return jax.jit(init, compiler_options=COMPILE_OPTIONS), jax.jit(step, compiler_options=COMPILE_OPTIONS)
 
 
 TRAJECTORIES = {"torch": torch_trajectory, "optax": optax_trajectory}
