@@ -1,9 +1,10 @@
 """Every Hypothesis strategy of the suite: networks (specs), problems, and the kink filter.
 
 Sizes are capped (1–6 hidden layers, widths 1–16, batch 1–8) so Hypothesis shrinks a failure to
-the smallest network that shows it. Values are finite and bounded: each layer's weights and
-biases within the seed program's initialisation range ±1/√(fan_in + 1), inputs with
-0.01 ≤ |x| ≤ 2,
+the smallest network that shows it. Arrays of up to ELEMENTWISE_ENTRIES entries are drawn entry
+by entry (their values shrink too), larger ones from a seed. Values are finite and bounded:
+each layer's weights and biases within the seed program's initialisation range
+±1/√(fan_in + 1), inputs with 0.01 ≤ |x| ≤ 2,
 targets in [−1, 1] (values), [0, 1] (probabilities) or {0 … C−1} (labels), η in [1e−3, 1].
 That keeps most pre-activations where float64 autodiff is itself accurate (see
 ``bpcheck.tolerances``); saturation has dedicated tests. Pre-activations keep
@@ -13,12 +14,15 @@ KINK_MARGIN_ABSOLUTE from every kink by construction: each bias is moved just en
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from bpcheck.compare import Problem
-from manual import optim, seed
+from manual import seed
 from manual.spec import (
     ACTIVATIONS,
     BIAS_STYLES,
@@ -53,6 +57,7 @@ def hidden_activations() -> list[str]:
     return [name for name, record in ACTIVATIONS.items() if not record.output_only]
 
 
+@functools.cache
 def bounded(low: float, high: float, dtype: str) -> st.SearchStrategy[float]:
     """Finite floats in [low, high] exactly representable in dtype, no subnormals."""
     low, high = (float(np.dtype(dtype).type(bound)) for bound in (low, high))
@@ -60,13 +65,36 @@ def bounded(low: float, high: float, dtype: str) -> st.SearchStrategy[float]:
                      width=np.dtype(dtype).itemsize * 8)
 
 
+#: Arrays of up to this many entries are drawn entry by entry, so Hypothesis shrinks each value
+#: (a failure shrinks to a small network first, whose arrays are this small); larger ones from a
+#: seed, one choice instead of one per entry, which made the draws half of an MLP test's time.
+ELEMENTWISE_ENTRIES = 8
+
+
+@functools.cache
 def array(shape: tuple[int, ...], low: float, high: float, dtype: str,
-          smallest: float = 0.0) -> st.SearchStrategy:
-    """Entries in [low, high] with |x| ≥ ``smallest``."""
+          smallest: float = 0.0) -> st.SearchStrategy[np.ndarray]:
+    """Entries in [low, high] with |x| ≥ ``smallest`` (then [low, high] is symmetric)."""
+    if math.prod(shape) > ELEMENTWISE_ENTRIES:
+        return st.integers(0, 2**32 - 1).map(
+            lambda seed: seeded_array(seed, shape, low, high, dtype, smallest))
     elements = bounded(low, high, dtype)
     if smallest:
         elements = st.one_of(bounded(smallest, high, dtype), bounded(low, -smallest, dtype))
     return hnp.arrays(np.dtype(dtype), shape, elements=elements)
+
+
+def seeded_array(seed: int, shape: tuple[int, ...], low: float, high: float, dtype: str,
+                 smallest: float = 0.0) -> np.ndarray:
+    """Uniform in [low, high], or ±uniform in [smallest, high] with ``smallest``, rounded to
+    dtype and kept within the bounds as ``bounded`` rounds them."""
+    rng = np.random.default_rng(seed)
+    if smallest:
+        values = rng.choice([-1.0, 1.0], shape) * rng.uniform(smallest, high, shape)
+    else:
+        values = rng.uniform(low, high, shape)
+    lowest, highest = (np.dtype(dtype).type(bound) for bound in (low, high))
+    return np.clip(values.astype(dtype), lowest, highest)
 
 
 @st.composite
@@ -197,83 +225,3 @@ def away_from_kinks(problem: Problem) -> bool:
     return all(np.min(np.abs(z - kink)) >= KINK_MARGIN_ABSOLUTE
                for z, name in zip(zs, p.spec.activations, strict=True)
                for kink in ACTIVATIONS[parse_activation(name)[0]].kinks)
-
-
-# --- optimizers -------------------------------------------------------------------------------
-#: Trajectories of 1–30 steps; parameter arrays of rank 1–2, sides 1–5; entries 0 or
-#: 1e−3 ≤ |x| ≤ 2 (parameters) or 10 (gradients): tinier values send g², λθ and the moments
-#: below the normal range, where XLA flushes to zero and a division by ε magnifies the loss.
-MAX_STEPS = 30
-
-
-def _rate(low: float, high: float) -> st.SearchStrategy[float]:
-    return st.floats(low, high, allow_nan=False, allow_infinity=False)
-
-
-def _powers_of_ten(low: int, high: int) -> st.SearchStrategy[float]:
-    return st.integers(low, high).map(lambda e: 10.0**e)
-
-
-def _zero_or(low: float, high: float) -> st.SearchStrategy[float]:
-    return st.one_of(st.just(0.0), _rate(low, high))
-
-
-#: What the tests draw for each setting, by its name (the same meaning in every optimizer):
-#: realistic ranges; a setting drawn from the others' values is a function of them. Centered
-#: RMSProp keeps α ≥ 0.9, since its denominator √(v − m²) can shrink to α^{t/2}√v and smaller α
-#: would leave float32 nothing to compare. Flags the record's ``requires`` refuses together
-#: (Nesterov without momentum) are put back to their defaults. A setting not named here is
-#: drawn from its domain (``_by_domain``), so a new optimizer needs no edit here.
-SETTING_DRAWS = {
-    "lr": _rate(1e-4, 1.0), "weight_decay": _zero_or(1e-4, 0.1), "eps": _powers_of_ten(-10, -3),
-    "momentum": _zero_or(0.1, 0.99), "dampening": _zero_or(0.1, 0.9), "lr_decay": _zero_or(1e-3, 0.1),
-    "initial_accumulator_value": _zero_or(0.01, 1.0), "centered": st.booleans(),
-    "beta1": _rate(0.0, 0.99), "beta2": _rate(0.5, 0.9999), "eps_root": st.sampled_from([0.0, 1e-8]),
-    "eps_placement": st.sampled_from(["outside", "inside"]),
-    "alpha": lambda hp: _rate(0.9, 0.999) if hp.get("centered") else _rate(0.5, 0.999),
-    "nesterov": st.booleans(),
-}
-
-
-def _by_domain(setting: optim.Setting) -> st.SearchStrategy:
-    """A setting no entry of SETTING_DRAWS names (a new optimizer's), drawn from its domain."""
-    if setting.switch:
-        return st.sampled_from(setting.domain)
-    return {optim.FLAG: st.booleans(), optim.UNIT_INTERVAL: _rate(0.0, 0.99),
-            optim.POSITIVE: _powers_of_ten(-10, -3)}.get(setting.domain, _zero_or(1e-4, 1.0))
-
-
-@st.composite
-def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
-    """Every setting of the optimizer's record, keyed by its name, drawn where ``framework``
-    can express more than one value (``reference.optim_ref.fixed``) and fixed where not."""
-    from reference.optim_ref import fixed  # torch, jax and optax load when an optimizer is drawn
-
-    rule, pinned = optim.optimizer(name), fixed(framework, name)
-    hp: dict = {key: pinned[key] for key in rule.settings if key in pinned}
-    free = [key for key in rule.settings if key not in hp]  # the record's order: reproducible
-    for key in sorted(free, key=lambda key: callable(SETTING_DRAWS.get(key))):
-        strategy = SETTING_DRAWS[key] if key in SETTING_DRAWS else _by_domain(rule.settings[key])
-        hp[key] = draw(strategy(hp) if callable(strategy) else strategy)
-    if rule.requires(hp) is not None:
-        hp.update({key: s.default for key, s in rule.settings.items() if s.domain == optim.FLAG})
-    return {key: hp[key] for key in rule.settings}
-
-
-def _entries(dtype: str, largest: float) -> st.SearchStrategy[float]:
-    low, high = (float(np.dtype(dtype).type(bound)) for bound in (1e-3, largest))
-    magnitude = st.floats(low, high, width=np.dtype(dtype).itemsize * 8)
-    return st.one_of(st.just(0.0), magnitude, magnitude.map(lambda x: -x))
-
-
-@st.composite
-def optimizer_problems(draw, dtype: str = "float64", max_steps: int = MAX_STEPS):
-    """(θ_0, [g_1 … g_T]): 1–3 parameter arrays and T gradients, values exact in ``dtype``."""
-    shapes = draw(st.lists(hnp.array_shapes(min_dims=1, max_dims=2, max_side=5), min_size=1,
-                           max_size=3))
-    params = {f"p{i}": draw(hnp.arrays(dtype, shape, elements=_entries(dtype, 2.0)))
-              for i, shape in enumerate(shapes)}
-    steps = draw(st.integers(1, max_steps))
-    grads = [{key: draw(hnp.arrays(dtype, value.shape, elements=_entries(dtype, 10.0)))
-              for key, value in params.items()} for _ in range(steps)]
-    return params, grads

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, assume, example, find, given, reject, settin
 from hypothesis import strategies as st
 
 from bpcheck.compare import Problem
+from bpcheck.optimizer_strategies import optimizer_hyperparameters, optimizer_problems
 from bpcheck.optimizers import (
     FRAMEWORKS,
     Uninformative,
@@ -19,13 +20,7 @@ from bpcheck.optimizers import (
     fixed_gradients,
     in_convention,
 )
-from bpcheck.strategies import (
-    away_from_kinks,
-    optimizer_hyperparameters,
-    optimizer_problems,
-    problems,
-    specs,
-)
+from bpcheck.strategies import away_from_kinks, problems, specs
 from manual import optim
 from manual.spec import Spec
 from reference.optim_ref import NotExpressible, optax_transformation, torch_optimizer
