@@ -27,6 +27,7 @@ import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
 from manual.spec import Params, Spec, parse_activation, target_kind  # noqa: E402
+from reference.flat import bucket  # noqa: E402
 
 #: XLA options of every program the jax witnesses compile. Compiling is most of a fresh test
 #: run's jax time (backend compiles: 502 of the 1,377 CPU-s of `make test` with jax's cache
@@ -149,11 +150,6 @@ def _loss(params: dict, x: jnp.ndarray, y: jnp.ndarray, spec: Spec, code: tuple)
 
 
 _plain_grad = jax.jit(jax.grad(_loss), static_argnums=(3, 4), compiler_options=COMPILE_OPTIONS)
-
-
-def bucket(n: int, floor: int) -> int:
-    """The padded size for n: the next power of two, at least ``floor``."""
-    return max(floor, 1 << (n - 1).bit_length())
 
 
 def _padded_loss(padded, x, y, labels, out_mask, sample_mask, scale, codes, slopes, active, loss_code,

@@ -20,6 +20,7 @@ import optax
 from jax import lax
 
 from manual.spec import ACTIVATION, PADDING, Layer, Params, Stack, layers_of, stride, walk
+from reference.flat import flattened
 from reference.jax_ref import ACTIVATIONS, COMPILE_OPTIONS, LOSSES, activation, require_x64
 
 require_x64()  # jax_ref switches x64 on at import; fail loudly if it did not take
@@ -200,8 +201,9 @@ _value_and_grad = jax.jit(jax.value_and_grad(_total, has_aux=True), static_argnu
 
 
 @partial(jax.jit, compiler_options=QUICK)
-def _sgd(theta: Arrays, grads: Arrays, lr: float) -> Arrays:
-    """One ``optax.sgd`` step (lr traced: one compile per parameter structure)."""
+def _sgd_step(theta: jax.Array, grads: jax.Array, lr: float) -> jax.Array:
+    """One ``optax.sgd`` step on the parameters as one padded vector (``reference.flat``) with lr
+    traced: one compile per padded size."""
     optimizer = optax.sgd(lr)
     updates, _ = optimizer.update(grads, optimizer.init(theta), theta)
     return optax.apply_updates(theta, updates)
@@ -249,6 +251,7 @@ def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.
     update), float64."""
     arguments = _arguments(stack, params, x, y, masks)
     (_, stats), grads = _value_and_grad(*arguments)
-    new = _sgd({name: arguments[0][name] for name in params}, {name: grads[name] for name in params}, lr)
+    theta, named = flattened({name: arguments[0][name] for name in params})
+    new = named(_sgd_step(theta, flattened({name: grads[name] for name in params})[0], lr))
     return ({name: np.asarray(g, np.float64) for name, g in grads.items()},
             {name: np.asarray(v, np.float64) for name, v in new.items()}, _running(stack, buffers, stats))

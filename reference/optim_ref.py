@@ -24,7 +24,8 @@ import optax  # noqa: E402
 import torch  # noqa: E402
 
 from manual.spec import Params  # noqa: E402
-from reference.jax_ref import COMPILE_OPTIONS, bucket  # noqa: E402
+from reference.flat import flattened  # noqa: E402
+from reference.jax_ref import COMPILE_OPTIONS  # noqa: E402
 
 if jnp.asarray(1.0).dtype != jnp.float64:  # the switch did not take: fail loudly, not in float32
     raise RuntimeError("JAX x64 mode is off: optax's trajectories would be float32")
@@ -157,27 +158,14 @@ def optax_trajectory(name: str, params: Params, gradient_at: GradientAt, steps: 
               if type(value) is float and value != 0}
     init, step = _compiled(name, tuple(sorted((key, value) for key, value in hp.items()
                                               if key not in floats)))
-    keys = list(params)
-    shapes = [np.shape(params[key]) for key in keys]
-    total = sum(int(np.prod(shape)) for shape in shapes)
-    padded = bucket(total, 8)
-
-    def flat(arrays: Params) -> jax.Array:
-        vector = np.zeros(padded)
-        vector[:total] = np.concatenate([np.asarray(arrays[key], np.float64).ravel() for key in keys])
-        return jnp.asarray(vector)
-
-    def named(vector: jax.Array) -> Params:
-        ends = np.cumsum([int(np.prod(shape)) for shape in shapes])[:-1]
-        pieces = np.split(np.asarray(vector)[:total], ends)
-        return {key: piece.reshape(shape).copy()
-                for key, piece, shape in zip(keys, pieces, shapes, strict=True)}
-
-    theta = flat(params)
+    vector, named = flattened(params)
+    theta = jnp.asarray(vector)
     state = init(floats, theta)
     path = []
     for t in range(1, steps + 1):
-        theta, state = step(floats, theta, flat(gradient_at(named(theta), t)), state)
+        grads = gradient_at(named(theta), t)
+        vector = flattened({key: grads[key] for key in params})[0]
+        theta, state = step(floats, theta, jnp.asarray(vector), state)
         path.append(named(theta))
     return path
 

@@ -1,4 +1,5 @@
-"""The jax witness pads to buckets to compile once per structure; padding changes no result."""
+"""The jax witness pads to buckets to compile once per structure (and optimizer steps run on one
+padded vector); padding changes no result."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from bpcheck.compare import ask_witnesses
 from bpcheck.strategies import problems, specs
 from manual.spec import LOSSES, Spec, param_shapes, takes_probabilities, target_kind
 from reference import jax_ref, torch_ref
+from reference.flat import flattened
 from tests.assertions import describe_problem
 
 
@@ -83,3 +85,13 @@ def test_every_built_in_loss_shares_one_compiled_function():
             assert np.allclose(grads[name], truth[name], rtol=1e-12, atol=1e-14), (loss, name)
         before = jax_ref.compile_count() if before is None else before
     assert jax_ref.compile_count() == before
+
+
+def test_named_arrays_travel_as_one_padded_vector_and_come_back_whole():
+    arrays = {"W": np.arange(6.0).reshape(2, 3), "b": np.array([7.0]), "s": np.float64(8.0)}
+    vector, named = flattened(arrays)
+    assert vector.shape == (8,) and list(vector) == [0, 1, 2, 3, 4, 5, 7, 8]
+    back = named(vector * 2)
+    assert {key: value.shape for key, value in back.items()} == {"W": (2, 3), "b": (1,), "s": ()}
+    assert np.array_equal(back["W"], 2 * arrays["W"]) and back["s"] == 16.0
+    assert flattened({})[1](flattened({})[0]) == {}  # a stack without parameters (dropout alone)
