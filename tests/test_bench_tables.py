@@ -15,7 +15,8 @@ _spec.loader.exec_module(tables)
 def test_the_last_bench_step_writes_every_table_into_the_generated_page(tmp_path, capsys):
     out, page = tmp_path / "out", tmp_path / "performance.md"
     out.mkdir()
-    (out / "suite.md").write_text(tables.markdown("make test", ["measure", "value"], [["wall time (s)", "321"]]))
+    suite = tables.markdown("make test", ["measure", "value"], [["wall time (s)", "321"]])
+    (out / "suite.md").write_text(suite)
     (out / "witnesses.md").write_text(tables.markdown("ms per example", ["what", "ms"], [["torch", "0.38"]]))
     assert tables.main(out, page) == 0
     text = page.read_text(encoding="utf-8")
