@@ -16,7 +16,7 @@ from tests.docs_blocks import OUTPUT, ROOT, RUN, blocks, pages
 from tests.fresh import user_environment
 
 ALL = [block for path in pages() for block in blocks(path)]
-LINK = re.compile(r"\]\(([^)#\s]+)(#[^)]*)?\)")
+LINK = re.compile(r"\]\(([^)#\s]*)(?:#([^)\s]*))?\)")
 README = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
 
 
@@ -66,11 +66,23 @@ def test_every_exit_code_is_in_the_exit_code_page():
     assert listed == codes, f"exit codes: bpcheck/cli/exits.py {sorted(codes)}, the page {sorted(listed)}"
 
 
-@pytest.mark.parametrize("path", pages(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_relative_links_resolve(path):
+def anchors(path) -> set[str]:
+    """The anchors of a Markdown file's headings, as GitHub and mkdocs write them."""
     text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
-    broken = [target for target, _ in LINK.findall(text)
-              if "://" not in target and not (path.parent / target).exists()]
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).strip().replace(" ", "-")
+            for heading in re.findall(r"^#+ (.*)$", text, flags=re.MULTILINE)}
+
+
+@pytest.mark.parametrize("path", pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_and_their_anchors_resolve(path):
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    broken = []
+    for target, anchor in LINK.findall(text):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        linked = (path.parent / target) if target else path
+        if not linked.exists() or (anchor and linked.suffix == ".md" and anchor not in anchors(linked)):
+            broken.append(f"{target}#{anchor}" if anchor else target)
     assert not broken, f"{path.relative_to(ROOT)} links to missing {broken}"
 
 
