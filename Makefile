@@ -3,7 +3,8 @@
 # make bench  — per-example cost of each witness (MLP family and networks of layers), the catch rate of injected bugs, the
 #               784-256-10 training step, the commands' wall times (help, report, verify, each
 #               example UserRule), and make test's wall time, peak memory, verified and
-#               discarded examples; then every table again in Markdown (not part of make test)
+#               discarded examples; then every table again in Markdown, into docs/reference/performance.md (not part of make test)
+# make docs   — regenerate docs/reference/ from the code (tests/test_docs.py fails when they are stale)
 # make fuzz   — HypoFuzz on every core over the property tests for FUZZ_SECONDS, then a replay of
 #               every failure it recorded, each with its minimal example (exit 1 when one fails)
 PYTHON ?= python3
@@ -14,7 +15,7 @@ HYPOTHESIS_PROFILE ?= ci
 PYTEST_ARGS ?= -n auto --dist worksteal  # pytest-xdist: one worker per core; an idle one takes queued tests
 FUZZ_SECONDS ?= 600
 
-.PHONY: report test lint bench fuzz clean
+.PHONY: report test lint bench docs fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,9 @@ bench: $(STAMP)
 FUZZ_ARGS ?=
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzzing --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/python -m docs.generate
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,114 +1,13 @@
-r"""Every tolerance bpcheck uses, and why — the one place they are defined.
+"""Every tolerance bpcheck uses — the one place they are defined.
 
-**Gradients: measured.** A correct rule computed in dtype d differs from the exact gradient by
-its rounding errors. Their size on *this* problem is measured, not bounded:
-
-* *Sensitivity reruns.* The float64 truth (torch) is recomputed ``SENSITIVITY_RUNS`` times with
-  every parameter, input, float target and layer output a_k, and in the backward pass every
-  ∂L/∂a_k and ∂L/∂z_k, multiplied by 1 ± ρ (independent random signs, ρ = 2u_d, one rounding
-  of the rule's dtype): the backward-error model of storing each value rounded. The backward
-  perturbations show what forward ones cannot: a sum Wᵀδ that cancels to exactly 0 (equal
-  rows of W under a softmax) leaves a correct rule's rounding below it. A softmax's vjp
-  s ⊙ (g − Σ_j s_j g_j) shares one sum among its outputs, whose rounding reaches them all
-  alike and which independent ±ρ on g average away like √C: as many reruns again move only
-  that sum, by ±ρ·Σ_j |s_j g_j| per sample (a cancelling sum's float32 rounding was 5.4× the
-  allowance without them). With Δ_i = max over
-  reruns of |g_i^ρ − g_i|, rounding carries about R·(u_d + u_64)·Δ_i/ρ into entry i,
-  R = ROUNDINGS_PER_VALUE = 4 roundings behind each stored value, in either dtype
-  (float64 witnesses among themselves: 4·2u_64·Δ_i/ρ, from reruns at float64's own ρ, since
-  float64's noise floor is not float32's scaled down). Cancellation in batch sums, saturated
-  units and the output forms frameworks differentiate (σ(1 − σ) from a stored σ,
-  1/(p(1 − p)) in BCE) all show in Δ.
-* *Same-dtype runs.* Where the rule computes in float32, torch computes the same gradient in
-  float32 on the same float32 inputs; |g^{torch32}_i − g_i| is one real sample of a correct
-  float32 implementation's error. JAX's float64 answer gives |g^{jax}_i − g_i|, the truth's own
-  uncertainty.
-
-The measured sensitivity s_i is the largest of these and of R·((u_d + u_64·κ_out)·|g_i| + P_i)
-(the result's own rounding, which a rerun whose perturbations rounding swallowed would not
-show, and the truth's output-form error below, which reruns cannot show: the frameworks
-differentiate σ from the σ they saved, before the perturbation). κ_out there is that of the
-units that are not saturated and of the loss; a saturated unit (κ > SATURATED) bounds its own
-error instead: σ′ from its rounded output is off by at most b·min(u_64, OUTPUT_FORM_LIMIT/κ),
-and P_i carries that along the backward paths through it alone
-(``bpcheck.allowances.saturated_paths_bound`` derives it), so one unit at |z| = 30 no longer makes
-every entry's allowance 10²⁵·|g_i|. A correct rule must satisfy
-
-.. math::
-    |a_i − g_i| ≤ e_i = SAFETY·(s_i + SPREAD·\max_j s_j) + floor
-
-per entry of each parameter: SAFETY = 8 over single samples of a random error, and SPREAD = 1:
-every entry also gets its parameter's largest sensitivity, so an entry whose own samples came
-out small by chance keeps its neighbours' (with SPREAD = 1/4, 6 false alarms in 923 random
-float32 draws; measured in the README's tolerance section). The floor covers underflow: no dtype
-resolves values below its smallest normal number, and XLA flushes subnormals to zero, so each
-of the m rounding steps may add that much: floor = 8·m·tiny(d), m = (L + 1)(max width + 1 + N).
-
-**The worst case.** The running-error bound that was the allowance before is kept for
-end-to-end optimizer training (below) and shown beside the measured one in ``bench/``; it is
-no ceiling: its S comes from one rounded forward pass, so a pre-activation that cancels to
-exactly 0 there (and to 1e−19 in another implementation) makes it zero where rounding is not.
-|a_i − b_i| ≤ τ · S_i + floor, τ = 8 [u_d m (1 + 2 z_max) + u_64 (m + κ_out)], where
-
-* **Magnitude** (S) is the backward pass run on absolute values, starting from a bound on
-  every registered loss's terms, |∂ℓ/∂a_L| ≤ 2(|a_L| + |y| + Σ_c|y_c| + 1) (BCE on probabilities
-  also divides by p(1 − p)), × the 1/N of ``mean``; then |δ_k| ≤ 2·max(1, |slope|)·|∂L/∂a_k|,
-  |W_{k+1}|ᵀ|δ_{k+1}| down and |δ_k||ã_{k-1}|ᵀ into each weight (+ λ|W_k| with a penalty,
-  and + λ|bias| on the biases when it covers them);
-* **z_max** = max |z|: σ′(z) moves by |σ″/σ′| ≤ 2 times z's absolute error, relatively;
-* **κ_out**, the truth's own conditioning where frameworks differentiate from the *output*:
-  |1 − 2σ|/(1 − σ) ≤ 1 + e^{|z|} (sigmoid, bce-logits), 2 cosh² z (tanh), 1/(1 − max_c s_c)
-  (softmax and softmax cross-entropy), 1/min(p, 1 − p) (BCE on probabilities) — each name's
-  record in ``manual/vocabulary.py`` carries its κ and its derivative bound.
-
-**Verdicts.** A row *agrees* when every entry is within e_i and the allowance could have
-caught a real error: max_i e_i ≤ INFORMATIVE · max_i |g_i| (relative 1e−3, both dtypes). A
-parameter whose float64 data gradient (the gradient less the penalty's λθ) is zero up to
-float64's own measured rounding of it (|g_i| ≤ e_i in float64, exactly zero included) gets
-e_i ≥ τ·S_i (``allowances``): a zero reached by cancellation inside one vjp (a softmax's sums
-to zero whatever flows into it) leaves a correct rule's rounding, up to τ·S, which no rerun
-shows, since perturbing the vjp's input or output leaves the identity exact; where S is zero
-too (zero inputs, dead units) the zero is compared exactly (the floor) — except in a
-saturated network (some κ_out > SATURATED), where it is σ′ that underflowed to 0 and agreeing
-on 0 would hide every error that scales it, and where nothing flows back at all (every data
-gradient exactly 0: dead output units, say), where every rule gives the same zeros and a
-penalty's λθ beside them settles nothing of the backward pass (no gradient row agrees there).
-It *DIFFERS* when some entry is outside its allowance. Otherwise — the rule is within an
-allowance too wide to tell a wrong rule from rounding, or the truth is not finite — it is
-*inconclusive*: never ``agrees``. ``conclusive`` is that test; property tests draw only
-conclusive examples with the same definition. A rule's verdict is DIFFERS if any row differs,
-``agrees`` if every parameter's gradient is settled by a witness (a conclusive row that
-agrees), else inconclusive. Update rows can turn a verdict into DIFFERS but not into
-inconclusive: where a step is below what the dtype resolves in θ (8·u·|θ′| ≫ η|g|), no
-implementation can show it, and the row says ``inconclusive``.
-
-Float32 rules are compared with the float64 truth computed from the *same* float32 inputs, so
-input quantisation does not count against them. An SGD step adds one rounding of θ − ηg
-(≤ u·|θ′| + tiny) to η times the gradient allowance. Finite differences carry their own
-estimated error per entry (``reference.numeric``): |a − D_h| ≤ 8·estimate + the allowance,
-except where the estimate breaks its own premise (8·estimate > |D_h| and estimate > INFORMATIVE
-of the gradient's scale: a kink or a log's curvature within the step). There the entry is not
-judged by finite differences; torch and jax decide it (``finite_difference_allowance``).
-
-**Optimizer trajectories.** (End-to-end training keeps the worst-case gradient bound τ·S as
-the gradient error scale of its reruns, and discards draws where τ > INFORMATIVE: rounding
-noise there has the gradient's scale on entries that are zero by symmetry, which adaptive
-optimizers divide by √v + ε.) After t steps of an optimizer, θ_t has gone through t roundings
-of θ ← θ − Δ and each Δ carries a few relative roundings; errors also propagate through the
-state (momenta, second moments), and some rules amplify them — centered RMSProp divides by
-√(v − m²), which can be as small as α^{t/2}√v; Nesterov's g + μb can cancel. Rather than bound
-each rule by hand, the witness's own sensitivity is measured: the witness reruns the trajectory
-with θ_0 and every gradient entry multiplied by 1 ± ρ (random signs, ρ = PERTURBATION) and
-D_t = max over reruns of |θ_t^ρ − θ_t| estimates how far errors of relative size ρ carry. Then
-
-.. math::
-    |θ_t^{rule} − θ_t^{truth}| ≤ 8\,[u_{rule}(t + 1)(|θ_t| + Σ_{s≤t}|Δ_s|)
-                                 + (u_{rule} + u_{64})·D_t/ρ] + floor.
-
-When the gradients are themselves computed (end-to-end training), further reruns move every
-gradient entry by ± its whole gradient allowance e (above), and their spread is added as it is:
-an adaptive rule divides by √v + ε, so where e is not small against ε the step is decided by
-rounding, the allowance says so, and such draws are not informative.
+A correct rule differs from the exact gradient by its rounding. Per entry i of each parameter it
+must satisfy |a_i − g_i| ≤ e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor, where s_i is measured
+on *this* problem: the spread of torch reruns with every stored value moved by ±ρ (ρ = 2u_d),
+scaled by ROUNDINGS_PER_VALUE·(u_d + u_64)/ρ, a same-dtype torch run, jax against torch, and the
+result's own rounding. A row agrees only when max_i e_i ≤ INFORMATIVE·max_i |g_i|, else it is
+inconclusive. Optimizer trajectories add the rounding of each step and the witness's measured
+sensitivity D_t/ρ. The derivation and the reasons for each constant:
+docs/explanation/tolerances.md.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def main(argv: list[str], console: Console) -> int:
                       "`bpcheck` (see bpcheck --help)\n\nWith --network LAYERS [--input-shape "
                       f"C,H,W|T,D|F]: RULE is one of {', '.join(STACK_RULES)}, run on random data "
                       "of the network; each layer is checked alone against torch, and what differs "
-                      "is tried against a panel of nearby layers (README: Mutants and diagnosis)",
+                      "is tried against a panel of nearby layers (docs/how-to/diagnose.md)",
                       markup=False)
         return EXIT_AGREES
     if not argv or argv[0].startswith("-"):

@@ -1,4 +1,4 @@
-"""The exit codes every ``bpcheck`` command returns (the README's "Exit codes" says the same).
+"""The exit codes every ``bpcheck`` command returns (docs/reference/exit-codes.md says the same).
 
 * 0 ``EXIT_AGREES``: everything checked agrees (a report or file was written as asked);
 * 1 ``EXIT_WRONG``: something differs — a rule or witness DIFFERS, user code is WRONG or

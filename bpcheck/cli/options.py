@@ -140,8 +140,8 @@ def build_parser(prog: str = "bpcheck") -> argparse.ArgumentParser:
                              "(leaky_relu:SLOPE sets a slope; default: sigmoid everywhere)")
     parser.add_argument("--network", metavar="LAYERS", default=None,
                         help="a network of layers instead of an MLP, e.g. "
-                             "'conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10' (README: "
-                             "Networks of layers); random data of --input-shape")
+                             "'conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10' "
+                             "(docs/tutorial/layer.md); random data of --input-shape")
     parser.add_argument("--input-shape", type=input_shape, default=None, metavar="C,H,W|T,D|F",
                         help="one sample's shape for --network (default 1,8,8): an image, T steps "
                              "of D features, F features, or T tokens before an embedding")
