@@ -1,6 +1,7 @@
 # make report — the seed's network, every rule against every witness (sets everything up)
 # make test   — the property-test suite under the `ci` Hypothesis profile (sets everything up)
-# make bench  — per-example cost of each witness (MLP family and networks of layers), the catch rate of injected bugs, the
+# make bench  — per-example cost of each witness (MLP family and networks of layers), the catch
+#               rate of injected bugs, how arrays are drawn (draw cost, shrinking), the
 #               784-256-10 training step, the commands' wall times (help, report, verify, each
 #               example UserRule), and make test's wall time, peak memory, verified and
 #               discarded examples; then every table again in Markdown, into docs/reference/performance.md (not part of make test)
@@ -32,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/witnesses.py
 	$(BIN)/python bench/layers.py
 	$(BIN)/python bench/sensitivity.py
+	$(BIN)/python bench/draws.py
 	$(BIN)/python bench/training_step.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/suite.py

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bpcheck.strategies import ELEMENTWISE_ENTRIES
+from bpcheck.strategies import SEEDED_SIDE
 from manual import optim
 
 #: Trajectories of 1–30 steps; parameter arrays of rank 1–2, sides 1–5; entries 0 or
@@ -72,27 +71,23 @@ def optimizer_hyperparameters(draw, name: str, framework: str) -> dict:
     return {key: hp[key] for key in rule.settings}
 
 
-def _entries(dtype: str, largest: float) -> st.SearchStrategy[float]:
-    low, high = (float(np.dtype(dtype).type(bound)) for bound in (1e-3, largest))
-    magnitude = st.floats(low, high, width=np.dtype(dtype).itemsize * 8)
-    return st.one_of(st.just(0.0), magnitude, magnitude.map(lambda x: -x))
-
-
 @functools.cache
 def _optimizer_array(shape: tuple[int, ...], dtype: str, largest: float) -> st.SearchStrategy[np.ndarray]:
-    """``_entries`` entry by entry for small arrays (ELEMENTWISE_ENTRIES), else from a seed."""
-    if math.prod(shape) <= ELEMENTWISE_ENTRIES:
-        return hnp.arrays(dtype, shape, elements=_entries(dtype, largest))
+    """Entries 0 or 1e−3 ≤ |x| ≤ ``largest``, from a seed (``_seeded_entries``)."""
     return st.integers(0, 2**32 - 1).map(lambda seed: _seeded_entries(seed, shape, dtype, largest))
 
 
 def _seeded_entries(seed: int, shape: tuple[int, ...], dtype: str, largest: float) -> np.ndarray:
     """0 at a share of the entries (none, a quarter or nine in ten, as the seed picks), the
-    others ±10^u, u uniform in [−3, log₁₀ largest]: every scale ``_entries`` reaches."""
+    others ±10^u, u uniform in [−3, log₁₀ largest]: every scale in between alike. Cut from
+    a larger array as ``bpcheck.strategies.seeded_array`` is, so that shrinking a shape keeps
+    the values of the entries it keeps."""
     rng = np.random.default_rng(seed)
-    zero = rng.uniform(size=shape) < rng.choice([0.0, 0.25, 0.9])
-    values = rng.choice([-1.0, 1.0], shape) * 10.0 ** rng.uniform(-3, np.log10(largest), shape)
-    return np.where(zero, 0.0, np.clip(values, -largest, largest)).astype(dtype)
+    whole = tuple(max(SEEDED_SIDE, side) for side in shape)
+    zero = rng.uniform(size=whole) < rng.choice([0.0, 0.25, 0.9])
+    values = rng.choice([-1.0, 1.0], whole) * 10.0 ** rng.uniform(-3, np.log10(largest), whole)
+    values = np.where(zero, 0.0, np.clip(values, -largest, largest))
+    return values[tuple(slice(side) for side in shape)].astype(dtype)
 
 
 @st.composite

@@ -1,8 +1,9 @@
 """Every Hypothesis strategy of the suite: networks (specs), problems, and the kink filter.
 
 Sizes are capped (1–6 hidden layers, widths 1–16, batch 1–8) so Hypothesis shrinks a failure to
-the smallest network that shows it. Arrays of up to ELEMENTWISE_ENTRIES entries are drawn entry
-by entry (their values shrink too), larger ones from a seed. Values are finite and bounded:
+the smallest network that shows it. Arrays are drawn from a seed, one choice each (entry by
+entry, the draws took half of an MLP test's time and shrank a network less far:
+``bench/draws.py``). Values are finite and bounded:
 each layer's weights and biases within the seed program's initialisation range
 ±1/√(fan_in + 1), inputs with 0.01 ≤ |x| ≤ 2,
 targets in [−1, 1] (values), [0, 1] (probabilities) or {0 … C−1} (labels), η in [1e−3, 1].
@@ -15,7 +16,6 @@ KINK_MARGIN_ABSOLUTE from every kink by construction: each bias is moved just en
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 from hypothesis import strategies as st
@@ -65,34 +65,32 @@ def bounded(low: float, high: float, dtype: str) -> st.SearchStrategy[float]:
                      width=np.dtype(dtype).itemsize * 8)
 
 
-#: Arrays of up to this many entries are drawn entry by entry, so Hypothesis shrinks each value
-#: (a failure shrinks to a small network first, whose arrays are this small); larger ones from a
-#: seed, one choice instead of one per entry, which made the draws half of an MLP test's time.
-ELEMENTWISE_ENTRIES = 8
+#: Seeded arrays are cut from one of at least this many entries a side, so that an array one row
+#: or column smaller (a layer one unit narrower, a batch one sample shorter) keeps the values of
+#: the entries it keeps: shrinking a network leaves the rest of the failure as it was.
+SEEDED_SIDE = MAX_WIDTH + 1
 
 
 @functools.cache
 def array(shape: tuple[int, ...], low: float, high: float, dtype: str,
           smallest: float = 0.0) -> st.SearchStrategy[np.ndarray]:
-    """Entries in [low, high] with |x| ≥ ``smallest`` (then [low, high] is symmetric)."""
-    if math.prod(shape) > ELEMENTWISE_ENTRIES:
-        return st.integers(0, 2**32 - 1).map(
-            lambda seed: seeded_array(seed, shape, low, high, dtype, smallest))
-    elements = bounded(low, high, dtype)
-    if smallest:
-        elements = st.one_of(bounded(smallest, high, dtype), bounded(low, -smallest, dtype))
-    return hnp.arrays(np.dtype(dtype), shape, elements=elements)
+    """Entries in [low, high] with |x| ≥ ``smallest`` (then [low, high] is symmetric), from a
+    seed Hypothesis draws (``seeded_array``): one choice for the whole array."""
+    return st.integers(0, 2**32 - 1).map(lambda seed: seeded_array(seed, shape, low, high, dtype, smallest))
 
 
 def seeded_array(seed: int, shape: tuple[int, ...], low: float, high: float, dtype: str,
                  smallest: float = 0.0) -> np.ndarray:
     """Uniform in [low, high], or ±uniform in [smallest, high] with ``smallest``, rounded to
-    dtype and kept within the bounds as ``bounded`` rounds them."""
+    dtype and kept within the bounds as ``bounded`` rounds them: the leading corner of an
+    array SEEDED_SIDE or more a side drawn from ``seed``."""
     rng = np.random.default_rng(seed)
+    whole = tuple(max(SEEDED_SIDE, side) for side in shape)
     if smallest:
-        values = rng.choice([-1.0, 1.0], shape) * rng.uniform(smallest, high, shape)
+        values = rng.choice([-1.0, 1.0], whole) * rng.uniform(smallest, high, whole)
     else:
-        values = rng.uniform(low, high, shape)
+        values = rng.uniform(low, high, whole)
+    values = values[tuple(slice(side) for side in shape)]
     lowest, highest = (np.dtype(dtype).type(bound) for bound in (low, high))
     return np.clip(values.astype(dtype), lowest, highest)
 
