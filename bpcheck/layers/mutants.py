@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from bpcheck.core.search import Hunt, hunted
+from bpcheck.core.hunt import Hunt, hunted
 from bpcheck.core.verdicts import INCONCLUSIVE
 from bpcheck.layers.compare import DERIVED, StackRule, compare_stack
 from manual.layers import attention, conv, normalisation, pooling, recurrent, simple

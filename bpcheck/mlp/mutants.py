@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from bpcheck.core.search import Hunt, hunted
+from bpcheck.core.hunt import Hunt, hunted
 from manual import vocabulary
 from manual.activations import activation
 from manual.losses import LOSSES, one_hot, reduction_scale

@@ -220,7 +220,7 @@ def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int =
     user's code raises is a failure too, kept with the minimal network it raised on."""
     # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
     # depth costs the jax witness a compilation for the newly registered rule
-    from bpcheck.core.search import hunt  # Hypothesis, likewise
+    from bpcheck.mlp.search import hunt  # Hypothesis, likewise
     from bpcheck.mlp.strategies import problems, specs
     from bpcheck.user.registry import REGISTRY  # the witnesses, torch and jax: only for a check
 
