@@ -9,7 +9,7 @@ import jax
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from bpcheck.runtime import frozen_heap, one_thread
+from bpcheck.core.runtime import frozen_heap, one_thread
 from reference.jax_ref import require_x64
 from tests.example_database import from_environment
 
@@ -49,7 +49,7 @@ multiprocessing.set_start_method("spawn", force=True)
 
 @pytest.fixture(scope="session", autouse=True)
 def run_as_searches_do():
-    """The whole session as ``bpcheck.runtime`` runs a search: NumPy's BLAS and torch on one
+    """The whole session as ``bpcheck.core.runtime`` runs a search: NumPy's BLAS and torch on one
     thread, and the heap frozen once everything is imported and collected."""
     with one_thread(), frozen_heap():
         yield

@@ -1,11 +1,11 @@
 """How arrays are drawn: the cost of a draw, and what shrinking finds, three ways side by side.
 
-``bpcheck.strategies.array`` draws every array from a seed Hypothesis picks (one choice), cut
+``bpcheck.mlp.strategies.array`` draws every array from a seed Hypothesis picks (one choice), cut
 from a larger seeded array so that a smaller shape keeps the values it keeps. The other two
 ways are the ones it replaced: every entry drawn by Hypothesis (``hypothesis.extra.numpy``,
 values shrink too), and entry by entry only for arrays of at most 8 entries (seeded above).
 For each way, in one process: the median time of one MLP problem draw (no check; the ways
-alternate three times), and, over every MLP mutant (``bpcheck.mutants``) hunted at three seeds
+alternate three times), and, over every MLP mutant (``bpcheck.mlp.mutants``) hunted at three seeds
 with 100 examples: how many were caught, after how many networks, the shrunk network's
 Σ sizes + N, how many of its values are not 0 or ±2^k (values Hypothesis shrinks to), the
 hunts' wall time; and, as the subtle case, ``examples/user_rules.py:swish_wrong`` verified
@@ -25,8 +25,8 @@ from hypothesis.extra import numpy as hnp
 from tables import show
 
 from bpcheck import strategies, verify
-from bpcheck.extend import load_user_rule
-from bpcheck.mutants import MUTANTS, hunt_mutant
+from bpcheck.mlp.mutants import MUTANTS, hunt_mutant
+from bpcheck.user.extend import load_user_rule
 
 SEEDS = (0, 1, 2)
 EXAMPLES = 100  # the hunt's budget, as `bpcheck mutants` spends it

@@ -2,9 +2,9 @@
 
 Four problem sets, drawn once: the issue's small CNN (conv2d:8,k3,s1,p1;relu;max_pool2d:k2;
 flatten;dense:10 on 1×8×8, batch 4) at 20 seeds, 40 random networks of
-``bpcheck.stack_strategies.networks`` (float64), a small sequence model (SEQUENCE on 8 tokens,
+``bpcheck.layers.strategies.networks`` (float64), a small sequence model (SEQUENCE on 8 tokens,
 batch 4, the loss at every step with padding) at 10 seeds, and 40 random sequence networks of
-``bpcheck.sequence_strategies.sequence_problems``. Every timed function runs on the same
+``bpcheck.layers.sequence_strategies.sequence_problems``. Every timed function runs on the same
 problems in interleaved rounds; jax's structures are compiled in a warm-up round first (a new
 structure costs 0.2–0.4 s of compilation, measured apart in the last row). Run with
 ``make bench``.
@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 from rounds import interleaved
 from tables import show
 
-from bpcheck.runtime import one_thread
-from bpcheck.sequence_strategies import sequence_problems
-from bpcheck.stack_compare import (
+from bpcheck.core.runtime import one_thread
+from bpcheck.layers.compare import (
     DERIVED,
     OWN_FORWARD_ENTRIES,
     ask_stack_witnesses,
@@ -30,8 +29,9 @@ from bpcheck.stack_compare import (
     differences,
     witness,
 )
-from bpcheck.stack_problem import StackProblem, random_problem
-from bpcheck.stack_strategies import NETWORK_SCALES, networks, stack_problems
+from bpcheck.layers.problem import StackProblem, random_problem
+from bpcheck.layers.sequence_strategies import sequence_problems
+from bpcheck.layers.strategies import NETWORK_SCALES, networks, stack_problems
 from manual import stack_network
 from manual.stack import Stack
 

@@ -1,7 +1,7 @@
 """How sharp are the verdicts? Structural bugs injected into random family members, per dtype.
 
 Each bug is a small named change to the derived rule: the mutation gate's catalogue
-(``bpcheck.mutants``) plus bugs that fire only on some shapes (the penalty missing on one layer,
+(``bpcheck.mlp.mutants``) plus bugs that fire only on some shapes (the penalty missing on one layer,
 a bias gradient summed over the wrong axis when N = 1, σ′ skipped when a hidden layer has one
 unit). For every bug and dtype, random problems of the kind it is defined on are drawn (NumPy
 generator, seed 0; widths 1–8, batch 1–8, weights from the seed program's initialiser, η in
@@ -24,9 +24,10 @@ import numpy as np
 from rich.console import Console
 from tables import show
 
-from bpcheck.compare import DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from bpcheck.datasets import random_data
-from bpcheck.mutants import MUTANTS, Knobs, mutated_directions
+from bpcheck.core.datasets import random_data
+from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE
+from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.mutants import MUTANTS, Knobs, mutated_directions
 from manual import network
 from manual.initialisers import truncated_normal
 from manual.rules import RULES, UpdateRule
@@ -76,7 +77,7 @@ BUGS: dict[str, tuple[Directions, dict]] = {
 
 
 def random_problem(rng: np.random.Generator, dtype: str, options: dict) -> Problem:
-    """A random family member with the given options (those of ``bpcheck.strategies.specs``)."""
+    """A random family member with the given options (those of ``bpcheck.mlp.strategies.specs``)."""
     depth = options.get("depth") or int(rng.integers(2, 5))
     loss = options.get("loss") or str(rng.choice(list(LOSSES)))
     hidden = [name for name, record in ACTIVATIONS.items() if not record.output_only]

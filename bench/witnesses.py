@@ -13,9 +13,9 @@ import numpy as np
 from rounds import interleaved
 from tables import show
 
-from bpcheck.compare import Problem, ask_witnesses, compare_rule
-from bpcheck.datasets import random_data
-from bpcheck.runtime import one_thread
+from bpcheck.core.datasets import random_data
+from bpcheck.core.runtime import one_thread
+from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
 from manual import network
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
@@ -39,7 +39,7 @@ def random_problem(rng: np.random.Generator) -> Problem:
 
 
 def main() -> None:
-    with one_thread():  # as the tests and searches run (bpcheck.runtime)
+    with one_thread():  # as the tests and searches run (bpcheck.core.runtime)
         measure()
 
 

@@ -37,7 +37,7 @@ class Checker:
     def check(self, rule: Any, **pins: Any):
         """The ``CheckReport`` of ``rule`` (``bpcheck.check`` with this run's examples and seed;
         ``pins``: sizes, activations, loss, dtype, examples, seed)."""
-        from bpcheck.checking import check
+        from bpcheck.user.checking import check
         options = {"examples": self.examples, "seed": self.seed} | pins
         return check(rule, **options)
 

@@ -119,10 +119,10 @@ def activations_page() -> str:
 
 def mutants_page() -> str:
     """The deliberately wrong rules ``bpcheck mutants`` hunts."""
-    from bpcheck.layer_mutants import LAYER_MUTANTS
-    from bpcheck.mutants import MUTANTS
+    from bpcheck.layers.mutants import LAYER_MUTANTS
+    from bpcheck.mlp.mutants import MUTANTS
 
-    lines = [HEADER.format(source="bpcheck/mutants.py and bpcheck/layer_mutants.py"), "# Mutants\n\n",
+    lines = [HEADER.format(source="bpcheck/mlp/mutants.py and bpcheck/layers/mutants.py"), "# Mutants\n\n",
              "Deliberately wrong rules: `bpcheck mutants` must catch each, and `bpcheck diagnose` "
              "must name its cause ([how-to](../how-to/diagnose.md)).\n\n## The MLP family\n\n"
              "| mutant | mistake | defined on |\n|---|---|---|\n"]

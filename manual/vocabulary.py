@@ -10,7 +10,7 @@ type. No module special-cases a name by a literal outside this file (a test chec
 
 Conditioning κ (``output_form_condition``, ``condition``) says how much an activation's
 derivative taken from its output, or a loss's gradient, amplifies a relative rounding error
-of that output; bpcheck.tolerances explains where it enters.
+of that output; bpcheck.core.tolerances explains where it enters.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ class Witness:
 
     @property
     def perturbed_gradients(self) -> Callable | None:
-        """Reruns perturbed by 1 ± ρ (``bpcheck.tolerances``), where the witness can measure
+        """Reruns perturbed by 1 ± ρ (``bpcheck.core.tolerances``), where the witness can measure
         that; such a witness's ``gradients`` also compute in another dtype (``dtype=``)."""
         return getattr(self.module, "perturbed_gradients", None)
 
@@ -70,5 +70,5 @@ WITNESSES: dict[str, Witness] = {
 }
 
 #: The witness that reruns itself perturbed, and in the rule's dtype, to measure allowances
-#: (``bpcheck.allowances``); a test checks it is the one with ``perturbed_gradients``.
+#: (``bpcheck.mlp.allowances``); a test checks it is the one with ``perturbed_gradients``.
 SENSITIVITY_WITNESS = "torch"

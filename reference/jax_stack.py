@@ -27,7 +27,7 @@ require_x64()  # jax_ref switches x64 on at import; fail loudly if it did not ta
 
 TITLE = "jax"
 Arrays = dict[str, jax.Array]
-#: kind → a user's jax forward ``f(x, params) → out`` (``bpcheck.user_layer`` registers them)
+#: kind → a user's jax forward ``f(x, params) → out`` (``bpcheck.user.layer`` registers them)
 USER_LAYERS: dict[str, Callable] = {}
 
 
@@ -180,7 +180,7 @@ def _total(t: Arrays, stack: Stack, y: jax.Array, masks: Arrays, code: tuple,
 
 def _code(stack: Stack) -> tuple:
     """The jax_ref functions the stack's activation and loss names stand for now: part of the
-    compile key, so that a name registered anew (``bpcheck.registry``) compiles anew."""
+    compile key, so that a name registered anew (``bpcheck.user.registry``) compiles anew."""
     return (tuple(ACTIVATIONS[layer.activation.partition(":")[0]] for layer in walk(stack.layers)
                   if layer.kind == ACTIVATION), LOSSES[stack.loss],
             tuple(USER_LAYERS[layer.kind] for layer in walk(stack.layers) if layer.kind in USER_LAYERS))

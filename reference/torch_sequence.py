@@ -50,7 +50,7 @@ def inner_preactivations(layer: Layer, x: np.ndarray, params: Params) -> list[tu
     """Inside a recurrent layer or attention, in float64: every activation's input, named by
     the activation — ``("tanh", z)``, ``("sigmoid", z)``, and for attention ``("softmax", S)``
     with S the rows of scores a causal mask leaves whole, one list item per row length — for
-    the allowances' conditioning (``bpcheck.stack_allowances``)."""
+    the allowances' conditioning (``bpcheck.layers.allowances``)."""
     own = {name.partition(".")[2]: torch.tensor(np.asarray(v, np.float64))
            for name, v in params.items() if name.partition(".")[0] == layer.name}
     x = torch.tensor(np.asarray(x, np.float64))

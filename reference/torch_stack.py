@@ -26,7 +26,7 @@ __all__ = ["inner_preactivations"]  # the allowances read it through this module
 
 TITLE = "torch"
 Tensors = dict[str, torch.Tensor]
-#: kind → a user's torch forward ``f(x, params) → out`` (``bpcheck.user_layer`` registers them)
+#: kind → a user's torch forward ``f(x, params) → out`` (``bpcheck.user.layer`` registers them)
 USER_LAYERS: dict[str, Callable] = {}
 
 
@@ -141,7 +141,7 @@ def perturbed_gradients(stack: Stack, params: Params, x: np.ndarray, y: np.ndarr
     """∂L/∂θ and ∂L/∂x in float64, ``runs`` times, with every parameter, input, float target and
     layer output, and in the backward pass the gradient flowing into every layer output,
     multiplied by 1 ± ρ (independent random signs per entry): the backward-error model of
-    rounding each stored value (``bpcheck.tolerances``). With ``buffers``, each run also holds
+    rounding each stored value (``bpcheck.core.tolerances``). With ``buffers``, each run also holds
     the running statistics ``F.batch_norm`` leaves after it."""
     rng = np.random.default_rng(seed)
 

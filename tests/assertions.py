@@ -8,7 +8,8 @@ import io
 from collections.abc import Iterable
 
 from bpcheck.cli import main
-from bpcheck.compare import Problem, Row
+from bpcheck.core.compare import Row
+from bpcheck.mlp.compare import Problem
 
 
 def describe_problem(problem: Problem) -> str:

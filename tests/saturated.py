@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from bpcheck.problem import Problem
-from bpcheck.strategies import problems, specs
+from bpcheck.mlp.problem import Problem
+from bpcheck.mlp.strategies import problems, specs
 
 
 def saturated(problem: Problem, unit: int, z: float) -> Problem:

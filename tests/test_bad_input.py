@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from bpcheck.compare import Problem
-from bpcheck.strategies import problems
+from bpcheck.mlp.compare import Problem
+from bpcheck.mlp.strategies import problems
 from manual import network, optim
 from manual.network import Overflow
 from manual.rules import RULES

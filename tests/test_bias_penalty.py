@@ -14,12 +14,13 @@ import pytest
 from hypothesis import assume, find, given, note, settings
 from hypothesis import strategies as st
 
-from bpcheck import diagnose as diagnosis
 from bpcheck.cli.render import describe_problem as render_problem
-from bpcheck.compare import AGREES, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from bpcheck.datasets import random_data
-from bpcheck.mutants import MUTANTS, Knobs, mutated_directions
-from bpcheck.strategies import away_from_kinks, problems, specs
+from bpcheck.core.datasets import random_data
+from bpcheck.core.verdicts import AGREES, INCONCLUSIVE
+from bpcheck.mlp import diagnose as diagnosis
+from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.mutants import MUTANTS, Knobs, mutated_directions
+from bpcheck.mlp.strategies import away_from_kinks, problems, specs
 from manual import network
 from manual.initialisers import truncated_normal
 from manual.rules import RULES

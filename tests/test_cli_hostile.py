@@ -17,8 +17,8 @@ from rich.console import Console
 from bpcheck.cli.progress import progress
 from bpcheck.cli.train import curves_table
 from bpcheck.cli.verify import _seconds
-from bpcheck.stack_compare import DERIVED, compare_stack
-from bpcheck.stack_problem import random_problem
+from bpcheck.layers.compare import DERIVED, compare_stack
+from bpcheck.layers.problem import random_problem
 from manual.stack import Stack
 from tests.user_run import run_user
 

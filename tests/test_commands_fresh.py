@@ -101,7 +101,7 @@ def test_a_command_run_from_a_fresh_shell(argv, code, line, cache, activations, 
 def test_the_layer_catalogue_is_hunted_whole_and_its_names_can_be_copied(cache, tmp_path):
     """Every layer mutant caught; each name printed whole (a user copies it into ``bpcheck
     diagnose``; the table folded them mid-word) and, without a terminal, no progress bar."""
-    from bpcheck.layer_mutants import LAYER_MUTANTS
+    from bpcheck.layers.mutants import LAYER_MUTANTS
 
     result = run(["mutants", "--network", "--examples", "1"], tmp_path, cache)
     assert result.returncode == EXIT_AGREES, result.stdout + result.stderr

@@ -15,8 +15,10 @@ import torch
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
-from bpcheck.compare import INCONCLUSIVE, ask_witnesses, compare_rule, compare_witnesses
-from bpcheck.strategies import away_from_kinks, problems, seed_program_specs, specs
+from bpcheck.core.compare import compare_witnesses
+from bpcheck.core.verdicts import INCONCLUSIVE
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
+from bpcheck.mlp.strategies import away_from_kinks, problems, seed_program_specs, specs
 from manual import network
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, LOSSES
@@ -34,7 +36,7 @@ def derived_rows(problem, witnesses, quantities):
     note(describe_problem(problem))
     report = compare_rule(RULES["derived"], problem, truth)
     rows = [row for row in report.rows if row.witness in witnesses and row.quantity in quantities
-            and row.verdict != INCONCLUSIVE]  # the verdicts' own definition (bpcheck.tolerances)
+            and row.verdict != INCONCLUSIVE]  # the verdicts' own definition (bpcheck.core.tolerances)
     assume(rows)
     return rows
 

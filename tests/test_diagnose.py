@@ -7,12 +7,12 @@ import inspect
 import numpy as np
 import pytest
 
-from bpcheck import diagnose as diagnosis
-from bpcheck import variants
-from bpcheck.compare import Problem
-from bpcheck.datasets import random_data
-from bpcheck.mutants import MUTANTS
-from bpcheck.tolerances import INFORMATIVE, gradient_tolerance
+from bpcheck.core.datasets import random_data
+from bpcheck.core.tolerances import INFORMATIVE, gradient_tolerance
+from bpcheck.mlp import diagnose as diagnosis
+from bpcheck.mlp import variants
+from bpcheck.mlp.compare import Problem
+from bpcheck.mlp.mutants import MUTANTS
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec

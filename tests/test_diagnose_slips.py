@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from bpcheck import check
-from bpcheck import diagnose as diagnosis
-from bpcheck.compare import DIFFERS, Problem, ask_witnesses, compare_rule
-from bpcheck.datasets import random_data
-from bpcheck.metrics import discrepancy
-from bpcheck.notebook import as_text
-from bpcheck.variants import Variant, variant_gradients
+from bpcheck.core.datasets import random_data
+from bpcheck.core.metrics import discrepancy
+from bpcheck.core.verdicts import DIFFERS
+from bpcheck.mlp import diagnose as diagnosis
+from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.variants import Variant, variant_gradients
+from bpcheck.user.notebook import as_text
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec

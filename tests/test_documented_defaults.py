@@ -10,8 +10,8 @@ import pytest
 
 from bpcheck.cli import train
 from bpcheck.cli.options import build_parser
-from bpcheck.stack_compare import DERIVED
-from bpcheck.stack_problem import random_problem
+from bpcheck.layers.compare import DERIVED
+from bpcheck.layers.problem import random_problem
 from manual import stack_network
 from manual.stack import Stack, param_shapes
 

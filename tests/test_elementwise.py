@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from bpcheck import UserActivation, check
-from bpcheck.elementwise import Mismatch, activation_mismatches, distinct, grid, undeclared_kinks
-from bpcheck.guards import guarded
-from bpcheck.strategies import KINK_MARGIN_ABSOLUTE
-from bpcheck.verdicts import AGREES, NOT_VERIFIED, RAISED, WRONG
+from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WRONG
+from bpcheck.mlp.strategies import KINK_MARGIN_ABSOLUTE
+from bpcheck.user.elementwise import Mismatch, activation_mismatches, distinct, grid, undeclared_kinks
+from bpcheck.user.guards import guarded
 
 
 def softsign(z):

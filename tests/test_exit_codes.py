@@ -8,11 +8,11 @@ import types
 
 import pytest
 
-import bpcheck.diagnose
-import bpcheck.optimizers
+import bpcheck.mlp.diagnose
+import bpcheck.mlp.optimizers
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG, worst
 from bpcheck.cli.verify import exit_code as verify_exit_code
-from bpcheck.verdicts import (
+from bpcheck.core.verdicts import (
     AGREES,
     DIFFERS,
     FAILED,
@@ -54,15 +54,15 @@ def test_every_verdict_word_has_one_code_and_no_other_word_has_one():
 def test_optim_exits_one_when_a_difference_is_unexplained(monkeypatch):
     row = {"optimizer": "sgd", "differences": "none", "torch_vs_optax": 1e-7, "manual_torch_vs_torch": 0.0,
            "manual_switched_vs_optax": 1e-7, "rounding": 1e-16, "explained": False}
-    monkeypatch.setattr(bpcheck.optimizers, "convention_table", lambda steps, seed: [row])
+    monkeypatch.setattr(bpcheck.mlp.optimizers, "convention_table", lambda steps, seed: [row])
     assert "some difference is not explained" in run_cli(["optim", "--steps", "2"], EXIT_WRONG)
 
 
 def test_an_optimizer_check_no_framework_can_judge_exits_three_without_a_traceback(monkeypatch):
     def uninformative(*args):
-        raise bpcheck.optimizers.Uninformative("rounding decides this trajectory")
+        raise bpcheck.mlp.optimizers.Uninformative("rounding decides this trajectory")
 
-    monkeypatch.setattr(bpcheck.optimizers, "compare_training", uninformative)
+    monkeypatch.setattr(bpcheck.mlp.optimizers, "compare_training", uninformative)
     out = run_cli(["--optimizer", "sgd", "--steps", "2", "--rules", "derived"], EXIT_INCONCLUSIVE)
     assert "sgd: inconclusive against torch: rounding decides this trajectory" in out
     assert "sgd: inconclusive against optax: rounding decides this trajectory" in out
@@ -70,5 +70,5 @@ def test_an_optimizer_check_no_framework_can_judge_exits_three_without_a_traceba
 
 def test_diagnose_exits_one_when_nothing_in_the_panel_explains_a_parameter(monkeypatch):
     unexplained = types.SimpleNamespace(parameter="W1", hypotheses=(), factor=1.0, residual=0.5)
-    monkeypatch.setattr(bpcheck.diagnose, "diagnose", lambda directions, problem: [unexplained])
+    monkeypatch.setattr(bpcheck.mlp.diagnose, "diagnose", lambda directions, problem: [unexplained])
     assert "nothing in the panel" in run_cli(["diagnose", "sign-flip"], EXIT_WRONG)

@@ -19,16 +19,17 @@ import torch
 from scipy.special import expit
 
 from bpcheck import Conventions, UserRule, check
-from bpcheck.compare import Problem, ask_witnesses, compare_all, compare_rule
-from bpcheck.extend import UserActivation, UserLoss
-from bpcheck.guards import guarded
-from bpcheck.search import UserCodeError, hunt
-from bpcheck.stack_compare import DERIVED, ask_stack_witnesses, compare_stack, compare_stack_rule
-from bpcheck.stack_problem import StackProblem, random_problem
-from bpcheck.strategies import problems, specs
-from bpcheck.user_code import TimeLimitExceeded, check_time_limit, limited, time_limit
-from bpcheck.user_layer import UserLayer, UserLayerError
-from bpcheck.verdicts import RAISED
+from bpcheck.core.search import UserCodeError
+from bpcheck.core.user_code import TimeLimitExceeded, check_time_limit, limited, time_limit
+from bpcheck.core.verdicts import RAISED
+from bpcheck.layers.compare import DERIVED, ask_stack_witnesses, compare_stack, compare_stack_rule
+from bpcheck.layers.problem import StackProblem, random_problem
+from bpcheck.mlp.compare import Problem, ask_witnesses, compare_all, compare_rule
+from bpcheck.mlp.search import hunt
+from bpcheck.mlp.strategies import problems, specs
+from bpcheck.user.extend import UserActivation, UserLoss
+from bpcheck.user.guards import guarded
+from bpcheck.user.layer import UserLayer, UserLayerError
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec

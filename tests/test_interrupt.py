@@ -64,7 +64,7 @@ def test_the_interrupt_handler_is_the_command_lines(monkeypatch, capsys):
 
 
 #: An activation whose value sends this process SIGINT when jax's pure_callback runs it (the
-#: anchored jax witness, ``bpcheck.precision.anchored_jax``): Ctrl-C arriving inside foreign
+#: anchored jax witness, ``bpcheck.user.precision.anchored_jax``): Ctrl-C arriving inside foreign
 #: code's callback, where a KeyboardInterrupt was logged by jax, turned into an XLA error and
 #: reported as RAISED (exit 1).
 INTERRUPTED_IN_A_CALLBACK = '''

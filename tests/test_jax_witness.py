@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpcheck.compare import ask_witnesses
-from bpcheck.strategies import problems, specs
+from bpcheck.mlp.compare import ask_witnesses
+from bpcheck.mlp.strategies import problems, specs
 from manual.spec import LOSSES, Spec, param_shapes, takes_probabilities, target_kind
 from reference import jax_ref, torch_ref
 from reference.flat import flattened

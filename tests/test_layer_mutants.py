@@ -12,11 +12,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import manual.layers
-from bpcheck.layer_diagnose import NEARBY, diagnose_layers
-from bpcheck.layer_mutants import LAYER_MUTANTS, MUTANT_KINDS, changes_something
-from bpcheck.sequence_strategies import layer_problems
-from bpcheck.stack_compare import DERIVED, OWN_FORWARD, compare_stack
-from bpcheck.stack_problem import random_problem
+from bpcheck.layers.compare import DERIVED, OWN_FORWARD, compare_stack
+from bpcheck.layers.diagnose import NEARBY, diagnose_layers
+from bpcheck.layers.mutants import LAYER_MUTANTS, MUTANT_KINDS, changes_something
+from bpcheck.layers.problem import random_problem
+from bpcheck.layers.sequence_strategies import layer_problems
 from manual.stack import Stack
 
 #: What the diagnosis must say of each mutant: words of the nearby layer that explains it.
@@ -53,7 +53,7 @@ def test_every_mutant_has_a_cause_the_panel_can_name():
 def test_manual_layers_hold_no_mutant_switch():
     """manual/ holds the derivations only: no function of manual.layers takes a switch (a
     parameter defaulting to True or False) that turns a mistake on; the mutants swap whole
-    functions (``bpcheck.layer_mutants``)."""
+    functions (``bpcheck.layers.mutants``)."""
     switches = []
     for info in pkgutil.iter_modules(manual.layers.__path__):
         module = importlib.import_module(f"manual.layers.{info.name}")

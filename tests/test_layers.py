@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpcheck.stack_compare import DERIVED, compare_stack
-from bpcheck.stack_problem import StackProblem, random_problem
-from bpcheck.stack_strategies import ALONE, NETWORK_SCALES, networks, single_layer_problems, stack_problems
+from bpcheck.layers.compare import DERIVED, compare_stack
+from bpcheck.layers.problem import StackProblem, random_problem
+from bpcheck.layers.strategies import ALONE, NETWORK_SCALES, networks, single_layer_problems, stack_problems
 from manual import stack_network
 from manual.spec import ACTIVATIONS, LOSSES, parse_activation
 from manual.stack import Stack, param_shapes
@@ -125,7 +125,7 @@ def test_a_saturated_network_is_inconclusive_where_the_truth_underflowed_and_nam
 def test_a_mistake_after_a_saturated_layer_is_still_found():
     """The saturated tanh widens the allowances of the layers before it only: batch norm's
     mistake, after it, still differs, on dense1's parameters."""
-    from bpcheck.layer_mutants import LAYER_MUTANTS
+    from bpcheck.layers.mutants import LAYER_MUTANTS
 
     stack = Stack("conv2d:2,k3,p1;tanh;flatten;dense:4;batch_norm;relu;dense:3", (1, 4, 4))
     problem = random_problem(stack, 4, seed=0, scale=100.0)
@@ -209,8 +209,8 @@ def test_the_derived_rule_is_registered_as_correct():
 @given(data=st.data())
 def test_an_mlp_spec_is_the_short_form_of_its_dense_layers(data):
     """The MLP family's derived rule and the layers' give the same gradients on the same numbers."""
-    from bpcheck.strategies import problems as mlp_problems
-    from bpcheck.strategies import specs
+    from bpcheck.mlp.strategies import problems as mlp_problems
+    from bpcheck.mlp.strategies import specs
     from manual import network
     from manual.stack import from_spec, from_spec_arrays
 

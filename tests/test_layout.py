@@ -1,4 +1,5 @@
-"""The package's shape: the engine returns data and never renders; `import bpcheck` stays light."""
+"""The package's shape: a family-blind core, the families side by side, the user's side above them,
+the commands on top; the engine returns data and never renders; `import bpcheck` stays light."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINE = sorted(p for p in (ROOT / "bpcheck").glob("*.py") if p.name != "__main__.py")  # the command
+PACKAGE = ROOT / "bpcheck"
+ENGINE = sorted(p for p in PACKAGE.rglob("*.py")
+                if p.name != "__main__.py" and p.relative_to(PACKAGE).parts[0] != "cli")  # the command
 RENDERING = ("argparse", "rich", "matplotlib")
 
 
@@ -31,13 +34,40 @@ def test_the_engine_exists():
     assert len(ENGINE) >= 10, [p.name for p in ENGINE]
 
 
-@pytest.mark.parametrize("path", ENGINE, ids=lambda p: p.name)
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+#: Each layer of the package and what it may import of bpcheck: down only, never sideways
+#: between the families, never back up.
+LAYERS = {"core": {"core"}, "mlp": {"core", "mlp"}, "layers": {"core", "layers"},
+          "user": {"core", "mlp", "layers", "user"}}
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_each_package_imports_only_the_layers_below_it(layer):
+    for path in sorted((PACKAGE / layer).glob("*.py")):
+        reached = {m.split(".")[1] for m in imported_modules(path) if m.startswith("bpcheck.")}
+        above = sorted(reached - LAYERS[layer])
+        assert not above, f"{module_name(path)} imports bpcheck.{above}"
+
+
+def test_the_families_share_their_file_names_and_few_modules_sit_flat():
+    """The MLP family and networks of layers each provide their problem, allowances, comparison,
+    strategies, diagnosis, mutants and training under the same names."""
+    shared = {"problem", "allowances", "compare", "strategies", "diagnose", "mutants", "train"}
+    for family in ("mlp", "layers"):
+        assert shared <= {p.stem for p in (PACKAGE / family).glob("*.py")}, family
+    assert len(list(PACKAGE.glob("*.py"))) <= 12
+
+
+@pytest.mark.parametrize("path", ENGINE, ids=module_name)
 def test_no_engine_module_imports_argparse_rich_or_matplotlib(path):
     rendering = {m for m in imported_modules(path) if m.split(".")[0] in RENDERING}
     assert not rendering, f"{path.name} imports {sorted(rendering)}: that belongs in bpcheck/cli/"
 
 
-@pytest.mark.parametrize("path", ENGINE, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", ENGINE, ids=module_name)
 def test_no_engine_module_imports_the_command_line(path):
     commands = {m for m in imported_modules(path) if m.startswith("bpcheck.cli")}
     assert not commands, f"{path.name} imports {sorted(commands)}"
@@ -59,7 +89,7 @@ def test_every_public_name_resolves_to_what_it_names():
     import bpcheck
 
     for path in ENGINE:
-        importlib.import_module(f"bpcheck.{path.stem}")
+        importlib.import_module(module_name(path))
     for name in bpcheck.__all__:
         value = getattr(bpcheck, name)
         assert value is not None and not isinstance(value, types.ModuleType), name

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpcheck.mutants import MUTANTS, Knobs, hunt_mutant, mutated_directions
-from bpcheck.strategies import problems, specs
+from bpcheck.mlp.mutants import MUTANTS, Knobs, hunt_mutant, mutated_directions
+from bpcheck.mlp.strategies import problems, specs
 from manual import network
 from manual.rules import RULES
 

@@ -44,10 +44,10 @@ def test_each_name_is_defined_by_one_module_at_most():
                     where[name].append(str(path.relative_to(ROOT)))
     assert {name: paths for name, paths in where.items() if len(paths) > 1} == {}
     assert where["Params"] == ["manual/spec.py"]
-    assert where["NOT_VERIFIED"] == where["WITNESSES_DIFFER"] == ["bpcheck/verdicts.py"]
+    assert where["NOT_VERIFIED"] == where["WITNESSES_DIFFER"] == ["bpcheck/core/verdicts.py"]
     assert where["PASSED"] == where["UNCHECKED"] == []  # AGREES and NOT_VERIFIED for every kind
     # the formulas both families share, once, over plain numbers; what differs, named apart
-    assert where["rounding_steps"] == where["underflow_floor"] == ["bpcheck/tolerances.py"]
+    assert where["rounding_steps"] == where["underflow_floor"] == ["bpcheck/core/tolerances.py"]
     assert where["conditioning"] == where["saturated_paths"] == []
     assert where["Array"] == ["manual/vocabulary.py"] and where["MAX_BATCH"] == []
     assert where["EXIT_INCONCLUSIVE"] == ["bpcheck/cli/exits.py"]
@@ -64,8 +64,7 @@ def _top_level_strings(path: Path) -> Iterator[str]:
 def test_the_verdict_words_are_written_by_one_module():
     """A rule's, an activation's, a loss's and a layer's verdicts are one vocabulary: no other
     module binds a verdict word of its own (a layer's unverified check once read "UNCHECKED")."""
-    from bpcheck import verdicts
-
+    from bpcheck.core import verdicts
     words = {verdicts.AGREES, verdicts.DIFFERS, verdicts.WRONG, verdicts.RAISED,
              verdicts.WITNESSES_DIFFER, verdicts.INCONCLUSIVE, verdicts.NOT_VERIFIED, "UNCHECKED"}
     elsewhere = {str(path.relative_to(ROOT)): sorted(words & set(_top_level_strings(path)))
@@ -78,7 +77,7 @@ def test_an_unverified_layer_says_not_verified_and_exits_three():
     from collections import Counter
 
     from bpcheck.cli.verify import exit_code
-    from bpcheck.layer_check import LayerReport
+    from bpcheck.user.layer_check import LayerReport
 
     report = LayerReport("flat", verdict="NOT VERIFIED", discarded=Counter({"saturated": 3}))
     assert report.message == "flat: NOT VERIFIED — no network could be checked (3 saturated)"
@@ -87,6 +86,5 @@ def test_an_unverified_layer_says_not_verified_and_exits_three():
 
 def test_the_public_strategy_of_problems_is_the_mlps():
     import bpcheck
-    from bpcheck import strategies
-
+    from bpcheck.mlp import strategies
     assert bpcheck.problems is strategies.problems

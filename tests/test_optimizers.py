@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, assume, example, find, given, reject, settings
 from hypothesis import strategies as st
 
-from bpcheck.compare import Problem
-from bpcheck.optimizer_strategies import optimizer_hyperparameters, optimizer_problems
-from bpcheck.optimizers import (
+from bpcheck.mlp.compare import Problem
+from bpcheck.mlp.optimizer_strategies import optimizer_hyperparameters, optimizer_problems
+from bpcheck.mlp.optimizers import (
     FRAMEWORKS,
     Uninformative,
     compare_training,
@@ -20,7 +20,7 @@ from bpcheck.optimizers import (
     fixed_gradients,
     in_convention,
 )
-from bpcheck.strategies import away_from_kinks, problems, specs
+from bpcheck.mlp.strategies import away_from_kinks, problems, specs
 from manual import optim
 from manual.spec import Spec
 from reference.optim_ref import NotExpressible, optax_transformation, torch_optimizer

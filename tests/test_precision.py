@@ -1,4 +1,4 @@
-"""Correct formulas that round differently are not wrong (``bpcheck.precision``): textbook
+"""Correct formulas that round differently are not wrong (``bpcheck.user.precision``): textbook
 activations with cancellation in their intermediates agree inside networks and earn a precision
 note on the grid; GELU verifies in its tanh and erf forms; a derivative off by 1e−4 is still
 WRONG, and placed where it is off; finite differences do not decide alone where their steps
@@ -17,13 +17,13 @@ import torch.nn.functional as F
 from scipy.special import erf
 
 from bpcheck import UserActivation, check
-from bpcheck.compare import ask_witnesses, compare_rule
-from bpcheck.elementwise import grid_findings
-from bpcheck.guards import guarded
-from bpcheck.precision import Scale, anchor, value_allowance
-from bpcheck.problem import Problem
-from bpcheck.registry import REGISTRY
-from bpcheck.verdicts import AGREES, DIFFERS, NOT_VERIFIED, WRONG
+from bpcheck.core.verdicts import AGREES, DIFFERS, NOT_VERIFIED, WRONG
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
+from bpcheck.mlp.problem import Problem
+from bpcheck.user.elementwise import grid_findings
+from bpcheck.user.guards import guarded
+from bpcheck.user.precision import Scale, anchor, value_allowance
+from bpcheck.user.registry import REGISTRY
 from manual.rules import RULES
 from manual.spec import Spec
 

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bpcheck.strategies import KINK_MARGIN_ABSOLUTE, activation_names, bounded
-from bpcheck.tolerances import SAFETY, unit_roundoff
+from bpcheck.core.tolerances import SAFETY, unit_roundoff
+from bpcheck.mlp.strategies import KINK_MARGIN_ABSOLUTE, activation_names, bounded
 from manual import spec as vocabulary
 from manual.activations import ACTIVATIONS, activation
 from manual.losses import LOSSES, one_hot
@@ -44,7 +44,7 @@ def test_the_sensitivity_witness_is_the_one_that_reruns_itself_perturbed():
 
 
 def test_naming_the_witnesses_imports_neither_torch_nor_jax():
-    code = "import sys, reference, bpcheck.compare; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    code = "import sys, reference, bpcheck.mlp.compare; print(sorted({'torch', 'jax'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -97,7 +97,7 @@ def test_activation_value_and_vjp_match_torch_autograd_and_jax_grad(name, data, 
     for other in (torch_value.detach().numpy().T, np.asarray(jax_value)):
         assert np.all(np.abs(a - other) <= value_tol), name
     ours = manual.vjp(z, a, upstream)
-    # frameworks take σ′ from the output, which loses digits near saturation (bpcheck.tolerances)
+    # frameworks take σ′ from the output, which loses digits near saturation (bpcheck.core.tolerances)
     scale = np.abs(upstream) * 2 * np.maximum(1, np.abs(a)) + np.abs(ours)
     # plus an underflow floor: XLA flushes subnormal results to zero
     allowed = SAFETY * U64 * (4 + np.max(condition)) * np.max(scale) + SAFETY * np.finfo(float).tiny

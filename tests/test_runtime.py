@@ -1,4 +1,4 @@
-"""``bpcheck.runtime``: one thread for BLAS and torch, a frozen heap; each restored after."""
+"""``bpcheck.core.runtime``: one thread for BLAS and torch, a frozen heap; each restored after."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from bpcheck.runtime import frozen_heap, one_thread
+from bpcheck.core.runtime import frozen_heap, one_thread
 
 
 def blas_threads() -> list[int]:

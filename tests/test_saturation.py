@@ -1,5 +1,5 @@
-"""One saturated unit bounds its own rounding (``bpcheck.allowances.saturated_paths_bound``,
-``bpcheck.stack_allowances.saturated_paths_traced``): a sign flip on a network with a unit at
+"""One saturated unit bounds its own rounding (``bpcheck.mlp.allowances.saturated_paths_bound``,
+``bpcheck.layers.allowances.saturated_paths_traced``): a sign flip on a network with a unit at
 |z| = 15–60 differs, the derived rule is no false alarm there, and every inconclusive
 verdict names its reason."""
 
@@ -12,13 +12,14 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from bpcheck.mutants import MUTANTS
-from bpcheck.stack_compare import DERIVED, StackRule, compare_stack
-from bpcheck.stack_problem import random_problem
-from bpcheck.stack_strategies import networks, stack_problems
-from bpcheck.strategies import problems, specs
-from bpcheck.tolerances import OUTPUT_FORM_LIMIT, unit_roundoff
+from bpcheck.core.tolerances import OUTPUT_FORM_LIMIT, unit_roundoff
+from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
+from bpcheck.layers.compare import DERIVED, StackRule, compare_stack
+from bpcheck.layers.problem import random_problem
+from bpcheck.layers.strategies import networks, stack_problems
+from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.mutants import MUTANTS
+from bpcheck.mlp.strategies import problems, specs
 from manual import activations
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS, Spec
@@ -133,7 +134,7 @@ def test_a_sign_flip_on_a_network_of_layers_with_one_saturated_unit_differs(dtyp
 def test_the_issue_example_in_float32_names_its_reason():
     """The issue's example: inconclusive with an empty reason before (its allowance, 5e−2 of the
     gradient, is wider than 1e−3); now the reason names the parameters and their allowance."""
-    from bpcheck.stack_problem import random_problem as draw
+    from bpcheck.layers.problem import random_problem as draw
     stack = Stack("conv2d:2,k2,s2;relu;max_pool2d:k2;layer_norm;flatten;dense:4", (1, 5, 4),
                   loss="softmax-ce-labels", reduction="sum", dtype="float32")
     reasons = []

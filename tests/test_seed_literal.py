@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from bpcheck.compare import INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from bpcheck.strategies import away_from_kinks, problems, seed_program_specs
-from bpcheck.tolerances import gradient_allowance, magnitudes
+from bpcheck.core.tolerances import gradient_allowance, magnitudes
+from bpcheck.core.verdicts import INCONCLUSIVE
+from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.strategies import away_from_kinks, problems, seed_program_specs
 from manual import network
 from manual.activations import sigmoid
 from manual.rules import RULES

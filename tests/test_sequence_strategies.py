@@ -8,7 +8,7 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from bpcheck.sequence_strategies import (
+from bpcheck.layers.sequence_strategies import (
     MAX_FEATURES,
     MAX_STEPS,
     MAX_VOCAB,
@@ -16,7 +16,7 @@ from bpcheck.sequence_strategies import (
     sequence_networks,
     sequence_problems,
 )
-from bpcheck.stack_strategies import KINK_MARGIN_RELATIVE, MAX_STACK_BATCH
+from bpcheck.layers.strategies import KINK_MARGIN_RELATIVE, MAX_STACK_BATCH
 from manual.spec import ACTIVATIONS, parse_activation
 from manual.stack import SEQUENCE_KINDS, walk
 from reference import torch_stack

@@ -10,9 +10,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpcheck.sequence_strategies import sequence_layer_problems, sequence_problems
-from bpcheck.stack_compare import DERIVED, compare_stack
-from bpcheck.stack_problem import random_problem
+from bpcheck.layers.compare import DERIVED, compare_stack
+from bpcheck.layers.problem import random_problem
+from bpcheck.layers.sequence_strategies import sequence_layer_problems, sequence_problems
 from manual import stack_network
 from manual.stack import SEQUENCE_KINDS, Stack, param_shapes
 from manual.stack_text import describe_layers, parse_layers
@@ -182,7 +182,7 @@ def test_a_saturated_gate_is_inconclusive_and_names_the_layer():
 def test_attention_on_one_step_leaves_its_scores_unsettled_and_says_why():
     """softmax over one key ≡ 1: W_q, b_q, W_k have gradient 0 whatever the rule; a mistake on
     the scores' path cannot show, so the verdict is inconclusive, not agrees."""
-    from bpcheck.layer_mutants import LAYER_MUTANTS
+    from bpcheck.layers.mutants import LAYER_MUTANTS
 
     problem = random_problem(Stack("attention:h1;flatten;dense:2", (1, 2)), 3, seed=0)
     derived, diagonal = compare_stack(problem, [DERIVED, LAYER_MUTANTS["softmax_diagonal"]])[0]

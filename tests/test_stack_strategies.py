@@ -12,7 +12,7 @@ import torch
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-from bpcheck.stack_strategies import (
+from bpcheck.layers.strategies import (
     ALONE,
     KINK_MARGIN_RELATIVE,
     MAX_SIDE,

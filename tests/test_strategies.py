@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpcheck.strategies import (
+from bpcheck.core.tolerances import unit_roundoff
+from bpcheck.mlp.strategies import (
     INPUT_BOUND,
     KINK_MARGIN_ABSOLUTE,
     MAX_HIDDEN_LAYERS,
@@ -19,7 +20,6 @@ from bpcheck.strategies import (
     specs,
     weight_bound,
 )
-from bpcheck.tolerances import unit_roundoff
 from manual.spec import ACTIVATIONS, LOSSES, Spec, check_problem, parse_activation, target_kind
 from tests.assertions import describe_problem
 
@@ -111,6 +111,6 @@ def test_clear_of_kinks_leaves_a_float32_bias_at_its_bound_and_moves_a_unit_on_t
 def test_clear_of_kinks_handles_many_declared_kinks_in_memory_linear_in_their_number():
     kinks = np.sort(np.random.default_rng(0).uniform(-3, 3, 500))
     values = np.linspace(-4, 4, 1001)
-    from bpcheck.strategies import _distance_to
+    from bpcheck.mlp.strategies import _distance_to
 
     assert np.array_equal(_distance_to(kinks, values), np.min(np.abs(values[:, None] - kinks), axis=1))

@@ -10,8 +10,8 @@ import numpy as np
 from matplotlib.image import imread
 
 from bpcheck.cli.plots import PLOT_DPI, PLOT_SIZE
-from bpcheck.datasets import bundled_iris, load, split
-from bpcheck.train import seed_program_spec, train_curve
+from bpcheck.core.datasets import bundled_iris, load, split
+from bpcheck.mlp.train import seed_program_spec, train_curve
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec

@@ -1,4 +1,4 @@
-"""Training a network of layers (``bpcheck.train_layers``, ``bpcheck train --network``): loss
+"""Training a network of layers (``bpcheck.layers.train``, ``bpcheck train --network``): loss
 goes down, mutants differ, every rule starts from the same weights in the same order."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from bpcheck.datasets import Split, split
-from bpcheck.layer_mutants import LAYER_MUTANTS
-from bpcheck.stack_compare import DERIVED
-from bpcheck.train_layers import (
+from bpcheck.core.datasets import Split, split
+from bpcheck.layers.compare import DERIVED
+from bpcheck.layers.mutants import LAYER_MUTANTS
+from bpcheck.layers.train import (
     digits_stack,
     dropout_masks,
     evaluate,

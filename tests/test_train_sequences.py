@@ -1,4 +1,4 @@
-"""Sequence models on generated tasks (``bpcheck.train_sequences``, ``bpcheck train --task``):
+"""Sequence models on generated tasks (``bpcheck.layers.train_sequences``, ``bpcheck train --task``):
 the tasks are what they say, the derived rule learns them, a mutant trains differently, and the
 same seed gives the same curves."""
 
@@ -13,10 +13,10 @@ import pytest
 from matplotlib.image import imread
 
 from bpcheck.cli.train import parse
-from bpcheck.layer_mutants import LAYER_MUTANTS
-from bpcheck.stack_compare import DERIVED
-from bpcheck.train_layers import DIGITS_CNN, batch_masks, evaluate, initial_weights, untouched_by
-from bpcheck.train_sequences import (
+from bpcheck.layers.compare import DERIVED
+from bpcheck.layers.mutants import LAYER_MUTANTS
+from bpcheck.layers.train import DIGITS_CNN, batch_masks, evaluate, initial_weights, untouched_by
+from bpcheck.layers.train_sequences import (
     TASKS,
     generate,
     misfit,
@@ -203,7 +203,7 @@ def test_bad_task_options_exit_two_naming_the_option(argv, message, tmp_path):
 def test_the_plot_tells_any_number_of_rules_apart(tmp_path):
     """Four line styles, then markers: six rules plot (a fifth rule once had no style)."""
     from bpcheck.cli.plots import plot_curves
-    from bpcheck.train import Curve
+    from bpcheck.core.training import Curve
 
     curves = [Curve("parity", f"rule{i}", 0.1, [1.0, 0.5], [0.5, 0.9], [0.5, 0.8]) for i in range(6)]
     path = plot_curves(curves, "parity", tmp_path / "parity.png")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from bpcheck import UserLayer, check, check_layer
-from bpcheck.stack_strategies import KINK_MARGIN_RELATIVE
-from bpcheck.verdicts import RAISED, WITNESSES_DIFFER
+from bpcheck.core.verdicts import RAISED, WITNESSES_DIFFER
+from bpcheck.layers.strategies import KINK_MARGIN_RELATIVE
 from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack_network import PAIRS
 from tests.assertions import run_cli

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from bpcheck import check_layer
-from bpcheck.compare import DIFFERS, INCONCLUSIVE
-from bpcheck.layer_check import SATURATED_DRAW, LayerReport
-from bpcheck.layer_probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
-from bpcheck.stack_compare import StackRule
-from bpcheck.stack_problem import StackProblem
-from bpcheck.user_layer import UserLayer, registered
+from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE
+from bpcheck.layers.compare import StackRule
+from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
+from bpcheck.layers.problem import StackProblem
+from bpcheck.user.layer import UserLayer, registered
+from bpcheck.user.layer_check import SATURATED_DRAW, LayerReport
 from manual import stack_network
 from manual.stack import Stack
 
@@ -150,9 +150,10 @@ def test_the_forwards_gap_is_measured_where_the_witnesses_judge():
 
 
 def test_a_difference_is_not_blamed_on_the_forwards_when_they_agree():
-    from bpcheck.compare import AGREES, Row, RuleReport
-    from bpcheck.metrics import discrepancy
-    from bpcheck.stack_compare import OWN_FORWARD
+    from bpcheck.core.compare import Row, RuleReport
+    from bpcheck.core.metrics import discrepancy
+    from bpcheck.core.verdicts import AGREES
+    from bpcheck.layers.compare import OWN_FORWARD
 
     def row(witness, verdict):
         return Row("r", "gradient", "dense1.b", (1,), witness, discrepancy(np.ones(1), np.ones(1)), 1e-12,

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bpcheck import Conventions, UserRule, check
-from bpcheck.conventions import BIASES, DATA, PARAMS_SHORTHANDS, WEIGHTS
-from bpcheck.notebook import diagnosis_lines
-from bpcheck.strategies import problems, specs
-from bpcheck.verdicts import AGREES, RAISED, WRONG
+from bpcheck.core.verdicts import AGREES, RAISED, WRONG
+from bpcheck.mlp.conventions import BIASES, DATA, PARAMS_SHORTHANDS, WEIGHTS
+from bpcheck.mlp.strategies import problems, specs
+from bpcheck.user.notebook import diagnosis_lines
 from manual.spec import param_shapes
 
 EXAMPLES = 12  # random networks per check: each agreeing check below costs about a second

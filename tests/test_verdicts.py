@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, note
 
-from bpcheck.allowances import data_gradients, worst_case_allowance
 from bpcheck.cli.exits import EXIT_INCONCLUSIVE
-from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, ask_witnesses, compare_rule
-from bpcheck.tolerances import SENSITIVITY_RUNS, rerun_perturbation
+from bpcheck.core.tolerances import SENSITIVITY_RUNS, rerun_perturbation
+from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
+from bpcheck.mlp.allowances import data_gradients, worst_case_allowance
+from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
 from manual import losses, network
 from manual.rules import RULES, UpdateRule
 from manual.spec import Spec, param_shapes
@@ -340,9 +341,9 @@ def test_the_report_on_a_dead_network_exits_three_and_says_why():
 def test_a_row_judges_its_finite_entries_and_an_answer_that_is_not_finite_differs():
     """Entries with an infinite allowance (or truth) are not judged; the rest still are, and a
     non-finite answer where the truth is finite differs whatever its allowance."""
-    from bpcheck.compare import _verdict
+    from bpcheck.core.compare import row_verdict
 
     truth, allowed = np.array([0.0, 1.0]), np.array([np.inf, 1e-12])
-    assert _verdict(np.array([0.0, 1.5]), truth, allowed, 0.0)[0] == DIFFERS
-    assert _verdict(np.array([np.nan, 1.0]), truth, allowed, 0.0)[0] == DIFFERS
-    assert _verdict(np.array([5.0, 1.0]), truth, allowed, 0.0) == (INCONCLUSIVE, 1e-12)
+    assert row_verdict(np.array([0.0, 1.5]), truth, allowed, 0.0)[0] == DIFFERS
+    assert row_verdict(np.array([np.nan, 1.0]), truth, allowed, 0.0)[0] == DIFFERS
+    assert row_verdict(np.array([5.0, 1.0]), truth, allowed, 0.0) == (INCONCLUSIVE, 1e-12)

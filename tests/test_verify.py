@@ -12,12 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bpcheck.compare import ask_witnesses, compare_rule
-from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
-from bpcheck.problem import Problem
-from bpcheck.registry import REGISTRY
-from bpcheck.strategies import KINK_MARGIN_ABSOLUTE, away_from_kinks
-from bpcheck.tolerances import SAFETY, unit_roundoff
+from bpcheck.core.tolerances import SAFETY, unit_roundoff
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
+from bpcheck.mlp.problem import Problem
+from bpcheck.mlp.strategies import KINK_MARGIN_ABSOLUTE, away_from_kinks
+from bpcheck.user.extend import UserActivation, UserLoss, load_user_rule, verify
+from bpcheck.user.registry import REGISTRY
 from manual import spec as vocabulary
 from manual.rules import RULES
 from manual.spec import Spec, param_shapes

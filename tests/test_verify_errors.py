@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bpcheck.extend import UserActivation, UserLoss, load_user_rule, verify
+from bpcheck.user.extend import UserActivation, UserLoss, load_user_rule, verify
 from manual.rules import RULES
 from tests.assertions import run_cli
 
@@ -23,7 +23,7 @@ BAD_RULES = textwrap.dedent('''
     import torch
     from scipy.special import expit
 
-    from bpcheck.extend import UserActivation, UserLoss
+    from bpcheck.user.extend import UserActivation, UserLoss
 
     def swish(z):
         return z * expit(z)

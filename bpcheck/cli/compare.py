@@ -19,7 +19,8 @@ from bpcheck.cli.options import INPUT_SHAPE_ALONE, build_parser, build_problem, 
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.cli.validators import finite_difference_sample
-from bpcheck.compare import compare_all, row_dict
+from bpcheck.core.compare import row_dict
+from bpcheck.mlp.compare import compare_all
 from manual.optim import hyperparameters
 from manual.rules import RULES
 

@@ -25,7 +25,7 @@ def main(argv: list[str], console: Console) -> int:
     """``bpcheck diagnose RULE [network options]``: why RULE disagrees, on the problem the options
     describe (the same options as the comparison; RULE is a registered rule or a mutant)."""
     if argv[:1] in (["-h"], ["--help"]):
-        from bpcheck.train_layers import STACK_RULES
+        from bpcheck.layers.train import STACK_RULES
         console.print(described(main.__doc__) + "\n\nusage: bpcheck diagnose RULE [network options]"
                       f"\n\nRULE: one of {rule_names()}\nnetwork options: as for "
                       "`bpcheck` (see bpcheck --help)\n\nWith --network LAYERS [--input-shape "
@@ -49,7 +49,7 @@ def main(argv: list[str], console: Console) -> int:
     except (ValueError, TypeError) as error:
         console.print(f"[bold red]bpcheck diagnose: error:[/] {escape(str(error))}")
         return EXIT_USAGE
-    from bpcheck.diagnose import diagnose  # its nearby models are torch classes: torch loads now
+    from bpcheck.mlp.diagnose import diagnose  # its nearby models are torch classes: torch loads now
 
     if rule.unsupported_reason(problem.spec):
         console.print(f"{name}: not defined here — {rule.unsupported_reason(problem.spec)}")
@@ -76,9 +76,9 @@ def main(argv: list[str], console: Console) -> int:
 
 def _layers(name: str, args: argparse.Namespace, console: Console) -> int:
     """``bpcheck diagnose RULE --network LAYERS``: each layer alone, and what explains it
-    (``bpcheck.layer_diagnose``); 0 when every differing quantity is explained, as for an MLP."""
+    (``bpcheck.layers.diagnose``); 0 when every differing quantity is explained, as for an MLP."""
     from bpcheck.cli.network import diagnosis_table, network_header, network_problem, refuse_mlp_options
-    from bpcheck.train_layers import STACK_RULES, untouched_by
+    from bpcheck.layers.train import STACK_RULES, untouched_by
 
     if name not in STACK_RULES:
         raise ValueError(f"unknown rule {name!r} for --network; expected one of {', '.join(STACK_RULES)}")
@@ -88,7 +88,7 @@ def _layers(name: str, args: argparse.Namespace, console: Console) -> int:
     if note := untouched_by(rule, problem.stack):
         console.print(f"{name}: not defined here — {escape(note)}", soft_wrap=True)
         return EXIT_USAGE
-    from bpcheck.layer_diagnose import diagnose_layers  # torch loads now
+    from bpcheck.layers.diagnose import diagnose_layers  # torch loads now
 
     findings = diagnose_layers(rule, problem)
     console.width = max(console.width, 120)  # as the --network report: layer names and quantities

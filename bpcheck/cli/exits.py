@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from bpcheck.verdicts import INCONCLUSIVE
+from bpcheck.core.verdicts import INCONCLUSIVE
 
 EXIT_AGREES, EXIT_WRONG, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 

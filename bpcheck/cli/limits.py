@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcheck.problem import Problem
+from bpcheck.mlp.problem import Problem
 from manual import network
 from manual.network import quiet
 
@@ -44,7 +44,7 @@ def check_penalty_leaves_data(problem: Problem, largest: float) -> None:
 def check_stack_scale(problem) -> None:
     """``check_scale`` for a network of layers (a ``StackProblem``): its derived rule's loss and
     gradients (parameters and x) at the start."""
-    from bpcheck.stack_compare import DERIVED
+    from bpcheck.layers.compare import DERIVED
     try:
         with quiet():
             loss = abs(float(DERIVED.own_loss(problem)(problem.params | {"x": problem.x})))

@@ -14,8 +14,8 @@ from bpcheck.cli.options import INPUT_SHAPE_ALONE, Parser, described
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_problem, describe_stack_problem
 from bpcheck.cli.validators import count_up_to, input_shape, natural
-from bpcheck.mutants import MUTANTS, hunt_mutant
-from bpcheck.runtime import MAX_EXAMPLES
+from bpcheck.core.runtime import MAX_EXAMPLES
+from bpcheck.mlp.mutants import MUTANTS, hunt_mutant
 
 #: ``--network`` given without a value: the layer catalogue.
 CATALOGUE = True
@@ -32,7 +32,7 @@ def main(argv: list[str], console: Console) -> int:
                         help="also ask the finite-difference witness (slower)")
     parser.add_argument("--show", action="store_true", help="print each minimal network in full")
     parser.add_argument("--network", nargs="?", const=CATALOGUE, default=None, metavar="LAYERS",
-                        help="hunt the layer mutants (bpcheck/layer_mutants.py) instead. --network "
+                        help="hunt the layer mutants (bpcheck/layers/mutants.py) instead. --network "
                              "alone: the layer catalogue, every layer mutant, each on random networks "
                              "of its own layer kind alone (then flatten; float64 or float32). "
                              "--network LAYERS (as for `bpcheck --network`; softmax-ce-labels/mean): "
@@ -120,8 +120,8 @@ def _outcome(hunts: list, console: Console, unseen: tuple = ()) -> int:
 def _layers(args: argparse.Namespace, console: Console) -> int:
     """``bpcheck mutants --network [LAYERS]``: the layer mutants' gate."""
     from bpcheck.cli.network import check_network_memory, network_stack
-    from bpcheck.layer_mutants import LAYER_MUTANTS, MUTANT_KINDS, hunt_layer_mutant
-    from bpcheck.train_layers import untouched_by
+    from bpcheck.layers.mutants import LAYER_MUTANTS, MUTANT_KINDS, hunt_layer_mutant
+    from bpcheck.layers.train import untouched_by
 
     try:
         if args.network is CATALOGUE:
@@ -135,7 +135,7 @@ def _layers(args: argparse.Namespace, console: Console) -> int:
             if not rules:
                 raise ValueError(f"--network {args.network!r} has no layer a layer mutant changes "
                                  f"(of kinds {', '.join(dict.fromkeys(MUTANT_KINDS.values()))})")
-            from bpcheck.stack_strategies import MAX_STACK_BATCH
+            from bpcheck.layers.strategies import MAX_STACK_BATCH
             check_network_memory(stack, args.network, MAX_STACK_BATCH, f"(batches up to {MAX_STACK_BATCH})")
     except ValueError as error:
         console.print(f"[bold red]bpcheck mutants: error:[/] {escape(str(error))}", soft_wrap=True)

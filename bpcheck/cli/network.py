@@ -17,8 +17,9 @@ from bpcheck.cli.limits import check_stack_scale
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
 from bpcheck.cli.validators import finite_difference_sample
-from bpcheck.compare import DIFFERS, INCONCLUSIVE, row_dict, unsettled
-from bpcheck.memory import check_memory
+from bpcheck.core.compare import row_dict, unsettled
+from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE
+from bpcheck.mlp.memory import check_memory
 
 #: MLP options that say nothing about a network of layers: given with --network, a usage error.
 MLP_ONLY = {"layers": "--layers", "activations": "--activations", "bias": "--bias", "layout": "--layout",
@@ -29,8 +30,8 @@ DEFAULTS = {"layers": None, "activations": None, "bias": "node", "layout": "cols
 
 
 def _rules(names):
-    from bpcheck.layer_mutants import LAYER_MUTANTS
-    from bpcheck.stack_compare import DERIVED
+    from bpcheck.layers.compare import DERIVED
+    from bpcheck.layers.mutants import LAYER_MUTANTS
     known = {DERIVED.name: DERIVED} | LAYER_MUTANTS
     unknown = [name for name in names or () if name not in known]
     if unknown:
@@ -89,7 +90,7 @@ def refuse_mlp_options(args: argparse.Namespace) -> None:
 
 def check_network_memory(stack, text: str, samples: int, batches: str) -> None:
     """A ValueError naming ``--network TEXT``, its input shape and ``batches`` where ``samples``
-    samples of the network would not fit in memory (``bpcheck.memory.check_memory``)."""
+    samples of the network would not fit in memory (``bpcheck.mlp.memory.check_memory``)."""
     from manual.stack_checks import memory_bound
     check_memory(memory_bound(stack, samples), f"--network {text!r} on --input-shape "
                  f"{','.join(map(str, stack.input_shape))} {batches}")
@@ -100,7 +101,7 @@ def network_problem(args: argparse.Namespace):
     (``network_stack``), within the memory and scale limits; a ValueError naming the option."""
     stack = network_stack(args.network, args.input_shape, args.loss, args.reduction, args.dtype)
     check_network_memory(stack, args.network, args.samples, f"with --samples {args.samples}")
-    from bpcheck.stack_problem import random_problem
+    from bpcheck.layers.problem import random_problem
     try:
         problem = random_problem(stack, args.samples, args.seed, args.lr)
     except ValueError as error:
@@ -119,8 +120,8 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[bold red]bpcheck: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
     stack = problem.stack
-    from bpcheck.layer_diagnose import diagnose_layers
-    from bpcheck.stack_compare import compare_stack
+    from bpcheck.layers.compare import compare_stack
+    from bpcheck.layers.diagnose import diagnose_layers
 
     console.width = max(console.width, 120)  # parameter names and shapes are longer than W1 4×5
 
@@ -131,8 +132,8 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
         reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample, shown.phase)
     line = finite_difference_line(enabled, sample, entries)
     console.print(line if stack.tokens else line.replace("parameter entries", "parameter and input entries"))
-    from bpcheck.stack_compare import DERIVED
-    from bpcheck.train_layers import untouched_by
+    from bpcheck.layers.compare import DERIVED
+    from bpcheck.layers.train import untouched_by
     for rule in rules:  # a mutant of a kind the network lacks is the derived rule here
         if note := untouched_by(rule, stack):
             console.print(f"[yellow]{escape(note)}: it gets {DERIVED.name}'s verdict[/]", soft_wrap=True)

@@ -12,7 +12,7 @@ from rich.table import Table
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
 from bpcheck.cli.options import described
 from bpcheck.cli.validators import MAX_OPTIM_STEPS, count_up_to, natural
-from bpcheck.problem import Problem
+from bpcheck.mlp.problem import Problem
 from manual import optim
 
 
@@ -25,7 +25,7 @@ def optimizer_report(problem: Problem, name: str, options: dict, steps: int, con
     torch.optim and jax + optax; one table row per step × parameter × framework. The exit code:
     EXIT_WRONG if a row differs, else EXIT_INCONCLUSIVE if a framework could not judge
     (``Uninformative``), else EXIT_AGREES."""
-    from bpcheck.optimizers import (  # torch, jax load now
+    from bpcheck.mlp.optimizers import (  # torch, jax load now
         FRAMEWORKS,
         Uninformative,
         compare_training,
@@ -72,7 +72,7 @@ def main(argv: list[str], console: Console) -> int:
     if args.steps < 1:
         console.print("[bold red]bpcheck optim: error:[/] --steps must be ≥ 1")
         return EXIT_USAGE
-    from bpcheck.optimizers import convention_table  # torch, jax and optax load now
+    from bpcheck.mlp.optimizers import convention_table  # torch, jax and optax load now
 
     rows = convention_table(args.steps, args.seed)
     table = Table(title=f"torch.optim vs optax at their defaults: same θ_0 (4×3 + 4 parameters), "

@@ -25,7 +25,7 @@ from bpcheck.cli.validators import (
     positive_int,
     rule_list,
 )
-from bpcheck.datasets import (
+from bpcheck.core.datasets import (
     IRIS_CLASSES,
     IRIS_FEATURES,
     iris_data,
@@ -33,9 +33,9 @@ from bpcheck.datasets import (
     random_data,
     seed_program_hidden_width,
 )
-from bpcheck.memory import check_memory, mlp_memory
-from bpcheck.mutants import MUTANTS, find_rule
-from bpcheck.problem import Problem
+from bpcheck.mlp.memory import check_memory, mlp_memory
+from bpcheck.mlp.mutants import MUTANTS, find_rule
+from bpcheck.mlp.problem import Problem
 from manual.initialisers import truncated_normal
 from manual.optim import OPTIMIZERS
 from manual.rules import RULES, UpdateRule

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from bpcheck.cli.interrupts import writing
-from bpcheck.sweep import AXES, Point
-from bpcheck.train import Curve
+from bpcheck.core.training import Curve
+from bpcheck.mlp.sweep import AXES, Point
 
 
 def _pyplot():

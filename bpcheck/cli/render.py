@@ -6,8 +6,10 @@ import numpy as np
 from rich import box
 from rich.table import Table
 
-from bpcheck.allowances import NOTHING_FLOWS_BACK
-from bpcheck.compare import AGREES, DIFFERS, INCONCLUSIVE, Problem, Row, RuleReport, unsettled
+from bpcheck.core.compare import Row, RuleReport, unsettled
+from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
+from bpcheck.mlp.allowances import NOTHING_FLOWS_BACK
+from bpcheck.mlp.compare import Problem
 from reference import WITNESSES
 
 

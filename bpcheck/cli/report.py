@@ -22,11 +22,12 @@ from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_factor, explained_by, inconclusive_advice
 from bpcheck.cli.validators import HTML, MARKDOWN, MAX_EPOCHS, count_up_to, output_path
-from bpcheck.compare import DIFFERS, INCONCLUSIVE, ask_witnesses, compare_rule
-from bpcheck.datasets import split
-from bpcheck.problem import Problem
-from bpcheck.sweep import sweep
-from bpcheck.train import seed_program_spec, train_curve
+from bpcheck.core.datasets import split
+from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
+from bpcheck.mlp.problem import Problem
+from bpcheck.mlp.sweep import sweep
+from bpcheck.mlp.train import seed_program_spec, train_curve
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 
@@ -41,7 +42,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...],
              say=lambda what: None) -> list[tuple[str, object]]:
     """(heading, content) pairs; content is text, a Table, or a PNG data URI (str starting data:);
     ``say(what)`` names each part as it starts."""
-    from bpcheck.diagnose import diagnose  # its nearby models are torch classes: torch loads now
+    from bpcheck.mlp.diagnose import diagnose  # its nearby models are torch classes: torch loads now
 
     spec = problem.spec
     say("comparing with the witnesses")

@@ -11,7 +11,7 @@ from bpcheck.cli.options import Parser, described, known_rule, rule_names
 from bpcheck.cli.plots import plot_sweep
 from bpcheck.cli.progress import progress
 from bpcheck.cli.validators import FIGURE, MAX_REPEATS, count_up_to, output_path
-from bpcheck.sweep import AXES, BASE, sweep
+from bpcheck.mlp.sweep import AXES, BASE, sweep
 
 
 def main(argv: list[str], console: Console) -> int:

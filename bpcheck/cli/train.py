@@ -1,7 +1,7 @@
 """``bpcheck train``: train with each rule from the same start in the same order; curves to
-CSV, JSON and PNG. The MLP of ``manual.spec`` on iris and digits (``bpcheck.train``), with
-``--network`` a network of layers on digits' 8×8 images (``bpcheck.train_layers``), or with
-``--task`` a sequence model on a generated task (``bpcheck.train_sequences``)."""
+CSV, JSON and PNG. The MLP of ``manual.spec`` on iris and digits (``bpcheck.mlp.train``), with
+``--network`` a network of layers on digits' 8×8 images (``bpcheck.layers.train``), or with
+``--task`` a sequence model on a generated task (``bpcheck.layers.train_sequences``)."""
 
 from __future__ import annotations
 
@@ -24,15 +24,15 @@ from bpcheck.cli.plots import plot_curves
 from bpcheck.cli.progress import progress
 from bpcheck.cli.train_runs import Run, mlp_runs, network_runs, sequence_runs
 from bpcheck.cli.validators import MAX_EPOCHS, count_up_to, natural, output_dir, repeated
-from bpcheck.datasets import DATASETS
-from bpcheck.train import Curve
-from bpcheck.train_layers import DIGITS_CNN, STACK_RULES
-from bpcheck.train_sequences import TASKS, Task
+from bpcheck.core.datasets import DATASETS
+from bpcheck.core.training import Curve
+from bpcheck.layers.train import DIGITS_CNN, STACK_RULES
+from bpcheck.layers.train_sequences import TASKS, Task
 from manual.rules import RULES
 from manual.spec import LOSSES
 
 #: Defaults that differ between the MLP and ``--network`` on digits: (MLP, network of layers);
-#: a sequence task (``--task``) takes its own (``bpcheck.train_sequences.TASKS``).
+#: a sequence task (``--task``) takes its own (``bpcheck.layers.train_sequences.TASKS``).
 DEFAULTS = {"datasets": ("iris,digits", "digits"),
             "rules": ("derived,seed-literal", "derived,max_pool_spread"),
             "lrs": ((0.001, 0.01, 0.1), (0.03, 0.1, 0.3)), "batch": (10, 32), "epochs": (30, 30)}

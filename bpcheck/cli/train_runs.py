@@ -1,6 +1,6 @@
 """What ``bpcheck train`` trains: a ``Run`` for each (dataset or task, rule, η), each from the
-same start; the MLP on iris and digits (``bpcheck.train``), a network of layers on digits
-(``bpcheck.train_layers``) or a sequence model on a generated task (``bpcheck.train_sequences``).
+same start; the MLP on iris and digits (``bpcheck.mlp.train``), a network of layers on digits
+(``bpcheck.layers.train``) or a sequence model on a generated task (``bpcheck.layers.train_sequences``).
 A network the options do not describe is a ValueError naming the option."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from functools import partial
 
 import numpy as np
 
-from bpcheck.datasets import split
-from bpcheck.memory import check_memory, mlp_memory
-from bpcheck.train import Curve, seed_program_spec, train_curve
-from bpcheck.train_layers import STACK_RULES, digits_stack, initial_weights, train_stack_curve, untouched_by
-from bpcheck.train_sequences import SIZES, generate, misfit, sequence_stack, train_sequence_curve
+from bpcheck.core.datasets import split
+from bpcheck.core.training import Curve
+from bpcheck.layers.train import STACK_RULES, digits_stack, initial_weights, train_stack_curve, untouched_by
+from bpcheck.layers.train_sequences import SIZES, generate, misfit, sequence_stack, train_sequence_curve
+from bpcheck.mlp.memory import check_memory, mlp_memory
+from bpcheck.mlp.train import seed_program_spec, train_curve
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.stack import Stack

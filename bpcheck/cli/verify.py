@@ -14,14 +14,14 @@ from bpcheck.cli.options import described
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
 from bpcheck.cli.validators import count_up_to, int_list, name_list, natural
-from bpcheck.memory import check_drawn_mlp_memory
-from bpcheck.notebook import as_text
-from bpcheck.runtime import MAX_EXAMPLES
-from bpcheck.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_time_limit
+from bpcheck.core.runtime import MAX_EXAMPLES
+from bpcheck.core.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_time_limit
+from bpcheck.mlp.memory import check_drawn_mlp_memory
+from bpcheck.user.notebook import as_text
 from manual.spec import DTYPES, LOSSES
 
 if TYPE_CHECKING:
-    from bpcheck.check_report import CheckReport
+    from bpcheck.user.report import CheckReport
 
 #: Options that pin a UserRule's network (``check`` takes keywords of the same names).
 PINS = ("layers", "activations", "loss", "dtype")
@@ -60,9 +60,9 @@ def main(argv: list[str], console: Console) -> int:
                              f"{args.target.rpartition(':')[2]} is a {kind}")
         if "layers" in pins:
             check_drawn_mlp_memory(pins["layers"], "--layers")
-        from bpcheck.extend import load_user_rule  # Hypothesis loads; torch and jax do not
-        from bpcheck.user_layer import UserLayer
-        from bpcheck.user_rule import UserRule
+        from bpcheck.user.extend import load_user_rule  # Hypothesis loads; torch and jax do not
+        from bpcheck.user.layer import UserLayer
+        from bpcheck.user.rule import UserRule
 
         rule = load_user_rule(args.target)
         if pins and not isinstance(rule, UserRule):
@@ -72,7 +72,7 @@ def main(argv: list[str], console: Console) -> int:
             rule.pinned(pins.get("layers"), pins.get("activations"), pins.get("loss"))
     except (ImportError, ValueError, TypeError) as error:
         return _usage_error(error, console)
-    from bpcheck.checking import check  # torch, jax and the witnesses load now
+    from bpcheck.user.checking import check  # torch, jax and the witnesses load now
 
     with console.status(f"checking {rule.name} inside random networks against torch, jax and "
                         "finite differences…"):
@@ -100,9 +100,9 @@ def main(argv: list[str], console: Console) -> int:
 
 
 def exit_code(verdict: str) -> int:
-    """A check's verdict (``bpcheck.verdicts``, every kind) as the exit code: agrees 0;
+    """A check's verdict (``bpcheck.core.verdicts``, every kind) as the exit code: agrees 0;
     NOT VERIFIED, inconclusive 3; WRONG, DIFFERS, RAISED, WITNESSES DIFFER 1."""
-    from bpcheck.verdicts import AGREES, FAILED, UNSETTLED
+    from bpcheck.core.verdicts import AGREES, FAILED, UNSETTLED
 
     if verdict == AGREES:
         return EXIT_AGREES
@@ -110,7 +110,7 @@ def exit_code(verdict: str) -> int:
         return EXIT_INCONCLUSIVE
     if verdict in FAILED:
         return EXIT_WRONG
-    raise ValueError(f"verdict={verdict!r} is not a verdict of bpcheck.verdicts")
+    raise ValueError(f"verdict={verdict!r} is not a verdict of bpcheck.core.verdicts")
 
 
 def _options(pins: dict) -> str:
@@ -143,9 +143,9 @@ def _render_rule(report: CheckReport, console: Console) -> None:
 
 def _render_part(rule, report: CheckReport, console: Console) -> None:
     """An activation's or loss's report: as ``bpcheck verify`` has always printed it."""
-    from bpcheck.checking import undeclared_kink_advice
-    from bpcheck.extend import UserActivation
-    from bpcheck.verdicts import NOT_VERIFIED, RAISED
+    from bpcheck.core.verdicts import NOT_VERIFIED, RAISED
+    from bpcheck.user.checking import undeclared_kink_advice
+    from bpcheck.user.extend import UserActivation
 
     name, message_printed = rule.name, False
     if report.verdict == RAISED and report.counterexample is None:  # on the grid of z, before any network

@@ -1,0 +1,1 @@
+"""The family-blind core: verdicts, tolerances, rows and reports, the search loop."""

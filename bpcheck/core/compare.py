@@ -1,0 +1,237 @@
+"""The family-blind comparison: what the witnesses say (``Truth``), one row per rule ×
+quantity × parameter × witness and its verdict, a rule's report, and the witnesses checked
+against each other. Each family's ``compare`` asks its witnesses and builds these rows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from bpcheck.core.metrics import Discrepancy, comparison_scale, discrepancy, relative
+from bpcheck.core.tolerances import (
+    INFORMATIVE,
+    Conditioning,
+    conclusive,
+    finite_difference_allowance,
+    step_allowance,
+)
+from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
+from manual.rules import UpdateRule
+from manual.spec import Params
+from reference import SENSITIVITY_WITNESS
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the witnesses say, all in float64, and the allowances measured for this problem."""
+
+    gradients: dict[str, Params]
+    steps: dict[str, Params]
+    errors: dict[str, Params]  # estimated absolute error, of the witnesses that estimate
+    conditioning: Conditioning  # from the float64 pre-activations
+    magnitudes: Params  # S of the worst-case bound (kept for comparison, not the allowance)
+    allowance: Params  # e_i for a rule computed in the problem's dtype (bpcheck.core.tolerances)
+    witness_allowance: Params  # e_i between float64 witnesses (sensitivity reruns only)
+    floor: float  # the underflow floor inside ``allowance``
+    saturation: str  # why zeros cannot be judged: the most saturated unit, or nothing flowing
+    # back (``bpcheck.mlp.allowances.no_flow_reason``); said when a verdict is inconclusive
+    flows_back: bool = True  # some data gradient is not exactly 0; if none is, no gradient row
+    # can settle anything, not even one holding a penalty's λθ
+    problem: str | None = field(default=None, kw_only=True)  # the fingerprint of the problem
+    # the witnesses answered (``Problem.fingerprint``): a truth is refused for any other problem
+
+    def conclusive(self) -> bool:
+        """Whether every parameter's allowance can tell a wrong gradient from rounding."""
+        return self.flows_back and all(
+            conclusive(self.allowance[name], self.gradients[SENSITIVITY_WITNESS][name], self.floor,
+                       bool(self.saturation)) for name in self.allowance)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One rule × quantity × parameter × witness comparison."""
+
+    rule: str
+    quantity: str  # "gradient" (what the rule subtracts, over η) or "update" (θ − θ′)
+    parameter: str
+    shape: tuple[int, ...]
+    witness: str
+    error: Discrepancy
+    tolerance: float  # the largest allowance, in the units of error.rel
+    verdict: str  # AGREES, DIFFERS or INCONCLUSIVE (bpcheck.core.tolerances)
+    checked: int  # entries compared (fewer than the shape holds where finite differences sampled)
+
+    @property
+    def agrees(self) -> bool:
+        return self.verdict == AGREES
+
+    @property
+    def differs(self) -> bool:
+        return self.verdict == DIFFERS
+
+
+def overall(rows: list[Row]) -> str:
+    """DIFFERS if any row differs; else agrees if every parameter's gradient is settled by
+    some witness (a conclusive row that agrees), else inconclusive. Update rows can only add
+    DIFFERS: a step below the dtype's resolution of θ is inconclusive for every rule."""
+    if any(row.differs for row in rows):
+        return DIFFERS
+    return INCONCLUSIVE if unsettled(rows) else AGREES
+
+
+def unsettled(rows: list[Row]) -> list[str]:
+    """Parameters whose gradient no witness could settle (what makes a verdict inconclusive)."""
+    gradients = [row for row in rows if row.quantity == "gradient"]
+    return sorted({row.parameter for row in gradients} - {row.parameter for row in gradients if row.agrees})
+
+
+@dataclass
+class RuleReport:
+    """All comparisons of one rule on one problem."""
+
+    rule: UpdateRule
+    rows: list[Row] = field(default_factory=list)
+    unsupported: str | None = None
+    saturation: str = ""  # why the problem's zeros cannot be judged (``Truth.saturation``)
+
+    @property
+    def verdict(self) -> str:
+        return "unsupported" if self.unsupported else overall(self.rows)
+
+    @property
+    def agrees(self) -> bool:
+        return self.verdict == AGREES
+
+    @property
+    def as_claimed(self) -> bool:
+        """A rule claiming correctness must not differ; unsupported specs are not a failure."""
+        return self.unsupported is not None or not self.rule.claims_correct or self.verdict != DIFFERS
+
+    def to_dict(self) -> dict:
+        return {
+            "rule": self.rule.name, "claims_correct": self.rule.claims_correct,
+            "unsupported": self.unsupported, "verdict": self.verdict, "agrees": self.agrees,
+            "saturation": self.saturation, "rows": [row_dict(row) for row in self.rows],
+        }
+
+
+def row_dict(row: Row) -> dict:
+    return asdict(row) | {"agrees": row.agrees}
+
+
+def row_verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray,
+             floor: float, saturated: bool = False, scale: np.ndarray | None = None) -> tuple[str, float]:
+    """The row's verdict (``bpcheck.core.tolerances``), and its largest allowance in ``rel`` units;
+    ``scale`` is the exact quantity the allowance must be small against (default: reference).
+    Entries whose truth or allowance is not finite are not judged; the others can still differ,
+    and a candidate that is not finite where the truth is differs whatever the allowance."""
+    scale = reference if scale is None else scale
+    candidate = np.asarray(candidate, np.float64)
+    reach = comparison_scale(candidate, reference)[0]  # the units of the row's rel err
+    judged = np.isfinite(reference) & np.isfinite(allowed)
+    tolerance = relative(float(np.max(allowed, where=judged, initial=0.0)), reach)
+    with np.errstate(invalid="ignore"):  # inf − inf where both overflowed: unjudged anyway
+        gap = np.abs(candidate - reference)
+    if np.any(judged & ~(gap <= allowed)) or np.any(np.isfinite(reference) & ~np.isfinite(candidate)):
+        return DIFFERS, tolerance
+    if not np.all(judged):
+        return INCONCLUSIVE, tolerance
+    return (AGREES if conclusive(allowed, scale, floor, saturated) else INCONCLUSIVE), tolerance
+
+
+def gradient_row(name: str, truth: Truth, witness: str, parameter: str, candidate: np.ndarray,
+                  allowance: Params) -> Row:
+    reference, allowed = truth.gradients[witness][parameter], allowance[parameter]
+    candidate = np.asarray(candidate, np.float64)
+    checked = np.ones(reference.shape, bool)
+    if witness in truth.errors:  # an estimate, maybe of sampled entries (the others are NaN)
+        checked = np.isfinite(reference)
+        scale = float(np.max(np.abs(truth.gradients[SENSITIVITY_WITNESS][parameter]), initial=0.0))
+        allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed, reference, scale)
+    exact = truth.gradients[SENSITIVITY_WITNESS][parameter][checked]  # not a noisy estimate's scale
+    if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
+        exact = np.zeros_like(exact)
+    verdict, tolerance = row_verdict(candidate[checked], reference[checked], allowed[checked], truth.floor,
+                                  bool(truth.saturation), exact)
+    filled = np.where(checked, reference, candidate)  # unchecked entries count as no error
+    return Row(name, "gradient", parameter, reference.shape, witness,
+               discrepancy(candidate, filled), tolerance, verdict, int(checked.sum()))
+
+
+def update_row(name: str, problem, truth: Truth, witness: str, parameter: str,
+                new_value: np.ndarray, allowance: Params, dtype: str) -> Row:
+    old = np.asarray(problem.params[parameter], dtype=np.float64)
+    reference_new = truth.steps[witness][parameter]
+    allowed = step_allowance(dtype, truth.floor, problem.lr, reference_new, allowance[parameter])
+    candidate, reference = old - np.asarray(new_value, np.float64), old - reference_new
+    verdict, tolerance = row_verdict(candidate, reference, allowed, truth.floor, bool(truth.saturation))
+    return Row(name, "update", parameter, old.shape, witness, discrepancy(candidate, reference),
+               tolerance, verdict, old.size)
+
+
+def with_reason(report: RuleReport, truth: Truth) -> RuleReport:
+    """The report, its ``saturation`` never empty when its verdict is inconclusive: the truth's
+    reason if it has one, else ``unsettled_reason``."""
+    if report.verdict == INCONCLUSIVE and not report.saturation:
+        report.saturation = unsettled_reason(report.rows, truth)
+    return report
+
+
+def check_type(argument: str, value, expected: type, example: str = "") -> None:
+    """A TypeError naming ``argument`` unless ``value`` is an ``expected``."""
+    if not isinstance(value, expected):
+        raise TypeError(f"{argument}={value!r:.80} is a {type(value).__name__}; expected a "
+                        f"{expected.__name__}{example}")
+
+
+def check_comparison(rule, rule_type: type, problem, problem_type: type, truth, truth_type: type) -> None:
+    """Refuse a rule, problem or truth of the wrong type, and a truth the witnesses gave for
+    another problem (its fingerprint, ``Problem.fingerprint``): held against it, a correct rule
+    would differ."""
+    for argument, value, expected in (("rule", rule, rule_type), ("problem", problem, problem_type),
+                                      ("truth", truth, truth_type)):
+        check_type(argument, value, expected, " (e.g. RULES['derived'])" if expected is UpdateRule else "")
+    if truth.problem is not None and truth.problem != problem.fingerprint():
+        raise ValueError("truth is the witnesses' answer for another problem (its fingerprint "
+                         f"{truth.problem[:12]}…, this problem's {problem.fingerprint()[:12]}…): ask "
+                         "the witnesses about this problem: ask_witnesses(problem)")
+
+
+def unsettled_reason(rows: list[Row], truth: Truth) -> str:
+    """Why the gradients no witness settled are not, where the truth names no reason (nothing
+    saturated, something flows back): per parameter, an exact gradient that is not finite, or
+    one that is exactly 0 with an allowance above the floor, else its allowance against its
+    largest entry — above INFORMATIVE, so the rounding a correct rule may show in this dtype is
+    as large as a real error (a sum that cancels to its rounding level)."""
+    parts = []
+    for parameter in unsettled(rows):
+        exact = truth.gradients[SENSITIVITY_WITNESS][parameter]
+        if not np.all(np.isfinite(exact)):
+            parts.append(f"{parameter}'s exact gradient is not finite")
+            continue
+        widest = max((row.tolerance for row in rows if row.parameter == parameter
+                      and row.quantity == "gradient" and row.witness == SENSITIVITY_WITNESS), default=np.inf)
+        parts.append(f"{parameter}'s allowance is {widest:.2g} of its largest entry" if np.any(exact)
+                     else f"{parameter}'s exact gradient is 0 and its allowance is not")
+    return ("rounding is as large as a real error here: " + "; ".join(parts)
+            + f" (at most {INFORMATIVE:g} settles a gradient)")
+
+
+def compare_witnesses(problem, truth: Truth) -> list[Row]:
+    """The witnesses checked against the sensitivity witness (torch): they must agree among
+    themselves, in float64; an estimate is judged by its own error estimate."""
+    rows, f64, allowance, base = [], problem.in_float64(), truth.witness_allowance, SENSITIVITY_WITNESS
+    for witness, gradients in truth.gradients.items():
+        for parameter, candidate in gradients.items() if witness != base else ():
+            if witness in truth.errors:
+                rows.append(gradient_row(f"{base} vs {witness}", truth, witness, parameter,
+                                          truth.gradients[base][parameter], allowance))
+            else:
+                rows.append(gradient_row(f"{witness} vs {base}", truth, base, parameter, candidate,
+                                          allowance))
+    for witness, steps in truth.steps.items():
+        for parameter, new_value in steps.items() if witness != base else ():
+            rows.append(update_row(f"{witness} vs {base}", f64, truth, base, parameter, new_value,
+                                    allowance, "float64"))
+    return rows

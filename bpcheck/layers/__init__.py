@@ -1,0 +1,1 @@
+"""Networks of layers and sequence models: the same parts as ``bpcheck.mlp``, for stacks."""

@@ -1,0 +1,287 @@
+"""Compare a rule for a network of layers with the witnesses: torch, jax, finite differences of
+torch's forward, and finite differences of the rule's *own* forward — a backward that
+disagrees with its own forward is a finding of its own, told apart from a wrong forward.
+
+Rows, verdicts and reports are those of the MLP family (``bpcheck.mlp.compare``); ``x`` (the
+gradient of the input) is judged beside the parameters, and batch norm's running statistics
+after the step beside the updates.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from bpcheck.core.compare import (
+    Row,
+    RuleReport,
+    Truth,
+    check_comparison,
+    check_type,
+    compare_witnesses,
+    gradient_row,
+    row_verdict,
+    update_row,
+    with_reason,
+)
+from bpcheck.core.metrics import discrepancy
+from bpcheck.core.tolerances import Conditioning
+from bpcheck.core.verdicts import INCONCLUSIVE
+from bpcheck.layers.allowances import (
+    conditioning_per_gradient,
+    lost_in_float32,
+    measure,
+    one_key,
+    stack_rounding_steps,
+)
+from bpcheck.layers.problem import StackProblem
+from manual import stack_network
+from manual.spec import Params
+from manual.stack import LAYER_KINDS, param_shapes, walk
+from reference.differences import central_differences
+
+#: ``progress(what, done, total)``: the phase, and how far it is (total None: unknown).
+Progress = Callable[[str, int, int | None], None]
+OWN_FORWARD = "own forward"  # the witness name of finite differences of the rule's forward
+#: Entries the rule's own forward is differenced on, at most (drawn with seed 0): its rows only
+#: tell a wrong backward from a wrong forward and settle nothing, and NumPy runs one perturbed
+#: copy at a time (90 % of a full check's time on the small CNN's 1,626 entries, bench/layers.py).
+OWN_FORWARD_ENTRIES = 128
+
+
+def witness(name: str):
+    """``reference.torch_stack`` or ``reference.jax_stack``, imported on first use."""
+    return importlib.import_module(f"reference.{name}_stack")
+
+
+@dataclass(frozen=True)
+class StackRule:
+    """A rule for networks of layers: the layers' (forward, backward) pairs it runs."""
+
+    name: str
+    summary: str
+    claims_correct: bool = True
+    pairs: dict = field(default_factory=lambda: dict(stack_network.PAIRS))
+    cause: str = ""  # for a known-wrong rule: what is wrong, in words
+
+    def evaluate(self, problem: StackProblem) -> tuple[Params, Params, Params]:
+        """(∂L/∂θ and ∂L/∂x, θ after one SGD step, running statistics after it)."""
+        return stack_network.sgd_step(problem.stack, problem.params, problem.buffers, problem.x,
+                                      problem.y, problem.lr, problem.masks, self.pairs)
+
+    def own_loss(self, problem: StackProblem):
+        """L as a function of {parameters…, "x"}, by the rule's own forward pass."""
+        stack, y, masks, tokens = problem.stack, problem.y, problem.masks, problem.x
+
+        def value(arrays: Params) -> float:
+            x = tokens if stack.tokens else arrays["x"]
+            out, _ = stack_network.forward(stack.layers, arrays, x, masks, self.pairs)
+            return stack_network.loss_gradient(stack, out, y, masks)[0]
+        return value
+
+
+DERIVED = StackRule("derived", "the hand-derived layers of manual.layers")
+
+
+@dataclass(frozen=True)
+class StackTruth(Truth):
+    """``Truth`` plus batch norm's running statistics after the step, per witness."""
+
+    running: dict[str, Params] = field(default_factory=dict)
+    running_allowance: Params = field(default_factory=dict)
+
+
+def inputs(problem: StackProblem) -> Params:
+    """``{"x": x}``, or nothing for integer tokens (which have no gradient)."""
+    return {} if problem.stack.tokens else {"x": problem.x}
+
+
+def _terms(problem: StackProblem) -> int:
+    return problem.n_samples * math.prod(problem.stack.shapes[-1])
+
+
+def differences(loss, problem: StackProblem, sample: int | None = None, copies: int = 0,
+                among: np.ndarray | None = None, progress=None) -> tuple[Params, Params]:
+    """Finite differences of ``loss`` over every parameter and x, float64 (their estimate), or
+    over ``sample`` entries drawn at random with seed 0 — from ``among`` (flat indices, the
+    parameters then x) if given, else from all."""
+    p = problem.in_float64()
+    values = p.params | inputs(p)
+    pool = np.arange(sum(v.size for v in values.values())) if among is None else np.asarray(among)
+    entries = None if (sample is None or sample >= pool.size) and among is None else np.sort(
+        np.random.default_rng(0).choice(pool, size=min(sample or pool.size, pool.size), replace=False))
+    return central_differences(loss, values, stack_rounding_steps(p.stack, p.n_samples), _terms(p), entries,
+                               copies, progress)
+
+
+def _copies(problem: StackProblem) -> int:
+    """Perturbed copies per vectorised call: about 2^22 floats of inputs and parameters."""
+    return max(4, min(1024, 2**22 // (problem.n_params + problem.x.size)))
+
+
+def behind_user_layers(stack) -> list[str]:
+    """The gradients whose backward path runs through a user's layer: its own parameters, those
+    of the layers before it (in the order ``walk`` visits them) and x."""
+    order = list(walk(stack.layers))
+    users = [i for i, layer in enumerate(order)
+             if (kind := LAYER_KINDS.get(layer.kind)) is not None and kind.output_shape is not None]
+    if not users:
+        return []
+    before = {layer.name for layer in order[:users[-1] + 1]}
+    names = [name for name in param_shapes(stack) if name.partition(".")[0] in before]
+    return names + ([] if stack.tokens else ["x"])
+
+
+def rounding_zero_reason(truth: Params, witness_allowance: Params) -> str:
+    """The parameters (or x) whose gradient is zero up to float64 rounding but not exactly zero,
+    which no comparison can settle ("" if none): a bias just before batch norm, say. (An exact
+    zero is compared exactly.)"""
+    zeros = [name for name, g in truth.items() if np.any(g) and np.all(np.abs(g) <= witness_allowance[name])]
+    if not zeros:
+        return ""
+    return (f"the exact gradient of {', '.join(zeros)} is zero up to rounding, so rounding is all any "
+            "rule shows there (a shift that a normalisation right after it removes — a bias before "
+            "batch norm: leave it out with conv2d:…,nobias — or a normalisation over 2 values, where "
+            "x̂ = ±1 whatever x is)")
+
+
+def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
+                        fd_sample: int | None = None, progress: Progress | None = None) -> StackTruth:
+    """Every witness's float64 gradients and SGD step, finite differences of torch's forward,
+    and the allowances (``bpcheck.layers.allowances``); ``progress(what, done, total)`` names
+    each phase and counts finite differences' entries."""
+    check_type("problem", problem, StackProblem, " (for a Problem, an MLP: ask_witnesses)")
+    say = progress or (lambda what, done, total: None)
+    p, torch_w, jax_w = problem.in_float64(), witness("torch"), witness("jax")
+    args = (p.stack, p.params, p.buffers, p.x, p.y, p.lr, p.masks)
+    grads, steps, running = {}, {}, {}
+    for name, module in (("torch", torch_w), ("jax", jax_w)):
+        say(f"{name}'s gradients and step", 0, None)
+        grads[name], steps[name], running[name] = module.gradients_and_sgd_step(*args)
+    errors = {}
+    if finite_differences:
+        stack, y, masks, x = p.stack, p.y, p.masks, p.x
+        grads["numeric"], errors["numeric"] = differences(
+            lambda v: torch_w.losses(stack, v, y, masks, x), p, fd_sample, _copies(p),
+            progress=lambda done, total: say("finite differences (entries)", done, total))
+    say("the rounding allowances", 0, None)
+    same = None
+    if problem.stack.dtype != "float64":  # a correct float32 implementation's answer
+        same = torch_w.gradients(*problem.arrays(), dtype=np.float32) | torch_w.running_after(
+            problem.stack, problem.params, problem.buffers, problem.x, problem.masks, np.float32)
+    opaque = None  # torch's float32 answer, where a user's layer hides its insides (the allowances)
+    behind = behind_user_layers(p.stack)
+    if behind:
+        answer = same if same is not None else torch_w.gradients(*problem.arrays(), dtype=np.float32)
+        opaque = {name: answer[name] for name in behind}
+    kappa, saturated, paths = conditioning_per_gradient(problem, torch_w)
+    rule, witness_allowance, floor = measure(problem, torch_w, grads["torch"] | running["torch"],
+                                             [grads["jax"] | running["jax"]], same, kappa, opaque, paths)
+    unreachable, why = one_key(p.stack)
+    for name in unreachable:  # exact zeros there are no evidence; anything else is still judged
+        rule[name], witness_allowance[name] = (np.where(grads["torch"][name] == 0, np.inf, allowed[name])
+                                               for allowed in (rule, witness_allowance))
+    flows_back = any(np.any(g) for g in grads["torch"].values())
+    lost = lost_in_float32(grads["torch"], opaque)
+    ill = (f"your layer is too ill-conditioned here to judge {', '.join(lost)} in places: torch "
+           "computing it in float32 loses three digits or more there (a saturated tanh or sigmoid "
+           "inside it?), so no bound on float64 rounding is known" if lost else "")
+    rounding = rounding_zero_reason(grads["torch"], witness_allowance) if flows_back else ""
+    reason = (saturated or why or rounding or ill) if flows_back else (
+        "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
+        "all dead, or a dropout mask that drops everything)")
+    return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,
+                      flows_back, running, {name: rule[name] for name in running["torch"]},
+                      problem=problem.fingerprint())
+
+
+def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, value: np.ndarray) -> Row:
+    reference = truth.running[witness_name][buffer]
+    allowed = truth.running_allowance[buffer]
+    verdict, tolerance = row_verdict(value, reference, allowed, truth.floor)
+    return Row(name, "running", buffer, reference.shape, witness_name,
+               discrepancy(np.asarray(value, np.float64), reference), tolerance, verdict, reference.size)
+
+
+CONSISTENCY = "consistency"  # the quantity of an own-forward row: backward against own forward
+
+
+def _consistency_row(name: str, judged: StackTruth, parameter: str, backward: np.ndarray,
+                     differences_hold: bool) -> Row:
+    """The rule's float64 backward against finite differences of its own float64 forward. It
+    can add DIFFERS but settles nothing (a backward consistent with a wrong forward is still
+    wrong), and it is inconclusive where finite differences of torch's forward disagree with
+    torch itself: the differences cannot be trusted there (an entry far beyond the step's scale)."""
+    row = gradient_row(name, judged, OWN_FORWARD, parameter, backward, judged.witness_allowance)
+    trusted = row.checked and differences_hold  # and some entry sampled
+    return replace(row, quantity=CONSISTENCY, verdict=row.verdict if trusted else INCONCLUSIVE)
+
+
+def _differences_hold(truth: StackTruth, parameter: str) -> bool:
+    """Whether finite differences of torch's forward agree with torch on this gradient: where
+    they do not (a step across a kink or a tie, an entry far beyond the step's scale), no row
+    of finite differences is held against a rule; the witnesses' own row says they disagree."""
+    return not gradient_row("", truth, "numeric", parameter, truth.gradients["torch"][parameter],
+                             truth.witness_allowance).differs
+
+
+def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth,
+                       own_forward: bool = True) -> RuleReport:
+    """Rows for the rule's gradients (every witness; and its own forward's finite differences,
+    on OWN_FORWARD_ENTRIES random entries at most, unless ``own_forward`` is off), its SGD step
+    and its running statistics."""
+    check_comparison(rule, StackRule, problem, StackProblem, truth, StackTruth)
+    grads, new, running = rule.evaluate(problem)
+    report = RuleReport(rule, saturation=truth.saturation)
+    judged, own_forward = truth, own_forward and "numeric" in truth.errors
+    if own_forward:
+        p64 = problem.in_float64()
+        torch_entries = np.flatnonzero(np.concatenate(  # where torch's forward was differenced
+            [np.isfinite(truth.errors["numeric"][name]).ravel() for name in [*p64.params, *inputs(p64)]]))
+        fd, error = differences(rule.own_loss(p64), p64, OWN_FORWARD_ENTRIES, among=torch_entries)
+        own64 = grads if p64 is problem else rule.evaluate(p64)[0]  # the rule in float64
+        judged = replace(truth, gradients=truth.gradients | {OWN_FORWARD: fd},
+                         errors=truth.errors | {OWN_FORWARD: error})
+    hold = {parameter: _differences_hold(truth, parameter) for parameter in grads} if truth.errors else {}
+    for parameter in grads:
+        for witness_name in truth.gradients:
+            row = gradient_row(rule.name, truth, witness_name, parameter, grads[parameter], truth.allowance)
+            if witness_name in truth.errors and not (hold[parameter] and row.checked):
+                row = replace(row, verdict=INCONCLUSIVE)  # untrusted differences, or none sampled here
+            report.rows.append(row)
+        if own_forward:
+            report.rows.append(_consistency_row(rule.name, judged, parameter, own64[parameter],
+                                                hold[parameter]))
+        if parameter in problem.params:
+            for witness_name in truth.steps:
+                report.rows.append(update_row(rule.name, problem, truth, witness_name, parameter,
+                                               new[parameter], truth.allowance, problem.stack.dtype))
+    for buffer, value in running.items():
+        for witness_name in truth.running:
+            report.rows.append(_running_row(rule.name, truth, witness_name, buffer, value))
+    return with_reason(report, truth)
+
+
+def compare_stack(problem: StackProblem, rules: list[StackRule] | None = None,
+                  finite_differences: bool = True, fd_sample: int | None = None,
+                  progress: Progress | None = None) -> tuple[list[RuleReport], list[Row], StackTruth]:
+    """Ask the witnesses once (finite differences on ``fd_sample`` random entries if given),
+    then compare each rule (default: the derived one), its own forward on the same entries;
+    ``progress(what, done, total)`` as the work goes (``ask_stack_witnesses``, then the rules)."""
+    if not isinstance(problem, StackProblem):
+        raise TypeError(f"problem={problem!r:.80} is a {type(problem).__name__}; expected a StackProblem")
+    if rules is not None and not (isinstance(rules, list | tuple)
+                                  and all(isinstance(rule, StackRule) for rule in rules)):
+        raise TypeError(f"rules={rules!r:.80} must be a list of StackRule (e.g. [DERIVED])")
+    truth = ask_stack_witnesses(problem, finite_differences, fd_sample, progress)
+    reports = []
+    for done, rule in enumerate(rules := rules or [DERIVED]):
+        if progress is not None:
+            progress(f"comparing the rules ({rule.name})", done, len(rules))
+        reports.append(compare_stack_rule(rule, problem, truth))
+    return reports, compare_witnesses(problem, truth), truth
+

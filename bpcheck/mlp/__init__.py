@@ -1,0 +1,1 @@
+"""The MLP family: problems, witnesses' allowances, strategies, diagnosis, mutants, training."""

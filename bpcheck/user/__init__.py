@@ -1,0 +1,1 @@
+"""Users' own code: activations, losses, rules and layers, their guards and ``check()``."""

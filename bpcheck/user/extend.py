@@ -1,0 +1,234 @@
+"""Your own rules: an activation or loss from your module, registered and property-checked.
+
+A user rule brings its NumPy value, its hand-derived derivative, and a PyTorch and a JAX
+forward to compare against. Its parts are checked on construction and guarded
+(``bpcheck.user.guards``), so that an exception names the part that raised.
+``REGISTRY.scoped(rule)`` puts each part where it belongs for a ``with`` block (``entries``) —
+the record into the spec vocabulary, the value and derivative into ``manual/``, the forwards
+into the witnesses (the finite-difference witness differentiates the user's own NumPy value) —
+and ``verify`` runs the property check inside random networks of the family against every
+witness. Anything the user's code raises is a failure, never a pass.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from bpcheck.mlp.problem import Problem
+from bpcheck.user import precision
+from bpcheck.user.guards import PARTS, guarded
+from manual.activations import Activation
+from manual.rules import RULES
+from manual.spec import ACTIVATIONS as ACTIVATION_RECORDS
+from manual.spec import LOSSES as LOSS_RECORDS
+from manual.spec import is_real, one_of
+from manual.vocabulary import ActivationRecord, LossRecord, clamping
+
+if TYPE_CHECKING:
+    from bpcheck.core.search import Verdict
+
+#: The names bpcheck's own activations and losses go by (a user's rule must not take one).
+BUILT_IN = {"activation": frozenset(ACTIVATION_RECORDS), "loss": frozenset(LOSS_RECORDS)}
+#: What a user loss's targets may be: like p, or (N,) integer class labels.
+USER_TARGETS = ("values", "probabilities", "labels")
+#: How a user loss's NumPy and jax callables take p and y: outputs × samples, or samples × outputs.
+LOSS_LAYOUTS = ("outputs_by_samples", "samples_by_outputs")
+#: the outputs a loss on probabilities is drawn after, as for the built-in bce
+PROBABILITY_OUTPUTS = LOSS_RECORDS["bce"].probability_outputs
+
+
+@dataclass(frozen=True)
+class UserActivation:
+    """An elementwise activation: ``value(z)``, ``derivative(z, a)`` with a = value(z), and the
+    same function for torch tensors and jax arrays. ``derivative_bound`` bounds |σ′| where the
+    tests draw z (|z| ≲ 10), for the rounding tolerance; ``kinks`` are the z where σ′ jumps,
+    which the random networks keep away from, and ``at_kinks`` the σ′ your derivative gives
+    exactly there (checked at each kink, beside torch's and jax's conventions). Registered, it
+    becomes an ``ActivationRecord`` like every built-in activation."""
+
+    kind: ClassVar[str] = "activation"
+    name: str
+    value: Callable[[np.ndarray], np.ndarray]
+    derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    torch: Callable
+    jax: Callable
+    derivative_bound: float = 2.0
+    kinks: tuple[float, ...] = ()
+    #: σ′ your derivative returns exactly at each kink (your convention there, e.g. relu′(0) = 0)
+    at_kinks: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self, PARTS["activation"])
+        bound = self.derivative_bound
+        if not (is_real(bound) and math.isfinite(bound) and bound > 0):
+            raise ValueError(f"derivative_bound={bound!r} must be a finite number > 0")
+        kinks = self.kinks
+        if not (isinstance(kinks, tuple | list) and all(is_real(k) and math.isfinite(k) for k in kinks)):
+            raise ValueError(f"kinks={kinks!r} must be a tuple of finite numbers")
+        object.__setattr__(self, "kinks", tuple(float(k) for k in kinks))
+        if self.at_kinks is not None:
+            at = self.at_kinks
+            if not (isinstance(at, tuple | list) and len(at) == len(self.kinks)
+                    and all(is_real(v) and math.isfinite(v) for v in at)):
+                raise ValueError(f"at_kinks={at!r} must give one finite σ′ per kink {self.kinks}")
+            object.__setattr__(self, "at_kinks", tuple(float(v) for v in at))
+
+    def record(self) -> ActivationRecord:
+        """What the vocabulary knows of it."""
+        return ActivationRecord(self.name, derivative_bound=self.derivative_bound, kinks=self.kinks)
+
+    def entries(self) -> dict[str, object]:
+        """What it puts in each table of ``REGISTRY``, its callables guarded (``_entries``)."""
+        return _entries(self)
+
+
+@dataclass(frozen=True)
+class UserLoss:
+    """A loss: ``per_sample(p, y)`` and ``gradient(p, y)`` on outputs × samples arrays (sum over
+    axis −2, the outputs), ``torch(p, y)`` on samples × outputs tensors and ``jax(p, y)`` on
+    outputs × samples arrays, each returning one value per sample. ``targets``: ``values`` or
+    ``probabilities`` (each shaped like p), or ``labels``: (N,) integer classes — p may then carry
+    leading dimensions (finite differences batch copies), so index it as
+    ``p[..., labels, np.arange(N)]``. With ``layout="samples_by_outputs"`` the NumPy and jax
+    callables take samples × outputs arrays instead (sum over axis −1), as torch's does. With
+    ``batch="sum"`` or ``"mean"`` they return one scalar for the batch, and ``gradient`` that
+    scalar's gradient (``bpcheck.user.loss_entries``). ``on_probabilities=True``: p is a probability
+    (your loss takes log p or log(1 − p), unclipped), so the networks end in sigmoid or softmax,
+    as they do for the built-in bce; otherwise any output activation feeds it."""
+
+    kind: ClassVar[str] = "loss"
+    name: str
+    per_sample: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    gradient: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    torch: Callable
+    jax: Callable
+    targets: str = "values"
+    layout: str = "outputs_by_samples"
+    batch: str | None = None  # "sum" or "mean": the callables return one scalar for the batch
+    on_probabilities: bool = False  # p in (0, 1): the networks end in sigmoid or softmax
+
+    def __post_init__(self) -> None:
+        _check_fields(self, PARTS["loss"])
+        if not isinstance(self.on_probabilities, bool):
+            raise TypeError(f"on_probabilities={self.on_probabilities!r} must be True or False")
+        if self.batch not in (None, "sum", "mean"):
+            raise ValueError(f"batch={self.batch!r} is unknown; expected None, 'sum' or 'mean'")
+        one_of(self.layout, LOSS_LAYOUTS, "layout")
+        one_of(self.targets, USER_TARGETS, "targets")
+
+    def record(self) -> LossRecord:
+        """What the vocabulary knows of it."""
+        if not self.on_probabilities:
+            return LossRecord(self.name, self.targets)
+        return LossRecord(self.name, self.targets, probability_outputs=PROBABILITY_OUTPUTS,
+                          divides_by_variance=True, condition=lambda z, p: clamping(p))
+
+    def entries(self) -> dict[str, object]:
+        """What it puts in each table of ``REGISTRY``, its callables guarded (``_entries``; the
+        jax witness computes a loss it does not know unpadded, its padding behaviour unknown)."""
+        return _entries(self)
+
+
+@functools.cache
+def _entries(rule: UserActivation | UserLoss) -> dict[str, object]:
+    """A user rule's entry for each table of ``REGISTRY``, built once per rule: the same
+    objects each time it is registered, so the jax witness reuses its compilations. An
+    activation's torch and jax witnesses are anchored to your value and derivative where those
+    are theirs up to a correct formula's rounding (``bpcheck.user.precision``)."""
+    rule = guarded(rule)
+    if isinstance(rule, UserActivation):  # the witnesses take your σ and σ′ up to precision
+        scale = precision.lazy_scale(rule)
+        torch_forward = precision.anchored_torch(rule, scale)
+        jax_forward = precision.anchored_jax(rule, scale)
+        return {"record": rule.record(),
+                "manual": lambda _: Activation(rule.name, rule.value, rule.derivative),
+                "torch": lambda _: torch_forward, "jax": lambda _: lambda z, mask: jax_forward(z),
+                "numeric": lambda _: rule.value}
+    from bpcheck.user.loss_entries import loss_entries  # torch and jax: not loaded with this module
+
+    return loss_entries(rule)
+
+
+def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> None:
+    """A name the spec vocabulary can hold, and a callable for every part."""
+    if not isinstance(rule.name, str) or not rule.name or set(rule.name) & set(":,"):
+        raise ValueError(f"name={rule.name!r} must be a non-empty str without ':' or ','")
+    if rule.name in BUILT_IN[rule.kind]:
+        raise ValueError(f"name={rule.name!r} is a built-in {rule.kind}; choose another")
+    for part in parts:
+        if not callable(getattr(rule, part)):
+            raise TypeError(f"{part}={getattr(rule, part)!r} must be callable")
+
+
+def load_user_rule(target: str):
+    """``"my_module:my_rule"`` (importable, or a .py path) → the UserRule, UserActivation,
+    UserLoss or UserLayer it names."""
+    module_name, colon, attribute = target.rpartition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError(f"expected MODULE:NAME (e.g. my_rules:swish), got {target!r}")
+    module = _import(module_name)
+    if not hasattr(module, attribute):
+        raise ValueError(f"{module_name} has no attribute {attribute!r}")
+    rule = getattr(module, attribute)
+    from bpcheck.user.layer import UserLayer
+    from bpcheck.user.rule import UserRule  # it builds on this module
+    if not isinstance(rule, UserActivation | UserLoss | UserRule | UserLayer):
+        raise TypeError(f"{target} is {type(rule).__name__} {rule!r:.80}; expected a UserRule, "
+                        "UserActivation, UserLoss or UserLayer")
+    return rule
+
+
+def _import(module_name: str) -> ModuleType:
+    """The module a name or a .py path names; any failure is an ImportError that says why."""
+    path = Path(module_name)
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise ImportError(f"could not import {module_name}: no such file")
+        directory = str(path.parent.resolve())
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+        name = path.stem
+    else:
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        name = module_name
+    try:
+        module = importlib.import_module(name)
+    except (Exception, SystemExit) as error:
+        raise ImportError(f"could not import {module_name}: {type(error).__name__}: {error}") from error
+    found = Path(getattr(module, "__file__", None) or "")
+    if path.suffix == ".py" and found.resolve() != path.resolve():
+        raise ImportError(f"could not import {module_name}: a module named {name!r} is already "
+                          f"imported from {found}")
+    return module
+
+
+def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int = 0,
+           observe: Callable[[Problem], None] | None = None) -> Verdict:
+    """Property-check the derived rule with the user's rule inside random networks against every
+    witness; on failure keep the shrunk minimal network Hypothesis ends with. Anything the
+    user's code raises is a failure too, kept with the minimal network it raised on."""
+    # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
+    # depth costs the jax witness a compilation for the newly registered rule
+    from bpcheck.mlp.search import hunt  # Hypothesis, likewise
+    from bpcheck.mlp.strategies import problems, specs
+    from bpcheck.user.registry import REGISTRY  # the witnesses, torch and jax: only for a check
+
+    shape = {"max_hidden_layers": 3}
+    strategy = (specs(include=rule.name, **shape) if isinstance(rule, UserActivation)
+                else specs(loss=rule.name, **shape))
+    with REGISTRY.scoped(rule):
+        verdict = hunt(RULES["derived"], problems(strategy), max_examples, seed, keep_errors=True,
+                       observe=observe)
+    verdict.rule = rule.name
+    return verdict
