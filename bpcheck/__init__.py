@@ -37,7 +37,6 @@ _EXPORTS = {
     "problems": "bpcheck.mlp.strategies",
     "UserLayer": "bpcheck.user.layer",
     "check_layer": "bpcheck.user.layer_check",
-    "LayerReport": "bpcheck.user.layer_check",
     "StackProblem": "bpcheck.layers.problem",
     "compare_stack": "bpcheck.layers.compare",
     "specs": "bpcheck.mlp.strategies",

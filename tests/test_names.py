@@ -77,10 +77,11 @@ def test_an_unverified_layer_says_not_verified_and_exits_three():
     from collections import Counter
 
     from bpcheck.cli.verify import exit_code
-    from bpcheck.user.layer_check import LayerReport
+    from bpcheck.user.layer_report import layer_message
+    from bpcheck.user.report import CheckReport
 
-    report = LayerReport("flat", verdict="NOT VERIFIED", discarded=Counter({"saturated": 3}))
-    assert report.message == "flat: NOT VERIFIED — no network could be checked (3 saturated)"
+    report = CheckReport("flat", "NOT VERIFIED", 0, "", discarded=Counter({"saturated": 3}), kind="layer")
+    assert layer_message(report) == "flat: NOT VERIFIED — no network could be checked (3 saturated)"
     assert report.to_dict()["verdict"] == "NOT VERIFIED" and exit_code(report.verdict) == 3
 
 

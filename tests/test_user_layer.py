@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bpcheck import UserLayer, check, check_layer
+from bpcheck import CheckReport, UserLayer, check, check_layer
 from bpcheck.core.verdicts import RAISED, WITNESSES_DIFFER
 from bpcheck.layers.strategies import KINK_MARGIN_RELATIVE
 from manual.layer_kinds import LAYER_KINDS, Layer
@@ -49,7 +49,10 @@ def test_a_right_layer_agrees_alone_and_in_networks_and_leaves_no_trace():
 
 def test_a_wrong_backward_is_found_shrunk_and_placed_in_the_layer():
     report = check(layer(_affine_mean_beta), EXAMPLES)
-    assert report.verdict == "DIFFERS" and not report.passed
+    assert isinstance(report, CheckReport) and report.kind == "layer"  # one report for every kind
+    assert report.verdict == "WRONG" and not report.passed
+    assert report.rows and all(row.differs for row in report.rows) and report.comparison is not None
+    assert report.to_dict()["verdict"] == "WRONG" and report.to_dict()["network"].startswith("affine;flatten")
     assert report.backward_disagrees_with_own_forward
     assert "WRONG on affine1.beta — your backward is not the gradient of your own forward" in report.message
     assert {(f.layer, f.quantity) for f in report.findings} == {("affine1", "beta")}
@@ -66,7 +69,7 @@ def test_a_numpy_forward_that_differs_from_its_torch_and_jax_forwards_is_told_ap
         return dx, {"gamma": 2 * grads["gamma"], "beta": 2 * grads["beta"]}
 
     report = check_layer(layer(doubled_backward, doubled), EXAMPLES)
-    assert report.verdict == "DIFFERS" and not report.backward_disagrees_with_own_forward
+    assert report.verdict == "WRONG" and not report.backward_disagrees_with_own_forward
     assert "but that forward differs from your torch and jax forwards" in report.message
     assert any(f.quantity == "forward" for f in report.findings)
 
@@ -76,7 +79,7 @@ def test_what_the_code_raises_is_named_with_the_line():
         raise IndexError("tuple index out of range")
 
     report = check_layer(layer(broken), EXAMPLES)
-    assert report.verdict == RAISED and report.error.part == "backward"
+    assert report.verdict == RAISED and report.part == "backward"
     assert "affine: your backward raised IndexError('tuple index out of range') at " in str(report)
     assert "test_user_layer.py" in str(report)
 
@@ -220,7 +223,7 @@ def test_a_sequence_layer_of_rank_two_is_checked_alone_and_after_dense_at_every_
                       jax=lambda x, p: p["g"] * __import__("jax").numpy.tanh(x),
                       parameters={"g": lambda shape: shape[-1:]}, rank=2)
     report = check_layer(gated, EXAMPLES)
-    assert report.passed is not slip and report.verdict == ("DIFFERS" if slip else "agrees")
+    assert report.passed is not slip and report.verdict == ("WRONG" if slip else "agrees")
     if slip:
         assert report.backward_disagrees_with_own_forward
         assert len(report.counterexample.stack.input_shape) == 2  # (T, D) samples
@@ -267,4 +270,4 @@ def test_a_right_layer_that_saturates_inside_is_not_a_false_alarm_and_a_slip_sti
     report = check_layer(gated, 60)
     assert report.passed is not slip, report.message
     if slip:
-        assert report.verdict == "DIFFERS" and report.backward_disagrees_with_own_forward
+        assert report.verdict == "WRONG" and report.backward_disagrees_with_own_forward

@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 
 from bpcheck import check_layer
-from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE
+from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE, WRONG
 from bpcheck.layers.compare import StackRule
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.layers.problem import StackProblem
 from bpcheck.user.layer import UserLayer, registered
-from bpcheck.user.layer_check import SATURATED_DRAW, LayerReport
+from bpcheck.user.layer_check import SATURATED_DRAW
+from bpcheck.user.layer_report import layer_message
+from bpcheck.user.report import CheckReport
 from manual import stack_network
 from manual.stack import Stack
 
@@ -61,7 +63,7 @@ def test_a_users_lstm_agrees_and_its_draws_keep_most_gates_out_of_saturation(see
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_lstm_without_the_cell_states_carry_is_still_wrong(seed):
     report = check_layer(user_layers.lstm_slip, EXAMPLES, seed)
-    assert report.verdict == DIFFERS and report.backward_disagrees_with_own_forward, str(report)
+    assert report.verdict == WRONG and report.backward_disagrees_with_own_forward, str(report)
 
 
 def _problem(text, shape, dtype, x, y, params, loss="softmax-ce-labels", reduction="mean") -> StackProblem:
@@ -137,7 +139,7 @@ def test_a_users_batch_norm_agrees_in_random_networks(layer):
                                              ("spatial_batchnorm_slip", 0)])
 def test_a_batch_norm_without_the_mean_term_is_still_wrong(layer, seed):
     report = check_layer(getattr(user_layers, layer), EXAMPLES, seed)
-    assert report.verdict == DIFFERS and report.backward_disagrees_with_own_forward, str(report)
+    assert report.verdict == WRONG and report.backward_disagrees_with_own_forward, str(report)
 
 
 def test_the_forwards_gap_is_measured_where_the_witnesses_judge():
@@ -160,9 +162,9 @@ def test_a_difference_is_not_blamed_on_the_forwards_when_they_agree():
                    verdict, 1)
 
     report = RuleReport(None, [row("torch", DIFFERS), row(OWN_FORWARD, AGREES)])
-    found = LayerReport("my_batchnorm", verdict=DIFFERS, report=report)
-    assert "your torch and jax forwards" not in found.message
-    assert "a mistake smaller than finite differences resolve" in found.message
+    found = CheckReport("my_batchnorm", WRONG, 1, "", comparison=report, kind="layer")
+    assert "your torch and jax forwards" not in layer_message(found)
+    assert "a mistake smaller than finite differences resolve" in layer_message(found)
 
 
 def test_verify_checks_the_users_lstm_from_the_command_line():

@@ -61,7 +61,6 @@ def main(argv: list[str], console: Console) -> int:
         if "layers" in pins:
             check_drawn_mlp_memory(pins["layers"], "--layers")
         from bpcheck.user.extend import load_user_rule  # Hypothesis loads; torch and jax do not
-        from bpcheck.user.layer import UserLayer
         from bpcheck.user.rule import UserRule
 
         rule = load_user_rule(args.target)
@@ -79,7 +78,7 @@ def main(argv: list[str], console: Console) -> int:
         report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
-    elif isinstance(rule, UserLayer):
+    elif report.kind == "layer":
         style = "green" if report.passed else "bold red"
         head, _, rest = str(report).partition("\n")
         console.print(f"[{style}]{escape(head)}[/]", soft_wrap=True)

@@ -58,20 +58,31 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
         raise ValueError(f"seed={seed!r} must be an int >= 0")
     one_of(dtype, DTYPES, "dtype")
     with limit_calls(time_limit):  # validates it
-        if isinstance(rule, UserRule):
-            rule = rule.pinned(layers, activations, loss)
-            if rule.sizes is not None:  # refused before any work, as the CLI's --layers
-                named = "layers" if layers is not None else "sizes"
-                check_drawn_mlp_memory(rule.sizes, f"{named}={rule.sizes}")
-            return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
-                                      keep_errors=True))
-        if (layers, activations, loss, dtype) != (None, None, None, "float64"):
-            raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
-                             f"{rule.name} is a {type(rule).__name__}")
-        if isinstance(rule, UserLayer):  # a report of its own kind
-            from bpcheck.user.layer_check import check_layer
-            return check_layer(rule, examples, seed)
-        return _check_part(rule, examples, seed)
+        report = _check(rule, examples, seed, dtype, layers, activations, loss)
+    report.kind = KINDS[type(rule)]
+    return report
+
+
+#: What ``CheckReport.kind`` says for each kind of user code.
+KINDS = {UserRule: "rule", UserActivation: "activation", UserLoss: "loss", UserLayer: "layer"}
+
+
+def _check(rule, examples: int, seed: int, dtype: str, layers, activations, loss) -> CheckReport:
+    """The report of ``check``, before its kind is named."""
+    if isinstance(rule, UserRule):
+        rule = rule.pinned(layers, activations, loss)
+        if rule.sizes is not None:  # refused before any work, as the CLI's --layers
+            named = "layers" if layers is not None else "sizes"
+            check_drawn_mlp_memory(rule.sizes, f"{named}={rule.sizes}")
+        return _report(rule, hunt(rule.update_rule(), user_problems(rule, dtype), examples, seed,
+                                  keep_errors=True))
+    if (layers, activations, loss, dtype) != (None, None, None, "float64"):
+        raise ValueError("layers, activations, loss and dtype pin a UserRule's network; "
+                         f"{rule.name} is a {type(rule).__name__}")
+    if isinstance(rule, UserLayer):
+        from bpcheck.user.layer_check import check_layer
+        return check_layer(rule, examples, seed)
+    return _check_part(rule, examples, seed)
 
 
 def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> CheckReport:

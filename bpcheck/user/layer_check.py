@@ -5,151 +5,28 @@ network, then diagnosed layer by layer (``bpcheck.layers.diagnose``)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import asdict, dataclass, field
-
-import numpy as np
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from bpcheck.core.compare import RuleReport, row_dict
 from bpcheck.core.runtime import frozen_heap, one_thread
 from bpcheck.core.search import EXPLORE_AND_SHRINK
 from bpcheck.core.tolerances import LAYER_DIAGNOSIS
-from bpcheck.core.user_code import user_frame
-from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
-from bpcheck.layers.compare import OWN_FORWARD, StackRule
-from bpcheck.layers.diagnose import LayerFinding, diagnose_layers
+from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER, WRONG
+from bpcheck.layers.compare import StackRule
+from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
-from bpcheck.layers.problem import StackProblem
 from bpcheck.layers.strategies import HIDDEN, shapes, stack_problems
 from bpcheck.user.layer import UserLayer, UserLayerError, guarded_call, registered
+from bpcheck.user.layer_report import layer_message
+from bpcheck.user.report import CheckReport
 from manual import stack_network
 from manual.stack import Stack, walk
 
 #: Why a draw where most of your layer's outputs are flat (``bpcheck.layers.probes``) is not checked.
 SATURATED_DRAW = ("your layer is saturated there: most of its outputs do not respond to its input "
                   "(a gated unit's input far from 0, a normalisation over two values)")
-
-
-@dataclass
-class LayerReport:
-    """What checking a user's layer found."""
-
-    layer: str
-    verdict: str = AGREES  # AGREES, DIFFERS, WITNESSES_DIFFER, RAISED or NOT_VERIFIED (bpcheck.core.verdicts)
-    examples: int = 0  # networks compared conclusively
-    counterexample: StackProblem | Stack | None = None  # the smallest network it differs or raised on
-    witness_rows: list = field(default_factory=list)  # where your torch and jax forwards disagree
-    report: RuleReport | None = None  # the comparison there
-    findings: list[LayerFinding] = field(default_factory=list)  # each layer alone, there
-    error: UserLayerError | None = None
-    discarded: Counter = field(default_factory=Counter)
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == AGREES
-
-    @property
-    def backward_disagrees_with_own_forward(self) -> bool:
-        return self.report is not None and any(row.differs for row in self.report.rows
-                                               if row.witness == OWN_FORWARD)
-
-    @property
-    def forward_differs(self) -> bool:
-        """Whether your NumPy forward differs from your torch forward, your layer alone."""
-        return any(f.kind == self.layer and f.quantity == "forward" for f in self.findings)
-
-    @property
-    def message(self) -> str:
-        """One paragraph: the verdict and what it means."""
-        if self.verdict == AGREES:
-            return (f"{self.layer}: agrees with torch, jax and finite differences on {self.examples} "
-                    "random networks (alone and inside other layers), float64 and float32")
-        if self.verdict == NOT_VERIFIED:
-            reasons = "; ".join(f"{n} {why}" for why, n in self.discarded.most_common()) or "none drawn"
-            return f"{self.layer}: NOT VERIFIED — no network could be checked ({reasons})"
-        if self.verdict == RAISED:
-            return f"{self.error} on the smallest network Hypothesis found"
-        if self.verdict == WITNESSES_DIFFER:
-            where = sorted({row.parameter for row in self.witness_rows})
-            return (f"{self.layer}: your torch and jax forwards disagree (their gradients of "
-                    f"{', '.join(where)} differ): they must compute the same function")
-        where = sorted({row.parameter for row in self.report.rows if row.differs})
-        own = {row.verdict for row in self.report.rows
-               if row.witness == OWN_FORWARD and row.parameter in where}
-        if self.backward_disagrees_with_own_forward:
-            why = "your backward is not the gradient of your own forward"
-        elif own == {AGREES} and self.forward_differs:
-            why = ("your backward is the gradient of your own forward, but that forward differs from "
-                   "your torch and jax forwards")
-        elif own == {AGREES}:  # and your NumPy forward computes what your torch forward does
-            why = ("your backward agrees with finite differences of your own forward, and that forward "
-                   "with your torch forward, yet not with torch's and jax's gradients: a mistake "
-                   "smaller than finite differences resolve, or rounding inside your layer beyond "
-                   "what the allowances measured")
-        else:
-            why = "finite differences of your own forward could not tell whether it is the forward's fault"
-        return f"{self.layer}: WRONG on {', '.join(where)} — {why}"
-
-    def to_dict(self) -> dict:
-        return {"layer": self.layer, "verdict": self.verdict, "passed": self.passed,
-                "examples": self.examples, "message": str(self),
-                "network": self._network(),
-                "rows": [row_dict(row) for row in self.report.rows] if self.report else [],
-                "findings": [asdict(f) for f in self.findings], "discarded": dict(self.discarded)}
-
-    def _network(self) -> str | None:
-        example = self.counterexample
-        return example.describe() if isinstance(example, Stack) else example and example.stack.describe()
-
-    def __str__(self) -> str:
-        """The message, then (where it failed) the network, the rows that differ and the
-        layer-by-layer diagnosis, as plain text."""
-        lines = [self.message]
-        if self.verdict == RAISED and self.error is not None:
-            lines[0] = f"{self.layer}: your {self.error.part or 'code'} " + (
-                f"raised {self.error.error!r}{user_frame(self.error.error)}" if self.error.part
-                else f"returned the wrong thing: {self.error.error}")
-        problem = self.counterexample
-        if isinstance(problem, Stack):  # it raised while its values were drawn
-            lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")
-        if not isinstance(problem, StackProblem):
-            return "\n".join(lines)
-        lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
-                     f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
-                     f"{problem.stack.reduction}")
-        with np.printoptions(precision=6, threshold=200, linewidth=100):  # flattened, in C order
-            lines += [f"  {name} {np.shape(v)} = {np.array2string(np.ravel(v), separator=', ')}"
-                      for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items()]
-        rows = self.witness_rows or (self.report.rows if self.report is not None else [])
-        if self.witness_rows:
-            lines.append("your two forwards' gradients, torch's against jax's (the worst entry of each):")
-            lines += [f"  {row.parameter}: rel err {row.error.rel:.3e} at {row.error.where}" for row in rows]
-        elif self.report is not None:
-            lines.append("what differs (relative to the witness's largest entry; the worst row of each):")
-            for (quantity, parameter), rows in _differing(self.report).items():
-                worst = max(rows, key=lambda row: row.error.rel)
-                lines.append(f"  {quantity} of {parameter}: rel err {worst.error.rel:.3e} at "
-                             f"{worst.error.where} (tolerance {worst.tolerance:.1e}), against "
-                             + ", ".join(row.witness for row in rows))
-        if self.findings:
-            lines.append("each layer alone against torch (float64, a random dout):")
-            lines += [f"  {f.layer} ({f.kind}) {f.quantity}: rel err {f.error:.2e} — " + (
-                "; ".join(f.explained_by) or ("your layer differs here" if f.kind == self.layer
-                                              else "no nearby layer explains it")) for f in self.findings]
-        return "\n".join(lines)
-
-
-def _differing(report: RuleReport) -> dict[tuple[str, str], list]:
-    """The rows that differ, by (quantity, parameter), in the report's order."""
-    grouped: dict[tuple[str, str], list] = {}
-    for row in report.rows:
-        if row.differs:
-            grouped.setdefault((row.quantity, row.parameter), []).append(row)
-    return grouped
 
 
 #: The sample shapes a user's layer is drawn on: C ≤ 6 channels (sides ≤ 7) or F ≤ 8 features,
@@ -198,10 +75,11 @@ def _sequence_networks(draw, layer: UserLayer, dtype: str):
     return Stack(text, (shape[0], draw(st.integers(1, 5))), dtype=dtype)
 
 
-def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerReport:
+def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckReport:
     """Search ``examples`` random networks with ``layer`` for one where the derived network
-    (your layer's pair among the built-in ones) disagrees with a witness; shrink it; diagnose."""
-    found = LayerReport(layer.name)
+    (your layer's pair among the built-in ones) disagrees with a witness; shrink it; diagnose.
+    The report's verdict is agrees, WRONG, WITNESSES DIFFER, RAISED or NOT VERIFIED."""
+    found = CheckReport(layer.name, AGREES, 0, "", kind="layer")
     with registered(layer):
         rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
                          pairs=dict(stack_network.PAIRS))
@@ -225,7 +103,8 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
                 if not saturated:
                     report, witness_rows, truth = compare_user_layer(problem, rule, name, gain)
             except UserLayerError as error:
-                found.verdict, found.error, found.counterexample, found.report = RAISED, error, stack, None
+                found.verdict, found.counterexample, found.comparison = RAISED, stack, None
+                found.error, found.part = error.error, error.part
                 raise
             if saturated:  # layer_probes: most of its outputs do not respond to its input
                 found.discarded[SATURATED_DRAW] += 1
@@ -237,7 +116,7 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
             apart = [row for row in forwards
                      if judged_gap(truth.gradients, truth.witness_allowance, row.parameter) > LAYER_DIAGNOSIS]
             if apart:  # your two forwards disagree
-                found.verdict, found.counterexample, found.report = WITNESSES_DIFFER, problem, report
+                found.verdict, found.counterexample, found.comparison = WITNESSES_DIFFER, problem, report
                 found.witness_rows = apart
                 raise AssertionError(f"{layer.name}'s witnesses differ")
             if report.verdict != DIFFERS and any(row.differs for row in witness_rows):
@@ -251,8 +130,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
                 reject()
             found.examples += 1
             if report.verdict == DIFFERS:
-                found.verdict, found.counterexample, found.report = DIFFERS, problem, report
-                found.error, found.witness_rows = None, []  # a shrunk example replaces an earlier one
+                found.verdict, found.counterexample, found.comparison = WRONG, problem, report
+                found.error = found.part = None  # a shrunk example replaces an earlier one
+                found.witness_rows = []
                 raise AssertionError(f"{layer.name} differs")
 
         try:
@@ -261,12 +141,14 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> LayerRep
         except Unsatisfiable:
             found.verdict = NOT_VERIFIED
         except UserLayerError as error:  # raised where no draw recorded it: no draw's rows either
-            found.verdict, found.error, found.counterexample, found.report = RAISED, error, None, None
-            found.witness_rows = []
+            found.verdict, found.counterexample, found.comparison = RAISED, None, None
+            found.error, found.part, found.witness_rows = error.error, error.part, []
         except AssertionError:
             pass
         if found.verdict == AGREES and not found.examples:
             found.verdict = NOT_VERIFIED
-        if found.verdict == DIFFERS:
+        if found.verdict == WRONG:
             found.findings = diagnose_layers(rule, found.counterexample)
+            found.rows = [row for row in found.comparison.rows if row.differs]
+    found.message = layer_message(found)
     return found

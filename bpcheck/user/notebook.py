@@ -77,6 +77,9 @@ def _arrays(report) -> list[tuple[str, str]]:
 
 
 def as_text(report) -> str:
+    if report.kind == "layer":
+        from bpcheck.user.layer_report import layer_text
+        return layer_text(report)
     lines = [report.message]
     if report.counterexample is not None:
         lines += ["smallest network (in your conventions):", *("  " + line for line in _network(report))]
@@ -94,6 +97,9 @@ def as_text(report) -> str:
 def as_html(report) -> str:
     colour = "green" if report.passed else "#b00"
     parts = [f"<p style='color:{colour}'><b>{html.escape(report.message)}</b></p>"]
+    if report.kind == "layer":  # its text, preformatted
+        from bpcheck.user.layer_report import layer_text
+        return parts[0] + "<pre>" + html.escape(layer_text(report).partition("\n")[2]) + "</pre>"
     if report.counterexample is not None:
         parts.append(f"<p>smallest network: <code>{html.escape(_network(report)[0])}</code></p>")
         parts.append("<details><summary>its arrays, in your conventions</summary><pre>"

@@ -7,14 +7,16 @@ worst ``Entry``. The report prints itself as text and renders in a notebook (``b
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bpcheck.core.compare import Row, RuleReport
+from bpcheck.core.compare import Row, RuleReport, row_dict
 from bpcheck.core.verdicts import AGREES
+from bpcheck.layers.problem import StackProblem
 from bpcheck.mlp.diagnose import Explanation
 from bpcheck.mlp.problem import Problem
 from bpcheck.user.elementwise import Kink, Mismatch
+from manual.stack import Stack
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class CheckReport:
     verdict: str  # AGREES, WRONG, RAISED or NOT_VERIFIED
     examples: int  # networks checked
     message: str  # one sentence: what was found
-    counterexample: Problem | None = None  # the smallest network that shows the failure
+    counterexample: Problem | StackProblem | Stack | None = None  # the smallest network that shows
+    # the failure (a layer's Stack: it raised while its values were drawn)
     yours: dict[str, Any] | None = None  # that network's params, X and Y in your conventions
     rows: list[Row] = field(default_factory=list)  # the comparisons on it that differ
     diagnosis: list[Explanation] = field(default_factory=list)
@@ -51,6 +54,11 @@ class CheckReport:
     discarded: Counter = field(default_factory=Counter)
     #: what is not a verdict: an activation's precision notes, points judged at its scale only
     notes: list[str] = field(default_factory=list)
+    kind: str = "rule"  # what was checked: "rule", "activation", "loss" or "layer"
+    #: a layer's: each layer alone on the counterexample (bpcheck.layers.diagnose), and where
+    #: your torch and jax forwards disagree (WITNESSES DIFFER)
+    findings: list = field(default_factory=list)
+    witness_rows: list[Row] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -58,6 +66,18 @@ class CheckReport:
 
     def __bool__(self) -> bool:
         return self.passed
+
+    @property
+    def backward_disagrees_with_own_forward(self) -> bool:
+        """A layer's backward differs from finite differences of its own forward."""
+        from bpcheck.user.layer_report import backward_disagrees_with_own_forward
+        return backward_disagrees_with_own_forward(self)
+
+    @property
+    def forward_differs(self) -> bool:
+        """A layer's NumPy forward differs from its torch forward, the layer alone."""
+        from bpcheck.user.layer_report import forward_differs
+        return forward_differs(self)
 
     def __str__(self) -> str:
         from bpcheck.user.notebook import as_text
@@ -70,8 +90,16 @@ class CheckReport:
     def to_dict(self) -> dict:
         """Plain data for ``--json``."""
         p = self.counterexample
+        if self.kind == "layer":
+            from bpcheck.user.layer_report import network
+            return {"rule": self.rule, "kind": self.kind, "verdict": self.verdict, "passed": self.passed,
+                    "examples": self.examples, "message": self.message, "network": network(self),
+                    "error": None if self.error is None else repr(self.error), "part": self.part,
+                    "rows": [row_dict(row) for row in self.comparison.rows] if self.comparison else [],
+                    "witness_rows": [row_dict(row) for row in self.witness_rows],
+                    "findings": [asdict(f) for f in self.findings], "discarded": dict(self.discarded)}
         return {
-            "rule": self.rule, "verdict": self.verdict, "passed": self.passed,
+            "rule": self.rule, "kind": self.kind, "verdict": self.verdict, "passed": self.passed,
             "examples": self.examples, "message": self.message,
             "discarded": dict(self.discarded),
             "error": None if self.error is None else repr(self.error),

@@ -1,0 +1,109 @@
+"""What a ``CheckReport`` of a user's layer says (``check`` of a ``UserLayer``): its one-paragraph
+message and its text — the network it fails on, the rows that differ, each layer alone."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bpcheck.core.compare import RuleReport
+from bpcheck.core.user_code import user_frame
+from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
+from bpcheck.layers.compare import OWN_FORWARD
+from bpcheck.layers.problem import StackProblem
+from manual.stack import Stack
+
+
+def backward_disagrees_with_own_forward(report) -> bool:
+    """Whether the layer's backward differs from finite differences of its own forward."""
+    comparison = report.comparison
+    return comparison is not None and any(row.differs for row in comparison.rows
+                                          if row.witness == OWN_FORWARD)
+
+
+def forward_differs(report) -> bool:
+    """Whether the layer's NumPy forward differs from its torch forward, the layer alone."""
+    return any(f.kind == report.rule and f.quantity == "forward" for f in report.findings)
+
+
+def layer_message(report) -> str:
+    """One paragraph: the verdict and what it means."""
+    name = report.rule
+    if report.verdict == AGREES:
+        return (f"{name}: agrees with torch, jax and finite differences on {report.examples} "
+                "random networks (alone and inside other layers), float64 and float32")
+    if report.verdict == NOT_VERIFIED:
+        reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common()) or "none drawn"
+        return f"{name}: NOT VERIFIED — no network could be checked ({reasons})"
+    if report.verdict == RAISED:
+        return f"{name}: your {report.part or 'code'} " + (
+            f"raised {report.error!r}{user_frame(report.error)}" if report.part
+            else f"returned the wrong thing: {report.error}")
+    if report.verdict == WITNESSES_DIFFER:
+        where = sorted({row.parameter for row in report.witness_rows})
+        return (f"{name}: your torch and jax forwards disagree (their gradients of "
+                f"{', '.join(where)} differ): they must compute the same function")
+    where = sorted({row.parameter for row in report.comparison.rows if row.differs})
+    own = {row.verdict for row in report.comparison.rows
+           if row.witness == OWN_FORWARD and row.parameter in where}
+    if backward_disagrees_with_own_forward(report):
+        why = "your backward is not the gradient of your own forward"
+    elif own == {AGREES} and forward_differs(report):
+        why = ("your backward is the gradient of your own forward, but that forward differs from "
+               "your torch and jax forwards")
+    elif own == {AGREES}:  # and your NumPy forward computes what your torch forward does
+        why = ("your backward agrees with finite differences of your own forward, and that forward "
+               "with your torch forward, yet not with torch's and jax's gradients: a mistake "
+               "smaller than finite differences resolve, or rounding inside your layer beyond "
+               "what the allowances measured")
+    else:
+        why = "finite differences of your own forward could not tell whether it is the forward's fault"
+    return f"{name}: WRONG on {', '.join(where)} — {why}"
+
+
+def network(report) -> str | None:
+    """The network the report's counterexample is, as text."""
+    example = report.counterexample
+    return example.describe() if isinstance(example, Stack) else example and example.stack.describe()
+
+
+def layer_text(report) -> str:
+    """The message, then (where it failed) the network, the rows that differ and the
+    layer-by-layer diagnosis, as plain text."""
+    lines = [report.message]
+    problem = report.counterexample
+    if isinstance(problem, Stack):  # it raised while its values were drawn
+        lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")
+    if not isinstance(problem, StackProblem):
+        return "\n".join(lines)
+    lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
+                 f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
+                 f"{problem.stack.reduction}")
+    with np.printoptions(precision=6, threshold=200, linewidth=100):  # flattened, in C order
+        lines += [f"  {name} {np.shape(v)} = {np.array2string(np.ravel(v), separator=', ')}"
+                  for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items()]
+    if report.witness_rows:
+        lines.append("your two forwards' gradients, torch's against jax's (the worst entry of each):")
+        lines += [f"  {row.parameter}: rel err {row.error.rel:.3e} at {row.error.where}"
+                  for row in report.witness_rows]
+    elif report.comparison is not None:
+        lines.append("what differs (relative to the witness's largest entry; the worst row of each):")
+        for (quantity, parameter), rows in _differing(report.comparison).items():
+            worst = max(rows, key=lambda row: row.error.rel)
+            lines.append(f"  {quantity} of {parameter}: rel err {worst.error.rel:.3e} at "
+                         f"{worst.error.where} (tolerance {worst.tolerance:.1e}), against "
+                         + ", ".join(row.witness for row in rows))
+    if report.findings:
+        lines.append("each layer alone against torch (float64, a random dout):")
+        lines += [f"  {f.layer} ({f.kind}) {f.quantity}: rel err {f.error:.2e} — " + (
+            "; ".join(f.explained_by) or ("your layer differs here" if f.kind == report.rule
+                                          else "no nearby layer explains it")) for f in report.findings]
+    return "\n".join(lines)
+
+
+def _differing(report: RuleReport) -> dict[tuple[str, str], list]:
+    """The rows that differ, by (quantity, parameter), in the report's order."""
+    grouped: dict[tuple[str, str], list] = {}
+    for row in report.rows:
+        if row.differs:
+            grouped.setdefault((row.quantity, row.parameter), []).append(row)
+    return grouped
