@@ -1,8 +1,8 @@
 # make report — the seed's network, every rule against every witness (sets everything up)
 # make test   — the property-test suite under the `ci` Hypothesis profile (sets everything up)
 # make bench  — per-example cost of each witness (MLP family and networks of layers), the catch
-#               rate of injected bugs, how arrays are drawn (draw cost, shrinking), the
-#               784-256-10 training step, the commands' wall times (help, report, verify, each
+#               rate of injected bugs, how arrays are drawn (draw cost, shrinking), the MLP
+#               family checked as dense layers, the 784-256-10 training step, the commands' wall times (help, report, verify, each
 #               example UserRule), and make test's wall time, peak memory, verified and
 #               discarded examples; then every table again in Markdown, into docs/reference/performance.md (not part of make test)
 # make docs   — regenerate docs/reference/ from the code (tests/test_docs.py fails when they are stale)
@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/layers.py
 	$(BIN)/python bench/sensitivity.py
 	$(BIN)/python bench/draws.py
+	$(BIN)/python bench/dense_stack.py
 	$(BIN)/python bench/training_step.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/suite.py
