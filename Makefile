@@ -2,9 +2,10 @@
 # make test   — the property-test suite under the `ci` Hypothesis profile (sets everything up)
 # make bench  — per-example cost of each witness (MLP family and networks of layers), the catch
 #               rate of injected bugs, how arrays are drawn (draw cost, shrinking), the MLP
-#               family checked as dense layers, the 784-256-10 training step, the commands' wall times (help, report, verify, each
-#               example UserRule), and make test's wall time, peak memory, verified and
-#               discarded examples; then every table again in Markdown, into docs/reference/performance.md (not part of make test)
+#               family checked as dense layers, the 784-256-10 training step, the commands' wall
+#               times (help, report, verify, each example UserRule), and make test's wall time,
+#               peak memory, verified and discarded examples; then every table again in
+#               Markdown, into docs/reference/performance.md (not part of make test)
 # make docs   — regenerate docs/reference/ from the code (tests/test_docs.py fails when they are stale)
 # make fuzz   — HypoFuzz on every core over the property tests for FUZZ_SECONDS, then a replay of
 #               every failure it recorded, each with its minimal example (exit 1 when one fails)
