@@ -271,3 +271,19 @@ def test_a_right_layer_that_saturates_inside_is_not_a_false_alarm_and_a_slip_sti
     assert report.passed is not slip, report.message
     if slip:
         assert report.verdict == "WRONG" and report.backward_disagrees_with_own_forward
+
+
+def test_a_counterexample_prints_each_array_in_its_shape():
+    from bpcheck.core.compare import RuleReport
+    from bpcheck.layers.problem import random_problem
+    from bpcheck.user.layer_report import layer_text
+    from manual.stack import Stack
+
+    problem = random_problem(Stack("dense:2;flatten", (3,)), 2)
+    report = CheckReport("dense", "WRONG", 1, "dense: WRONG", problem, comparison=RuleReport(None, []),
+                         kind="layer")
+    text = layer_text(report)
+    W = problem.params["dense1.W"]
+    assert "  dense1.W (2, 3) = [[" in text  # rows, not 6 numbers in a line
+    assert "\n" + " " * (len("  dense1.W (2, 3) = ") + 1) + f"[{W[1, 0]: .6f}," in text
+    assert "\n\n" not in text

@@ -78,9 +78,11 @@ def layer_text(report) -> str:
     lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
                  f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
                  f"{problem.stack.reduction}")
-    with np.printoptions(precision=6, threshold=200, linewidth=100):  # flattened, in C order
-        lines += [f"  {name} {np.shape(v)} = {np.array2string(np.ravel(v), separator=', ')}"
-                  for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items()]
+    with np.printoptions(precision=6, threshold=200, linewidth=100):  # in their shapes
+        for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items():
+            head = f"  {name} {np.shape(v)} = "
+            text = np.array2string(np.asarray(v), separator=", ", prefix=head)
+            lines.append(head + "\n".join(line for line in text.splitlines() if line.strip()))
     if report.witness_rows:
         lines.append("your two forwards' gradients, torch's against jax's (the worst entry of each):")
         lines += [f"  {row.parameter}: rel err {row.error.rel:.3e} at {row.error.where}"
