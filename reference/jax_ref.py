@@ -258,6 +258,18 @@ def _sgd(params: dict, grads: dict, lr: float) -> dict:
     return optax.apply_updates(params, updates)
 
 
+#: The most entries the padded arrays may hold (8 MB of float64). Padding stacks every layer into
+#: one square of the widest layer's bucket: 4-5000-3 would hold 4·8192·8193 entries for 35,000
+#: real ones (7 GB with its gradient and step); such a network takes the unpadded path, compiled
+#: for its own shapes.
+PADDING_LIMIT = 2**20
+
+
+def _padding_too_large(spec: Spec, X: np.ndarray) -> bool:
+    width, depth = bucket(max(spec.sizes), 16), bucket(spec.depth, 4)
+    return depth * width * (width + 1) + width * bucket(X.size // spec.sizes[0], 8) > PADDING_LIMIT
+
+
 def compile_count() -> int:
     """Number of compilations of the padded gradient so far in this process."""
     return _TRACES["padded"]
@@ -287,7 +299,7 @@ def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float
 def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
                            lr: float | None) -> tuple[Params, Params | None]:
     """∂L/∂θ and, when ``lr`` is given, the parameters after one ``optax.sgd`` step."""
-    if not any(LOSSES[spec.loss] is loss for loss in MASKING_LOSSES):
+    if not any(LOSSES[spec.loss] is loss for loss in MASKING_LOSSES) or _padding_too_large(spec, X):
         current = _as_float64(params)
         grads = _plain_grad(current, _cols(spec, X), _cols(spec, Y), spec, _code(spec))
         new = None if lr is None else _sgd(current, grads, lr)

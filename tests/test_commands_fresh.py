@@ -5,12 +5,15 @@ a line it must print. Each case loads torch and jax afresh unless it is a usage 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
-from tests.fresh import run
+from tests.fresh import BPCHECK, run, user_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "user_rules.py"
@@ -125,3 +128,16 @@ def test_optax_runs_in_float64_in_a_fresh_process_that_imports_only_its_witness(
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=user_environment(cache),
                          capture_output=True, text=True, timeout=300)
     assert run.stdout.split() == ["float64", repr(1 - 0.1 * 0.1 - 0.1 * 0.1)], run.stdout + run.stderr
+
+
+def test_a_wide_network_is_checked_in_memory_linear_in_its_parameters(cache, tmp_path):
+    """4-5000-3 has 35,003 parameters; jax's witness once padded every layer to a square of 8,192
+    and peaked at 7.1 GB. Measured as the peak resident memory of the command's own process."""
+    measure = ("import json, resource, subprocess, sys; "
+               "done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(json.dumps([done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
+    argv = [sys.executable, "-c", measure, BPCHECK, "--layers", "4,5000,3", "--data", "random"]
+    done = subprocess.run(argv, cwd=tmp_path, env=user_environment(cache), capture_output=True, text=True,
+                          timeout=600)
+    code, peak_kb = json.loads(done.stdout)
+    assert code == EXIT_AGREES and peak_kb < 1.5e6, (code, peak_kb)
