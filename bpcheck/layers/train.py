@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bpcheck.core.datasets import Split
-from bpcheck.core.training import Curve, finite_params
+from bpcheck.core.training import Curve, finite_params, training_curve
 from bpcheck.layers.compare import DERIVED, StackRule
 from bpcheck.layers.mutants import LAYER_MUTANTS, MUTANT_KINDS
 from bpcheck.layers.problem import random_problem
@@ -130,38 +130,28 @@ Data = tuple[Array, Array, Array | None]
 def train_data_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, train: Data,
                      test: Data, lr: float, epochs: int, batch: int, seed: int, dataset: str,
                      on_epoch: Callable[[], None] = lambda: None) -> Curve:
-    """Mini-batch SGD with the rule's pairs from (params, buffers), which are not written to;
-    epoch e visits the samples in the order of permutation(seed + 1 + e), the same for every
-    rule and learning rate. Evaluation after each epoch: the module docstring. Where a step
-    or the loss overflows, the curve stops: ``diverged`` is that epoch."""
-    curve = Curve(dataset, rule.name, lr)
+    """Mini-batch SGD with the rule's pairs from (params, buffers), which are not written to
+    (``bpcheck.core.training.training_curve``); evaluation after each epoch: the module
+    docstring."""
     (x, labels, padding), (x_test, labels_test, padding_test) = train, test
     y = stack_targets(stack, labels)
-    for epoch in range(epochs):
-        order = np.random.default_rng(seed + 1 + epoch).permutation(len(x))
-        try:
-            with quiet():  # overflow is checked for (finite parameters and loss), not warned about
-                for index, start in enumerate(range(0, len(x), batch)):
-                    chosen = order[start:start + batch]
-                    masks = (dropout_masks(stack, len(chosen), seed, epoch, index) if padding is None
-                             else batch_masks(stack, padding[chosen], seed, epoch, index))
-                    _, params, updated = stack_network.sgd_step(stack, params, buffers, x[chosen], y[chosen],
-                                                                lr, masks, rule.pairs)
-                    buffers = buffers | updated
-                    if not (finite_params(params) and finite_params(buffers)):
-                        raise Overflow("the step")
-                loss, train_accuracy = evaluate(rule, stack, params, buffers, x, labels, padding)
-                if not np.isfinite(loss):
-                    raise Overflow("the loss")
-                test_accuracy = evaluate(rule, stack, params, buffers, x_test, labels_test, padding_test)[1]
-        except FloatingPointError:  # a value outgrew the dtype: the curve ends here
-            curve.diverged = epoch + 1
-            return curve
-        curve.loss.append(loss)
-        curve.train_accuracy.append(train_accuracy)
-        curve.test_accuracy.append(test_accuracy)
-        on_epoch()
-    return curve
+    state = {"params": params, "buffers": buffers}
+
+    def step(chosen: Array, epoch: int, index: int) -> None:
+        masks = (dropout_masks(stack, len(chosen), seed, epoch, index) if padding is None
+                 else batch_masks(stack, padding[chosen], seed, epoch, index))
+        _, state["params"], updated = stack_network.sgd_step(
+            stack, state["params"], state["buffers"], x[chosen], y[chosen], lr, masks, rule.pairs)
+        state["buffers"] = state["buffers"] | updated
+        if not (finite_params(state["params"]) and finite_params(state["buffers"])):
+            raise Overflow("the step")
+
+    def scores() -> tuple[float, float, float]:
+        now = (rule, stack, state["params"], state["buffers"])
+        loss, train_accuracy = evaluate(*now, x, labels, padding)
+        return loss, train_accuracy, evaluate(*now, x_test, labels_test, padding_test)[1]
+
+    return training_curve(Curve(dataset, rule.name, lr), len(x), epochs, batch, seed, step, scores, on_epoch)
 
 
 def train_stack_curve(rule: StackRule, stack: Stack, params: Params, buffers: Params, data: Split,

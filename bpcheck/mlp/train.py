@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcheck.core.datasets import Split, seed_program_hidden_width
-from bpcheck.core.training import Curve, finite_params
+from bpcheck.core.training import Curve, finite_params, training_curve
 from manual import network
 from manual.rules import UpdateRule
 from manual.spec import Spec, target_kind
@@ -21,31 +21,23 @@ def accuracy(spec: Spec, params, X: np.ndarray, y: np.ndarray) -> float:
 
 def train_curve(rule: UpdateRule, spec: Spec, params, data: Split, lr: float, epochs: int,
                 batch: int, seed: int, dataset: str, on_epoch=lambda: None) -> Curve:
-    """Mini-batch training with ``rule.step``; epoch e visits the samples in the order of
-    permutation(seed + e), the same for every rule and learning rate. Where a step or the loss
-    overflows, the curve stops: ``diverged`` is that epoch."""
-    curve, n = Curve(dataset, rule.name, lr), data.X_train.shape[1]
+    """Mini-batch training with ``rule.step`` (``bpcheck.core.training.training_curve``): the loss
+    and both accuracies after each epoch."""
     Y = split_targets(spec, data)
-    for epoch in range(epochs):
-        order = np.random.default_rng(seed + 1 + epoch).permutation(n)
-        try:
-            with network.quiet():  # overflow is checked for, not warned about
-                for start in range(0, n, batch):
-                    chosen = order[start:start + batch]
-                    params = rule.step(spec, params, data.X_train[:, chosen], Y[..., chosen], lr)
-                    if not finite_params(params):
-                        raise network.Overflow("the step")
-                loss = network.loss(spec, params, data.X_train, Y)
-                scores = (accuracy(spec, params, data.X_train, data.y_train),
-                          accuracy(spec, params, data.X_test, data.y_test))
-        except FloatingPointError:  # manual.network.Overflow: a value outgrew the dtype
-            curve.diverged = epoch + 1
-            return curve
-        curve.loss.append(loss)
-        curve.train_accuracy.append(scores[0])
-        curve.test_accuracy.append(scores[1])
-        on_epoch()
-    return curve
+    state = {"params": params}
+
+    def step(chosen: np.ndarray, epoch: int, index: int) -> None:
+        state["params"] = rule.step(spec, state["params"], data.X_train[:, chosen], Y[..., chosen], lr)
+        if not finite_params(state["params"]):
+            raise network.Overflow("the step")
+
+    def scores() -> tuple[float, float, float]:
+        now = state["params"]
+        return (network.loss(spec, now, data.X_train, Y), accuracy(spec, now, data.X_train, data.y_train),
+                accuracy(spec, now, data.X_test, data.y_test))
+
+    return training_curve(Curve(dataset, rule.name, lr), data.X_train.shape[1], epochs, batch, seed, step,
+                          scores, on_epoch)
 
 
 def seed_program_spec(data: Split, hidden: tuple[int, ...] | None, random_seed: int,
