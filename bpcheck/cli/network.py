@@ -25,7 +25,7 @@ from bpcheck.mlp.memory import check_memory
 MLP_ONLY = {"layers": "--layers", "activations": "--activations", "bias": "--bias", "layout": "--layout",
             "l2": "--l2", "l2_biases": "--l2-biases", "optimizer": "--optimizer", "data": "--data",
             "steps": "--steps", "optimizer_options": "--optimizer-options"}
-DEFAULTS = {"layers": None, "activations": None, "bias": "node", "layout": "cols", "l2": 0.0,
+MLP_ONLY_DEFAULTS = {"layers": None, "activations": None, "bias": "node", "layout": "cols", "l2": 0.0,
             "l2_biases": False, "optimizer": None, "data": "auto", "steps": None, "optimizer_options": None}
 
 
@@ -82,7 +82,7 @@ def network_stack(text: str, shape: tuple[int, ...] | None = None, loss: str | N
 
 def refuse_mlp_options(args: argparse.Namespace) -> None:
     """A ValueError naming the MLP options given beside ``--network``."""
-    given = [option for key, option in MLP_ONLY.items() if getattr(args, key) != DEFAULTS[key]]
+    given = [option for key, option in MLP_ONLY.items() if getattr(args, key) != MLP_ONLY_DEFAULTS[key]]
     if given:
         raise ValueError(f"{', '.join(given)} describe{'s' * (len(given) == 1)} an MLP; with "
                          "--network the layers say it all")

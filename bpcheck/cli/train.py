@@ -33,7 +33,7 @@ from manual.spec import LOSSES
 
 #: Defaults that differ between the MLP and ``--network`` on digits: (MLP, network of layers);
 #: a sequence task (``--task``) takes its own (``bpcheck.layers.train_sequences.TASKS``).
-DEFAULTS = {"datasets": ("iris,digits", "digits"),
+FAMILY_DEFAULTS = {"datasets": ("iris,digits", "digits"),
             "rules": ("derived,seed-literal", "derived,max_pool_spread"),
             "lrs": ((0.001, 0.01, 0.1), (0.03, 0.1, 0.3)), "batch": (10, 32), "epochs": (30, 30)}
 DIGITS = "digits"  # --task's default: --network trains on digits
@@ -131,7 +131,7 @@ def parse(argv: list[str], doc: str) -> argparse.Namespace:
         return args
     if args.task == DIGITS and args.network is None:
         args.network = DIGITS_CNN
-    for name, defaults in DEFAULTS.items():
+    for name, defaults in FAMILY_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, defaults[args.network is not None])
     return args

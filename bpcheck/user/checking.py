@@ -59,12 +59,12 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
     one_of(dtype, DTYPES, "dtype")
     with limit_calls(time_limit):  # validates it
         report = _check(rule, examples, seed, dtype, layers, activations, loss)
-    report.kind = KINDS[type(rule)]
+    report.kind = REPORT_KINDS[type(rule)]
     return report
 
 
 #: What ``CheckReport.kind`` says for each kind of user code.
-KINDS = {UserRule: "rule", UserActivation: "activation", UserLoss: "loss", UserLayer: "layer"}
+REPORT_KINDS = {UserRule: "rule", UserActivation: "activation", UserLoss: "loss", UserLayer: "layer"}
 
 
 def _check(rule, examples: int, seed: int, dtype: str, layers, activations, loss) -> CheckReport:
