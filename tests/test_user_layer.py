@@ -121,9 +121,9 @@ def test_torch_and_jax_forwards_that_disagree_are_found(changes):
     ({"forward": lambda x, p: (_ for _ in ()).throw(KeyError("three"))},
      "affine: your forward raised KeyError('three')"),
     ({"forward": lambda x, p: (np.concatenate([_affine(x, p)[0]] * 2, axis=1), (x, p["gamma"]))},
-     "your code returned the wrong thing: forward's out has shape"),
+     "your code returned the wrong thing: forward's out: it returned an array of shape ("),
     ({"forward": lambda x, p: (_affine(x, p)[0].astype(np.float64), (x, p["gamma"]))},
-     "forward's out has dtype float64; expected float32 (the input's)"),
+     "forward's out: it returned an array of dtype float64; expected an ndarray of the output's shape"),
     ({"parameters": {"gamma": lambda shape: (shape[5],), "beta": lambda shape: shape[:1]}},
      "affine: your parameters['gamma'] raised IndexError"),
     ({"torch": lambda x, p: x[7]}, "affine: your torch raised IndexError"),
@@ -271,3 +271,42 @@ def test_a_right_layer_that_saturates_inside_is_not_a_false_alarm_and_a_slip_sti
     assert report.passed is not slip, report.message
     if slip:
         assert report.verdict == "WRONG" and report.backward_disagrees_with_own_forward
+
+
+# --- one user side: the guard, the error class and the registry of activations and losses ---------
+def _sleepy_backward(dout, cache):
+    import time
+    time.sleep(30)
+    return _affine_backward(dout, cache)
+
+
+def test_a_backward_that_does_not_return_is_stopped_at_the_time_limit():
+    """As an activation's derivative is (tests/test_hostile_api.py)."""
+    import time
+    start = time.monotonic()
+    report = check(layer(_sleepy_backward), 5, time_limit=0.5)
+    assert time.monotonic() - start < 20
+    assert report.verdict == RAISED and report.part == "backward", str(report)
+    assert "time limit of 0.5 s" in report.message and "arguments of shapes (" in report.message
+
+
+def test_a_layers_code_raises_the_one_error_class_of_user_code():
+    import bpcheck.user.layer
+    from bpcheck.core.user_code import UserCodeError
+
+    assert not hasattr(bpcheck.user.layer, "UserLayerError")
+    forward, _ = layer(forward=lambda x, p: (_ for _ in ()).throw(KeyError("three"))).pair()
+    with pytest.raises(UserCodeError) as error:
+        forward(np.ones((2, 3, 2, 2)), {"gamma": np.ones(3), "beta": np.zeros(3)}, Layer("affine"))
+    assert error.value.part == "forward" and isinstance(error.value.error, KeyError)
+
+
+def test_a_layer_scoped_in_the_registry_is_gone_after_the_block_even_when_it_raises():
+    from bpcheck.user.registry import REGISTRY
+    from reference import jax_stack, torch_stack
+
+    tables = (LAYER_KINDS, PAIRS, torch_stack.USER_LAYERS, jax_stack.USER_LAYERS)
+    with pytest.raises(RuntimeError, match="inside"), REGISTRY.scoped(layer()):
+        assert all("affine" in table for table in tables)
+        raise RuntimeError("inside the block")
+    assert not any("affine" in table for table in tables)
