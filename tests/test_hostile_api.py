@@ -29,7 +29,7 @@ from bpcheck.mlp.search import hunt
 from bpcheck.mlp.strategies import problems, specs
 from bpcheck.user.extend import UserActivation, UserLoss
 from bpcheck.user.guards import guarded
-from bpcheck.user.layer import UserLayer, UserLayerError
+from bpcheck.user.layer import UserLayer
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec
@@ -270,9 +270,11 @@ def _nan_backward(dout, cache):
 
 
 @pytest.mark.parametrize(("backward", "message"), [
-    (_nan_backward, "nan_layer: backward's dx: it returned NaN at 3 of 6 entries, the first at index (0, 0)"),
+    (_nan_backward, "nan_layer: your backward returned the wrong thing: backward's dx: it returned NaN "
+                    "at 3 of 6 entries, the first at index (0, 0)"),
     (lambda dout, cache: (dout, {"g": np.full(2, np.nan)}),
-     "nan_layer: backward's grads['g']: it returned NaN at 2 of 2 entries"),
+     "nan_layer: your backward returned the wrong thing: backward's grads['g']: it returned NaN at 2 of 2 "
+     "entries"),
 ])
 def test_a_layer_returning_nan_names_the_array(backward, message):
     """Before: a DIFFERS with "rel err nan", not saying your code returned NaN nor where."""
@@ -281,9 +283,9 @@ def test_a_layer_returning_nan_names_the_array(backward, message):
     forward, backward = layer.pair()
     x, params = np.ones((3, 2)), {"g": np.ones(2)}
     _, cache = forward(x, params, None)
-    with pytest.raises(UserLayerError) as error:
+    with pytest.raises(UserCodeError) as error:
         backward(np.array([[1.0, -1.0]] * 3), cache)
-    assert message in str(error.value)
+    assert message in str(error.value) and error.value.part == "backward"
 
 
 # --- 5: a time limit on each call ---------------------------------------------------------------

@@ -17,9 +17,10 @@ from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE, WRONG
 from bpcheck.layers.compare import StackRule
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.layers.problem import StackProblem
-from bpcheck.user.layer import UserLayer, registered
+from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_check import SATURATED_DRAW
 from bpcheck.user.layer_report import layer_message
+from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
 from manual import stack_network
 from manual.stack import Stack
@@ -110,7 +111,7 @@ def test_a_correct_batch_norm_after_a_bias_is_not_wrong_where_it_was(case):
     allowance on a gradient that cancels inside the layer). Over two samples (x̂ = ±1 whatever x
     is) a user's layer is no longer drawn (N ≥ 3), and its probe calls it flat too; where the
     layer all but removes a bias's change, that gradient is not judged, with the reason."""
-    with registered(user_layers.batchnorm):
+    with REGISTRY.scoped(user_layers.batchnorm):
         problem = FALSE_ALARMS[case]()
         rule = StackRule("my_batchnorm", "", pairs=dict(stack_network.PAIRS))
         share, gain = flat_share(problem, BN)
@@ -124,7 +125,7 @@ def test_a_correct_batch_norm_after_a_bias_is_not_wrong_where_it_was(case):
 def test_every_case_was_left_out_or_not_judged_for_a_reason_the_layer_shows():
     """Over two samples x̂ = ±1 whatever x is: left out as flat; after tanh of values that
     barely vary, the bias's gradient is removed, not judged: both probes are needed."""
-    with registered(user_layers.batchnorm):
+    with REGISTRY.scoped(user_layers.batchnorm):
         shares = [flat_share(make(), BN)[0] for make in FALSE_ALARMS.values()]
     assert [share > MOST_FLAT for share in shares] == [True, True, True, False], shares
 

@@ -46,10 +46,12 @@ def given_shapes(yours: dict[str, Any]) -> str:
 
 
 class UserCodeError(Exception):
-    """One of a user rule's callables raised ``error``; ``part`` names which."""
+    """One of the callables of a user's rule, activation, loss or layer raised ``error``, or
+    returned what bpcheck cannot use (``error`` a ``BadResult`` saying what); ``part`` names which."""
 
-    def __init__(self, rule: str, part: str, error: Exception) -> None:
-        super().__init__(f"{rule}: your {part} raised {error!r}")
+    def __init__(self, rule: str, part: str, error: BaseException) -> None:
+        said = f"returned the wrong thing: {error}" if isinstance(error, BadResult) else f"raised {error!r}"
+        super().__init__(f"{rule}: your {part} {said}")
         self.rule, self.part, self.error = rule, part, error
 
 

@@ -1,6 +1,6 @@
-"""A user activation's or loss's callables, guarded: each call stopped after the time limit
-(``bpcheck.core.user_code.limited``), and what it raises, or a NumPy result of the wrong shape, dtype
-or with a NaN, a ``UserCodeError`` naming the part."""
+"""A user activation's, loss's or layer's callables, guarded (``guard``): each call stopped after
+the time limit (``bpcheck.core.user_code.limited``), and what it raises, or a NumPy result of the
+wrong shape, dtype or with a NaN, a ``UserCodeError`` naming the part."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class LossLayout(Protocol):
     layout: str
 
 
-def _guard(rule: str, part: str, function: Callable,
+def guard(rule: str, part: str, function: Callable,
            expect: Callable[[tuple, object], str | None] | None = None) -> Callable:
     """``function``, stopped after the time limit (``bpcheck.core.user_code.limited``), whose
     exceptions come out as a ``UserCodeError`` naming ``part``, as does a result that
@@ -104,12 +104,12 @@ def _framework_loss_result(rule: LossLayout, part: str) -> Callable[[tuple, obje
 
 
 def guarded(rule: ActivationOrLoss) -> ActivationOrLoss:
-    """The same rule with every callable guarded (``_guard``), the NumPy ones' results checked."""
+    """The same rule with every callable guarded (``guard``), the NumPy ones' results checked."""
     parts = PARTS[rule.kind]
     if rule.kind == "activation":
         expect = {"value": _elementwise, "derivative": _elementwise}
     else:
         expect = {part: _loss_result(rule, part) for part in ("per_sample", "gradient")}
         expect |= {part: _framework_loss_result(rule, part) for part in ("torch", "jax")}
-    return dataclasses.replace(rule, **{part: _guard(rule.name, part, getattr(rule, part), expect.get(part))
+    return dataclasses.replace(rule, **{part: guard(rule.name, part, getattr(rule, part), expect.get(part))
                                         for part in parts})

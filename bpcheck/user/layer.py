@@ -1,8 +1,10 @@
 """Your own layer: a cs231n pair — ``forward(x, params) → (out, cache)`` and
 ``backward(dout, cache) → (dx, grads)`` in NumPy — with its forward written in torch and in jax,
 so that the witnesses can differentiate it. Declared as a ``UserLayer``, it joins the layer kinds
-under its name while a check runs (``registered``), and ``bpcheck.user.layer_check`` checks it alone
-and inside random networks.
+under its name while a check runs (``with REGISTRY.scoped(layer)``, ``bpcheck.user.registry``), and
+``bpcheck.user.layer_check`` checks it alone and inside random networks. Each call of its code is
+guarded as an activation's is (``bpcheck.user.guards.guard``): stopped at the time limit, and what
+it raises or wrongly returns is a ``UserCodeError`` naming the part.
 
 ::
 
@@ -16,27 +18,18 @@ and inside random networks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
-from bpcheck.core.user_code import limited, nan_problem
-from manual import stack_network
+from bpcheck.core.user_code import nan_problem, result_problem
+from bpcheck.user.guards import guard
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
 
 Shape = tuple[int, ...]
-
-
-class UserLayerError(Exception):
-    """The user's ``part`` (forward, backward, torch or jax) raised ``error``, or returned
-    something that is not what the layer's contract says (``error`` is then a ValueError)."""
-
-    def __init__(self, layer: str, part: str, error: BaseException) -> None:
-        super().__init__(f"{layer}: " + (f"your {part} raised {error!r}" if part else str(error)))
-        self.layer, self.part, self.error = layer, part, error
 
 
 @dataclass(frozen=True)
@@ -51,6 +44,7 @@ class UserLayer:
     ``manual.stack``; the torch and jax forwards take ``(x, params)`` of their own arrays and
     return their own array."""
 
+    kind: ClassVar[str] = "layer"  # its tables in ``bpcheck.user.registry.REGISTRY``
     name: str
     forward: Callable
     backward: Callable
@@ -83,7 +77,7 @@ class UserLayer:
             raise ValueError(f"rank={self.rank!r}: expected 3 ((C, H, W) samples), 2 ((T, D) "
                              "sequences), 1 ((F,)) or None")
 
-    def kind(self) -> LayerKind:
+    def layer_kind(self) -> LayerKind:
         """The layer kind this layer joins ``manual.stack`` as; its shape functions guarded."""
         def shapes(shape: Shape) -> dict[str, Shape]:
             return {name: _shape(self.name, f"parameters[{name!r}]", f, shape)
@@ -97,115 +91,102 @@ class UserLayer:
                          parameter_shapes=shapes if self.parameters else None, output_shape=output,
                          kinks=self.kinks)
 
+    def entries(self) -> dict[str, object]:
+        """What it puts in each table of ``REGISTRY``: its kind, its guarded pair (the derived
+        rule's) and its guarded torch and jax forwards (the witnesses')."""
+        return {"kinds": self.layer_kind(), "pairs": self.pair(),
+                "torch": _witness_forward(self, "torch"), "jax": _witness_forward(self, "jax")}
+
+    def fits_shape(self, shape: Shape) -> bool:
+        """Whether its ``fits`` (guarded) takes samples of ``shape``; True without one."""
+        return self.fits is None or bool(guard(self.name, "fits", self.fits)(shape))
+
     def pair(self) -> tuple[Callable, Callable]:
-        """(forward, backward) in the engine's form, each call guarded: what the user's code
-        raises or wrongly returns (a wrong shape or dtype included) is a ``UserLayerError``."""
-        output_shape = self.kind().output_shape
+        """(forward, backward) in the engine's form, each call guarded (``guard``): what the
+        user's code raises or wrongly returns (a wrong shape or dtype included) is a
+        ``UserCodeError`` naming the part."""
+        output_shape = self.layer_kind().output_shape
 
         def forward(x: np.ndarray, params: dict, layer: Layer) -> tuple[np.ndarray, object]:
             copies = {k: v.copy() for k, v in params.items()}  # the user's code cannot change ours
-            out = guarded_call(self.name, "forward", self.forward, x.copy(), copies)
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise _wrong(self.name, f"forward returned {type(out).__name__}; expected (out, cache)")
-            expected = (x.shape[0], *output_shape(x.shape[1:]))
-            _same(self.name, "forward's out", out[0], expected, x.dtype)
-            _no_nan(self.name, "forward's out", out[0], (x, *params.values()))
+            expect = _forward_result((x.shape[0], *output_shape(x.shape[1:])), x.dtype, (x, *params.values()))
+            out = guard(self.name, "forward", self.forward, expect)(x.copy(), copies)
             return np.asarray(out[0]), (out[1], params, x.shape, x.dtype)
 
         def backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
             own_cache, params, shape, dtype = cache
-            result = guarded_call(self.name, "backward", self.backward, dout.copy(), own_cache)
-            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
-                raise _wrong(self.name, f"backward returned {type(result).__name__}; expected (dx, grads), "
-                                        "grads a dict")
-            dx, grads = result
-            if set(grads) != set(params):
-                raise _wrong(self.name, f"backward's grads have keys {sorted(grads)}; expected "
-                                        f"{sorted(params)}")
-            _same(self.name, "backward's dx", dx, shape, dtype)
-            for name, g in grads.items():
-                _same(self.name, f"backward's grads[{name!r}]", g, params[name].shape, dtype)
-            given = (dout, *params.values())
-            _no_nan(self.name, "backward's dx", dx, given)
-            for name, g in grads.items():
-                _no_nan(self.name, f"backward's grads[{name!r}]", g, given)
+            expect = _backward_result(params, shape, dtype, (dout, *params.values()))
+            dx, grads = guard(self.name, "backward", self.backward, expect)(dout.copy(), own_cache)
             return np.asarray(dx), {name: np.asarray(g) for name, g in grads.items()}
 
         return forward, backward
 
 
 def _shape(layer: str, part: str, function: Callable, shape: Shape) -> Shape:
-    """What a user's shape function gives, as a tuple of positive ints, else an error naming it."""
-    value = guarded_call(layer, part, function, shape)
-    positive = isinstance(value, tuple | list) and all(
-        isinstance(d, int | np.integer) and d >= 1 for d in value)
-    if not positive:
-        raise _wrong(layer, f"{part} gave {value!r} for a sample of shape {shape}; expected a tuple "
-                            "of positive ints")
-    return tuple(int(d) for d in value)
+    """What a user's shape function gives (guarded), as a tuple of positive ints."""
+    def expect(args: tuple, value) -> str | None:
+        if isinstance(value, tuple | list) and all(isinstance(d, int | np.integer) and d >= 1 for d in value):
+            return None
+        return f"{part} gave {value!r} for a sample of shape {shape}; expected a tuple of positive ints"
+
+    return tuple(int(d) for d in guard(layer, part, function, expect)(shape))
 
 
-def _wrong(layer: str, what: str) -> UserLayerError:
-    return UserLayerError(layer, "", ValueError(what))
+def _arrays_problem(arrays: list[tuple[str, object, Shape, str]], dtype: np.dtype,
+                    inputs: tuple) -> str | None:
+    """"WHAT: what is wrong" for the first of ``arrays`` (what, value, shape, whose shape) that
+    is not an ndarray of its shape and ``dtype`` (``result_problem``), else for the first with a
+    NaN where no input has one (``nan_problem``); None when all are right."""
+    for what, value, shape, like in arrays:
+        wrong = result_problem(value, tuple(shape), dtype, like)
+        if wrong is not None:
+            return f"{what}: {wrong}"
+    for what, value, _, _ in arrays:
+        wrong = nan_problem(value, inputs)
+        if wrong is not None:
+            return f"{what}: {wrong}"
+    return None
 
 
-def _same(layer: str, what: str, value, shape: tuple, dtype: np.dtype) -> None:
-    """A ``UserLayerError`` unless ``value`` is an array of ``shape`` and ``dtype``."""
-    array = np.asarray(value)
-    if array.shape != tuple(shape):
-        raise _wrong(layer, f"{what} has shape {array.shape}; expected {tuple(shape)}")
-    if array.dtype != dtype:
-        raise _wrong(layer, f"{what} has dtype {array.dtype}; expected {dtype} (the input's)")
+def _forward_result(shape: Shape, dtype: np.dtype, inputs: tuple) -> Callable[[tuple, object], str | None]:
+    """The forward's result: (out, cache), out an array of ``shape`` and the input's dtype."""
+    def expect(args: tuple, result) -> str | None:
+        if not (isinstance(result, tuple) and len(result) == 2):
+            return f"forward returned {type(result).__name__}; expected (out, cache)"
+        return _arrays_problem([("forward's out", result[0], shape, "the output's")], dtype, inputs)
+
+    return expect
 
 
-def _no_nan(layer: str, what: str, value, inputs: tuple) -> None:
-    """A ``UserLayerError`` naming ``what`` if ``value`` holds a NaN though no input does."""
-    wrong = nan_problem(value, inputs)
-    if wrong is not None:
-        raise _wrong(layer, f"{what}: {wrong}")
+def _backward_result(params: dict, shape: Shape, dtype: np.dtype,
+                     inputs: tuple) -> Callable[[tuple, object], str | None]:
+    """The backward's result: (dx, grads), dx like x, grads a dict with each parameter's
+    gradient, like it; all of the input's dtype."""
+    def expect(args: tuple, result) -> str | None:
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+            return f"backward returned {type(result).__name__}; expected (dx, grads), grads a dict"
+        dx, grads = result
+        if set(grads) != set(params):
+            return f"backward's grads have keys {sorted(grads)}; expected {sorted(params)}"
+        return _arrays_problem([("backward's dx", dx, shape, "x's")] + [
+            (f"backward's grads[{name!r}]", g, params[name].shape, f"params[{name!r}]'s")
+            for name, g in grads.items()], dtype, inputs)
+
+    return expect
 
 
-def guarded_call(layer: str, part: str, function: Callable, *args):
-    """``function(*args)`` within the check's time limit (``bpcheck.core.user_code.limited``); what it
-    raises, ``sys.exit`` included, comes out as a ``UserLayerError`` naming the part."""
-    try:
-        return limited(function, args)
-    except (Exception, SystemExit) as error:
-        raise UserLayerError(layer, part, error) from error
+def _witness_forward(layer: UserLayer, part: str) -> Callable:
+    """The user's torch or jax forward, guarded: an output of the wrong type or shape is a
+    ``UserCodeError`` naming it too."""
+    kind = "torch.Tensor" if part == "torch" else "jax array"
+    modules = ("torch",) if part == "torch" else ("jax", "jaxlib")
+    output_shape = layer.layer_kind().output_shape
 
+    def expect(args: tuple, out) -> str | None:
+        if type(out).__module__.split(".")[0] not in modules:
+            return f"your {part} forward returned {type(out).__name__}; expected a {kind}"
+        if tuple(out.shape[1:]) != output_shape(tuple(args[0].shape[1:])):
+            return f"your {part} forward's out has shape {tuple(out.shape)}"
+        return None
 
-@contextmanager
-def registered(layer: UserLayer) -> Iterator[None]:
-    """The layer joins ``manual.stack``'s kinds, the derived rule's pairs and both witnesses'
-    tables under its name, and leaves them on exit."""
-    from reference import jax_stack, torch_stack
-
-    if layer.name in LAYER_KINDS:
-        raise ValueError(f"a layer named {layer.name!r} is already registered (one check at a time)")
-    tables = [(LAYER_KINDS, layer.kind()), (stack_network.PAIRS, layer.pair()),
-              (torch_stack.USER_LAYERS, _guarded(layer, "torch")),
-              (jax_stack.USER_LAYERS, _guarded(layer, "jax"))]
-    for table, value in tables:
-        table[layer.name] = value
-    try:
-        yield
-    finally:
-        for table, _ in tables:
-            table.pop(layer.name, None)
-
-
-def _guarded(layer: UserLayer, part: str) -> Callable:
-    """The user's torch or jax forward: what it raises, or an output of the wrong type or
-    shape, is a ``UserLayerError`` naming it."""
-    function, kind = getattr(layer, part), "torch.Tensor" if part == "torch" else "jax array"
-    output_shape = layer.kind().output_shape
-
-    def forward(x, params):
-        out = guarded_call(layer.name, part, function, x, params)
-        if type(out).__module__.split(".")[0] not in (("torch",) if part == "torch" else ("jax", "jaxlib")):
-            raise _wrong(layer.name, f"your {part} forward returned {type(out).__name__}; expected a {kind}")
-        if tuple(out.shape[1:]) != output_shape(tuple(x.shape[1:])):
-            raise _wrong(layer.name, f"your {part} forward's out has shape {tuple(out.shape)}")
-        return out
-
-    return forward
+    return guard(layer.name, part, getattr(layer, part), expect)

@@ -13,13 +13,15 @@ from hypothesis.errors import Unsatisfiable
 from bpcheck.core.runtime import frozen_heap, one_thread
 from bpcheck.core.search import EXPLORE_AND_SHRINK
 from bpcheck.core.tolerances import LAYER_DIAGNOSIS
+from bpcheck.core.user_code import UserCodeError
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER, WRONG
 from bpcheck.layers.compare import StackRule
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.layers.strategies import HIDDEN, shapes, stack_problems
-from bpcheck.user.layer import UserLayer, UserLayerError, guarded_call, registered
+from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_report import layer_message
+from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
 from manual import stack_network
 from manual.stack import Stack, walk
@@ -50,7 +52,7 @@ def _networks(draw, layer: UserLayer):
         return draw(_sequence_networks(layer, dtype))
     spatial = layer.rank == 3 or (layer.rank is None and draw(st.booleans()))
     shape = draw(shapes(spatial, USER_CHANNELS, USER_FEATURES))
-    if layer.fits is not None and not guarded_call(layer.name, "fits", layer.fits, shape):
+    if not layer.fits_shape(shape):
         raise ValueError(f"your fits() refuses samples of shape {shape}")
     if not draw(st.booleans()):  # False, where Hypothesis shrinks to: the layer alone
         return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
@@ -67,7 +69,7 @@ def _sequence_networks(draw, layer: UserLayer, dtype: str):
     """A sequence layer (rank 2) alone (then flatten) under ½Σ(out − y)², or after a dense layer
     at every step and a hidden activation, under softmax cross-entropy at every step."""
     shape = (draw(st.integers(1, USER_STEPS)), draw(st.integers(1, USER_FEATURES)))
-    if layer.fits is not None and not guarded_call(layer.name, "fits", layer.fits, shape):
+    if not layer.fits_shape(shape):
         raise ValueError(f"your fits() refuses samples of shape {shape}")
     if not draw(st.booleans()):  # shrinks to the layer alone
         return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
@@ -80,7 +82,7 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
     (your layer's pair among the built-in ones) disagrees with a witness; shrink it; diagnose.
     The report's verdict is agrees, WRONG, WITNESSES DIFFER, RAISED or NOT VERIFIED."""
     found = CheckReport(layer.name, AGREES, 0, "", kind="layer")
-    with registered(layer):
+    with REGISTRY.scoped(layer):
         rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
                          pairs=dict(stack_network.PAIRS))
 
@@ -102,7 +104,7 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
                 saturated = share > MOST_FLAT
                 if not saturated:
                     report, witness_rows, truth = compare_user_layer(problem, rule, name, gain)
-            except UserLayerError as error:
+            except UserCodeError as error:
                 found.verdict, found.counterexample, found.comparison = RAISED, stack, None
                 found.error, found.part = error.error, error.part
                 raise
@@ -140,7 +142,7 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
                 search()
         except Unsatisfiable:
             found.verdict = NOT_VERIFIED
-        except UserLayerError as error:  # raised where no draw recorded it: no draw's rows either
+        except UserCodeError as error:  # raised where no draw recorded it: no draw's rows either
             found.verdict, found.counterexample, found.comparison = RAISED, None, None
             found.error, found.part, found.witness_rows = error.error, error.part, []
         except AssertionError:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcheck.core.compare import RuleReport
-from bpcheck.core.user_code import user_frame
+from bpcheck.core.user_code import BadResult, user_frame
 from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
 from bpcheck.layers.compare import OWN_FORWARD
 from bpcheck.layers.problem import StackProblem
@@ -34,10 +34,10 @@ def layer_message(report) -> str:
     if report.verdict == NOT_VERIFIED:
         reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common()) or "none drawn"
         return f"{name}: NOT VERIFIED — no network could be checked ({reasons})"
+    if report.verdict == RAISED and isinstance(report.error, BadResult):  # it says which part
+        return f"{name}: your code returned the wrong thing: {report.error}"
     if report.verdict == RAISED:
-        return f"{name}: your {report.part or 'code'} " + (
-            f"raised {report.error!r}{user_frame(report.error)}" if report.part
-            else f"returned the wrong thing: {report.error}")
+        return f"{name}: your {report.part or 'code'} raised {report.error!r}{user_frame(report.error)}"
     if report.verdict == WITNESSES_DIFFER:
         where = sorted({row.parameter for row in report.witness_rows})
         return (f"{name}: your torch and jax forwards disagree (their gradients of "

@@ -1,11 +1,12 @@
 """Every table a name lives in, as one registry: ``with REGISTRY.scoped(rule): ...``.
 
 An activation or loss is declared once, by its record in ``manual.vocabulary``, and implemented
-four times, independently: in ``manual/`` and in each witness, each keyed by the name. The
-registry knows those tables by kind of rule; a rule to register says what it puts in each
-(``entries()``, keyed by the same roles), and ``scoped`` puts exactly that there for a ``with``
-block, then takes out what it put in and puts back any entry it replaced. Nothing else holds a
-copy of a table, so nothing else needs refreshing.
+four times, independently: in ``manual/`` and in each witness, each keyed by the name. A user's
+layer joins ``manual.stack``'s kinds, the derived rule's pairs and each witness's user layers. The
+registry knows those tables by kind (activation, loss, layer); what is registered says what it
+puts in each (``entries()``, keyed by the same roles), and ``scoped`` puts exactly that there for
+a ``with`` block, then takes out what it put in and puts back any entry it replaced, even when
+the block raises. Nothing else holds a copy of a table, so nothing else needs refreshing.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Protocol
 
-from manual import activations, losses, vocabulary
-from reference import jax_ref, numeric, torch_ref
+from manual import activations, layer_kinds, losses, stack_network, vocabulary
+from reference import jax_ref, jax_stack, numeric, torch_ref, torch_stack
 
 
 class Registrable(Protocol):
-    """A rule the registry can hold: its kind (a key of the registry's tables), its name, and
-    its entry for each of that kind's tables."""
+    """An activation, loss or layer the registry can hold: its kind (a key of the registry's
+    tables), its name, and its entry for each of that kind's tables."""
 
     kind: str
     name: str
@@ -32,7 +33,8 @@ _ABSENT = object()
 
 
 class Registry:
-    """Tables by kind of rule and role (``record``, ``manual`` and one per witness)."""
+    """Tables by kind and role (an activation's or loss's ``record``, ``manual`` and one per
+    witness; a layer's ``kinds``, ``pairs`` and one per witness)."""
 
     def __init__(self, tables: Mapping[str, Mapping[str, MutableMapping]]) -> None:
         self.tables = tables
@@ -41,7 +43,7 @@ class Registry:
         """Each table of the rule's kind with the rule's entry for it."""
         kind = getattr(rule, "kind", None)
         if kind not in self.tables or not callable(getattr(rule, "entries", None)):
-            raise TypeError(f"{rule!r:.80} is neither a UserActivation nor a UserLoss")
+            raise TypeError(f"{rule!r:.80} is not a UserActivation, UserLoss or UserLayer")
         tables, entries = self.tables[kind], rule.entries()
         if set(entries) != set(tables):
             raise ValueError(f"{rule.name}: entries for {sorted(entries)}, expected {sorted(tables)}")
@@ -76,4 +78,6 @@ REGISTRY = Registry({
                    "numeric": numeric.ACTIVATIONS},
     "loss": {"record": vocabulary.LOSSES, "manual": losses.LOSSES, "torch": torch_ref.LOSSES,
              "jax": jax_ref.LOSSES, "numeric": numeric.LOSSES},
+    "layer": {"kinds": layer_kinds.LAYER_KINDS, "pairs": stack_network.PAIRS,
+              "torch": torch_stack.USER_LAYERS, "jax": jax_stack.USER_LAYERS},
 })
