@@ -86,18 +86,25 @@ def shapes(draw, spatial: bool, channels: int = MAX_CHANNELS, features: int = 6)
 
 
 @st.composite
-def stack_problems(draw, stack: Stack, min_batch: int = 1, scales: tuple[float, ...] = SCALES
-                   ) -> StackProblem:
-    """Values for ``stack``: a batch of 1–4 (at least ``min_batch``), seeded values at one of
-    ``scales``, η = 0.1; rejected (``hypothesis.assume``) within KINK_MARGIN_RELATIVE of a kink
-    or tie."""
-    from hypothesis import assume
-
+def stack_values(draw, stack: Stack, min_batch: int = 1, scales: tuple[float, ...] = SCALES
+                 ) -> tuple[int, int, float]:
+    """(batch N, seed, scale) of values for ``stack`` (``random_problem``'s): N of 1–4 (at least
+    ``min_batch``, and three values a channel for batch norm), a seed, one of ``scales``."""
     # batch norm over 3 values a channel at least: with 2, x̂ = ±1 whatever x is, and ∂L/∂x ≡ 0
     per_sample = [math.prod(shape[1:]) for layer, shape in layer_inputs(stack) if layer.kind == "batch_norm"]
     n = draw(st.integers(max([min_batch, *(math.ceil(3 / size) for size in per_sample)]), MAX_STACK_BATCH))
-    problem = random_problem(stack, n, seed=draw(st.integers(0, 2**32 - 1)),
-                             scale=draw(st.sampled_from(scales)))
+    return n, draw(st.integers(0, 2**32 - 1)), draw(st.sampled_from(scales))
+
+
+@st.composite
+def stack_problems(draw, stack: Stack, min_batch: int = 1, scales: tuple[float, ...] = SCALES
+                   ) -> StackProblem:
+    """Values for ``stack`` (``stack_values``), η = 0.1; rejected (``hypothesis.assume``) within
+    KINK_MARGIN_RELATIVE of a kink or tie."""
+    from hypothesis import assume
+
+    n, seed, scale = draw(stack_values(stack, min_batch, scales))
+    problem = random_problem(stack, n, seed=seed, scale=scale)
     assume(away_from_kinks_and_ties(problem))
     return problem
 

@@ -5,20 +5,20 @@ network, then diagnosed layer by layer (``bpcheck.layers.diagnose``)."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, reject, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
+from dataclasses import dataclass
 
-from bpcheck.core.runtime import frozen_heap, one_thread
-from bpcheck.core.search import EXPLORE_AND_SHRINK
+from hypothesis import strategies as st
+
+from bpcheck.core.compare import RuleReport
+from bpcheck.core.search import search
 from bpcheck.core.tolerances import LAYER_DIAGNOSIS
 from bpcheck.core.user_code import UserCodeError
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER, WRONG
 from bpcheck.layers.compare import StackRule
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
-from bpcheck.layers.strategies import HIDDEN, shapes, stack_problems
+from bpcheck.layers.problem import random_problem
+from bpcheck.layers.strategies import HIDDEN, away_from_kinks_and_ties, shapes, stack_values
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.registry import REGISTRY
@@ -77,79 +77,88 @@ def _sequence_networks(draw, layer: UserLayer, dtype: str):
     return Stack(text, (shape[0], draw(st.integers(1, 5))), dtype=dtype)
 
 
+@dataclass(frozen=True)
+class _Draw:
+    """One draw of ``_draws``: a network with the layer and its values' (N, seed, scale), or
+    why there is none (the layer does not fit the input drawn, or its ``fits`` raised)."""
+
+    stack: Stack | None
+    values: tuple[int, int, float] = (0, 0, 1.0)
+    unbuilt: str = ""
+    error: UserCodeError | None = None
+
+
+@st.composite
+def _draws(draw, layer: UserLayer) -> _Draw:
+    """A network with ``layer`` (``_networks``) and its values; building the problem, which runs
+    your forward (the kink filter), is left to the judge, so what your code raises there is the
+    search's to shrink."""
+    try:
+        stack = draw(_networks(layer))
+    except ValueError as error:  # the layer does not fit this input: not this draw
+        return _Draw(None, unbuilt=f"not built ({error})")
+    except UserCodeError as error:  # your fits() raised
+        return _Draw(None, error=error)
+    return _Draw(stack, draw(stack_values(stack, min_batch=USER_BATCH)))
+
+
 def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckReport:
-    """Search ``examples`` random networks with ``layer`` for one where the derived network
-    (your layer's pair among the built-in ones) disagrees with a witness; shrink it; diagnose.
-    The report's verdict is agrees, WRONG, WITNESSES DIFFER, RAISED or NOT VERIFIED."""
+    """Search ``examples`` random networks with ``layer`` (``bpcheck.core.search``) for one where
+    the derived network (your layer's pair among the built-in ones) disagrees with a witness;
+    shrink it; diagnose. The report's verdict is agrees, WRONG, WITNESSES DIFFER, RAISED or
+    NOT VERIFIED."""
     found = CheckReport(layer.name, AGREES, 0, "", kind="layer")
+    last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
     with REGISTRY.scoped(layer):
         rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
                          pairs=dict(stack_network.PAIRS))
 
-        @hypothesis_seed(seed)
-        @settings(max_examples=examples, deadline=None, database=None, print_blob=False,
-                  report_multiple_bugs=False, phases=EXPLORE_AND_SHRINK,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-        @given(data=st.data())
-        def search(data) -> None:
-            try:
-                stack = data.draw(_networks(layer))
-            except ValueError as error:  # the layer does not fit this input: not this draw
-                found.discarded[f"not built ({error})"] += 1
-                reject()
-            name = next(item.name for item in walk(stack.layers) if item.kind == layer.name)
-            try:  # drawing the values runs the forward (the kink filter): it may raise too
-                problem = data.draw(stack_problems(stack, min_batch=USER_BATCH))
-                share, gain = flat_share(problem, name)
-                saturated = share > MOST_FLAT
-                if not saturated:
-                    report, witness_rows, truth = compare_user_layer(problem, rule, name, gain)
-            except UserCodeError as error:
-                found.verdict, found.counterexample, found.comparison = RAISED, stack, None
-                found.error, found.part = error.error, error.part
-                raise
-            if saturated:  # layer_probes: most of its outputs do not respond to its input
-                found.discarded[SATURATED_DRAW] += 1
-                reject()
+        def judge(drawn: _Draw, discard) -> RuleReport:
+            if drawn.error is not None:
+                raise drawn.error
+            if drawn.stack is None:
+                discard(drawn.unbuilt)
+            n, values_seed, scale = drawn.values
+            problem = random_problem(drawn.stack, n, values_seed, scale=scale)  # runs your forward
+            if not away_from_kinks_and_ties(problem):
+                discard("within a kink or a tie")
+            name = next(item.name for item in walk(drawn.stack.layers) if item.kind == layer.name)
+            share, gain = flat_share(problem, name)
+            if share > MOST_FLAT:  # layer_probes: most of its outputs do not respond to its input
+                discard(SATURATED_DRAW)
+            report, witness_rows, truth = compare_user_layer(problem, rule, name, gain)
             # the reruns perturb your layer's input and output, not its insides: torch's and jax's
             # gradients of it are held to the layer-alone threshold, a different function's O(1),
             # on the entries they judge (not where float32 lost them: a saturated unit inside)
             forwards = [row for row in witness_rows if row.differs and row.rule.startswith("jax vs")]
             apart = [row for row in forwards
                      if judged_gap(truth.gradients, truth.witness_allowance, row.parameter) > LAYER_DIAGNOSIS]
-            if apart:  # your two forwards disagree
-                found.verdict, found.counterexample, found.comparison = WITNESSES_DIFFER, problem, report
-                found.witness_rows = apart
-                raise AssertionError(f"{layer.name}'s witnesses differ")
+            if apart:  # your two forwards disagree: a disagreement of its own kind
+                last.update(problem=problem, report=report, apart=apart)
+                return RuleReport(rule, apart)
             if report.verdict != DIFFERS and any(row.differs for row in witness_rows):
-                found.discarded["finite differences disagree with torch and jax (a kink? declare kinks=)"
-                                if not forwards else "torch's and jax's gradients differ by rounding inside "
-                                "your layer (a cancellation the reruns cannot see)"] += 1
-                reject()
+                discard("finite differences disagree with torch and jax (a kink? declare kinks=)"
+                        if not forwards else "torch's and jax's gradients differ by rounding inside "
+                        "your layer (a cancellation the reruns cannot see)")
             if report.verdict == INCONCLUSIVE:  # counted by its reason's first clause
-                found.discarded[f"inconclusive: {report.saturation.split(':')[0]}" if report.saturation
-                                else "inconclusive"] += 1
-                reject()
-            found.examples += 1
+                discard(f"inconclusive: {report.saturation.split(':')[0]}" if report.saturation
+                        else "inconclusive")
             if report.verdict == DIFFERS:
-                found.verdict, found.counterexample, found.comparison = WRONG, problem, report
-                found.error = found.part = None  # a shrunk example replaces an earlier one
-                found.witness_rows = []
-                raise AssertionError(f"{layer.name} differs")
+                last.update(problem=problem, report=report, apart=[])
+            return report
 
-        try:
-            with one_thread(), frozen_heap():
-                search()
-        except Unsatisfiable:
+        verdict = search(layer.name, _draws(layer), judge, examples, seed, keep_errors=True)
+        found.examples, found.discarded = verdict.examples, verdict.discarded
+        if verdict.raised is not None:
+            found.verdict, found.error, found.part = RAISED, verdict.raised, verdict.part
+            found.counterexample = verdict.raised_on.stack if verdict.raised_on is not None else None
+        elif verdict.failure is not None:
+            found.counterexample, found.comparison = last["problem"], last["report"]
+            found.witness_rows = last["apart"]
+            found.verdict = WITNESSES_DIFFER if found.witness_rows else WRONG
+        elif not found.examples:
             found.verdict = NOT_VERIFIED
-        except UserCodeError as error:  # raised where no draw recorded it: no draw's rows either
-            found.verdict, found.counterexample, found.comparison = RAISED, None, None
-            found.error, found.part, found.witness_rows = error.error, error.part, []
-        except AssertionError:
-            pass
-        if found.verdict == AGREES and not found.examples:
-            found.verdict = NOT_VERIFIED
-        if found.verdict == WRONG:
+        if found.verdict == WRONG:  # while the layer is registered: the diagnosis runs it
             found.findings = diagnose_layers(rule, found.counterexample)
             found.rows = [row for row in found.comparison.rows if row.differs]
     found.message = layer_message(found)
