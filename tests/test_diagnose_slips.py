@@ -217,3 +217,23 @@ def test_bpcheck_verify_names_the_slip(name, tmp_path):
     assert failed, out
     assert "why:" in out and phrase in out, out
     assert "nothing in the panel" not in out and " inf" not in out, out
+
+
+def test_nothing_explains_it_only_where_the_nearest_misses_by_more_than_rounding():
+    """tanh′ written 1 − h (the README's slip), on 1-1-1 networks: an undeclared penalty fitted to
+    W1 alone left it 0.00e+00 of W1 while it failed on b1, and was reported as the nearest,
+    "nothing explains it (the nearest leaves 0.00e+00 of it where rounding allows 7e-13)"."""
+    from bpcheck import Conventions, UserRule
+
+    def gradients(params, X, Y):
+        h = np.tanh(X @ params["W1"] + params["b1"])
+        d_out = h @ params["W2"] + params["b2"] - Y
+        d_h = (d_out @ params["W2"].T) * (1 - h)
+        return {"W1": X.T @ d_h, "b1": d_h.sum(axis=0), "W2": h.T @ d_out, "b2": d_out.sum(axis=0)}
+
+    slip = UserRule("slip", gradients, activations=("tanh", "identity"),
+                    conventions=Conventions(params="dict", weights="in_out", data="samples_as_rows"))
+    report = check(slip, 20)
+    assert report.verdict == "WRONG" and report.diagnosis
+    for explanation in report.diagnosis:
+        assert explanation.hypotheses or explanation.residual > explanation.allowed, explanation

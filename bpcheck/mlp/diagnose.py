@@ -185,7 +185,8 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
                 holds &= bool(np.all(residual <= allowance[name] * max(1.0, abs(c))))
             residual = np.abs(more[names[0]] - c * C[names[0]])
             size = float(np.abs(more[names[0]]).max(initial=0)) or 1.0
-            worst = max(worst, float(residual.max(initial=0)) / size)
+            gap = float(residual.max(initial=0)) / size
+            worst = max(worst, gap if np.isfinite(gap) else np.inf)  # NaN: max() would drop it
         return holds, worst
 
     D = _as_float64(directions)
@@ -214,6 +215,7 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
                 # it must hold on every parameter
                 names = [name, *(n for n in D if n != name and variant.penalty_on)]
                 holds = all(np.all(np.abs(D[n] - c * C[n]) <= allowed(n, c)) for n in names)
+                residual = max([residual, *(_relative_residual(D[n], c * C[n]) for n in names[1:])])
                 if holds and others:
                     holds, worst = elsewhere(variant, names, c)
                     residual = max(residual, worst)
@@ -226,6 +228,12 @@ def diagnose(directions: Params, problem: Problem, max_combination: int = 2,
                 if explanation.residual < best[name].residual:
                     best[name] = replace(explanation, hypotheses=(), factor_words="")
     return [_simplest(found[name]) if found[name] else best[name] for name in wrong]
+
+
+def _relative_residual(D: np.ndarray, fitted: np.ndarray) -> float:
+    """max|D − fitted| / max|D| (over 1 where D is all zero); not finite: inf."""
+    gap = float(np.abs(D - fitted).max(initial=0)) / (float(np.abs(D).max(initial=0)) or 1.0)
+    return gap if np.isfinite(gap) else np.inf
 
 
 def _as_float64(directions: Params) -> Params:
