@@ -128,10 +128,11 @@ def build_parser(prog: str = "bpcheck") -> argparse.ArgumentParser:
         description="Compare hand-derived backpropagation rules with PyTorch, JAX and finite "
                     "differences. Without options: the seed's network on iris. Other commands "
                     "(each takes --help): `bpcheck verify MODULE:NAME` property-checks your own "
-                    "activation or loss; `bpcheck optim` tabulates where torch.optim and optax "
-                    "differ; `bpcheck diagnose RULE` says what explains a rule's disagreement; "
-                    "`bpcheck mutants` runs the mutation gate; `bpcheck train`, `bpcheck sweep "
-                    "RULE` and `bpcheck report RULE` show what a rule's error costs.",
+                    "backprop, activation, loss or layer; `bpcheck optim` tabulates where "
+                    "torch.optim and optax differ; `bpcheck diagnose RULE` says what explains a "
+                    "rule's disagreement; `bpcheck mutants` runs the mutation gate; `bpcheck "
+                    "train`, `bpcheck sweep RULE` and `bpcheck report RULE` show what a rule's "
+                    "error costs.",
     )
     parser.add_argument("--layers", type=int_list, metavar="F,H,…,C",
                         help="layer widths (default: the seed program's 4,H,3 with its random H)")

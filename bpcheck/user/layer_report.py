@@ -29,8 +29,11 @@ def layer_message(report) -> str:
     """One paragraph: the verdict and what it means."""
     name = report.rule
     if report.verdict == AGREES:
+        skipped = sum(report.discarded.values())
+        reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common())
+        more = f" ({skipped} more drawn and left out: {reasons})" if skipped else ""
         return (f"{name}: agrees with torch, jax and finite differences on {report.examples} "
-                "random networks (alone and inside other layers), float64 and float32")
+                f"random networks (alone and inside other layers), float64 and float32{more}")
     if report.verdict == NOT_VERIFIED:
         reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common()) or "none drawn"
         return f"{name}: NOT VERIFIED — no network could be checked ({reasons})"

@@ -95,7 +95,8 @@ class CheckReport:
             return {"rule": self.rule, "kind": self.kind, "verdict": self.verdict, "passed": self.passed,
                     "examples": self.examples, "message": self.message, "network": network(self),
                     "error": None if self.error is None else repr(self.error), "part": self.part,
-                    "rows": [row_dict(row) for row in self.comparison.rows] if self.comparison else [],
+                    "rows": [row_dict(row) for row in self.rows],  # what differs, as .rows
+                    "comparison": [row_dict(row) for row in self.comparison.rows] if self.comparison else [],
                     "witness_rows": [row_dict(row) for row in self.witness_rows],
                     "findings": [asdict(f) for f in self.findings], "discarded": dict(self.discarded)}
         return {
