@@ -26,8 +26,9 @@ from tables import show
 
 from bpcheck.core.datasets import random_data
 from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE
-from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
 from bpcheck.mlp.mutants import MUTANTS, Knobs, mutated_directions
+from bpcheck.mlp.problem import Problem
 from manual import network
 from manual.initialisers import truncated_normal
 from manual.rules import RULES, UpdateRule

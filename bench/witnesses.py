@@ -15,7 +15,8 @@ from tables import show
 
 from bpcheck.core.datasets import random_data
 from bpcheck.core.runtime import one_thread
-from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
+from bpcheck.mlp.problem import Problem
 from manual import network
 from manual.initialisers import truncated_normal
 from manual.rules import RULES

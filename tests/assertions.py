@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from bpcheck.cli import main
 from bpcheck.core.compare import Row
-from bpcheck.mlp.compare import Problem
+from bpcheck.mlp.problem import Problem
 
 
 def describe_problem(problem: Problem) -> str:

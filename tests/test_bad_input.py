@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from bpcheck.mlp.compare import Problem
+from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.strategies import problems
 from manual import network, optim
 from manual.network import Overflow

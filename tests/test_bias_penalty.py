@@ -18,8 +18,9 @@ from bpcheck.cli.render import describe_problem as render_problem
 from bpcheck.core.datasets import random_data
 from bpcheck.core.verdicts import AGREES, INCONCLUSIVE
 from bpcheck.mlp import diagnose as diagnosis
-from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
 from bpcheck.mlp.mutants import MUTANTS, Knobs, mutated_directions
+from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.strategies import away_from_kinks, problems, specs
 from manual import network
 from manual.initialisers import truncated_normal

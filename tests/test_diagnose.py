@@ -11,8 +11,8 @@ from bpcheck.core.datasets import random_data
 from bpcheck.core.tolerances import INFORMATIVE, gradient_tolerance
 from bpcheck.mlp import diagnose as diagnosis
 from bpcheck.mlp import variants
-from bpcheck.mlp.compare import Problem
 from bpcheck.mlp.mutants import MUTANTS
+from bpcheck.mlp.problem import Problem
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
 from manual.spec import Spec

@@ -18,7 +18,8 @@ from bpcheck.core.datasets import random_data
 from bpcheck.core.metrics import discrepancy
 from bpcheck.core.verdicts import DIFFERS
 from bpcheck.mlp import diagnose as diagnosis
-from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
+from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.variants import Variant, variant_gradients
 from bpcheck.user.notebook import as_text
 from manual.initialisers import truncated_normal

@@ -24,7 +24,8 @@ from bpcheck.core.user_code import TimeLimitExceeded, check_time_limit, limited,
 from bpcheck.core.verdicts import RAISED
 from bpcheck.layers.compare import DERIVED, ask_stack_witnesses, compare_stack, compare_stack_rule
 from bpcheck.layers.problem import StackProblem, random_problem
-from bpcheck.mlp.compare import Problem, ask_witnesses, compare_all, compare_rule
+from bpcheck.mlp.compare import ask_witnesses, compare_all, compare_rule
+from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.search import hunt
 from bpcheck.mlp.strategies import problems, specs
 from bpcheck.user.extend import UserActivation, UserLoss

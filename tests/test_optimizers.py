@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, assume, example, find, given, reject, settings
 from hypothesis import strategies as st
 
-from bpcheck.mlp.compare import Problem
 from bpcheck.mlp.optimizer_strategies import optimizer_hyperparameters, optimizer_problems
 from bpcheck.mlp.optimizers import (
     FRAMEWORKS,
@@ -20,6 +19,7 @@ from bpcheck.mlp.optimizers import (
     fixed_gradients,
     in_convention,
 )
+from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.strategies import away_from_kinks, problems, specs
 from manual import optim
 from manual.spec import Spec

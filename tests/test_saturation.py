@@ -17,8 +17,9 @@ from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
 from bpcheck.layers.compare import DERIVED, StackRule, compare_stack
 from bpcheck.layers.problem import random_problem
 from bpcheck.layers.strategies import networks, stack_problems
-from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
 from bpcheck.mlp.mutants import MUTANTS
+from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.strategies import problems, specs
 from manual import activations
 from manual.rules import RULES

@@ -24,7 +24,8 @@ from scipy.special import expit
 
 from bpcheck.core.tolerances import gradient_allowance, magnitudes
 from bpcheck.core.verdicts import INCONCLUSIVE
-from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
+from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.strategies import away_from_kinks, problems, seed_program_specs
 from manual import network
 from manual.activations import sigmoid

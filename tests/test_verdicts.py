@@ -14,7 +14,8 @@ from bpcheck.cli.exits import EXIT_INCONCLUSIVE
 from bpcheck.core.tolerances import SENSITIVITY_RUNS, rerun_perturbation
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
 from bpcheck.mlp.allowances import data_gradients, worst_case_allowance
-from bpcheck.mlp.compare import Problem, ask_witnesses, compare_rule
+from bpcheck.mlp.compare import ask_witnesses, compare_rule
+from bpcheck.mlp.problem import Problem
 from manual import losses, network
 from manual.rules import RULES, UpdateRule
 from manual.spec import Spec, param_shapes

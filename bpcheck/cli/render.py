@@ -9,7 +9,7 @@ from rich.table import Table
 from bpcheck.core.compare import Row, RuleReport, unsettled
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
 from bpcheck.mlp.allowances import NOTHING_FLOWS_BACK
-from bpcheck.mlp.compare import Problem
+from bpcheck.mlp.problem import Problem
 from reference import WITNESSES
 
 

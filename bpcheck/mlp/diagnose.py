@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from bpcheck.mlp.allowances import SENSITIVITY_WITNESS
-from bpcheck.mlp.compare import Problem, ask_witnesses, rule_allowance
+from bpcheck.mlp.compare import ask_witnesses, rule_allowance
+from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.variants import PENALTY_PARTS, Variant, variant_gradients, with_fitted_penalty
 from manual.spec import ACTIVATIONS, LOSSES, Params, Spec, parse_activation, target_kind
 

@@ -10,7 +10,7 @@ import numpy as np
 from bpcheck.core.metrics import relative
 from bpcheck.core.tolerances import INFORMATIVE, PERTURBATION, gradient_tolerance, trajectory_allowance
 from bpcheck.mlp.allowances import worst_case_allowance
-from bpcheck.mlp.compare import Problem
+from bpcheck.mlp.problem import Problem
 from manual import network, optim
 from manual.spec import Params
 from reference import WITNESSES

@@ -21,7 +21,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bpcheck.mlp.compare import Problem
+from bpcheck.mlp.problem import Problem
 from manual import seed
 from manual.spec import (
     ACTIVATIONS,
