@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bpcheck.mlp.strategies import SEEDED_SIDE
+from bpcheck.mlp.strategies import seeded_corner
 from manual import optim
 
 #: Trajectories of 1–30 steps; parameter arrays of rank 1–2, sides 1–5; entries 0 or
@@ -83,11 +83,11 @@ def _seeded_entries(seed: int, shape: tuple[int, ...], dtype: str, largest: floa
     a larger array as ``bpcheck.mlp.strategies.seeded_array`` is, so that shrinking a shape keeps
     the values of the entries it keeps."""
     rng = np.random.default_rng(seed)
-    whole = tuple(max(SEEDED_SIDE, side) for side in shape)
+    whole, corner = seeded_corner(shape)
     zero = rng.uniform(size=whole) < rng.choice([0.0, 0.25, 0.9])
     values = rng.choice([-1.0, 1.0], whole) * 10.0 ** rng.uniform(-3, np.log10(largest), whole)
     values = np.where(zero, 0.0, np.clip(values, -largest, largest))
-    return values[tuple(slice(side) for side in shape)].astype(dtype)
+    return values[corner].astype(dtype)
 
 
 @st.composite

@@ -79,18 +79,24 @@ def array(shape: tuple[int, ...], low: float, high: float, dtype: str,
     return st.integers(0, 2**32 - 1).map(lambda seed: seeded_array(seed, shape, low, high, dtype, smallest))
 
 
+def seeded_corner(shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[slice, ...]]:
+    """(the shape a seeded array is drawn at, SEEDED_SIDE a side at least; the index of
+    ``shape``'s leading corner in it)."""
+    return tuple(max(SEEDED_SIDE, side) for side in shape), tuple(slice(side) for side in shape)
+
+
 def seeded_array(seed: int, shape: tuple[int, ...], low: float, high: float, dtype: str,
                  smallest: float = 0.0) -> np.ndarray:
     """Uniform in [low, high], or ±uniform in [smallest, high] with ``smallest``, rounded to
     dtype and kept within the bounds as ``bounded`` rounds them: the leading corner of an
     array SEEDED_SIDE or more a side drawn from ``seed``."""
     rng = np.random.default_rng(seed)
-    whole = tuple(max(SEEDED_SIDE, side) for side in shape)
+    whole, corner = seeded_corner(shape)
     if smallest:
         values = rng.choice([-1.0, 1.0], whole) * rng.uniform(smallest, high, whole)
     else:
         values = rng.uniform(low, high, whole)
-    values = values[tuple(slice(side) for side in shape)]
+    values = values[corner]
     lowest, highest = (np.dtype(dtype).type(bound) for bound in (low, high))
     return np.clip(values.astype(dtype), lowest, highest)
 
