@@ -26,6 +26,7 @@ import numpy as np
 
 from bpcheck.core.user_code import nan_problem, result_problem
 from bpcheck.user.guards import guard
+from bpcheck.user.like import Like, like_pair, read_like
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
 
@@ -48,13 +49,18 @@ class UserLayer:
     name: str
     forward: Callable
     backward: Callable
-    torch: Callable
-    jax: Callable
+    torch: Callable | None = None  # not with like=
+    jax: Callable | None = None
     parameters: dict[str, Callable[[Shape], Shape]] = field(default_factory=dict)
     output_shape: Callable[[Shape], Shape] | None = None
     rank: int | None = None
     kinks: tuple[float, ...] = ()  # input values where the layer has no derivative (a PReLU's 0)
     fits: Callable[[Shape], bool] | None = None  # the sample shapes it takes (None: every one)
+    # --- like= (``bpcheck.user.like``): a kind bpcheck knows, checked by its own witnesses;
+    # ``parameters`` then names the kind's in its order, ``layout`` gives your axes orders
+    like: str | None = None
+    layout: str | dict[str, str] | None = None
+    declared: Like | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -62,11 +68,16 @@ class UserLayer:
         built_in = self.name in LAYER_KINDS and LAYER_KINDS[self.name].output_shape is None
         if built_in or self.name in ACTIVATIONS or self.name == ACTIVATION:
             raise ValueError(f"name={self.name!r} is a built-in layer or activation; choose another")
-        for part in ("forward", "backward", "torch", "jax"):
+        if self.like is not None or self.layout is not None:  # like= (bpcheck.user.like)
+            if self.like is None:
+                raise ValueError(f"layout={self.layout!r} needs like=, the kind your layer is")
+            declared = read_like(self.like, self.parameters, self.layout, self.rank)
+            object.__setattr__(self, "declared", declared)
+        for part in ("forward", "backward") + (() if self.declared else ("torch", "jax")):
             if not callable(getattr(self, part)):
                 raise TypeError(f"{part}={getattr(self, part)!r} must be callable")
-        if not isinstance(self.parameters, dict) or not all(
-                isinstance(k, str) and callable(v) for k, v in self.parameters.items()):
+        if not self.declared and (not isinstance(self.parameters, dict) or not all(
+                isinstance(k, str) and callable(v) for k, v in self.parameters.items())):
             raise TypeError("parameters must map each parameter's name to a function of the input "
                             "shape giving its shape, e.g. {'gamma': lambda shape: shape[:1]}")
         if not isinstance(self.kinks, tuple) or not all(isinstance(k, int | float) for k in self.kinks):
@@ -105,6 +116,8 @@ class UserLayer:
         """(forward, backward) in the engine's form, each call guarded (``guard``): what the
         user's code raises or wrongly returns (a wrong shape or dtype included) is a
         ``UserCodeError`` naming the part."""
+        if self.declared is not None:
+            return like_pair(self.name, self.declared, self.forward, self.backward)
         output_shape = self.layer_kind().output_shape
 
         def forward(x: np.ndarray, params: dict, layer: Layer) -> tuple[np.ndarray, object]:

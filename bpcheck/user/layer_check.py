@@ -5,6 +5,7 @@ network, then diagnosed layer by layer (``bpcheck.layers.diagnose``)."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -21,6 +22,7 @@ from bpcheck.layers.problem import random_problem
 from bpcheck.layers.strategies import HIDDEN, away_from_kinks_and_ties, shapes, stack_values
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_report import layer_message
+from bpcheck.user.like_draws import is_yours, like_networks
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
 from manual import stack_network
@@ -48,6 +50,8 @@ def _networks(draw, layer: UserLayer):
     under softmax cross-entropy; float64 or float32. The layer's input shape is drawn first, and
     only shapes its ``fits`` takes."""
     dtype = draw(st.sampled_from(["float64", "float32"]))
+    if layer.declared is not None:
+        return draw(like_networks(layer, dtype))
     if layer.rank == 2:
         return draw(_sequence_networks(layer, dtype))
     spatial = layer.rank == 3 or (layer.rank is None and draw(st.booleans()))
@@ -107,11 +111,12 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
     the derived network (your layer's pair among the built-in ones) disagrees with a witness;
     shrink it; diagnose. The report's verdict is agrees, WRONG, WITNESSES DIFFER, RAISED or
     NOT VERIFIED."""
-    found = CheckReport(layer.name, AGREES, 0, "", kind="layer")
+    found = CheckReport(layer.name, AGREES, 0, "", kind="layer", like=layer.like or "")
     last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
-    with REGISTRY.scoped(layer):
-        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
-                         pairs=dict(stack_network.PAIRS))
+    like = layer.declared
+    with REGISTRY.scoped(layer) if like is None else nullcontext():  # like=: a kind known already
+        pairs = dict(stack_network.PAIRS) | ({like.layer.kind: layer.pair()} if like else {})
+        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers", pairs=pairs)
 
         def judge(drawn: _Draw, discard) -> RuleReport:
             if drawn.error is not None:
@@ -122,7 +127,7 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
             problem = random_problem(drawn.stack, n, values_seed, scale=scale)  # runs your forward
             if not away_from_kinks_and_ties(problem):
                 discard("within a kink or a tie")
-            name = next(item.name for item in walk(drawn.stack.layers) if item.kind == layer.name)
+            name = next(item.name for item in walk(drawn.stack.layers) if is_yours(layer, item))
             share, gain = flat_share(problem, name)
             if share > MOST_FLAT:  # layer_probes: most of its outputs do not respond to its input
                 discard(SATURATED_DRAW)

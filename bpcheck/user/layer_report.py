@@ -22,7 +22,13 @@ def backward_disagrees_with_own_forward(report) -> bool:
 
 def forward_differs(report) -> bool:
     """Whether the layer's NumPy forward differs from its torch forward, the layer alone."""
-    return any(f.kind == report.rule and f.quantity == "forward" for f in report.findings)
+    return any(_yours(report, f) and f.quantity == "forward" for f in report.findings)
+
+
+def _yours(report, finding) -> bool:
+    """Whether a diagnosis finding is of the user's layer: its kind, or the kind it is like
+    (whose other layers run bpcheck's own pair)."""
+    return finding.kind == report.rule or (report.like and finding.kind == report.like.partition(":")[0])
 
 
 def layer_message(report) -> str:
@@ -52,7 +58,7 @@ def layer_message(report) -> str:
         why = "your backward is not the gradient of your own forward"
     elif own == {AGREES} and forward_differs(report):
         why = ("your backward is the gradient of your own forward, but that forward differs from "
-               "your torch and jax forwards")
+               + (f"{report.like} (torch's and jax's)" if report.like else "your torch and jax forwards"))
     elif own == {AGREES}:  # and your NumPy forward computes what your torch forward does
         why = ("your backward agrees with finite differences of your own forward, and that forward "
                "with your torch forward, yet not with torch's and jax's gradients: a mistake "
@@ -100,7 +106,7 @@ def layer_text(report) -> str:
     if report.findings:
         lines.append("each layer alone against torch (float64, a random dout):")
         lines += [f"  {f.layer} ({f.kind}) {f.quantity}: rel err {f.error:.2e} — " + (
-            "; ".join(f.explained_by) or ("your layer differs here" if f.kind == report.rule
+            "; ".join(f.explained_by) or ("your layer differs here" if _yours(report, f)
                                           else "no nearby layer explains it")) for f in report.findings]
     return "\n".join(lines)
 
