@@ -166,5 +166,5 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
         if found.verdict == WRONG:  # while the layer is registered: the diagnosis runs it
             found.findings = diagnose_layers(rule, found.counterexample)
             found.rows = [row for row in found.comparison.rows if row.differs]
-    found.message = layer_message(found)
+    found.message = layer_message(found, like.names if like else None)
     return found

@@ -3,6 +3,8 @@ message and its text — the network it fails on, the rows that differ, each lay
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from bpcheck.core.compare import RuleReport
@@ -11,6 +13,7 @@ from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
 from bpcheck.layers.compare import OWN_FORWARD
 from bpcheck.layers.problem import StackProblem
 from manual.stack import Stack
+from manual.stack_text import parse_layers
 
 
 def backward_disagrees_with_own_forward(report) -> bool:
@@ -31,8 +34,9 @@ def _yours(report, finding) -> bool:
     return finding.kind == report.rule or (report.like and finding.kind == report.like.partition(":")[0])
 
 
-def layer_message(report) -> str:
-    """One paragraph: the verdict and what it means."""
+def layer_message(report, names: dict[str, str] | None = None) -> str:
+    """One paragraph: the verdict and what it means; ``names``: a like= layer's parameter names,
+    the kind's → the user's (``conv1.W (your w)``)."""
     name = report.rule
     if report.verdict == AGREES:
         skipped = sum(report.discarded.values())
@@ -52,6 +56,8 @@ def layer_message(report) -> str:
         return (f"{name}: your torch and jax forwards disagree (their gradients of "
                 f"{', '.join(where)} differ): they must compute the same function")
     where = sorted({row.parameter for row in report.comparison.rows if row.differs})
+    yours = {f"{layer}.{kind}": user for layer in _names_of(report) for kind, user in (names or {}).items()}
+    said = [f"{w} (your {yours[w]})" if w in yours else w for w in where]
     own = {row.verdict for row in report.comparison.rows
            if row.witness == OWN_FORWARD and row.parameter in where}
     if backward_disagrees_with_own_forward(report):
@@ -66,7 +72,16 @@ def layer_message(report) -> str:
                "what the allowances measured")
     else:
         why = "finite differences of your own forward could not tell whether it is the forward's fault"
-    return f"{name}: WRONG on {', '.join(where)} — {why}"
+    return f"{name}: WRONG on {', '.join(said)} — {why}"
+
+
+def _names_of(report) -> list[str]:
+    """The name of the user's like= layer in the counterexample (none or one)."""
+    problem = report.counterexample
+    if not report.like or not isinstance(problem, StackProblem):
+        return []
+    pinned = parse_layers(report.like)[0]
+    return [layer.name for layer in problem.stack.layers if replace(layer, name="") == pinned]
 
 
 def network(report) -> str | None:

@@ -90,7 +90,7 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
         raise ValueError(f"layout={layout!r}: {unknown} is neither 'x' nor one of your parameters "
                          f"{sorted(users)}")
     ranks = tuple(r for r in ((record.rank,) if isinstance(record.rank, int) else record.rank or (1, 3))
-                  if r in DATA and (rank is None or r == rank))
+                  if r in (1, 3) and (rank is None or r == rank))  # sequences: not yet
     data = given.get("x", "")
     if data:
         ranks = tuple(r for r in ranks if fits(data, DATA[r]) and "1" not in data)
@@ -129,6 +129,10 @@ class _Yours:
     rank: int
     x_shape: tuple[int, ...]
     params: dict[str, np.ndarray]
+    built: tuple = ()  # the kind's own cache, for a batch norm's running statistics
+
+    def __iter__(self):  # ``manual.layers.normalisation.running_statistics`` unpacks it
+        return iter(self.built)
 
 
 def _expect(what: str, arrays: Callable[[object], object], due: dict[str, tuple[tuple[int, ...], np.dtype]],
@@ -164,7 +168,8 @@ def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> t
         expect = _expect("forward's out", lambda r: {"": r[0]} if isinstance(r, tuple) else
                          "forward returned nothing bpcheck can read", due, _arrays_problem)
         out, cache = guard(name, "forward", user_forward, expect)(to_user(x, DATA[rank], data), theirs)
-        return from_user(out, DATA[rank], data), _Yours(cache, rank, x.shape, params)
+        built = built_forward(x, params, layer)[1] if LAYER_KINDS[layer.kind].buffers else ()
+        return from_user(out, DATA[rank], data), _Yours(cache, rank, x.shape, params, built)
 
     def pair_backward(dout: np.ndarray, cache: object) -> tuple[np.ndarray, dict]:
         if not isinstance(cache, _Yours):

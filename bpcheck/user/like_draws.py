@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bpcheck.layers.strategies import HIDDEN, shapes
 from manual.layer_kinds import Layer
-from manual.stack import Stack
+from manual.stack import Stack, output_shapes
 from manual.stack_text import parse_layers
 
 
@@ -28,6 +28,15 @@ def _other(text: str, pinned: Layer) -> str:
     return f"{text},nobias" if parse_layers(text)[0] == pinned else text
 
 
+def _fits(pinned: Layer, shape: tuple[int, ...]) -> bool:
+    """Whether the pinned layer takes samples of ``shape`` (a pooling window within them)."""
+    try:
+        output_shapes((pinned,), shape)
+    except ValueError:
+        return False
+    return True
+
+
 @st.composite
 def like_networks(draw, layer, dtype: str) -> Stack:
     """A network with ``layer`` (a ``UserLayer`` declared like=) in it (module docstring); its
@@ -36,7 +45,7 @@ def like_networks(draw, layer, dtype: str) -> Stack:
 
     like = layer.declared
     spatial = draw(st.sampled_from(like.ranks)) == 3
-    shape = draw(shapes(spatial, USER_CHANNELS, USER_FEATURES))
+    shape = draw(shapes(spatial, USER_CHANNELS, USER_FEATURES).filter(lambda s: _fits(like.layer, s)))
     if not layer.fits_shape(shape):
         raise ValueError(f"your fits() refuses samples of shape {shape}")
     if not draw(st.booleans()):  # False, where Hypothesis shrinks to: the layer alone

@@ -32,6 +32,8 @@ def _positional(function: Callable) -> int:
 def named_gradients(result: object, names: tuple[str, ...]) -> object:
     """``(dx, g_1, …, g_k)`` → ``(dx, {names[i]: g_i})``; anything else as it is (the guard's
     checks say what is wrong with it)."""
+    if not names and isinstance(result, np.ndarray):  # a layer without parameters: dx alone
+        return result, {}
     if isinstance(result, tuple) and len(result) == len(names) + 1 and not (
             len(result) == 2 and isinstance(result[1], dict)):
         return result[0], dict(zip(names, result[1:], strict=True))
@@ -59,7 +61,10 @@ def as_pair(forward: Callable, backward: Callable, names: tuple[str, ...]) -> tu
 class RecordingOptimizer:
     """What bpcheck hands a layer that updates itself: ``update(w, grad)`` records ``grad`` as
     the gradient of the parameter ``w`` is (by identity, else the only one of its shape) and
-    returns ``w`` unchanged. ``copy.copy`` of it records into the same table."""
+    returns the SGD step w − η·grad, η = LR, a new array: a backward that goes on with the
+    updated weights (dx from the new W) is caught. ``copy.copy`` of it records into the same table."""
+
+    LR = 0.5
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
@@ -72,7 +77,7 @@ class RecordingOptimizer:
             raise ValueError(f"optimizer.update got an array of shape {np.shape(w)} that is not one "
                              f"of the layer's parameters {sorted(self.params)}")
         self.recorded[same[0]] = grad
-        return w
+        return w - w.dtype.type(self.LR) * grad if isinstance(w, np.ndarray) else w
 
     def __copy__(self) -> RecordingOptimizer:
         return self  # one table for the whole layer
@@ -81,24 +86,47 @@ class RecordingOptimizer:
         return self
 
 
-def object_pair(make: Callable[[], object], gradients: str = "d{}",
+def _where(layer: object, pattern: str, name: str) -> tuple[object, str | None, str]:
+    """(the object, the dict attribute or None, the key) ``pattern`` names for parameter
+    ``name``: ``"d{}"`` the attribute ``dW``, ``"grads[{}]"`` the entry ``layer.grads["W"]``."""
+    attribute, bracket, key = pattern.format(name).partition("[")
+    return layer, (attribute if bracket else None), (key.rstrip("]") if bracket else attribute)
+
+
+def _get(layer: object, pattern: str, name: str) -> object:
+    _, table, key = _where(layer, pattern, name)
+    if table is None:
+        return getattr(layer, key, None)
+    return (getattr(layer, table, None) or {}).get(key)
+
+
+def _set(layer: object, pattern: str, name: str, value: np.ndarray) -> None:
+    _, table, key = _where(layer, pattern, name)
+    if table is None:
+        setattr(layer, key, value)
+    else:
+        getattr(layer, table)[key] = value
+
+
+def object_pair(make: Callable[[], object], gradients: str = "d{}", parameters: str = "{}",
                 optimizer: Callable[[object, RecordingOptimizer], object] | None = None,
                 methods: tuple[str, str] = ("forward", "backward")) -> tuple[Callable, Callable]:
     """(forward, backward) for a layer object ``make()`` (module docstring): each forward makes
-    one, sets its parameters (after a first call if it makes its own then), runs
-    ``methods[0](x)``; backward runs ``methods[1](dout)`` and reads each parameter ``p``'s
-    gradient from the attribute ``gradients.format(p)``, or, with ``optimizer(layer, recorder)``
-    (which hands the layer bpcheck's ``RecordingOptimizer``), from what it recorded."""
+    one, sets its parameters where ``parameters`` says (``"{}"``: the attribute ``W``;
+    ``"params[{}]"``: ``layer.params["W"]``), after a first call if it makes its own then, and
+    runs ``methods[0](x)``; backward runs ``methods[1](dout)`` and reads each gradient where
+    ``gradients`` says, or, with ``optimizer(layer, recorder)`` (which hands the layer bpcheck's
+    ``RecordingOptimizer``), takes what the layer handed the recorder."""
     run, back = methods
 
     def forward(x: np.ndarray, params: dict) -> tuple[np.ndarray, tuple]:
         layer, recorder = make(), RecordingOptimizer()
         if optimizer is not None:
             optimizer(layer, recorder)
-        if any(getattr(layer, name, None) is None for name in params):  # it makes them on its first call
+        if any(_get(layer, parameters, name) is None for name in params):  # made on its first call
             getattr(layer, run)(x.copy())
         for name, value in params.items():
-            setattr(layer, name, value)
+            _set(layer, parameters, name, value)
         recorder.params = dict(params)
         return getattr(layer, run)(x), (layer, recorder, tuple(params))
 
@@ -110,6 +138,6 @@ def object_pair(make: Callable[[], object], gradients: str = "d{}",
             if missing:
                 raise ValueError(f"backward handed the optimizer no gradient for {', '.join(missing)}")
             return dx, dict(recorder.recorded)
-        return dx, {name: getattr(layer, gradients.format(name)) for name in names}
+        return dx, {name: _get(layer, gradients, name) for name in names}
 
     return forward, backward
