@@ -102,6 +102,10 @@ def layer_text(report) -> str:
     lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
                  f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
                  f"{problem.stack.reduction}")
+    if report.like:
+        yours = ", ".join(_names_of(report)) or "none"
+        lines.append(f"  your layer is {yours} ({report.like}); arrays in bpcheck's layouts: NCHW or (N, F), "
+                     "conv W (C_out, C_in, kh, kw), dense W (F_out, F_in)")
     with np.printoptions(precision=6, threshold=200, linewidth=100):  # in their shapes
         for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items():
             head = f"  {name} {np.shape(v)} = "
