@@ -15,7 +15,7 @@ from bpcheck.core.search import search
 from bpcheck.core.tolerances import LAYER_DIAGNOSIS
 from bpcheck.core.user_code import UserCodeError
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER, WRONG
-from bpcheck.layers.compare import StackRule
+from bpcheck.layers.compare import StackRule, compare_stack_rule
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.layers.problem import random_problem
@@ -131,7 +131,12 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
             share, gain = flat_share(problem, name)
             if share > MOST_FLAT:  # layer_probes: most of its outputs do not respond to its input
                 discard(SATURATED_DRAW)
-            report, witness_rows, truth = compare_user_layer(problem, rule, name, gain)
+            # like=: the witnesses compute the kind itself, so finite differences of your own
+            # forward (most of a draw's time) only tell a wrong forward from a wrong backward:
+            # taken where the gradients differ
+            report, witness_rows, truth = compare_user_layer(problem, rule, name, gain, like is None)
+            if like is not None and report.verdict == DIFFERS:
+                report = compare_stack_rule(rule, problem, truth)
             # the reruns perturb your layer's input and output, not its insides: torch's and jax's
             # gradients of it are held to the layer-alone threshold, a different function's O(1),
             # on the entries they judge (not where float32 lost them: a saturated unit inside)
