@@ -103,7 +103,10 @@ def _draws(draw, layer: UserLayer) -> _Draw:
         return _Draw(None, unbuilt=f"not built ({error})")
     except UserCodeError as error:  # your fits() raised
         return _Draw(None, error=error)
-    return _Draw(stack, draw(stack_values(stack, min_batch=USER_BATCH)))
+    n, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH))
+    if layer.declared is not None:  # one batch size: one jax compile per structure of the pool
+        n = USER_BATCH
+    return _Draw(stack, (n, seed, scale))
 
 
 def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckReport:
