@@ -1,4 +1,11 @@
-"""Your own layer: a cs231n pair — ``forward(x, params) → (out, cache)`` and
+"""Your own layer. Of a kind bpcheck knows, it is declared ``like=`` that kind and checked by
+bpcheck's own witnesses of it (``bpcheck.user.like``; your layouts and calling style declared,
+``bpcheck.user.layouts``, ``bpcheck.user.styles``)::
+
+    conv = UserLayer("conv", conv_forward, conv_backward, like="conv2d:2,k3,s2,p1",
+                     parameters=("w", "b"), layout={"x": "NHWC", "w": "HWIO", "b": "111O"})
+
+Of a new kind: a cs231n pair — ``forward(x, params) → (out, cache)`` and
 ``backward(dout, cache) → (dx, grads)`` in NumPy — with its forward written in torch and in jax,
 so that the witnesses can differentiate it. Declared as a ``UserLayer``, it joins the layer kinds
 under its name while a check runs (``with REGISTRY.scoped(layer)``, ``bpcheck.user.registry``), and
@@ -43,7 +50,10 @@ class UserLayer:
     from them, as for activations); ``fits(shape)`` says which sample shapes it takes (a
     2-group norm: an even C), the others are not drawn. Arrays are NCHW (or N × F), as in
     ``manual.stack``; the torch and jax forwards take ``(x, params)`` of their own arrays and
-    return their own array."""
+    return their own array. With ``like`` (a kind as network text, ``"dense:3"``), no torch or
+    jax: ``parameters`` names the kind's parameters in its order (or maps yours to its),
+    ``layout`` gives your axes (``"NHWC"``, or ``{"x": "NHWC", "w": "HWIO"}``), and ``rank``
+    picks (N, F) or images for a kind that takes both."""
 
     kind: ClassVar[str] = "layer"  # its tables in ``bpcheck.user.registry.REGISTRY``
     name: str
@@ -51,7 +61,8 @@ class UserLayer:
     backward: Callable
     torch: Callable | None = None  # not with like=
     jax: Callable | None = None
-    parameters: dict[str, Callable[[Shape], Shape]] = field(default_factory=dict)
+    parameters: dict[str, Callable[[Shape], Shape]] | tuple[str, ...] | dict[str, str] = field(
+        default_factory=dict)
     output_shape: Callable[[Shape], Shape] | None = None
     rank: int | None = None
     kinks: tuple[float, ...] = ()  # input values where the layer has no derivative (a PReLU's 0)

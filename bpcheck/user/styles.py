@@ -114,9 +114,9 @@ def object_pair(make: Callable[[], object], gradients: str = "d{}", parameters: 
     """(forward, backward) for a layer object ``make()`` (module docstring): each forward makes
     one, sets its parameters where ``parameters`` says (``"{}"``: the attribute ``W``;
     ``"params[{}]"``: ``layer.params["W"]``), after a first call if it makes its own then, and
-    runs ``methods[0](x)``; backward runs ``methods[1](dout)`` and reads each gradient where
-    ``gradients`` says, or, with ``optimizer(layer, recorder)`` (which hands the layer bpcheck's
-    ``RecordingOptimizer``), takes what the layer handed the recorder."""
+    runs its forward method (``methods[0]``) on x; backward runs its backward method on dout
+    and reads each gradient where ``gradients`` says, or, with ``optimizer(layer, recorder)``
+    (which hands the layer bpcheck's ``RecordingOptimizer``), takes what it handed the recorder."""
     run, back = methods
 
     def forward(x: np.ndarray, params: dict) -> tuple[np.ndarray, tuple]:
