@@ -67,6 +67,10 @@ def test_a_bad_declaration_is_an_error_naming_the_argument(changes, error, says)
     assert says in str(raised.value)
 
 
+def test_without_parameters_yours_have_the_kinds_names():
+    assert affine(parameters={}, layout=None).declared.names == {"W": "W", "b": "b"}
+
+
 def test_a_bad_declaration_is_a_usage_error_from_the_command_line(tmp_path):
     (tmp_path / "bad_like.py").write_text(
         "from bpcheck import UserLayer\n"

@@ -58,7 +58,10 @@ def _pinned(like: str) -> Layer:
 
 
 def _names(like: str, kind: tuple[str, ...], parameters: object) -> dict[str, str]:
-    """Kind parameter → the user's name, from a tuple in the kind's order or a mapping user → kind."""
+    """Kind parameter → the user's name, from a tuple in the kind's order or a mapping user → kind
+    (none given: the kind's own names)."""
+    if isinstance(parameters, dict) and not parameters:
+        return {k: k for k in kind}
     if isinstance(parameters, tuple | list) and all(isinstance(p, str) for p in parameters):
         if len(parameters) != len(kind) or len(set(parameters)) != len(parameters):
             raise ValueError(f"parameters={tuple(parameters)!r}: {like} has {len(kind)} parameters "
