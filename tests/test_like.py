@@ -164,3 +164,25 @@ def test_the_recording_optimizer_records_by_identity_and_steps():
     assert np.array_equal(recorder.recorded["W"], np.full(3, 2.0))
     with pytest.raises(ValueError, match="not one of the layer's parameters"):
         recorder.update(np.ones(5), np.ones(5))
+
+
+def _steps_forward(x, p):  # x (N, D, T): a dense layer at every step, channels first
+    return np.einsum("ndt,md->nmt", x, p["w"]) + p["b"][None, :, None], x
+
+
+def _steps_backward(dout, x, p):
+    return np.einsum("nmt,md->ndt", dout, p["w"]), np.einsum("nmt,ndt->md", dout, x), dout.sum(axis=(0, 2))
+
+
+def test_a_sequence_layer_in_n_d_t_is_drawn_on_sequences_and_checked():
+    def averaged(dout, x, p):  # db averaged over the steps: a slip
+        dx, dw, db = _steps_backward(dout, x, p)
+        return dx, dw, db / x.shape[2]
+
+    layer = UserLayer("steps", _steps_forward, _steps_backward, like="dense:3", parameters=("w", "b"),
+                      layout="NDT")
+    assert layer.declared.ranks == (2,) and affine().declared.ranks == (1,)  # (N, D) code: no (N, T, D)
+    assert check(layer, EXAMPLES).passed
+    slip = check(UserLayer("steps", _steps_forward, averaged, like="dense:3", parameters=("w", "b"),
+                           layout="NDT"), EXAMPLES)
+    assert slip.verdict == WRONG and "dense1.b (your b)" in slip.message

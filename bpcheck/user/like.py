@@ -25,8 +25,8 @@ from bpcheck.user.styles import as_pair
 from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack_text import parse_layers
 
-#: The kinds ``like=`` takes: one input of floats (no tokens, masks, residual bodies or
-#: sequences yet).
+#: The kinds ``like=`` takes: one input of floats (no tokens, masks, residual bodies, and no
+#: recurrent layers or attention yet), on (N, F), (N, T, D) or images.
 KINDS = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dense")
 
 
@@ -92,9 +92,11 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
     if unknown:
         raise ValueError(f"layout={layout!r}: {unknown} is neither 'x' nor one of your parameters "
                          f"{sorted(users)}")
-    ranks = tuple(r for r in ((record.rank,) if isinstance(record.rank, int) else record.rank or (1, 3))
-                  if r in (1, 3) and (rank is None or r == rank))  # sequences: not yet
     data = given.get("x", "")
+    # sequences (rank 2) when asked for (a layout or rank=): (N, D) code may reshape (N, T, D)
+    ranks = tuple(r for r in ((record.rank,) if isinstance(record.rank, int) else record.rank or (1, 2, 3))
+                  if r != 2 or rank == 2 or (data and fits(data, DATA[2])))
+    ranks = tuple(r for r in ranks if rank is None or r == rank)
     if data:
         ranks = tuple(r for r in ranks if fits(data, DATA[r]) and "1" not in data)
         if not ranks:

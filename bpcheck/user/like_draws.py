@@ -27,6 +27,7 @@ from manual.stack_text import parse_layers
 #: images, F for features.
 IMAGES = ((1, 0, 0), (2, 1, 0), (1, 0, 2), (3, 2, 1), (2, 3, 3), (5, 4, 2))
 FEATURES = (1, 2, 3, 5, 8)
+SEQUENCES = ((1, 1), (2, 3), (3, 1), (4, 5))  # (T, D)
 
 
 def is_yours(layer, item: Layer) -> bool:
@@ -53,6 +54,7 @@ def _fits(pinned: Layer, shape: tuple[int, ...]) -> bool:
 def sample_shapes(pinned: Layer, ranks: tuple[int, ...]) -> list[tuple[int, ...]]:
     """The pool's sample shapes (IMAGES, FEATURES) for the ranks the layer takes."""
     found = [(f,) for f in FEATURES] if 1 in ranks else []
+    found += list(SEQUENCES) if 2 in ranks else []
     if 3 in ranks:
         side = next(s for s in range(1, 64) if _fits(pinned, (1, s, s)))
         found += [(c, side + h, side + w) for c, h, w in IMAGES]
@@ -69,9 +71,12 @@ def structures(layer) -> list[Stack]:
     alone = [Stack(f"{like.text};flatten", s, loss="half-sse", reduction="sum") for s in shapes]
     inside = []
     for i, shape in enumerate(shapes):
-        spatial = len(shape) == 3
-        before = _other(f"conv2d:{shape[0]},k3,p1" if spatial else f"dense:{shape[0]}", like.layer)
-        text = f"{before};{HIDDEN[i % len(HIDDEN)]};{like.text};flatten;{_other('dense:3', like.layer)}"
+        spatial, hidden, tail = len(shape) == 3, HIDDEN[i % len(HIDDEN)], _other("dense:3", like.layer)
+        before = _other(f"conv2d:{shape[0]},k3,p1" if spatial else f"dense:{shape[-1]}", like.layer)
+        if len(shape) == 2:  # a sequence: dense at every step, the loss at every step
+            inside.append(Stack(f"{before};{hidden};{like.text};{tail}", (shape[0], 1 + i % 4)))
+            continue
+        text = f"{before};{hidden};{like.text};flatten;{tail}"
         inside.append(Stack(text, (1 + i % 3, *shape[1:]) if spatial else (1 + i % 4,)))
     return alone + inside
 
