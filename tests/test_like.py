@@ -100,6 +100,9 @@ def test_a_right_layer_agrees_and_a_missing_factor_is_wrong_in_your_names():
     report = check(affine(backward=lambda d, c: (*_affine_backward(d, c)[:2], d.mean(axis=0))), EXAMPLES)
     assert report.verdict == WRONG and "WRONG on dense1.b (your b)" in report.message
     assert "your layer is dense1 (dense:3)" in str(report)
+    assert "dense1 as your code gets them (your names and layouts)" in str(report)
+    assert set(report.yours) == {"x", "w", "b"} and report.yours["w"].shape == report.counterexample.params[
+        "dense1.W"].T.shape  # w stored (in, out)
 
 
 def test_what_your_code_raises_or_wrongly_returns_names_the_part():

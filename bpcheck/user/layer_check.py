@@ -22,6 +22,7 @@ from bpcheck.layers.problem import random_problem
 from bpcheck.layers.strategies import HIDDEN, away_from_kinks_and_ties, shapes, stack_values
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_report import layer_message
+from bpcheck.user.like import as_yours
 from bpcheck.user.like_draws import is_yours, like_networks
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
@@ -173,6 +174,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
             found.verdict = NOT_VERIFIED
         if found.verdict == WRONG:  # while the layer is registered: the diagnosis runs it
             found.findings = diagnose_layers(rule, found.counterexample)
+            if like is not None:  # its arrays as your code gets them
+                problem = found.counterexample
+                found.yours = as_yours(like, problem.stack, problem.params, problem.x)
             found.rows = [row for row in found.comparison.rows if row.differs]
     found.message = layer_message(found, like.names if like else None)
     return found

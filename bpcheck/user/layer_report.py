@@ -104,13 +104,12 @@ def layer_text(report) -> str:
                  f"{problem.stack.reduction}")
     if report.like:
         yours = ", ".join(_names_of(report)) or "none"
-        lines.append(f"  your layer is {yours} ({report.like}); arrays in bpcheck's layouts: NCHW or (N, F), "
-                     "conv W (C_out, C_in, kh, kw), dense W (F_out, F_in)")
-    with np.printoptions(precision=6, threshold=200, linewidth=100):  # in their shapes
-        for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items():
-            head = f"  {name} {np.shape(v)} = "
-            text = np.array2string(np.asarray(v), separator=", ", prefix=head)
-            lines.append(head + "\n".join(line for line in text.splitlines() if line.strip()))
+        lines.append(f"  your layer is {yours} ({report.like}); arrays in bpcheck's layouts: NCHW, (N, T, D) "
+                     "or (N, F), conv W (C_out, C_in, kh, kw), dense W (F_out, F_in)")
+    lines += _arrays({"x": problem.x, "y": problem.y, **problem.params})
+    if report.yours:
+        lines.append(f"  {', '.join(_names_of(report))} as your code gets them (your names and layouts):")
+        lines += _arrays(report.yours)
     if report.witness_rows:
         lines.append("your two forwards' gradients, torch's against jax's (the worst entry of each):")
         lines += [f"  {row.parameter}: rel err {row.error.rel:.3e} at {row.error.where}"
@@ -128,6 +127,17 @@ def layer_text(report) -> str:
             "; ".join(f.explained_by) or ("your layer differs here" if _yours(report, f)
                                           else "no nearby layer explains it")) for f in report.findings]
     return "\n".join(lines)
+
+
+def _arrays(arrays: dict) -> list[str]:
+    """Each array in its shape, one indented block each."""
+    lines = []
+    with np.printoptions(precision=6, threshold=200, linewidth=100):
+        for name, v in arrays.items():
+            head = f"  {name} {np.shape(v)} = "
+            text = np.array2string(np.asarray(v), separator=", ", prefix=head)
+            lines.append(head + "\n".join(line for line in text.splitlines() if line.strip()))
+    return lines
 
 
 def _differing(report: RuleReport) -> dict[tuple[str, str], list]:

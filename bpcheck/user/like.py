@@ -202,3 +202,18 @@ def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> t
             k: from_user(grads[like.names[k]], *axes[k]) for k in cache.params}
 
     return pair_forward, pair_backward
+
+
+def as_yours(like: Like, stack, params: dict, x: np.ndarray) -> dict[str, np.ndarray]:
+    """The user's layer's parameters in a network (``stack``, its ``params``) as their code
+    gets them (their names and layouts), and x too where their layer comes first."""
+    from manual.stack import layer_inputs  # layer imports this module
+
+    for layer, shape in layer_inputs(stack):
+        if replace(layer, name="") == like.layer:
+            rank = len(shape)
+            found = {like.names[k]: to_user(params[f"{layer}.{k}"], *_parameter_axes(like, k, rank))
+                     for k in layer.parameters}
+            first = stack.layers[0] is layer
+            return ({"x": to_user(x, DATA[rank], like.data or DATA[rank])} if first else {}) | found
+    return {}
