@@ -116,6 +116,8 @@ class UserLayer:
     def entries(self) -> dict[str, object]:
         """What it puts in each table of ``REGISTRY``: its kind, its guarded pair (the derived
         rule's) and its guarded torch and jax forwards (the witnesses')."""
+        if self.declared is not None:
+            raise TypeError(f"{self.name} is declared like={self.like!r}: a known kind, not registered")
         return {"kinds": self.layer_kind(), "pairs": self.pair(),
                 "torch": _witness_forward(self, "torch"), "jax": _witness_forward(self, "jax")}
 
