@@ -189,3 +189,26 @@ def test_a_sequence_layer_in_n_d_t_is_drawn_on_sequences_and_checked():
     slip = check(UserLayer("steps", _steps_forward, averaged, like="dense:3", parameters=("w", "b"),
                            layout="NDT"), EXAMPLES)
     assert slip.verdict == WRONG and "dense1.b (your b)" in slip.message
+
+
+def _layernorm(x, p):  # over every axis of a sample, whatever its layout; γ and β of a sample's shape
+    axes = tuple(range(1, x.ndim))
+    std = np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+    x_hat = (x - x.mean(axis=axes, keepdims=True)) / std
+    return p["gamma"] * x_hat + p["beta"], (x_hat, p["gamma"], std, axes)
+
+
+def _layernorm_backward(dout, cache, x_hat_term=True):
+    x_hat, gamma, std, axes = cache
+    g = dout * gamma
+    through_x_hat = x_hat * (g * x_hat).mean(axis=axes, keepdims=True) if x_hat_term else 0
+    dx = g - g.mean(axis=axes, keepdims=True) - through_x_hat
+    return dx / std, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def test_a_layer_norm_in_nhwc_gets_gamma_in_its_sample_layout():
+    layer = UserLayer("ln", _layernorm, _layernorm_backward, like="layer_norm", layout="NHWC")
+    assert check(layer, EXAMPLES).passed
+    slip = UserLayer("ln", _layernorm, lambda d, c: _layernorm_backward(d, c, False), like="layer_norm",
+                     layout="NHWC")
+    assert check(slip, EXAMPLES).verdict == WRONG

@@ -14,6 +14,7 @@ while the values are drawn afresh every time.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from hypothesis import strategies as st
@@ -58,6 +59,8 @@ def sample_shapes(pinned: Layer, ranks: tuple[int, ...]) -> list[tuple[int, ...]
     if 3 in ranks:
         side = next(s for s in range(1, 64) if _fits(pinned, (1, s, s)))
         found += [(c, side + h, side + w) for c, h, w in IMAGES]
+    if pinned.kind == "layer_norm":  # over one or two values x̂ is 0 or ±1 whatever x is: flat
+        found = [shape for shape in found if math.prod(shape) >= 3]
     return sorted(found, key=lambda shape: (len(shape) > 1, sum(shape)))
 
 
