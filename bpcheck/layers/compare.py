@@ -29,7 +29,6 @@ from bpcheck.core.compare import (
     with_reason,
 )
 from bpcheck.core.metrics import discrepancy
-from bpcheck.core.tolerances import Conditioning
 from bpcheck.core.verdicts import INCONCLUSIVE
 from bpcheck.layers.allowances import (
     conditioning_per_gradient,
@@ -194,7 +193,7 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     reason = (saturated or why or rounding or ill) if flows_back else (
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")
-    return StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,
+    return StackTruth(grads, steps, errors, rule, witness_allowance, floor, reason,
                       flows_back, running, {name: rule[name] for name in running["torch"]},
                       problem=problem.fingerprint())
 
