@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -57,6 +58,12 @@ def witness(name: str):
     return importlib.import_module(f"reference.{name}_stack")
 
 
+def swapped(pairs: Mapping) -> ChainMap:
+    """The derived layers' pairs with ``pairs`` (kind → (forward, backward)) in their place: a
+    view of ``manual.stack_network.PAIRS`` that follows it (``pairs.maps[0]`` holds the swaps)."""
+    return ChainMap(dict(pairs), stack_network.PAIRS)
+
+
 @dataclass(frozen=True)
 class StackRule:
     """A rule for networks of layers: the layers' (forward, backward) pairs it runs."""
@@ -64,7 +71,9 @@ class StackRule:
     name: str
     summary: str
     claims_correct: bool = True
-    pairs: dict = field(default_factory=lambda: dict(stack_network.PAIRS))
+    #: kind → (forward, backward): its swaps (``swapped``) over ``manual.stack_network.PAIRS`` as
+    #: that table is at each lookup, so a kind registered later (``bpcheck.user.registry``) is found
+    pairs: Mapping = field(default_factory=lambda: swapped({}))
     cause: str = ""  # for a known-wrong rule: what is wrong, in words
 
     def evaluate(self, problem: StackProblem) -> tuple[Params, Params, Params]:
