@@ -4,6 +4,7 @@ with every witness, parameter by parameter (the rows and verdicts: ``bpcheck.cor
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bpcheck.core.compare import (
     Row,
@@ -16,7 +17,7 @@ from bpcheck.core.compare import (
     update_row,
     with_reason,
 )
-from bpcheck.core.tolerances import step_allowance
+from bpcheck.core.tolerances import Conditioning, step_allowance
 from bpcheck.mlp.allowances import SENSITIVITY_WITNESS, finite_difference_entries, measure_allowances
 from bpcheck.mlp.problem import Problem
 from manual.rules import RULES, UpdateRule
@@ -24,8 +25,16 @@ from manual.spec import Params
 from reference import WITNESSES
 
 
+@dataclass(frozen=True)
+class MlpTruth(Truth):
+    """``Truth`` plus the MLP's conditioning, from the float64 pre-activations
+    (``bpcheck.core.tolerances.Conditioning``), which the diagnosis and the seed's tests read."""
+
+    conditioning: Conditioning = field(kw_only=True)
+
+
 def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Truth:
+                  progress: Callable[[int, int], None] | None = None) -> MlpTruth:
     """Gradients and SGD steps from the witnesses with an optimizer; from those that estimate
     (finite differences) gradients with their error unless turned off (on ``fd_sample`` random
     entries if given; ``progress(done, total)`` after each block); and the allowances measured
@@ -40,11 +49,13 @@ def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: 
         elif witness.gradients_with_error is not None and finite_differences:
             entries = finite_difference_entries(p.spec, fd_sample)
             grads[name], errors[name] = witness.gradients_with_error(*args, entries, progress)
-    measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS], [grads[name] for name in steps])
-    return Truth(grads, steps, errors, *measured, problem=problem.fingerprint())
+    conditioning, *measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS],
+                                                 [grads[name] for name in steps])
+    return MlpTruth(grads, steps, errors, *measured, conditioning=conditioning,
+                    problem=problem.fingerprint())
 
 
-def rule_allowance(truth: Truth, problem: Problem, from_step: bool) -> Params:
+def rule_allowance(truth: MlpTruth, problem: Problem, from_step: bool) -> Params:
     """What a rule's gradient may be off by per entry: the truth's allowance, plus, for
     directions implied by a step (``from_step``), θ′'s rounding over η ((θ − θ′)/η carries it)."""
     if not from_step:
@@ -54,11 +65,11 @@ def rule_allowance(truth: Truth, problem: Problem, from_step: bool) -> Params:
             for name, allowed in truth.allowance.items()}
 
 
-def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
+def compare_rule(rule: UpdateRule, problem: Problem, truth: MlpTruth,
                  evaluated: tuple[Params, Params] | None = None) -> RuleReport:
     """Rows for the rule's gradient (every witness) and its update (framework optimizers);
     ``evaluated``: the rule's (directions, new parameters) on this problem, if already known."""
-    check_comparison(rule, UpdateRule, problem, Problem, truth, Truth)
+    check_comparison(rule, UpdateRule, problem, Problem, truth, MlpTruth, "RULES['derived']")
     reason = rule.unsupported_reason(problem.spec)
     if reason:
         return RuleReport(rule, unsupported=reason)

@@ -15,7 +15,7 @@ from bpcheck.core.search import search
 from bpcheck.core.tolerances import LAYER_DIAGNOSIS
 from bpcheck.core.user_code import UserCodeError
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER, WRONG
-from bpcheck.layers.compare import StackRule, compare_stack_rule
+from bpcheck.layers.compare import StackRule, compare_stack_rule, swapped
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.layers.problem import random_problem
@@ -26,7 +26,6 @@ from bpcheck.user.like import as_yours
 from bpcheck.user.like_draws import is_yours, like_networks
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
-from manual import stack_network
 from manual.stack import Stack, walk
 
 #: Why a draw where most of your layer's outputs are flat (``bpcheck.layers.probes``) is not checked.
@@ -119,8 +118,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
     last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
     like = layer.declared
     with REGISTRY.scoped(layer) if like is None else nullcontext():  # like=: a kind known already
-        pairs = dict(stack_network.PAIRS) | ({like.layer.kind: layer.pair()} if like else {})
-        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers", pairs=pairs)
+        swaps = {like.layer.kind: layer.pair()} if like else {}
+        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
+                         pairs=swapped(swaps))
 
         def judge(drawn: _Draw, discard) -> RuleReport:
             if drawn.error is not None:
