@@ -106,7 +106,7 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
         raise ValueError(f"rank={rank!r}: {like} takes no samples of that rank")
     axes = {users[u]: a for u, a in given.items() if u != "x"}
     for name, user in axes.items():
-        kind_axes = record.axes[layer.parameters.index(name)] if record.axes else ""
+        kind_axes = record.axes[record.parameters.index(name)] if record.axes else ""
         if kind_axes == "*":
             kind_axes = DATA[ranks[0]][1:]
         if not fits(user, kind_axes):
@@ -119,7 +119,7 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
 def _parameter_axes(like: Like, name: str, rank: int) -> tuple[str, str]:
     """(bpcheck's axes, the user's) of the kind's parameter ``name`` for samples of ``rank``."""
     record = LAYER_KINDS[like.layer.kind]
-    kind = record.axes[like.layer.parameters.index(name)] if record.axes else ""
+    kind = record.axes[record.parameters.index(name)] if record.axes else ""
     if kind == "*":  # one sample's axes: the user's default is their own data layout's
         kind = DATA[rank][1:]
         return kind, like.axes.get(name, (like.data or DATA[rank])[1:])

@@ -29,6 +29,7 @@ from manual.stack_text import parse_layers
 IMAGES = ((1, 0, 0), (2, 1, 0), (1, 0, 2), (3, 2, 1), (2, 3, 3), (5, 4, 2))
 FEATURES = (1, 2, 3, 5, 8)
 SEQUENCES = ((1, 1), (2, 3), (3, 1), (4, 5))  # (T, D)
+NORMALISERS = ("batch_norm", "layer_norm")  # the layer before one has no bias
 
 
 def is_yours(layer, item: Layer) -> bool:
@@ -76,6 +77,8 @@ def structures(layer) -> list[Stack]:
     for i, shape in enumerate(shapes):
         spatial, hidden, tail = len(shape) == 3, HIDDEN[i % len(HIDDEN)], _other("dense:3", like.layer)
         before = _other(f"conv2d:{shape[0]},k3,p1" if spatial else f"dense:{shape[-1]}", like.layer)
+        if like.layer.kind in NORMALISERS:  # a bias it removes has a gradient of rounding alone
+            before += "" if before.endswith("nobias") else ",nobias"
         if len(shape) == 2:  # a sequence: dense at every step, the loss at every step
             inside.append(Stack(f"{before};{hidden};{like.text};{tail}", (shape[0], 1 + i % 4)))
             continue
