@@ -212,3 +212,15 @@ def test_a_layer_norm_in_nhwc_gets_gamma_in_its_sample_layout():
     slip = UserLayer("ln", _layernorm, lambda d, c: _layernorm_backward(d, c, False), like="layer_norm",
                      layout="NHWC")
     assert check(slip, EXAMPLES).verdict == WRONG
+
+
+def test_a_layer_that_takes_one_rank_of_several_is_told_to_say_which():
+    def images_only(x, p):
+        _, _, _, _ = x.shape  # raises on (N, F)
+        return x * p["gamma"][:, None, None] + p["beta"][:, None, None], None
+
+    report = check(UserLayer("scale", images_only, lambda d, c: d, like="batch_norm"), EXAMPLES)
+    assert report.verdict == RAISED and "bpcheck draws batch_norm on (N, F) and images" in report.message
+    assert "rank=1 or layout='NCHW'" in report.message
+    images = UserLayer("scale", images_only, lambda d, c: d, like="batch_norm", layout="NCHW")
+    assert images.declared.ranks == (3,)

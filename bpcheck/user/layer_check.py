@@ -42,6 +42,7 @@ USER_STEPS = 5  # and T ≤ 5 steps for a sequence layer (rank 2)
 #: of a user's was 1.2× over its allowance on x there, seen); bpcheck cannot tell a user's layer
 #: normalises over the batch, so every user layer is drawn with three samples at least.
 USER_BATCH = 3
+RANK_WORDS = {1: "(N, F)", 2: "(N, T, D)", 3: "images"}
 
 
 @st.composite
@@ -179,4 +180,8 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
                 found.yours = as_yours(like, problem.stack, problem.params, problem.x)
             found.rows = [row for row in found.comparison.rows if row.differs]
     found.message = layer_message(found, like.names if like else None)
+    if like is not None and found.verdict == RAISED and len(like.ranks) > 1:
+        drawn = " and ".join(RANK_WORDS[r] for r in like.ranks)
+        found.message += (f" (bpcheck draws {like.layer.kind} on {drawn}: if your layer takes one of "
+                          "them only, say which, e.g. rank=1 or layout='NCHW')")
     return found
