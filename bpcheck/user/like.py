@@ -140,15 +140,17 @@ class _Yours:
         return iter(self.built)
 
 
-def _expect(what: str, arrays: Callable[[object], object], due: dict[str, tuple[tuple[int, ...], np.dtype]],
-            problem: Callable) -> Callable[[tuple, object], str | None]:
-    """A guard's check of a forward's or backward's result (``bpcheck.user.layer._arrays_problem``)."""
+def _expect(what: str, arrays: Callable[[object], object], due: dict[str, tuple[tuple[int, ...], str]],
+            dtype: np.dtype, problem: Callable) -> Callable[[tuple, object], str | None]:
+    """A guard's check of a forward's or backward's result (``bpcheck.user.layer._arrays_problem``):
+    ``due`` gives each array's shape and the layout it is in."""
     def expect(args: tuple, result) -> str | None:
         found = arrays(result)
         if isinstance(found, str):
             return found
-        rows = [(f"{what}{k}", found.get(k), shape, "its") for k, (shape, _) in due.items()]
-        return problem(rows, next(iter(due.values()))[1], args)
+        rows = [(f"{what}{k}", found.get(k), shape, f"your {layout} layout's")
+                for k, (shape, layout) in due.items()]
+        return problem(rows, dtype, args)
     return expect
 
 
@@ -169,9 +171,9 @@ def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> t
         axes = {k: _parameter_axes(like, k, rank) for k in params}
         theirs = {like.names[k]: to_user(v, *axes[k]) for k, v in params.items()}
         out_shape = (x.shape[0], *output_shapes((layer,), x.shape[1:])[0])
-        due = {"": (user_shape(out_shape, DATA[rank], data), x.dtype)}
+        due = {"": (user_shape(out_shape, DATA[rank], data), data)}
         expect = _expect("forward's out", lambda r: {"": r[0]} if isinstance(r, tuple) else
-                         "forward returned nothing bpcheck can read", due, _arrays_problem)
+                         "forward returned nothing bpcheck can read", due, x.dtype, _arrays_problem)
         out, cache = guard(name, "forward", user_forward, expect)(to_user(x, DATA[rank], data), theirs)
         built = built_forward(x, params, layer)[1] if LAYER_KINDS[layer.kind].buffers else ()
         return from_user(out, DATA[rank], data), _Yours(cache, rank, x.shape, params, built)
@@ -181,8 +183,8 @@ def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> t
             return built_backward(dout, cache)
         data = like.data or DATA[cache.rank]
         axes = {k: _parameter_axes(like, k, cache.rank) for k in cache.params}
-        due = {"dx": (user_shape(cache.x_shape, DATA[cache.rank], data), dout.dtype)} | {
-            f"grads[{like.names[k]!r}]": (user_shape(v.shape, *axes[k]), dout.dtype)
+        due = {"dx": (user_shape(cache.x_shape, DATA[cache.rank], data), data)} | {
+            f"grads[{like.names[k]!r}]": (user_shape(v.shape, *axes[k]), axes[k][1])
             for k, v in cache.params.items()}
 
         def arrays(result) -> dict | str:
@@ -195,7 +197,7 @@ def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> t
                         f"{sorted(like.names.values())}")
             return {"dx": result[0]} | {f"grads[{u!r}]": g for u, g in result[1].items()}
 
-        expect = _expect("backward's ", arrays, due, _arrays_problem)
+        expect = _expect("backward's ", arrays, due, dout.dtype, _arrays_problem)
         dx, grads = guard(name, "backward", user_backward, expect)(
             to_user(dout, DATA[cache.rank], data), cache.cache)
         return from_user(dx, DATA[cache.rank], data), {
