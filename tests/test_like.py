@@ -224,3 +224,13 @@ def test_a_layer_that_takes_one_rank_of_several_is_told_to_say_which():
     assert "rank=1 or layout='NCHW'" in report.message
     images = UserLayer("scale", images_only, lambda d, c: d, like="batch_norm", layout="NCHW")
     assert images.declared.ranks == (3,)
+
+
+def test_an_output_in_another_layout_is_named_with_the_layout_due():
+    def nchw(x, p):  # declared NHWC, returns (N, C, H, W)
+        return np.zeros((x.shape[0], 2, x.shape[1] - 2, x.shape[2] - 2), x.dtype), None
+
+    report = check(UserLayer("c", nchw, lambda d, c: (d, d, d), like="conv2d:2,k3", parameters=("w", "b"),
+                             layout={"x": "NHWC", "w": "HWIO"}), EXAMPLES)
+    assert report.verdict == RAISED and "forward's out: it returned an array of shape" in report.message
+    assert "expected an ndarray of your NHWC layout's shape" in report.message
