@@ -1,6 +1,8 @@
 """Layers as a course's assignment solution writes them (cs231n style: ``*_forward`` returns
 ``(out, cache)``, ``*_backward`` returns ``(dx, dw, db)``), each checked by ``like=`` with no
-torch or jax code; each with a slip a student makes, caught as WRONG.
+torch or jax code; each with a slip a student makes, caught as WRONG. The recurrent ones keep
+one bias for both of torch's (``b = b_ih + b_hh``, declared as a tuple), take h0 per sample
+(layout ``NH``), store weights (in, out) and stack an LSTM's gates i, f, o, g (``"gates"``).
 
     bpcheck verify examples/course_layers.py:conv         # agrees: exit 0
     bpcheck verify examples/course_layers.py:conv_slip    # the stride left out of dw: exit 1
@@ -112,6 +114,72 @@ def batchnorm_backward_slip(dout, cache):
     return batchnorm_backward(dout, cache, dmu_scale=1.0)
 
 
+def rnn_forward(x, h0, Wx, Wh, b):
+    """h_t = tanh(x_t Wx + h_{t−1} Wh + b) for every step; x (N, T, D), h0 (N, H)."""
+    h, prev, caches = np.zeros((*x.shape[:2], Wh.shape[0]), dtype=x.dtype), h0, []
+    for t in range(x.shape[1]):
+        prev = np.tanh(x[:, t] @ Wx + prev @ Wh + b)
+        caches.append((x[:, t], h[:, t - 1] if t else h0, prev))
+        h[:, t] = prev
+    return h, (caches, Wx, Wh)
+
+
+def rnn_backward(dh, cache, window=None):
+    """Back through time; ``window``: the twin's truncated BPTT, the carried gradient dropped
+    after that many steps."""
+    caches, Wx, Wh = cache
+    dx = np.zeros((*dh.shape[:2], Wx.shape[0]), dtype=dh.dtype)
+    dWx, dWh, db, dprev = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(Wh[0]), np.zeros_like(dh[:, 0])
+    for t in reversed(range(dh.shape[1])):
+        x_t, prev_h, next_h = caches[t]
+        if window is not None and dh.shape[1] - t > window:
+            dprev = np.zeros_like(dprev)
+        da = (dh[:, t] + dprev) * (1 - next_h**2)
+        dx[:, t], dprev = da @ Wx.T, da @ Wh.T
+        dWx, dWh, db = dWx + x_t.T @ da, dWh + prev_h.T @ da, db + da.sum(axis=0)
+    return dx, dprev, dWx, dWh, db
+
+
+def rnn_backward_truncated(dh, cache):
+    return rnn_backward(dh, cache, window=3)
+
+
+def lstm_forward(x, h0, c0, Wx, Wh, b):
+    """Gates a = x_t Wx + h Wh + b split as i, f, o, g; c = f·c + i·g, h = o·tanh(c)."""
+    n, steps, H = *x.shape[:2], Wh.shape[0]
+    h, prev_h, prev_c, caches = np.zeros((n, steps, H), dtype=x.dtype), h0, c0, []
+    for t in range(steps):
+        a = x[:, t] @ Wx + prev_h @ Wh + b
+        i, f, o = (1 / (1 + np.exp(-a[:, k * H:(k + 1) * H])) for k in range(3))
+        g = np.tanh(a[:, 3 * H:])
+        c = f * prev_c + i * g
+        caches.append((x[:, t], prev_h, prev_c, i, f, o, g, c))
+        prev_h, prev_c = o * np.tanh(c), c
+        h[:, t] = prev_h
+    return h, (caches, Wx, Wh)
+
+
+def lstm_backward(dh, cache, forget_path=True):
+    """``forget_path``: the twin drops the cell gradient's path through f (dc_prev = dc, not f·dc)."""
+    caches, Wx, Wh = cache
+    dx = np.zeros((*dh.shape[:2], Wx.shape[0]), dtype=dh.dtype)
+    dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(Wx[0])
+    dprev_h, dprev_c = np.zeros_like(dh[:, 0]), np.zeros_like(dh[:, 0])
+    for t in reversed(range(dh.shape[1])):
+        x_t, prev_h, prev_c, i, f, o, g, c = caches[t]
+        dnext_h = dh[:, t] + dprev_h
+        dc = dprev_c + dnext_h * o * (1 - np.tanh(c) ** 2)
+        da = np.concatenate([dc * g * i * (1 - i), dc * prev_c * f * (1 - f),
+                             dnext_h * np.tanh(c) * o * (1 - o), dc * i * (1 - g**2)], axis=1)
+        dx[:, t], dprev_h, dprev_c = da @ Wx.T, da @ Wh.T, dc * f if forget_path else dc
+        dWx, dWh, db = dWx + x_t.T @ da, dWh + prev_h.T @ da, db + da.sum(axis=0)
+    return dx, dprev_h, dprev_c, dWx, dWh, db
+
+
+def lstm_backward_slip(dh, cache):
+    return lstm_backward(dh, cache, forget_path=False)
+
+
 CONV = {"stride": 2, "pad": 1}
 POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
@@ -136,7 +204,25 @@ def _batchnorm(backward):
                      like="batch_norm", parameters=("gamma", "beta"), rank=1)
 
 
+def _rnn(backward):
+    return UserLayer("vanilla_rnn", lambda x, p: rnn_forward(x, p["h0"], p["Wx"], p["Wh"], p["b"]), backward,
+                     like="rnn:3", parameters={"h0": "h0", "Wx": "W_ih", "Wh": "W_hh", "b": ("b_ih", "b_hh")},
+                     layout={"h0": "NH", "Wx": "IO", "Wh": "IO"})
+
+
+LSTM = ("h0", "c0", "Wx", "Wh", "b")  # lstm_forward's arguments after x, and lstm_backward's gradients
+LSTM_KIND = ("h0", "c0", "W_ih", "W_hh", ("b_ih", "b_hh"))  # the lstm kind's parameters they stand for
+
+
+def _lstm(backward):
+    return UserLayer("lstm_layer", lambda x, p: lstm_forward(x, *(p[k] for k in LSTM)), backward,
+                     like="lstm:2", parameters=dict(zip(LSTM, LSTM_KIND, strict=True)),
+                     layout={"h0": "NH", "c0": "NH", "Wx": "IO", "Wh": "IO", "gates": "ifog"})
+
+
 affine, affine_slip = _affine(affine_backward), _affine(affine_backward_slip)
+rnn, rnn_truncated = _rnn(rnn_backward), _rnn(rnn_backward_truncated)
+lstm, lstm_slip = _lstm(lstm_backward), _lstm(lstm_backward_slip)
 conv, conv_slip = _conv(conv_backward_naive), _conv(conv_backward_slip)
 max_pool, max_pool_slip = _pool(max_pool_backward_naive), _pool(max_pool_backward_slip)
 batchnorm, batchnorm_slip = _batchnorm(batchnorm_backward), _batchnorm(batchnorm_backward_slip)

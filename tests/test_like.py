@@ -47,14 +47,14 @@ def test_a_layout_is_a_transpose_and_a_reshape_and_back():
 
 @pytest.mark.parametrize("changes, error, says", [
     ({"like": "conv3d:2"}, ValueError, "like='conv3d:2': layer 'conv3d:2': unknown layer 'conv3d'"),
-    ({"like": "lstm:4"}, ValueError, "like='lstm:4': expected one layer of a kind in"),
+    ({"like": "attention"}, ValueError, "like='attention': expected one layer of a kind in"),
     ({"like": "dense:3;relu"}, ValueError, "expected one layer"),
     ({"like": 3}, TypeError, "like=3: expected a layer as text"),
     ({"parameters": ("w",)}, ValueError, "parameters=('w',): dense:3 has 2 parameters ('W', 'b')"),
     ({"parameters": {"w": "W", "c": "X"}}, ValueError, "map each of your names to one of dense:3's"),
     ({"layout": "NHWC"}, ValueError, "layout='NHWC': 'NHWC' is not a data layout dense:3 takes"),
     ({"layout": {"w": "IOX"}}, ValueError, "layout['w']='IOX': dense:3's W has axes 'OI'"),
-    ({"layout": {"v": "IO"}}, ValueError, "['v'] is neither 'x' nor one of your parameters"),
+    ({"layout": {"v": "IO"}}, ValueError, "['v'] is neither 'x', 'gates' nor one of your parameters"),
     ({"like": None, "layout": "NHWC"}, ValueError, "layout='NHWC' needs like="),
     ({"like": "conv2d:2", "layout": "NTD", "parameters": ("w", "b")}, ValueError,
      "'NTD' is not a data layout"),

@@ -33,7 +33,8 @@ import numpy as np
 
 from bpcheck.core.user_code import nan_problem, result_problem
 from bpcheck.user.guards import guard
-from bpcheck.user.like import Like, like_pair, read_like
+from bpcheck.user.like import Like, read_like
+from bpcheck.user.like_pair import like_pair
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
 

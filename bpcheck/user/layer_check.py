@@ -22,8 +22,8 @@ from bpcheck.layers.problem import random_problem
 from bpcheck.layers.strategies import HIDDEN, away_from_kinks_and_ties, shapes, stack_values
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_report import layer_message
-from bpcheck.user.like import as_yours
 from bpcheck.user.like_draws import is_yours, like_networks
+from bpcheck.user.like_pair import as_yours
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
 from manual.stack import Stack, walk

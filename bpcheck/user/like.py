@@ -6,42 +6,39 @@ declared, not re-implemented. The kind's record (``manual.layer_kinds``) and tex
 ``Like`` is the declaration read once: the pinned layer, the user's name for each of the kind's
 parameters (``parameters=("w", "b")`` in the kind's order, or ``{"w": "W", …}`` user → kind),
 and the user's layouts (``bpcheck.user.layouts``; ``layout="NHWC"`` for the data alone, or
-``{"x": "NHWC", "w": "HWIO", "b": "111O"}``). ``like_pair`` is the pair the derived network
-runs for every layer equal to the pinned one (the kind's own pair for the others): the user's
-code (any calling style, ``bpcheck.user.styles``) between conversions of names and layouts,
-each call guarded (``bpcheck.user.guards``).
+``{"x": "NHWC", "w": "HWIO", "b": "111O"}``; a recurrent layer's gates in your order,
+``{"gates": "ifog"}``). ``bpcheck.user.like_pair`` runs the user's code between conversions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import numpy as np
-
-from bpcheck.user.guards import guard
-from bpcheck.user.layouts import DATA, fits, from_user, to_user, user_shape
-from bpcheck.user.styles import as_pair
+from bpcheck.user.layouts import DATA, fits
 from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack_text import parse_layers
 
-#: The kinds ``like=`` takes: one input of floats (no tokens, masks, residual bodies, and no
-#: recurrent layers or attention yet), on (N, F), (N, T, D) or images.
-KINDS = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dense")
+#: The kinds ``like=`` takes: one input of floats (no tokens, masks, residual bodies or
+#: attention yet), on (N, F), (N, T, D) or images.
+KINDS = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dense", "rnn", "lstm", "gru")
 
 
 @dataclass(frozen=True)
 class Like:
-    """A declaration read (module docstring): ``names`` kind → user name, ``axes`` kind
-    parameter → the user's layout ("" for the kind's), ``data`` the user's data layout ("" for
-    bpcheck's), ``ranks`` the sample ranks it takes."""
+    """A declaration read (module docstring): ``names`` kind → user name (two kind parameters
+    may share one of yours: summed, a recurrent layer's single bias), ``order`` your names in
+    the order a positional backward returns their gradients, ``axes`` kind parameter → the
+    user's layout, ``data`` the user's data layout ("" for bpcheck's), ``ranks`` the sample
+    ranks it takes, ``gates`` a recurrent layer's gates in your order ("" for the kind's)."""
 
     text: str
     layer: Layer
     names: dict[str, str]
+    order: tuple[str, ...]
     axes: dict[str, str]
     data: str
     ranks: tuple[int, ...]
+    gates: str = ""
 
 
 def _pinned(like: str) -> Layer:
@@ -59,7 +56,7 @@ def _pinned(like: str) -> Layer:
 
 def _names(like: str, kind: tuple[str, ...], parameters: object) -> dict[str, str]:
     """Kind parameter → the user's name, from a tuple in the kind's order or a mapping user → kind
-    (none given: the kind's own names)."""
+    or a tuple of kind names that one of yours stands for (summed), none given: the kind's own."""
     if isinstance(parameters, dict) and not parameters:
         return {k: k for k in kind}
     if isinstance(parameters, tuple | list) and all(isinstance(p, str) for p in parameters):
@@ -67,12 +64,13 @@ def _names(like: str, kind: tuple[str, ...], parameters: object) -> dict[str, st
             raise ValueError(f"parameters={tuple(parameters)!r}: {like} has {len(kind)} parameters "
                              f"{kind}; name each once, in that order")
         return dict(zip(kind, parameters, strict=True))
-    if isinstance(parameters, dict) and all(isinstance(k, str) and isinstance(v, str)
-                                            for k, v in parameters.items()):
-        if sorted(parameters.values()) != sorted(kind):
+    if isinstance(parameters, dict) and all(isinstance(k, str) and (isinstance(v, str) or (
+            isinstance(v, tuple) and all(isinstance(t, str) for t in v))) for k, v in parameters.items()):
+        pairs = [(k, u) for u, v in parameters.items() for k in ((v,) if isinstance(v, str) else v)]
+        if sorted(k for k, _ in pairs) != sorted(kind):
             raise ValueError(f"parameters={parameters!r}: map each of your names to one of {like}'s "
-                             f"parameters {kind}, each once")
-        return {k: u for u, k in parameters.items()}
+                             f"parameters {kind} (or a tuple of them, summed), each once")
+        return dict(pairs)
     raise TypeError(f"parameters={parameters!r}: with like=, your parameters' names in the kind's "
                     f"order {kind}, or a mapping of yours to its")
 
@@ -82,20 +80,27 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
     layer = _pinned(like)
     record = LAYER_KINDS[layer.kind]
     names = _names(like, layer.parameters, parameters)
+    order = tuple(parameters) if parameters else tuple(dict.fromkeys(names.values()))
     given = {"x": layout} if isinstance(layout, str) else {} if layout is None else layout
     if not isinstance(given, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                               for k, v in given.items()):
         raise TypeError(f"layout={layout!r}: expected a data layout ('NHWC') or a mapping, e.g. "
                         "{'x': 'NHWC', 'w': 'HWIO', 'b': '111O'}")
-    users = {u: k for k, u in names.items()}
-    unknown = sorted(set(given) - {"x", *users})
+    users: dict[str, list[str]] = {}
+    for k, u in names.items():
+        users.setdefault(u, []).append(k)
+    unknown = sorted(set(given) - {"x", "gates", *users})
     if unknown:
-        raise ValueError(f"layout={layout!r}: {unknown} is neither 'x' nor one of your parameters "
-                         f"{sorted(users)}")
+        raise ValueError(f"layout={layout!r}: {unknown} is neither 'x', 'gates' nor one of your "
+                         f"parameters {sorted(users)}")
+    gates = given.get("gates", "")
+    if gates and sorted(gates) != sorted(record.gate_names or "-"):
+        raise ValueError(f"layout['gates']={gates!r}: {like}'s gates are {record.gate_names or 'none'!r} "
+                         "(torch's order); give them in yours, e.g. 'ifog'")
     data = given.get("x", "")
     # sequences (rank 2) when asked for (a layout or rank=): (N, D) code may reshape (N, T, D)
-    ranks = tuple(r for r in ((record.rank,) if isinstance(record.rank, int) else record.rank or (1, 2, 3))
-                  if r != 2 or rank == 2 or (data and fits(data, DATA[2])))
+    takes = (record.rank,) if isinstance(record.rank, int) else record.rank or (1, 2, 3)
+    ranks = tuple(r for r in takes if r != 2 or takes == (2,) or rank == 2 or (data and fits(data, DATA[2])))
     ranks = tuple(r for r in ranks if rank is None or r == rank)
     if data:
         ranks = tuple(r for r in ranks if fits(data, DATA[r]) and "1" not in data)
@@ -104,7 +109,7 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
                              f"samples' axes, with N: e.g. {DATA[3]!r} or 'NHWC' for images)")
     if not ranks:
         raise ValueError(f"rank={rank!r}: {like} takes no samples of that rank")
-    axes = {users[u]: a for u, a in given.items() if u != "x"}
+    axes = {k: a for u, a in given.items() if u not in ("x", "gates") for k in users[u]}
     for name, user in axes.items():
         kind_axes = record.axes[record.parameters.index(name)] if record.axes else ""
         if kind_axes == "*":
@@ -112,11 +117,12 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
         if not fits(user, kind_axes):
             raise ValueError(f"layout[{names[name]!r}]={user!r}: {like}'s {name} has axes {kind_axes!r}"
                              " (O out, I in, H W the kernel, C channels); give yours as those letters "
-                             "in your order, 1 for an axis of size one (a bias (1, 1, 1, C): '111O')")
-    return Like(like, layer, names, axes, data, ranks)
+                             "in your order, 1 for an axis of size one (a bias (1, 1, 1, C): '111O'), "
+                             "N for the batch (an h0 given per sample: 'NH')")
+    return Like(like, layer, names, order, axes, data, ranks, gates)
 
 
-def _parameter_axes(like: Like, name: str, rank: int) -> tuple[str, str]:
+def parameter_axes(like: Like, name: str, rank: int) -> tuple[str, str]:
     """(bpcheck's axes, the user's) of the kind's parameter ``name`` for samples of ``rank``."""
     record = LAYER_KINDS[like.layer.kind]
     kind = record.axes[record.parameters.index(name)] if record.axes else ""
@@ -124,98 +130,3 @@ def _parameter_axes(like: Like, name: str, rank: int) -> tuple[str, str]:
         kind = DATA[rank][1:]
         return kind, like.axes.get(name, (like.data or DATA[rank])[1:])
     return kind, like.axes.get(name, kind)
-
-
-@dataclass(frozen=True)
-class _Yours:
-    """The cache of the user's layer: theirs, and what converting back needs."""
-
-    cache: object
-    rank: int
-    x_shape: tuple[int, ...]
-    params: dict[str, np.ndarray]
-    built: tuple = ()  # the kind's own cache, for a batch norm's running statistics
-
-    def __iter__(self):  # ``manual.layers.normalisation.running_statistics`` unpacks it
-        return iter(self.built)
-
-
-def _expect(what: str, arrays: Callable[[object], object], due: dict[str, tuple[tuple[int, ...], str]],
-            dtype: np.dtype, problem: Callable) -> Callable[[tuple, object], str | None]:
-    """A guard's check of a forward's or backward's result (``bpcheck.user.layer._arrays_problem``):
-    ``due`` gives each array's shape and the layout it is in."""
-    def expect(args: tuple, result) -> str | None:
-        found = arrays(result)
-        if isinstance(found, str):
-            return found
-        rows = [(f"{what}{k}", found.get(k), shape, f"your {layout} layout's")
-                for k, (shape, layout) in due.items()]
-        return problem(rows, dtype, args)
-    return expect
-
-
-def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> tuple[Callable, Callable]:
-    """The derived network's pair for ``like``'s kind (module docstring)."""
-    from bpcheck.user.layer import _arrays_problem  # layer imports this module
-    from manual.stack import output_shapes
-    from manual.stack_network import PAIRS
-
-    built_forward, built_backward = PAIRS[like.layer.kind]
-    kind_order = like.layer.parameters
-    user_forward, user_backward = as_pair(forward, backward, tuple(like.names[k] for k in kind_order))
-
-    def pair_forward(x: np.ndarray, params: dict, layer: Layer) -> tuple[np.ndarray, object]:
-        if replace(layer, name="") != like.layer:
-            return built_forward(x, params, layer)
-        rank, data = x.ndim - 1, like.data or DATA[x.ndim - 1]
-        axes = {k: _parameter_axes(like, k, rank) for k in params}
-        theirs = {like.names[k]: to_user(v, *axes[k]) for k, v in params.items()}
-        out_shape = (x.shape[0], *output_shapes((layer,), x.shape[1:])[0])
-        due = {"": (user_shape(out_shape, DATA[rank], data), data)}
-        expect = _expect("forward's out", lambda r: {"": r[0]} if isinstance(r, tuple) else
-                         "forward returned nothing bpcheck can read", due, x.dtype, _arrays_problem)
-        out, cache = guard(name, "forward", user_forward, expect)(to_user(x, DATA[rank], data), theirs)
-        built = built_forward(x, params, layer)[1] if LAYER_KINDS[layer.kind].buffers else ()
-        return from_user(out, DATA[rank], data), _Yours(cache, rank, x.shape, params, built)
-
-    def pair_backward(dout: np.ndarray, cache: object) -> tuple[np.ndarray, dict]:
-        if not isinstance(cache, _Yours):
-            return built_backward(dout, cache)
-        data = like.data or DATA[cache.rank]
-        axes = {k: _parameter_axes(like, k, cache.rank) for k in cache.params}
-        due = {"dx": (user_shape(cache.x_shape, DATA[cache.rank], data), data)} | {
-            f"grads[{like.names[k]!r}]": (user_shape(v.shape, *axes[k]), axes[k][1])
-            for k, v in cache.params.items()}
-
-        def arrays(result) -> dict | str:
-            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
-                return (f"backward returned {type(result).__name__}; expected (dx, grads) with grads a "
-                        f"dict, or (dx, {', '.join('d' + like.names[k] for k in kind_order)}) in the "
-                        "order of parameters=")
-            if set(result[1]) != set(like.names.values()):
-                return (f"backward's grads have keys {sorted(result[1])}; expected "
-                        f"{sorted(like.names.values())}")
-            return {"dx": result[0]} | {f"grads[{u!r}]": g for u, g in result[1].items()}
-
-        expect = _expect("backward's ", arrays, due, dout.dtype, _arrays_problem)
-        dx, grads = guard(name, "backward", user_backward, expect)(
-            to_user(dout, DATA[cache.rank], data), cache.cache)
-        return from_user(dx, DATA[cache.rank], data), {
-            k: from_user(grads[like.names[k]], *axes[k]) for k in cache.params}
-
-    return pair_forward, pair_backward
-
-
-def as_yours(like: Like, stack, params: dict, x: np.ndarray) -> dict[str, np.ndarray]:
-    """The user's layer's parameters in a network (``stack``, its ``params``) as their code
-    gets them (their names and layouts), and x too where their layer comes first."""
-    from manual.stack import layer_inputs  # layer imports this module
-
-    for layer, shape in layer_inputs(stack):
-        if replace(layer, name="") == like.layer:
-            rank = len(shape)
-            found = {like.names[k]: to_user(params[f"{layer}.{k}"], *_parameter_axes(like, k, rank))
-                     for k in layer.parameters}
-            first = stack.layers[0] is layer
-            return ({"x": to_user(x, DATA[rank], like.data or DATA[rank])} if first else {}) | found
-    return {}

@@ -28,7 +28,7 @@ from manual.stack_text import parse_layers
 #: images, F for features.
 IMAGES = ((1, 0, 0), (2, 1, 0), (1, 0, 2), (3, 2, 1), (2, 3, 3), (5, 4, 2))
 FEATURES = (1, 2, 3, 5, 8)
-SEQUENCES = ((1, 1), (2, 3), (3, 1), (4, 5))  # (T, D)
+SEQUENCES = ((1, 1), (2, 3), (3, 1), (4, 5), (7, 2))  # (T, D)
 NORMALISERS = ("batch_norm", "layer_norm")  # the layer before one has no bias
 
 
