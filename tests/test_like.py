@@ -11,7 +11,7 @@ import pytest
 
 from bpcheck import RecordingOptimizer, UserLayer, check, object_pair
 from bpcheck.core.verdicts import AGREES, RAISED, WRONG
-from bpcheck.user.layouts import from_user, to_user, user_shape
+from bpcheck.user.layouts import from_user, gate_order, to_user, user_shape
 from manual.stack_text import parse_layers
 from tests.assertions import run_cli
 
@@ -234,3 +234,28 @@ def test_an_output_in_another_layout_is_named_with_the_layout_due():
                              layout={"x": "NHWC", "w": "HWIO"}), EXAMPLES)
     assert report.verdict == RAISED and "forward's out: it returned an array of shape" in report.message
     assert "expected an ndarray of your NHWC layout's shape" in report.message
+
+
+def test_a_batch_letter_repeats_for_each_sample_and_its_gradient_is_the_sum():
+    h0 = np.array([1.0, 2.0, 3.0])
+    per_sample = to_user(h0, "H", "NH", n=4)
+    assert per_sample.shape == (4, 3) == user_shape(h0.shape, "H", "NH", n=4)
+    assert np.array_equal(from_user(np.ones((4, 3)), "H", "NH"), np.full(3, 4.0))
+
+
+def test_gates_are_blocks_put_in_your_order_and_back():
+    w = np.arange(8.0).reshape(8, 1)  # gates i f g o of H = 2, torch's order
+    mine = gate_order(w, 0, "ifgo", "ifog")
+    assert mine[:, 0].tolist() == [0, 1, 2, 3, 6, 7, 4, 5]
+    assert np.array_equal(gate_order(mine, 0, "ifog", "ifgo"), w)
+
+
+@pytest.mark.parametrize("changes, says", [
+    ({"parameters": {"b": ("b_ih",), "W": "W_ih", "U": "W_hh", "h0": "h0"}}, "(or a tuple of them, summed)"),
+    ({"layout": {"gates": "ifgx"}}, "layout['gates']='ifgx': lstm:2's gates are 'ifgo'"),
+    ({"like": "rnn:2", "layout": {"gates": "i"}}, "rnn:2's gates are 'none'"),
+])
+def test_a_recurrent_declaration_that_does_not_fit_is_an_error(changes, says):
+    with pytest.raises(ValueError) as raised:
+        UserLayer("cell", _affine, _affine_backward, **({"like": "lstm:2"} | changes))
+    assert says in str(raised.value)
