@@ -19,10 +19,16 @@ from bpcheck.layers.compare import StackRule, compare_stack_rule, swapped
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.layers.problem import random_problem
-from bpcheck.layers.strategies import HIDDEN, away_from_kinks_and_ties, shapes, stack_values
+from bpcheck.layers.strategies import (
+    HIDDEN,
+    SCALES,
+    away_from_kinks_and_ties,
+    shapes,
+    stack_values,
+)
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_report import layer_message
-from bpcheck.user.like_draws import is_yours, like_networks
+from bpcheck.user.like_draws import is_yours, like_networks, like_scales
 from bpcheck.user.like_pair import as_yours
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
@@ -104,8 +110,10 @@ def _draws(draw, layer: UserLayer) -> _Draw:
         return _Draw(None, unbuilt=f"not built ({error})")
     except UserCodeError as error:  # your fits() raised
         return _Draw(None, error=error)
-    n, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH))
-    if layer.declared is not None:  # one batch size: one jax compile per structure of the pool
+    like = layer.declared is not None
+    scales = like_scales(layer) if like else SCALES
+    n, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH, scales=scales))
+    if like:  # one batch size: one jax compile per structure of the pool
         n = USER_BATCH
     return _Draw(stack, (n, seed, scale))
 

@@ -19,8 +19,8 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from bpcheck.layers.strategies import HIDDEN
-from manual.layer_kinds import Layer
+from bpcheck.layers.strategies import HIDDEN, SCALES
+from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack import Stack, output_shapes
 from manual.stack_text import parse_layers
 
@@ -30,6 +30,9 @@ IMAGES = ((1, 0, 0), (2, 1, 0), (1, 0, 2), (3, 2, 1), (2, 3, 3), (5, 4, 2))
 FEATURES = (1, 2, 3, 5, 8)
 SEQUENCES = ((1, 1), (2, 3), (3, 1), (4, 5), (7, 2))  # (T, D)
 NORMALISERS = ("batch_norm", "layer_norm")  # the layer before one has no bias
+#: A gated layer's input scales: at 10 and above its units are all but always flat (saturated:
+#: 115 of 315 draws of an LSTM at scales up to 10, 93 of 293 up to 100, measured), so left out.
+GATED_SCALES = (1e-2, 1.0)
 
 
 def is_yours(layer, item: Layer) -> bool:
@@ -92,3 +95,8 @@ def like_networks(draw, layer, dtype: str) -> Stack:
     """A network with ``layer`` (a ``UserLayer`` declared like=) in it, from the pool
     (``structures``, module docstring), in ``dtype``."""
     return draw(st.sampled_from(structures(layer))).replace(dtype=dtype)
+
+
+def like_scales(layer) -> tuple[float, ...]:
+    """The input scales a like= layer's values are drawn at (``stack_values``)."""
+    return GATED_SCALES if LAYER_KINDS[layer.declared.layer.kind].gates else SCALES
