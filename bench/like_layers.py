@@ -1,7 +1,8 @@
 """Seconds a user waits for ``bpcheck verify`` of a ``like=`` layer (``bpcheck.user.like``) with
 200 networks, in a fresh process each, median of ROUNDS interleaved rounds: the course's conv
-and affine layers, the NHWC library's conv and the course's LSTM (examples/), each agreeing. The first round
-starts with an empty jax cache (every structure of the pool compiles), the later ones read it.
+and affine layers, the NHWC library's conv and the course's LSTM (examples/), each agreeing. The
+first round starts with an empty jax cache (every structure of the pool compiles), the later
+ones read it.
 The target (issue 29): ≤ 20 s. Run with ``make bench`` or ``python bench/like_layers.py``.
 """
 

@@ -210,13 +210,10 @@ def _rnn(backward):
                      layout={"h0": "NH", "Wx": "IO", "Wh": "IO"})
 
 
-LSTM = ("h0", "c0", "Wx", "Wh", "b")  # lstm_forward's arguments after x, and lstm_backward's gradients
-LSTM_KIND = ("h0", "c0", "W_ih", "W_hh", ("b_ih", "b_hh"))  # the lstm kind's parameters they stand for
-
-
 def _lstm(backward):
-    return UserLayer("lstm_layer", lambda x, p: lstm_forward(x, *(p[k] for k in LSTM)), backward,
-                     like="lstm:2", parameters=dict(zip(LSTM, LSTM_KIND, strict=True)),
+    return UserLayer("lstm_layer", lambda x, p: lstm_forward(x, p["h0"], p["c0"], p["Wx"], p["Wh"], p["b"]),
+                     backward, like="lstm:2",
+                     parameters={"h0": "h0", "c0": "c0", "Wx": "W_ih", "Wh": "W_hh", "b": ("b_ih", "b_hh")},
                      layout={"h0": "NH", "c0": "NH", "Wx": "IO", "Wh": "IO", "gates": "ifog"})
 
 
