@@ -44,7 +44,7 @@ class UserLayer:
     backward is then checked against finite differences of it only (``bpcheck.user.own_forward``:
     no autodiff witness, float64 only).
 
-    ``parameters` maps each parameter's name to its shape as a function of
+    ``parameters`` maps each parameter's name to its shape as a function of
     one sample's input shape ((C, H, W), (F,) or (T, D)); ``output_shape`` gives one sample's output
     shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 2 for sequences
     (T, D) only (drawn alone, or after dense at every step under a per-step loss), 1 for (F,)
