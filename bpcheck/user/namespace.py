@@ -25,6 +25,7 @@ from bpcheck.user.guards import guard
 #: The name of the parameter that marks a callable written against an array namespace.
 XP = "xp"
 FRAMEWORKS = ("numpy", "torch", "jax")
+SOURCE = "__bpcheck_xp_source__"  # on a bound callable: the one written against xp
 
 
 def takes_xp(function: Callable) -> bool:
@@ -55,7 +56,15 @@ def bound(rule: str, part: str, function: Callable, framework: str) -> Callable:
     def call(*args):
         return function(*args, xp=namespace(framework))
 
-    return guard(rule, f"{part} (xp = {framework})", call)
+    guarded = guard(rule, f"{part} (xp = {framework})", call)
+    setattr(guarded, SOURCE, function)
+    return guarded
+
+
+def source(function):
+    """The callable written against ``xp`` that ``function`` was bound from (``bound``), else
+    ``function``: a declaration may reuse another's ``value``."""
+    return getattr(function, SOURCE, function)
 
 
 def _first(result):
@@ -72,6 +81,8 @@ def layer_forwards(rule: str, forward: Callable) -> dict[str, Callable]:
     def pair_forward(x, params):
         result = numpy_forward(x, params)
         return result if isinstance(result, tuple) else (result, (x, params))
+
+    setattr(pair_forward, SOURCE, forward)
 
     torch_forward, jax_forward = (bound(rule, "forward", forward, f) for f in ("torch", "jax"))
     return {"forward": pair_forward, "torch": lambda x, params: _first(torch_forward(x, params)),
@@ -151,6 +162,7 @@ def layer_fields(name: str, forward: Callable, torch, jax) -> dict[str, Callable
         return {}
     torch, jax = given(torch), given(jax)
     _together(torch, jax)
+    forward = source(forward)
     if not (callable(forward) and takes_xp(forward)):
         return {}
     forwards = _marked(layer_forwards(name, forward))
@@ -166,6 +178,7 @@ def activation_fields(name: str, value: Callable, torch, jax, like: str | None) 
     torch, jax = given(torch), given(jax)
     _together(torch, jax)
     fields: dict[str, object] = {}
+    value = source(value)
     xp_value = callable(value) and takes_xp(value)
     if xp_value:
         fields = activation_values(name, value)
@@ -191,6 +204,7 @@ def loss_fields(name: str, per_sample: Callable, torch, jax, like: str | None, l
     torch, jax = given(torch), given(jax)
     _together(torch, jax)
     fields: dict[str, object] = {}
+    per_sample = source(per_sample)
     xp_value = callable(per_sample) and takes_xp(per_sample)
     if xp_value:
         fields = loss_values(name, per_sample, layout)
