@@ -68,6 +68,17 @@ def test_an_xp_forward_that_fails_under_torch_names_the_framework():
     assert "your forward (xp = torch) raised AttributeError" in report.message
 
 
+def test_an_xp_forward_that_calls_numpy_is_told_to_call_xp():
+    def forward(x, params, xp):
+        return np.where(x > 0, x, params["a"] * x)  # np by habit: torch and jax cannot differentiate it
+
+    layer = UserLayer("leaky_a", forward, lambda dout, cache: (dout, {"a": 0 * dout[0]}),
+                      parameters={"a": lambda shape: shape}, rank=1, kinks=(0.0,))
+    report = check(layer, examples=EXAMPLES)
+    assert report.verdict == RAISED, report.message
+    assert "your forward (xp = torch) returned ndarray, not a torch array: call xp's" in report.message
+
+
 def test_a_numpy_forward_alone_is_checked_by_its_own_finite_differences_and_says_so():
     assert ex.swish_gate.torch is None
     right = check(ex.swish_gate, examples=EXAMPLES)

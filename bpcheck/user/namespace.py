@@ -56,9 +56,26 @@ def bound(rule: str, part: str, function: Callable, framework: str) -> Callable:
     def call(*args):
         return function(*args, xp=namespace(framework))
 
-    guarded = guard(rule, f"{part} (xp = {framework})", call)
+    named = f"{part} (xp = {framework})"
+    guarded = guard(rule, named, call, None if framework == "numpy" else _own(named, framework))
     setattr(guarded, SOURCE, function)
     return guarded
+
+
+def _own(named: str, framework: str) -> Callable[[tuple, object], str | None]:
+    """The result of a callable bound to torch or jax is that framework's array (its first
+    item, a forward's out, if it returns a tuple): a NumPy one means NumPy's functions were
+    called in place of xp's, and no witness can differentiate it."""
+    modules = ("torch",) if framework == "torch" else ("jax", "jaxlib")
+
+    def expect(args: tuple, result) -> str | None:
+        out = result[0] if isinstance(result, tuple) and result else result
+        if type(out).__module__.split(".")[0] in modules:
+            return None
+        return (f"your {named} returned {type(out).__name__}, not a {framework} array: call xp's functions "
+                "(xp.where, xp.exp, …), not NumPy's, in code written against xp")
+
+    return expect
 
 
 def source(function):
