@@ -135,6 +135,17 @@ def test_a_loss_on_labels_written_once_agrees():
     assert check(ex.nll, examples=EXAMPLES).verdict == AGREES
 
 
+def test_an_xp_loss_in_the_user_s_layout_returning_the_batch_mean():
+    def mse(p, y, xp):  # samples x outputs, one scalar for the batch
+        return xp.mean((p - y) ** 2)
+
+    right = UserLoss("mse_rows", mse, lambda p, y: 2 * (p - y) / p.size, layout="samples_by_outputs",
+                     batch="mean")
+    assert check(right, examples=EXAMPLES).verdict == AGREES
+    summed = UserLoss("mse_rows", mse, lambda p, y: 2 * (p - y), layout="samples_by_outputs", batch="mean")
+    assert check(summed, examples=EXAMPLES).verdict == WRONG  # the batch's 1/N lost
+
+
 def test_a_loss_like_a_known_one_in_the_user_s_layout_and_batch_mean():
     mse = UserLoss("my_mse", lambda p, y: np.mean((p - y) ** 2), lambda p, y: 2 * (p - y) / p.size,
                    like="mse", batch="mean", layout="samples_by_outputs")
