@@ -8,6 +8,7 @@
     bpcheck verify examples/one_forward.py:my_elu              # like="elu": agrees
     bpcheck verify examples/one_forward.py:huber               # per_sample(p, y, xp): agrees
     bpcheck verify examples/one_forward.py:nll                 # labels, per_sample(p, y, xp): agrees
+    bpcheck verify examples/one_forward.py:rnn                 # a recurrent layer written once: agrees
 
 Each slip's name ends in _slip. No torch or jax code: ``xp`` is NumPy, torch or jax in turn.
 """
@@ -115,3 +116,41 @@ def nll_gradient(p, labels):
 
 
 nll = UserLoss("nll", nll_value, nll_gradient, targets="labels", on_probabilities=True)
+
+
+# --- a recurrent layer, its forward written once: h_t = tanh(x_t W + h_{t-1} U + b) -------------
+def rnn_forward(x, params, xp):
+    """x: (N, T, D) -> hidden states (N, T, D), h_0 = 0."""
+    h, states = xp.zeros_like(x[:, 0, :]), []
+    for t in range(x.shape[1]):
+        h = xp.tanh(x[:, t, :] @ params["W"] + h @ params["U"] + params["b"])
+        states.append(h)
+    return xp.stack(states, axis=1)
+
+
+def rnn_backward(dout, cache, steps=None):
+    """Backpropagation through time; ``steps`` truncates it (the slip below)."""
+    x, params = cache
+    hs = rnn_forward(x, params, np)
+    dx, dh_next = np.zeros_like(x), np.zeros_like(hs[:, 0, :])
+    grads = {name: np.zeros_like(value) for name, value in params.items()}
+    for t in reversed(range(x.shape[1])):
+        h_prev = hs[:, t - 1, :] if t > 0 else np.zeros_like(hs[:, 0, :])
+        da = (dout[:, t, :] + dh_next) * (1 - hs[:, t, :] ** 2)
+        grads["W"] += x[:, t, :].T @ da
+        grads["U"] += h_prev.T @ da
+        grads["b"] += da.sum(axis=0)
+        dx[:, t, :] = da @ params["W"].T
+        dh_next = da @ params["U"].T if steps is None or x.shape[1] - t < steps else 0 * dh_next
+    return dx, grads
+
+
+def rnn_backward_slip(dout, cache):
+    """The slip: the gradient stops after 2 steps back in time (a truncated BPTT)."""
+    return rnn_backward(dout, cache, steps=2)
+
+
+SQUARE = {"W": lambda shape: (shape[1], shape[1]), "U": lambda shape: (shape[1], shape[1]),
+          "b": lambda shape: shape[1:]}
+rnn = UserLayer("my_rnn", rnn_forward, rnn_backward, parameters=SQUARE, rank=2)
+rnn_slip = UserLayer("my_rnn", rnn_forward, rnn_backward_slip, parameters=SQUARE, rank=2)

@@ -187,3 +187,9 @@ def test_the_report_of_a_numpy_only_layer_on_the_command_line(tmp_path):
     out = run_cli(["verify", str(EXAMPLES_DIR / "one_forward.py:swish_gate_slip"), "--examples", "10"], 1)
     assert "swish_gate: WRONG on x" in out and NO_WITNESS in out
     assert OWN_ONLY.split(";")[0] in out
+
+
+def test_a_recurrent_layer_written_once_agrees_and_its_truncated_bptt_is_wrong():
+    assert check(ex.rnn, examples=10).verdict == AGREES
+    slip = check(ex.rnn_slip, examples=10)
+    assert slip.verdict == WRONG and "my_rnn1.W" in {row.parameter for row in slip.rows}, slip.message
