@@ -28,15 +28,16 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from bpcheck.core.compare import Row, RuleReport
+from bpcheck.core.compare import Row, RuleReport, row_verdict
 from bpcheck.core.metrics import discrepancy
 from bpcheck.core.search import search
 from bpcheck.core.tolerances import SAFETY, finite_difference_allowance, underflow_floor, unit_roundoff
+from bpcheck.core.user_code import UserCodeError
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WRONG
 from bpcheck.layers.allowances import stack_rounding_steps
 from bpcheck.layers.compare import OWN_FORWARD, StackRule, differences
 from bpcheck.layers.problem import StackProblem, random_problem
-from bpcheck.layers.strategies import away_from_kinks_and_ties
+from bpcheck.layers.strategies import away_from_kinks_and_ties, stack_values
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_check import USER_BATCH, _Draw, _networks
 from bpcheck.user.layer_report import layer_message
@@ -56,9 +57,6 @@ ENTRIES = 256
 @st.composite
 def _draws(draw, layer: UserLayer) -> _Draw:
     """``layer_check``'s draws, in float64."""
-    from bpcheck.core.user_code import UserCodeError
-    from bpcheck.layers.strategies import stack_values
-
     try:
         stack = draw(_networks(layer)).replace(dtype="float64")
     except ValueError as error:
@@ -90,8 +88,6 @@ def _row(rule: str, name: str, g: np.ndarray, fd: np.ndarray, allowed: np.ndarra
          floor: float) -> Row:
     """The row of one gradient: DIFFERS where an entry is beyond its allowance, AGREES where
     the allowances are informative (``conclusive``), else INCONCLUSIVE."""
-    from bpcheck.core.compare import row_verdict
-
     verdict, tolerance = row_verdict(g[checked], fd[checked], allowed[checked], floor)
     filled = np.where(checked, fd, g)  # entries not differenced count as no error
     return Row(rule, "gradient", name, g.shape, OWN_FORWARD, discrepancy(g, filled), tolerance, verdict,
