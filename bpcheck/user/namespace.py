@@ -155,7 +155,8 @@ def given(function) -> object:
 
 def resolved(torch) -> bool:
     """Whether a declaration's torch= was derived here: it is a copy of one already resolved
-    (``dataclasses.replace``, as ``bpcheck.user.guards.guarded`` makes), its fields final."""
+    (``dataclasses.replace``, as ``bpcheck.user.guards.guarded`` makes, its fields final), or
+    another's forwards reused (``torch=elu.torch, jax=elu.jax``)."""
     return torch is not None and given(torch) is None
 
 
@@ -175,11 +176,10 @@ def layer_fields(name: str, forward: Callable, torch, jax) -> dict[str, Callable
     """What a ``UserLayer``'s forward, torch and jax become: a ``forward(x, params, xp)`` gives
     all three (those not given); a NumPy ``forward(x, params)`` with neither torch= nor jax= stays
     alone (checked against finite differences of itself only: ``bpcheck.user.own_forward``)."""
-    if resolved(torch):
-        return {}
-    torch, jax = given(torch), given(jax)
-    _together(torch, jax)
-    forward = source(forward)
+    again = resolved(torch)  # derived already: a copy's, or another declaration's, as given
+    if not again:
+        torch, jax, forward = given(torch), given(jax), source(forward)
+        _together(torch, jax)
     if not (callable(forward) and takes_xp(forward)):
         return {}
     forwards = _marked(layer_forwards(name, forward))
@@ -190,15 +190,16 @@ def layer_fields(name: str, forward: Callable, torch, jax) -> dict[str, Callable
 def activation_fields(name: str, value: Callable, torch, jax, like: str | None) -> dict[str, object]:
     """What a ``UserActivation``'s value, torch and jax (and, with ``like``, kinks and
     derivative_bound) become: from ``like`` (``bpcheck.user.known``), or from a ``value(z, xp)``."""
-    if resolved(torch):
-        return {}
-    torch, jax = given(torch), given(jax)
-    _together(torch, jax)
+    again = resolved(torch)  # derived already: a copy's, or another declaration's, as given
+    if not again:
+        torch, jax, value = given(torch), given(jax), source(value)
+        _together(torch, jax)
     fields: dict[str, object] = {}
-    value = source(value)
     xp_value = callable(value) and takes_xp(value)
     if xp_value:
         fields = activation_values(name, value)
+    if again:
+        return {"value": fields["value"]} if xp_value else {}
     if like is not None:
         if torch is not None:
             raise TypeError("like= and torch=/jax= were both given: like= stands for them; give one")
@@ -216,15 +217,16 @@ def loss_fields(name: str, per_sample: Callable, torch, jax, like: str | None, l
     """What a ``UserLoss``'s per_sample, torch and jax (and, with ``like``, targets and
     on_probabilities) become: from ``like``, or from a ``per_sample(p, y, xp)``. ``targets``
     other than the default "values" must be the known loss's."""
-    if resolved(torch):
-        return {}
-    torch, jax = given(torch), given(jax)
-    _together(torch, jax)
+    again = resolved(torch)  # derived already: a copy's, or another declaration's, as given
+    if not again:
+        torch, jax, per_sample = given(torch), given(jax), source(per_sample)
+        _together(torch, jax)
     fields: dict[str, object] = {}
-    per_sample = source(per_sample)
     xp_value = callable(per_sample) and takes_xp(per_sample)
     if xp_value:
         fields = loss_values(name, per_sample, layout)
+    if again:
+        return {"per_sample": fields["per_sample"]} if xp_value else {}
     if like is not None:
         if torch is not None:
             raise TypeError("like= and torch=/jax= were both given: like= stands for them; give one")
