@@ -136,7 +136,9 @@ def check_own_forward(layer: UserLayer, examples: int = 50, seed: int = 0) -> Ch
 
 
 def own_message(report: CheckReport) -> str:
-    """The verdict and what it means, then ``OWN_ONLY``."""
+    """The verdict and what it means, then ``OWN_ONLY`` (not after what your code raised)."""
+    if report.verdict == RAISED:
+        return layer_message(report)
     if report.verdict != AGREES:
         return f"{layer_message(report)} — {OWN_ONLY}"
     skipped = sum(report.discarded.values())
