@@ -26,6 +26,7 @@ import numpy as np
 
 from bpcheck.core.user_code import nan_problem, result_problem
 from bpcheck.user.guards import guard
+from bpcheck.user.namespace import layer_fields, unwitnessed
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
 
@@ -34,7 +35,16 @@ Shape = tuple[int, ...]
 
 @dataclass(frozen=True)
 class UserLayer:
-    """A layer of yours. ``parameters`` maps each parameter's name to its shape as a function of
+    """A layer of yours.
+
+    Its forward is written once against an array namespace, ``forward(x, params, xp) → out`` (or
+    ``(out, cache)``; with ``out`` alone the backward gets ``cache = (x, params)``), run with
+    NumPy, torch and jax (``bpcheck.user.namespace``); or it is a NumPy ``forward(x, params) →
+    (out, cache)`` with ``torch=`` and ``jax=`` forwards; or that NumPy forward alone, whose
+    backward is then checked against finite differences of it only (``bpcheck.user.own_forward``:
+    no autodiff witness, float64 only).
+
+    ``parameters`` maps each parameter's name to its shape as a function of
     one sample's input shape ((C, H, W), (F,) or (T, D)); ``output_shape`` gives one sample's output
     shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 2 for sequences
     (T, D) only (drawn alone, or after dense at every step under a per-step loss), 1 for (F,)
@@ -48,8 +58,8 @@ class UserLayer:
     name: str
     forward: Callable
     backward: Callable
-    torch: Callable
-    jax: Callable
+    torch: Callable | None = None  # None: derived from forward(x, params, xp), or none (below)
+    jax: Callable | None = None
     parameters: dict[str, Callable[[Shape], Shape]] = field(default_factory=dict)
     output_shape: Callable[[Shape], Shape] | None = None
     rank: int | None = None
@@ -62,7 +72,11 @@ class UserLayer:
         built_in = self.name in LAYER_KINDS and LAYER_KINDS[self.name].output_shape is None
         if built_in or self.name in ACTIVATIONS or self.name == ACTIVATION:
             raise ValueError(f"name={self.name!r} is a built-in layer or activation; choose another")
-        for part in ("forward", "backward", "torch", "jax"):
+        # one forward (bpcheck.user.namespace): forward(x, params, xp) gives torch and jax; a NumPy
+        # forward(x, params) alone is checked against finite differences of itself only
+        for part, value in layer_fields(self.name, self.forward, self.torch, self.jax).items():
+            object.__setattr__(self, part, value)
+        for part in ("forward", "backward") + (("torch", "jax") if self.torch is not None else ()):
             if not callable(getattr(self, part)):
                 raise TypeError(f"{part}={getattr(self, part)!r} must be callable")
         if not isinstance(self.parameters, dict) or not all(
@@ -95,8 +109,10 @@ class UserLayer:
         """What it puts in each table of ``REGISTRY``: its kind, its guarded pair (the derived
         rule's), its guarded torch and jax forwards (the witnesses') and its text in the
         strategies' draws (its name: it takes no options)."""
+        witnessed = self.torch is not None  # else your NumPy forward alone: no witness runs it
         return {"kinds": self.layer_kind(), "pairs": self.pair(),
-                "torch": _witness_forward(self, "torch"), "jax": _witness_forward(self, "jax"),
+                "torch": _witness_forward(self, "torch") if witnessed else unwitnessed(self.name, "torch"),
+                "jax": _witness_forward(self, "jax") if witnessed else unwitnessed(self.name, "jax"),
                 "texts": lambda draw, shape: self.name}
 
     def fits_shape(self, shape: Shape) -> bool:
