@@ -73,8 +73,9 @@ def main(argv: list[str], console: Console) -> int:
         return _usage_error(error, console)
     from bpcheck.user.checking import check  # torch, jax and the witnesses load now
 
-    with console.status(f"checking {rule.name} inside random networks against torch, jax and "
-                        "finite differences…"):
+    against = ("finite differences of its own forward" if getattr(rule, "kind", "") == "layer"
+               and rule.torch is None else "torch, jax and finite differences")
+    with console.status(f"checking {rule.name} inside random networks against {against}…"):
         report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))

@@ -35,6 +35,7 @@ from bpcheck.core.user_code import nan_problem, result_problem
 from bpcheck.user.guards import guard
 from bpcheck.user.like import Like, read_like
 from bpcheck.user.like_pair import like_pair
+from bpcheck.user.namespace import layer_fields, unwitnessed
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
 
@@ -43,7 +44,16 @@ Shape = tuple[int, ...]
 
 @dataclass(frozen=True)
 class UserLayer:
-    """A layer of yours. ``parameters`` maps each parameter's name to its shape as a function of
+    """A layer of yours.
+
+    Its forward is written once against an array namespace, ``forward(x, params, xp) → out`` (or
+    ``(out, cache)``; with ``out`` alone the backward gets ``cache = (x, params)``), run with
+    NumPy, torch and jax (``bpcheck.user.namespace``); or it is a NumPy ``forward(x, params) →
+    (out, cache)`` with ``torch=`` and ``jax=`` forwards; or that NumPy forward alone, whose
+    backward is then checked against finite differences of it only (``bpcheck.user.own_forward``:
+    no autodiff witness, float64 only).
+
+    ``parameters`` maps each parameter's name to its shape as a function of
     one sample's input shape ((C, H, W), (F,) or (T, D)); ``output_shape`` gives one sample's output
     shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 2 for sequences
     (T, D) only (drawn alone, or after dense at every step under a per-step loss), 1 for (F,)
@@ -60,7 +70,7 @@ class UserLayer:
     name: str
     forward: Callable
     backward: Callable
-    torch: Callable | None = None  # not with like=
+    torch: Callable | None = None  # None: derived from forward(x, params, xp), or none; not with like=
     jax: Callable | None = None
     parameters: dict[str, Callable[[Shape], Shape]] | tuple[str, ...] | dict[str, str] = field(
         default_factory=dict)
@@ -83,9 +93,16 @@ class UserLayer:
         if self.like is not None or self.layout is not None:  # like= (bpcheck.user.like)
             if self.like is None:
                 raise ValueError(f"layout={self.layout!r} needs like=, the kind your layer is")
+            if self.torch is not None or self.jax is not None:
+                raise TypeError("like= and torch=/jax= were both given: like= stands for them; give one")
             declared = read_like(self.like, self.parameters, self.layout, self.rank)
             object.__setattr__(self, "declared", declared)
-        for part in ("forward", "backward") + (() if self.declared else ("torch", "jax")):
+        # one forward (bpcheck.user.namespace): forward(x, params, xp) gives torch and jax; a NumPy
+        # forward(x, params) alone is checked against finite differences of itself only
+        for part, value in ({} if self.declared else layer_fields(self.name, self.forward, self.torch,
+                                                                    self.jax)).items():
+            object.__setattr__(self, part, value)
+        for part in ("forward", "backward") + (("torch", "jax") if self.torch is not None else ()):
             if not callable(getattr(self, part)):
                 raise TypeError(f"{part}={getattr(self, part)!r} must be callable")
         if not self.declared and (not isinstance(self.parameters, dict) or not all(
@@ -120,8 +137,10 @@ class UserLayer:
         strategies' draws (its name: it takes no options)."""
         if self.declared is not None:
             raise TypeError(f"{self.name} is declared like={self.like!r}: a known kind, not registered")
+        witnessed = self.torch is not None  # else your NumPy forward alone: no witness runs it
         return {"kinds": self.layer_kind(), "pairs": self.pair(),
-                "torch": _witness_forward(self, "torch"), "jax": _witness_forward(self, "jax"),
+                "torch": _witness_forward(self, "torch") if witnessed else unwitnessed(self.name, "torch"),
+                "jax": _witness_forward(self, "jax") if witnessed else unwitnessed(self.name, "jax"),
                 "texts": lambda draw, shape: self.name}
 
     def fits_shape(self, shape: Shape) -> bool:

@@ -123,6 +123,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
     the derived network (your layer's pair among the built-in ones) disagrees with a witness;
     shrink it; diagnose. The report's verdict is agrees, WRONG, WITNESSES DIFFER, RAISED or
     NOT VERIFIED."""
+    if layer.torch is None and layer.declared is None:  # your NumPy forward alone: finite differences
+        from bpcheck.user.own_forward import check_own_forward
+        return check_own_forward(layer, examples, seed)
     found = CheckReport(layer.name, AGREES, 0, "", kind="layer", like=layer.like or "")
     last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
     like = layer.declared
