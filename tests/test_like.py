@@ -60,6 +60,7 @@ def test_a_layout_is_a_transpose_and_a_reshape_and_back():
      "'NTD' is not a data layout"),
     ({"like": "dense:3", "rank": 3}, ValueError, "rank=3: dense:3 takes no samples of that rank"),
     ({"forward": None}, TypeError, "forward=None must be callable"),
+    ({"torch": abs}, TypeError, "like= and torch=/jax= were both given"),
 ])
 def test_a_bad_declaration_is_an_error_naming_the_argument(changes, error, says):
     with pytest.raises(error) as raised:
