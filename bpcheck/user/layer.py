@@ -25,7 +25,8 @@ it raises or wrongly returns is a ``UserCodeError`` naming the part.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -159,13 +160,13 @@ class UserLayer:
             copies = {k: v.copy() for k, v in params.items()}  # the user's code cannot change ours
             expect = _forward_result((x.shape[0], *output_shape(x.shape[1:])), x.dtype, (x, *params.values()))
             out = guard(self.name, "forward", self.forward, expect)(x.copy(), copies)
-            return np.asarray(out[0]), (out[1], params, x.shape, x.dtype)
+            return in_dtype(out[0], x.dtype), (out[1], params, x.shape, x.dtype)
 
         def backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
             own_cache, params, shape, dtype = cache
             expect = _backward_result(params, shape, dtype, (dout, *params.values()))
             dx, grads = guard(self.name, "backward", self.backward, expect)(dout.copy(), own_cache)
-            return np.asarray(dx), {name: np.asarray(g) for name, g in grads.items()}
+            return in_dtype(dx, dtype), {name: in_dtype(g, dtype) for name, g in grads.items()}
 
         return forward, backward
 
@@ -184,16 +185,54 @@ def _arrays_problem(arrays: list[tuple[str, object, Shape, str]], dtype: np.dtyp
                     inputs: tuple) -> str | None:
     """"WHAT: what is wrong" for the first of ``arrays`` (what, value, shape, whose shape) that
     is not an ndarray of its shape and ``dtype`` (``result_problem``), else for the first with a
-    NaN where no input has one (``nan_problem``); None when all are right."""
+    NaN where no input has one (``nan_problem``); None when all are right. A floating array more
+    precise than ``dtype`` (float64 in a float32 check: ``np.zeros`` by habit) is no problem: it
+    is compared cast to ``dtype`` (``in_dtype``), and the report says so (``dtype_slips``)."""
     for what, value, shape, like in arrays:
         wrong = result_problem(value, tuple(shape), dtype, like)
-        if wrong is not None:
+        if wrong is not None and _more_precise(value, dtype) and result_problem(
+                value, tuple(shape), np.asarray(value).dtype, like) is None:
+            _slips.add((what.rstrip().removeprefix("your "), str(np.asarray(value).dtype), str(dtype)))
+        elif wrong is not None:
             return f"{what}: {wrong}"
     for what, value, _, _ in arrays:
         wrong = nan_problem(value, inputs)
         if wrong is not None:
             return f"{what}: {wrong}"
     return None
+
+
+#: The dtype slips met while a check runs (``dtype_slips``): what, its dtype, the check's.
+_slips: set[tuple[str, str, str]] = set()
+
+
+def _more_precise(value: object, dtype: np.dtype) -> bool:
+    """Whether ``value`` is a floating ndarray of a dtype more precise than ``dtype``."""
+    return (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
+            and np.finfo(value.dtype).eps < np.finfo(dtype).eps)
+
+
+def in_dtype(value: object, dtype: np.dtype) -> np.ndarray:
+    """``value`` as an ndarray of ``dtype`` (a more precise one rounded to it, as ``_arrays_problem``
+    lets through)."""
+    return np.asarray(value).astype(dtype, copy=False)
+
+
+@contextmanager
+def dtype_slips() -> Iterator[list[str]]:
+    """The dtype slips of a ``with`` block's checks, one note each (filled when it ends): arrays
+    your code returned more precise than the check's dtype, compared after rounding to it."""
+    _slips.clear()
+    found: list[str] = []
+    try:
+        yield found
+    finally:
+        for got, want in sorted({(got, want) for _, got, want in _slips}):
+            arrays = sorted(what for what, g, w in _slips if (g, w) == (got, want))
+            found.append(f"your {', '.join(arrays)} {'has' if len(arrays) == 1 else 'have'} dtype {got} "
+                         f"in a {want} check: compared after rounding to {want}; the verdict is on "
+                         "the values")
+        _slips.clear()
 
 
 def _forward_result(shape: Shape, dtype: np.dtype, inputs: tuple) -> Callable[[tuple, object], str | None]:

@@ -26,7 +26,7 @@ from bpcheck.layers.strategies import (
     shapes,
     stack_values,
 )
-from bpcheck.user.layer import UserLayer
+from bpcheck.user.layer import UserLayer, dtype_slips
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.like_draws import is_yours, like_networks, like_scales
 from bpcheck.user.like_pair import as_yours
@@ -122,7 +122,16 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
     """Search ``examples`` random networks with ``layer`` (``bpcheck.core.search``) for one where
     the derived network (your layer's pair among the built-in ones) disagrees with a witness;
     shrink it; diagnose. The report's verdict is agrees, WRONG, WITNESSES DIFFER, RAISED or
-    NOT VERIFIED."""
+    NOT VERIFIED; its notes say where your arrays' dtype was more precise than the check's
+    (compared after rounding: ``bpcheck.user.layer.dtype_slips``)."""
+    with dtype_slips() as slips:
+        found = _check(layer, examples, seed)
+    found.notes += slips
+    return found
+
+
+def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
+    """``check_layer`` but for the dtype notes."""
     if layer.torch is None and layer.declared is None:  # your NumPy forward alone: finite differences
         from bpcheck.user.own_forward import check_own_forward
         return check_own_forward(layer, examples, seed)

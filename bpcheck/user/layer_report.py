@@ -93,7 +93,7 @@ def network(report) -> str | None:
 def layer_text(report) -> str:
     """The message, then (where it failed) the network, the rows that differ and the
     layer-by-layer diagnosis, as plain text."""
-    lines = [report.message]
+    lines = [report.message, *(f"note: {note}" for note in report.notes)]
     problem = report.counterexample
     if isinstance(problem, Stack):  # it raised while its values were drawn
         lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")

@@ -89,6 +89,7 @@ def _grads(like: Like) -> Callable[[object], dict | str]:
 
 def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> tuple[Callable, Callable]:
     """The derived network's pair for ``like``'s kind (module docstring)."""
+    from bpcheck.user.layer import in_dtype  # layer imports this module
     from manual.stack import output_shapes
     from manual.stack_network import PAIRS
 
@@ -106,7 +107,8 @@ def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> t
         out, cache = guard(name, "forward", user_forward, expect)(to_user(x, DATA[rank], data),
                                                                   theirs(like, params, rank, x.shape[0]))
         built = built_forward(x, params, layer)[1] if LAYER_KINDS[layer.kind].buffers else ()
-        return from_user(out, DATA[rank], data), _Yours(cache, rank, x.shape, params, built)
+        mine = in_dtype(from_user(out, DATA[rank], data), x.dtype)
+        return mine, _Yours(cache, rank, x.shape, params, built)
 
     def pair_backward(dout: np.ndarray, cache: object) -> tuple[np.ndarray, dict]:
         if not isinstance(cache, _Yours):
@@ -120,7 +122,9 @@ def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> t
         expect = _expect("backward's ", _grads(like), due, dout.dtype)
         dx, grads = guard(name, "backward", user_backward, expect)(to_user(dout, DATA[cache.rank], data),
                                                                     cache.cache)
-        return from_user(dx, DATA[cache.rank], data), ours(like, grads, cache.params, cache.rank)
+        found = ours(like, grads, cache.params, cache.rank)
+        return (in_dtype(from_user(dx, DATA[cache.rank], data), dout.dtype),
+                {k: in_dtype(g, dout.dtype) for k, g in found.items()})
 
     return pair_forward, pair_backward
 
