@@ -6,23 +6,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from bpcheck import check
 from bpcheck.core.search import watching
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-import course_layers  # noqa: E402
-import user_rules  # noqa: E402
+import course_layers
+import user_rules
 
 
-def test_every_judged_example_is_told_in_order_for_an_activation_and_a_layer():
-    for code, examples in ((user_rules.swish, 4), (course_layers.affine, 6)):
-        told: list[tuple[int, int]] = []
-        with watching(lambda checked, left_out: told.append((checked, left_out))):
-            report = check(code, examples=examples)
-        assert report.passed, report
-        checked = [c for c, _ in told]
-        assert checked == sorted(checked) and checked[-1] == report.examples >= examples
-        assert told[-1][1] == sum(report.discarded.values())
+@pytest.mark.parametrize(("code", "examples"), [(user_rules.swish, 4), (course_layers.affine, 6)],
+                         ids=["activation", "layer"])
+def test_every_judged_example_is_told_in_order(code, examples):
+    told: list[tuple[int, int]] = []
+    with watching(lambda checked, left_out: told.append((checked, left_out))):
+        report = check(code, examples=examples)
+    assert report.passed, report
+    checked = [c for c, _ in told]
+    assert checked == sorted(checked) and checked[-1] == report.examples >= examples
+    assert told[-1][1] == sum(report.discarded.values())
 
 
 def test_nothing_is_told_outside_the_block():

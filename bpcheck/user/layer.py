@@ -79,6 +79,9 @@ class UserLayer:
     rank: int | None = None
     kinks: tuple[float, ...] = ()  # input values where the layer has no derivative (a PReLU's 0)
     fits: Callable[[Shape], bool] | None = None  # the sample shapes it takes (None: every one)
+    #: T, every sequence's steps (rank 2), pinned: bpcheck draws 1–7 steps, too few for a
+    #: mistake after many (a BPTT truncated at 8 steps); None: drawn
+    length: int | None = None
     # --- like= (``bpcheck.user.like``): a kind bpcheck knows, checked by its own witnesses;
     # ``parameters`` then names the kind's in its order, ``layout`` gives your axes orders
     like: str | None = None
@@ -117,6 +120,8 @@ class UserLayer:
         if self.rank not in (None, 1, 2, 3):
             raise ValueError(f"rank={self.rank!r}: expected 3 ((C, H, W) samples), 2 ((T, D) "
                              "sequences), 1 ((F,)) or None")
+        if self.length is not None:
+            _check_length(self)
 
     def layer_kind(self) -> LayerKind:
         """The layer kind this layer joins ``manual.stack`` as; its shape functions guarded."""
@@ -169,6 +174,21 @@ class UserLayer:
             return in_dtype(dx, dtype), {name: in_dtype(g, dtype) for name, g in grads.items()}
 
         return forward, backward
+
+
+#: The longest ``length=``: a sequence's steps, each a forward and a backward step of your code.
+MAX_LENGTH = 64
+
+
+def _check_length(layer: UserLayer) -> None:
+    """``length=``: an int from 1 to MAX_LENGTH, for a layer of sequences only."""
+    length = layer.length
+    if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= MAX_LENGTH:
+        raise ValueError(f"length={length!r} must be an int from 1 to {MAX_LENGTH} (a sequence's steps T)")
+    sequences = layer.rank == 2 if layer.declared is None else 2 in layer.declared.ranks
+    if not sequences:
+        raise ValueError(f"length={length} pins a sequence's steps; {layer.name} takes no sequences "
+                         "(declare rank=2, or like= a sequence kind such as 'lstm:4')")
 
 
 def _shape(layer: str, part: str, function: Callable, shape: Shape) -> Shape:

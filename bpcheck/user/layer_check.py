@@ -79,7 +79,8 @@ def _networks(draw, layer: UserLayer):
 def _sequence_networks(draw, layer: UserLayer, dtype: str):
     """A sequence layer (rank 2) alone (then flatten) under ½Σ(out − y)², or after a dense layer
     at every step and a hidden activation, under softmax cross-entropy at every step."""
-    shape = (draw(st.integers(1, USER_STEPS)), draw(st.integers(1, USER_FEATURES)))
+    steps = layer.length or draw(st.integers(1, USER_STEPS))
+    shape = (steps, draw(st.integers(1, USER_FEATURES)))
     if not layer.fits_shape(shape):
         raise ValueError(f"your fits() refuses samples of shape {shape}")
     if not draw(st.booleans()):  # shrinks to the layer alone

@@ -56,10 +56,12 @@ def _fits(pinned: Layer, shape: tuple[int, ...]) -> bool:
     return True
 
 
-def sample_shapes(pinned: Layer, ranks: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """The pool's sample shapes (IMAGES, FEATURES) for the ranks the layer takes."""
+def sample_shapes(pinned: Layer, ranks: tuple[int, ...], length: int | None = None) -> list[tuple[int, ...]]:
+    """The pool's sample shapes (IMAGES, FEATURES, SEQUENCES) for the ranks the layer takes;
+    ``length``: every sequence's T pinned (the user's ``length=``)."""
     found = [(f,) for f in FEATURES] if 1 in ranks else []
-    found += list(SEQUENCES) if 2 in ranks else []
+    sequences = SEQUENCES if length is None else sorted({(length, d) for _, d in SEQUENCES})
+    found += list(sequences) if 2 in ranks else []
     if 3 in ranks:
         side = next(s for s in range(1, 64) if _fits(pinned, (1, s, s)))
         found += [(c, side + h, side + w) for c, h, w in IMAGES]
@@ -72,7 +74,7 @@ def structures(layer) -> list[Stack]:
     """Each pool shape alone, then inside a network (the hidden activation and the channels
     before it cycling), smallest first."""
     like = layer.declared
-    shapes = [s for s in sample_shapes(like.layer, like.ranks) if layer.fits_shape(s)]
+    shapes = [s for s in sample_shapes(like.layer, like.ranks, layer.length) if layer.fits_shape(s)]
     if not shapes:
         raise ValueError("your fits() refuses every sample shape bpcheck draws")
     alone = [Stack(f"{like.text};flatten", s, loss="half-sse", reduction="sum") for s in shapes]
