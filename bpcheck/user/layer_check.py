@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from bpcheck.core.compare import RuleReport
-from bpcheck.core.search import search
+from bpcheck.core.search import Verdict, search
 from bpcheck.core.tolerances import LAYER_DIAGNOSIS
 from bpcheck.core.user_code import UserCodeError
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER, WRONG
 from bpcheck.layers.compare import StackRule, compare_stack_rule, swapped
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
-from bpcheck.layers.problem import random_problem
+from bpcheck.layers.problem import StackProblem, random_problem
 from bpcheck.layers.strategies import (
     HIDDEN,
     SCALES,
@@ -119,6 +119,36 @@ def _draws(draw, layer: UserLayer) -> _Draw:
     return _Draw(stack, (n, seed, scale))
 
 
+def drawn_problem(drawn: _Draw, discard) -> StackProblem:
+    """The problem of a draw (``_draws``): what your code raised is raised, a draw that built
+    no network or lies within a kink or tie is discarded (``discard(reason)``)."""
+    if drawn.error is not None:
+        raise drawn.error
+    if drawn.stack is None:
+        discard(drawn.unbuilt)
+    n, values_seed, scale = drawn.values
+    problem = random_problem(drawn.stack, n, values_seed, scale=scale)  # runs your forward
+    if not away_from_kinks_and_ties(problem):
+        discard("within a kink or a tie")
+    return problem
+
+
+def settled(found: CheckReport, verdict: Verdict, last: dict) -> bool:
+    """``found`` given the search's counts and its RAISED or NOT VERIFIED verdict, or the
+    counterexample and comparison of the last disagreement (``last``): True then, the caller
+    naming the verdict."""
+    found.examples, found.discarded = verdict.examples, verdict.discarded
+    if verdict.raised is not None:
+        found.verdict, found.error, found.part = RAISED, verdict.raised, verdict.part
+        found.counterexample = verdict.raised_on.stack if verdict.raised_on is not None else None
+    elif verdict.failure is not None:
+        found.counterexample, found.comparison = last["problem"], last["report"]
+        return True
+    elif not found.examples:
+        found.verdict = NOT_VERIFIED
+    return False
+
+
 def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckReport:
     """Search ``examples`` random networks with ``layer`` (``bpcheck.core.search``) for one where
     the derived network (your layer's pair among the built-in ones) disagrees with a witness;
@@ -145,14 +175,7 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
                          pairs=swapped(swaps))
 
         def judge(drawn: _Draw, discard) -> RuleReport:
-            if drawn.error is not None:
-                raise drawn.error
-            if drawn.stack is None:
-                discard(drawn.unbuilt)
-            n, values_seed, scale = drawn.values
-            problem = random_problem(drawn.stack, n, values_seed, scale=scale)  # runs your forward
-            if not away_from_kinks_and_ties(problem):
-                discard("within a kink or a tie")
+            problem = drawn_problem(drawn, discard)
             name = next(item.name for item in walk(drawn.stack.layers) if is_yours(layer, item))
             share, gain = flat_share(problem, name)
             if share > MOST_FLAT:  # layer_probes: most of its outputs do not respond to its input
@@ -184,16 +207,9 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
             return report
 
         verdict = search(layer.name, _draws(layer), judge, examples, seed, keep_errors=True)
-        found.examples, found.discarded = verdict.examples, verdict.discarded
-        if verdict.raised is not None:
-            found.verdict, found.error, found.part = RAISED, verdict.raised, verdict.part
-            found.counterexample = verdict.raised_on.stack if verdict.raised_on is not None else None
-        elif verdict.failure is not None:
-            found.counterexample, found.comparison = last["problem"], last["report"]
+        if settled(found, verdict, last):
             found.witness_rows = last["apart"]
             found.verdict = WITNESSES_DIFFER if found.witness_rows else WRONG
-        elif not found.examples:
-            found.verdict = NOT_VERIFIED
         if found.verdict == WRONG:  # while the layer is registered: the diagnosis runs it
             found.findings = diagnose_layers(rule, found.counterexample)
             if like is not None:  # its arrays as your code gets them

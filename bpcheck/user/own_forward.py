@@ -33,17 +33,16 @@ from bpcheck.core.metrics import discrepancy
 from bpcheck.core.search import search
 from bpcheck.core.tolerances import SAFETY, finite_difference_allowance, underflow_floor, unit_roundoff
 from bpcheck.core.user_code import UserCodeError
-from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WRONG
+from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, RAISED, WRONG
 from bpcheck.layers.allowances import stack_rounding_steps
 from bpcheck.layers.compare import OWN_FORWARD, StackRule, differences
-from bpcheck.layers.problem import StackProblem, random_problem
-from bpcheck.layers.strategies import away_from_kinks_and_ties, stack_values
+from bpcheck.layers.problem import StackProblem
+from bpcheck.layers.strategies import stack_values
 from bpcheck.user.layer import UserLayer
-from bpcheck.user.layer_check import USER_BATCH, _Draw, _networks
+from bpcheck.user.layer_check import USER_BATCH, _Draw, _networks, drawn_problem, settled
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
-from manual import stack_network
 
 #: What every report of such a check says.
 OWN_ONLY = ("checked against finite differences of your own forward only; no autodiff witness "
@@ -101,18 +100,10 @@ def check_own_forward(layer: UserLayer, examples: int = 50, seed: int = 0) -> Ch
     found = CheckReport(layer.name, AGREES, 0, "", kind="layer")
     last: dict = {}
     with REGISTRY.scoped(layer):
-        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
-                         pairs=dict(stack_network.PAIRS))
+        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers")
 
         def judge(drawn: _Draw, discard) -> RuleReport:
-            if drawn.error is not None:
-                raise drawn.error
-            if drawn.stack is None:
-                discard(drawn.unbuilt)
-            n, values_seed, scale = drawn.values
-            problem = random_problem(drawn.stack, n, values_seed, scale=scale)  # runs your forward
-            if not away_from_kinks_and_ties(problem):
-                discard("within a kink or a tie")
+            problem = drawn_problem(drawn, discard)
             report = compare_own_forward(rule, problem)
             if report.verdict == INCONCLUSIVE:
                 discard("inconclusive: the finite differences' error estimate is too large to judge "
@@ -122,15 +113,8 @@ def check_own_forward(layer: UserLayer, examples: int = 50, seed: int = 0) -> Ch
             return report
 
         verdict = search(layer.name, _draws(layer), judge, examples, seed, keep_errors=True)
-    found.examples, found.discarded = verdict.examples, verdict.discarded
-    if verdict.raised is not None:
-        found.verdict, found.error, found.part = RAISED, verdict.raised, verdict.part
-        found.counterexample = verdict.raised_on.stack if verdict.raised_on is not None else None
-    elif verdict.failure is not None:
-        found.verdict, found.counterexample, found.comparison = WRONG, last["problem"], last["report"]
-        found.rows = [row for row in found.comparison.rows if row.differs]
-    elif not found.examples:
-        found.verdict = NOT_VERIFIED
+    if settled(found, verdict, last):
+        found.verdict, found.rows = WRONG, [row for row in found.comparison.rows if row.differs]
     found.message = own_message(found)
     return found
 
