@@ -249,6 +249,31 @@ def finite_difference_allowance(estimate: np.ndarray, gradient: np.ndarray, valu
     return np.where(broken, np.inf, allowed)
 
 
+def projected_allowance(directions: np.ndarray, allowance: np.ndarray, estimate: np.ndarray,
+                        value: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Allowed |a·w − D_h| along each realised direction w (K, *shape) of finite differences by
+    projection (``reference.projection``): Σ_i |w_i|·e_i + SAFETY·estimate.
+
+    If each |a_i − g_i| ≤ e_i, then |a·w − g·w| ≤ Σ_i |w_i|·e_i (the triangle inequality, so no
+    new constant); D_h is off g·w by its estimate, given SAFETY as entry by entry
+    (``finite_difference_allowance``), and ∞ (not judged) where the estimate breaks its own
+    premise the same way: SAFETY·estimate > |D_h| and estimate > INFORMATIVE·``scale``."""
+    flat = np.abs(directions.reshape(len(directions), -1))
+    allowed = flat @ np.asarray(allowance, np.float64).ravel() + SAFETY * estimate
+    broken = (SAFETY * estimate > np.abs(value)) & (estimate > INFORMATIVE * scale)
+    return np.where(broken | ~np.isfinite(allowed), np.inf, allowed)
+
+
+def projected_scale(directions: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """√(Σ_i w_i²·g_i²) per direction: the typical |e·w| of an error e as large as the gradient
+    itself in every entry, with random signs. A projected row is conclusive only where its
+    allowance is at most INFORMATIVE of this (``conclusive``): an error of a thousandth of
+    the gradient, spread over the array, would show along w. (An error in one entry j moves
+    a·w by w_j·e_j, |w_j| ~ 1/√n: the per-entry rows against torch and jax see that.)"""
+    flat = directions.reshape(len(directions), -1)
+    return np.sqrt(np.square(flat) @ np.square(np.asarray(exact, np.float64).ravel()))
+
+
 def conclusive(allowance: np.ndarray, reference: np.ndarray, floor: float,
                saturated: bool = False) -> bool:
     """Whether an allowance can tell a wrong rule from rounding: all finite, and

@@ -1,0 +1,69 @@
+"""Finite differences of a network of layers' loss, float64: entry by entry
+(``reference.differences``) or along random directions (``reference.projection``), and entry
+by entry where torch parts from the directions (``placed``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from bpcheck.core.projected import PLACE_ENTRIES, projected_row
+from bpcheck.layers.allowances import stack_rounding_steps
+from bpcheck.layers.problem import StackProblem
+from manual.spec import Params
+from reference.differences import central_differences
+from reference.projection import direction_seed, directional_differences
+
+
+def inputs(problem: StackProblem) -> Params:
+    """``{"x": x}``, or nothing for integer tokens (which have no gradient)."""
+    return {} if problem.stack.tokens else {"x": problem.x}
+
+
+def _terms(problem: StackProblem) -> int:
+    return problem.n_samples * math.prod(problem.stack.shapes[-1])
+
+
+def differences(loss, problem: StackProblem, sample: int | None = None, copies: int = 0,
+                among: np.ndarray | None = None, progress=None) -> tuple[Params, Params]:
+    """Finite differences of ``loss`` over every parameter and x, float64 (their estimate), or
+    over ``sample`` entries drawn at random with seed 0 — from ``among`` (flat indices, the
+    parameters then x) if given, else from all."""
+    p = problem.in_float64()
+    values = p.params | inputs(p)
+    pool = np.arange(sum(v.size for v in values.values())) if among is None else np.asarray(among)
+    entries = None if (sample is None or sample >= pool.size) and among is None else np.sort(
+        np.random.default_rng(0).choice(pool, size=min(sample or pool.size, pool.size), replace=False))
+    return central_differences(loss, values, stack_rounding_steps(p.stack, p.n_samples), _terms(p), entries,
+                               copies, progress)
+
+
+def _copies(problem: StackProblem) -> int:
+    """Perturbed copies per vectorised call: about 2^22 floats of inputs and parameters."""
+    return max(4, min(1024, 2**22 // (problem.n_params + problem.x.size)))
+
+
+def projected(loss, problem: StackProblem, vectorised: bool) -> dict:
+    """Finite differences of ``loss`` along DIRECTIONS random directions of each parameter and x
+    (``reference.projection``), seeded by the problem's fingerprint; float64."""
+    p = problem.in_float64()
+    return directional_differences(loss, p.params | inputs(p), stack_rounding_steps(p.stack, p.n_samples),
+                                   _terms(p), direction_seed(problem.fingerprint()), vectorised=vectorised)
+
+
+def placed(truth, p64: StackProblem, loss):
+    """The truth with per-entry finite differences of torch's forward on PLACE_ENTRIES random
+    entries of each gradient where torch disagrees with the projection (the witnesses' rows
+    then show where they part)."""
+    torch_g = truth.gradients["torch"]
+    parted = [name for name in truth.projections["numeric"] if projected_row(
+        "", truth, "numeric", name, torch_g[name], truth.witness_allowance).differs]
+    if not parted:
+        return truth
+    values = p64.params | inputs(p64)
+    starts = dict(zip(values, np.cumsum([0] + [v.size for v in values.values()]), strict=False))
+    among = np.concatenate([starts[name] + np.arange(values[name].size) for name in parted])
+    fd, error = differences(loss, p64, PLACE_ENTRIES * len(parted), _copies(p64), among)
+    return replace(truth, gradients=truth.gradients | {"numeric": fd}, errors={"numeric": error})
