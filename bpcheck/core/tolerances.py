@@ -259,7 +259,8 @@ def projected_allowance(directions: np.ndarray, allowance: np.ndarray, estimate:
     (``finite_difference_allowance``), and ∞ (not judged) where the estimate breaks its own
     premise the same way: SAFETY·estimate > |D_h| and estimate > INFORMATIVE·``scale``."""
     flat = np.abs(directions.reshape(len(directions), -1))
-    allowed = flat @ np.asarray(allowance, np.float64).ravel() + SAFETY * estimate
+    with np.errstate(over="ignore", invalid="ignore"):  # ∞ or NaN: not judged
+        allowed = flat @ np.asarray(allowance, np.float64).ravel() + SAFETY * estimate
     broken = (SAFETY * estimate > np.abs(value)) & (estimate > INFORMATIVE * scale)
     return np.where(broken | ~np.isfinite(allowed), np.inf, allowed)
 
@@ -270,8 +271,11 @@ def projected_scale(directions: np.ndarray, exact: np.ndarray) -> np.ndarray:
     allowance is at most INFORMATIVE of this (``conclusive``): an error of a thousandth of
     the gradient, spread over the array, would show along w. (An error in one entry j moves
     a·w by w_j·e_j, |w_j| ~ 1/√n: the per-entry rows against torch and jax see that.)"""
-    flat = directions.reshape(len(directions), -1)
-    return np.sqrt(np.square(flat) @ np.square(np.asarray(exact, np.float64).ravel()))
+    terms = np.abs(directions.reshape(len(directions), -1) * np.asarray(exact, np.float64).ravel())
+    largest = np.max(terms, axis=1, initial=0.0)
+    with np.errstate(invalid="ignore"):  # scaled by the largest term: no overflow on the way
+        ratio = np.where(largest[:, None] > 0, terms / np.where(largest > 0, largest, 1.0)[:, None], 0.0)
+    return largest * np.sqrt(np.sum(np.square(ratio), axis=1))
 
 
 def conclusive(allowance: np.ndarray, reference: np.ndarray, floor: float,
