@@ -21,7 +21,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out" / "bench"
 PAGE = ROOT / "docs" / "reference" / "performance.md"
-ORDER = ("witnesses", "layers", "sensitivity-detail", "sensitivity", "draws", "dense_stack", "training_step",
+ORDER = ("peers", "witnesses", "layers", "sensitivity-detail", "sensitivity", "draws", "dense_stack", "training_step",
          "commands", "suite")
 
 
