@@ -6,9 +6,9 @@ on *this* problem: the spread of torch reruns with every stored value moved by �
 scaled by ROUNDINGS_PER_VALUE·(u_d + u_64)/ρ, a same-dtype torch run, jax against torch, and the
 result's own rounding. A row agrees only when max_i e_i ≤ INFORMATIVE·max_i |g_i|, else it is
 inconclusive. Finite differences along a direction w allow Σ_i |w_i|·e_i + SAFETY·estimate, and
-agree only below INFORMATIVE·√(Σ_i w_i²g_i²) (``projected_allowance``, ``projected_scale``). Optimizer trajectories add the rounding of each step and the witness's measured
-sensitivity D_t/ρ. The derivation and the reasons for each constant:
-docs/explanation/tolerances.md.
+agree only below INFORMATIVE·√(Σ_i w_i²g_i²) (``projected_allowance``, ``projected_scale``).
+Optimizer trajectories add the rounding of each step and the witness's measured sensitivity D_t/ρ.
+The derivation and the reasons for each constant: docs/explanation/tolerances.md.
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ from bpcheck.mlp.problem import Problem
 from manual.rules import RULES, UpdateRule
 from manual.spec import Params, param_shapes
 from reference import WITNESSES
-from reference.numeric_directions import directional_with_error
 from reference.projection import direction_seed
 
 
@@ -50,6 +49,7 @@ def ask_witnesses(problem: Problem, finite_differences: bool | str = True, fd_sa
             grads[name], steps[name] = witness.gradients_and_sgd_step(*args, p.lr)
         elif witness.gradients_with_error is not None and finite_differences:
             if finite_differences is True:
+                from reference.numeric_directions import directional_with_error  # SciPy, on use
                 projections[name] = directional_with_error(*args, direction_seed(problem.fingerprint()))
             if finite_differences == "all" or fd_sample is not None:
                 sample = None if finite_differences == "all" else fd_sample
