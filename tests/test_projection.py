@@ -112,3 +112,24 @@ def test_a_projection_whose_allowance_cannot_show_an_error_is_inconclusive_and_s
     wide = {"W1": np.full(exact.shape, float(np.max(np.abs(exact))))}
     row = projected_row("derived", truth, PROJECTED, "W1", exact, wide)
     assert row.verdict == INCONCLUSIVE and "of an error as large as the gradient" in row.reason
+
+
+def test_a_layer_rule_that_parts_from_torch_is_placed_entry_by_entry():
+    """A conv backward with the kernel unflipped: wrong in ∂L/∂x only. Both projections of x
+    differ (torch's forward and the rule's own), the other parameters' agree, and per-entry
+    differences of torch's forward on x's most differing entries side with torch where it
+    differs most."""
+    from bpcheck.layers.compare import OWN_FORWARD, compare_stack
+    from bpcheck.layers.mutants import LAYER_MUTANTS
+    from bpcheck.layers.problem import random_problem
+    from manual.stack import Stack
+
+    problem = random_problem(Stack("conv2d:3,k3,p1;relu;flatten;dense:2", (1, 6, 6)), 3, seed=0)
+    (report,), _, _ = compare_stack(problem, [LAYER_MUTANTS["conv_flipped_kernel"]])
+    projected = {(row.parameter, row.witness): row.verdict for row in report.rows if row.directions}
+    assert {key for key, verdict in projected.items() if verdict == DIFFERS} == {
+        ("x", PROJECTED), ("x", OWN_FORWARD)}, projected
+    [torch_row] = [row for row in report.rows if row.parameter == "x" and row.witness == "torch"]
+    [placing] = [row for row in report.rows if row.witness == PROJECTED and not row.directions]
+    assert (placing.parameter, placing.verdict, placing.checked) == ("x", DIFFERS, PLACE_ENTRIES)
+    assert placing.error.where == torch_row.error.where

@@ -37,7 +37,7 @@ from bpcheck.layers.allowances import (
     measure,
     one_key,
 )
-from bpcheck.layers.differences import _copies, differences, inputs, placed, projected
+from bpcheck.layers.differences import _copies, differences, inputs, placed, placing_rows, projected
 from bpcheck.layers.problem import StackProblem
 from manual import stack_network
 from manual.spec import Params
@@ -269,6 +269,8 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
     for buffer, value in running.items():
         for witness_name in truth.running:
             report.rows.append(_running_row(rule.name, truth, witness_name, buffer, value))
+    report.rows.extend(placing_rows(rule.name, problem, truth, report.rows, grads, truth.allowance,
+                                    lambda v: witness("torch").losses(p64.stack, v, p64.y, p64.masks, p64.x)))
     return with_reason(report, truth)
 
 

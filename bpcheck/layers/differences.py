@@ -67,3 +67,29 @@ def placed(truth, p64: StackProblem, loss):
     among = np.concatenate([starts[name] + np.arange(values[name].size) for name in parted])
     fd, error = differences(loss, p64, PLACE_ENTRIES * len(parted), _copies(p64), among)
     return replace(truth, gradients=truth.gradients | {"numeric": fd}, errors={"numeric": error})
+
+
+def placing_rows(name: str, problem: StackProblem, truth, rows: list, gradients: Params,
+                 allowance: Params, loss) -> list:
+    """Where the rule's gradient differs from torch's on a parameter (or x) that finite
+    differences saw only by projection: per-entry differences of ``loss`` (torch's forward,
+    float64) on its PLACE_ENTRIES entries that differ most, a row each, so the report says
+    whether finite differences side with torch or with the rule there."""
+    from bpcheck.core.compare import gradient_row  # beside the rows it adds to
+
+    torch_g, numeric = truth.gradients["torch"], truth.gradients.get("numeric", {})
+    differing = sorted({row.parameter for row in rows if row.differs and row.quantity == "gradient"
+                        and row.witness == "torch" and "numeric" in truth.projections
+                        and not np.isfinite(numeric.get(row.parameter, np.nan)).any()})
+    if not differing:
+        return []
+    p64 = problem.in_float64()
+    values = p64.params | inputs(p64)
+    starts = dict(zip(values, np.cumsum([0] + [v.size for v in values.values()]), strict=False))
+    with np.errstate(invalid="ignore"):
+        among = np.concatenate([starts[key] + np.argsort(-np.nan_to_num(np.abs(
+            np.asarray(gradients[key], np.float64) - torch_g[key]), nan=np.inf).ravel(),
+            kind="stable")[:PLACE_ENTRIES] for key in differing])
+    fd, error = differences(loss, p64, None, _copies(p64), among)
+    seen = replace(truth, gradients=truth.gradients | {"numeric": fd}, errors={"numeric": error})
+    return [gradient_row(name, seen, "numeric", key, gradients[key], allowance) for key in differing]
