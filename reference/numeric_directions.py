@@ -12,7 +12,7 @@ import numpy as np
 
 from manual.spec import Params, Spec
 from reference.numeric import _data_loss, _forward, _output_from, _rows, _term_rounding, _weights
-from reference.projection import DIRECTIONS, STEPS, Projected, points, richardson, step, unit_directions
+from reference.projection import DIRECTIONS, Projected, along, unit_directions
 
 
 def penalised(spec: Spec, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -38,25 +38,24 @@ def directional_with_error(spec: Spec, params: Params, X: np.ndarray, Y: np.ndar
     # each loss term rounds by ~u of its own size, 1 in ``_term_rounding``'s units: a mean's
     # terms are 1/N of that size
     terms = _term_rounding(spec, output) / (x.shape[0] if spec.reduction == "mean" else 1)
-    at_rest = float(_data_loss(spec, output, y)) + sum(penalty.values())
     found = {}
     for name, theta in values.items():
-        k = int(name[1:])
-        h = step(theta, at_rest, work, terms)
-        moved, realised = points(theta, unit_directions(theta.shape, count, seed, name), h)
-        moved = np.concatenate([theta[None], moved])  # L(θ) the same way as the others
-        W, b = weights[k - 1]
-        a = inputs[k - 1]
-        if name.startswith("W"):
-            z = np.matmul(a[None], np.swapaxes(moved, 1, 2))
-            z = z if b is None else z + b
-        else:
-            z = (a @ W.T)[None] + moved[:, None, :]
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow: not finite, not judged
-            data = _data_loss(spec, _output_from(spec, weights, k, z), y)
-            moved_penalty = 0.5 * spec.l2 * np.sum(np.square(np.where(mask[name], moved, 0.0)),
-                                                   axis=tuple(range(1, moved.ndim)))
-            losses = data + (sum(penalty.values()) - penalty[name]) + moved_penalty
-        found[name] = Projected(realised, *richardson(losses[1:].reshape(len(STEPS), count),
-                                                      float(losses[0]), h, work, terms))
+        k, (W, b) = int(name[1:]), weights[int(name[1:]) - 1]
+
+        def evaluate(moved: np.ndarray, name: str = name, k: int = k, W=W, b=b) -> np.ndarray:
+            a = inputs[k - 1]
+            if name.startswith("W"):
+                z = np.matmul(a[None], np.swapaxes(moved, 1, 2))
+                z = z if b is None else z + b
+            else:
+                z = (a @ W.T)[None] + moved[:, None, :]
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow: not finite, not judged
+                data = _data_loss(spec, _output_from(spec, weights, k, z), y)
+                moved_penalty = 0.5 * spec.l2 * np.sum(np.square(np.where(mask[name], moved, 0.0)),
+                                                       axis=tuple(range(1, moved.ndim)))
+                return data + (sum(penalty.values()) - penalty[name]) + moved_penalty
+
+        rest = float(evaluate(theta[None])[0])  # L(θ) the same way as the moved copies
+        found[name] = along(evaluate, theta, unit_directions(theta.shape, count, seed, name), rest, work,
+                            terms)
     return found
