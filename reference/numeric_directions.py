@@ -38,24 +38,23 @@ def directional_with_error(spec: Spec, params: Params, X: np.ndarray, Y: np.ndar
     # each loss term rounds by ~u of its own size, 1 in ``_term_rounding``'s units: a mean's
     # terms are 1/N of that size
     terms = _term_rounding(spec, output) / (x.shape[0] if spec.reduction == "mean" else 1)
-    found = {}
-    for name, theta in values.items():
+    def loss_of(name: str, moved: np.ndarray) -> np.ndarray:
         k, (W, b) = int(name[1:]), weights[int(name[1:]) - 1]
+        a = inputs[k - 1]
+        if name.startswith("W"):
+            z = np.matmul(a[None], np.swapaxes(moved, 1, 2))
+            z = z if b is None else z + b
+        else:
+            z = (a @ W.T)[None] + moved[:, None, :]
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: not finite, not judged
+            data = _data_loss(spec, _output_from(spec, weights, k, z), y)
+            moved_penalty = 0.5 * spec.l2 * np.sum(np.square(np.where(mask[name], moved, 0.0)),
+                                                   axis=tuple(range(1, moved.ndim)))
+            return data + (sum(penalty.values()) - penalty[name]) + moved_penalty
 
-        def evaluate(moved: np.ndarray, name: str = name, k: int = k, W=W, b=b) -> np.ndarray:
-            a = inputs[k - 1]
-            if name.startswith("W"):
-                z = np.matmul(a[None], np.swapaxes(moved, 1, 2))
-                z = z if b is None else z + b
-            else:
-                z = (a @ W.T)[None] + moved[:, None, :]
-            with np.errstate(over="ignore", invalid="ignore"):  # overflow: not finite, not judged
-                data = _data_loss(spec, _output_from(spec, weights, k, z), y)
-                moved_penalty = 0.5 * spec.l2 * np.sum(np.square(np.where(mask[name], moved, 0.0)),
-                                                       axis=tuple(range(1, moved.ndim)))
-                return data + (sum(penalty.values()) - penalty[name]) + moved_penalty
+    last = list(values)[-1]
+    rest = float(loss_of(last, values[last][None])[0])  # L(θ) the way the moved copies are
+    return along(lambda moved: {name: loss_of(name, copies) for name, copies in moved.items()}, values,
+                 {name: unit_directions(theta.shape, count, seed, name) for name, theta in values.items()},
+                 rest, work, terms)
 
-        rest = float(evaluate(theta[None])[0])  # L(θ) the same way as the moved copies
-        found[name] = along(evaluate, theta, unit_directions(theta.shape, count, seed, name), rest, work,
-                            terms)
-    return found

@@ -79,27 +79,38 @@ def richardson(losses: np.ndarray, at_rest: float, h: float, work: float, terms:
     return d_h, error, rounding
 
 
-def along(evaluate: Callable[[np.ndarray], np.ndarray], theta: np.ndarray, directions: np.ndarray,
-          at_rest: float, work: float, terms: float) -> Projected:
-    """Finite differences of one array along ``directions`` (K, *shape); ``evaluate`` takes the
-    4·K perturbed arrays (``points``) and returns their losses.
+def along(evaluate: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+          values: dict[str, np.ndarray], directions: dict[str, np.ndarray], at_rest: float,
+          work: float, terms: float) -> dict[str, Projected]:
+    """Finite differences of each array of ``values`` along its ``directions`` (K, *shape);
+    ``evaluate`` takes, per array, its 4·K perturbed copies (``points``) and returns their
+    losses (all arrays in one call, where the loss can batch them).
 
     The step is h = ∛u·max(1, max_i |θ_i|), as entry by entry; where the rounding bound then
     exceeds ROUNDING_SHARE of the largest |D_h|, once more with h grown by that ratio (the bound
     goes as 1/h), at most LARGEST_STEP·max(1, max_i |θ_i|): a step no larger than it must be,
     as a larger one crosses more kinks (a relu's, a max-pool's ties) and bends."""
-    scale, count = max(1.0, float(np.max(np.abs(theta), initial=0.0))), len(directions)
-    h = float(np.cbrt(UNIT_ROUNDOFF)) * scale
+    scale = {name: max(1.0, float(np.max(np.abs(theta), initial=0.0))) for name, theta in values.items()}
+    h = {name: float(np.cbrt(UNIT_ROUNDOFF)) * scale[name] for name in directions}
+    found, todo = {}, list(directions)
     for attempt in range(2):
-        moved, realised = points(theta, directions, h)
-        losses = np.asarray(evaluate(moved), dtype=np.float64).reshape(len(STEPS), count)
-        d_h, error, rounding = richardson(losses, at_rest, h, work, terms)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = float(np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d_h))))
-        if attempt or not np.isfinite(ratio) or ratio <= 1 or h >= LARGEST_STEP * scale:
+        moved = {name: points(values[name], directions[name], h[name]) for name in todo}
+        losses = evaluate({name: copies for name, (copies, _) in moved.items()})
+        again = []
+        for name in todo:
+            count = len(directions[name])
+            d_h, error, rounding = richardson(np.asarray(losses[name], dtype=np.float64).reshape(
+                len(STEPS), count), at_rest, h[name], work, terms)
+            found[name] = Projected(moved[name][1], d_h, error)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = float(np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d_h))))
+            if not attempt and np.isfinite(ratio) and ratio > 1 and h[name] < LARGEST_STEP * scale[name]:
+                h[name] = min(h[name] * ratio, LARGEST_STEP * scale[name])
+                again.append(name)
+        if not again:
             break
-        h = min(h * ratio, LARGEST_STEP * scale)
-    return Projected(realised, d_h, error)
+        todo = again
+    return found
 
 
 def points(theta: np.ndarray, directions: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
@@ -121,14 +132,19 @@ def directional_differences(loss: Callable[[dict[str, np.ndarray]], float | np.n
     current = {name: np.array(value, dtype=np.float64) for name, value in values.items()}
     at_rest = float(np.asarray(loss({k: v[None] for k, v in current.items()}) if vectorised
                                else loss(current)).reshape(-1)[0])
-    found = {}
-    for name in names or list(current):
-        def evaluate(moved: np.ndarray, name: str = name) -> np.ndarray:
-            if vectorised:
-                return loss({k: moved if k == name else np.broadcast_to(v, (len(moved), *v.shape))
-                             for k, v in current.items()})
-            return np.array([float(loss(current | {name: copy})) for copy in moved])
 
-        found[name] = along(evaluate, current[name], unit_directions(current[name].shape, count, seed, name),
-                            at_rest, work, terms)
-    return found
+    def evaluate(moved: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not vectorised:
+            return {name: np.array([float(loss(current | {name: copy})) for copy in copies])
+                    for name, copies in moved.items()}
+        sizes = [len(copies) for copies in moved.values()]
+        batch = {k: np.repeat(v[None], sum(sizes), axis=0) for k, v in current.items()}
+        for start, (name, copies) in zip(np.cumsum([0, *sizes[:-1]]), moved.items(), strict=True):
+            batch[name][start:start + len(copies)] = copies
+        out = np.asarray(loss(batch), dtype=np.float64)
+        return dict(zip(moved, np.split(out, np.cumsum(sizes)[:-1]), strict=True))
+
+    chosen = names or list(current)
+    return along(evaluate, current, {name: unit_directions(current[name].shape, count, seed, name)
+                                     for name in chosen}, at_rest, work, terms)
+

@@ -145,7 +145,7 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
 
     if finite_differences is True:
         say("finite differences (projections)", 0, None)
-        projections["numeric"] = projected(torch_loss, p, True)
+        projections["numeric"] = projected(torch_loss, p, not torch_w.one_at_a_time(stack))
     if finite_differences == "all" or (finite_differences and fd_sample is not None):
         grads["numeric"], errors["numeric"] = differences(
             torch_loss, p, None if finite_differences == "all" else fd_sample, _copies(p),

@@ -14,7 +14,7 @@ from bpcheck.layers.allowances import stack_rounding_steps
 from bpcheck.layers.problem import StackProblem
 from manual.spec import Params
 from reference.differences import central_differences
-from reference.projection import direction_seed, directional_differences
+from reference.projection import DIRECTIONS, direction_seed, directional_differences
 
 
 def inputs(problem: StackProblem) -> Params:
@@ -46,11 +46,14 @@ def _copies(problem: StackProblem) -> int:
 
 
 def projected(loss, problem: StackProblem, vectorised: bool) -> dict:
-    """Finite differences of ``loss`` along DIRECTIONS random directions of each parameter and x
-    (``reference.projection``), seeded by the problem's fingerprint; float64."""
+    """Finite differences of ``loss`` along random directions of each parameter and x
+    (``reference.projection``), seeded by the problem's fingerprint, float64: DIRECTIONS of
+    them where ``loss`` batches its copies (torch's vmapped forward), one where it runs one copy
+    at a time (recurrent layers and attention in torch, the rule's own NumPy forward)."""
     p = problem.in_float64()
     return directional_differences(loss, p.params | inputs(p), stack_rounding_steps(p.stack, p.n_samples),
-                                   _terms(p), direction_seed(problem.fingerprint()), vectorised=vectorised)
+                                   _terms(p), direction_seed(problem.fingerprint()),
+                                   DIRECTIONS if vectorised else 1, vectorised=vectorised)
 
 
 def placed(truth, p64: StackProblem, loss):
