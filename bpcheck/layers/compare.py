@@ -42,6 +42,7 @@ from bpcheck.layers.problem import StackProblem
 from manual import stack_network
 from manual.spec import Params
 from manual.stack import LAYER_KINDS, param_shapes, walk
+from reference.projection import DIRECTIONS
 
 #: ``progress(what, done, total)``: the phase, and how far it is (total None: unknown).
 Progress = Callable[[str, int, int | None], None]
@@ -145,7 +146,9 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
 
     if finite_differences is True:
         say("finite differences (projections)", 0, None)
-        projections["numeric"] = projected(torch_loss, p, not torch_w.one_at_a_time(stack))
+        # DIRECTIONS where torch batches its copies (vmap); one where it runs them one at a time
+        count = 1 if torch_w.one_at_a_time(stack) else DIRECTIONS
+        projections["numeric"] = projected(torch_loss, p, True, count)
     if finite_differences == "all" or (finite_differences and fd_sample is not None):
         grads["numeric"], errors["numeric"] = differences(
             torch_loss, p, None if finite_differences == "all" else fd_sample, _copies(p),
@@ -240,7 +243,7 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
                          errors=truth.errors | {OWN_FORWARD: error})
     if by_projection:
         judged = replace(truth, projections=truth.projections | {
-            OWN_FORWARD: projected(rule.own_loss(p64), p64, vectorised=False)})
+            OWN_FORWARD: projected(rule.own_loss(p64), p64, False, 1)})  # NumPy: one copy at a time
     hold = {parameter: _differences_hold(truth, parameter) for parameter in grads}
     for parameter in grads:
         for witness_name in truth.gradients:

@@ -45,15 +45,14 @@ def _copies(problem: StackProblem) -> int:
     return max(4, min(1024, 2**22 // (problem.n_params + problem.x.size)))
 
 
-def projected(loss, problem: StackProblem, vectorised: bool) -> dict:
-    """Finite differences of ``loss`` along random directions of each parameter and x
-    (``reference.projection``), seeded by the problem's fingerprint, float64: DIRECTIONS of
-    them where ``loss`` batches its copies (torch's vmapped forward), one where it runs one copy
-    at a time (recurrent layers and attention in torch, the rule's own NumPy forward)."""
+def projected(loss, problem: StackProblem, vectorised: bool, count: int = DIRECTIONS) -> dict:
+    """Finite differences of ``loss`` along ``count`` random directions of each parameter and x
+    (``reference.projection``; ``vectorised``: ``loss`` takes copies on a leading axis), seeded
+    by the problem's fingerprint, float64."""
     p = problem.in_float64()
     return directional_differences(loss, p.params | inputs(p), stack_rounding_steps(p.stack, p.n_samples),
-                                   _terms(p), direction_seed(problem.fingerprint()),
-                                   DIRECTIONS if vectorised else 1, vectorised=vectorised)
+                                   _terms(p), direction_seed(problem.fingerprint()), count,
+                                   vectorised=vectorised)
 
 
 def placed(truth, p64: StackProblem, loss):
