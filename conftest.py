@@ -40,7 +40,7 @@ require_x64()
 CACHE = Path(__file__).parent / ".cache" / "jax"
 jax.config.update("jax_compilation_cache_dir", str(CACHE))
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-# and `bpcheck` run as a child process uses it too, not the user's cache (bpcheck.cli.caches)
+# and `bpcheck` run as a child process uses it too, not the user's cache (bpcheck.core.caches)
 os.environ.update(JAX_COMPILATION_CACHE_DIR=str(CACHE), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 # JAX runs threads, and a forked copy of a threaded process can deadlock: processes started
 # through multiprocessing (HypoFuzz's workers in `make fuzz`) start fresh instead.

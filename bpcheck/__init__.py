@@ -10,11 +10,18 @@
     check(UserLayer("mine", forward, backward, torch=..., jax=..., parameters=...)).passed
 
 The names below load on first use, so ``import bpcheck`` imports neither torch nor jax.
+Hypothesis keeps what it learns in the user's cache directory (``bpcheck.core.caches``), not in
+``.hypothesis/`` beside the script, unless Hypothesis was loaded first (pytest) or told otherwise.
 """
 
 from __future__ import annotations
 
 import importlib
+
+from bpcheck.core.caches import keep_hypothesis_files, user_cache
+
+if (_cache := user_cache()) is not None:
+    keep_hypothesis_files(_cache)
 
 #: public name → the module that defines it
 _EXPORTS = {

@@ -9,9 +9,10 @@ import warnings
 import pytest
 
 from bpcheck import cli
-from bpcheck.cli import caches, compare
+from bpcheck.cli import compare
 from bpcheck.cli.options import build_parser
 from bpcheck.cli.paths import OutputPathError, check_output_path
+from bpcheck.core import caches
 from tests.assertions import run_cli
 
 

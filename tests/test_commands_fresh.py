@@ -80,6 +80,10 @@ CASES = [
      EXIT_USAGE, "bpcheck diagnose RULE: error: argument --input-shape"),
     (["sweep", "derived", "--repeats", "1", "--out", "s.png"], EXIT_AGREES, "wrote s.png"),
     (["sweep", "nonesuch"], EXIT_USAGE, "nonesuch"),
+    (["sweep", "avg_pool_unscaled", "--network", "avg_pool2d:k2;flatten;dense:3", "--input-shape", "1,4,4",
+      "--repeats", "1", "--out", "s.png"], EXIT_AGREES, "avg_pool_unscaled: relative error of its gradient"),
+    (["report", "rnn_bptt_one_step", "--network", "rnn:3;dense:2", "--input-shape", "4,2", "--epochs", "1",
+      "--markdown", "r.md"], EXIT_AGREES, "wrote r.md"),
     (["report", "derived", "--epochs", "1", "--markdown", "r.md"], EXIT_AGREES, "wrote r.md"),
     (["report", "derived"], EXIT_USAGE, "give --html PATH or --markdown PATH"),
     (["train", "--datasets", "iris", "--epochs", "1", "--lrs", "0.1", "--rules", "derived", "--out", "t"],
@@ -141,3 +145,16 @@ def test_a_wide_network_is_checked_in_memory_linear_in_its_parameters(cache, tmp
                           timeout=600)
     code, peak_kb = json.loads(done.stdout)
     assert code == EXIT_AGREES and peak_kb < 1.5e6, (code, peak_kb)
+
+
+def test_check_from_a_script_keeps_hypothesis_files_in_the_user_cache_not_beside_it(cache, tmp_path):
+    """``check()`` in a script (Hypothesis not loaded first, as under pytest) writes nothing into
+    the folder it runs in: Hypothesis's files go to the user's cache (bpcheck.core.caches)."""
+    code = (f"import sys; sys.path.insert(0, {str(EXAMPLES.parent)!r})\n"
+            "from bpcheck import check\nimport user_rules\n"
+            "print(check(user_rules.swish, examples=2).verdict)")
+    ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=user_environment(cache),
+                         capture_output=True, text=True, timeout=300)
+    assert ran.stdout.split() == ["agrees"], ran.stdout + ran.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    assert (cache / "bpcheck" / "hypothesis").is_dir()

@@ -22,7 +22,6 @@ from bpcheck.user.layer_check import SATURATED_DRAW
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
-from manual import stack_network
 from manual.stack import Stack
 
 DATA = Path(__file__).parent / "data"
@@ -113,7 +112,7 @@ def test_a_correct_batch_norm_after_a_bias_is_not_wrong_where_it_was(case):
     layer all but removes a bias's change, that gradient is not judged, with the reason."""
     with REGISTRY.scoped(user_layers.batchnorm):
         problem = FALSE_ALARMS[case]()
-        rule = StackRule("my_batchnorm", "", pairs=dict(stack_network.PAIRS))
+        rule = StackRule("my_batchnorm", "")
         share, gain = flat_share(problem, BN)
         if share > MOST_FLAT:
             return  # not drawn

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from rich.console import Console
 
 from bpcheck.cli import interrupts
-from bpcheck.cli.caches import use_user_cache
 from bpcheck.cli.exits import EXIT_INTERRUPTED
+from bpcheck.core.caches import use_user_cache
 
 #: ``bpcheck NAME …`` → the module whose ``main`` runs it, imported only when that command
 #: runs; no name (or options only) means ``compare``.

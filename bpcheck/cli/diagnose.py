@@ -52,7 +52,8 @@ def main(argv: list[str], console: Console) -> int:
     from bpcheck.mlp.diagnose import diagnose  # its nearby models are torch classes: torch loads now
 
     if rule.unsupported_reason(problem.spec):
-        console.print(f"{name}: not defined here — {rule.unsupported_reason(problem.spec)}")
+        console.print(f"[bold red]bpcheck diagnose: error:[/] {name} is not defined on this network: "
+                      f"{escape(rule.unsupported_reason(problem.spec))}")
         return EXIT_USAGE
     directions = rule.directions(problem.spec, problem.params, problem.X, problem.Y, problem.lr)
     explanations = diagnose(directions, problem)
@@ -77,17 +78,18 @@ def main(argv: list[str], console: Console) -> int:
 def _layers(name: str, args: argparse.Namespace, console: Console) -> int:
     """``bpcheck diagnose RULE --network LAYERS``: each layer alone, and what explains it
     (``bpcheck.layers.diagnose``); 0 when every differing quantity is explained, as for an MLP."""
-    from bpcheck.cli.network import diagnosis_table, network_header, network_problem, refuse_mlp_options
-    from bpcheck.layers.train import STACK_RULES, untouched_by
+    from bpcheck.cli.network import (
+        diagnosis_table,
+        network_header,
+        network_problem,
+        network_rule,
+        refuse_mlp_options,
+    )
 
-    if name not in STACK_RULES:
-        raise ValueError(f"unknown rule {name!r} for --network; expected one of {', '.join(STACK_RULES)}")
+    network_rule(name)  # an unknown name before the network's errors
     refuse_mlp_options(args)
     problem = network_problem(args)
-    rule = STACK_RULES[name]
-    if note := untouched_by(rule, problem.stack):
-        console.print(f"{name}: not defined here — {escape(note)}", soft_wrap=True)
-        return EXIT_USAGE
+    rule = network_rule(name, problem.stack)
     from bpcheck.layers.diagnose import diagnose_layers  # torch loads now
 
     findings = diagnose_layers(rule, problem)

@@ -16,7 +16,7 @@ from bpcheck.cli.interrupts import writing
 from bpcheck.cli.limits import check_stack_scale
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import finite_difference_line, rule_table, summary_line, witness_line
-from bpcheck.cli.validators import finite_difference_sample
+from bpcheck.cli.validators import finite_difference_sample, unknown_name
 from bpcheck.core.compare import row_dict, unsettled
 from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE
 from bpcheck.mlp.memory import check_memory
@@ -37,6 +37,18 @@ def _rules(names):
     if unknown:
         raise ValueError(f"--rules: unknown {unknown}; with --network expected names from {list(known)}")
     return [known[name] for name in names] if names else [DERIVED]
+
+
+def network_rule(name: str, stack=None):
+    """The derived rule or layer mutant ``name`` (``bpcheck.layers.train.STACK_RULES``), for
+    ``stack`` if given; a ValueError for an unknown name (with the closest ones) or a mutant of
+    a layer kind the network lacks, where it would be the derived rule."""
+    from bpcheck.layers.train import STACK_RULES, untouched_by
+    if name not in STACK_RULES:
+        raise ValueError(unknown_name(name, STACK_RULES, where=" for --network"))
+    if stack is not None and (note := untouched_by(STACK_RULES[name], stack)):
+        raise ValueError(f"{name} is not defined on this network: {note}")
+    return STACK_RULES[name]
 
 
 def _data_note(stack) -> str:

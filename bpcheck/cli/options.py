@@ -24,6 +24,7 @@ from bpcheck.cli.validators import (
     output_path,
     positive_int,
     rule_list,
+    unknown_name,
 )
 from bpcheck.core.datasets import (
     IRIS_CLASSES,
@@ -106,7 +107,7 @@ def known_rule(name: str) -> UpdateRule:
     """The registered rule or catalogued mutant ``name``, else a ValueError that lists them."""
     rule = find_rule(name)
     if rule is None:
-        raise ValueError(f"unknown rule {name!r}; expected one of {rule_names()}")
+        raise ValueError(unknown_name(name, [*RULES, *MUTANTS]))
     return rule
 
 

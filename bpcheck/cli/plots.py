@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from bpcheck.cli.interrupts import writing
+from bpcheck.core.sweep import Point
 from bpcheck.core.training import Curve
-from bpcheck.mlp.sweep import AXES, Point
 
 
 def _pyplot():
@@ -70,11 +70,13 @@ def plot_curves(curves: list[Curve], dataset: str, path: Path) -> Path:
     return path
 
 
-def plot_sweep(points: list[Point], rule: str, path) -> None:
-    """One panel per axis: median (line) and largest (markers) relative error, log scale."""
+def plot_sweep(points: list[Point], rule: str, path, axes: dict[str, list],
+               quantity: str = "direction") -> None:
+    """One panel per axis of ``axes``: median (line) and largest (markers) relative error of the
+    rule's ``quantity`` (an MLP rule's direction, a network's gradient), log scale."""
     plt = _pyplot()
-    figure, panels = plt.subplots(1, len(AXES), figsize=(15, 3.6), dpi=100)
-    for panel, axis in zip(panels, AXES, strict=True):
+    figure, panels = plt.subplots(1, len(axes), figsize=(3 * len(axes), 3.6), dpi=100)
+    for panel, axis in zip(panels, axes, strict=True):
         mine = [p for p in points if p.axis == axis]
         labels = [str(p.value) for p in mine]
         panel.plot(labels, [p.median for p in mine], "o-", label="median")
@@ -82,7 +84,7 @@ def plot_sweep(points: list[Point], rule: str, path) -> None:
         panel.set(yscale="log", xlabel=axis, title=f"{rule}: by {axis}")
         if not mine:
             panel.text(0.5, 0.5, "not defined", ha="center", transform=panel.transAxes)
-    panels[0].set_ylabel("relative error of the direction vs torch")
+    panels[0].set_ylabel(f"relative error of the {quantity} vs torch")
     panels[0].legend(fontsize=8)
     figure.tight_layout()
     with writing():

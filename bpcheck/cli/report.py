@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from bpcheck.cli.exits import EXIT_AGREES, EXIT_USAGE
 from bpcheck.cli.interrupts import writing
@@ -21,12 +22,13 @@ from bpcheck.cli.options import Parser, build_parser, build_problem, described, 
 from bpcheck.cli.plots import plot_curves, plot_sweep
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_factor, explained_by, inconclusive_advice
+from bpcheck.cli.report_network import network_sections
 from bpcheck.cli.validators import HTML, MARKDOWN, MAX_EPOCHS, count_up_to, output_path
 from bpcheck.core.datasets import split
 from bpcheck.core.verdicts import DIFFERS, INCONCLUSIVE
 from bpcheck.mlp.compare import ask_witnesses, compare_rule
 from bpcheck.mlp.problem import Problem
-from bpcheck.mlp.sweep import sweep
+from bpcheck.mlp.sweep import AXES, sweep
 from bpcheck.mlp.train import seed_program_spec, train_curve
 from manual.initialisers import truncated_normal
 from manual.rules import RULES
@@ -73,7 +75,7 @@ def sections(rule, problem: Problem, epochs: int, lrs: tuple[float, ...],
     with tempfile.TemporaryDirectory() as scratch:
         say("sweeping")
         points = sweep(rule, repeats=3)
-        plot_sweep(points, rule.name, Path(scratch) / "sweep.png")
+        plot_sweep(points, rule.name, Path(scratch) / "sweep.png", AXES)
         out.append(("Sweep: relative error by setting",
                     (["setting", "value", "median", "largest"],
                      [[p.axis, str(p.value), f"{p.median:.3e}", f"{p.largest:.3e}"] for p in points])))
@@ -137,28 +139,44 @@ def to_html(title: str, parts: list[tuple[str, object]]) -> str:
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
 
 
+def _rule_and_problem(args):
+    """The rule and problem the options describe: an MLP's, or with ``--network`` a layer rule
+    (the derived layers or a layer mutant) on the network's random data."""
+    if args.network is None:
+        rule = known_rule(args.rule)
+        return rule, build_problem(args)[0]
+    from bpcheck.cli.network import network_problem, network_rule, refuse_mlp_options
+    network_rule(args.rule)  # an unknown name before the network's errors
+    refuse_mlp_options(args)
+    problem = network_problem(args)
+    return network_rule(args.rule, problem.stack), problem
+
+
 def main(argv: list[str], console: Console) -> int:
     """``bpcheck report RULE (--html PATH | --markdown PATH) [network options]``."""
     parser = Parser(prog="bpcheck report", description=described(main.__doc__),
                                      parents=[build_parser()], add_help=False, conflict_handler="resolve")
-    parser.add_argument("rule", help=f"a registered rule or mutant, from {rule_names()}")
+    parser.add_argument("rule", help=f"a registered rule or mutant, from {rule_names()}; with "
+                                     "--network, derived or a layer mutant (bpcheck mutants --network)")
     parser.add_argument("--html", type=output_path("--html", HTML),
                         help="write the report as one HTML file here (.html or .htm)")
     parser.add_argument("--markdown", type=output_path("--markdown", MARKDOWN),
                         help="write the report as one Markdown file here (.md or .markdown)")
     parser.add_argument("--epochs", type=count_up_to(MAX_EPOCHS), default=30,
-                        help=f"training epochs on iris (default 30, at most {MAX_EPOCHS})")
+                        help=f"training epochs on iris, or digits with --network (default 30, at most "
+                             f"{MAX_EPOCHS})")
     args = parser.parse_args(argv)
     try:
-        rule = known_rule(args.rule)
         if not (args.html or args.markdown):
             raise ValueError("give --html PATH or --markdown PATH (or both)")
-        problem, _ = build_problem(args)
+        rule, problem = _rule_and_problem(args)
     except (ValueError, TypeError) as error:
-        console.print(f"[bold red]bpcheck report: error:[/] {error}")
+        console.print(f"[bold red]bpcheck report: error:[/] {escape(str(error))}", soft_wrap=True)
         return EXIT_USAGE
     with progress(console, f"reporting on {rule.name}") as shown:
-        parts = sections(rule, problem, args.epochs, (0.01, 0.1), lambda what: shown.phase(what, 0, None))
+        say = lambda what: shown.phase(what, 0, None)  # noqa: E731
+        parts = (sections(rule, problem, args.epochs, (0.01, 0.1), say) if args.network is None else
+                 network_sections(rule, problem, args.seed, args.epochs, (0.03, 0.3), _png, say))
     title = f"bpcheck report: {rule.name} — {rule.summary}"
     for path, render in ((args.html, to_html), (args.markdown, to_markdown)):
         if path:

@@ -4,6 +4,7 @@ raises an ArgumentTypeError that argparse reports as a usage error naming the op
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Callable
 
 from bpcheck.cli.paths import OutputPathError, check_output_dir, check_output_path
@@ -146,3 +147,11 @@ def rule_list(text: str) -> tuple[str, ...]:
     if twice := repeated(names):
         raise argparse.ArgumentTypeError(f"{', '.join(map(repr, twice))} named twice, got {text!r}")
     return names
+
+
+def unknown_name(name: str, known, what: str = "rule", where: str = "") -> str:
+    """"unknown WHAT 'name'WHERE[ (did you mean …?)]; expected one of …", the closest known
+    names first (WHERE e.g. " for --network")."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    guess = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+    return f"unknown {what} {name!r}{where}{guess}; expected one of {', '.join(known)}"

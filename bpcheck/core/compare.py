@@ -5,32 +5,30 @@ against each other. Each family's ``compare`` asks its witnesses and builds thes
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from bpcheck.core.metrics import Discrepancy, comparison_scale, discrepancy, relative
 from bpcheck.core.tolerances import (
     INFORMATIVE,
-    Conditioning,
     conclusive,
     finite_difference_allowance,
     step_allowance,
 )
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
-from manual.rules import UpdateRule
 from manual.spec import Params
 from reference import SENSITIVITY_WITNESS
 
 
 @dataclass(frozen=True)
 class Truth:
-    """What the witnesses say, all in float64, and the allowances measured for this problem."""
+    """What the witnesses say, all in float64, and the allowances measured for this problem.
+    A family adds what only it measures in a subclass (``bpcheck.mlp.compare.MlpTruth``)."""
 
     gradients: dict[str, Params]
     steps: dict[str, Params]
     errors: dict[str, Params]  # estimated absolute error, of the witnesses that estimate
-    conditioning: Conditioning  # from the float64 pre-activations
-    magnitudes: Params  # S of the worst-case bound (kept for comparison, not the allowance)
     allowance: Params  # e_i for a rule computed in the problem's dtype (bpcheck.core.tolerances)
     witness_allowance: Params  # e_i between float64 witnesses (sensitivity reruns only)
     floor: float  # the underflow floor inside ``allowance``
@@ -90,11 +88,19 @@ def unsettled(rows: list[Row]) -> list[str]:
     return sorted({row.parameter for row in gradients} - {row.parameter for row in gradients if row.agrees})
 
 
+class Rule(Protocol):
+    """What a report needs of a rule, in every family (``manual.rules.UpdateRule``,
+    ``bpcheck.layers.compare.StackRule``): its name and whether it claims to be correct."""
+
+    name: str
+    claims_correct: bool
+
+
 @dataclass
 class RuleReport:
     """All comparisons of one rule on one problem."""
 
-    rule: UpdateRule
+    rule: Rule
     rows: list[Row] = field(default_factory=list)
     unsupported: str | None = None
     saturation: str = ""  # why the problem's zeros cannot be judged (``Truth.saturation``)
@@ -189,13 +195,15 @@ def check_type(argument: str, value, expected: type, example: str = "") -> None:
                         f"{expected.__name__}{example}")
 
 
-def check_comparison(rule, rule_type: type, problem, problem_type: type, truth, truth_type: type) -> None:
-    """Refuse a rule, problem or truth of the wrong type, and a truth the witnesses gave for
-    another problem (its fingerprint, ``Problem.fingerprint``): held against it, a correct rule
-    would differ."""
-    for argument, value, expected in (("rule", rule, rule_type), ("problem", problem, problem_type),
-                                      ("truth", truth, truth_type)):
-        check_type(argument, value, expected, " (e.g. RULES['derived'])" if expected is UpdateRule else "")
+def check_comparison(rule, rule_type: type, problem, problem_type: type, truth, truth_type: type,
+                     rule_example: str = "") -> None:
+    """Refuse a rule, problem or truth of the wrong type (``rule_example``: how to get a rule),
+    and a truth the witnesses gave for another problem (its fingerprint,
+    ``Problem.fingerprint``): held against it, a correct rule would differ."""
+    for argument, value, expected, example in (("rule", rule, rule_type, rule_example),
+                                               ("problem", problem, problem_type, ""),
+                                               ("truth", truth, truth_type, "")):
+        check_type(argument, value, expected, f" (e.g. {example})" if example else "")
     if truth.problem is not None and truth.problem != problem.fingerprint():
         raise ValueError("truth is the witnesses' answer for another problem (its fingerprint "
                          f"{truth.problem[:12]}…, this problem's {problem.fingerprint()[:12]}…): ask "

@@ -10,7 +10,8 @@ after the step beside the updates.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections import ChainMap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -29,7 +30,6 @@ from bpcheck.core.compare import (
 )
 from bpcheck.core.metrics import discrepancy
 from bpcheck.core.projected import projected_row
-from bpcheck.core.tolerances import Conditioning
 from bpcheck.core.verdicts import INCONCLUSIVE
 from bpcheck.layers.allowances import (
     conditioning_per_gradient,
@@ -58,6 +58,12 @@ def witness(name: str):
     return importlib.import_module(f"reference.{name}_stack")
 
 
+def swapped(pairs: Mapping) -> ChainMap:
+    """The derived layers' pairs with ``pairs`` (kind → (forward, backward)) in their place: a
+    view of ``manual.stack_network.PAIRS`` that follows it (``pairs.maps[0]`` holds the swaps)."""
+    return ChainMap(dict(pairs), stack_network.PAIRS)
+
+
 @dataclass(frozen=True)
 class StackRule:
     """A rule for networks of layers: the layers' (forward, backward) pairs it runs."""
@@ -65,7 +71,9 @@ class StackRule:
     name: str
     summary: str
     claims_correct: bool = True
-    pairs: dict = field(default_factory=lambda: dict(stack_network.PAIRS))
+    #: kind → (forward, backward): its swaps (``swapped``) over ``manual.stack_network.PAIRS`` as
+    #: that table is at each lookup, so a kind registered later (``bpcheck.user.registry``) is found
+    pairs: Mapping = field(default_factory=lambda: swapped({}))
     cause: str = ""  # for a known-wrong rule: what is wrong, in words
 
     def evaluate(self, problem: StackProblem) -> tuple[Params, Params, Params]:
@@ -179,7 +187,7 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
     reason = (saturated or why or rounding or ill) if flows_back else (
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")
-    truth = StackTruth(grads, steps, errors, Conditioning(), {}, rule, witness_allowance, floor, reason,
+    truth = StackTruth(grads, steps, errors, rule, witness_allowance, floor, reason,
                        flows_back, running, {name: rule[name] for name in running["torch"]},
                        problem=problem.fingerprint(), projections=projections)
     return placed(truth, p, torch_loss) if projections and fd_sample is None else truth

@@ -10,7 +10,7 @@ import numpy as np
 
 from bpcheck.core.hunt import Hunt, hunted
 from bpcheck.core.verdicts import INCONCLUSIVE
-from bpcheck.layers.compare import DERIVED, StackRule, compare_stack
+from bpcheck.layers.compare import DERIVED, StackRule, compare_stack, swapped
 from manual.layers import attention, conv, normalisation, pooling, recurrent, simple
 from manual.spec import Array
 from manual.stack import Layer, Stack
@@ -137,10 +137,10 @@ def _causal_mask_ignored_backward(dout: Array, cache: tuple) -> tuple[Array, dic
 
 
 def _mutant(name: str, kind: str, cause: str, forward=None, backward=None) -> StackRule:
-    pairs = dict(DERIVED.pairs)
-    old_forward, old_backward = pairs[kind]
-    pairs[kind] = (forward or old_forward, backward or old_backward)
-    return StackRule(name, cause, claims_correct=False, pairs=pairs, cause=cause)
+    """The derived rule with one kind's forward or backward swapped (``swapped``)."""
+    old_forward, old_backward = DERIVED.pairs[kind]
+    return StackRule(name, cause, claims_correct=False, cause=cause,
+                     pairs=swapped({kind: (forward or old_forward, backward or old_backward)}))
 
 
 LAYER_MUTANTS: dict[str, StackRule] = {rule.name: rule for rule in (
@@ -180,9 +180,8 @@ LAYER_MUTANTS: dict[str, StackRule] = {rule.name: rule for rule in (
             "backward", backward=_causal_mask_ignored_backward),
 )}
 
-#: Each mutant's layer kind: the kind its pairs change.
-MUTANT_KINDS = {name: next(kind for kind, pair in rule.pairs.items() if pair != DERIVED.pairs[kind])
-                for name, rule in LAYER_MUTANTS.items()}
+#: Each mutant's layer kind: the kind whose pair it swaps.
+MUTANT_KINDS = {name: next(iter(rule.pairs.maps[0])) for name, rule in LAYER_MUTANTS.items()}
 
 #: A draw where a mutant's ∂L/∂θ and ∂L/∂x are all within CHANGE of the derived rule's, relative
 #: to the derived rule's largest, is one its mistake does not touch. Such a mistake (a stride

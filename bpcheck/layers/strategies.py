@@ -50,30 +50,46 @@ def _every_tap_reads_input(side: int, kernel: int, stride: int, padding: int, di
                                 for u in range(kernel))
 
 
-@st.composite
-def layer_texts(draw, kind: str, shape: tuple[int, ...]) -> str:
-    """One layer of ``kind`` that fits samples of ``shape`` (C, H, W) or (F,), as text."""
-    if kind == "conv2d":
-        options = st.tuples(st.integers(0, 2), st.integers(1, 2), st.integers(1, 3), st.integers(1, 3),
-                            st.integers(1, 3))  # padding, dilation, stride, kh, kw
-        padding, dilation, step, kh, kw = draw(options.filter(lambda o: all(
-            _every_tap_reads_input(side, k, o[2], o[0], o[1])
-            for side, k in zip(shape[1:], o[3:], strict=True))))
-        bias = draw(st.booleans())
-        return (f"conv2d:{draw(st.integers(1, MAX_CHANNELS))},k{kh}x{kw},s{step},p{padding},d{dilation}"
-                + ("" if bias else ",nobias"))
-    if kind in ("max_pool2d", "avg_pool2d"):
+def _conv2d_text(draw, shape: tuple[int, ...]) -> str:
+    options = st.tuples(st.integers(0, 2), st.integers(1, 2), st.integers(1, 3), st.integers(1, 3),
+                        st.integers(1, 3))  # padding, dilation, stride, kh, kw
+    padding, dilation, step, kh, kw = draw(options.filter(lambda o: all(
+        _every_tap_reads_input(side, k, o[2], o[0], o[1]) for side, k in zip(shape[1:], o[3:], strict=True))))
+    bias = draw(st.booleans())
+    return (f"conv2d:{draw(st.integers(1, MAX_CHANNELS))},k{kh}x{kw},s{step},p{padding},d{dilation}"
+            + ("" if bias else ",nobias"))
+
+
+def _pool_text(kind: str):
+    def text(draw, shape: tuple[int, ...]) -> str:
         kh, kw = (draw(st.integers(1, min(3, side))) for side in shape[1:])
         return f"{kind}:k{kh}x{kw},s{draw(st.integers(1, 3))}"
-    if kind == "batch_norm":
-        return f"batch_norm:m{draw(st.sampled_from([0.1, 0.5, 1.0]))},e{draw(st.sampled_from([1e-5, 1e-3]))}"
-    if kind == "layer_norm":
-        return f"layer_norm:e{draw(st.sampled_from([1e-5, 1e-3]))}"
-    if kind == "dropout":
-        return f"dropout:p{draw(st.sampled_from([0.0, 0.25, 0.5, 0.9]))}"
-    if kind == "dense":
-        return f"dense:{draw(st.integers(1, 4))}" + ("" if draw(st.booleans()) else ",nobias")
-    raise ValueError(f"kind={kind!r}: expected one of {ALONE}")
+    return text
+
+
+#: kind → how its options are drawn for a sample shape, ``text(draw, shape)`` → the layer's text;
+#: a kind without an entry takes no options (its name is its text). A new kind adds its entry
+#: here (``bpcheck.user.registry`` puts a registered kind's in for a ``with`` block).
+LAYER_TEXTS = {
+    "conv2d": _conv2d_text,
+    "max_pool2d": _pool_text("max_pool2d"),
+    "avg_pool2d": _pool_text("avg_pool2d"),
+    "batch_norm": lambda draw, shape: (f"batch_norm:m{draw(st.sampled_from([0.1, 0.5, 1.0]))},"
+                                       f"e{draw(st.sampled_from([1e-5, 1e-3]))}"),
+    "layer_norm": lambda draw, shape: f"layer_norm:e{draw(st.sampled_from([1e-5, 1e-3]))}",
+    "dropout": lambda draw, shape: f"dropout:p{draw(st.sampled_from([0.0, 0.25, 0.5, 0.9]))}",
+    "dense": lambda draw, shape: (f"dense:{draw(st.integers(1, 4))}"
+                                  + ("" if draw(st.booleans()) else ",nobias")),
+}
+
+
+@st.composite
+def layer_texts(draw, kind: str, shape: tuple[int, ...]) -> str:
+    """One layer of ``kind`` that fits samples of ``shape`` (C, H, W) or (F,), as text
+    (``LAYER_TEXTS``)."""
+    if kind not in LAYER_KINDS:
+        raise ValueError(f"kind={kind!r}: expected a layer kind, e.g. one of {ALONE}")
+    return LAYER_TEXTS[kind](draw, shape) if kind in LAYER_TEXTS else kind
 
 
 @st.composite

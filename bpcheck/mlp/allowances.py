@@ -38,8 +38,8 @@ def finite_difference_entries(spec: Spec, sample: int | None, seed: int = 0) -> 
 
 
 def measure_allowances(problem: Problem, truth: Params, others: list[Params]
-                       ) -> tuple[Conditioning, Params, Params, Params, float, str, bool]:
-    """(conditioning, magnitudes, rule allowance, witness allowance, floor, why zeros cannot be
+                       ) -> tuple[Conditioning, Params, Params, float, str, bool]:
+    """(conditioning, rule allowance, witness allowance, floor, why zeros cannot be
     judged, whether anything flows back) for ``truth``, the sensitivity witness's float64
     gradient, and ``others``, more float64 answers whose differences from it count as the
     truth's own uncertainty (``bpcheck.core.tolerances``)."""
@@ -60,7 +60,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
                                  dtype=np.dtype(dtype).type)
         for name in truth:
             samples[name].append(np.abs(same[name] - truth[name]))
-    cond, scale, inputs, zs, output = _forward_terms(p)
+    cond, _, inputs, zs, output = _forward_terms(p)
     data = data_gradients(p.spec, p.params, truth)
     rest, kappas = split_saturation(p.spec, zs, output)
     paths = {d: saturated_paths_bound(p, inputs, output, _live(p, zs), kappas, unit_roundoff(d))
@@ -94,7 +94,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
     flows_back = any(np.any(gradient) for gradient in data.values())  # NaN counts as flowing
     floor = underflow_floor(mlp_rounding_steps(p.spec, p.n_samples), dtype)
-    return (cond, scale, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
+    return (cond, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
             floor, no_flow_reason(p.spec, flows_back, zs, output), flows_back)
 
 

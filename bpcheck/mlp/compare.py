@@ -4,7 +4,7 @@ with every witness, parameter by parameter (the rows and verdicts: ``bpcheck.cor
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from bpcheck.core.compare import (
     with_reason,
 )
 from bpcheck.core.projected import PLACE_ENTRIES, PROJECTED, projected_row
-from bpcheck.core.tolerances import step_allowance
+from bpcheck.core.tolerances import Conditioning, step_allowance
 from bpcheck.mlp.allowances import SENSITIVITY_WITNESS, finite_difference_entries, measure_allowances
 from bpcheck.mlp.problem import Problem
 from manual.rules import RULES, UpdateRule
@@ -29,8 +29,16 @@ from reference import WITNESSES
 from reference.projection import direction_seed
 
 
+@dataclass(frozen=True)
+class MlpTruth(Truth):
+    """``Truth`` plus the MLP's conditioning, from the float64 pre-activations
+    (``bpcheck.core.tolerances.Conditioning``), which the diagnosis and the seed's tests read."""
+
+    conditioning: Conditioning = field(kw_only=True)
+
+
 def ask_witnesses(problem: Problem, finite_differences: bool | str = True, fd_sample: int | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Truth:
+                  progress: Callable[[int, int], None] | None = None) -> MlpTruth:
     """Gradients and SGD steps from the witnesses with an optimizer; from those that estimate
     (finite differences) their answer with its error: by projection (``finite_differences``
     True: along DIRECTIONS random directions per parameter, seeded by the problem's
@@ -55,12 +63,14 @@ def ask_witnesses(problem: Problem, finite_differences: bool | str = True, fd_sa
                 sample = None if finite_differences == "all" else fd_sample
                 entries = finite_difference_entries(p.spec, sample)
                 grads[name], errors[name] = witness.gradients_with_error(*args, entries, progress)
-    measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS], [grads[name] for name in steps])
-    truth = Truth(grads, steps, errors, *measured, problem=problem.fingerprint(), projections=projections)
+    conditioning, *measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS],
+                                                 [grads[name] for name in steps])
+    truth = MlpTruth(grads, steps, errors, *measured, conditioning=conditioning,
+                     problem=problem.fingerprint(), projections=projections)
     return placed(truth, problem) if projections and fd_sample is None else truth
 
 
-def placed(truth: Truth, problem: Problem) -> Truth:
+def placed(truth: MlpTruth, problem: Problem) -> MlpTruth:
     """The truth with per-entry finite differences on each parameter where torch's gradient
     disagrees with finite differences by projection: PLACE_ENTRIES of its entries at most,
     drawn with the problem's seed, so the witnesses' rows show where they part."""
@@ -79,7 +89,7 @@ def placed(truth: Truth, problem: Problem) -> Truth:
     return replace(truth, gradients=truth.gradients | {PROJECTED: grads}, errors={PROJECTED: errors})
 
 
-def rule_allowance(truth: Truth, problem: Problem, from_step: bool) -> Params:
+def rule_allowance(truth: MlpTruth, problem: Problem, from_step: bool) -> Params:
     """What a rule's gradient may be off by per entry: the truth's allowance, plus, for
     directions implied by a step (``from_step``), θ′'s rounding over η ((θ − θ′)/η carries it)."""
     if not from_step:
@@ -89,11 +99,11 @@ def rule_allowance(truth: Truth, problem: Problem, from_step: bool) -> Params:
             for name, allowed in truth.allowance.items()}
 
 
-def compare_rule(rule: UpdateRule, problem: Problem, truth: Truth,
+def compare_rule(rule: UpdateRule, problem: Problem, truth: MlpTruth,
                  evaluated: tuple[Params, Params] | None = None) -> RuleReport:
     """Rows for the rule's gradient (every witness) and its update (framework optimizers);
     ``evaluated``: the rule's (directions, new parameters) on this problem, if already known."""
-    check_comparison(rule, UpdateRule, problem, Problem, truth, Truth)
+    check_comparison(rule, UpdateRule, problem, Problem, truth, MlpTruth, "RULES['derived']")
     reason = rule.unsupported_reason(problem.spec)
     if reason:
         return RuleReport(rule, unsupported=reason)

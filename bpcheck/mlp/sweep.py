@@ -1,18 +1,15 @@
-"""How a rule's discrepancy varies with dtype, depth, width, batch and η (``bpcheck sweep``).
-
-From a base network (4-8-3 sigmoid, ½-squared error summed, bias node, batch 16, η = 0.1,
-float64), one setting changes at a time; each point is the median and the largest, over a few
-random problems, of the rule's relative error max_θ max|D − G| / max|G|, D its directions and
-G torch's gradient. Settings the rule is not defined on are left out.
-"""
+"""The MLP family's sweep (``bpcheck sweep RULE``, the loop: ``bpcheck.core.sweep``): from a
+base network (4-8-3 sigmoid, ½-squared error summed, bias node, batch 16, η = 0.1, float64),
+the dtype, depth, width, batch or η changes; the error is the rule's directions against torch's
+gradient. Settings the rule is not defined on are left out."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from bpcheck.core.datasets import random_data
+from bpcheck.core.sweep import Point, Setting, relative_error
+from bpcheck.core.sweep import sweep as sweep_axes
 from manual.initialisers import truncated_normal
 from manual.rules import UpdateRule
 from manual.spec import Spec
@@ -23,16 +20,7 @@ AXES = {"dtype": ["float32", "float64"], "depth": [1, 2, 3, 4], "width": [2, 4, 
         "batch": [1, 4, 16, 64], "lr": [1e-3, 1e-2, 1e-1, 1.0]}
 
 
-@dataclass
-class Point:
-    axis: str
-    value: object
-    median: float
-    largest: float
-    problems: int
-
-
-def relative_error(rule: UpdateRule, setting: dict, seed: int) -> float | None:
+def rule_error(rule: UpdateRule, setting: Setting, seed: int) -> float | None:
     """The rule's relative error on one random problem of this setting (None: not defined)."""
     hidden = (setting["width"],) * setting["depth"]
     spec = Spec((4, *hidden, 3), ("sigmoid",) * (setting["depth"] + 1), dtype=setting["dtype"])
@@ -43,17 +31,10 @@ def relative_error(rule: UpdateRule, setting: dict, seed: int) -> float | None:
     params = truncated_normal(spec, rng)
     D = rule.directions(spec, params, X, Y, setting["lr"])
     G = WITNESSES["torch"].gradients(spec, {k: np.asarray(v, np.float64) for k, v in params.items()},
-                            X.astype(np.float64), Y.astype(np.float64))
-    return max(float(np.abs(np.asarray(D[k], np.float64) - G[k]).max() / np.abs(G[k]).max()) for k in G)
+                                     X.astype(np.float64), Y.astype(np.float64))
+    return relative_error(D, G)
 
 
 def sweep(rule: UpdateRule, repeats: int = 5, on_point=lambda: None) -> list[Point]:
-    points = []
-    for axis, values in AXES.items():
-        for value in values:
-            errors = [e for seed in range(repeats)
-                      if (e := relative_error(rule, {**BASE, axis: value}, seed)) is not None]
-            on_point()
-            if errors:
-                points.append(Point(axis, value, float(np.median(errors)), max(errors), len(errors)))
-    return points
+    """The rule's ``Point`` for every value of every axis (``bpcheck.core.sweep.sweep``)."""
+    return sweep_axes(AXES, BASE, lambda setting, seed: rule_error(rule, setting, seed), repeats, on_point)

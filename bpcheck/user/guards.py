@@ -1,4 +1,4 @@
-"""A user activation's, loss's or layer's callables, guarded (``guard``): each call stopped after
+"""A user rule's, activation's, loss's or layer's callables, guarded (``guard``): each call stopped after
 the time limit (``bpcheck.core.user_code.limited``), and what it raises, or a NumPy result of the
 wrong shape, dtype or with a NaN, a ``UserCodeError`` naming the part."""
 
@@ -28,15 +28,17 @@ class LossLayout(Protocol):
 
 
 def guard(rule: str, part: str, function: Callable,
-           expect: Callable[[tuple, object], str | None] | None = None) -> Callable:
-    """``function``, stopped after the time limit (``bpcheck.core.user_code.limited``), whose
-    exceptions come out as a ``UserCodeError`` naming ``part``, as does a result that
-    ``expect(args, result)`` finds wrong (a ``BadResult`` saying what it returned)."""
+          expect: Callable[[tuple, object], str | None] | None = None,
+          given: Callable[[], str] | None = None) -> Callable:
+    """``function``, stopped after the time limit (``bpcheck.core.user_code.limited``; ``given()``
+    says what it was given, else the arrays' shapes), whose exceptions come out as a
+    ``UserCodeError`` naming ``part``, as does a result that ``expect(args, result)`` finds wrong
+    (a ``BadResult`` saying what it returned)."""
 
     @functools.wraps(function)
     def call(*args, **kwargs):
         try:
-            result = limited(function, args, kwargs)
+            result = limited(function, args, kwargs, given)
         except UserCodeError:
             raise
         except (Exception, SystemExit) as error:  # sys.exit() in your code is a failure too

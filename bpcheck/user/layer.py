@@ -93,9 +93,11 @@ class UserLayer:
 
     def entries(self) -> dict[str, object]:
         """What it puts in each table of ``REGISTRY``: its kind, its guarded pair (the derived
-        rule's) and its guarded torch and jax forwards (the witnesses')."""
+        rule's), its guarded torch and jax forwards (the witnesses') and its text in the
+        strategies' draws (its name: it takes no options)."""
         return {"kinds": self.layer_kind(), "pairs": self.pair(),
-                "torch": _witness_forward(self, "torch"), "jax": _witness_forward(self, "jax")}
+                "torch": _witness_forward(self, "torch"), "jax": _witness_forward(self, "jax"),
+                "texts": lambda draw, shape: self.name}
 
     def fits_shape(self, shape: Shape) -> bool:
         """Whether its ``fits`` (guarded) takes samples of ``shape``; True without one."""

@@ -23,7 +23,6 @@ from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
-from manual import stack_network
 from manual.stack import Stack, walk
 
 #: Why a draw where most of your layer's outputs are flat (``bpcheck.layers.probes``) is not checked.
@@ -110,8 +109,7 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
     found = CheckReport(layer.name, AGREES, 0, "", kind="layer")
     last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
     with REGISTRY.scoped(layer):
-        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
-                         pairs=dict(stack_network.PAIRS))
+        rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers")
 
         def judge(drawn: _Draw, discard) -> RuleReport:
             if drawn.error is not None:

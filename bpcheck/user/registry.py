@@ -2,7 +2,8 @@
 
 An activation or loss is declared once, by its record in ``manual.vocabulary``, and implemented
 four times, independently: in ``manual/`` and in each witness, each keyed by the name. A user's
-layer joins ``manual.stack``'s kinds, the derived rule's pairs and each witness's user layers. The
+layer — a user's or a new built-in kind — joins ``manual.stack``'s kinds, the derived rule's
+pairs, each witness's registered layers and the strategies' option draws. The
 registry knows those tables by kind (activation, loss, layer); what is registered says what it
 puts in each (``entries()``, keyed by the same roles), and ``scoped`` puts exactly that there for
 a ``with`` block, then takes out what it put in and puts back any entry it replaced, even when
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Protocol
 
+from bpcheck.layers import strategies
 from manual import activations, layer_kinds, losses, stack_network, vocabulary
 from reference import jax_ref, jax_stack, numeric, torch_ref, torch_stack
 
@@ -34,7 +36,8 @@ _ABSENT = object()
 
 class Registry:
     """Tables by kind and role (an activation's or loss's ``record``, ``manual`` and one per
-    witness; a layer's ``kinds``, ``pairs`` and one per witness)."""
+    witness; a layer's ``kinds``, ``pairs``, one per witness and ``texts``, how the strategies
+    draw its options)."""
 
     def __init__(self, tables: Mapping[str, Mapping[str, MutableMapping]]) -> None:
         self.tables = tables
@@ -79,5 +82,6 @@ REGISTRY = Registry({
     "loss": {"record": vocabulary.LOSSES, "manual": losses.LOSSES, "torch": torch_ref.LOSSES,
              "jax": jax_ref.LOSSES, "numeric": numeric.LOSSES},
     "layer": {"kinds": layer_kinds.LAYER_KINDS, "pairs": stack_network.PAIRS,
-              "torch": torch_stack.USER_LAYERS, "jax": jax_stack.USER_LAYERS},
+              "torch": torch_stack.USER_LAYERS, "jax": jax_stack.USER_LAYERS,
+              "texts": strategies.LAYER_TEXTS},
 })

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 
 from bpcheck.core.datasets import random_data
-from bpcheck.core.user_code import UserCodeError, limited
+from bpcheck.core.user_code import UserCodeError
 from bpcheck.mlp.conventions import Conventions
 from bpcheck.mlp.problem import Problem
+from bpcheck.user.guards import guard
 from manual.initialisers import truncated_normal
 from manual.losses import one_hot
 from manual.rules import UpdateRule
@@ -217,11 +218,9 @@ def user_targets(rule: UserRule, spec: Spec, Y: np.ndarray) -> np.ndarray:
 
 
 def _call(rule: UserRule, *args) -> Any:
-    try:
-        # stopped at the time limit; the report says what it was given, in the user's containers
-        return limited(rule.function, args, given=str)
-    except (Exception, SystemExit) as error:
-        raise UserCodeError(rule.name, "function", error) from error
+    """The user's function, guarded (``guard``); past the time limit the report names no
+    shapes, the arguments being the user's own containers."""
+    return guard(rule.name, "function", rule.function, given=str)(*args)
 
 
 def _checked(rule: UserRule, spec: Spec, value: Any, what: str) -> Params:
@@ -277,10 +276,7 @@ def _stepped(params: Params, directions: Params, lr: np.floating) -> Params:
 
 def _train_in_place(rule: UserRule, spec: Spec, user: dict, X: np.ndarray, Y: np.ndarray,
                     lr: float) -> dict:
-    try:
-        obj = limited(rule.model, (spec.sizes, lr))
-    except (Exception, SystemExit) as error:
-        raise UserCodeError(rule.name, "model", error) from error
+    obj = guard(rule.name, "model", rule.model)(spec.sizes, lr)
     for attribute, value in user.items():
         setattr(obj, attribute, value)
     _call(rule, obj, X, Y, lr)

@@ -1,5 +1,6 @@
-"""Where the command line keeps its files between runs: the user's cache directory, not the
-folder it is run in.
+"""Where bpcheck keeps its files between runs: the user's cache directory, not the folder it is
+run in — for the command line (both caches) and for ``import bpcheck`` in a script or notebook
+(Hypothesis's files only, and only where Hypothesis is not loaded yet: under pytest it is).
 
 * jax's compiled programs (``jax/``): each padded network structure of the jax witness
   compiles once (about 0.2 s), not once per run. BPCHECK_JAX_CACHE=off (or 0, false, no)
