@@ -16,6 +16,10 @@ from reference import SENSITIVITY_WITNESS
 
 #: The witness name of finite differences by projection in rows and reports.
 PROJECTED = "numeric"
+#: The quantity of a projected row: a gradient along directions w, not entry by entry. Such a row
+#: can add DIFFERS; it settles no parameter (``bpcheck.core.compare.unsettled``: per-entry rows
+#: do), and its ``error.where`` is a direction, not an entry.
+ALONG = "gradient·w"
 #: Entries differenced one by one to place a disagreement, at most per parameter: where torch
 #: parts from the projection, or a rule from torch.
 PLACE_ENTRIES = 64
@@ -36,7 +40,7 @@ def projected_row(name: str, truth: Truth, witness: str, parameter: str, candida
     verdict, tolerance = row_verdict(along, found.derivatives, allowed, truth.floor, bool(truth.saturation),
                                      scale)
     reason = why_inconclusive(found.derivatives, allowed, scale) if verdict == INCONCLUSIVE else ""
-    return Row(name, "gradient", parameter, np.shape(exact), witness, discrepancy(along, found.derivatives),
+    return Row(name, ALONG, parameter, np.shape(exact), witness, discrepancy(along, found.derivatives),
                tolerance, verdict, len(along), directions=len(along), reason=reason)
 
 
