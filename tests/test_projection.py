@@ -133,3 +133,19 @@ def test_a_layer_rule_that_parts_from_torch_is_placed_entry_by_entry():
     [placing] = [row for row in report.rows if row.witness == PROJECTED and not row.directions]
     assert (placing.parameter, placing.verdict, placing.checked) == ("x", DIFFERS, PLACE_ENTRIES)
     assert placing.error.where == torch_row.error.where
+
+
+def test_parts_says_what_the_projected_row_says():
+    """``parts`` (which places a disagreement without building rows) agrees with the row's
+    verdict, for a right gradient and a wrong one."""
+    from bpcheck.core.projected import parts
+
+    problem = large_problem()
+    truth = ask_witnesses(problem)
+    exact = truth.gradients["torch"]
+    for name in exact:
+        wrong = exact[name] + 0.5 * float(np.max(np.abs(exact[name])))
+        for candidate in (exact[name], wrong):
+            row = projected_row("", truth, PROJECTED, name, candidate, truth.witness_allowance)
+            assert parts(truth, PROJECTED, name, candidate, truth.witness_allowance) == row.differs
+        assert parts(truth, PROJECTED, name, wrong, truth.witness_allowance)

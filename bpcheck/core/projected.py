@@ -44,6 +44,21 @@ def projected_row(name: str, truth: Truth, witness: str, parameter: str, candida
                tolerance, verdict, len(along), directions=len(along), reason=reason)
 
 
+def parts(truth: Truth, witness: str, parameter: str, candidate: np.ndarray, allowance: Params) -> bool:
+    """Whether ``projected_row`` would say DIFFERS, without building the row: some finite D_h off
+    ``candidate``·w by more than the allowance, or a candidate·w not finite where D_h is."""
+    found = truth.projections[witness][parameter]
+    exact = truth.gradients[SENSITIVITY_WITNESS][parameter]
+    exact = exact if truth.flows_back else np.zeros_like(exact)
+    along, d_h = found.along(candidate), found.derivatives
+    allowed = projected_allowance(found.directions, allowance[parameter], found.errors, d_h,
+                                  projected_scale(found.directions, exact))
+    with np.errstate(invalid="ignore"):
+        judged = np.isfinite(d_h) & np.isfinite(allowed)
+        return bool(np.any(judged & ~(np.abs(along - d_h) <= allowed))
+                    or np.any(np.isfinite(d_h) & ~np.isfinite(along)))
+
+
 def why_inconclusive(derivatives: np.ndarray, allowed: np.ndarray, scale: np.ndarray) -> str:
     """Why a projected row settles nothing: a difference that is not finite, a step across a kink
     (the estimate breaks its premise), or an allowance above INFORMATIVE of the typical

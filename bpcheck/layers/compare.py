@@ -29,7 +29,7 @@ from bpcheck.core.compare import (
     with_reason,
 )
 from bpcheck.core.metrics import discrepancy
-from bpcheck.core.projected import projected_row
+from bpcheck.core.projected import parts, projected_row
 from bpcheck.core.verdicts import INCONCLUSIVE
 from bpcheck.layers.allowances import (
     conditioning_per_gradient,
@@ -226,8 +226,8 @@ def _differences_hold(truth: StackTruth, parameter: str) -> bool:
     torch_g = truth.gradients["torch"][parameter]
     by_entry = "numeric" not in truth.errors or not gradient_row(
         "", truth, "numeric", parameter, torch_g, truth.witness_allowance).differs
-    return by_entry and ("numeric" not in truth.projections or not projected_row(
-        "", truth, "numeric", parameter, torch_g, truth.witness_allowance).differs)
+    return by_entry and ("numeric" not in truth.projections
+                         or not parts(truth, "numeric", parameter, torch_g, truth.witness_allowance))
 
 
 def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth,

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from bpcheck.core.projected import PLACE_ENTRIES, projected_row
+from bpcheck.core.projected import PLACE_ENTRIES, parts
 from bpcheck.layers.allowances import stack_rounding_steps
 from bpcheck.layers.problem import StackProblem
 from manual.spec import Params
@@ -60,8 +60,8 @@ def placed(truth, p64: StackProblem, loss):
     entries of each gradient where torch disagrees with the projection (the witnesses' rows
     then show where they part)."""
     torch_g = truth.gradients["torch"]
-    parted = [name for name in truth.projections["numeric"] if projected_row(
-        "", truth, "numeric", name, torch_g[name], truth.witness_allowance).differs]
+    parted = [name for name in truth.projections["numeric"]
+              if parts(truth, "numeric", name, torch_g[name], truth.witness_allowance)]
     if not parted:
         return truth
     values = p64.params | inputs(p64)

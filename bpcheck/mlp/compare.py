@@ -19,7 +19,7 @@ from bpcheck.core.compare import (
     update_row,
     with_reason,
 )
-from bpcheck.core.projected import PLACE_ENTRIES, PROJECTED, projected_row
+from bpcheck.core.projected import PLACE_ENTRIES, PROJECTED, parts, projected_row
 from bpcheck.core.tolerances import Conditioning, step_allowance
 from bpcheck.mlp.allowances import SENSITIVITY_WITNESS, finite_difference_entries, measure_allowances
 from bpcheck.mlp.problem import Problem
@@ -75,8 +75,7 @@ def placed(truth: MlpTruth, problem: Problem) -> MlpTruth:
     disagrees with finite differences by projection: PLACE_ENTRIES of its entries at most,
     drawn with the problem's seed, so the witnesses' rows show where they part."""
     torch = truth.gradients[SENSITIVITY_WITNESS]
-    parted = [name for name in torch if projected_row("", truth, PROJECTED, name, torch[name],
-                                                      truth.witness_allowance).differs]
+    parted = [name for name in torch if parts(truth, PROJECTED, name, torch[name], truth.witness_allowance)]
     if not parted:
         return truth
     shapes = param_shapes(problem.spec)
