@@ -38,22 +38,31 @@ def directional_with_error(spec: Spec, params: Params, X: np.ndarray, Y: np.ndar
     # each loss term rounds by ~u of its own size, 1 in ``_term_rounding``'s units: a mean's
     # terms are 1/N of that size
     terms = _term_rounding(spec, output) / (x.shape[0] if spec.reduction == "mean" else 1)
-    def loss_of(name: str, moved: np.ndarray) -> np.ndarray:
+    def z_of(name: str, moved: np.ndarray) -> np.ndarray:
         k, (W, b) = int(name[1:]), weights[int(name[1:]) - 1]
-        a = inputs[k - 1]
         if name.startswith("W"):
-            z = np.matmul(a[None], np.swapaxes(moved, 1, 2))
-            z = z if b is None else z + b
-        else:
-            z = (a @ W.T)[None] + moved[:, None, :]
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow: not finite, not judged
+            z = np.matmul(inputs[k - 1][None], np.swapaxes(moved, 1, 2))
+            return z if b is None else z + b
+        return (inputs[k - 1] @ W.T)[None] + moved[:, None, :]
+
+    def loss_of(name: str, moved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """L of each copy, and ε: the largest relative error of its step as it lands in z_k
+        (realised (z + Δz) − z against Δz computed from the step alone, as ``reference.numeric``)."""
+        k = int(name[1:])
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # not finite: not judged
+            z, rest = z_of(name, moved), z_of(name, values[name][None])
+            step = moved - values[name]  # the shift of z_k it intends, with no z_k added
+            intended = (np.matmul(inputs[k - 1][None], np.swapaxes(step, 1, 2)) if name.startswith("W")
+                        else np.broadcast_to(step[:, None, :], z.shape))
+            off = np.where(intended != 0, np.abs((z - rest) - intended) / np.abs(intended), 0.0)
             data = _data_loss(spec, _output_from(spec, weights, k, z), y)
             moved_penalty = 0.5 * spec.l2 * np.sum(np.square(np.where(mask[name], moved, 0.0)),
                                                    axis=tuple(range(1, moved.ndim)))
-            return data + (sum(penalty.values()) - penalty[name]) + moved_penalty
+        return (data + (sum(penalty.values()) - penalty[name]) + moved_penalty,
+                off.reshape(len(moved), -1).max(axis=1, initial=0.0))
 
     last = list(values)[-1]
-    rest = float(loss_of(last, values[last][None])[0])  # L(θ) the way the moved copies are
+    rest = float(loss_of(last, values[last][None])[0][0])  # L(θ) the way the moved copies are
     return along(lambda moved: {name: loss_of(name, copies) for name, copies in moved.items()}, values,
                  {name: unit_directions(theta.shape, count, seed, name) for name, theta in values.items()},
                  rest, work, terms)

@@ -84,7 +84,9 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
           work: float, terms: float) -> dict[str, Projected]:
     """Finite differences of each array of ``values`` along its ``directions`` (K, *shape);
     ``evaluate`` takes, per array, its 4·K perturbed copies (``points``) and returns their
-    losses (all arrays in one call, where the loss can batch them).
+    losses (all arrays in one call, where the loss can batch them), or (losses, ε) with ε per
+    copy the largest relative error of the step as it landed inside (``reference.numeric``'s
+    z + s·h·Δz rounded at a large z): then ε·max(|D_h|, |D_2h|) joins the estimate.
 
     The step is h = ∛u·max(1, max_i |θ_i|), as entry by entry; where the rounding bound then
     exceeds ROUNDING_SHARE of the largest |D_h|, once more with h grown by that ratio (the bound
@@ -99,9 +101,13 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
         again = []
         for name in todo:
             count = len(directions[name])
-            d_h, error, rounding = richardson(np.asarray(losses[name], dtype=np.float64).reshape(
-                len(STEPS), count), at_rest, h[name], work, terms)
-            found[name] = Projected(moved[name][1], d_h, error)
+            value, off = losses[name] if isinstance(losses[name], tuple) else (losses[name], 0.0)
+            value = np.asarray(value, dtype=np.float64).reshape(len(STEPS), count)
+            d_h, error, rounding = richardson(value, at_rest, h[name], work, terms)
+            with np.errstate(invalid="ignore", over="ignore"):  # z + s·h·Δz rounded at a large z
+                worst = np.broadcast_to(off, len(STEPS) * count).reshape(len(STEPS), count).max(axis=0)
+                stepped = worst * np.maximum(np.abs(d_h), np.abs(value[2] - value[3]) / (4 * h[name]))
+            found[name] = Projected(moved[name][1], d_h, error + stepped)
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = float(np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d_h))))
             if not attempt and np.isfinite(ratio) and ratio > 1 and h[name] < LARGEST_STEP * scale[name]:
