@@ -65,5 +65,5 @@ def directional_with_error(spec: Spec, params: Params, X: np.ndarray, Y: np.ndar
     rest = float(loss_of(last, values[last][None])[0][0])  # L(θ) the way the moved copies are
     return along(lambda moved: {name: loss_of(name, copies) for name, copies in moved.items()}, values,
                  {name: unit_directions(theta.shape, count, seed, name) for name, theta in values.items()},
-                 rest, work, terms)
+                 rest, work, terms, together=True)
 

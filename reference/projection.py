@@ -36,6 +36,8 @@ LARGEST_STEP = 2.0**-10
 #: The share of |D_h| the rounding bound may take before the step grows (``along``): with
 #: SAFETY's 8 still 10 times below INFORMATIVE (1e−3), so that it leaves a row conclusive.
 ROUNDING_SHARE = 1e-5
+#: The grown step evaluated beside the first, where copies are cheap (``along``'s ``together``).
+GROWTH = 32.0
 
 
 @dataclass(frozen=True)
@@ -79,40 +81,50 @@ def richardson(losses: np.ndarray, at_rest: float, h: float, work: float, terms:
     return d_h, error, rounding
 
 
-def along(evaluate: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
-          values: dict[str, np.ndarray], directions: dict[str, np.ndarray], at_rest: float,
-          work: float, terms: float) -> dict[str, Projected]:
+def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, np.ndarray],
+          directions: dict[str, np.ndarray], at_rest: float, work: float, terms: float,
+          together: bool = False) -> dict[str, Projected]:
     """Finite differences of each array of ``values`` along its ``directions`` (K, *shape);
-    ``evaluate`` takes, per array, its 4·K perturbed copies (``points``) and returns their
-    losses (all arrays in one call, where the loss can batch them), or (losses, ε) with ε per
-    copy the largest relative error of the step as it landed inside (``reference.numeric``'s
-    z + s·h·Δz rounded at a large z): then ε·max(|D_h|, |D_2h|) joins the estimate.
+    ``evaluate`` takes, per array, its perturbed copies (``points``) and returns their losses
+    (all arrays in one call, where the loss can batch them), or (losses, ε) with ε per copy the
+    largest relative error of the step as it landed inside (``reference.numeric``'s z + s·h·Δz
+    rounded at a large z): then ε·max(|D_h|, |D_2h|) joins the estimate.
 
     The step is h = ∛u·max(1, max_i |θ_i|), as entry by entry; where the rounding bound then
-    exceeds ROUNDING_SHARE of the largest |D_h|, once more with h grown by that ratio (the bound
-    goes as 1/h), at most LARGEST_STEP·max(1, max_i |θ_i|): a step no larger than it must be,
-    as a larger one crosses more kinks (a relu's, a max-pool's ties) and bends."""
+    exceeds ROUNDING_SHARE of the largest |D_h|, the step grows (the bound goes as 1/h), at most
+    to LARGEST_STEP·max(1, max_i |θ_i|): by that ratio, in a second call; or, ``together``
+    (where copies cost little beside a call), to GROWTH·h, evaluated in the first call beside h.
+    A step no larger than it must be, as a larger one crosses more kinks (a relu's, a
+    max-pool's ties) and bends."""
     scale = {name: max(1.0, float(np.max(np.abs(theta), initial=0.0))) for name, theta in values.items()}
-    h = {name: float(np.cbrt(UNIT_ROUNDOFF)) * scale[name] for name in directions}
+    largest = {name: LARGEST_STEP * scale[name] for name in directions}
+    steps = {name: [float(np.cbrt(UNIT_ROUNDOFF)) * scale[name]] for name in directions}
+    if together:
+        steps = {name: [h, min(GROWTH * h, largest[name])] for name, [h] in steps.items()}
     found, todo = {}, list(directions)
-    for attempt in range(2):
-        moved = {name: points(values[name], directions[name], h[name]) for name in todo}
-        losses = evaluate({name: copies for name, (copies, _) in moved.items()})
+    for _ in range(2):
+        moved = {name: [points(values[name], directions[name], h) for h in steps[name]] for name in todo}
+        losses = evaluate({name: np.concatenate([copies for copies, _ in tries])
+                           for name, tries in moved.items()})
         again = []
         for name in todo:
-            count = len(directions[name])
+            count, tries = len(directions[name]), moved[name]
             value, off = losses[name] if isinstance(losses[name], tuple) else (losses[name], 0.0)
-            value = np.asarray(value, dtype=np.float64).reshape(len(STEPS), count)
-            d_h, error, rounding = richardson(value, at_rest, h[name], work, terms)
-            with np.errstate(invalid="ignore", over="ignore"):  # z + s·h·Δz rounded at a large z
-                worst = np.broadcast_to(off, len(STEPS) * count).reshape(len(STEPS), count).max(axis=0)
-                stepped = worst * np.maximum(np.abs(d_h), np.abs(value[2] - value[3]) / (4 * h[name]))
-            found[name] = Projected(moved[name][1], d_h, error + stepped)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = float(np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d_h))))
-            if not attempt and np.isfinite(ratio) and ratio > 1 and h[name] < LARGEST_STEP * scale[name]:
-                h[name] = min(h[name] * ratio, LARGEST_STEP * scale[name])
-                again.append(name)
+            value = np.asarray(value, np.float64).reshape(len(tries), len(STEPS), count)
+            off = np.broadcast_to(off, value.size).reshape(len(tries), len(STEPS), count).max(axis=1)
+            for i, h in enumerate(steps[name]):
+                d_h, error, rounding = richardson(value[i], at_rest, h, work, terms)
+                with np.errstate(invalid="ignore", over="ignore"):  # z + s·h·Δz rounded at a large z
+                    stepped = off[i] * np.maximum(np.abs(d_h), np.abs(value[i, 2] - value[i, 3]) / (4 * h))
+                found[name] = Projected(tries[i][1], d_h, error + stepped)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = float(np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d_h))))
+                if not (np.isfinite(ratio) and ratio > 1 and h < largest[name]):
+                    break  # this step will do; else the next, if any
+            else:
+                if not together and len(steps[name]) == 1:
+                    steps[name] = [min(h * ratio, largest[name])]
+                    again.append(name)
         if not again:
             break
         todo = again
@@ -152,5 +164,5 @@ def directional_differences(loss: Callable[[dict[str, np.ndarray]], float | np.n
 
     chosen = names or list(current)
     return along(evaluate, current, {name: unit_directions(current[name].shape, count, seed, name)
-                                     for name in chosen}, at_rest, work, terms)
+                                     for name in chosen}, at_rest, work, terms, together=vectorised)
 
