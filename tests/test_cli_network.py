@@ -20,7 +20,7 @@ def test_a_small_cnn_agrees_with_every_witness_and_exits_zero(tmp_path):
     assert "finite differences: along 2 random directions of each parameter" in out
     assert "derived: agrees with every witness" in out
     assert "witnesses agree among themselves (torch, jax, finite differences)" in out
-    for row in ("conv1.W 3×1×3×3 consistency own forward", "x 3×1×6×6 gradient numeric"):
+    for row in ("conv1.W 3×1×3×3 consistency own forward", "x 3×1×6×6 gradient·w numeric"):
         assert row in out
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["exit_code"] == 0 and saved["rules"][0]["verdict"] == "agrees"
