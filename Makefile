@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dense_stack.py
 	$(BIN)/python bench/training_step.py
 	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/like_layers.py
 	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/tables.py
 

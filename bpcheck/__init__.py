@@ -7,7 +7,7 @@
     verify(UserActivation("swish", value, derivative, torch=..., jax=...)).passed  # True or False
     report = check(UserRule("mine", my_gradients, conventions=Conventions(...)))  # your backprop
     report.passed; print(report)  # in a notebook the report renders itself
-    check(UserLayer("mine", forward, backward, torch=..., jax=..., parameters=...)).passed
+    check(UserLayer("mine", forward, backward, like="conv2d:4,k3,s2,p1", parameters=("w", "b"))).passed
 
 The names below load on first use, so ``import bpcheck`` imports neither torch nor jax.
 Hypothesis keeps what it learns in the user's cache directory (``bpcheck.core.caches``), not in
@@ -44,6 +44,8 @@ _EXPORTS = {
     "problems": "bpcheck.mlp.strategies",
     "UserLayer": "bpcheck.user.layer",
     "check_layer": "bpcheck.user.layer_check",
+    "object_pair": "bpcheck.user.styles",
+    "RecordingOptimizer": "bpcheck.user.styles",
     "StackProblem": "bpcheck.layers.problem",
     "compare_stack": "bpcheck.layers.compare",
     "specs": "bpcheck.mlp.strategies",

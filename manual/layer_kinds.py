@@ -28,24 +28,33 @@ class LayerKind:
     parameter_shapes: Callable[[Shape], dict[str, Shape]] | None = None
     output_shape: Callable[[Shape], Shape] | None = None
     kinks: tuple[float, ...] = ()  # input values where a user's layer has no derivative
+    #: each parameter's axes as stored (``manual.stack``): O out, I in (channels or features),
+    #: H W the kernel, C channels; ``*`` one sample's axes (NCHW, (T, D) or (F,) without N).
+    #: ``bpcheck.user.like`` reads a user's other layouts against them.
+    axes: tuple[str, ...] = ()
+    gate_names: str = ""  # a recurrent layer's gates in the order W_ih stacks them (torch's)
 
 
 RECURRENT = ("W_ih", "W_hh", "b_ih", "b_hh", "h0")  # torch's layouts, and the initial state
+RECURRENT_AXES = ("OI", "OI", "O", "O", "H")  # O: gates·H, I: D or H
 SEQUENCE_KINDS = ("embedding", "rnn", "lstm", "gru", "attention")
 LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
-    LayerKind("conv2d", "conv", "ksdpn", ("W", "b"), rank=3, width=True),
+    LayerKind("conv2d", "conv", "ksdpn", ("W", "b"), rank=3, width=True, axes=("OIHW", "O")),
     LayerKind("max_pool2d", "pool", "ks", rank=3),
     LayerKind("avg_pool2d", "pool", "ks", rank=3),
-    LayerKind("batch_norm", "bn", "me", ("gamma", "beta"), ("running_mean", "running_var"), rank=(1, 3)),
-    LayerKind("layer_norm", "ln", "e", ("gamma", "beta")),
+    LayerKind("batch_norm", "bn", "me", ("gamma", "beta"), ("running_mean", "running_var"), rank=(1, 3),
+              axes=("C", "C")),
+    LayerKind("layer_norm", "ln", "e", ("gamma", "beta"), axes=("*", "*")),
     LayerKind("dropout", "drop", "p", mask=True),
     LayerKind("flatten", "flat"),
-    LayerKind("dense", "dense", "n", ("W", "b"), rank=(1, 2), width=True),
+    LayerKind("dense", "dense", "n", ("W", "b"), rank=(1, 2), width=True, axes=("OI", "O")),
     LayerKind("res", "res"),
     LayerKind("embedding", "emb", "v", ("W",), rank=1, width=True),
-    LayerKind("rnn", "rnn", "n", RECURRENT, rank=2, width=True, gates=1),
-    LayerKind("lstm", "lstm", "n", (*RECURRENT, "c0"), rank=2, width=True, gates=4),
-    LayerKind("gru", "gru", "n", RECURRENT, rank=2, width=True, gates=3),
+    LayerKind("rnn", "rnn", "n", RECURRENT, rank=2, width=True, gates=1, axes=RECURRENT_AXES),
+    LayerKind("lstm", "lstm", "n", (*RECURRENT, "c0"), rank=2, width=True, gates=4,
+              axes=(*RECURRENT_AXES, "H"), gate_names="ifgo"),
+    LayerKind("gru", "gru", "n", RECURRENT, rank=2, width=True, gates=3, axes=RECURRENT_AXES,
+              gate_names="rzn"),
     LayerKind("attention", "attn", "hn", ("W_q", "b_q", "W_k", "W_v", "b_v", "W_o", "b_o"),
               rank=2, flags=("causal", "noproj")),
 )}

@@ -17,6 +17,7 @@ from tests.fresh import BPCHECK, run, user_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "user_rules.py"
+ONE_FORWARD = ROOT / "examples" / "one_forward.py"
 
 #: A user activation that raises before any network is drawn. (verify's NOT VERIFIED, exit 3,
 #: needs a patched registry: tests/test_verify_errors.py checks it in-process.)
@@ -64,6 +65,13 @@ CASES = [
     (["verify", f"{EXAMPLES}:swish", "--examples", "2"], EXIT_AGREES, "swish: 2 random networks agree"),
     (["verify", "{activations}:raises"], EXIT_WRONG, "raises_early: your value raised ValueError: boom"),
     (["verify", ""], EXIT_USAGE, "expected MODULE:NAME"),
+    # one forward: a layer written once against xp; a NumPy forward alone; a loss written once
+    (["verify", f"{ONE_FORWARD}:rms_norm", "--examples", "5"], EXIT_AGREES,
+     "rms_norm: agrees with torch, jax and finite differences on 5 random networks"),
+    (["verify", f"{ONE_FORWARD}:swish_gate_slip", "--examples", "5"], EXIT_WRONG,
+     "swish_gate: WRONG on x — your backward is not the gradient of your own forward — checked "
+     "against finite differences of your own forward only; no autodiff witness"),
+    (["verify", f"{ONE_FORWARD}:huber", "--examples", "5"], EXIT_AGREES, "huber: 5 random networks agree"),
     (["diagnose", "sign-flip"], EXIT_AGREES, "sign flipped (×−1)"),
     (["diagnose"], EXIT_USAGE, "name a rule"),
     (["mutants", "--examples", "1"], EXIT_WRONG, "missed: "),  # one network misses some

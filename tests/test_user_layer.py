@@ -137,7 +137,8 @@ def test_what_each_part_raises_or_returns_wrongly_is_named(changes, says):
 @pytest.mark.parametrize(("changes", "message"), [
     ({"name": "conv2d"}, "is a built-in layer or activation"),
     ({"name": "two words"}, "a layer's name is an identifier"),
-    ({"jax": None}, "jax=None must be callable"),
+    ({"jax": None}, "torch= was given without jax=: give both, or neither"),
+    ({"jax": 3}, "jax=3 must be callable"),
     ({"parameters": {"gamma": (3,)}}, "parameters must map each parameter's name to a function"),
     ({"rank": 4}, "rank=4: expected 3"),
 ])

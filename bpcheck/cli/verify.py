@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from bpcheck.cli.exits import EPILOG, EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_WRONG
 from bpcheck.cli.options import described
+from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
 from bpcheck.cli.validators import count_up_to, int_list, name_list, natural
@@ -73,9 +74,19 @@ def main(argv: list[str], console: Console) -> int:
         return _usage_error(error, console)
     from bpcheck.user.checking import check  # torch, jax and the witnesses load now
 
-    with console.status(f"checking {rule.name} inside random networks against torch, jax and "
-                        "finite differences…"):
-        report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
+    against = ("finite differences of its own forward" if getattr(rule, "kind", "") == "layer"
+               and rule.torch is None and rule.like is None else "torch, jax and finite differences")
+    from bpcheck.core.search import watching
+
+    shown_on = Console(stderr=True) if args.json else console  # stdout holds the JSON alone
+    with progress(shown_on, f"checking {rule.name} inside random networks against {against}",
+                  args.examples) as shown:
+        def tell(checked: int, left_out: int) -> None:
+            shown.update(completed=min(checked, args.examples),
+                         description=f"checking {rule.name} against {against}"
+                                     + (f" ({left_out} left out)" if left_out else ""))
+        with watching(tell):
+            report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     elif report.kind == "layer":

@@ -5,7 +5,9 @@ exception) is shrunk to a minimal problem. Each family's hunt supplies the judge
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, Phase, given, reject, settings
@@ -98,6 +100,21 @@ def _leaf(error: BaseException) -> BaseException:
     return error.error if isinstance(error, UserCodeError) else error
 
 
+#: Told after each example a search judges (``watching``): (checked, left out) so far.
+_watcher: ContextVar[Callable[[int, int], None] | None] = ContextVar("watcher", default=None)
+
+
+@contextmanager
+def watching(tell: Callable[[int, int], None]) -> Iterator[None]:
+    """``tell(checked, left_out)`` after each example any search of the ``with`` block judges:
+    the command line's progress, with no argument passed through every kind's check."""
+    token = _watcher.set(tell)
+    try:
+        yield
+    finally:
+        _watcher.reset(token)
+
+
 def search(name: str, strategy, judge: Callable, max_examples: int, seed: int = 0,
            keep_errors: bool = False, observe: Callable | None = None) -> Verdict:
     """The search behind ``hunt`` for any kind of problem: Hypothesis draws from ``strategy``,
@@ -106,14 +123,21 @@ def search(name: str, strategy, judge: Callable, max_examples: int, seed: int = 
     that does not agree is shrunk; ``keep_errors`` and ``observe`` as for ``hunt``."""
     check_examples(max_examples)
     verdict = Verdict(name, 0)
+    watcher = _watcher.get()
+
+    def tell() -> None:
+        if watcher is not None:
+            watcher(verdict.examples, sum(verdict.discarded.values()))
 
     def discard(reason: str) -> None:
         verdict.discarded[reason] += 1
+        tell()
         reject()
 
     def check_one(problem) -> None:
         report = judge(problem, discard)
         verdict.examples += 1
+        tell()
         if observe is not None:
             observe(problem)
         if not report.agrees:

@@ -27,6 +27,7 @@ import numpy as np
 from bpcheck.mlp.problem import Problem
 from bpcheck.user import precision
 from bpcheck.user.guards import PARTS, guarded
+from bpcheck.user.namespace import activation_fields, loss_fields
 from manual.activations import Activation
 from manual.rules import RULES
 from manual.spec import ACTIVATIONS as ACTIVATION_RECORDS
@@ -50,7 +51,10 @@ PROBABILITY_OUTPUTS = LOSS_RECORDS["bce"].probability_outputs
 @dataclass(frozen=True)
 class UserActivation:
     """An elementwise activation: ``value(z)``, ``derivative(z, a)`` with a = value(z), and the
-    same function for torch tensors and jax arrays. ``derivative_bound`` bounds |σ′| where the
+    same function for torch tensors and jax arrays — written once as ``value(z, xp)`` against an
+    array namespace (``bpcheck.user.namespace``), or given by ``like="elu"`` for a known one
+    (``bpcheck.user.known``: its torch and jax forwards, kinks and bound), or as ``torch=`` and
+    ``jax=``. ``derivative_bound`` bounds |σ′| where the
     tests draw z (|z| ≲ 10), for the rounding tolerance; ``kinks`` are the z where σ′ jumps,
     which the random networks keep away from, and ``at_kinks`` the σ′ your derivative gives
     exactly there (checked at each kink, beside torch's and jax's conventions). Registered, it
@@ -60,14 +64,24 @@ class UserActivation:
     name: str
     value: Callable[[np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    torch: Callable
-    jax: Callable
-    derivative_bound: float = 2.0
+    torch: Callable | None = None  # None: from value(z, xp), or from like=
+    jax: Callable | None = None
+    derivative_bound: float | None = None  # None: like='s, else 2.0
     kinks: tuple[float, ...] = ()
     #: σ′ your derivative returns exactly at each kink (your convention there, e.g. relu′(0) = 0)
     at_kinks: tuple[float, ...] | None = None
+    #: a known activation (``bpcheck.user.known``) whose torch and jax forwards check yours
+    like: str | None = None
 
     def __post_init__(self) -> None:
+        # one value (bpcheck.user.namespace): value(z, xp), or like='elu', stands for torch= and jax=
+        derived = activation_fields(self.name, self.value, self.torch, self.jax, self.like)
+        for part, value in derived.items():
+            given = {"kinks": self.kinks, "derivative_bound": self.derivative_bound}.get(part)
+            if given in (None, ()):  # like='s kinks and bound, unless you gave yours
+                object.__setattr__(self, part, value)
+        if self.derivative_bound is None:
+            object.__setattr__(self, "derivative_bound", 2.0)
         _check_fields(self, PARTS["activation"])
         bound = self.derivative_bound
         if not (is_real(bound) and math.isfinite(bound) and bound > 0):
@@ -96,7 +110,10 @@ class UserActivation:
 class UserLoss:
     """A loss: ``per_sample(p, y)`` and ``gradient(p, y)`` on outputs × samples arrays (sum over
     axis −2, the outputs), ``torch(p, y)`` on samples × outputs tensors and ``jax(p, y)`` on
-    outputs × samples arrays, each returning one value per sample. ``targets``: ``values`` or
+    outputs × samples arrays, each returning one value per sample. ``per_sample(p, y, xp)``
+    written once against an array namespace stands for torch= and jax= (``bpcheck.user.namespace``:
+    p and y as the NumPy one takes them), as does ``like="mse"`` for one of bpcheck's losses (its
+    targets and on_probabilities too). ``targets``: ``values`` or
     ``probabilities`` (each shaped like p), or ``labels``: (N,) integer classes — p may then carry
     leading dimensions (finite differences batch copies), so index it as
     ``p[..., labels, np.arange(N)]``. With ``layout="samples_by_outputs"`` the NumPy and jax
@@ -110,20 +127,26 @@ class UserLoss:
     name: str
     per_sample: Callable[[np.ndarray, np.ndarray], np.ndarray]
     gradient: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    torch: Callable
-    jax: Callable
+    torch: Callable | None = None  # None: from per_sample(p, y, xp), or from like=
+    jax: Callable | None = None
     targets: str = "values"
     layout: str = "outputs_by_samples"
     batch: str | None = None  # "sum" or "mean": the callables return one scalar for the batch
     on_probabilities: bool = False  # p in (0, 1): the networks end in sigmoid or softmax
+    #: one of bpcheck's losses (``bpcheck.user.known``) whose torch and jax forwards check yours
+    like: str | None = None
 
     def __post_init__(self) -> None:
-        _check_fields(self, PARTS["loss"])
-        if not isinstance(self.on_probabilities, bool):
-            raise TypeError(f"on_probabilities={self.on_probabilities!r} must be True or False")
         if self.batch not in (None, "sum", "mean"):
             raise ValueError(f"batch={self.batch!r} is unknown; expected None, 'sum' or 'mean'")
         one_of(self.layout, LOSS_LAYOUTS, "layout")
+        # one value (bpcheck.user.namespace): per_sample(p, y, xp), or like='mse', stands for torch=, jax=
+        for part, value in loss_fields(self.name, self.per_sample, self.torch, self.jax, self.like,
+                                       self.layout, self.batch, self.targets).items():
+            object.__setattr__(self, part, value)
+        _check_fields(self, PARTS["loss"])
+        if not isinstance(self.on_probabilities, bool):
+            raise TypeError(f"on_probabilities={self.on_probabilities!r} must be True or False")
         one_of(self.targets, USER_TARGETS, "targets")
 
     def record(self) -> LossRecord:

@@ -1,4 +1,11 @@
-"""Your own layer: a cs231n pair — ``forward(x, params) → (out, cache)`` and
+"""Your own layer. Of a kind bpcheck knows, it is declared ``like=`` that kind and checked by
+bpcheck's own witnesses of it (``bpcheck.user.like``; your layouts and calling style declared,
+``bpcheck.user.layouts``, ``bpcheck.user.styles``)::
+
+    conv = UserLayer("conv", conv_forward, conv_backward, like="conv2d:2,k3,s2,p1",
+                     parameters=("w", "b"), layout={"x": "NHWC", "w": "HWIO", "b": "111O"})
+
+Of a new kind: a cs231n pair — ``forward(x, params) → (out, cache)`` and
 ``backward(dout, cache) → (dx, grads)`` in NumPy — with its forward written in torch and in jax,
 so that the witnesses can differentiate it. Declared as a ``UserLayer``, it joins the layer kinds
 under its name while a check runs (``with REGISTRY.scoped(layer)``, ``bpcheck.user.registry``), and
@@ -18,7 +25,8 @@ it raises or wrongly returns is a ``UserCodeError`` naming the part.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -26,6 +34,9 @@ import numpy as np
 
 from bpcheck.core.user_code import nan_problem, result_problem
 from bpcheck.user.guards import guard
+from bpcheck.user.like import Like, read_like
+from bpcheck.user.like_pair import like_pair
+from bpcheck.user.namespace import layer_fields, unwitnessed
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
 
@@ -34,7 +45,16 @@ Shape = tuple[int, ...]
 
 @dataclass(frozen=True)
 class UserLayer:
-    """A layer of yours. ``parameters`` maps each parameter's name to its shape as a function of
+    """A layer of yours.
+
+    Its forward is written once against an array namespace, ``forward(x, params, xp) → out`` (or
+    ``(out, cache)``; with ``out`` alone the backward gets ``cache = (x, params)``), run with
+    NumPy, torch and jax (``bpcheck.user.namespace``); or it is a NumPy ``forward(x, params) →
+    (out, cache)`` with ``torch=`` and ``jax=`` forwards; or that NumPy forward alone, whose
+    backward is then checked against finite differences of it only (``bpcheck.user.own_forward``:
+    no autodiff witness, float64 only).
+
+    ``parameters`` maps each parameter's name to its shape as a function of
     one sample's input shape ((C, H, W), (F,) or (T, D)); ``output_shape`` gives one sample's output
     shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 2 for sequences
     (T, D) only (drawn alone, or after dense at every step under a per-step loss), 1 for (F,)
@@ -42,19 +62,31 @@ class UserLayer:
     from them, as for activations); ``fits(shape)`` says which sample shapes it takes (a
     2-group norm: an even C), the others are not drawn. Arrays are NCHW (or N × F), as in
     ``manual.stack``; the torch and jax forwards take ``(x, params)`` of their own arrays and
-    return their own array."""
+    return their own array. With ``like`` (a kind as network text, ``"dense:3"``), no torch or
+    jax: ``parameters`` names the kind's parameters in its order (or maps yours to its),
+    ``layout`` gives your axes (``"NHWC"``, or ``{"x": "NHWC", "w": "HWIO"}``), and ``rank``
+    picks (N, F) or images for a kind that takes both."""
 
     kind: ClassVar[str] = "layer"  # its tables in ``bpcheck.user.registry.REGISTRY``
     name: str
     forward: Callable
     backward: Callable
-    torch: Callable
-    jax: Callable
-    parameters: dict[str, Callable[[Shape], Shape]] = field(default_factory=dict)
+    torch: Callable | None = None  # None: derived from forward(x, params, xp), or none; not with like=
+    jax: Callable | None = None
+    parameters: dict[str, Callable[[Shape], Shape]] | tuple[str, ...] | dict[str, str] = field(
+        default_factory=dict)
     output_shape: Callable[[Shape], Shape] | None = None
     rank: int | None = None
     kinks: tuple[float, ...] = ()  # input values where the layer has no derivative (a PReLU's 0)
     fits: Callable[[Shape], bool] | None = None  # the sample shapes it takes (None: every one)
+    #: T, every sequence's steps (rank 2), pinned: bpcheck draws 1–7 steps, too few for a
+    #: mistake after many (a BPTT truncated at 8 steps); None: drawn
+    length: int | None = None
+    # --- like= (``bpcheck.user.like``): a kind bpcheck knows, checked by its own witnesses;
+    # ``parameters`` then names the kind's in its order, ``layout`` gives your axes orders
+    like: str | None = None
+    layout: str | dict[str, str] | None = None
+    declared: Like | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -62,11 +94,23 @@ class UserLayer:
         built_in = self.name in LAYER_KINDS and LAYER_KINDS[self.name].output_shape is None
         if built_in or self.name in ACTIVATIONS or self.name == ACTIVATION:
             raise ValueError(f"name={self.name!r} is a built-in layer or activation; choose another")
-        for part in ("forward", "backward", "torch", "jax"):
+        if self.like is not None or self.layout is not None:  # like= (bpcheck.user.like)
+            if self.like is None:
+                raise ValueError(f"layout={self.layout!r} needs like=, the kind your layer is")
+            if self.torch is not None or self.jax is not None:
+                raise TypeError("like= and torch=/jax= were both given: like= stands for them; give one")
+            declared = read_like(self.like, self.parameters, self.layout, self.rank)
+            object.__setattr__(self, "declared", declared)
+        # one forward (bpcheck.user.namespace): forward(x, params, xp) gives torch and jax; a NumPy
+        # forward(x, params) alone is checked against finite differences of itself only
+        for part, value in ({} if self.declared else layer_fields(self.name, self.forward, self.torch,
+                                                                    self.jax)).items():
+            object.__setattr__(self, part, value)
+        for part in ("forward", "backward") + (("torch", "jax") if self.torch is not None else ()):
             if not callable(getattr(self, part)):
                 raise TypeError(f"{part}={getattr(self, part)!r} must be callable")
-        if not isinstance(self.parameters, dict) or not all(
-                isinstance(k, str) and callable(v) for k, v in self.parameters.items()):
+        if not self.declared and (not isinstance(self.parameters, dict) or not all(
+                isinstance(k, str) and callable(v) for k, v in self.parameters.items())):
             raise TypeError("parameters must map each parameter's name to a function of the input "
                             "shape giving its shape, e.g. {'gamma': lambda shape: shape[:1]}")
         if not isinstance(self.kinks, tuple) or not all(isinstance(k, int | float) for k in self.kinks):
@@ -76,6 +120,8 @@ class UserLayer:
         if self.rank not in (None, 1, 2, 3):
             raise ValueError(f"rank={self.rank!r}: expected 3 ((C, H, W) samples), 2 ((T, D) "
                              "sequences), 1 ((F,)) or None")
+        if self.length is not None:
+            _check_length(self)
 
     def layer_kind(self) -> LayerKind:
         """The layer kind this layer joins ``manual.stack`` as; its shape functions guarded."""
@@ -95,8 +141,12 @@ class UserLayer:
         """What it puts in each table of ``REGISTRY``: its kind, its guarded pair (the derived
         rule's), its guarded torch and jax forwards (the witnesses') and its text in the
         strategies' draws (its name: it takes no options)."""
+        if self.declared is not None:
+            raise TypeError(f"{self.name} is declared like={self.like!r}: a known kind, not registered")
+        witnessed = self.torch is not None  # else your NumPy forward alone: no witness runs it
         return {"kinds": self.layer_kind(), "pairs": self.pair(),
-                "torch": _witness_forward(self, "torch"), "jax": _witness_forward(self, "jax"),
+                "torch": _witness_forward(self, "torch") if witnessed else unwitnessed(self.name, "torch"),
+                "jax": _witness_forward(self, "jax") if witnessed else unwitnessed(self.name, "jax"),
                 "texts": lambda draw, shape: self.name}
 
     def fits_shape(self, shape: Shape) -> bool:
@@ -107,21 +157,38 @@ class UserLayer:
         """(forward, backward) in the engine's form, each call guarded (``guard``): what the
         user's code raises or wrongly returns (a wrong shape or dtype included) is a
         ``UserCodeError`` naming the part."""
+        if self.declared is not None:
+            return like_pair(self.name, self.declared, self.forward, self.backward)
         output_shape = self.layer_kind().output_shape
 
         def forward(x: np.ndarray, params: dict, layer: Layer) -> tuple[np.ndarray, object]:
             copies = {k: v.copy() for k, v in params.items()}  # the user's code cannot change ours
             expect = _forward_result((x.shape[0], *output_shape(x.shape[1:])), x.dtype, (x, *params.values()))
             out = guard(self.name, "forward", self.forward, expect)(x.copy(), copies)
-            return np.asarray(out[0]), (out[1], params, x.shape, x.dtype)
+            return in_dtype(out[0], x.dtype), (out[1], params, x.shape, x.dtype)
 
         def backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
             own_cache, params, shape, dtype = cache
             expect = _backward_result(params, shape, dtype, (dout, *params.values()))
             dx, grads = guard(self.name, "backward", self.backward, expect)(dout.copy(), own_cache)
-            return np.asarray(dx), {name: np.asarray(g) for name, g in grads.items()}
+            return in_dtype(dx, dtype), {name: in_dtype(g, dtype) for name, g in grads.items()}
 
         return forward, backward
+
+
+#: The longest ``length=``: a sequence's steps, each a forward and a backward step of your code.
+MAX_LENGTH = 64
+
+
+def _check_length(layer: UserLayer) -> None:
+    """``length=``: an int from 1 to MAX_LENGTH, for a layer of sequences only."""
+    length = layer.length
+    if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= MAX_LENGTH:
+        raise ValueError(f"length={length!r} must be an int from 1 to {MAX_LENGTH} (a sequence's steps T)")
+    sequences = layer.rank == 2 if layer.declared is None else 2 in layer.declared.ranks
+    if not sequences:
+        raise ValueError(f"length={length} pins a sequence's steps; {layer.name} takes no sequences "
+                         "(declare rank=2, or like= a sequence kind such as 'lstm:4')")
 
 
 def _shape(layer: str, part: str, function: Callable, shape: Shape) -> Shape:
@@ -138,16 +205,54 @@ def _arrays_problem(arrays: list[tuple[str, object, Shape, str]], dtype: np.dtyp
                     inputs: tuple) -> str | None:
     """"WHAT: what is wrong" for the first of ``arrays`` (what, value, shape, whose shape) that
     is not an ndarray of its shape and ``dtype`` (``result_problem``), else for the first with a
-    NaN where no input has one (``nan_problem``); None when all are right."""
+    NaN where no input has one (``nan_problem``); None when all are right. A floating array more
+    precise than ``dtype`` (float64 in a float32 check: ``np.zeros`` by habit) is no problem: it
+    is compared cast to ``dtype`` (``in_dtype``), and the report says so (``dtype_slips``)."""
     for what, value, shape, like in arrays:
         wrong = result_problem(value, tuple(shape), dtype, like)
-        if wrong is not None:
+        if wrong is not None and _more_precise(value, dtype) and result_problem(
+                value, tuple(shape), np.asarray(value).dtype, like) is None:
+            _slips.add((what.rstrip().removeprefix("your "), str(np.asarray(value).dtype), str(dtype)))
+        elif wrong is not None:
             return f"{what}: {wrong}"
     for what, value, _, _ in arrays:
         wrong = nan_problem(value, inputs)
         if wrong is not None:
             return f"{what}: {wrong}"
     return None
+
+
+#: The dtype slips met while a check runs (``dtype_slips``): what, its dtype, the check's.
+_slips: set[tuple[str, str, str]] = set()
+
+
+def _more_precise(value: object, dtype: np.dtype) -> bool:
+    """Whether ``value`` is a floating ndarray of a dtype more precise than ``dtype``."""
+    return (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
+            and np.finfo(value.dtype).eps < np.finfo(dtype).eps)
+
+
+def in_dtype(value: object, dtype: np.dtype) -> np.ndarray:
+    """``value`` as an ndarray of ``dtype`` (a more precise one rounded to it, as ``_arrays_problem``
+    lets through)."""
+    return np.asarray(value).astype(dtype, copy=False)
+
+
+@contextmanager
+def dtype_slips() -> Iterator[list[str]]:
+    """The dtype slips of a ``with`` block's checks, one note each (filled when it ends): arrays
+    your code returned more precise than the check's dtype, compared after rounding to it."""
+    _slips.clear()
+    found: list[str] = []
+    try:
+        yield found
+    finally:
+        for got, want in sorted({(got, want) for _, got, want in _slips}):
+            arrays = sorted(what for what, g, w in _slips if (g, w) == (got, want))
+            found.append(f"your {', '.join(arrays)} {'has' if len(arrays) == 1 else 'have'} dtype {got} "
+                         f"in a {want} check: compared after rounding to {want}; the verdict is on "
+                         "the values")
+        _slips.clear()
 
 
 def _forward_result(shape: Shape, dtype: np.dtype, inputs: tuple) -> Callable[[tuple, object], str | None]:

@@ -3,6 +3,8 @@ message and its text — the network it fails on, the rows that differ, each lay
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from bpcheck.core.compare import RuleReport
@@ -11,6 +13,7 @@ from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
 from bpcheck.layers.compare import OWN_FORWARD
 from bpcheck.layers.problem import StackProblem
 from manual.stack import Stack
+from manual.stack_text import parse_layers
 
 
 def backward_disagrees_with_own_forward(report) -> bool:
@@ -22,11 +25,18 @@ def backward_disagrees_with_own_forward(report) -> bool:
 
 def forward_differs(report) -> bool:
     """Whether the layer's NumPy forward differs from its torch forward, the layer alone."""
-    return any(f.kind == report.rule and f.quantity == "forward" for f in report.findings)
+    return any(_yours(report, f) and f.quantity == "forward" for f in report.findings)
 
 
-def layer_message(report) -> str:
-    """One paragraph: the verdict and what it means."""
+def _yours(report, finding) -> bool:
+    """Whether a diagnosis finding is of the user's layer: its kind, or the kind it is like
+    (whose other layers run bpcheck's own pair)."""
+    return finding.kind == report.rule or (report.like and finding.kind == report.like.partition(":")[0])
+
+
+def layer_message(report, names: dict[str, str] | None = None) -> str:
+    """One paragraph: the verdict and what it means; ``names``: a like= layer's parameter names,
+    the kind's → the user's (``conv1.W (your w)``)."""
     name = report.rule
     if report.verdict == AGREES:
         skipped = sum(report.discarded.values())
@@ -46,13 +56,15 @@ def layer_message(report) -> str:
         return (f"{name}: your torch and jax forwards disagree (their gradients of "
                 f"{', '.join(where)} differ): they must compute the same function")
     where = sorted({row.parameter for row in report.comparison.rows if row.differs})
+    yours = {f"{layer}.{kind}": user for layer in _names_of(report) for kind, user in (names or {}).items()}
+    said = [f"{w} (your {yours[w]})" if w in yours else w for w in where]
     own = {row.verdict for row in report.comparison.rows
            if row.witness == OWN_FORWARD and row.parameter in where}
     if backward_disagrees_with_own_forward(report):
         why = "your backward is not the gradient of your own forward"
     elif own == {AGREES} and forward_differs(report):
         why = ("your backward is the gradient of your own forward, but that forward differs from "
-               "your torch and jax forwards")
+               + (f"{report.like} (torch's and jax's)" if report.like else "your torch and jax forwards"))
     elif own == {AGREES}:  # and your NumPy forward computes what your torch forward does
         why = ("your backward agrees with finite differences of your own forward, and that forward "
                "with your torch forward, yet not with torch's and jax's gradients: a mistake "
@@ -60,7 +72,16 @@ def layer_message(report) -> str:
                "what the allowances measured")
     else:
         why = "finite differences of your own forward could not tell whether it is the forward's fault"
-    return f"{name}: WRONG on {', '.join(where)} — {why}"
+    return f"{name}: WRONG on {', '.join(said)} — {why}"
+
+
+def _names_of(report) -> list[str]:
+    """The name of the user's like= layer in the counterexample (none or one)."""
+    problem = report.counterexample
+    if not report.like or not isinstance(problem, StackProblem):
+        return []
+    pinned = parse_layers(report.like)[0]
+    return [layer.name for layer in problem.stack.layers if replace(layer, name="") == pinned]
 
 
 def network(report) -> str | None:
@@ -72,7 +93,7 @@ def network(report) -> str | None:
 def layer_text(report) -> str:
     """The message, then (where it failed) the network, the rows that differ and the
     layer-by-layer diagnosis, as plain text."""
-    lines = [report.message]
+    lines = [report.message, *(f"note: {note}" for note in report.notes)]
     problem = report.counterexample
     if isinstance(problem, Stack):  # it raised while its values were drawn
         lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")
@@ -81,11 +102,14 @@ def layer_text(report) -> str:
     lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
                  f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
                  f"{problem.stack.reduction}")
-    with np.printoptions(precision=6, threshold=200, linewidth=100):  # in their shapes
-        for name, v in {"x": problem.x, "y": problem.y, **problem.params}.items():
-            head = f"  {name} {np.shape(v)} = "
-            text = np.array2string(np.asarray(v), separator=", ", prefix=head)
-            lines.append(head + "\n".join(line for line in text.splitlines() if line.strip()))
+    if report.like:
+        yours = ", ".join(_names_of(report)) or "none"
+        lines.append(f"  your layer is {yours} ({report.like}); arrays in bpcheck's layouts: NCHW, (N, T, D) "
+                     "or (N, F), conv W (C_out, C_in, kh, kw), dense W (F_out, F_in)")
+    lines += _arrays({"x": problem.x, "y": problem.y, **problem.params})
+    if report.yours:
+        lines.append(f"  {', '.join(_names_of(report))} as your code gets them (your names and layouts):")
+        lines += _arrays(report.yours)
     if report.witness_rows:
         lines.append("your two forwards' gradients, torch's against jax's (the worst entry of each):")
         lines += [f"  {row.parameter}: rel err {row.error.rel:.3e} at {row.error.where}"
@@ -100,9 +124,20 @@ def layer_text(report) -> str:
     if report.findings:
         lines.append("each layer alone against torch (float64, a random dout):")
         lines += [f"  {f.layer} ({f.kind}) {f.quantity}: rel err {f.error:.2e} — " + (
-            "; ".join(f.explained_by) or ("your layer differs here" if f.kind == report.rule
+            "; ".join(f.explained_by) or ("your layer differs here" if _yours(report, f)
                                           else "no nearby layer explains it")) for f in report.findings]
     return "\n".join(lines)
+
+
+def _arrays(arrays: dict) -> list[str]:
+    """Each array in its shape, one indented block each."""
+    lines = []
+    with np.printoptions(precision=6, threshold=200, linewidth=100):
+        for name, v in arrays.items():
+            head = f"  {name} {np.shape(v)} = "
+            text = np.array2string(np.asarray(v), separator=", ", prefix=head)
+            lines.append(head + "\n".join(line for line in text.splitlines() if line.strip()))
+    return lines
 
 
 def _differing(report: RuleReport) -> dict[tuple[str, str], list]:

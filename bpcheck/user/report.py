@@ -59,6 +59,7 @@ class CheckReport:
     #: your torch and jax forwards disagree (WITNESSES DIFFER)
     findings: list = field(default_factory=list)
     witness_rows: list[Row] = field(default_factory=list)
+    like: str = ""  # a layer declared like= a known kind: that kind (``bpcheck.user.like``)
 
     @property
     def passed(self) -> bool:

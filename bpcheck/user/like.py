@@ -1,0 +1,132 @@
+"""``UserLayer(..., like="conv2d:2,k3,s2,p1")``: a user's layer of a kind bpcheck knows,
+declared, not re-implemented. The kind's record (``manual.layer_kinds``) and text
+(``manual.stack_text``) pin it; bpcheck's own witnesses of that kind (``reference.torch_stack``,
+``reference.jax_stack``) check it, so the user writes no torch or jax.
+
+``Like`` is the declaration read once: the pinned layer, the user's name for each of the kind's
+parameters (``parameters=("w", "b")`` in the kind's order, or ``{"w": "W", …}`` user → kind),
+and the user's layouts (``bpcheck.user.layouts``; ``layout="NHWC"`` for the data alone, or
+``{"x": "NHWC", "w": "HWIO", "b": "111O"}``; a recurrent layer's gates in your order,
+``{"gates": "ifog"}``). ``bpcheck.user.like_pair`` runs the user's code between conversions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bpcheck.user.layouts import DATA, fits
+from manual.layer_kinds import LAYER_KINDS, Layer
+from manual.stack_text import parse_layers
+
+#: The kinds ``like=`` takes: one input of floats (no tokens, masks, residual bodies or
+#: attention yet), on (N, F), (N, T, D) or images.
+KINDS = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dense", "rnn", "lstm", "gru")
+
+
+@dataclass(frozen=True)
+class Like:
+    """A declaration read (module docstring): ``names`` kind → user name (two kind parameters
+    may share one of yours: summed, a recurrent layer's single bias), ``order`` your names in
+    the order a positional backward returns their gradients, ``axes`` kind parameter → the
+    user's layout, ``data`` the user's data layout ("" for bpcheck's), ``ranks`` the sample
+    ranks it takes, ``gates`` a recurrent layer's gates in your order ("" for the kind's)."""
+
+    text: str
+    layer: Layer
+    names: dict[str, str]
+    order: tuple[str, ...]
+    axes: dict[str, str]
+    data: str
+    ranks: tuple[int, ...]
+    gates: str = ""
+
+
+def _pinned(like: str) -> Layer:
+    if not isinstance(like, str):
+        raise TypeError(f"like={like!r}: expected a layer as text, e.g. 'conv2d:2,k3,s2,p1'")
+    try:
+        layers = parse_layers(like)
+    except ValueError as error:
+        raise ValueError(f"like={like!r}: {error}") from None
+    if len(layers) != 1 or layers[0].kind not in KINDS:
+        raise ValueError(f"like={like!r}: expected one layer of a kind in {list(KINDS)}, e.g. "
+                         "'conv2d:2,k3,s2,p1' or 'dense:3'")
+    return layers[0]
+
+
+def _names(like: str, kind: tuple[str, ...], parameters: object) -> dict[str, str]:
+    """Kind parameter → the user's name, from a tuple in the kind's order or a mapping user → kind
+    or a tuple of kind names that one of yours stands for (summed), none given: the kind's own."""
+    if isinstance(parameters, dict) and not parameters:
+        return {k: k for k in kind}
+    if isinstance(parameters, tuple | list) and all(isinstance(p, str) for p in parameters):
+        if len(parameters) != len(kind) or len(set(parameters)) != len(parameters):
+            raise ValueError(f"parameters={tuple(parameters)!r}: {like} has {len(kind)} parameters "
+                             f"{kind}; name each once, in that order")
+        return dict(zip(kind, parameters, strict=True))
+    if isinstance(parameters, dict) and all(isinstance(k, str) and (isinstance(v, str) or (
+            isinstance(v, tuple) and all(isinstance(t, str) for t in v))) for k, v in parameters.items()):
+        pairs = [(k, u) for u, v in parameters.items() for k in ((v,) if isinstance(v, str) else v)]
+        if sorted(k for k, _ in pairs) != sorted(kind):
+            raise ValueError(f"parameters={parameters!r}: map each of your names to one of {like}'s "
+                             f"parameters {kind} (or a tuple of them, summed), each once")
+        return dict(pairs)
+    raise TypeError(f"parameters={parameters!r}: with like=, your parameters' names in the kind's "
+                    f"order {kind}, or a mapping of yours to its")
+
+
+def read_like(like: str, parameters: object, layout: object, rank: int | None) -> Like:
+    """The declaration of a ``like=`` layer, or a ValueError/TypeError naming the argument."""
+    layer = _pinned(like)
+    record = LAYER_KINDS[layer.kind]
+    names = _names(like, layer.parameters, parameters)
+    order = tuple(parameters) if parameters else tuple(dict.fromkeys(names.values()))
+    given = {"x": layout} if isinstance(layout, str) else {} if layout is None else layout
+    if not isinstance(given, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in given.items()):
+        raise TypeError(f"layout={layout!r}: expected a data layout ('NHWC') or a mapping, e.g. "
+                        "{'x': 'NHWC', 'w': 'HWIO', 'b': '111O'}")
+    users: dict[str, list[str]] = {}
+    for k, u in names.items():
+        users.setdefault(u, []).append(k)
+    unknown = sorted(set(given) - {"x", "gates", *users})
+    if unknown:
+        raise ValueError(f"layout={layout!r}: {unknown} is neither 'x', 'gates' nor one of your "
+                         f"parameters {sorted(users)}")
+    gates = given.get("gates", "")
+    if gates and sorted(gates) != sorted(record.gate_names or "-"):
+        raise ValueError(f"layout['gates']={gates!r}: {like}'s gates are {record.gate_names or 'none'!r} "
+                         "(torch's order); give them in yours, e.g. 'ifog'")
+    data = given.get("x", "")
+    # sequences (rank 2) when asked for (a layout or rank=): (N, D) code may reshape (N, T, D)
+    takes = (record.rank,) if isinstance(record.rank, int) else record.rank or (1, 2, 3)
+    ranks = tuple(r for r in takes if r != 2 or takes == (2,) or rank == 2 or (data and fits(data, DATA[2])))
+    ranks = tuple(r for r in ranks if rank is None or r == rank)
+    if data:
+        ranks = tuple(r for r in ranks if fits(data, DATA[r]) and "1" not in data)
+        if not ranks:
+            raise ValueError(f"layout={layout!r}: {data!r} is not a data layout {like} takes (its "
+                             f"samples' axes, with N: e.g. {DATA[3]!r} or 'NHWC' for images)")
+    if not ranks:
+        raise ValueError(f"rank={rank!r}: {like} takes no samples of that rank")
+    axes = {k: a for u, a in given.items() if u not in ("x", "gates") for k in users[u]}
+    for name, user in axes.items():
+        kind_axes = record.axes[record.parameters.index(name)] if record.axes else ""
+        if kind_axes == "*":
+            kind_axes = DATA[ranks[0]][1:]
+        if not fits(user, kind_axes):
+            raise ValueError(f"layout[{names[name]!r}]={user!r}: {like}'s {name} has axes {kind_axes!r}"
+                             " (O out, I in, H W the kernel, C channels); give yours as those letters "
+                             "in your order, 1 for an axis of size one (a bias (1, 1, 1, C): '111O'), "
+                             "N for the batch (an h0 given per sample: 'NH')")
+    return Like(like, layer, names, order, axes, data, ranks, gates)
+
+
+def parameter_axes(like: Like, name: str, rank: int) -> tuple[str, str]:
+    """(bpcheck's axes, the user's) of the kind's parameter ``name`` for samples of ``rank``."""
+    record = LAYER_KINDS[like.layer.kind]
+    kind = record.axes[record.parameters.index(name)] if record.axes else ""
+    if kind == "*":  # one sample's axes: the user's default is their own data layout's
+        kind = DATA[rank][1:]
+        return kind, like.axes.get(name, (like.data or DATA[rank])[1:])
+    return kind, like.axes.get(name, kind)
