@@ -47,6 +47,7 @@ class Projected:
     directions: np.ndarray  # (K, *shape): w, the realised direction of each
     derivatives: np.ndarray  # (K,): D_h ≈ ∇L·w
     errors: np.ndarray  # (K,): the estimated |D_h − ∇L·w|
+    step: float = 0.0  # h
 
     def along(self, gradient: np.ndarray) -> np.ndarray:
         """(K,): g·w of a full gradient ``g`` of the array, in float64."""
@@ -83,7 +84,7 @@ def richardson(losses: np.ndarray, at_rest: float, h: float, work: float, terms:
 
 def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, np.ndarray],
           directions: dict[str, np.ndarray], at_rest: float, work: float, terms: float,
-          together: bool = False) -> dict[str, Projected]:
+          together: bool = False, first: dict[str, float] | None = None) -> dict[str, Projected]:
     """Finite differences of each array of ``values`` along its ``directions`` (K, *shape);
     ``evaluate`` takes, per array, its perturbed copies (``points``) and returns their losses
     (all arrays in one call, where the loss can batch them), or (losses, ε) with ε per copy the
@@ -95,11 +96,14 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
     to LARGEST_STEP·max(1, max_i |θ_i|): by that ratio, in a second call; or, ``together``
     (where copies cost little beside a call), to GROWTH·h, evaluated in the first call beside h.
     A step no larger than it must be, as a larger one crosses more kinks (a relu's, a
-    max-pool's ties) and bends."""
+    max-pool's ties) and bends. ``first``: the steps another pass over the same loss settled on,
+    taken as they are (one call)."""
     scale = {name: max(1.0, float(np.max(np.abs(theta), initial=0.0))) for name, theta in values.items()}
     largest = {name: LARGEST_STEP * scale[name] for name in directions}
     steps = {name: [float(np.cbrt(UNIT_ROUNDOFF)) * scale[name]] for name in directions}
-    if together:
+    if first is not None:
+        steps, together = {name: [first[name]] for name in directions}, True  # no growing
+    elif together:
         steps = {name: [h, min(GROWTH * h, largest[name])] for name, [h] in steps.items()}
     found, todo = {}, list(directions)
     for _ in range(2):
@@ -116,7 +120,7 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
                 d_h, error, rounding = richardson(value[i], at_rest, h, work, terms)
                 with np.errstate(invalid="ignore", over="ignore"):  # z + s·h·Δz rounded at a large z
                     stepped = off[i] * np.maximum(np.abs(d_h), np.abs(value[i, 2] - value[i, 3]) / (4 * h))
-                found[name] = Projected(tries[i][1], d_h, error + stepped)
+                found[name] = Projected(tries[i][1], d_h, error + stepped, h)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     ratio = float(np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d_h))))
                 if not (np.isfinite(ratio) and ratio > 1 and h < largest[name]):
@@ -142,11 +146,13 @@ def points(theta: np.ndarray, directions: np.ndarray, h: float) -> tuple[np.ndar
 def directional_differences(loss: Callable[[dict[str, np.ndarray]], float | np.ndarray],
                             values: dict[str, np.ndarray], work: float, terms: float, seed: int,
                             count: int = DIRECTIONS, vectorised: bool = False,
-                            names: list[str] | None = None) -> dict[str, Projected]:
+                            names: list[str] | None = None, together: bool | None = None,
+                            first: dict[str, float] | None = None) -> dict[str, Projected]:
     """Finite differences of ``loss`` along ``count`` random directions of each array (of
     ``names``, default all). With ``vectorised``, ``loss`` takes the arrays with a leading
-    axis of copies and returns each copy's L (one call per array); else one array set at a
-    time. The caller's arrays are not touched."""
+    axis of copies and returns each copy's L (one call for all arrays); else one array set at
+    a time. ``together`` (default: ``vectorised``) and ``first`` as ``along`` takes them. The
+    caller's arrays are not touched."""
     current = {name: np.array(value, dtype=np.float64) for name, value in values.items()}
     at_rest = float(np.asarray(loss({k: v[None] for k, v in current.items()}) if vectorised
                                else loss(current)).reshape(-1)[0])
@@ -164,5 +170,6 @@ def directional_differences(loss: Callable[[dict[str, np.ndarray]], float | np.n
 
     chosen = names or list(current)
     return along(evaluate, current, {name: unit_directions(current[name].shape, count, seed, name)
-                                     for name in chosen}, at_rest, work, terms, together=vectorised)
+                                     for name in chosen}, at_rest, work, terms,
+                 vectorised if together is None else together, first)
 

@@ -154,9 +154,10 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
 
     if finite_differences is True:
         say("finite differences (projections)", 0, None)
-        # DIRECTIONS where torch batches its copies (vmap); one where it runs them one at a time
-        count = 1 if torch_w.one_at_a_time(stack) else DIRECTIONS
-        projections["numeric"] = projected(torch_loss, p, True, count)
+        # DIRECTIONS where torch batches its copies (vmap); one where it runs them one at a time,
+        # and a step grown only where needed, in a second call
+        single = torch_w.one_at_a_time(stack)
+        projections["numeric"] = projected(torch_loss, p, True, 1 if single else DIRECTIONS, not single)
     if finite_differences == "all" or (finite_differences and fd_sample is not None):
         grads["numeric"], errors["numeric"] = differences(
             torch_loss, p, None if finite_differences == "all" else fd_sample, _copies(p),
@@ -251,7 +252,8 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
                          errors=truth.errors | {OWN_FORWARD: error})
     if by_projection:
         judged = replace(truth, projections=truth.projections | {
-            OWN_FORWARD: projected(rule.own_loss(p64), p64, False, 1)})  # NumPy: one copy at a time
+            OWN_FORWARD: projected(rule.own_loss(p64), p64, False, 1, first={  # torch's steps, in one pass
+                name: found.step for name, found in truth.projections["numeric"].items()})})
     hold = {parameter: _differences_hold(truth, parameter) for parameter in grads}
     for parameter in grads:
         for witness_name in truth.gradients:

@@ -45,14 +45,16 @@ def _copies(problem: StackProblem) -> int:
     return max(4, min(1024, 2**22 // (problem.n_params + problem.x.size)))
 
 
-def projected(loss, problem: StackProblem, vectorised: bool, count: int = DIRECTIONS) -> dict:
+def projected(loss, problem: StackProblem, vectorised: bool, count: int = DIRECTIONS,
+              together: bool | None = None, first: dict[str, float] | None = None) -> dict:
     """Finite differences of ``loss`` along ``count`` random directions of each parameter and x
-    (``reference.projection``; ``vectorised``: ``loss`` takes copies on a leading axis), seeded
-    by the problem's fingerprint, float64."""
+    (``reference.projection``; ``vectorised``: ``loss`` takes copies on a leading axis;
+    ``together``, ``first``: as ``reference.projection.along`` takes them), seeded by the
+    problem's fingerprint, float64."""
     p = problem.in_float64()
     return directional_differences(loss, p.params | inputs(p), stack_rounding_steps(p.stack, p.n_samples),
                                    _terms(p), direction_seed(problem.fingerprint()), count,
-                                   vectorised=vectorised)
+                                   vectorised=vectorised, together=together, first=first)
 
 
 def placed(truth, p64: StackProblem, loss):
