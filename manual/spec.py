@@ -33,7 +33,16 @@ from typing import Any
 import numpy as np
 
 from manual.stack import ACTIVATION, PADDING, Layer, Stack, layers_of, stride, walk
-from manual.vocabulary import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, Array, one_of, parse_activation
+from manual.vocabulary import (
+    ACTIVATIONS,
+    DTYPES,
+    LOSSES,
+    PROBABILITY_TARGETS,
+    REDUCTIONS,
+    Array,
+    one_of,
+    parse_activation,
+)
 
 #: Re-exported: the names and their parsing from the vocabulary (one record per name), and the
 #: description of networks of layers from manual/stack.py (its layer records in
@@ -214,9 +223,17 @@ def check_data(spec: Spec, X: Any, Y: Any | None = None) -> tuple[np.ndarray, np
     if targets == "labels":
         return X, _check_labels(Y, spec.loss, classes, n)
     Y = _check_array(Y, "Y", dtype, data_shape(spec, classes, n))
-    if targets == "probabilities" and (np.min(Y) < 0 or np.max(Y) > 1):
+    if targets in PROBABILITY_TARGETS and (np.min(Y) < 0 or np.max(Y) > 1):
         raise ValueError(f"Y has values in [{np.min(Y):g}, {np.max(Y):g}]; loss={spec.loss!r} "
                          f"expects probabilities in [0, 1]")
+    sums = np.sum(Y, axis=0 if spec.layout == "cols" else -1, dtype=np.float64)
+    if targets == "one-hot" and not (np.all((Y == 0) | (Y == 1)) and np.all(sums == 1)):
+        raise ValueError(f"Y is not one-hot: loss={spec.loss!r} expects a single 1 per sample, "
+                         "the other entries 0")
+    tolerance = classes * np.finfo(dtype).eps
+    if targets == "distributions" and np.max(np.abs(sums - 1), initial=0.0) > tolerance:
+        raise ValueError(f"Y's samples sum to {np.min(sums):g}…{np.max(sums):g}; loss={spec.loss!r} "
+                         "expects distributions, each sample's targets summing to one")
     return X, Y
 
 

@@ -79,7 +79,13 @@ class ActivationRecord:
     derivative_from_output: Callable[[Array], Array] | None = None
 
 
-TARGET_KINDS = ("values", "probabilities", "labels")
+#: What a loss's targets are: ``values`` (any finite numbers, like the output), ``probabilities``
+#: (each in [0, 1]), ``distributions`` (in [0, 1], each sample's summing to one: soft labels),
+#: ``one-hot`` (a single 1 per sample) or ``labels`` ((N,) integer classes). The built-in losses
+#: take values, probabilities or labels; a user's loss may declare any (``UserLoss.targets``).
+TARGET_KINDS = ("values", "probabilities", "distributions", "one-hot", "labels")
+#: The kinds whose targets are probabilities (each in [0, 1]).
+PROBABILITY_TARGETS = ("probabilities", "distributions", "one-hot")
 
 
 @dataclass(frozen=True)

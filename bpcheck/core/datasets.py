@@ -47,11 +47,14 @@ def _in_layout(spec: Spec, X_cols: np.ndarray, labels: np.ndarray) -> tuple[np.n
 
 
 def random_data(spec: Spec, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Standard-normal inputs; targets uniform in [0, 1], or random class labels."""
+    """Standard-normal inputs; targets uniform in [0, 1] (over their sample's sum for
+    distributions), or random classes (labels, or one-hot)."""
     X = rng.standard_normal((spec.sizes[0], n_samples))
-    if target_kind(spec.loss) == "labels":
+    if target_kind(spec.loss) in ("labels", "one-hot"):
         return _in_layout(spec, X, rng.integers(0, spec.sizes[-1], n_samples))
     Y = rng.uniform(size=data_shape(spec, spec.sizes[-1], n_samples))
+    if target_kind(spec.loss) == "distributions":  # each sample's summing to one
+        Y = Y / Y.sum(axis=0 if spec.layout == "cols" else -1, keepdims=True)
     return (X if spec.layout == "cols" else X.T).astype(spec.dtype), Y.astype(spec.dtype)
 
 

@@ -37,13 +37,15 @@ from bpcheck.mlp.compare import ask_witnesses, rule_allowance
 from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.variants import PENALTY_PARTS, Variant, variant_gradients, with_fitted_penalty
 from manual.spec import ACTIVATIONS, LOSSES, Params, Spec, parse_activation, target_kind
+from manual.vocabulary import PROBABILITY_TARGETS
 
 
 def panel(spec: Spec, probabilities: bool = False) -> list[Variant]:
     """Every single hypothesis that can change something on this spec; ``probabilities``: the
     targets are in [0, 1], so a loss taking probabilities is a candidate too."""
     kind = target_kind(spec.loss)
-    kinds = {kind} | ({"values"} if kind == "probabilities" else set())
+    # targets in [0, 1] are values too, and a loss on probabilities takes soft or one-hot ones
+    kinds = {kind} | ({"values", "probabilities"} if kind in PROBABILITY_TARGETS else set())
     if probabilities and kind == "values":
         kinds.add("probabilities")
     out = parse_activation(spec.activations[-1])[0]

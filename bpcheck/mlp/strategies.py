@@ -162,12 +162,33 @@ def weight_bound(spec: Spec, name: str) -> float:
 
 
 def targets(spec: Spec, n: int) -> st.SearchStrategy[np.ndarray]:
-    """Targets of the kind the spec's loss takes."""
+    """Targets of the kind the spec's loss takes (``manual.vocabulary.TARGET_KINDS``): values in
+    [−1, 1], probabilities in [0, 1], distributions (entries in [1/20, 1] over their sample's
+    sum), one-hot rows or columns of random classes, or labels."""
     kind, classes = target_kind(spec.loss), spec.sizes[-1]
+    labels = hnp.arrays(np.int64, (n,), elements=st.integers(0, classes - 1))
     if kind == "labels":
-        return hnp.arrays(np.int64, (n,), elements=st.integers(0, classes - 1))
+        return labels
+    if kind == "one-hot":
+        return labels.map(lambda y: in_layout(spec, np.eye(classes, dtype=spec.dtype)[y]))
+    if kind == "distributions":
+        positive = array(data_shape(spec, classes, n), 0.05, 1.0, spec.dtype)
+        return positive.map(lambda y: as_distributions(spec, y))
     low = -1.0 if kind == "values" else 0.0
     return array(data_shape(spec, classes, n), low, 1.0, spec.dtype)
+
+
+def in_layout(spec: Spec, rows: np.ndarray) -> np.ndarray:
+    """(N, C) targets in the spec's layout: as they are (rows) or transposed (cols)."""
+    return np.ascontiguousarray(rows if spec.layout == "rows" else rows.T)
+
+
+def as_distributions(spec: Spec, y: np.ndarray) -> np.ndarray:
+    """Positive targets over their sample's sum (the outputs' axis of the layout), in float64
+    then rounded: each sample's sum to one up to C roundings."""
+    axis = 0 if spec.layout == "cols" else -1
+    wide = np.asarray(y, np.float64)
+    return (wide / wide.sum(axis=axis, keepdims=True)).astype(spec.dtype)
 
 
 @st.composite

@@ -10,7 +10,7 @@ and renders in a notebook.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,14 +24,6 @@ from bpcheck.mlp.memory import check_drawn_mlp_memory
 from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.search import hunt
 from bpcheck.user.declarations import better_declarations
-from bpcheck.user.elementwise import (
-    Kink,
-    Mismatch,
-    Reach,
-    grid_findings,
-    kink_conventions,
-    undeclared_kinks,
-)
 from bpcheck.user.extend import UserActivation, UserLoss, guarded
 from bpcheck.user.extend import verify as verify_part
 from bpcheck.user.layer import UserLayer
@@ -40,6 +32,9 @@ from bpcheck.user.report import CheckReport, Entry
 from bpcheck.user.rule import UserRule, resample, user_targets
 from manual.spec import DTYPES, one_of
 from reference import WITNESSES
+
+if TYPE_CHECKING:  # loaded with jax where an activation or loss is checked: a layer's crash is told sooner
+    from bpcheck.user.elementwise import Kink, Mismatch
 
 
 def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int = 200, seed: int = 0,
@@ -88,6 +83,8 @@ def _check(rule, examples: int, seed: int, dtype: str, layers, activations, loss
 def _check_part(rule: UserActivation | UserLoss, examples: int, seed: int) -> CheckReport:
     """An activation element by element first (its forward, kinks), then inside networks; a
     loss inside networks."""
+    from bpcheck.user.elementwise import Reach, grid_findings, kink_conventions, undeclared_kinks
+
     elements: list[Mismatch] = []
     kinks: list[Kink] = []
     notes: list[str] = []

@@ -33,15 +33,16 @@ from manual.rules import RULES
 from manual.spec import ACTIVATIONS as ACTIVATION_RECORDS
 from manual.spec import LOSSES as LOSS_RECORDS
 from manual.spec import is_real, one_of
-from manual.vocabulary import ActivationRecord, LossRecord, clamping
+from manual.vocabulary import TARGET_KINDS, ActivationRecord, LossRecord, clamping
 
 if TYPE_CHECKING:
     from bpcheck.core.search import Verdict
 
 #: The names bpcheck's own activations and losses go by (a user's rule must not take one).
 BUILT_IN = {"activation": frozenset(ACTIVATION_RECORDS), "loss": frozenset(LOSS_RECORDS)}
-#: What a user loss's targets may be: like p, or (N,) integer class labels.
-USER_TARGETS = ("values", "probabilities", "labels")
+#: What a user loss's targets may be (``manual.vocabulary.TARGET_KINDS``): like p — values,
+#: probabilities, distributions (each sample's summing to one) or one-hot — or (N,) labels.
+USER_TARGETS = TARGET_KINDS
 #: How a user loss's NumPy and jax callables take p and y: outputs × samples, or samples × outputs.
 LOSS_LAYOUTS = ("outputs_by_samples", "samples_by_outputs")
 #: the outputs a loss on probabilities is drawn after, as for the built-in bce
@@ -113,8 +114,10 @@ class UserLoss:
     outputs × samples arrays, each returning one value per sample. ``per_sample(p, y, xp)``
     written once against an array namespace stands for torch= and jax= (``bpcheck.user.namespace``:
     p and y as the NumPy one takes them), as does ``like="mse"`` for one of bpcheck's losses (its
-    targets and on_probabilities too). ``targets``: ``values`` or
-    ``probabilities`` (each shaped like p), or ``labels``: (N,) integer classes — p may then carry
+    targets and on_probabilities too). ``targets``: ``values``, ``probabilities`` (each in [0, 1]),
+    ``distributions`` (in [0, 1], each sample's summing to one: a softmax cross-entropy whose
+    gradient is p − y needs them) or ``one-hot`` (each shaped like p), or ``labels``: (N,)
+    integer classes — p may then carry
     leading dimensions (finite differences batch copies), so index it as
     ``p[..., labels, np.arange(N)]``. With ``layout="samples_by_outputs"`` the NumPy and jax
     callables take samples × outputs arrays instead (sum over axis −1), as torch's does. With

@@ -17,10 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 from hypothesis import strategies as st
 
 from bpcheck.layers.strategies import HIDDEN, SCALES
 from manual.layer_kinds import LAYER_KINDS, Layer
+from manual.spec import ACTIVATIONS, parse_activation
 from manual.stack import Stack, output_shapes
 from manual.stack_text import parse_layers
 
@@ -40,6 +42,13 @@ def is_yours(layer, item: Layer) -> bool:
     if layer.declared is None:
         return item.kind == layer.name
     return replace(item, name="") == layer.declared.layer
+
+
+def _dead_below_zero(activation: str) -> bool:
+    """Whether the activation's derivative is exactly 0 below zero (its record's ``dead``)."""
+    name, parameter = parse_activation(activation)
+    record = ACTIVATIONS[name]
+    return record.dead is not None and bool(record.dead(np.array([-1.0]), parameter))
 
 
 def _other(text: str, pinned: Layer) -> str:
@@ -79,8 +88,9 @@ def structures(layer) -> list[Stack]:
         raise ValueError("your fits() refuses every sample shape bpcheck draws")
     alone = [Stack(f"{like.text};flatten", s, loss="half-sse", reduction="sum") for s in shapes]
     inside = []
-    # relu before a max pool zeroes whole windows: ties, left out (89 of 305 draws, measured)
-    hiddens = [h for h in HIDDEN if like.layer.kind != "max_pool2d" or h != "relu"]
+    # a unit dead below 0 (relu) before a max pool zeroes whole windows: ties, left out (89 of
+    # 305 draws, measured)
+    hiddens = [h for h in HIDDEN if like.layer.kind != "max_pool2d" or not _dead_below_zero(h)]
     for i, shape in enumerate(shapes):
         spatial, hidden, tail = len(shape) == 3, hiddens[i % len(hiddens)], _other("dense:3", like.layer)
         before = _other(f"conv2d:{shape[0]},k3,p1" if spatial else f"dense:{shape[-1]}", like.layer)

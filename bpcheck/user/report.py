@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpcheck.core.compare import Row, RuleReport, row_dict
 from bpcheck.core.verdicts import AGREES
 from bpcheck.layers.problem import StackProblem
 from bpcheck.mlp.diagnose import Explanation
 from bpcheck.mlp.problem import Problem
-from bpcheck.user.elementwise import Kink, Mismatch
 from manual.stack import Stack
+
+if TYPE_CHECKING:  # jax loads with it; a report is made without
+    from bpcheck.user.elementwise import Kink, Mismatch
 
 
 @dataclass(frozen=True)
