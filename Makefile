@@ -1,6 +1,7 @@
 # make report — the seed's network, every rule against every witness (sets everything up)
 # make test   — the property-test suite under the `ci` Hypothesis profile (sets everything up)
-# make bench  — per-example cost of each witness (MLP family and networks of layers), the catch
+# make bench  — bpcheck beside its peers (torch gradcheck, jax check_grads, a plain finite-difference
+#               loop), per-example cost of each witness (MLP family and networks of layers), the catch
 #               rate of injected bugs, how arrays are drawn (draw cost, shrinking), the MLP
 #               family checked as dense layers, the 784-256-10 training step, the commands' wall
 #               times (help, report, verify, each example UserRule), and make test's wall time,
@@ -31,6 +32,7 @@ test: $(STAMP)
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	$(BIN)/python bench/peers.py
 	$(BIN)/python bench/witnesses.py
 	$(BIN)/python bench/layers.py
 	$(BIN)/python bench/sensitivity.py

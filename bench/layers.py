@@ -29,11 +29,13 @@ from bpcheck.layers.compare import (
     differences,
     witness,
 )
+from bpcheck.layers.differences import projected
 from bpcheck.layers.problem import StackProblem, random_problem
 from bpcheck.layers.sequence_strategies import sequence_problems
 from bpcheck.layers.strategies import NETWORK_SCALES, networks, stack_problems
 from manual import stack_network
 from manual.stack import Stack
+from reference.projection import DIRECTIONS
 
 ROUNDS = 5
 CNN = "conv2d:8,k3,s1,p1;relu;max_pool2d:k2;flatten;dense:10"
@@ -65,12 +67,17 @@ def cases() -> dict:
         "manual (derived), gradients": lambda p: stack_network.gradients(*p.arrays()),
         "torch": lambda p: torch_w.gradients(*p.arrays()),
         "jax (jit)": lambda p: jax_w.gradients(*p.arrays()),
-        "finite differences of torch's forward (vmap)": lambda p: differences(
-            lambda v: torch_w.losses(p.stack, v, p.y, p.masks, p.x), p, copies=1024),
-        "finite differences of the rule's own forward (≤ 128 entries)":
+        "finite differences of torch's forward, every entry (--finite-differences all)":
+            lambda p: differences(lambda v: torch_w.losses(p.stack, v, p.y, p.masks, p.x), p, copies=1024),
+        "finite differences of the rule's own forward, ≤ 128 entries (all)":
             lambda p: differences(DERIVED.own_loss(p), p, OWN_FORWARD_ENTRIES),
+        "finite differences of torch's forward by projection": lambda p: projected(
+            lambda v: torch_w.losses(p.stack, v, p.y, p.masks, p.x), p, True,
+            1 if torch_w.one_at_a_time(p.stack) else DIRECTIONS),
+        "finite differences of the rule's own forward by projection":
+            lambda p: projected(DERIVED.own_loss(p), p, False, 1),
         "full check, torch + jax (reruns, steps, rows)": lambda p: full(p, fd=False),
-        "full check, + both finite differences": full,
+        "full check, + both finite differences by projection (default)": full,
     }
 
 

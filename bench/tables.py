@@ -21,8 +21,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out" / "bench"
 PAGE = ROOT / "docs" / "reference" / "performance.md"
-ORDER = ("witnesses", "layers", "sensitivity-detail", "sensitivity", "draws", "dense_stack", "training_step",
-         "commands", "suite")
+ORDER = ("peers", "witnesses", "layers", "sensitivity-detail", "sensitivity", "draws", "dense_stack",
+         "training_step", "commands", "suite")
 
 
 def markdown(title: str, columns: list[str], rows: list[list[str]]) -> str:

@@ -190,6 +190,12 @@ def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.
             {name: t.numpy() for name, t in running.items()})
 
 
+def one_at_a_time(stack: Stack) -> bool:
+    """Whether ``losses`` runs its copies one at a time: recurrent layers and attention, whose
+    fused kernels have no batching rule."""
+    return any(layer.kind in (*RECURRENT, "attention") for layer in walk(stack.layers))
+
+
 def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = None,
            x: np.ndarray | None = None) -> np.ndarray:
     """L of every copy, float64: ``values`` holds every parameter and ``x`` (for tokens, given
@@ -203,7 +209,7 @@ def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = N
         return _loss(stack, _output(stack.layers, t.get("x", data), t, tensors_masks), target, tensors_masks)
 
     with torch.no_grad():
-        if any(layer.kind in (*RECURRENT, "attention") for layer in walk(stack.layers)):
+        if one_at_a_time(stack):
             count = len(next(iter(tensors.values())))
             return np.array([float(one({name: v[k] for name, v in tensors.items()})) for k in range(count)])
         return torch.func.vmap(one)(tensors).numpy()

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bpcheck.core.projected import ALONG
 from bpcheck.layers.compare import DERIVED, compare_stack
 from bpcheck.layers.problem import StackProblem, random_problem
 from bpcheck.layers.strategies import ALONE, NETWORK_SCALES, networks, single_layer_problems, stack_problems
@@ -39,7 +40,7 @@ def assert_agrees_with_every_witness(problem: StackProblem) -> None:
            for row in [*report.rows, *witness_rows] if row.differs]
     assert not bad, f"{describe(problem)}\n" + "\n".join(bad)
     assume(report.verdict == "agrees")
-    witnesses = {row.witness for row in report.rows if row.quantity == "gradient"}
+    witnesses = {row.witness for row in report.rows if row.quantity in ("gradient", ALONG)}
     assert witnesses == {"torch", "jax", "numeric"}, witnesses
     assert {row.witness for row in report.rows if row.quantity == "consistency"} == {"own forward"}
     assert {row.parameter for row in report.rows} >= {*problem.params, *(() if problem.stack.tokens else "x")}

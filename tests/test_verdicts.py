@@ -94,12 +94,14 @@ def test_saturated_bce_is_reported_inconclusive_with_exit_code_three():
 def test_finite_differences_can_be_sampled_or_turned_off_and_the_report_says_which():
     argv = ["--layers", "4,40,3", "--rules", "derived"]
     out = run_cli([*argv, "--finite-differences", "sample:10"], 0)
-    assert "finite differences: 10 of 323 parameter entries, drawn at random" in out
+    assert "10 of 323 parameter entries, drawn at random" in out
     assert "derived: agrees" in out
     out = run_cli([*argv, "--finite-differences", "off"], 0)
     assert "finite differences: off" in out and " numeric " not in out
-    # 323 ≤ 5,000: every entry
-    assert "every one of the 323 parameter entries" in run_cli([*argv, "--finite-differences", "auto"], 0)
+    out = run_cli([*argv, "--finite-differences", "auto"], 0)  # by projection, at any size
+    assert "finite differences: along 2 random directions of each parameter" in out
+    assert " numeric " in out and (" w0 " in out or " w1 " in out)
+    assert "every one of the 323 parameter entries" in run_cli([*argv, "--finite-differences", "all"], 0)
 
 
 def test_a_bad_finite_differences_choice_is_a_usage_error():

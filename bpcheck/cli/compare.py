@@ -55,7 +55,7 @@ def main(argv: list[str], console: Console) -> int:
     console.print(f"[bold]network[/] sizes={spec.sizes} activations={spec.activations} "
                   f"loss={spec.loss}/{spec.reduction} l2={spec.l2} bias={spec.bias} "
                   f"layout={spec.layout} dtype={spec.dtype}; η={problem.lr}; seed={args.seed}; {about}")
-    enabled, sample = finite_difference_sample(args.finite_differences, problem.n_params)
+    enabled, sample = finite_difference_sample(args.finite_differences)
     with progress(console, "witnesses, finite differences") as shown:  # a bar, or a line every 5 s in a log
         reports, witness_rows = compare_all(
             problem, list(args.rules) if args.rules else None, finite_differences=enabled,
@@ -77,6 +77,7 @@ def main(argv: list[str], console: Console) -> int:
             json.dump({"spec": spec.__dict__, "lr": problem.lr, "seed": args.seed, "data": about,
                        "rules": [report.to_dict() for report in reports],
                        "witness_rows": [row_dict(row) for row in witness_rows],
-                       "finite_differences": {"enabled": enabled, "sampled_entries": sample},
+                       "finite_differences": {"enabled": bool(enabled), "every_entry": enabled == "all",
+                                              "sampled_entries": sample},
                        "ok": ok, "exit_code": code}, handle, indent=2, default=list)
     return code

@@ -139,7 +139,7 @@ def main_network(args: argparse.Namespace, console: Console) -> int:
 
     console.print("[bold]network[/] " + network_header(problem, args.seed), soft_wrap=True)
     entries = problem.n_params + (0 if stack.tokens else problem.x.size)
-    enabled, sample = finite_difference_sample(args.finite_differences, entries)
+    enabled, sample = finite_difference_sample(args.finite_differences)
     with progress(console, "witnesses") as shown:
         reports, witness_rows, _ = compare_stack(problem, rules, enabled, sample, shown.phase)
     line = finite_difference_line(enabled, sample, entries)

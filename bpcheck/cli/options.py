@@ -181,7 +181,8 @@ def build_parser(prog: str = "bpcheck") -> argparse.ArgumentParser:
     parser.add_argument("--finite-differences", type=finite_differences, default="auto",
                         metavar="all|off|auto|sample:K",
                         help="which parameter entries finite differences check: all, none, K random "
-                             "ones, or auto (all up to 5,000 parameters, else 500 random ones)")
+                             "ones, or auto (along random directions of each parameter, entry by "
+                             "entry only where the witnesses part)")
     parser.add_argument("--json", metavar="PATH", type=output_path("--json", JSON),
                         help="also write the results as JSON (its directory must exist)")
     return parser

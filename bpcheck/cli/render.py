@@ -11,19 +11,24 @@ from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
 from bpcheck.mlp.allowances import NOTHING_FLOWS_BACK
 from bpcheck.mlp.problem import Problem
 from reference import WITNESSES
+from reference.projection import DIRECTIONS
 
 
 def _fmt(value: float) -> str:
     return f"{value:.2e}" if np.isfinite(value) else str(value)
 
 
-def finite_difference_line(enabled: bool, sample: int | None, n_params: int) -> str:
-    """Which entries the finite-difference witness checked."""
+def finite_difference_line(enabled: bool | str, sample: int | None, n_params: int) -> str:
+    """Which entries the finite-difference witness checked (``finite_difference_sample``)."""
     if not enabled:
         return "finite differences: off (--finite-differences off)"
-    if sample is None or sample >= n_params:
+    if enabled == "all" or (sample is not None and sample >= n_params):
         return f"finite differences: every one of the {n_params:,} parameter entries"
-    return (f"finite differences: {sample:,} of {n_params:,} parameter entries, drawn at random "
+    along = (f"finite differences: along {DIRECTIONS} random directions of each parameter (seeded by "
+             "the problem), entry by entry where the witnesses part")
+    if sample is None:
+        return along + " (--finite-differences all checks every entry)"
+    return (f"{along}; and {sample:,} of {n_params:,} parameter entries, drawn at random "
             "(seed 0; --finite-differences all checks every one)")
 
 
@@ -42,9 +47,14 @@ def rule_table(report: RuleReport, only_disagreements: bool = False) -> Table:
             continue
         verdict = VERDICT_STYLE[row.verdict].format(row.verdict)
         table.add_row(f"{row.parameter} {'×'.join(map(str, row.shape))}", row.quantity,
-                      row.witness, _fmt(row.error.max_abs), ",".join(map(str, row.error.where)),
+                      row.witness, _fmt(row.error.max_abs), where(row),
                       _fmt(row.error.rel), _fmt(row.tolerance), f"{row.error.cosine:.6f}", verdict)
     return table
+
+
+def where(row: Row) -> str:
+    """The entry of the largest error, or the direction (``w0``, ``w1``…) of a projected row."""
+    return f"w{row.error.where[0]}" if row.directions else ",".join(map(str, row.error.where))
 
 
 VERDICT_STYLE = {AGREES: "[green]{}[/]", DIFFERS: "[bold red]{}[/]", INCONCLUSIVE: "[yellow]{}[/]"}

@@ -58,13 +58,10 @@ def count_up_to(most: int) -> Callable[[str], int]:
     return count
 
 
-#: ``--finite-differences auto``: every entry up to this many parameters, else a sample.
-AUTO_ALL_UP_TO, AUTO_SAMPLE = 5_000, 500
-
-
 def finite_differences(text: str) -> str | int:
-    """``all``, ``off``, ``auto`` (all up to AUTO_ALL_UP_TO parameters, else AUTO_SAMPLE
-    random entries) or ``sample:K`` (K random entries, K ≥ 1) → the word, or K."""
+    """``all``, ``off``, ``auto`` (along random directions of each parameter, entry by entry
+    only where that decides something: ``bpcheck.core.projected``) or ``sample:K`` (K random
+    entries, K ≥ 1, besides the directions) → the word, or K."""
     if text in ("all", "off", "auto"):
         return text
     kind, colon, count = text.partition(":")
@@ -73,13 +70,12 @@ def finite_differences(text: str) -> str | int:
     return positive_int(count)
 
 
-def finite_difference_sample(choice: str | int, n_params: int) -> tuple[bool, int | None]:
-    """(whether to run finite differences, how many random entries — None for all)."""
-    if choice == "off":
-        return False, None
-    if choice == "auto":
-        return True, None if n_params <= AUTO_ALL_UP_TO else AUTO_SAMPLE
-    return True, None if choice == "all" else int(choice)
+def finite_difference_sample(choice: str | int) -> tuple[bool | str, int | None]:
+    """(what ``ask_witnesses`` takes as ``finite_differences``: False, True (by projection) or
+    "all"; how many random entries besides — None for none)."""
+    if choice in ("off", "auto", "all"):
+        return {"off": False, "auto": True, "all": "all"}[choice], None
+    return True, int(choice)
 
 
 #: The extensions each kind of output is written with (matplotlib picks a figure's format

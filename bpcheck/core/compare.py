@@ -38,6 +38,8 @@ class Truth:
     # can settle anything, not even one holding a penalty's λθ
     problem: str | None = field(default=None, kw_only=True)  # the fingerprint of the problem
     # the witnesses answered (``Problem.fingerprint``): a truth is refused for any other problem
+    projections: dict[str, dict] = field(default_factory=dict, kw_only=True)  # witness →
+    # parameter → ``reference.projection.Projected``: finite differences along random directions
 
     def conclusive(self) -> bool:
         """Whether every parameter's allowance can tell a wrong gradient from rounding."""
@@ -59,6 +61,8 @@ class Row:
     tolerance: float  # the largest allowance, in the units of error.rel
     verdict: str  # AGREES, DIFFERS or INCONCLUSIVE (bpcheck.core.tolerances)
     checked: int  # entries compared (fewer than the shape holds where finite differences sampled)
+    directions: int = 0  # random directions compared along (``bpcheck.core.projected``); 0: by entry
+    reason: str = ""  # why a projected row is inconclusive
 
     @property
     def agrees(self) -> bool:
@@ -229,15 +233,22 @@ def unsettled_reason(rows: list[Row], truth: Truth) -> str:
 def compare_witnesses(problem, truth: Truth) -> list[Row]:
     """The witnesses checked against the sensitivity witness (torch): they must agree among
     themselves, in float64; an estimate is judged by its own error estimate."""
+    from bpcheck.core.projected import projected_row  # it builds on this module's rows
+
     rows, f64, allowance, base = [], problem.in_float64(), truth.witness_allowance, SENSITIVITY_WITNESS
     for witness, gradients in truth.gradients.items():
         for parameter, candidate in gradients.items() if witness != base else ():
+            if witness in truth.errors and not np.isfinite(candidate).any():
+                continue  # no entry differenced here (a sample, or placing a disagreement elsewhere)
             if witness in truth.errors:
                 rows.append(gradient_row(f"{base} vs {witness}", truth, witness, parameter,
                                           truth.gradients[base][parameter], allowance))
             else:
                 rows.append(gradient_row(f"{witness} vs {base}", truth, base, parameter, candidate,
                                           allowance))
+    for witness, found in truth.projections.items():
+        rows.extend(projected_row(f"{base} vs {witness}", truth, witness, parameter,
+                                  truth.gradients[base][parameter], allowance) for parameter in found)
     for witness, steps in truth.steps.items():
         for parameter, new_value in steps.items() if witness != base else ():
             rows.append(update_row(f"{witness} vs {base}", f64, truth, base, parameter, new_value,

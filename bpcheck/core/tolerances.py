@@ -5,9 +5,10 @@ must satisfy |a_i − g_i| ≤ e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor, 
 on *this* problem: the spread of torch reruns with every stored value moved by ±ρ (ρ = 2u_d),
 scaled by ROUNDINGS_PER_VALUE·(u_d + u_64)/ρ, a same-dtype torch run, jax against torch, and the
 result's own rounding. A row agrees only when max_i e_i ≤ INFORMATIVE·max_i |g_i|, else it is
-inconclusive. Optimizer trajectories add the rounding of each step and the witness's measured
-sensitivity D_t/ρ. The derivation and the reasons for each constant:
-docs/explanation/tolerances.md.
+inconclusive. Finite differences along a direction w allow Σ_i |w_i|·e_i + SAFETY·estimate, and
+agree only below INFORMATIVE·√(Σ_i w_i²g_i²) (``projected_allowance``, ``projected_scale``).
+Optimizer trajectories add the rounding of each step and the witness's measured sensitivity D_t/ρ.
+The derivation and the reasons for each constant: docs/explanation/tolerances.md.
 """
 
 from __future__ import annotations
@@ -247,6 +248,35 @@ def finite_difference_allowance(estimate: np.ndarray, gradient: np.ndarray, valu
     allowed = SAFETY * estimate + gradient
     broken = (SAFETY * estimate > np.abs(value)) & (estimate > INFORMATIVE * scale)
     return np.where(broken, np.inf, allowed)
+
+
+def projected_allowance(directions: np.ndarray, allowance: np.ndarray, estimate: np.ndarray,
+                        value: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Allowed |a·w − D_h| along each realised direction w (K, *shape) of finite differences by
+    projection (``reference.projection``): Σ_i |w_i|·e_i + SAFETY·estimate.
+
+    If each |a_i − g_i| ≤ e_i, then |a·w − g·w| ≤ Σ_i |w_i|·e_i (the triangle inequality, so no
+    new constant); D_h is off g·w by its estimate, given SAFETY as entry by entry
+    (``finite_difference_allowance``), and ∞ (not judged) where the estimate breaks its own
+    premise the same way: SAFETY·estimate > |D_h| and estimate > INFORMATIVE·``scale``."""
+    flat = np.abs(directions.reshape(len(directions), -1))
+    with np.errstate(over="ignore", invalid="ignore"):  # ∞ or NaN: not judged
+        allowed = flat @ np.asarray(allowance, np.float64).ravel() + SAFETY * estimate
+    broken = (SAFETY * estimate > np.abs(value)) & (estimate > INFORMATIVE * scale)
+    return np.where(broken | ~np.isfinite(allowed), np.inf, allowed)
+
+
+def projected_scale(directions: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """√(Σ_i w_i²·g_i²) per direction: the typical |e·w| of an error e as large as the gradient
+    itself in every entry, with random signs. A projected row is conclusive only where its
+    allowance is at most INFORMATIVE of this (``conclusive``): an error of a thousandth of
+    the gradient, spread over the array, would show along w. (An error in one entry j moves
+    a·w by w_j·e_j, |w_j| ~ 1/√n: the per-entry rows against torch and jax see that.)"""
+    terms = np.abs(directions.reshape(len(directions), -1) * np.asarray(exact, np.float64).ravel())
+    largest = np.max(terms, axis=1, initial=0.0)
+    with np.errstate(invalid="ignore"):  # scaled by the largest term: no overflow on the way
+        ratio = np.where(largest[:, None] > 0, terms / np.where(largest > 0, largest, 1.0)[:, None], 0.0)
+    return largest * np.sqrt(np.sum(np.square(ratio), axis=1))
 
 
 def conclusive(allowance: np.ndarray, reference: np.ndarray, floor: float,

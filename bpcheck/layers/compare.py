@@ -10,7 +10,6 @@ after the step beside the updates.
 from __future__ import annotations
 
 import importlib
-import math
 from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,19 +29,20 @@ from bpcheck.core.compare import (
     with_reason,
 )
 from bpcheck.core.metrics import discrepancy
+from bpcheck.core.projected import parts, projected_row
 from bpcheck.core.verdicts import INCONCLUSIVE
 from bpcheck.layers.allowances import (
     conditioning_per_gradient,
     lost_in_float32,
     measure,
     one_key,
-    stack_rounding_steps,
 )
+from bpcheck.layers.differences import _copies, differences, inputs, placed, placing_rows, projected
 from bpcheck.layers.problem import StackProblem
 from manual import stack_network
 from manual.spec import Params
 from manual.stack import LAYER_KINDS, param_shapes, walk
-from reference.differences import central_differences
+from reference.projection import DIRECTIONS
 
 #: ``progress(what, done, total)``: the phase, and how far it is (total None: unknown).
 Progress = Callable[[str, int, int | None], None]
@@ -103,34 +103,6 @@ class StackTruth(Truth):
     running_allowance: Params = field(default_factory=dict)
 
 
-def inputs(problem: StackProblem) -> Params:
-    """``{"x": x}``, or nothing for integer tokens (which have no gradient)."""
-    return {} if problem.stack.tokens else {"x": problem.x}
-
-
-def _terms(problem: StackProblem) -> int:
-    return problem.n_samples * math.prod(problem.stack.shapes[-1])
-
-
-def differences(loss, problem: StackProblem, sample: int | None = None, copies: int = 0,
-                among: np.ndarray | None = None, progress=None) -> tuple[Params, Params]:
-    """Finite differences of ``loss`` over every parameter and x, float64 (their estimate), or
-    over ``sample`` entries drawn at random with seed 0 — from ``among`` (flat indices, the
-    parameters then x) if given, else from all."""
-    p = problem.in_float64()
-    values = p.params | inputs(p)
-    pool = np.arange(sum(v.size for v in values.values())) if among is None else np.asarray(among)
-    entries = None if (sample is None or sample >= pool.size) and among is None else np.sort(
-        np.random.default_rng(0).choice(pool, size=min(sample or pool.size, pool.size), replace=False))
-    return central_differences(loss, values, stack_rounding_steps(p.stack, p.n_samples), _terms(p), entries,
-                               copies, progress)
-
-
-def _copies(problem: StackProblem) -> int:
-    """Perturbed copies per vectorised call: about 2^22 floats of inputs and parameters."""
-    return max(4, min(1024, 2**22 // (problem.n_params + problem.x.size)))
-
-
 def behind_user_layers(stack) -> list[str]:
     """The gradients whose backward path runs through a user's layer: its own parameters, those
     of the layers before it (in the order ``walk`` visits them) and x."""
@@ -157,11 +129,13 @@ def rounding_zero_reason(truth: Params, witness_allowance: Params) -> str:
             "x̂ = ±1 whatever x is)")
 
 
-def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
+def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = True,
                         fd_sample: int | None = None, progress: Progress | None = None) -> StackTruth:
-    """Every witness's float64 gradients and SGD step, finite differences of torch's forward,
-    and the allowances (``bpcheck.layers.allowances``); ``progress(what, done, total)`` names
-    each phase and counts finite differences' entries."""
+    """Every witness's float64 gradients and SGD step, finite differences of torch's forward
+    (True: by projection, ``projected``, and entry by entry where torch parts from them,
+    ``placed``; also on ``fd_sample`` random entries if given; ``"all"``: on every entry
+    instead), and the allowances (``bpcheck.layers.allowances``); ``progress(what, done,
+    total)`` names each phase and counts finite differences' entries."""
     check_type("problem", problem, StackProblem, " (for a Problem, an MLP: ask_witnesses)")
     say = progress or (lambda what, done, total: None)
     p, torch_w, jax_w = problem.in_float64(), witness("torch"), witness("jax")
@@ -170,11 +144,23 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     for name, module in (("torch", torch_w), ("jax", jax_w)):
         say(f"{name}'s gradients and step", 0, None)
         grads[name], steps[name], running[name] = module.gradients_and_sgd_step(*args)
-    errors = {}
-    if finite_differences:
-        stack, y, masks, x = p.stack, p.y, p.masks, p.x
+    errors, projections = {}, {}
+    if finite_differences not in (True, False, "all"):
+        raise ValueError(f"finite_differences={finite_differences!r} must be True, False or 'all'")
+    stack, y, masks, x = p.stack, p.y, p.masks, p.x
+
+    def torch_loss(values: Params) -> np.ndarray:
+        return torch_w.losses(stack, values, y, masks, x)
+
+    if finite_differences is True:
+        say("finite differences (projections)", 0, None)
+        # DIRECTIONS where torch batches its copies (vmap); one where it runs them one at a time,
+        # and a step grown only where needed, in a second call
+        single = torch_w.one_at_a_time(stack)
+        projections["numeric"] = projected(torch_loss, p, True, 1 if single else DIRECTIONS, not single)
+    if finite_differences == "all" or (finite_differences and fd_sample is not None):
         grads["numeric"], errors["numeric"] = differences(
-            lambda v: torch_w.losses(stack, v, y, masks, x), p, fd_sample, _copies(p),
+            torch_loss, p, None if finite_differences == "all" else fd_sample, _copies(p),
             progress=lambda done, total: say("finite differences (entries)", done, total))
     say("the rounding allowances", 0, None)
     same = None
@@ -202,9 +188,10 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool = True,
     reason = (saturated or why or rounding or ill) if flows_back else (
         "nothing flows back: every gradient is exactly 0 (some layer passes nothing back: units "
         "all dead, or a dropout mask that drops everything)")
-    return StackTruth(grads, steps, errors, rule, witness_allowance, floor, reason,
-                      flows_back, running, {name: rule[name] for name in running["torch"]},
-                      problem=problem.fingerprint())
+    truth = StackTruth(grads, steps, errors, rule, witness_allowance, floor, reason,
+                       flows_back, running, {name: rule[name] for name in running["torch"]},
+                       problem=problem.fingerprint(), projections=projections)
+    return placed(truth, p, torch_loss) if projections and fd_sample is None else truth
 
 
 def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, value: np.ndarray) -> Row:
@@ -229,41 +216,65 @@ def _consistency_row(name: str, judged: StackTruth, parameter: str, backward: np
     return replace(row, quantity=CONSISTENCY, verdict=row.verdict if trusted else INCONCLUSIVE)
 
 
+UNTRUSTED = "finite differences of torch's forward disagree with torch on this gradient"
+
+
 def _differences_hold(truth: StackTruth, parameter: str) -> bool:
-    """Whether finite differences of torch's forward agree with torch on this gradient: where
-    they do not (a step across a kink or a tie, an entry far beyond the step's scale), no row
-    of finite differences is held against a rule; the witnesses' own row says they disagree."""
-    return not gradient_row("", truth, "numeric", parameter, truth.gradients["torch"][parameter],
-                             truth.witness_allowance).differs
+    """Whether finite differences of torch's forward agree with torch on this gradient, entry by
+    entry where differenced so and along the projections: where they do not (a step across a
+    kink or a tie, an entry far beyond the step's scale), no row of finite differences is held
+    against a rule; the witnesses' own rows say they disagree."""
+    torch_g = truth.gradients["torch"][parameter]
+    by_entry = "numeric" not in truth.errors or not gradient_row(
+        "", truth, "numeric", parameter, torch_g, truth.witness_allowance).differs
+    return by_entry and ("numeric" not in truth.projections
+                         or not parts(truth, "numeric", parameter, torch_g, truth.witness_allowance))
 
 
 def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth,
                        own_forward: bool = True) -> RuleReport:
-    """Rows for the rule's gradients (every witness; and its own forward's finite differences,
-    on OWN_FORWARD_ENTRIES random entries at most, unless ``own_forward`` is off), its SGD step
-    and its running statistics."""
+    """Rows for the rule's gradients (every witness; and its own forward's finite differences —
+    along the truth's kind of directions where it has projections, else on OWN_FORWARD_ENTRIES
+    of the entries torch's forward was differenced on — unless ``own_forward`` is off), its SGD
+    step and its running statistics."""
     check_comparison(rule, StackRule, problem, StackProblem, truth, StackTruth)
     grads, new, running = rule.evaluate(problem)
     report = RuleReport(rule, saturation=truth.saturation)
-    judged, own_forward = truth, own_forward and "numeric" in truth.errors
-    if own_forward:
-        p64 = problem.in_float64()
+    by_projection = own_forward and "numeric" in truth.projections
+    by_entry = own_forward and "numeric" in truth.errors and not by_projection
+    judged, p64 = truth, problem.in_float64()
+    own64 = (grads if p64 is problem else rule.evaluate(p64)[0]) if by_entry or by_projection else {}
+    if by_entry:
         torch_entries = np.flatnonzero(np.concatenate(  # where torch's forward was differenced
             [np.isfinite(truth.errors["numeric"][name]).ravel() for name in [*p64.params, *inputs(p64)]]))
         fd, error = differences(rule.own_loss(p64), p64, OWN_FORWARD_ENTRIES, among=torch_entries)
-        own64 = grads if p64 is problem else rule.evaluate(p64)[0]  # the rule in float64
         judged = replace(truth, gradients=truth.gradients | {OWN_FORWARD: fd},
                          errors=truth.errors | {OWN_FORWARD: error})
-    hold = {parameter: _differences_hold(truth, parameter) for parameter in grads} if truth.errors else {}
+    if by_projection:
+        judged = replace(truth, projections=truth.projections | {
+            OWN_FORWARD: projected(rule.own_loss(p64), p64, False, 1, first={  # torch's steps, in one pass
+                name: found.step for name, found in truth.projections["numeric"].items()})})
+    hold = {parameter: _differences_hold(truth, parameter) for parameter in grads}
     for parameter in grads:
         for witness_name in truth.gradients:
             row = gradient_row(rule.name, truth, witness_name, parameter, grads[parameter], truth.allowance)
+            if witness_name in truth.errors and not row.checked and truth.projections:
+                continue  # differenced entry by entry elsewhere only (``placed``)
             if witness_name in truth.errors and not (hold[parameter] and row.checked):
                 row = replace(row, verdict=INCONCLUSIVE)  # untrusted differences, or none sampled here
             report.rows.append(row)
-        if own_forward:
+        for witness_name in truth.projections:
+            row = projected_row(rule.name, truth, witness_name, parameter, grads[parameter], truth.allowance)
+            report.rows.append(row if hold[parameter] else replace(row, verdict=INCONCLUSIVE,
+                                                                   reason=UNTRUSTED))
+        if by_entry:
             report.rows.append(_consistency_row(rule.name, judged, parameter, own64[parameter],
                                                 hold[parameter]))
+        if by_projection:
+            row = projected_row(rule.name, judged, OWN_FORWARD, parameter, own64[parameter],
+                                judged.witness_allowance)
+            report.rows.append(replace(row, quantity=CONSISTENCY) if hold[parameter] else replace(
+                row, quantity=CONSISTENCY, verdict=INCONCLUSIVE, reason=UNTRUSTED))
         if parameter in problem.params:
             for witness_name in truth.steps:
                 report.rows.append(update_row(rule.name, problem, truth, witness_name, parameter,
@@ -271,6 +282,8 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
     for buffer, value in running.items():
         for witness_name in truth.running:
             report.rows.append(_running_row(rule.name, truth, witness_name, buffer, value))
+    report.rows.extend(placing_rows(rule.name, problem, truth, report.rows, grads, truth.allowance,
+                                    lambda v: witness("torch").losses(p64.stack, v, p64.y, p64.masks, p64.x)))
     return with_reason(report, truth)
 
 

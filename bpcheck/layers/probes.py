@@ -152,8 +152,10 @@ def compare_user_layer(problem: StackProblem, rule: StackRule, name: str, gain: 
                        own_forward: bool = True) -> tuple[RuleReport, list[Row], StackTruth]:
     """``bpcheck.layers.compare.compare_stack`` for one rule, where the gradients that layer
     ``name`` (of gain G) removes are not judged; ``own_forward``: with the rows of finite
-    differences of the rule's own forward."""
-    truth = ask_stack_witnesses(problem)
+    differences of the rule's own forward. Finite differences go entry by entry, as projections
+    cannot: the report tells a wrong backward from a wrong forward entry by entry
+    (``bpcheck.user.layer_report``)."""
+    truth = ask_stack_witnesses(problem, "all")
     before = [key for key in behind_user_layers(problem.stack) if not key.startswith(f"{name}.")]
     zeros = [key for key in removed(problem, name, before, gain) if key in truth.allowance]
     if zeros:

@@ -4,7 +4,9 @@ with every witness, parameter by parameter (the rows and verdicts: ``bpcheck.cor
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from bpcheck.core.compare import (
     Row,
@@ -17,12 +19,14 @@ from bpcheck.core.compare import (
     update_row,
     with_reason,
 )
+from bpcheck.core.projected import PLACE_ENTRIES, PROJECTED, parts, projected_row
 from bpcheck.core.tolerances import Conditioning, step_allowance
 from bpcheck.mlp.allowances import SENSITIVITY_WITNESS, finite_difference_entries, measure_allowances
 from bpcheck.mlp.problem import Problem
 from manual.rules import RULES, UpdateRule
-from manual.spec import Params
+from manual.spec import Params, param_shapes
 from reference import WITNESSES
+from reference.projection import direction_seed
 
 
 @dataclass(frozen=True)
@@ -33,26 +37,55 @@ class MlpTruth(Truth):
     conditioning: Conditioning = field(kw_only=True)
 
 
-def ask_witnesses(problem: Problem, finite_differences: bool = True, fd_sample: int | None = None,
+def ask_witnesses(problem: Problem, finite_differences: bool | str = True, fd_sample: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> MlpTruth:
     """Gradients and SGD steps from the witnesses with an optimizer; from those that estimate
-    (finite differences) gradients with their error unless turned off (on ``fd_sample`` random
-    entries if given; ``progress(done, total)`` after each block); and the allowances measured
-    by sensitivity reruns and same-dtype runs (``bpcheck.core.tolerances``)."""
+    (finite differences) their answer with its error: by projection (``finite_differences``
+    True: along DIRECTIONS random directions per parameter, seeded by the problem's
+    fingerprint, and entry by entry only on a parameter where torch disagrees with them, at most
+    PLACE_ENTRIES entries), also on ``fd_sample`` random entries if given, or on every entry
+    (``"all"``), or not at all (False; ``progress(done, total)`` counts entries); and the
+    allowances measured by sensitivity reruns and same-dtype runs (``bpcheck.core.tolerances``)."""
     check_type("problem", problem, Problem, " (for a StackProblem, a network of layers: ask_stack_witnesses)")
+    if finite_differences not in (True, False, "all"):
+        raise ValueError(f"finite_differences={finite_differences!r} must be True, False or 'all'")
     p = problem.in_float64()
     args = (p.spec, p.params, p.X, p.Y)
-    grads, steps, errors = {}, {}, {}
+    grads, steps, errors, projections = {}, {}, {}, {}
     for name, witness in WITNESSES.items():
         if witness.gradients_and_sgd_step is not None:
             grads[name], steps[name] = witness.gradients_and_sgd_step(*args, p.lr)
         elif witness.gradients_with_error is not None and finite_differences:
-            entries = finite_difference_entries(p.spec, fd_sample)
-            grads[name], errors[name] = witness.gradients_with_error(*args, entries, progress)
+            if finite_differences is True:
+                from reference.numeric_directions import directional_with_error  # SciPy, on use
+                projections[name] = directional_with_error(*args, direction_seed(problem.fingerprint()))
+            if finite_differences == "all" or fd_sample is not None:
+                sample = None if finite_differences == "all" else fd_sample
+                entries = finite_difference_entries(p.spec, sample)
+                grads[name], errors[name] = witness.gradients_with_error(*args, entries, progress)
     conditioning, *measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS],
                                                  [grads[name] for name in steps])
-    return MlpTruth(grads, steps, errors, *measured, conditioning=conditioning,
-                    problem=problem.fingerprint())
+    truth = MlpTruth(grads, steps, errors, *measured, conditioning=conditioning,
+                     problem=problem.fingerprint(), projections=projections)
+    return placed(truth, problem) if projections and fd_sample is None else truth
+
+
+def placed(truth: MlpTruth, problem: Problem) -> MlpTruth:
+    """The truth with per-entry finite differences on each parameter where torch's gradient
+    disagrees with finite differences by projection: PLACE_ENTRIES of its entries at most,
+    drawn with the problem's seed, so the witnesses' rows show where they part."""
+    torch = truth.gradients[SENSITIVITY_WITNESS]
+    parted = [name for name in torch if parts(truth, PROJECTED, name, torch[name], truth.witness_allowance)]
+    if not parted:
+        return truth
+    shapes = param_shapes(problem.spec)
+    offsets = dict(zip(shapes, np.cumsum([0] + [int(np.prod(s)) for s in shapes.values()]), strict=False))
+    rng = np.random.default_rng(direction_seed(truth.problem or ""))
+    entries = np.sort(np.concatenate([offsets[name] + rng.choice(
+        torch[name].size, size=min(PLACE_ENTRIES, torch[name].size), replace=False) for name in parted]))
+    p = problem.in_float64()
+    grads, errors = WITNESSES[PROJECTED].gradients_with_error(p.spec, p.params, p.X, p.Y, entries)
+    return replace(truth, gradients=truth.gradients | {PROJECTED: grads}, errors={PROJECTED: errors})
 
 
 def rule_allowance(truth: MlpTruth, problem: Problem, from_step: bool) -> Params:
@@ -79,12 +112,41 @@ def compare_rule(rule: UpdateRule, problem: Problem, truth: MlpTruth,
     allowance = rule_allowance(truth, problem, rule.directions_from_step)
     for parameter in problem.params:
         for witness in truth.gradients:
-            report.rows.append(gradient_row(rule.name, truth, witness, parameter,
-                                             directions[parameter], allowance))
+            if witness not in truth.errors or np.isfinite(truth.gradients[witness][parameter]).any():
+                report.rows.append(gradient_row(rule.name, truth, witness, parameter,
+                                                 directions[parameter], allowance))
+        for witness in truth.projections:
+            report.rows.append(projected_row(rule.name, truth, witness, parameter, directions[parameter],
+                                             allowance))
         for witness in truth.steps:
             report.rows.append(update_row(rule.name, problem, truth, witness, parameter,
                                            new_params[parameter], truth.allowance, dtype))
+    report.rows.extend(placing_rows(rule.name, problem, truth, report.rows, directions, allowance))
     return with_reason(report, truth)
+
+
+def placing_rows(name: str, problem: Problem, truth: Truth, rows: list[Row], directions: Params,
+                 allowance: Params) -> list[Row]:
+    """Where the rule's gradient differs from torch's on a parameter that finite differences saw
+    only by projection: per-entry finite differences on its PLACE_ENTRIES entries that differ
+    most, a row each, so the report says whether they side with torch or with the rule there."""
+    torch = truth.gradients[SENSITIVITY_WITNESS]
+    differing = [row.parameter for row in rows if row.differs and row.quantity == "gradient"
+                 and row.witness == SENSITIVITY_WITNESS and PROJECTED in truth.projections
+                 and not np.isfinite(truth.gradients.get(PROJECTED, {}).get(row.parameter, np.nan)).any()]
+    if not differing:
+        return []
+    shapes = param_shapes(problem.spec)
+    offsets = dict(zip(shapes, np.cumsum([0] + [int(np.prod(s)) for s in shapes.values()]), strict=False))
+    with np.errstate(invalid="ignore"):
+        entries = np.sort(np.concatenate([offsets[parameter] + np.argsort(-np.nan_to_num(np.abs(
+            np.asarray(directions[parameter], np.float64) - torch[parameter]), nan=np.inf).ravel(),
+            kind="stable")[:PLACE_ENTRIES] for parameter in differing]))
+    p = problem.in_float64()
+    grads, errors = WITNESSES[PROJECTED].gradients_with_error(p.spec, p.params, p.X, p.Y, entries)
+    seen = replace(truth, gradients=truth.gradients | {PROJECTED: grads}, errors={PROJECTED: errors})
+    return [gradient_row(name, seen, PROJECTED, parameter, directions[parameter], allowance)
+            for parameter in differing]
 
 
 def compare_all(problem: Problem, rule_names: list[str] | None = None,

@@ -1,0 +1,175 @@
+r"""Central finite differences along random directions: a handful of forwards per array, not
+four per entry.
+
+For an array θ and a unit direction v (Gaussian, normalised; seeded, so a finding repeats) the
+step h is u^{1/3}·max(1, max_i |θ_i|) (u = 2^{-53}), or larger where the rounding bound
+needs it (``along``); the four points θ + s·h·v, s ∈ {±1, ±2},
+are rounded as they are stored, so each one's realised displacement d_s = fl(θ + s·h·v) − θ is
+kept, and the derivative is taken along the realised direction w = (d_1 − d_{−1})/(2h):
+
+.. math::
+    D_h = \frac{L(θ + d_1) − L(θ + d_{−1})}{2h} = ∇L·w + \frac{h^2}{6} ∂_w^3L + O(h^4).
+
+Its error is estimated as in ``reference.numeric`` (entry by entry there):
+|D_{2h} − D_h|/3 (truncation; it also holds the ~u·|θ_i|/h by which the 2h pair's realised
+direction differs from w), plus half of |Δ_{2h} − 2Δ_h|, Δ_h = (L(θ+d_1) − 2L(θ) + L(θ+d_{−1}))/h
+(h³L⁗/2 where L is smooth, half the jump of the slope where a kink lies within 2h along w),
+plus u·m·(|L(θ+d_1)| + |L(θ+d_{−1})| + T)/(2h) (rounding: m the work behind each value of L, T
+the loss terms' own). A rule's gradient a is then compared as a·w against D_h
+(``bpcheck.core.tolerances.projected_allowance``).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+UNIT_ROUNDOFF = np.finfo(np.float64).eps / 2
+STEPS = np.array([1.0, -1.0, 2.0, -2.0])  # θ + s·h·v, the four evaluations per direction
+#: Random directions per array: two independent chances to see an error along each.
+DIRECTIONS = 2
+#: The largest relative step: 2^-10, so that a kink is crossed seldom and curvature stays small.
+LARGEST_STEP = 2.0**-10
+#: The share of |D_h| the rounding bound may take before the step grows (``along``): with
+#: SAFETY's 8 still 10 times below INFORMATIVE (1e−3), so that it leaves a row conclusive.
+ROUNDING_SHARE = 1e-5
+#: The grown step evaluated beside the first, where copies are cheap (``along``'s ``together``).
+GROWTH = 32.0
+
+
+@dataclass(frozen=True)
+class Projected:
+    """Finite differences of one array along ``directions.shape[0]`` realised directions."""
+
+    directions: np.ndarray  # (K, *shape): w, the realised direction of each
+    derivatives: np.ndarray  # (K,): D_h ≈ ∇L·w
+    errors: np.ndarray  # (K,): the estimated |D_h − ∇L·w|
+    step: float = 0.0  # h
+
+    def along(self, gradient: np.ndarray) -> np.ndarray:
+        """(K,): g·w of a full gradient ``g`` of the array, in float64."""
+        return self.directions.reshape(len(self.directions), -1) @ np.asarray(gradient, np.float64).ravel()
+
+
+def direction_seed(fingerprint: str) -> int:
+    """A seed from a problem's fingerprint (hex digest): the same problem, the same directions."""
+    return int(fingerprint[:15], 16)
+
+
+def unit_directions(shape: tuple[int, ...], count: int, seed: int, name: str) -> np.ndarray:
+    """(count, *shape) directions, each Gaussian and of unit 2-norm, from a generator seeded
+    with (``seed``, crc32 of ``name``): each array its own, reproducibly."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    v = rng.standard_normal((count, int(np.prod(shape, dtype=np.int64))))
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return (v / np.where(norms > 0, norms, 1.0)).reshape(count, *shape)
+
+
+def richardson(losses: np.ndarray, at_rest: float, h: float, work: float, terms: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(D_h, estimated error, the rounding part of it) from ``losses`` (4, K) at s = +1, −1,
+    +2, −2 and L(θ) (module docstring); not finite where a loss is not."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        d_h = (losses[0] - losses[1]) / (2 * h)
+        d_2h = (losses[2] - losses[3]) / (4 * h)
+        rounding = UNIT_ROUNDOFF * work * (np.abs(losses[0]) + np.abs(losses[1]) + terms) / (2 * h)
+        bend_h = (losses[0] - 2 * at_rest + losses[1]) / h
+        bend_2h = (losses[2] - 2 * at_rest + losses[3]) / (2 * h)
+        error = np.abs(d_2h - d_h) / 3 + rounding + np.abs(bend_2h - 2 * bend_h) / 2
+    return d_h, error, rounding
+
+
+def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, np.ndarray],
+          directions: dict[str, np.ndarray], at_rest: float, work: float, terms: float,
+          together: bool = False, first: dict[str, float] | None = None) -> dict[str, Projected]:
+    """Finite differences of each array of ``values`` along its ``directions`` (K, *shape);
+    ``evaluate`` takes, per array, its perturbed copies (``points``) and returns their losses
+    (all arrays in one call, where the loss can batch them), or (losses, ε) with ε per copy the
+    largest relative error of the step as it landed inside (``reference.numeric``'s z + s·h·Δz
+    rounded at a large z): then ε·max(|D_h|, |D_2h|) joins the estimate.
+
+    The step is h = ∛u·max(1, max_i |θ_i|), as entry by entry; where the rounding bound then
+    exceeds ROUNDING_SHARE of the largest |D_h|, the step grows (the bound goes as 1/h), at most
+    to LARGEST_STEP·max(1, max_i |θ_i|): by that ratio, in a second call; or, ``together``
+    (where copies cost little beside a call), to GROWTH·h, evaluated in the first call beside h.
+    A step no larger than it must be, as a larger one crosses more kinks (a relu's, a
+    max-pool's ties) and bends. ``first``: the steps another pass over the same loss settled on,
+    taken as they are (one call)."""
+    scale = {name: max(1.0, float(np.max(np.abs(theta), initial=0.0))) for name, theta in values.items()}
+    largest = {name: LARGEST_STEP * scale[name] for name in directions}
+    steps = {name: [float(np.cbrt(UNIT_ROUNDOFF)) * scale[name]] for name in directions}
+    if first is not None:
+        steps, together = {name: [first[name]] for name in directions}, True  # no growing
+    elif together:
+        steps = {name: [h, min(GROWTH * h, largest[name])] for name, [h] in steps.items()}
+    found, todo = {}, list(directions)
+    for _ in range(2):
+        moved = {name: [points(values[name], directions[name], h) for h in steps[name]] for name in todo}
+        losses = evaluate({name: np.concatenate([copies for copies, _ in tries])
+                           for name, tries in moved.items()})
+        again = []
+        for name in todo:
+            count, tries = len(directions[name]), moved[name]
+            value, off = losses[name] if isinstance(losses[name], tuple) else (losses[name], 0.0)
+            value = np.asarray(value, np.float64).reshape(len(tries), len(STEPS), count)
+            off = np.broadcast_to(off, value.size).reshape(len(tries), len(STEPS), count).max(axis=1)
+            for i, h in enumerate(steps[name]):
+                d_h, error, rounding = richardson(value[i], at_rest, h, work, terms)
+                with np.errstate(invalid="ignore", over="ignore"):  # z + s·h·Δz rounded at a large z
+                    stepped = off[i] * np.maximum(np.abs(d_h), np.abs(value[i, 2] - value[i, 3]) / (4 * h))
+                found[name] = Projected(tries[i][1], d_h, error + stepped, h)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = float(np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d_h))))
+                if not (np.isfinite(ratio) and ratio > 1 and h < largest[name]):
+                    break  # this step will do; else the next, if any
+            else:
+                if not together and len(steps[name]) == 1:
+                    steps[name] = [min(h * ratio, largest[name])]
+                    again.append(name)
+        if not again:
+            break
+        todo = again
+    return found
+
+
+def points(theta: np.ndarray, directions: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """(the 4·K perturbed arrays θ + s·h·v as stored, in STEPS-major order, the realised
+    directions w (K, *shape))."""
+    moved = theta[None, None] + np.multiply.outer(STEPS * h, directions)  # (4, K, *shape)
+    realised = (moved[0] - theta) - (moved[1] - theta)
+    return moved.reshape(-1, *theta.shape), realised / (2 * h)
+
+
+def directional_differences(loss: Callable[[dict[str, np.ndarray]], float | np.ndarray],
+                            values: dict[str, np.ndarray], work: float, terms: float, seed: int,
+                            count: int = DIRECTIONS, vectorised: bool = False,
+                            names: list[str] | None = None, together: bool | None = None,
+                            first: dict[str, float] | None = None) -> dict[str, Projected]:
+    """Finite differences of ``loss`` along ``count`` random directions of each array (of
+    ``names``, default all). With ``vectorised``, ``loss`` takes the arrays with a leading
+    axis of copies and returns each copy's L (one call for all arrays); else one array set at
+    a time. ``together`` (default: ``vectorised``) and ``first`` as ``along`` takes them. The
+    caller's arrays are not touched."""
+    current = {name: np.array(value, dtype=np.float64) for name, value in values.items()}
+    at_rest = float(np.asarray(loss({k: v[None] for k, v in current.items()}) if vectorised
+                               else loss(current)).reshape(-1)[0])
+
+    def evaluate(moved: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if not vectorised:
+            return {name: np.array([float(loss(current | {name: copy})) for copy in copies])
+                    for name, copies in moved.items()}
+        sizes = [len(copies) for copies in moved.values()]
+        batch = {k: np.repeat(v[None], sum(sizes), axis=0) for k, v in current.items()}
+        for start, (name, copies) in zip(np.cumsum([0, *sizes[:-1]]), moved.items(), strict=True):
+            batch[name][start:start + len(copies)] = copies
+        out = np.asarray(loss(batch), dtype=np.float64)
+        return dict(zip(moved, np.split(out, np.cumsum(sizes)[:-1]), strict=True))
+
+    chosen = names or list(current)
+    return along(evaluate, current, {name: unit_directions(current[name].shape, count, seed, name)
+                                     for name in chosen}, at_rest, work, terms,
+                 vectorised if together is None else together, first)
+
