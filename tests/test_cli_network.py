@@ -118,3 +118,14 @@ def test_mutants_on_a_network_none_of_their_mistakes_touches_exit_three():
     out = run_cli(["mutants", "--network", "conv2d:1,k1;flatten;dense:2", "--input-shape", "1,2,2",
                    "--examples", "1"], 3)
     assert "no mutant's mistake changes anything on this network: none hunted" in out
+
+
+def test_mutants_take_the_comparisons_finite_difference_words():
+    """--finite-differences takes off, auto or all, as the comparison does (it was a bare flag);
+    sample:K, one network's entries, is refused for a hunt of many."""
+    out = run_cli(["mutants", "--network", "conv2d:2,k3,p1;relu;flatten;dense:3", "--input-shape", "1,4,4",
+                   "--examples", "1", "--finite-differences", "auto"], 0)
+    assert "caught" in out
+    assert "sample:3 samples one network's entries; a hunt draws many: give off, auto or all" in run_cli(
+        ["mutants", "--finite-differences", "sample:3"], 2)
+    assert "argument --finite-differences" in run_cli(["mutants", "--finite-differences", "some"], 2)

@@ -13,7 +13,13 @@ from bpcheck.cli.exits import EXIT_AGREES, EXIT_INCONCLUSIVE, EXIT_USAGE, EXIT_W
 from bpcheck.cli.options import INPUT_SHAPE_ALONE, Parser, described
 from bpcheck.cli.progress import progress
 from bpcheck.cli.render import describe_problem, describe_stack_problem
-from bpcheck.cli.validators import count_up_to, input_shape, natural
+from bpcheck.cli.validators import (
+    count_up_to,
+    finite_difference_sample,
+    finite_differences,
+    input_shape,
+    natural,
+)
 from bpcheck.core.runtime import MAX_EXAMPLES
 from bpcheck.mlp.mutants import MUTANTS, hunt_mutant
 
@@ -28,8 +34,10 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--examples", type=count_up_to(MAX_EXAMPLES), default=100,
                         help=f"random networks per mutant (default 100, at most {MAX_EXAMPLES})")
     parser.add_argument("--seed", type=natural, default=0, help="the searches' seed (default 0)")
-    parser.add_argument("--finite-differences", action="store_true",
-                        help="also ask the finite-difference witness (slower)")
+    parser.add_argument("--finite-differences", type=finite_differences, default="off",
+                        metavar="off|auto|all",
+                        help="the finite-difference witness, as for the comparison: off (default: "
+                             "torch and jax), auto (along random directions), all (every entry)")
     parser.add_argument("--show", action="store_true", help="print each minimal network in full")
     parser.add_argument("--network", nargs="?", const=CATALOGUE, default=None, metavar="LAYERS",
                         help="hunt the layer mutants (bpcheck/layers/mutants.py) instead. --network "
@@ -42,6 +50,10 @@ def main(argv: list[str], console: Console) -> int:
     parser.add_argument("--input-shape", type=input_shape, default=None, metavar="C,H,W|T,D|F",
                         help="one sample's shape for --network LAYERS (default 1,8,8)")
     args = parser.parse_args(argv)
+    if isinstance(args.finite_differences, int):
+        parser.error(f"argument --finite-differences: sample:{args.finite_differences} samples one "
+                     "network's entries; a hunt draws many: give off, auto or all")
+    args.finite_differences = finite_difference_sample(args.finite_differences)[0]
     if args.network is not None:
         return _layers(args, console)
     if args.input_shape is not None:

@@ -200,7 +200,7 @@ def changes_something(rule: StackRule, problem) -> bool:
 
 
 def hunt_layer_mutant(rule: StackRule, max_examples: int, seed: int = 0,
-                      finite_differences: bool = False, stack: Stack | None = None) -> Hunt:
+                      finite_differences: bool | str = False, stack: Stack | None = None) -> Hunt:
     """``bpcheck.mlp.mutants.hunt_mutant`` for a layer mutant: Hypothesis searches random values of
     ``stack`` or, without one, its layer alone (``layer_problems``, float64 or float32) for a
     draw where it differs from the witnesses, then shrinks it. Draws its mistake does not change

@@ -171,7 +171,7 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in [
 
 
 def hunt_mutant(mutant: Mutant, max_examples: int, seed: int = 0,
-                finite_differences: bool = False) -> Hunt:
+                finite_differences: bool | str = False) -> Hunt:
     """Hypothesis searches random networks (of the kind the mutant is defined on) for one where
     it disagrees with the witnesses, then shrinks it."""
     from bpcheck.mlp.search import hunt  # Hypothesis loads when a hunt runs, not with the catalogue

@@ -15,7 +15,7 @@ from manual.rules import UpdateRule
 
 
 def hunt(rule: UpdateRule, strategy, max_examples: int, seed: int = 0,
-         finite_differences: bool = True, keep_errors: bool = False,
+         finite_differences: bool | str = True, keep_errors: bool = False,
          observe: Callable[[Problem], None] | None = None) -> Verdict:
     """Search random problems for one where ``rule`` disagrees with a witness; Hypothesis then
     shrinks it, and the verdict keeps the minimal problem it ends with and its report. With
