@@ -15,9 +15,9 @@ import torch
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
-from bpcheck.core.compare import compare_witnesses
 from bpcheck.core.projected import ALONG
 from bpcheck.core.verdicts import INCONCLUSIVE
+from bpcheck.core.witness_rows import compare_witnesses
 from bpcheck.mlp.compare import ask_witnesses, compare_rule
 from bpcheck.mlp.strategies import away_from_kinks, problems, seed_program_specs, specs
 from manual import network

@@ -9,11 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bpcheck.core.compare import compare_witnesses
 from bpcheck.core.datasets import random_data
 from bpcheck.core.projected import PLACE_ENTRIES, PROJECTED, projected_row
 from bpcheck.core.tolerances import projected_allowance
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
+from bpcheck.core.witness_rows import compare_witnesses
 from bpcheck.mlp.compare import ask_witnesses, compare_rule, placed
 from bpcheck.mlp.problem import Problem
 from manual import network

@@ -228,29 +228,3 @@ def unsettled_reason(rows: list[Row], truth: Truth) -> str:
                      else f"{parameter}'s exact gradient is 0 and its allowance is not")
     return ("rounding is as large as a real error here: " + "; ".join(parts)
             + f" (at most {INFORMATIVE:g} settles a gradient)")
-
-
-def compare_witnesses(problem, truth: Truth) -> list[Row]:
-    """The witnesses checked against the sensitivity witness (torch): they must agree among
-    themselves, in float64; an estimate is judged by its own error estimate."""
-    from bpcheck.core.projected import projected_row  # it builds on this module's rows
-
-    rows, f64, allowance, base = [], problem.in_float64(), truth.witness_allowance, SENSITIVITY_WITNESS
-    for witness, gradients in truth.gradients.items():
-        for parameter, candidate in gradients.items() if witness != base else ():
-            if witness in truth.errors and not np.isfinite(candidate).any():
-                continue  # no entry differenced here (a sample, or placing a disagreement elsewhere)
-            if witness in truth.errors:
-                rows.append(gradient_row(f"{base} vs {witness}", truth, witness, parameter,
-                                          truth.gradients[base][parameter], allowance))
-            else:
-                rows.append(gradient_row(f"{witness} vs {base}", truth, base, parameter, candidate,
-                                          allowance))
-    for witness, found in truth.projections.items():
-        rows.extend(projected_row(f"{base} vs {witness}", truth, witness, parameter,
-                                  truth.gradients[base][parameter], allowance) for parameter in found)
-    for witness, steps in truth.steps.items():
-        for parameter, new_value in steps.items() if witness != base else ():
-            rows.append(update_row(f"{witness} vs {base}", f64, truth, base, parameter, new_value,
-                                    allowance, "float64"))
-    return rows

@@ -22,7 +22,6 @@ from bpcheck.core.compare import (
     Truth,
     check_comparison,
     check_type,
-    compare_witnesses,
     gradient_row,
     row_verdict,
     update_row,
@@ -31,6 +30,7 @@ from bpcheck.core.compare import (
 from bpcheck.core.metrics import discrepancy
 from bpcheck.core.projected import parts, projected_row
 from bpcheck.core.verdicts import INCONCLUSIVE
+from bpcheck.core.witness_rows import compare_witnesses
 from bpcheck.layers.allowances import (
     conditioning_per_gradient,
     lost_in_float32,

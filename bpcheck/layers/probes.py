@@ -34,7 +34,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from bpcheck.core.compare import Row, RuleReport, compare_witnesses
+from bpcheck.core.compare import Row, RuleReport
+from bpcheck.core.witness_rows import compare_witnesses
 from bpcheck.layers.compare import (
     StackRule,
     StackTruth,

@@ -14,13 +14,13 @@ from bpcheck.core.compare import (
     Truth,
     check_comparison,
     check_type,
-    compare_witnesses,
     gradient_row,
     update_row,
     with_reason,
 )
 from bpcheck.core.projected import PLACE_ENTRIES, PROJECTED, parts, projected_row
 from bpcheck.core.tolerances import Conditioning, step_allowance
+from bpcheck.core.witness_rows import compare_witnesses
 from bpcheck.mlp.allowances import SENSITIVITY_WITNESS, finite_difference_entries, measure_allowances
 from bpcheck.mlp.problem import Problem
 from manual.rules import RULES, UpdateRule

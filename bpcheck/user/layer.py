@@ -25,18 +25,17 @@ it raises or wrongly returns is a ``UserCodeError`` naming the part.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
-from bpcheck.core.user_code import nan_problem, result_problem
 from bpcheck.user.guards import guard
 from bpcheck.user.like import Like, read_like
 from bpcheck.user.like_pair import like_pair
 from bpcheck.user.namespace import layer_fields, unwitnessed
+from bpcheck.user.results import arrays_problem, in_dtype
 from manual.layer_kinds import ACTIVATION, LAYER_KINDS, Layer, LayerKind
 from manual.spec import ACTIVATIONS
 
@@ -201,66 +200,12 @@ def _shape(layer: str, part: str, function: Callable, shape: Shape) -> Shape:
     return tuple(int(d) for d in guard(layer, part, function, expect)(shape))
 
 
-def _arrays_problem(arrays: list[tuple[str, object, Shape, str]], dtype: np.dtype,
-                    inputs: tuple) -> str | None:
-    """"WHAT: what is wrong" for the first of ``arrays`` (what, value, shape, whose shape) that
-    is not an ndarray of its shape and ``dtype`` (``result_problem``), else for the first with a
-    NaN where no input has one (``nan_problem``); None when all are right. A floating array more
-    precise than ``dtype`` (float64 in a float32 check: ``np.zeros`` by habit) is no problem: it
-    is compared cast to ``dtype`` (``in_dtype``), and the report says so (``dtype_slips``)."""
-    for what, value, shape, like in arrays:
-        wrong = result_problem(value, tuple(shape), dtype, like)
-        if wrong is not None and _more_precise(value, dtype) and result_problem(
-                value, tuple(shape), np.asarray(value).dtype, like) is None:
-            _slips.add((what.rstrip().removeprefix("your "), str(np.asarray(value).dtype), str(dtype)))
-        elif wrong is not None:
-            return f"{what}: {wrong}"
-    for what, value, _, _ in arrays:
-        wrong = nan_problem(value, inputs)
-        if wrong is not None:
-            return f"{what}: {wrong}"
-    return None
-
-
-#: The dtype slips met while a check runs (``dtype_slips``): what, its dtype, the check's.
-_slips: set[tuple[str, str, str]] = set()
-
-
-def _more_precise(value: object, dtype: np.dtype) -> bool:
-    """Whether ``value`` is a floating ndarray of a dtype more precise than ``dtype``."""
-    return (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)
-            and np.finfo(value.dtype).eps < np.finfo(dtype).eps)
-
-
-def in_dtype(value: object, dtype: np.dtype) -> np.ndarray:
-    """``value`` as an ndarray of ``dtype`` (a more precise one rounded to it, as ``_arrays_problem``
-    lets through)."""
-    return np.asarray(value).astype(dtype, copy=False)
-
-
-@contextmanager
-def dtype_slips() -> Iterator[list[str]]:
-    """The dtype slips of a ``with`` block's checks, one note each (filled when it ends): arrays
-    your code returned more precise than the check's dtype, compared after rounding to it."""
-    _slips.clear()
-    found: list[str] = []
-    try:
-        yield found
-    finally:
-        for got, want in sorted({(got, want) for _, got, want in _slips}):
-            arrays = sorted(what for what, g, w in _slips if (g, w) == (got, want))
-            found.append(f"your {', '.join(arrays)} {'has' if len(arrays) == 1 else 'have'} dtype {got} "
-                         f"in a {want} check: compared after rounding to {want}; the verdict is on "
-                         "the values")
-        _slips.clear()
-
-
 def _forward_result(shape: Shape, dtype: np.dtype, inputs: tuple) -> Callable[[tuple, object], str | None]:
     """The forward's result: (out, cache), out an array of ``shape`` and the input's dtype."""
     def expect(args: tuple, result) -> str | None:
         if not (isinstance(result, tuple) and len(result) == 2):
             return f"forward returned {type(result).__name__}; expected (out, cache)"
-        return _arrays_problem([("forward's out", result[0], shape, "the output's")], dtype, inputs)
+        return arrays_problem([("forward's out", result[0], shape, "the output's")], dtype, inputs)
 
     return expect
 
@@ -275,7 +220,7 @@ def _backward_result(params: dict, shape: Shape, dtype: np.dtype,
         dx, grads = result
         if set(grads) != set(params):
             return f"backward's grads have keys {sorted(grads)}; expected {sorted(params)}"
-        return _arrays_problem([("backward's dx", dx, shape, "x's")] + [
+        return arrays_problem([("backward's dx", dx, shape, "x's")] + [
             (f"backward's grads[{name!r}]", g, params[name].shape, f"params[{name!r}]'s")
             for name, g in grads.items()], dtype, inputs)
 

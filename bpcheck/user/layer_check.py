@@ -6,147 +6,29 @@ network, then diagnosed layer by layer (``bpcheck.layers.diagnose``)."""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
-
-from hypothesis import strategies as st
 
 from bpcheck.core.compare import RuleReport
-from bpcheck.core.search import Verdict, search
+from bpcheck.core.search import search
 from bpcheck.core.tolerances import LAYER_DIAGNOSIS
-from bpcheck.core.user_code import UserCodeError
-from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WITNESSES_DIFFER, WRONG
+from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, RAISED, WITNESSES_DIFFER, WRONG
 from bpcheck.layers.compare import StackRule, compare_stack_rule, swapped
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
-from bpcheck.layers.problem import StackProblem, random_problem
-from bpcheck.layers.strategies import (
-    HIDDEN,
-    SCALES,
-    away_from_kinks_and_ties,
-    shapes,
-    stack_values,
-)
-from bpcheck.user.layer import UserLayer, dtype_slips
+from bpcheck.user.layer import UserLayer
+from bpcheck.user.layer_draws import Draw, drawn_problem, draws, settled
 from bpcheck.user.layer_report import layer_message
-from bpcheck.user.like_draws import is_yours, like_networks, like_scales
+from bpcheck.user.like_draws import is_yours
 from bpcheck.user.like_pair import as_yours
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
-from manual.stack import Stack, walk
+from bpcheck.user.results import dtype_slips
+from manual.stack import walk
 
 #: Why a draw where most of your layer's outputs are flat (``bpcheck.layers.probes``) is not checked.
 SATURATED_DRAW = ("your layer is saturated there: most of its outputs do not respond to its input "
                   "(a gated unit's input far from 0, a normalisation over two values)")
-
-
-#: The sample shapes a user's layer is drawn on: C ≤ 6 channels (sides ≤ 7) or F ≤ 8 features,
-#: wider than the built-in layers' draws, for mistakes that need several groups of channels.
-USER_CHANNELS, USER_FEATURES = 6, 8
-USER_STEPS = 5  # and T ≤ 5 steps for a sequence layer (rank 2)
-#: N ≥ 3 samples, as for the built-in batch norm: a normalisation over two values gives x̂ = ±1
-#: whatever x is, so every gradient through it is a cancellation (a correct float32 batch norm
-#: of a user's was 1.2× over its allowance on x there, seen); bpcheck cannot tell a user's layer
-#: normalises over the batch, so every user layer is drawn with three samples at least.
-USER_BATCH = 3
+#: How the report names the sample ranks a like= kind is drawn on.
 RANK_WORDS = {1: "(N, F)", 2: "(N, T, D)", 3: "images"}
-
-
-@st.composite
-def _networks(draw, layer: UserLayer):
-    """The layer alone (then flatten) under ½Σ(out − y)², or inside a small conv or dense stack
-    under softmax cross-entropy; float64 or float32. The layer's input shape is drawn first, and
-    only shapes its ``fits`` takes."""
-    dtype = draw(st.sampled_from(["float64", "float32"]))
-    if layer.declared is not None:
-        return draw(like_networks(layer, dtype))
-    if layer.rank == 2:
-        return draw(_sequence_networks(layer, dtype))
-    spatial = layer.rank == 3 or (layer.rank is None and draw(st.booleans()))
-    shape = draw(shapes(spatial, USER_CHANNELS, USER_FEATURES))
-    if not layer.fits_shape(shape):
-        raise ValueError(f"your fits() refuses samples of shape {shape}")
-    if not draw(st.booleans()):  # False, where Hypothesis shrinks to: the layer alone
-        return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
-    before_shape = draw(shapes(spatial, 3, 5))  # the stack before it turns this into ``shape``
-    before = f"conv2d:{shape[0]},k3,p1" if spatial else f"dense:{shape[0]}"
-    if spatial:
-        before_shape = (before_shape[0], *shape[1:])
-    text = f"{before};{draw(st.sampled_from(HIDDEN))};{layer.name};flatten;dense:3"
-    return Stack(text, before_shape, dtype=dtype)
-
-
-@st.composite
-def _sequence_networks(draw, layer: UserLayer, dtype: str):
-    """A sequence layer (rank 2) alone (then flatten) under ½Σ(out − y)², or after a dense layer
-    at every step and a hidden activation, under softmax cross-entropy at every step."""
-    steps = layer.length or draw(st.integers(1, USER_STEPS))
-    shape = (steps, draw(st.integers(1, USER_FEATURES)))
-    if not layer.fits_shape(shape):
-        raise ValueError(f"your fits() refuses samples of shape {shape}")
-    if not draw(st.booleans()):  # shrinks to the layer alone
-        return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
-    text = f"dense:{shape[1]};{draw(st.sampled_from(HIDDEN))};{layer.name};dense:3"
-    return Stack(text, (shape[0], draw(st.integers(1, 5))), dtype=dtype)
-
-
-@dataclass(frozen=True)
-class _Draw:
-    """One draw of ``_draws``: a network with the layer and its values' (N, seed, scale), or
-    why there is none (the layer does not fit the input drawn, or its ``fits`` raised)."""
-
-    stack: Stack | None
-    values: tuple[int, int, float] = (0, 0, 1.0)
-    unbuilt: str = ""
-    error: UserCodeError | None = None
-
-
-@st.composite
-def _draws(draw, layer: UserLayer) -> _Draw:
-    """A network with ``layer`` (``_networks``) and its values; building the problem, which runs
-    your forward (the kink filter), is left to the judge, so what your code raises there is the
-    search's to shrink."""
-    try:
-        stack = draw(_networks(layer))
-    except ValueError as error:  # the layer does not fit this input: not this draw
-        return _Draw(None, unbuilt=f"not built ({error})")
-    except UserCodeError as error:  # your fits() raised
-        return _Draw(None, error=error)
-    like = layer.declared is not None
-    scales = like_scales(layer) if like else SCALES
-    n, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH, scales=scales))
-    if like:  # one batch size: one jax compile per structure of the pool
-        n = USER_BATCH
-    return _Draw(stack, (n, seed, scale))
-
-
-def drawn_problem(drawn: _Draw, discard) -> StackProblem:
-    """The problem of a draw (``_draws``): what your code raised is raised, a draw that built
-    no network or lies within a kink or tie is discarded (``discard(reason)``)."""
-    if drawn.error is not None:
-        raise drawn.error
-    if drawn.stack is None:
-        discard(drawn.unbuilt)
-    n, values_seed, scale = drawn.values
-    problem = random_problem(drawn.stack, n, values_seed, scale=scale)  # runs your forward
-    if not away_from_kinks_and_ties(problem):
-        discard("within a kink or a tie")
-    return problem
-
-
-def settled(found: CheckReport, verdict: Verdict, last: dict) -> bool:
-    """``found`` given the search's counts and its RAISED or NOT VERIFIED verdict, or the
-    counterexample and comparison of the last disagreement (``last``): True then, the caller
-    naming the verdict."""
-    found.examples, found.discarded = verdict.examples, verdict.discarded
-    if verdict.raised is not None:
-        found.verdict, found.error, found.part = RAISED, verdict.raised, verdict.part
-        found.counterexample = verdict.raised_on.stack if verdict.raised_on is not None else None
-    elif verdict.failure is not None:
-        found.counterexample, found.comparison = last["problem"], last["report"]
-        return True
-    elif not found.examples:
-        found.verdict = NOT_VERIFIED
-    return False
 
 
 def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckReport:
@@ -174,7 +56,7 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
         rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",
                          pairs=swapped(swaps))
 
-        def judge(drawn: _Draw, discard) -> RuleReport:
+        def judge(drawn: Draw, discard) -> RuleReport:
             problem = drawn_problem(drawn, discard)
             name = next(item.name for item in walk(drawn.stack.layers) if is_yours(layer, item))
             share, gain = flat_share(problem, name)
@@ -206,7 +88,7 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
                 last.update(problem=problem, report=report, apart=[])
             return report
 
-        verdict = search(layer.name, _draws(layer), judge, examples, seed, keep_errors=True)
+        verdict = search(layer.name, draws(layer), judge, examples, seed, keep_errors=True)
         if settled(found, verdict, last):
             found.witness_rows = last["apart"]
             found.verdict = WITNESSES_DIFFER if found.witness_rows else WRONG

@@ -15,6 +15,7 @@ import numpy as np
 from bpcheck.user.guards import guard
 from bpcheck.user.layouts import DATA, from_user, gate_order, to_user, user_shape
 from bpcheck.user.like import Like, parameter_axes
+from bpcheck.user.results import arrays_problem, in_dtype
 from bpcheck.user.styles import as_pair
 from manual.layer_kinds import LAYER_KINDS, Layer
 
@@ -61,9 +62,8 @@ def ours(like: Like, grads: dict[str, np.ndarray], params: dict[str, np.ndarray]
 
 def _expect(what: str, arrays: Callable[[object], object], due: dict[str, tuple[tuple[int, ...], str]],
             dtype: np.dtype) -> Callable[[tuple, object], str | None]:
-    """A guard's check of a forward's or backward's result (``bpcheck.user.layer._arrays_problem``):
+    """A guard's check of a forward's or backward's result (``bpcheck.user.results.arrays_problem``):
     ``due`` gives each array's shape and the layout it is in."""
-    from bpcheck.user.layer import _arrays_problem  # layer imports this module
 
     def expect(args: tuple, result) -> str | None:
         found = arrays(result)
@@ -71,7 +71,7 @@ def _expect(what: str, arrays: Callable[[object], object], due: dict[str, tuple[
             return found
         rows = [(f"{what}{k}", found.get(k), shape, f"your {layout} layout's")
                 for k, (shape, layout) in due.items()]
-        return _arrays_problem(rows, dtype, args)
+        return arrays_problem(rows, dtype, args)
     return expect
 
 
@@ -89,7 +89,6 @@ def _grads(like: Like) -> Callable[[object], dict | str]:
 
 def like_pair(name: str, like: Like, forward: Callable, backward: Callable) -> tuple[Callable, Callable]:
     """The derived network's pair for ``like``'s kind (module docstring)."""
-    from bpcheck.user.layer import in_dtype  # layer imports this module
     from manual.stack import output_shapes
     from manual.stack_network import PAIRS
 

@@ -39,7 +39,7 @@ from bpcheck.layers.compare import OWN_FORWARD, StackRule, differences
 from bpcheck.layers.problem import StackProblem
 from bpcheck.layers.strategies import stack_values
 from bpcheck.user.layer import UserLayer
-from bpcheck.user.layer_check import USER_BATCH, _Draw, _networks, drawn_problem, settled
+from bpcheck.user.layer_draws import USER_BATCH, Draw, drawn_problem, networks, settled
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
@@ -54,15 +54,15 @@ ENTRIES = 256
 
 
 @st.composite
-def _draws(draw, layer: UserLayer) -> _Draw:
+def _draws(draw, layer: UserLayer) -> Draw:
     """``layer_check``'s draws, in float64."""
     try:
-        stack = draw(_networks(layer)).replace(dtype="float64")
+        stack = draw(networks(layer)).replace(dtype="float64")
     except ValueError as error:
-        return _Draw(None, unbuilt=f"not built ({error})")
+        return Draw(None, unbuilt=f"not built ({error})")
     except UserCodeError as error:
-        return _Draw(None, error=error)
-    return _Draw(stack, draw(stack_values(stack, min_batch=USER_BATCH)))
+        return Draw(None, error=error)
+    return Draw(stack, draw(stack_values(stack, min_batch=USER_BATCH)))
 
 
 def compare_own_forward(rule: StackRule, problem: StackProblem) -> RuleReport:
@@ -102,7 +102,7 @@ def check_own_forward(layer: UserLayer, examples: int = 50, seed: int = 0) -> Ch
     with REGISTRY.scoped(layer):
         rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers")
 
-        def judge(drawn: _Draw, discard) -> RuleReport:
+        def judge(drawn: Draw, discard) -> RuleReport:
             problem = drawn_problem(drawn, discard)
             report = compare_own_forward(rule, problem)
             if report.verdict == INCONCLUSIVE:
