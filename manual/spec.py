@@ -227,7 +227,7 @@ def check_data(spec: Spec, X: Any, Y: Any | None = None) -> tuple[np.ndarray, np
         raise ValueError(f"Y has values in [{np.min(Y):g}, {np.max(Y):g}]; loss={spec.loss!r} "
                          f"expects probabilities in [0, 1]")
     sums = np.sum(Y, axis=0 if spec.layout == "cols" else -1, dtype=np.float64)
-    if targets == "one-hot" and not (np.all((Y == 0) | (Y == 1)) and np.all(sums == 1)):
+    if targets == "one_hot" and not (np.all((Y == 0) | (Y == 1)) and np.all(sums == 1)):
         raise ValueError(f"Y is not one-hot: loss={spec.loss!r} expects a single 1 per sample, "
                          "the other entries 0")
     tolerance = classes * np.finfo(dtype).eps

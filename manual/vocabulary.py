@@ -81,11 +81,11 @@ class ActivationRecord:
 
 #: What a loss's targets are: ``values`` (any finite numbers, like the output), ``probabilities``
 #: (each in [0, 1]), ``distributions`` (in [0, 1], each sample's summing to one: soft labels),
-#: ``one-hot`` (a single 1 per sample) or ``labels`` ((N,) integer classes). The built-in losses
+#: ``one_hot`` (a single 1 per sample) or ``labels`` ((N,) integer classes). The built-in losses
 #: take values, probabilities or labels; a user's loss may declare any (``UserLoss.targets``).
-TARGET_KINDS = ("values", "probabilities", "distributions", "one-hot", "labels")
+TARGET_KINDS = ("values", "probabilities", "distributions", "one_hot", "labels")
 #: The kinds whose targets are probabilities (each in [0, 1]).
-PROBABILITY_TARGETS = ("probabilities", "distributions", "one-hot")
+PROBABILITY_TARGETS = ("probabilities", "distributions", "one_hot")
 
 
 @dataclass(frozen=True)

@@ -36,21 +36,21 @@ def picked_gradient(p, y):
     return -y / p
 
 
-@pytest.mark.parametrize(("targets", "verdict"), [("distributions", AGREES), ("one-hot", AGREES),
+@pytest.mark.parametrize(("targets", "verdict"), [("distributions", AGREES), ("one_hot", AGREES),
                                                   ("probabilities", WRONG)])
 def test_the_textbook_softmax_cross_entropy_is_right_exactly_where_targets_sum_to_one(targets, verdict):
     report = check(UserLoss("soft_ce", cross_entropy, textbook_gradient, targets=targets), examples=15)
     assert report.verdict == verdict, report
 
 
-@pytest.mark.parametrize(("targets", "verdict"), [("one-hot", AGREES), ("distributions", WRONG)])
+@pytest.mark.parametrize(("targets", "verdict"), [("one_hot", AGREES), ("distributions", WRONG)])
 def test_a_loss_written_for_one_hot_targets_is_checked_on_them_and_caught_on_soft_ones(targets, verdict):
     loss = UserLoss("picked_nll", picked_log, picked_gradient, targets=targets, on_probabilities=True)
     assert check(loss, examples=15).verdict == verdict
 
 
 @pytest.mark.parametrize(("targets", "Y", "words"), [
-    ("one-hot", [[1.0, 0.0], [1.0, 0.0]], "Y is not one-hot"),
+    ("one_hot", [[1.0, 0.0], [1.0, 0.0]], "Y is not one-hot"),
     ("distributions", [[0.5, 0.5], [0.25, 0.25]], "Y's samples sum to"),
     ("distributions", [[1.5, 0.5], [-0.5, 0.5]], "expects probabilities in [0, 1]")])
 def test_targets_that_are_not_of_the_declared_kind_are_refused(targets, Y, words):

@@ -50,7 +50,7 @@ def random_data(spec: Spec, n_samples: int, rng: np.random.Generator) -> tuple[n
     """Standard-normal inputs; targets uniform in [0, 1] (over their sample's sum for
     distributions), or random classes (labels, or one-hot)."""
     X = rng.standard_normal((spec.sizes[0], n_samples))
-    if target_kind(spec.loss) in ("labels", "one-hot"):
+    if target_kind(spec.loss) in ("labels", "one_hot"):
         return _in_layout(spec, X, rng.integers(0, spec.sizes[-1], n_samples))
     Y = rng.uniform(size=data_shape(spec, spec.sizes[-1], n_samples))
     if target_kind(spec.loss) == "distributions":  # each sample's summing to one

@@ -169,7 +169,7 @@ def targets(spec: Spec, n: int) -> st.SearchStrategy[np.ndarray]:
     labels = hnp.arrays(np.int64, (n,), elements=st.integers(0, classes - 1))
     if kind == "labels":
         return labels
-    if kind == "one-hot":
+    if kind == "one_hot":
         return labels.map(lambda y: in_layout(spec, np.eye(classes, dtype=spec.dtype)[y]))
     if kind == "distributions":
         positive = array(data_shape(spec, classes, n), 0.05, 1.0, spec.dtype)

@@ -116,7 +116,7 @@ class UserLoss:
     p and y as the NumPy one takes them), as does ``like="mse"`` for one of bpcheck's losses (its
     targets and on_probabilities too). ``targets``: ``values``, ``probabilities`` (each in [0, 1]),
     ``distributions`` (in [0, 1], each sample's summing to one: a softmax cross-entropy whose
-    gradient is p − y needs them) or ``one-hot`` (each shaped like p), or ``labels``: (N,)
+    gradient is p − y needs them) or ``one_hot`` (each shaped like p), or ``labels``: (N,)
     integer classes — p may then carry
     leading dimensions (finite differences batch copies), so index it as
     ``p[..., labels, np.arange(N)]``. With ``layout="samples_by_outputs"`` the NumPy and jax
