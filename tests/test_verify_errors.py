@@ -134,7 +134,7 @@ def f(p, y):
 
 @pytest.mark.parametrize(("changes", "error", "message"), [
     ({"targets": "logits"}, ValueError, r"targets='logits' is unknown; expected one of \['values', "
-                                        r"'probabilities', 'labels'\]"),
+                                        r"'probabilities', 'distributions', 'one_hot', 'labels'\]"),
     ({"layout": "rows"}, ValueError, r"layout='rows' is unknown"),
     ({"gradient": None}, TypeError, r"gradient=None must be callable"),
     ({"name": "a:b"}, ValueError, r"name='a:b' must be a non-empty str without ':' or ','"),
