@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from tables import show
 
-from bpcheck import strategies, verify
+from bpcheck.mlp import strategies
 from bpcheck.mlp.mutants import MUTANTS, hunt_mutant
-from bpcheck.user.extend import load_user_rule
+from bpcheck.user.extend import load_user_rule, verify
 
 SEEDS = (0, 1, 2)
 EXAMPLES = 100  # the hunt's budget, as `bpcheck mutants` spends it

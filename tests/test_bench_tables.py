@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -30,3 +31,23 @@ def test_without_tables_it_says_to_run_make_bench_and_writes_nothing(tmp_path, c
     page = tmp_path / "performance.md"
     assert tables.main(tmp_path, page) == 1
     assert "run `make bench` first" in capsys.readouterr().err and not page.exists()
+
+
+def _project_imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of each ``from bpcheck…|manual…|reference… import name`` in a script."""
+    import ast
+    return [(node.module, alias.name) for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.ImportFrom) and node.module
+            and node.module.split(".")[0] in ("bpcheck", "manual", "reference") for alias in node.names]
+
+
+def test_every_bench_script_imports_names_that_exist():
+    """``make bench`` runs each script in turn: one stale import (a module that moved) stops it
+    at that script (bench/draws.py's ``from bpcheck import strategies`` did)."""
+    missing = []
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        for module, name in _project_imports(path):
+            found = importlib.import_module(module)
+            if not hasattr(found, name) and importlib.util.find_spec(f"{module}.{name}") is None:
+                missing.append(f"{path.name}: from {module} import {name}")
+    assert not missing, missing
