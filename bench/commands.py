@@ -51,7 +51,7 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr[-2000:]}")
-    lines = done.stdout.strip().splitlines()
+    lines = [line for line in done.stdout.strip().splitlines() if not line.startswith("… ")]  # not progress
     return elapsed, lines[0].strip() if lines else ""
 
 
