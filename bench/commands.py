@@ -55,16 +55,25 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
     return elapsed, lines[0].strip() if lines else ""
 
 
-def main() -> None:
-    seconds: dict[str, list[float]] = {label: [] for label in COMMANDS}
+def interleaved(commands: dict[str, tuple[list[str], dict[str, str]]], rounds: int
+                ) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Each command's seconds over ``rounds`` interleaved rounds, and its first line printed:
+    label → (argv, extra environment), in a fresh process each, with an empty cache of its own
+    (the user's is left alone; the first round meets it empty)."""
+    seconds: dict[str, list[float]] = {label: [] for label in commands}
     said: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as cache:  # the user's own cache is left alone
+    with tempfile.TemporaryDirectory() as cache:
         base = {key: value for key, value in os.environ.items() if not key.startswith("JAX_")}
         base["XDG_CACHE_HOME"] = cache
-        for _ in range(ROUNDS):
-            for label, (argv, extra) in COMMANDS.items():
+        for _ in range(rounds):
+            for label, (argv, extra) in commands.items():
                 elapsed, said[label] = run_once(argv, base | extra)
                 seconds[label].append(elapsed)
+    return seconds, said
+
+
+def main() -> None:
+    seconds, said = interleaved(COMMANDS, ROUNDS)
     show("commands", f"seconds per command, fresh process each (median of {ROUNDS} interleaved rounds)",
          ["command", "first line printed", "median s", "fastest s"],
          [[label, said[label][:60], f"{statistics.median(times):.2f}", f"{min(times):.2f}"]

@@ -8,11 +8,9 @@ The target (issue 29): ≤ 20 s. Run with ``make bench`` or ``python bench/like_
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 
-from commands import BPCHECK, run_once
+from commands import BPCHECK, interleaved
 from tables import show
 
 ROUNDS, EXAMPLES = 3, 200
@@ -21,16 +19,8 @@ TARGETS = ("examples.course_layers:conv", "examples.course_layers:affine", "exam
 
 
 def main() -> None:
-    seconds: dict[str, list[float]] = {target: [] for target in TARGETS}
-    said: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as cache:  # the user's own cache is left alone
-        env = {key: value for key, value in os.environ.items() if not key.startswith("JAX_")}
-        env["XDG_CACHE_HOME"] = cache
-        for _ in range(ROUNDS):
-            for target in TARGETS:
-                argv = [*BPCHECK, "verify", target, "--examples", str(EXAMPLES)]
-                elapsed, said[target] = run_once(argv, env)
-                seconds[target].append(elapsed)
+    seconds, said = interleaved({target: ([*BPCHECK, "verify", target, "--examples", str(EXAMPLES)], {})
+                                 for target in TARGETS}, ROUNDS)
     show("like_layers", f"seconds per bpcheck verify of a like= layer, {EXAMPLES} networks, fresh process "
          f"each (median of {ROUNDS} interleaved rounds; the first with an empty jax cache)",
          ["target", "first line printed", "first round s", "median s"],
