@@ -31,17 +31,17 @@ settings.register_profile("replay", settings.get_profile("dev"), print_blob=True
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 require_x64()
-# XLA programs that took a second or more to compile are kept on disk and reused by the other
-# xdist worker and later runs (JAX's default threshold). Quicker ones are not written: writing
-# every program (threshold 0, as before) serialised each executable, and XLA's serialisation
-# crashed a worker with a segmentation fault twice in full runs (jax compilation_cache
-# put_executable_and_time, in a user loss's unpadded program), never alone. The cache takes no
-# lock: an entry read while the other worker writes it fails to load, and JAX warns and
-# compiles instead (pyproject's filterwarnings ignores that warning). `make clean` empties it.
+# XLA programs compiled by one xdist worker (or an earlier run) are reused by the others: a fresh
+# clone compiles each padded structure once instead of once per worker. A program is cached
+# however quickly it compiled (JAX's default skips those under 1 s: all of ours). The cache
+# takes no lock: an entry read while the other worker writes it fails to load, and JAX warns
+# and compiles instead (pyproject's filterwarnings ignores that warning). `make clean`
+# empties it.
 CACHE = Path(__file__).parent / ".cache" / "jax"
 jax.config.update("jax_compilation_cache_dir", str(CACHE))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 # and `bpcheck` run as a child process uses it too, not the user's cache (bpcheck.core.caches)
-os.environ.update(JAX_COMPILATION_CACHE_DIR=str(CACHE), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="1")
+os.environ.update(JAX_COMPILATION_CACHE_DIR=str(CACHE), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 # JAX runs threads, and a forked copy of a threaded process can deadlock: processes started
 # through multiprocessing (HypoFuzz's workers in `make fuzz`) start fresh instead.
 multiprocessing.set_start_method("spawn", force=True)
