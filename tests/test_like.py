@@ -212,7 +212,10 @@ def test_a_layer_norm_in_nhwc_gets_gamma_in_its_sample_layout():
     assert check(layer, EXAMPLES).passed
     slip = UserLayer("ln", _layernorm, lambda d, c: _layernorm_backward(d, c, False), like="layer_norm",
                      layout="NHWC")
-    assert check(slip, EXAMPLES).verdict == WRONG
+    report = check(slip, EXAMPLES)
+    assert report.verdict == WRONG
+    c, h, w = report.counterexample.x.shape[1:]  # the header's samples are C×H×W: said so, and yours
+    assert f"on {c}x{h}x{w} samples (C×H×W; {h}x{w}x{c} as your code gets them)" in str(report)
 
 
 def test_a_layer_that_takes_one_rank_of_several_is_told_to_say_which():
