@@ -3,6 +3,8 @@ every layer equal to the pinned one, the user's code (any calling style,
 ``bpcheck.user.styles``) between conversions of names, layouts (``bpcheck.user.layouts``) and
 gate orders; for the others, the kind's own pair. Each call of the user's code is guarded
 (``bpcheck.user.guards``): what it raises or wrongly returns names the part, and the layout due.
+An embedding's tokens go in as they are and its dx is None; a dropout's forward runs with
+NumPy's global RNG replayed (``replayed``) and must keep the entries the mask read back keeps.
 """
 
 from __future__ import annotations
