@@ -230,6 +230,14 @@ def test_a_layer_that_takes_one_rank_of_several_is_told_to_say_which():
     assert images.declared.ranks == (3,)
 
 
+def test_a_layer_that_raises_for_another_reason_gets_no_rank_hint():
+    def broken(x, p):
+        raise RuntimeError("my bug")
+
+    report = check(UserLayer("scale", broken, lambda d, c: d, like="batch_norm"), EXAMPLES)
+    assert report.verdict == RAISED and "my bug" in report.message and "rank=" not in report.message
+
+
 def test_an_output_in_another_layout_is_named_with_the_layout_due():
     def nchw(x, p):  # declared NHWC, returns (N, C, H, W)
         return np.zeros((x.shape[0], 2, x.shape[1] - 2, x.shape[2] - 2), x.dtype), None
