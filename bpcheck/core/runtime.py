@@ -1,4 +1,5 @@
-"""How a search runs: NumPy's BLAS and torch on one thread, and the heap it starts with frozen.
+"""How a search runs: NumPy's BLAS and torch on one thread, the heap it starts with frozen,
+and jax's compiled programs kept within the memory mappings Linux allows the process.
 
 bpcheck's matrices are tiny (widths ≤ 16, batches ≤ 8): a second thread cannot speed a
 product up, and BLAS threads spin after each one while torch and jax run on the main thread
