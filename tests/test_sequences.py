@@ -53,18 +53,24 @@ def test_repeated_tokens_accumulate_their_gradients_exactly_as_both_frameworks_d
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 def test_recurrent_layers_use_torch_gate_order_and_two_biases(kind):
-    """The module's own parameters copied in by name give our output: the layouts are torch's."""
+    """The module's own parameters copied in by name give our output, and the torch witness's
+    (the op the module calls, with our weights): the layouts are torch's."""
     torch.manual_seed(0)
     module = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind](
         3, 4, batch_first=True, dtype=torch.float64)
     stack = Stack(f"{kind}:4", (5, 3), loss="half-sse")
+    module_names = {"W_ih": "weight_ih_l0", "W_hh": "weight_hh_l0", "b_ih": "bias_ih_l0",
+                    "b_hh": "bias_hh_l0"}
     params = {f"{kind}1.{ours}": getattr(module, theirs).detach().numpy().copy()
-              for ours, theirs in torch_sequence.MODULE_NAMES.items()}
+              for ours, theirs in module_names.items()}
     params |= {name: np.zeros(shape) for name, shape in param_shapes(stack).items() if name.endswith("0")}
     x = np.random.default_rng(0).standard_normal((2, 5, 3))
     ours, _ = stack_network.forward(stack.layers, params, x, {})
     theirs, _ = module(torch.tensor(x))
     np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=0, atol=1e-14)
+    own = {name.partition(".")[2]: torch.tensor(value) for name, value in params.items()}
+    witness = torch_sequence.recurrent(stack.layers[0], torch.tensor(x), own)
+    np.testing.assert_allclose(witness.numpy(), theirs.detach().numpy(), rtol=0, atol=1e-14)
     swapped = params[f"{kind}1.W_ih"].copy()
     swapped[:4], swapped[-4:] = params[f"{kind}1.W_ih"][-4:], params[f"{kind}1.W_ih"][:4]
     if kind != "rnn":  # a different gate order gives a different layer
