@@ -45,6 +45,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
 
 def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
     """``check_layer`` but for the dtype notes."""
+    if layer.declared is not None and len(layer.declared.inputs) > 1:  # query, key, value apart
+        from bpcheck.user.inputs_report import check_inputs
+        return check_inputs(layer, examples, seed)
     if layer.torch is None and layer.declared is None:  # your NumPy forward alone: finite differences
         from bpcheck.user.own_forward import check_own_forward
         return check_own_forward(layer, examples, seed)

@@ -87,7 +87,9 @@ def _names_of(report) -> list[str]:
 def network(report) -> str | None:
     """The network the report's counterexample is, as text."""
     example = report.counterexample
-    return example.describe() if isinstance(example, Stack) else example and example.stack.describe()
+    if isinstance(example, Stack) or hasattr(example, "arrays"):  # a Stack, an InputsProblem
+        return example.describe()
+    return example and example.stack.describe()
 
 
 def layer_text(report) -> str:
@@ -95,6 +97,9 @@ def layer_text(report) -> str:
     layer-by-layer diagnosis, as plain text."""
     lines = [report.message, *(f"note: {note}" for note in report.notes)]
     problem = report.counterexample
+    if hasattr(problem, "arrays"):  # several named inputs (bpcheck.user.inputs_report)
+        from bpcheck.user.inputs_report import inputs_text
+        return "\n".join(lines + inputs_text(report))
     if isinstance(problem, Stack):  # it raised while its values were drawn
         lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")
     if not isinstance(problem, StackProblem):

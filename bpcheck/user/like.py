@@ -18,9 +18,11 @@ from bpcheck.user.layouts import DATA, fits
 from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack_text import parse_layers
 
-#: The kinds ``like=`` takes: one input of floats (no tokens, masks, residual bodies or
-#: attention yet), on (N, F), (N, T, D) or images.
-KINDS = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dense", "rnn", "lstm", "gru")
+#: The kinds ``like=`` takes: inputs of floats (no tokens, masks or residual bodies yet), on
+#: (N, F), (N, T, D) or images; attention's query, key and value may be separate inputs
+#: (``inputs=``, ``bpcheck.user.like_inputs``).
+KINDS = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dense", "rnn", "lstm", "gru",
+         "attention")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class Like:
     data: str
     ranks: tuple[int, ...]
     gates: str = ""
+    #: several named inputs (``bpcheck.user.like_inputs``): the user's names of attention's
+    #: query, key and value (two: query and key = value), each's layout in ``inputs_layout``;
+    #: () for one input x
+    inputs: tuple[str, ...] = ()
+    inputs_layout: tuple[str, ...] = ()
 
 
 def _pinned(like: str) -> Layer:
@@ -75,8 +82,10 @@ def _names(like: str, kind: tuple[str, ...], parameters: object) -> dict[str, st
                     f"order {kind}, or a mapping of yours to its")
 
 
-def read_like(like: str, parameters: object, layout: object, rank: int | None) -> Like:
-    """The declaration of a ``like=`` layer, or a ValueError/TypeError naming the argument."""
+def read_like(like: str, parameters: object, layout: object, rank: int | None,
+              inputs: tuple[str, ...] = ()) -> Like:
+    """The declaration of a ``like=`` layer, or a ValueError/TypeError naming the argument;
+    ``inputs``: several inputs' names, checked already (``bpcheck.user.like_inputs.read_inputs``)."""
     layer = _pinned(like)
     record = LAYER_KINDS[layer.kind]
     names = _names(like, layer.parameters, parameters)
@@ -89,10 +98,13 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
     users: dict[str, list[str]] = {}
     for k, u in names.items():
         users.setdefault(u, []).append(k)
-    unknown = sorted(set(given) - {"x", "gates", *users})
+    unknown = sorted(set(given) - {"x", "gates", *users, *inputs})
     if unknown:
-        raise ValueError(f"layout={layout!r}: {unknown} is neither 'x', 'gates' nor one of your "
-                         f"parameters {sorted(users)}")
+        raise ValueError(f"layout={layout!r}: {unknown} is neither 'x', 'gates', one of your inputs "
+                         f"{list(inputs)} nor one of your parameters {sorted(users)}")
+    if inputs and "x" in given:
+        raise ValueError(f"layout={layout!r}: your layer takes inputs {list(inputs)}, not x: give "
+                         "each input's layout by its name, e.g. {" + repr(inputs[0]) + ": 'NDT'}")
     gates = given.get("gates", "")
     if gates and sorted(gates) != sorted(record.gate_names or "-"):
         raise ValueError(f"layout['gates']={gates!r}: {like}'s gates are {record.gate_names or 'none'!r} "
@@ -109,7 +121,11 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
                              f"samples' axes, with N: e.g. {DATA[3]!r} or 'NHWC' for images)")
     if not ranks:
         raise ValueError(f"rank={rank!r}: {like} takes no samples of that rank")
-    axes = {k: a for u, a in given.items() if u not in ("x", "gates") for k in users[u]}
+    for name in inputs:
+        if not fits(given.get(name, DATA[2]), DATA[2]) or "1" in given.get(name, ""):
+            raise ValueError(f"layout[{name!r}]={given[name]!r}: input {name!r} is a sequence; give its "
+                             f"axes as N, T, D in your order, e.g. 'NTD' (bpcheck's) or 'NDT'")
+    axes = {k: a for u, a in given.items() if u not in ("x", "gates", *inputs) for k in users[u]}
     for name, user in axes.items():
         kind_axes = record.axes[record.parameters.index(name)] if record.axes else ""
         if kind_axes == "*":
@@ -119,7 +135,8 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
                              " (O out, I in, H W the kernel, C channels); give yours as those letters "
                              "in your order, 1 for an axis of size one (a bias (1, 1, 1, C): '111O'), "
                              "N for the batch (an h0 given per sample: 'NH')")
-    return Like(like, layer, names, order, axes, data, ranks, gates)
+    return Like(like, layer, names, order, axes, data, ranks, gates, tuple(inputs),
+                tuple(given.get(name, DATA[2]) for name in inputs))
 
 
 def parameter_axes(like: Like, name: str, rank: int) -> tuple[str, str]:

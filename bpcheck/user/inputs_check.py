@@ -1,0 +1,270 @@
+r"""Check a ``like="attention:..."`` layer with several named inputs (``bpcheck.user.like_inputs``).
+
+Hypothesis draws N ≤ 3 samples, a query of Tq = 1–4 steps and keys/values of Tk = 2–5 steps (over
+one key the softmax is 1 and W_q, b_q, W_k get exactly 0 whatever a layer computes), D = heads·d
+features (d = 1–3), the parameters, a random dout G, in float64 or float32. On each draw your
+forward and backward run (your names, layouts, calling style); each input's gradient and each
+parameter's is compared, under its own name, with
+
+* torch: autograd of Σ G ⊙ ``F.multi_head_attention_forward(query, key, value, …)``
+  (``reference.torch_sequence.attend``), in float64;
+* jax: ``jax.vjp`` of the same function from ``jnp`` building blocks (``reference.jax_stack.attend``);
+* finite differences of your own forward's Σ G ⊙ out over every input and parameter
+  (``reference.differences``; up to ``ENTRIES`` entries drawn at random);
+
+and your forward's output with torch's. The allowances are measured as for every check
+(``bpcheck.core.tolerances``): torch reruns with every input, parameter and G moved by 1 ± ρ
+(ρ = 2u_d), the result's own rounding, and torch's own answer in float32 (in a float64 check,
+times u_64/u_32, the rounding of the layer's insides the reruns do not perturb; where float32
+is off by ``FLOAT32_LOST`` of an entry, that entry is not judged): e_i = SAFETY·(s_i + SPREAD·
+max_j s_j) + floor. Finite differences add 8× their own error estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import strategies as st
+
+from bpcheck.core.compare import Row, RuleReport, row_verdict
+from bpcheck.core.metrics import discrepancy
+from bpcheck.core.tolerances import (
+    FLOAT32_LOST,
+    SENSITIVITY_RUNS,
+    rerun_perturbation,
+    rounding_steps,
+    sensitivity,
+    spread_allowance,
+    underflow_floor,
+    unit_roundoff,
+)
+from bpcheck.user.guards import guard
+from bpcheck.user.layouts import DATA, from_user, to_user, user_shape
+from bpcheck.user.like_inputs import inputs_pair, roles
+from bpcheck.user.like_pair import ours, theirs
+from bpcheck.user.results import arrays_problem, in_dtype
+
+#: Entries of the inputs and parameters your forward is differenced on, at most (seed 0).
+ENTRIES = 256
+QUERY_STEPS, KEY_STEPS = (1, 4), (2, 5)
+OWN_FORWARD = "finite differences of your forward"
+
+
+@dataclass(frozen=True)
+class InputsProblem:
+    """One draw: the inputs by your names and parameters by the kind's, in bpcheck's layouts
+    ((N, T, D); W (out, in)), float64 values the dtype holds exactly, and dout."""
+
+    text: str
+    dtype: str
+    arrays: dict[str, np.ndarray]
+    params: dict[str, np.ndarray]
+    dout: np.ndarray
+    yours: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        shapes = ", ".join(f"{n} {a.shape}" for n, a in self.arrays.items())
+        return f"{self.text} on {shapes}"
+
+
+@st.composite
+def inputs_problems(draw, layer) -> InputsProblem:
+    """A draw (module docstring)."""
+    like = layer.declared
+    dtype = draw(st.sampled_from(["float64", "float32"]))
+    n, steps, keys = draw(st.integers(1, 3)), draw(st.integers(*QUERY_STEPS)), draw(st.integers(*KEY_STEPS))
+    width = like.layer.heads * draw(st.integers(1, 3))
+    scale = draw(st.sampled_from([1.0, 0.5, 2.0]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    query = roles(like.inputs)[0]
+
+    def rounded(a: np.ndarray) -> np.ndarray:
+        return a.astype(dtype).astype(np.float64)
+
+    arrays = {name: rounded(scale * rng.standard_normal((n, steps if name == query else keys, width)))
+              for name in like.inputs}
+    params = {k: rounded(rng.uniform(-1, 1, (width, width) if k.startswith("W") else width)
+                         / (np.sqrt(width) if k.startswith("W") else 2))
+              for k in like.layer.parameters}
+    return InputsProblem(like.text, dtype, arrays, params, rounded(rng.standard_normal((n, steps, width))))
+
+
+def _shown(like, kind_name: str) -> str:
+    """A kind parameter under the user's name."""
+    return like.names[kind_name]
+
+
+def torch_run(like, problem: InputsProblem, dtype: str = "float64", factors: dict | None = None
+              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(out, gradients of Σ G ⊙ out by your names) from torch, in ``dtype``; ``factors``
+    multiply the stored values (a rerun)."""
+    import torch
+
+    from reference.torch_sequence import attend
+
+    factors = factors or {}
+    kind = getattr(torch, dtype)
+
+    def tensor(name, a):
+        return torch.tensor(np.asarray(a * factors.get(name, 1.0), dtype), dtype=kind, requires_grad=True)
+
+    inputs = {n: tensor(n, a) for n, a in problem.arrays.items()}
+    own = {k: tensor(k, v) for k, v in problem.params.items()}
+    q, k, v = roles(like.inputs)
+    out = attend(like.layer, inputs[q], inputs[k], inputs[v], own)
+    (out * tensor("dout", problem.dout)).sum().backward()
+    grads = {n: t.grad for n, t in inputs.items()} | {_shown(like, n): t.grad for n, t in own.items()}
+    found = {n: g.numpy().astype(np.float64) for n, g in grads.items()}
+    return out.detach().numpy().astype(np.float64), found
+
+
+def jax_run(like, problem: InputsProblem) -> dict[str, np.ndarray]:
+    """Gradients of Σ G ⊙ out by your names from ``jax.vjp``, float64."""
+    import jax.numpy as jnp
+    from jax import vjp
+
+    from reference.jax_stack import attend
+
+    q, k, v = roles(like.inputs)
+
+    def run(inputs, own):
+        return attend(like.layer, inputs[q], inputs[k], inputs[v], own)
+
+    values = ({n: jnp.asarray(a) for n, a in problem.arrays.items()},
+              {n: jnp.asarray(a) for n, a in problem.params.items()})
+    _, back = vjp(run, *values)
+    inputs, own = back(jnp.asarray(problem.dout))
+    return ({n: np.asarray(g) for n, g in inputs.items()}
+            | {_shown(like, n): np.asarray(g) for n, g in own.items()})
+
+
+def user_run(layer, problem: InputsProblem, dtype: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Your forward and backward in ``dtype``, guarded: (out, gradients by your names) in
+    bpcheck's layouts and the kind's parameter layouts."""
+    like, name = layer.declared, layer.name
+    forward, backward = inputs_pair(like.inputs, like.order, layer.forward, layer.backward)
+    layouts = dict(zip(like.inputs, like.inputs_layout, strict=True))
+    query = roles(like.inputs)[0]
+    n = problem.dout.shape[0]
+    arrays = {k: to_user(a.astype(dtype), DATA[2], layouts[k]) for k, a in problem.arrays.items()}
+    params = theirs(like, {k: v.astype(dtype) for k, v in problem.params.items()}, 2, n)
+    given = (*arrays.values(), *params.values())
+    out_shape = user_shape(problem.dout.shape, DATA[2], layouts[query])
+
+    def forward_problem(args, result) -> str | None:
+        return arrays_problem([("forward's out", result[0], out_shape, f"your query {query!r}'s")],
+                              np.dtype(dtype), given)
+
+    out, cache = guard(name, "forward", forward, forward_problem)(arrays, params)
+    shapes = {k: user_shape(a.shape, DATA[2], layouts[k]) for k, a in problem.arrays.items()}
+    dues = {u: a.shape for u, a in params.items()}
+
+    def backward_problem(args, result) -> str | None:
+        if isinstance(result, str):
+            return result
+        found, grads = result
+        if set(grads) != set(like.order):
+            return f"backward's grads have keys {sorted(grads)}; expected {sorted(like.order)}"
+        return arrays_problem([(f"backward's d{k}", found[k], shapes[k], f"input {k!r}'s") for k in shapes]
+                              + [(f"backward's grads[{u!r}]", grads[u], dues[u], f"params[{u!r}]'s")
+                                 for u in like.order], np.dtype(dtype), given)
+
+    dout = to_user(problem.dout.astype(dtype), DATA[2], layouts[query])
+    found, grads = guard(name, "backward", backward, backward_problem)(dout, cache)
+    kind = ours(like, {u: in_dtype(g, np.dtype(dtype)) for u, g in grads.items()}, problem.params, 2)
+    gradients = {k: from_user(in_dtype(found[k], np.dtype(dtype)), DATA[2], layouts[k]) for k in shapes}
+    gradients |= {_shown(like, k): g for k, g in kind.items()}
+    return (np.asarray(from_user(out, DATA[2], layouts[query]), np.float64),
+            {k: np.asarray(g, np.float64) for k, g in gradients.items()})
+
+
+def own_differences(layer, problem: InputsProblem) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Finite differences of Σ G ⊙ (your forward) over up to ENTRIES entries of every input and
+    parameter (the others NaN), with their error estimates: by your names, in bpcheck's layouts."""
+    from reference.differences import central_differences
+
+    like = layer.declared
+    forward, _ = inputs_pair(like.inputs, like.order, layer.forward, layer.backward)
+    run = guard(layer.name, "forward", forward)
+    layouts = dict(zip(like.inputs, like.inputs_layout, strict=True))
+    query, n = roles(like.inputs)[0], problem.dout.shape[0]
+    arrays = {k: to_user(a, DATA[2], layouts[k]) for k, a in problem.arrays.items()}
+    params = theirs(like, problem.params, 2, n)
+    dout = to_user(problem.dout, DATA[2], layouts[query])
+
+    def loss(values: dict[str, np.ndarray]) -> float:
+        out = run({k: values[k].copy() for k in arrays}, {u: values[u].copy() for u in params})[0]
+        return float(np.sum(np.asarray(out, np.float64) * dout))
+
+    total = sum(a.size for a in (*arrays.values(), *params.values()))
+    entries = np.sort(np.random.default_rng(0).choice(total, min(total, ENTRIES), replace=False))
+    work = rounding_steps(4, max(a[0].size for a in arrays.values()), n)
+    fd, errors = central_differences(loss, arrays | params, work, dout.size, entries)
+
+    def ours_all(found: dict) -> dict[str, np.ndarray]:
+        kind = ours(like, {u: found[u] for u in params}, problem.params, 2)
+        return ({k: from_user(found[k], DATA[2], layouts[k]) for k in arrays}
+                | {_shown(like, k): g for k, g in kind.items()})
+
+    return ours_all(fd), ours_all(errors)
+
+
+def measured(like, problem: InputsProblem, out: np.ndarray, grads: dict[str, np.ndarray]
+             ) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+    """(the forward's allowance, each gradient's, the floor) for ``problem`` (module docstring),
+    around torch's float64 ``out`` and ``grads``; entries float32 lost not judged (∞)."""
+    dtype, rho = problem.dtype, rerun_perturbation(problem.dtype)
+    rng = np.random.default_rng(0)
+    shapes = {n: a.shape for n, a in (*problem.arrays.items(), *problem.params.items())} | {
+        "dout": problem.dout.shape}
+    spread_out, spread = np.zeros_like(out), {k: np.zeros_like(g) for k, g in grads.items()}
+    for _ in range(SENSITIVITY_RUNS):
+        factors = {n: 1.0 + rho * rng.choice([-1.0, 1.0], s) for n, s in shapes.items()}
+        rerun_out, rerun = torch_run(like, problem, "float64", factors)
+        spread_out = np.maximum(spread_out, np.abs(rerun_out - out))
+        spread = {k: np.maximum(spread[k], np.abs(rerun[k] - grads[k])) for k in grads}
+    out32, grads32 = torch_run(like, problem, "float32")
+    steps = rounding_steps(4, max(a[0].size for a in problem.arrays.values()), problem.dout.shape[0])
+    floor = underflow_floor(steps, dtype)
+    ratio = 1.0 if dtype == "float32" else unit_roundoff("float64") / unit_roundoff("float32")
+
+    def allowance(truth: np.ndarray, wide: np.ndarray, float32: np.ndarray) -> np.ndarray:
+        error = np.abs(float32 - truth)
+        allowed = spread_allowance(sensitivity(dtype, wide, rho, truth, 1.0, ratio * error), floor)
+        lost = ~np.isfinite(error) | (error >= FLOAT32_LOST * np.max(np.abs(truth), initial=0.0))
+        return np.where(lost & (dtype == "float64") & (error > 0), np.inf, allowed)
+
+    return (allowance(out, spread_out, out32),
+            {k: allowance(g, spread[k], grads32[k]) for k, g in grads.items()}, floor)
+
+
+def _row(rule: str, quantity: str, name: str, yours: np.ndarray, truth: np.ndarray, allowed: np.ndarray,
+         floor: float, witness: str, scale: np.ndarray) -> Row:
+    checked = np.isfinite(truth)
+    verdict, tolerance = row_verdict(yours[checked], truth[checked], allowed[checked], floor,
+                                     scale=scale[checked])
+    error = discrepancy(yours, np.where(checked, truth, yours))  # entries not differenced: no error
+    return Row(rule, quantity, name, truth.shape, witness, error, tolerance, verdict, int(checked.sum()))
+
+
+def compare_inputs(layer, problem: InputsProblem, rule) -> RuleReport:
+    """Your layer on ``problem``: the forward row against torch, each gradient's rows against
+    torch, jax and finite differences of your forward (module docstring)."""
+    from bpcheck.core.tolerances import finite_difference_allowance
+
+    like = layer.declared
+    out, grads = user_run(layer, problem, problem.dtype)
+    truth_out, truth = torch_run(like, problem)
+    out_allowed, allowed, floor = measured(like, problem, truth_out, truth)
+    rows = [_row(layer.name, "forward", "out", out, truth_out, out_allowed, floor, "torch", truth_out)]
+    by_jax = jax_run(like, problem)
+    fd, errors = own_differences(layer, problem)
+    for name, g in grads.items():
+        for witness, values in (("torch", truth), ("jax", by_jax)):
+            rows.append(_row(layer.name, "gradient", name, g, values[name], allowed[name], floor, witness,
+                             truth[name]))
+        scale = float(np.max(np.abs(truth[name]), initial=0.0))
+        own = finite_difference_allowance(errors[name], allowed[name], fd[name], scale)
+        rows.append(_row(layer.name, "gradient", name, g, fd[name], own, floor, OWN_FORWARD, truth[name]))
+    return RuleReport(rule, rows)

@@ -1,0 +1,100 @@
+"""Attention as a course's assignment solution writes it (``*_forward`` returns ``(out, cache)``,
+``*_backward`` returns the gradients of each input, then a dict of the parameters'), weights
+stored (in, out) so that ``Q = q @ Wq + bq``, no key bias (the softmax removes it). Checked by
+``like=`` with no torch or jax code: self-attention on one x, and cross-attention with its
+query, key and value as separate inputs (``inputs=``), each gradient reported under its name.
+Each with a slip a student makes, caught as WRONG.
+
+    bpcheck verify examples/attention_layers.py:cross_attention          # agrees: exit 0
+    bpcheck verify examples/attention_layers.py:cross_attention_swapped  # dk, dv swapped: exit 1
+"""
+
+import numpy as np
+
+from bpcheck import UserLayer
+
+HEADS = 2
+PARAMETERS = ("Wq", "bq", "Wk", "Wv", "bv", "Wo", "bo")  # in attention's order: W_q, b_q, W_k, …
+LAYOUT = {"Wq": "IO", "Wk": "IO", "Wv": "IO", "Wo": "IO"}
+
+
+def split_heads(a):
+    """(N, T, D) → (N, heads, T, D/heads)."""
+    n, t, d = a.shape
+    return a.reshape(n, t, HEADS, d // HEADS).transpose(0, 2, 1, 3)
+
+
+def merge_heads(a):
+    n, h, t, d = a.shape
+    return a.transpose(0, 2, 1, 3).reshape(n, t, h * d)
+
+
+def attention_forward(q, k, v, params):
+    """out = softmax(Q Kᵀ/√d) V Wo + bo per head, Q = q Wq + bq, K = k Wk, V = v Wv + bv."""
+    Q = split_heads(q @ params["Wq"] + params["bq"])
+    K, V = split_heads(k @ params["Wk"]), split_heads(v @ params["Wv"] + params["bv"])
+    scores = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(Q.shape[-1])
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    P = e / e.sum(axis=-1, keepdims=True)
+    O = merge_heads(P @ V)
+    return O @ params["Wo"] + params["bo"], (q, k, v, params, Q, K, V, P, O)
+
+
+def attention_backward(dout, cache, slip=""):
+    """(dq, dk, dv, grads); ``slip`` is a twin's mistake."""
+    q, k, v, params, Q, K, V, P, O = cache
+    grads = {"Wo": np.einsum("ntd,nte->de", O, dout), "bo": dout.sum(axis=(0, 1))}
+    dO = split_heads(dout @ params["Wo"].T)
+    dV, dP = P.transpose(0, 1, 3, 2) @ dO, dO @ V.transpose(0, 1, 3, 2)
+    if slip == "diagonal":  # the softmax Jacobian's diagonal p(1 − p) alone
+        dS = P * (1 - P) * dP
+    else:
+        dS = P * (dP - np.sum(P * dP, axis=-1, keepdims=True))
+    scale = 1.0 if slip == "unscaled" else 1 / np.sqrt(Q.shape[-1])
+    dQ, dK = dS @ K * scale, dS.transpose(0, 1, 3, 2) @ Q * scale
+    dQ, dK, dV = merge_heads(dQ), merge_heads(dK), merge_heads(dV)
+    if slip == "swapped":  # the key's and the value's gradients mixed up
+        dK, dV = dV, dK
+    grads |= {"Wq": np.einsum("ntd,nte->de", q, dQ), "bq": dQ.sum(axis=(0, 1)),
+              "Wk": np.einsum("ntd,nte->de", k, dK), "Wv": np.einsum("ntd,nte->de", v, dV),
+              "bv": dV.sum(axis=(0, 1))}
+    return dQ @ params["Wq"].T, dK @ params["Wk"].T, dV @ params["Wv"].T, grads
+
+
+def attention_backward_diagonal(dout, cache):
+    return attention_backward(dout, cache, slip="diagonal")
+
+
+def attention_backward_swapped(dout, cache):
+    return attention_backward(dout, cache, slip="swapped")
+
+
+def attention_backward_unscaled(dout, cache):
+    return attention_backward(dout, cache, slip="unscaled")
+
+
+def self_attention_backward(dout, cache, slip=""):
+    """Self-attention: x is the query, the key and the value, so dx = dq + dk + dv."""
+    dq, dk, dv, grads = attention_backward(dout, cache, slip)
+    return dq + dk + dv, grads
+
+
+def self_attention_backward_diagonal(dout, cache):
+    return self_attention_backward(dout, cache, slip="diagonal")
+
+
+def _self(backward):
+    return UserLayer("self_attention", lambda x, p: attention_forward(x, x, x, p), backward,
+                     like=f"attention:h{HEADS}", parameters=PARAMETERS, layout=LAYOUT)
+
+
+def _cross(backward):
+    return UserLayer("cross_attention", attention_forward, backward, like=f"attention:h{HEADS}",
+                     inputs=("q", "k", "v"), parameters=PARAMETERS, layout=LAYOUT)
+
+
+self_attention = _self(self_attention_backward)
+self_attention_diagonal = _self(self_attention_backward_diagonal)
+cross_attention, cross_attention_diagonal = _cross(attention_backward), _cross(attention_backward_diagonal)
+cross_attention_swapped, cross_attention_unscaled = (_cross(attention_backward_swapped),
+                                                     _cross(attention_backward_unscaled))

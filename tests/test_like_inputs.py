@@ -1,0 +1,135 @@
+"""Several named inputs (``bpcheck.user.like_inputs``): a user's cross-attention, written as a
+course writes it (examples/attention_layers.py), declared ``like="attention:h2"`` with
+``inputs=("q", "k", "v")``: the right one agrees, each wrong twin is WRONG with the blame on the
+inputs and parameters its slip touches, each gradient under the user's own name; other calling
+styles (a dict of inputs, a functional backward, query and memory) and layouts; and what a
+wrong declaration or result says."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bpcheck import UserLayer, check
+from bpcheck.core.verdicts import AGREES, RAISED, WRONG
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from examples import attention_layers as ex  # noqa: E402
+
+sys.path.remove(str(ROOT))
+
+EXAMPLES = 10
+
+
+def _blamed(report) -> set[str]:
+    return {row.parameter for row in report.rows if row.quantity == "gradient"}
+
+
+def test_a_correct_cross_attention_agrees_on_each_input_and_parameter():
+    report = check(ex.cross_attention, EXAMPLES)
+    assert report.verdict == AGREES, str(report)
+    assert report.examples >= EXAMPLES and "query q" in report.message and "k, v" in report.message
+
+
+@pytest.mark.parametrize("twin, blamed, spared", [
+    ("cross_attention_diagonal", {"q", "k"}, {"v", "Wv", "bv", "Wo", "bo"}),
+    ("cross_attention_swapped", {"k", "v"}, {"q", "Wq", "bq", "Wo", "bo"}),
+    ("cross_attention_unscaled", {"q", "k"}, {"v", "Wv", "bv", "Wo", "bo"}),
+])
+def test_each_wrong_twin_is_wrong_on_the_inputs_its_slip_touches(twin, blamed, spared):
+    report = check(getattr(ex, twin), EXAMPLES)
+    assert report.verdict == WRONG, str(report)
+    assert blamed <= _blamed(report) and not spared & _blamed(report), _blamed(report)
+    assert "your backward is not the gradient of your own forward" in report.message
+    assert all(f"d{name}" in report.message for name in blamed), report.message
+    assert "as your code gets them" in str(report) and "q (" in str(report)
+
+
+def _dict_forward(inputs, params):
+    return ex.attention_forward(inputs["x"], inputs["memory"], inputs["memory"], params)
+
+
+def _functional_backward(dout, x, memory, params, slip=""):
+    """Backward(dout, x, memory, params): recomputes the forward; memory is key and value."""
+    dq, dk, dv, grads = ex.attention_backward(dout, ex.attention_forward(x, memory, memory, params)[1], slip)
+    return {"x": dq, "memory": dk + dv}, grads
+
+
+def _memory_layer(backward, **options) -> UserLayer:
+    return UserLayer("memory_attention", _dict_forward, backward, like="attention:h2",
+                     inputs=("x", "memory"), parameters=ex.PARAMETERS, layout=ex.LAYOUT | options)
+
+
+def test_a_dict_of_inputs_a_functional_backward_and_a_memory_that_is_key_and_value():
+    assert check(_memory_layer(_functional_backward), EXAMPLES).verdict == AGREES
+    report = check(_memory_layer(lambda d, x, m, p: _functional_backward(d, x, m, p, "swapped")), EXAMPLES)
+    assert report.verdict == WRONG and "memory" in _blamed(report) and "x" not in _blamed(report), str(report)
+
+
+def test_an_input_in_its_own_layout_is_transposed_by_bpcheck():
+    def forward(inputs, params):  # memory stored (N, D, T)
+        return _dict_forward({"x": inputs["x"], "memory": inputs["memory"].transpose(0, 2, 1)}, params)
+
+    def backward(dout, x, memory, params):
+        grads, weights = _functional_backward(dout, x, memory.transpose(0, 2, 1), params)
+        return grads | {"memory": grads["memory"].transpose(0, 2, 1)}, weights
+
+    layer = UserLayer("memory_ndt", forward, backward, like="attention:h2", inputs=("x", "memory"),
+                      parameters=ex.PARAMETERS, layout=ex.LAYOUT | {"memory": "NDT"})
+    assert check(layer, EXAMPLES).verdict == AGREES
+
+
+def test_a_backward_without_one_inputs_gradient_is_named():
+    def backward(dout, cache):
+        dq, dk, _, grads = ex.attention_backward(dout, cache)
+        return {"q": dq, "k": dk}, grads
+
+    report = check(ex._cross(backward), EXAMPLES)
+    said = "expected one for each input ['q', 'k', 'v']"
+    assert report.verdict == RAISED and said in report.message, report.message
+
+
+def test_a_gradient_of_the_wrong_inputs_shape_is_named():
+    def backward(dout, cache):  # dk given the query's shape
+        dq, _, dv, grads = ex.attention_backward(dout, cache)
+        return dq, dq, dv, grads
+
+    report = check(ex._cross(backward), EXAMPLES)
+    assert report.verdict == RAISED and "dk" in report.message, report.message
+    assert "input 'k'" in report.message, report.message
+
+
+@pytest.mark.parametrize("options, argument", [
+    ({"inputs": ("q", "k", "v"), "like": "dense:3"}, "inputs="),
+    ({"inputs": ("q", "q", "v")}, "inputs="),
+    ({"inputs": ("q", "Wk", "v")}, "inputs="),
+    ({"inputs": "qkv"}, "inputs="),
+    ({"inputs": ("q", "k", "v"), "layout": {"x": "NDT"}}, "layout="),
+    ({"inputs": ("q", "k", "v"), "layout": {"k": "NDX"}}, "layout['k']"),
+    ({"inputs": ("q", "k"), "forward": ex.attention_forward}, "forward="),
+])
+def test_a_wrong_declaration_names_its_argument(options, argument):
+    given = {"like": "attention:h2", "parameters": ex.PARAMETERS, "forward": _dict_forward,
+             "backward": ex.attention_backward} | options
+    with pytest.raises((ValueError, TypeError), match=argument.replace("[", r"\[")):
+        UserLayer("bad", given.pop("forward"), given.pop("backward"), **given)
+
+
+def test_the_callers_arrays_are_not_changed():
+    from hypothesis import given, settings
+
+    from bpcheck.user.inputs_check import inputs_problems, user_run
+
+    @settings(max_examples=3, database=None)
+    @given(inputs_problems(ex.cross_attention))
+    def run(problem):
+        given = {**problem.arrays, **problem.params}
+        before = {k: v.copy() for k, v in given.items()}
+        user_run(ex.cross_attention, problem, problem.dtype)
+        assert all(np.array_equal(before[k], v) for k, v in given.items())
+
+    run()
