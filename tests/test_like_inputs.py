@@ -133,3 +133,13 @@ def test_the_callers_arrays_are_not_changed():
         assert all(np.array_equal(before[k], v) for k, v in given.items())
 
     run()
+
+
+def test_finite_differences_step_every_entry_of_a_transposed_array():
+    """A parameter in the user's layout (W stored (in, out)) reaches the differences transposed:
+    each step must move the array the loss reads (it was taken on a copy: D_h = 0)."""
+    from reference.differences import central_differences
+
+    a = np.arange(1.0, 7.0).reshape(2, 3).T  # Fortran order
+    fd, _ = central_differences(lambda v: float(np.sum(v["a"] ** 2)), {"a": a}, 1, 1)
+    np.testing.assert_allclose(fd["a"], 2 * a, rtol=1e-6)
