@@ -100,8 +100,9 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None,
         users.setdefault(u, []).append(k)
     unknown = sorted(set(given) - {"x", "gates", *users, *inputs})
     if unknown:
-        raise ValueError(f"layout={layout!r}: {unknown} is neither 'x', 'gates', one of your inputs "
-                         f"{list(inputs)} nor one of your parameters {sorted(users)}")
+        named = f"'gates', one of your inputs {list(inputs)}" if inputs else "'x', 'gates'"
+        raise ValueError(f"layout={layout!r}: {unknown} is neither {named} nor one of your "
+                         f"parameters {sorted(users)}")
     if inputs and "x" in given:
         raise ValueError(f"layout={layout!r}: your layer takes inputs {list(inputs)}, not x: give "
                          "each input's layout by its name, e.g. {" + repr(inputs[0]) + ": 'NDT'}")
