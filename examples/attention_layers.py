@@ -33,7 +33,7 @@ def attention_forward(q, k, v, params):
     """out = softmax(Q Kᵀ/√d) V Wo + bo per head, Q = q Wq + bq, K = k Wk, V = v Wv + bv."""
     Q = split_heads(q @ params["Wq"] + params["bq"])
     K, V = split_heads(k @ params["Wk"]), split_heads(v @ params["Wv"] + params["bv"])
-    scores = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(Q.shape[-1])
+    scores = Q @ K.transpose(0, 1, 3, 2) * Q.shape[-1] ** -0.5
     e = np.exp(scores - scores.max(axis=-1, keepdims=True))
     P = e / e.sum(axis=-1, keepdims=True)
     O = merge_heads(P @ V)
@@ -50,7 +50,7 @@ def attention_backward(dout, cache, slip=""):
         dS = P * (1 - P) * dP
     else:
         dS = P * (dP - np.sum(P * dP, axis=-1, keepdims=True))
-    scale = 1.0 if slip == "unscaled" else 1 / np.sqrt(Q.shape[-1])
+    scale = 1.0 if slip == "unscaled" else Q.shape[-1] ** -0.5
     dQ, dK = dS @ K * scale, dS.transpose(0, 1, 3, 2) @ Q * scale
     dQ, dK, dV = merge_heads(dQ), merge_heads(dK), merge_heads(dV)
     if slip == "swapped":  # the key's and the value's gradients mixed up

@@ -75,9 +75,10 @@ def inputs_message(report: CheckReport, like) -> str:
         skipped = sum(report.discarded.values())
         reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common())
         more = f" ({skipped} more drawn and left out: {reasons})" if skipped else ""
-        return (f"{name}: agrees with torch, jax and finite differences of your forward on "
-                f"{report.examples} random draws of {like.text} on {_inputs_words(like)}, float64 and "
-                f"float32: the gradient of each input and parameter{more}")
+        return (f"{name}: agrees with torch and jax on {report.examples} random draws of {like.text} "
+                f"on {_inputs_words(like)}, float64 and float32: the gradient of each input and "
+                f"parameter, and the output (finite differences of your forward are taken where they "
+                f"differ){more}")
     if report.verdict == NOT_VERIFIED:
         reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common()) or "none drawn"
         return f"{name}: NOT VERIFIED — no draw could be checked ({reasons})"
