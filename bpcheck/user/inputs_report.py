@@ -110,9 +110,14 @@ def inputs_text(report: CheckReport) -> list[str]:
         lines.append("  as your code gets them (your names and layouts):")
         lines += _arrays(report.yours)
     if report.comparison is not None:
-        lines.append("what differs (relative to the witness's largest entry; the worst row of each):")
+        lines.append("what differs (relative to the witness's largest entry, the worst row of each; "
+                     "indices in bpcheck's layouts: (N, T, D), W (out, in)):")
+        grouped: dict[tuple[str, str], list] = {}
         for row in report.rows:
-            what = f"d{row.parameter}" if row.parameter in problem.arrays else row.parameter
-            lines.append(f"  {row.quantity} {what}: rel err {row.error.rel:.3e} at {row.error.where} "
-                         f"(tolerance {row.tolerance:.1e}), against {row.witness}")
+            grouped.setdefault((row.quantity, row.parameter), []).append(row)
+        for (quantity, parameter), rows in grouped.items():
+            worst = max(rows, key=lambda row: row.error.rel)
+            what = f"d{parameter}" if parameter in problem.arrays else parameter
+            lines.append(f"  {quantity} {what}: rel err {worst.error.rel:.3e} at {worst.error.where} "
+                         f"(tolerance {worst.tolerance:.1e}), against {', '.join(r.witness for r in rows)}")
     return lines
