@@ -143,3 +143,27 @@ def test_finite_differences_step_every_entry_of_a_transposed_array():
     a = np.arange(1.0, 7.0).reshape(2, 3).T  # Fortran order
     fd, _ = central_differences(lambda v: float(np.sum(v["a"] ** 2)), {"a": a}, 1, 1)
     np.testing.assert_allclose(fd["a"], 2 * a, rtol=1e-6)
+
+
+def _plain_forward(q, k, v, params):
+    """softmax(q kᵀ/√d) v, causal (query t sees keys ≤ t), no projections."""
+    scores = q @ k.transpose(0, 2, 1) * q.shape[-1] ** -0.5
+    scores = np.where(np.triu(np.ones(scores.shape[1:], bool), 1), -np.inf, scores)
+    e = np.exp(scores - scores.max(-1, keepdims=True))
+    p = e / e.sum(-1, keepdims=True)
+    return p @ v, (q, k, v, p)
+
+
+def _plain_backward(dout, cache):
+    q, k, v, p = cache
+    dp = dout @ v.transpose(0, 2, 1)
+    ds = p * (dp - (p * dp).sum(-1, keepdims=True)) * q.shape[-1] ** -0.5
+    return ds @ k, ds.transpose(0, 2, 1) @ q, p.transpose(0, 2, 1) @ dout
+
+
+def test_causal_attention_without_projections_and_its_one_key_query():
+    """No parameters: the backward returns (dq, dk, dv). A causal query of one step sees one
+    key, whose gradients are exactly 0 (jax's are rounding about it): such draws are not made."""
+    layer = UserLayer("plain", _plain_forward, _plain_backward, like="attention:h1,causal,noproj",
+                      inputs=("q", "k", "v"))
+    assert check(layer, 20).verdict == AGREES

@@ -1,7 +1,8 @@
 r"""Check a ``like="attention:..."`` layer with several named inputs (``bpcheck.user.like_inputs``).
 
-Hypothesis draws N = 2 samples, a query of Tq = 1 or 3 steps and keys/values of Tk = 2 or 4 steps
-(over one key the softmax is 1 and W_q, b_q, W_k get exactly 0 whatever a layer computes), D =
+Hypothesis draws N = 2 samples, a query of Tq = 1 or 3 steps (3 if causal) and keys/values of
+Tk = 2 or 4 steps (over one key the softmax is 1 and W_q, b_q, W_k get exactly 0 whatever a layer
+computes: witnesses differ by rounding around that exact 0, seen), D =
 heads·d features (d = 1 or 2: with d = 1 a missing 1/√d is invisible), the parameters, a random
 dout G, in float64 or float32. On each draw your
 forward and backward run (your names, layouts, calling style); each input's gradient and each
@@ -79,7 +80,9 @@ def inputs_problems(draw, layer) -> InputsProblem:
     """A draw (module docstring)."""
     like = layer.declared
     dtype = draw(st.sampled_from(["float64", "float32"]))
-    n, steps, keys = BATCH, draw(st.sampled_from(QUERY_STEPS)), draw(st.sampled_from(KEY_STEPS))
+    # causal: query t sees keys ≤ t, so one query step sees one key (the same exact zeros)
+    queries = QUERY_STEPS[1:] if like.layer.causal else QUERY_STEPS
+    n, steps, keys = BATCH, draw(st.sampled_from(queries)), draw(st.sampled_from(KEY_STEPS))
     width = like.layer.heads * draw(st.sampled_from(HEAD_FEATURES))
     scale = draw(st.sampled_from([1.0, 0.5, 2.0]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
