@@ -2,8 +2,9 @@
 ``*_backward`` returns the gradients of each input, then a dict of the parameters'), weights
 stored (in, out) so that ``Q = q @ Wq + bq``, no key bias (the softmax removes it). Checked by
 ``like=`` with no torch or jax code: self-attention on one x, and cross-attention with its
-query, key and value as separate inputs (``inputs=``), each gradient reported under its name.
-Each with a slip a student makes, caught as WRONG.
+query, key and value as separate inputs (``inputs=``), each gradient reported under its name;
+and a library's layer object (``MultiHeadAttention``: ``forward(query, key, value)``, weights
+(out, in) made on its first call). Each with a slip a student makes, caught as WRONG.
 
     bpcheck verify examples/attention_layers.py:cross_attention          # agrees: exit 0
     bpcheck verify examples/attention_layers.py:cross_attention_swapped  # dk, dv swapped: exit 1
@@ -11,7 +12,7 @@ Each with a slip a student makes, caught as WRONG.
 
 import numpy as np
 
-from bpcheck import UserLayer
+from bpcheck import UserLayer, object_pair
 
 HEADS = 2
 PARAMETERS = ("Wq", "bq", "Wk", "Wv", "bv", "Wo", "bo")  # in attention's order: W_q, b_q, W_k, …
@@ -83,6 +84,30 @@ def self_attention_backward_diagonal(dout, cache):
     return self_attention_backward(dout, cache, slip="diagonal")
 
 
+class MultiHeadAttention:
+    """A library's layer object: ``forward(query, key, value)``, ``backward(dout) → (dq, dk, dv)``,
+    weights made on the first call and stored (out, in) in ``self.params``, gradients in
+    ``self.grads``; ``slip`` is a twin's mistake."""
+
+    NAMES = ("wq", "bq", "wk", "wv", "bv", "wo", "bo")
+
+    def __init__(self, slip=""):
+        self.params, self.grads, self.slip = {}, {}, slip
+
+    def forward(self, query, key, value):
+        if not self.params:
+            d, rng = query.shape[-1], np.random.default_rng(0)
+            self.params = {n: rng.normal(0, d**-0.5, (d, d) if n[0] == "w" else d) for n in self.NAMES}
+        weights = dict(("W" + n[1:], v.T) if n[0] == "w" else (n, v) for n, v in self.params.items())
+        out, self.cache = attention_forward(query, key, value, weights)
+        return out
+
+    def backward(self, dout):
+        dq, dk, dv, grads = attention_backward(dout, self.cache, self.slip)
+        self.grads = {n.lower(): g.T if n[0] == "W" else g for n, g in grads.items()}
+        return dq, dk, dv
+
+
 def _self(backward):
     return UserLayer("self_attention", lambda x, p: attention_forward(x, x, x, p), backward,
                      like=f"attention:h{HEADS}", parameters=PARAMETERS, layout=LAYOUT)
@@ -93,8 +118,15 @@ def _cross(backward):
                      inputs=("q", "k", "v"), parameters=PARAMETERS, layout=LAYOUT)
 
 
+def _library(slip):
+    pair = object_pair(lambda: MultiHeadAttention(slip), parameters="params[{}]", gradients="grads[{}]")
+    return UserLayer("multi_head", *pair, like=f"attention:h{HEADS}", inputs=("query", "key", "value"),
+                     parameters=MultiHeadAttention.NAMES)
+
+
 self_attention = _self(self_attention_backward)
 self_attention_diagonal = _self(self_attention_backward_diagonal)
 cross_attention, cross_attention_diagonal = _cross(attention_backward), _cross(attention_backward_diagonal)
 cross_attention_swapped, cross_attention_unscaled = (_cross(attention_backward_swapped),
                                                      _cross(attention_backward_unscaled))
+multi_head, multi_head_unscaled = _library(""), _library("unscaled")

@@ -167,3 +167,12 @@ def test_causal_attention_without_projections_and_its_one_key_query():
     layer = UserLayer("plain", _plain_forward, _plain_backward, like="attention:h1,causal,noproj",
                       inputs=("q", "k", "v"))
     assert check(layer, 20).verdict == AGREES
+
+
+def test_a_library_object_with_three_inputs_and_weights_made_on_its_first_call():
+    """examples.attention_layers.MultiHeadAttention: forward(query, key, value), backward(dout)
+    → (dq, dk, dv), weights (out, in) in self.params, gradients in self.grads."""
+    assert check(ex.multi_head, EXAMPLES).verdict == AGREES
+    report = check(ex.multi_head_unscaled, EXAMPLES)
+    assert report.verdict == WRONG and {"query", "key", "wq", "wk"} <= _blamed(report), str(report)
+    assert not {"value", "wv", "bv", "wo", "bo"} & _blamed(report), str(report)
