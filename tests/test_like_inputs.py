@@ -176,3 +176,19 @@ def test_a_library_object_with_three_inputs_and_weights_made_on_its_first_call()
     report = check(ex.multi_head_unscaled, EXAMPLES)
     assert report.verdict == WRONG and {"query", "key", "wq", "wk"} <= _blamed(report), str(report)
     assert not {"value", "wv", "bv", "wo", "bo"} & _blamed(report), str(report)
+
+
+def test_length_pins_the_query_and_the_keys_steps():
+    """A backward that drops every key after the 5th (a window of 5, as a truncated loop has)
+    is right on every drawn length (≤ 4) and WRONG at length=8."""
+    def windowed(dout, cache):
+        dq, dk, dv, grads = ex.attention_backward(dout, cache)
+        dk[:, 5:], dv[:, 5:] = 0.0, 0.0
+        return dq, dk, dv, grads
+
+    assert check(ex._cross(windowed), EXAMPLES).verdict == AGREES
+    pinned = UserLayer("cross_attention", ex.attention_forward, windowed, like="attention:h2",
+                       inputs=("q", "k", "v"), parameters=ex.PARAMETERS, layout=ex.LAYOUT, length=8)
+    report = check(pinned, EXAMPLES)
+    assert report.verdict == WRONG and {"k", "v"} <= _blamed(report), str(report)
+    assert "q (2, 8," in str(report) and "k (2, 8," in str(report)

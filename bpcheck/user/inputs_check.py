@@ -4,7 +4,7 @@ Hypothesis draws N = 2 samples, a query of Tq = 1 or 3 steps (3 if causal) and k
 Tk = 2 or 4 steps (over one key the softmax is 1 and W_q, b_q, W_k get exactly 0 whatever a layer
 computes: witnesses differ by rounding around that exact 0, seen), D =
 heads·d features (d = 1 or 2: with d = 1 a missing 1/√d is invisible), the parameters, a random
-dout G, in float64 or float32. On each draw your
+dout G, in float64 or float32; ``length=`` pins Tq = Tk. On each draw your
 forward and backward run (your names, layouts, calling style); each input's gradient and each
 parameter's is compared, under its own name, with
 
@@ -20,8 +20,9 @@ and your forward's output with torch's. The allowances are measured as for every
 (``bpcheck.core.tolerances``): torch reruns with every input, parameter and G moved by 1 ± ρ
 (ρ = 2u_d), the result's own rounding, and torch's own answer in float32 (in a float64 check,
 times u_64/u_32, the rounding of the layer's insides the reruns do not perturb; where float32
-is off by ``FLOAT32_LOST`` of an entry, that entry is not judged): e_i = SAFETY·(s_i + SPREAD·
-max_j s_j) + floor. Finite differences add 8× their own error estimate.
+is off by ``FLOAT32_LOST`` of the gradient's largest entry, that entry is not judged: of the
+entry itself, as ``bpcheck.layers.allowances.lost``, would leave out every entry that cancels):
+e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor. Finite differences add 8× their own error estimate.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def inputs_problems(draw, layer) -> InputsProblem:
     # causal: query t sees keys ≤ t, so one query step sees one key (the same exact zeros)
     queries = QUERY_STEPS[1:] if like.layer.causal else QUERY_STEPS
     n, steps, keys = BATCH, draw(st.sampled_from(queries)), draw(st.sampled_from(KEY_STEPS))
+    if layer.length is not None:  # length=: the query's and the keys' steps pinned
+        steps = keys = layer.length
     width = like.layer.heads * draw(st.sampled_from(HEAD_FEATURES))
     scale = draw(st.sampled_from([1.0, 0.5, 2.0]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
