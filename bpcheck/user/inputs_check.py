@@ -169,7 +169,7 @@ def user_run(layer, problem: InputsProblem, dtype: str) -> tuple[np.ndarray, dic
     out_shape = user_shape(problem.dout.shape, DATA[2], layouts[query])
 
     def forward_problem(args, result) -> str | None:
-        return arrays_problem([("forward's out", result[0], out_shape, f"your query {query!r}'s")],
+        return arrays_problem([("forward's out", result[0], out_shape, f"the query {query}'s")],
                               np.dtype(dtype), given)
 
     out, cache = guard(name, "forward", forward, forward_problem)(arrays, params)
@@ -182,7 +182,7 @@ def user_run(layer, problem: InputsProblem, dtype: str) -> tuple[np.ndarray, dic
         found, grads = result
         if set(grads) != set(like.order):
             return f"backward's grads have keys {sorted(grads)}; expected {sorted(like.order)}"
-        return arrays_problem([(f"backward's d{k}", found[k], shapes[k], f"input {k!r}'s") for k in shapes]
+        return arrays_problem([(f"backward's d{k}", found[k], shapes[k], f"input {k}'s") for k in shapes]
                               + [(f"backward's grads[{u!r}]", grads[u], dues[u], f"params[{u!r}]'s")
                                  for u in like.order], np.dtype(dtype), given)
 
