@@ -139,6 +139,27 @@ def _signature(value: object) -> str:
         return ""
 
 
+def sections(doc: str) -> str:
+    """A docstring's ``Args:``/``Returns:`` sections as Markdown: a bold heading, each argument
+    ("    name: text", continued at deeper indents) a list item, the rest dedented."""
+    out, section = [], ""
+    for line in doc.splitlines():
+        if line in ("Args:", "Returns:"):
+            section = line
+            out += [f"**{line}**", ""]
+            continue
+        if line and not line.startswith(" "):  # the section is over
+            section = ""
+        if section == "Args:" and line.startswith("        "):  # an argument's text, continued
+            out.append("  " + line.strip())
+        elif section == "Args:" and line.startswith("    "):
+            name, _, text = line.strip().partition(":")
+            out.append(f"- `{name}`:{text}")
+        else:
+            out.append(line.strip() if section and line.startswith("    ") else line)
+    return "\n".join(out)
+
+
 def api_page() -> str:
     """Every name ``bpcheck`` exports, with its signature and docstring."""
     import bpcheck
@@ -153,7 +174,7 @@ def api_page() -> str:
             doc = inspect.getdoc(value) or ""
             if "module docstring" in doc:
                 doc += "\n\n" + (inspect.getdoc(sys.modules[module]) or "")
-            lines.append(f"\n## `{name}`\n\n`{module}.{name}{_signature(value)}`\n\n{doc}\n")
+            lines.append(f"\n## `{name}`\n\n`{module}.{name}{_signature(value)}`\n\n{sections(doc)}\n")
         else:
             lines.append(f"\n## `{name}`\n\n`{module}.{name}` = `{value!r}`\n")
     return "".join(lines)

@@ -3,6 +3,8 @@
 torch or jax code; each with a slip a student makes, caught as WRONG. The recurrent ones keep
 one bias for both of torch's (``b = b_ih + b_hh``, declared as a tuple), take h0 per sample
 (layout ``NH``), store weights (in, out) and stack an LSTM's gates i, f, o, g (``"gates"``).
+The word embedding's backward returns dW alone; the dropout draws its mask from NumPy's global
+RNG with ``p`` the probability of keeping a unit (bpcheck replays that RNG at every call).
 
     bpcheck verify examples/course_layers.py:conv         # agrees: exit 0
     bpcheck verify examples/course_layers.py:conv_slip    # the stride left out of dw: exit 1
@@ -180,7 +182,44 @@ def lstm_backward_slip(dh, cache):
     return lstm_backward(dh, cache, forget_path=False)
 
 
+def word_embedding_forward(x, W):
+    """out[n, t] = W[x[n, t]]: x (N, T) integer tokens, W (V, D)."""
+    return W[x], (x, W)
+
+
+def word_embedding_backward(dout, cache, accumulate=True):
+    """dW alone (tokens have no gradient): np.add.at sums the rows of a repeated token."""
+    x, W = cache
+    dW = np.zeros_like(W)
+    if accumulate:
+        np.add.at(dW, x, dout)
+    else:
+        dW[x] = dout  # the twin: a repeated token keeps one of its rows
+    return dW
+
+
+def word_embedding_backward_slip(dout, cache):
+    return word_embedding_backward(dout, cache, accumulate=False)
+
+
+def dropout_forward(x, dropout_param, rescale=True):
+    """Inverted dropout in training mode: a unit kept with probability ``p``, scaled by 1/p."""
+    p = dropout_param["p"]
+    mask = (np.random.rand(*x.shape) < p) / (p if rescale else 1)  # noqa: NPY002 (the course's habit)
+    return x * mask, (dropout_param, mask)
+
+
+def dropout_backward(dout, cache):
+    return dout * cache[1]
+
+
+def dropout_forward_slip(x, dropout_param):
+    """The kept units not rescaled: the forward is not dropout's."""
+    return dropout_forward(x, dropout_param, rescale=False)
+
+
 CONV = {"stride": 2, "pad": 1}
+KEEP = {"p": 0.75, "mode": "train"}  # dropout:p0.25 drops a quarter
 POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 
@@ -217,9 +256,21 @@ def _lstm(backward):
                      layout={"h0": "NH", "c0": "NH", "Wx": "IO", "Wh": "IO", "gates": "ifog"})
 
 
+def _embedding(backward):
+    return UserLayer("word_embedding", lambda x, p: word_embedding_forward(x, p["W"]), backward,
+                     like="embedding:4,v10")
+
+
+def _dropout(forward):
+    return UserLayer("course_dropout", lambda x, p: forward(x, KEEP), dropout_backward, like="dropout:p0.25")
+
+
 affine, affine_slip = _affine(affine_backward), _affine(affine_backward_slip)
 rnn, rnn_truncated = _rnn(rnn_backward), _rnn(rnn_backward_truncated)
 lstm, lstm_slip = _lstm(lstm_backward), _lstm(lstm_backward_slip)
 conv, conv_slip = _conv(conv_backward_naive), _conv(conv_backward_slip)
 max_pool, max_pool_slip = _pool(max_pool_backward_naive), _pool(max_pool_backward_slip)
 batchnorm, batchnorm_slip = _batchnorm(batchnorm_backward), _batchnorm(batchnorm_backward_slip)
+word_embedding = _embedding(word_embedding_backward)
+word_embedding_slip = _embedding(word_embedding_backward_slip)
+dropout, dropout_slip = _dropout(dropout_forward), _dropout(dropout_forward_slip)

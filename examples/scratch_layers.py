@@ -2,7 +2,9 @@
 ``forward_pass(X)``/``backward_pass(accum_grad)`` that hold an optimizer (a copy per
 parameter, given by ``initialize(optimizer)``) and update their own weights inside the backward
 pass; weights made on the first forward pass. bpcheck hands them a recording optimizer
-(``object_pair(..., optimizer=...)``) and reads the gradients they give it.
+(``object_pair(..., optimizer=...)``) and reads the gradients they give it. The dropout draws
+its mask from a Generator of its own, seeded where it is made: ``object_pair`` makes it afresh
+for every call, so each call draws the same mask, which bpcheck reads back.
 
     bpcheck verify examples/scratch_layers.py:dense          # agrees: exit 0
     bpcheck verify examples/scratch_layers.py:dense_stale    # dx from the updated W: exit 1
@@ -73,6 +75,23 @@ class BatchNormalization:
             - self.X_centered * self.stddev_inv**2 * np.sum(accum_grad * self.X_centered, axis=0))
 
 
+class Dropout:
+    """Inverted dropout: a unit dropped with probability p, the kept ones scaled by 1/(1 − p)."""
+
+    def __init__(self, p=0.25, seed=0, scaled_backward=True, fresh_mask=False):
+        self.p, self.rng = p, np.random.default_rng(seed)
+        self.scaled_backward, self.fresh_mask = scaled_backward, fresh_mask
+
+    def forward_pass(self, X, training=True):
+        self._mask = self.rng.random(X.shape) > self.p
+        return X * self._mask / (1 - self.p)
+
+    def backward_pass(self, accum_grad):
+        fresh = self.rng.random(accum_grad.shape) > self.p
+        mask = fresh if self.fresh_mask else self._mask  # the twin: a new mask
+        return accum_grad * mask / ((1 - self.p) if self.scaled_backward else 1)  # the twin: unscaled
+
+
 #: how this library's layers are called: bpcheck's optimizer handed over by ``initialize``
 SCRATCH = {"methods": ("forward_pass", "backward_pass"),
            "optimizer": lambda layer, optimizer: layer.initialize(optimizer)}
@@ -88,5 +107,12 @@ def _batch_norm(**bug):
                      like="batch_norm", parameters=("gamma", "beta"), rank=1)
 
 
+def _dropout(**bug):
+    return UserLayer("dropout_layer", *object_pair(lambda: Dropout(0.25, **bug), methods=SCRATCH["methods"]),
+                     like="dropout:p0.25")
+
+
 dense, dense_stale = _dense(), _dense(keep_old_weights=False)
 batch_norm, batch_norm_stale = _batch_norm(), _batch_norm(keep_old_gamma=False)
+dropout, dropout_unscaled = _dropout(), _dropout(scaled_backward=False)
+dropout_fresh_mask = _dropout(fresh_mask=True)

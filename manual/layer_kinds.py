@@ -49,7 +49,7 @@ LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
     LayerKind("flatten", "flat"),
     LayerKind("dense", "dense", "n", ("W", "b"), rank=(1, 2), width=True, axes=("OI", "O")),
     LayerKind("res", "res"),
-    LayerKind("embedding", "emb", "v", ("W",), rank=1, width=True),
+    LayerKind("embedding", "emb", "v", ("W",), rank=1, width=True, axes=("IO",)),  # W (V, D): I tokens
     LayerKind("rnn", "rnn", "n", RECURRENT, rank=2, width=True, gates=1, axes=RECURRENT_AXES),
     LayerKind("lstm", "lstm", "n", (*RECURRENT, "c0"), rank=2, width=True, gates=4,
               axes=(*RECURRENT_AXES, "H"), gate_names="ifgo"),

@@ -92,3 +92,26 @@ def test_the_readme_is_short_undated_and_starts_with_checking_your_own_code():
     assert "bpcheck verify" in first and "assert_agrees" in first
     dated = [line for line in README if re.search(r"\b20\d\d-\d\d-\d\d\b|\bat [0-9a-f]{7,40}\b", line)]
     assert not dated, f"dated figures go stale: {dated}"
+
+
+def test_a_docstrings_args_become_a_list_and_the_rest_stays_as_written():
+    from docs.generate import sections
+
+    doc = "What it does.\n\nArgs:\n    rule: a rule.\n    seed: the seed,\n        continued.\n\n" \
+          "Returns:\n    A report.\n\nModule text:\n    an indented line"
+    assert sections(doc) == ("What it does.\n\n**Args:**\n\n- `rule`: a rule.\n- `seed`: the seed,\n"
+                             "  continued.\n\n**Returns:**\n\nA report.\n\n"
+                             "Module text:\n    an indented line")
+
+
+def test_the_public_functions_and_records_say_their_arguments():
+    import inspect
+
+    import bpcheck
+
+    for name in ("check", "verify", "load_user_rule", "object_pair", "UserRule", "UserActivation",
+                 "UserLoss"):
+        value = getattr(bpcheck, name)
+        doc = inspect.getdoc(value)
+        named = set(re.findall(r"^    (\w+):", doc.partition("Args:")[2], re.M))
+        assert named == set(inspect.signature(value).parameters), name

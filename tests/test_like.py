@@ -212,7 +212,10 @@ def test_a_layer_norm_in_nhwc_gets_gamma_in_its_sample_layout():
     assert check(layer, EXAMPLES).passed
     slip = UserLayer("ln", _layernorm, lambda d, c: _layernorm_backward(d, c, False), like="layer_norm",
                      layout="NHWC")
-    assert check(slip, EXAMPLES).verdict == WRONG
+    report = check(slip, EXAMPLES)
+    assert report.verdict == WRONG
+    c, h, w = report.counterexample.x.shape[1:]  # the header's samples are C×H×W: said so, and yours
+    assert f"on {c}x{h}x{w} samples (C×H×W; {h}x{w}x{c} as your code gets them)" in str(report)
 
 
 def test_a_layer_that_takes_one_rank_of_several_is_told_to_say_which():
@@ -225,6 +228,14 @@ def test_a_layer_that_takes_one_rank_of_several_is_told_to_say_which():
     assert "rank=1 or layout='NCHW'" in report.message
     images = UserLayer("scale", images_only, lambda d, c: d, like="batch_norm", layout="NCHW")
     assert images.declared.ranks == (3,)
+
+
+def test_a_layer_that_raises_for_another_reason_gets_no_rank_hint():
+    def broken(x, p):
+        raise RuntimeError("my bug")
+
+    report = check(UserLayer("scale", broken, lambda d, c: d, like="batch_norm"), EXAMPLES)
+    assert report.verdict == RAISED and "my bug" in report.message and "rank=" not in report.message
 
 
 def test_an_output_in_another_layout_is_named_with_the_layout_due():

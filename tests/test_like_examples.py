@@ -29,17 +29,22 @@ LAYERS = {
                       ("max_pool", "max_pool_slip", "WRONG on x"),
                       ("batchnorm", "batchnorm_slip", "WRONG on x"),
                       ("rnn", "rnn_truncated", "rnn1.W_hh (your Wh)"),
-                      ("lstm", "lstm_slip", "lstm1.c0 (your c0)")],
+                      ("lstm", "lstm_slip", "lstm1.c0 (your c0)"),
+                      ("word_embedding", "word_embedding_slip", "emb1.W (your W)"),
+                      ("dropout", "dropout_slip", "that forward differs from dropout:p0.25")],
     "nhwc_layers": [("conv", "conv_flipped", "the kernel flipped"),
                     ("avg_pool", "avg_pool_overwrites", "WRONG on x"),
                     ("batch_norm", "batch_norm_per_image", "WRONG on x")],
     "attention_layers": [("self_attention", "self_attention_diagonal", "attn1.W_q (your Wq)"),
                          ("cross_attention", "cross_attention_swapped", "WRONG on dk, dv")],
     "scratch_layers": [("dense", "dense_stale", "WRONG on x"),
-                       ("batch_norm", "batch_norm_stale", "WRONG on x")],
+                       ("batch_norm", "batch_norm_stale", "WRONG on x"),
+                       ("dropout", "dropout_unscaled", "WRONG on x"),
+                       ("dropout", "dropout_fresh_mask", "WRONG on x")],
 }
-CASES = [(module, name, verdict, says) for module, pairs in LAYERS.items() for right, twin, said in pairs
-         for name, verdict, says in ((right, AGREES, "agrees"), (twin, WRONG, said))]
+CASES = list(dict.fromkeys((module, name, verdict, says) for module, pairs in LAYERS.items()
+                           for right, twin, said in pairs
+                           for name, verdict, says in ((right, AGREES, "agrees"), (twin, WRONG, said))))
 
 
 def _layer(module: str, name: str):

@@ -76,6 +76,8 @@ def flat_share(problem: StackProblem, name: str, seed: int = 0) -> tuple[float, 
     p = problem.in_float64()
     run = _layer(p, name)
     z, y = run(p.params, p.x)
+    if not np.issubdtype(z.dtype, np.floating):  # tokens: a lookup, linear in its table
+        return 0.0, 1.0
     layer = next(layer for layer in p.stack.layers if layer.name == name)
     t = {k: torch.tensor(np.asarray(v, np.float64)) for k, v in p.params.items()}
     masks = {k: torch.tensor(np.asarray(v, np.float64)) for k, v in p.masks.items()}

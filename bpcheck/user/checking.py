@@ -41,11 +41,23 @@ def check(rule: UserRule | UserActivation | UserLoss | UserLayer, examples: int 
           dtype: str = "float64", layers: tuple[int, ...] | None = None,
           activations: tuple[str, ...] | None = None, loss: str | None = None,
           time_limit: float | None = DEFAULT_TIME_LIMIT) -> CheckReport:
-    """Check ``rule`` on up to ``examples`` random networks (Hypothesis, seeded by ``seed``);
-    ``layers`` (the widths), ``activations`` and ``loss`` pin the network further, as the
-    CLI's options of the same names do (a ``UserRule`` only). Each call of your code may take
-    ``time_limit`` seconds (None or inf: no limit; in the main thread only, ``bpcheck.core.user_code``):
-    past it, it is stopped and the verdict is RAISED."""
+    """Check ``rule`` on up to ``examples`` random networks, drawn and shrunk by Hypothesis.
+
+    Args:
+        rule: a UserRule, UserActivation, UserLoss or UserLayer.
+        examples: the most random networks to try (1 to 100,000).
+        seed: the same seed draws the same networks.
+        dtype: "float64" or "float32", the arrays a UserRule is given (a UserRule only).
+        layers: the widths, e.g. ``(4, 3, 2)`` (a UserRule only, as ``--layers``).
+        activations: one name per layer (a UserRule only, as ``--activations``).
+        loss: a loss's name (a UserRule only, as ``--loss``).
+        time_limit: seconds each call of your code may take (None or inf: no limit; in the
+            main thread only, ``bpcheck.core.user_code``); past it, it is stopped and the
+            verdict is RAISED.
+
+    Returns:
+        A CheckReport: ``passed``, ``verdict`` (agrees, WRONG, RAISED, NOT VERIFIED, ...),
+        ``message``, and the smallest network it failed on."""
     if not isinstance(rule, UserRule | UserActivation | UserLoss | UserLayer):
         raise TypeError(f"rule={rule!r:.80} must be a UserRule, UserActivation, UserLoss or UserLayer")
     check_examples(examples)

@@ -51,15 +51,24 @@ PROBABILITY_OUTPUTS = LOSS_RECORDS["bce"].probability_outputs
 
 @dataclass(frozen=True)
 class UserActivation:
-    """An elementwise activation: ``value(z)``, ``derivative(z, a)`` with a = value(z), and the
-    same function for torch tensors and jax arrays — written once as ``value(z, xp)`` against an
-    array namespace (``bpcheck.user.namespace``), or given by ``like="elu"`` for a known one
-    (``bpcheck.user.known``: its torch and jax forwards, kinks and bound), or as ``torch=`` and
-    ``jax=``. ``derivative_bound`` bounds |σ′| where the
-    tests draw z (|z| ≲ 10), for the rounding tolerance; ``kinks`` are the z where σ′ jumps,
-    which the random networks keep away from, and ``at_kinks`` the σ′ your derivative gives
-    exactly there (checked at each kink, beside torch's and jax's conventions). Registered, it
-    becomes an ``ActivationRecord`` like every built-in activation."""
+    """An elementwise activation of yours, checked element by element and inside random
+    networks. Registered, it becomes an ``ActivationRecord`` like every built-in activation.
+
+    Args:
+        name: how reports and ``--activations`` name it.
+        value: ``value(z)`` → σ(z) on NumPy arrays; or ``value(z, xp)`` written once against an
+            array namespace, run with NumPy, torch and jax (``bpcheck.user.namespace``), which
+            stands for ``torch=`` and ``jax=``.
+        derivative: ``derivative(z, a)`` → σ′(z), with a = value(z).
+        torch: the same function on torch tensors.
+        jax: the same function on jax arrays.
+        derivative_bound: a bound on |σ′| where the networks draw z (|z| ≲ 10), for the
+            rounding allowance.
+        kinks: the z where σ′ jumps; the random networks keep away from them.
+        at_kinks: the σ′ your derivative gives exactly at each kink (checked there, beside
+            torch's and jax's conventions).
+        like: a known activation (``"elu"``): its torch and jax forwards, kinks and bound
+            (``bpcheck.user.known``) stand for yours."""
 
     kind: ClassVar[str] = "activation"
     name: str
@@ -109,22 +118,30 @@ class UserActivation:
 
 @dataclass(frozen=True)
 class UserLoss:
-    """A loss: ``per_sample(p, y)`` and ``gradient(p, y)`` on outputs × samples arrays (sum over
-    axis −2, the outputs), ``torch(p, y)`` on samples × outputs tensors and ``jax(p, y)`` on
-    outputs × samples arrays, each returning one value per sample. ``per_sample(p, y, xp)``
-    written once against an array namespace stands for torch= and jax= (``bpcheck.user.namespace``:
-    p and y as the NumPy one takes them), as does ``like="mse"`` for one of bpcheck's losses (its
-    targets and on_probabilities too). ``targets``: ``values``, ``probabilities`` (each in [0, 1]),
-    ``distributions`` (in [0, 1], each sample's summing to one: a softmax cross-entropy whose
-    gradient is p − y needs them) or ``one_hot`` (each shaped like p), or ``labels``: (N,)
-    integer classes — p may then carry
-    leading dimensions (finite differences batch copies), so index it as
-    ``p[..., labels, np.arange(N)]``. With ``layout="samples_by_outputs"`` the NumPy and jax
-    callables take samples × outputs arrays instead (sum over axis −1), as torch's does. With
-    ``batch="sum"`` or ``"mean"`` they return one scalar for the batch, and ``gradient`` that
-    scalar's gradient (``bpcheck.user.loss_entries``). ``on_probabilities=True``: p is a probability
-    (your loss takes log p or log(1 − p), unclipped), so the networks end in sigmoid or softmax,
-    as they do for the built-in bce; otherwise any output activation feeds it."""
+    """A loss of yours, checked inside random networks (``check``, ``bpcheck verify``).
+
+    Args:
+        name: how reports and ``--loss`` name it.
+        per_sample: ``per_sample(p, y)`` → one value per sample, p and y outputs × samples
+            (sum over axis −2, the outputs); or ``per_sample(p, y, xp)`` written once against
+            an array namespace, run with NumPy, torch and jax (``bpcheck.user.namespace``), which
+            stands for ``torch=`` and ``jax=``.
+        gradient: ``gradient(p, y)`` → ∂ℓ_n/∂p, shaped like p.
+        torch: ``torch(p, y)`` on samples × outputs tensors, one value per sample.
+        jax: ``jax(p, y)`` on arrays laid out as per_sample's, one value per sample.
+        targets: ``"values"``; ``"probabilities"`` (each in [0, 1]); ``"distributions"`` (in
+            [0, 1], each sample's summing to one: a softmax cross-entropy whose gradient is
+            p − y needs them); ``"one_hot"`` (shaped like p); or ``"labels"``, (N,) integer
+            classes: p may then carry leading dimensions (finite differences batch copies), so
+            index it as ``p[..., labels, np.arange(N)]``.
+        layout: ``"outputs_by_samples"``, or ``"samples_by_outputs"`` where your NumPy and jax
+            callables take samples × outputs arrays (sum over axis −1), as torch's does.
+        batch: None, or ``"sum"``/``"mean"`` where your callables return one scalar for the
+            batch and ``gradient`` that scalar's gradient (``bpcheck.user.loss_entries``).
+        on_probabilities: p is a probability (your loss takes log p or log(1 − p), unclipped),
+            so the networks end in sigmoid or softmax, as for the built-in bce.
+        like: one of bpcheck's losses (``"mse"``): its torch and jax forwards, targets and
+            on_probabilities stand for yours."""
 
     kind: ClassVar[str] = "loss"
     name: str
@@ -197,8 +214,11 @@ def _check_fields(rule: UserActivation | UserLoss, parts: tuple[str, ...]) -> No
 
 
 def load_user_rule(target: str):
-    """``"my_module:my_rule"`` (importable, or a .py path) → the UserRule, UserActivation,
-    UserLoss or UserLayer it names."""
+    """The UserRule, UserActivation, UserLoss or UserLayer that ``target`` names.
+
+    Args:
+        target: ``"module:name"``, the module importable or a .py file's path
+            (``"my_net.py:rule"``), as ``bpcheck verify`` takes it."""
     module_name, colon, attribute = target.rpartition(":")
     if not colon or not module_name or not attribute:
         raise ValueError(f"expected MODULE:NAME (e.g. my_rules:swish), got {target!r}")
@@ -241,9 +261,19 @@ def _import(module_name: str) -> ModuleType:
 
 def verify(rule: UserActivation | UserLoss, max_examples: int = 200, seed: int = 0,
            observe: Callable[[Problem], None] | None = None) -> Verdict:
-    """Property-check the derived rule with the user's rule inside random networks against every
-    witness; on failure keep the shrunk minimal network Hypothesis ends with. Anything the
-    user's code raises is a failure too, kept with the minimal network it raised on."""
+    """Property-check networks that use ``rule`` against every witness (the lower-level
+    ``check``: a Verdict, not a report).
+
+    Args:
+        rule: a UserActivation or UserLoss.
+        max_examples: the most random networks to try.
+        seed: the same seed draws the same networks.
+        observe: called with each network's Problem before it is checked.
+
+    Returns:
+        A Verdict: ``passed``; on failure ``failure``, the shrunk minimal network Hypothesis
+        ends with; where your code raised, ``raised``, ``raised_on`` (that network) and
+        ``part`` (which of your callables)."""
     # up to 3 hidden layers: enough to put the rule in hidden and output positions, and each
     # depth costs the jax witness a compilation for the newly registered rule
     from bpcheck.mlp.search import hunt  # Hypothesis, likewise

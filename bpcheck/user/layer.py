@@ -65,8 +65,11 @@ class UserLayer:
     return their own array. With ``like`` (a kind as network text, ``"dense:3"``), no torch or
     jax: ``parameters`` names the kind's parameters in its order (or maps yours to its),
     ``layout`` gives your axes (``"NHWC"``, or ``{"x": "NHWC", "w": "HWIO"}``), and ``rank``
-    picks (N, F) or images for a kind that takes both; ``inputs`` names attention's query, key
-    and value where they are separate inputs (``bpcheck.user.like_inputs``)."""
+    picks (N, F) or images for a kind that takes both. ``like="embedding:D,vV"``: your forward
+    gets integer tokens (N, T), your backward returns dW alone or ``(None, dW)``;
+    ``like="dropout:pP"``: your forward draws its own mask, its RNG replayed at every call and
+    the mask read back for the witnesses (``bpcheck.user.like``); ``inputs`` names attention's
+    query, key and value where they are separate inputs (``bpcheck.user.like_inputs``)."""
 
     kind: ClassVar[str] = "layer"  # its tables in ``bpcheck.user.registry.REGISTRY``
     name: str

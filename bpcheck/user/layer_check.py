@@ -18,7 +18,7 @@ from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_draws import Draw, drawn_problem, draws, settled
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.like_draws import is_yours
-from bpcheck.user.like_pair import as_yours
+from bpcheck.user.like_pair import NotReplayed, as_yours
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
 from bpcheck.user.results import dtype_slips
@@ -60,7 +60,7 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
                          pairs=swapped(swaps))
 
         def judge(drawn: Draw, discard) -> RuleReport:
-            problem = drawn_problem(drawn, discard)
+            problem = drawn_problem(drawn, discard, layer)
             name = next(item.name for item in walk(drawn.stack.layers) if is_yours(layer, item))
             share, gain = flat_share(problem, name)
             if share > MOST_FLAT:  # layer_probes: most of its outputs do not respond to its input
@@ -102,8 +102,14 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
                 found.yours = as_yours(like, problem.stack, problem.params, problem.x)
             found.rows = [row for row in found.comparison.rows if row.differs]
     found.message = layer_message(found, like.names if like else None)
-    if like is not None and found.verdict == RAISED and len(like.ranks) > 1:
+    if like is not None and found.verdict == RAISED and len(like.ranks) > 1 and isinstance(
+            found.error, ValueError | IndexError) and not isinstance(found.error, NotReplayed):
+        # what code written for one rank raises on another (unpacking x.shape, an axis out of range)
         drawn = " and ".join(RANK_WORDS[r] for r in like.ranks)
         found.message += (f" (bpcheck draws {like.layer.kind} on {drawn}: if your layer takes one of "
                           "them only, say which, e.g. rank=1 or layout='NCHW')")
+    if like is not None and like.layer.kind == "embedding" and found.verdict == RAISED and isinstance(
+            found.error, IndexError):
+        found.message += (f" (bpcheck hands your forward integer tokens (N, T) in [0, {like.layer.vocab}) "
+                          f"for like={like.text!r}: does your table have {like.layer.vocab} rows?)")
     return found

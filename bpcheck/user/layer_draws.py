@@ -14,7 +14,7 @@ from bpcheck.core.verdicts import NOT_VERIFIED, RAISED
 from bpcheck.layers.problem import StackProblem, random_problem
 from bpcheck.layers.strategies import HIDDEN, SCALES, away_from_kinks_and_ties, shapes, stack_values
 from bpcheck.user.layer import UserLayer
-from bpcheck.user.like_draws import like_networks, like_scales
+from bpcheck.user.like_draws import like_networks, like_scales, yours_drawn
 from bpcheck.user.report import CheckReport
 from manual.stack import Stack
 
@@ -97,15 +97,18 @@ def draws(draw, layer: UserLayer) -> Draw:
     return Draw(stack, (n, seed, scale))
 
 
-def drawn_problem(drawn: Draw, discard) -> StackProblem:
+def drawn_problem(drawn: Draw, discard, layer: UserLayer | None = None) -> StackProblem:
     """The problem of a draw (``draws``): what your code raised is raised, a draw that built
-    no network or lies within a kink or tie is discarded (``discard(reason)``)."""
+    no network or lies within a kink or tie is discarded (``discard(reason)``); a like=
+    ``layer``'s own inputs in it (``bpcheck.user.like_draws.yours_drawn``: tokens, masks)."""
     if drawn.error is not None:
         raise drawn.error
     if drawn.stack is None:
         discard(drawn.unbuilt)
     n, values_seed, scale = drawn.values
     problem = random_problem(drawn.stack, n, values_seed, scale=scale)  # runs your forward
+    if layer is not None and layer.declared is not None:
+        problem = yours_drawn(layer, problem)
     if not away_from_kinks_and_ties(problem):
         discard("within a kink or a tie")
     return problem

@@ -12,6 +12,7 @@ from bpcheck.core.user_code import BadResult, user_frame
 from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
 from bpcheck.layers.compare import OWN_FORWARD
 from bpcheck.layers.problem import StackProblem
+from bpcheck.user.layouts import DATA
 from manual.stack import Stack
 from manual.stack_text import parse_layers
 
@@ -94,6 +95,15 @@ def network(report) -> str | None:
     return example and example.stack.describe()
 
 
+def _your_samples(report, x: np.ndarray) -> str:
+    """" (C×H×W; 2×1×2 as your code gets them)" where the user's data layout differs from
+    bpcheck's, else ""."""
+    yours = np.shape((report.yours or {}).get("x", x))[1:]
+    if yours == x.shape[1:]:
+        return ""
+    return f" ({'×'.join(DATA.get(x.ndim - 1, '?')[1:])}; {'x'.join(map(str, yours))} as your code gets them)"
+
+
 def layer_text(report) -> str:
     """The message, then (where it failed) the network, the rows that differ and the
     layer-by-layer diagnosis, as plain text."""
@@ -108,9 +118,9 @@ def layer_text(report) -> str:
         lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")
     if not isinstance(problem, StackProblem):
         return "\n".join(lines)
-    lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}, "
-                 f"N={problem.n_samples}, {problem.stack.dtype}, loss {problem.stack.loss}/"
-                 f"{problem.stack.reduction}")
+    lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}"
+                 f"{_your_samples(report, problem.x)}, N={problem.n_samples}, {problem.stack.dtype}, "
+                 f"loss {problem.stack.loss}/{problem.stack.reduction}")
     if report.like:
         yours = ", ".join(_names_of(report)) or "none"
         lines.append(f"  your layer is {yours} ({report.like}); arrays in bpcheck's layouts: NCHW, (N, T, D) "

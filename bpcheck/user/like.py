@@ -8,6 +8,15 @@ parameters (``parameters=("w", "b")`` in the kind's order, or ``{"w": "W", …}`
 and the user's layouts (``bpcheck.user.layouts``; ``layout="NHWC"`` for the data alone, or
 ``{"x": "NHWC", "w": "HWIO", "b": "111O"}``; a recurrent layer's gates in your order,
 ``{"gates": "ifog"}``). ``bpcheck.user.like_pair`` runs the user's code between conversions.
+
+Two kinds take inputs other than floats. ``embedding:D,vV`` reads integer tokens (N, T) in
+[0, V), some token repeated (a gradient assigned, not accumulated, is caught), and returns
+(N, T, D); its backward returns ``dW`` alone, ``(None, dW)`` or ``(None, {"W": dW})`` (tokens
+have no gradient). ``dropout:pP`` draws its own mask: bpcheck replays its randomness (each call
+of the forward starts from the same state: NumPy's global RNG seeded, and the forward a new
+call, so a Generator made in it or in an object ``object_pair`` makes afresh restarts) and
+reads the mask it draws off its forward on ones (the entries it keeps), which its witnesses
+then use: out = x·mask/(1 − p). The mask's share kept is not checked, only the gradient.
 """
 
 from __future__ import annotations
@@ -18,11 +27,12 @@ from bpcheck.user.layouts import DATA, fits
 from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack_text import parse_layers
 
-#: The kinds ``like=`` takes: inputs of floats (no tokens, masks or residual bodies yet), on
-#: (N, F), (N, T, D) or images; attention's query, key and value may be separate inputs
-#: (``inputs=``, ``bpcheck.user.like_inputs``).
+#: The kinds ``like=`` takes: one input, of floats on (N, F), (N, T, D) or images, or of integer
+#: tokens (N, T) (an embedding); a dropout's mask drawn by the user's own code (above); attention,
+#: its query, key and value separate inputs if declared so (``inputs=``,
+#: ``bpcheck.user.like_inputs``); no residual bodies yet.
 KINDS = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dense", "rnn", "lstm", "gru",
-         "attention")
+         "embedding", "dropout", "attention")
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,9 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None,
         raise ValueError(f"layout['gates']={gates!r}: {like}'s gates are {record.gate_names or 'none'!r} "
                          "(torch's order); give them in yours, e.g. 'ifog'")
     data = given.get("x", "")
+    if data and layer.kind == "embedding":
+        raise ValueError(f"layout={layout!r}: {like} reads integer tokens (N, T) and returns (N, T, D): "
+                         "no data layout to give, only W's ('OI' for a W stored (D, V))")
     # sequences (rank 2) when asked for (a layout or rank=): (N, D) code may reshape (N, T, D)
     takes = (record.rank,) if isinstance(record.rank, int) else record.rank or (1, 2, 3)
     ranks = tuple(r for r in takes if r != 2 or takes == (2,) or rank == 2 or (data and fits(data, DATA[2])))

@@ -10,6 +10,10 @@ of a check's time when every draw is new: 71 compiles in 100 draws of a conv, me
 keeps them on disk between runs. The pool still varies what window bugs need — one and several
 channels, square and oblong inputs, odd and even sides from the smallest the layer takes —
 while the values are drawn afresh every time.
+
+An embedding reads tokens, so comes first: alone, or before a hidden activation, flatten and
+dense:3; its tokens keep one repeated at least (``yours_drawn``). A dropout's mask is the one
+the user's own forward draws, read back (``yours_drawn``, ``bpcheck.user.like``).
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from dataclasses import replace
 import numpy as np
 from hypothesis import strategies as st
 
+from bpcheck.layers.problem import StackProblem
 from bpcheck.layers.strategies import HIDDEN, SCALES
 from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.spec import ACTIVATIONS, parse_activation
-from manual.stack import Stack, output_shapes
+from manual.stack import Stack, output_shapes, walk
 from manual.stack_text import parse_layers
 
 #: Sample sizes of the pool, beyond the smallest side s the layer takes: (C, H − s, W − s) for
@@ -98,6 +103,9 @@ def structures(layer) -> list[Stack]:
     hiddens = [h for h in HIDDEN if like.layer.kind != "max_pool2d" or not _dead_below_zero(h)]
     for i, shape in enumerate(shapes):
         spatial, hidden, tail = len(shape) == 3, hiddens[i % len(hiddens)], _other("dense:3", like.layer)
+        if like.layer.kind == "embedding":  # it reads tokens: first
+            inside.append(Stack(f"{like.text};{hidden};flatten;{tail}", shape))
+            continue
         before = _other(f"conv2d:{shape[0]},k3,p1" if spatial else f"dense:{shape[-1]}", like.layer)
         if like.layer.kind in NORMALISERS:  # a bias it removes has a gradient of rounding alone
             before += "" if before.endswith("nobias") else ",nobias"
@@ -120,3 +128,23 @@ def like_scales(layer) -> tuple[float, ...]:
     """The input scales a like= layer's values are drawn at (``stack_values``)."""
     kind = layer.declared.layer.kind
     return GATED_SCALES if LAYER_KINDS[kind].gates or kind == "attention" else SCALES
+
+
+def yours_drawn(layer, problem: StackProblem) -> StackProblem:
+    """``problem`` (``random_problem``) with a like= ``layer``'s own inputs: an embedding's
+    tokens with one repeated at least (the last slot takes the first's token where all differ:
+    ``dW[x] = dout`` keeps only one of a repeated token's rows); each dropout mask of the
+    user's layer read off its forward on ones (replayed: ``bpcheck.user.like_pair.replayed``),
+    the entries it keeps. New arrays; what the user's forward raises, raised."""
+    kind = layer.declared.layer.kind
+    if kind == "embedding" and np.unique(problem.x).size == problem.x.size:
+        x = problem.x.copy()
+        x.reshape(-1)[-1] = x.reshape(-1)[0]
+        return replace(problem, x=x)
+    if kind != "dropout":
+        return problem
+    forward, dtype = layer.pair()[0], np.dtype(problem.stack.dtype)
+    ones = {item: np.ones(problem.masks[item.name].shape, dtype)
+            for item in walk(problem.stack.layers) if is_yours(layer, item)}
+    masks = {item.name: (forward(x, {}, item)[0] != 0).astype(dtype) for item, x in ones.items()}
+    return replace(problem, masks=problem.masks | masks)

@@ -48,11 +48,25 @@ SAMPLES = ("batch_of_one", "vector")
 class UserRule:
     """A hand-written gradient or training step and the model it claims (module docstring).
 
-    The model: ``activations`` one name per layer, or ``(hidden, output)`` with the hidden one
-    repeated for each of ``hidden_layers`` (an int or an inclusive (low, high) range; default
-    1); ``sizes`` pins the layer widths (else drawn); ``l2`` is λ of λ/2 Σ‖W‖², over biases too
-    with ``l2_biases``. ``hidden_layers`` given with ``sizes`` or one activation per layer must
-    agree with the depth they fix."""
+    Args:
+        name: how reports name it.
+        function: your code; what it takes and returns is set by ``computes``.
+        computes: ``"gradients"``, ``"update"``, ``"new_params"`` or ``"in_place"``.
+        per_sample: ``function`` takes one sample and returns its ∂ℓ_n/∂θ; bpcheck sums them.
+        model: ``model(sizes, lr)`` builds your object (``computes="in_place"`` only).
+        activations: one name per layer, or ``(hidden, output)`` with the hidden one repeated
+            for each of ``hidden_layers``.
+        loss: the loss's name (``"half-sse"``, ``"mse"``, ``"bce"``, ...).
+        reduction: ``"sum"`` or ``"mean"`` over the samples.
+        l2: λ of the penalty λ/2 Σ‖W‖².
+        l2_biases: the penalty covers the biases too.
+        hidden_layers: an int, or an inclusive (low, high) range to draw from; default 1. Given
+            with ``sizes`` or one activation per layer, it must agree with the depth they fix.
+        sizes: the layer widths, input first (else drawn).
+        conventions: how your code holds parameters, data and targets
+            (``bpcheck.mlp.conventions``).
+        sample: a per-sample function's sample: ``"batch_of_one"`` in your data layout, or
+            ``"vector"``, a flat vector."""
 
     name: str
     function: Callable

@@ -111,14 +111,22 @@ def _set(layer: object, pattern: str, name: str, value: np.ndarray) -> None:
 def object_pair(make: Callable[[], object], gradients: str = "d{}", parameters: str = "{}",
                 optimizer: Callable[[object, RecordingOptimizer], object] | None = None,
                 methods: tuple[str, str] = ("forward", "backward")) -> tuple[Callable, Callable]:
-    """(forward, backward) for a layer object ``make()`` (module docstring): each forward makes
-    one, sets its parameters where ``parameters`` says (``"{}"``: the attribute ``W``;
-    ``"params[{}]"``: ``layer.params["W"]``), after a first call if it makes its own then, and
-    runs its forward method (``methods[0]``) on x (several named inputs, a dict: on each in
-    order, ``forward(q, k, v)``); backward runs its backward method on dout (several inputs: it
-    returns their gradients, ``(dq, dk, dv)``) and reads each gradient where ``gradients`` says,
-    or, with ``optimizer(layer, recorder)`` (which hands the layer bpcheck's
-    ``RecordingOptimizer``), takes what it handed the recorder."""
+    """(forward, backward) for ``UserLayer`` from a layer object of yours (module docstring).
+    Each forward makes a fresh object, sets its parameters (after a first call if it makes its
+    own then) and runs its forward method on x (several named inputs, a dict: on each in order,
+    ``forward(q, k, v)``); backward runs its backward method on dout (several inputs: it
+    returns their gradients, ``(dq, dk, dv)``) and reads the gradients.
+
+    Args:
+        make: ``make()`` → a new layer object.
+        gradients: where each gradient is read: ``"d{}"``, the attribute ``dW``;
+            ``"grads[{}]"``, ``layer.grads["W"]``.
+        parameters: where each parameter is set: ``"{}"``, the attribute ``W``;
+            ``"params[{}]"``, ``layer.params["W"]``.
+        optimizer: for a layer that updates itself in its backward, ``optimizer(layer,
+            recorder)`` hands it bpcheck's ``RecordingOptimizer``; the gradients are what it
+            handed the recorder.
+        methods: the names of its forward and backward methods."""
     run, back = methods
 
     def forward(x: np.ndarray | dict, params: dict) -> tuple[np.ndarray, tuple]:
