@@ -64,8 +64,8 @@ def yours(like, problem: InputsProblem) -> dict:
 
 def _inputs_words(like) -> str:
     q, k, v = roles(like.inputs)
-    kv = f"{k} (key and value)" if k == v else f"{k}, {v}"
-    return f"query {q} (N, Tq, D), {kv} (N, Tk, D)"
+    kv = f"{k} (N, Tk, D) as key and value" if k == v else f"{k}, {v} (N, Tk, D) as key, value"
+    return f"{q} (N, Tq, D) as query, {kv}"
 
 
 def inputs_message(report: CheckReport, like) -> str:
