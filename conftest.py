@@ -9,7 +9,7 @@ import jax
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from bpcheck.core.runtime import frozen_heap, one_thread
+from bpcheck.core.runtime import bounded_programs, frozen_heap, one_thread
 from reference.jax_ref import require_x64
 from tests.example_database import from_environment
 
@@ -53,6 +53,15 @@ def run_as_searches_do():
     thread, and the heap frozen once everything is imported and collected."""
     with one_thread(), frozen_heap():
         yield
+
+
+@pytest.fixture(autouse=True)
+def within_the_mappings():
+    """Between tests, as between a search's examples: jax's compiled programs dropped once they
+    hold half the memory mappings the process may (``bpcheck.core.runtime.bounded_programs``;
+    tests that call the witnesses directly compile outside any search)."""
+    bounded_programs()
+    yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,4 +1,5 @@
-"""How a search runs: NumPy's BLAS and torch on one thread, and the heap it starts with frozen.
+"""How a search runs: NumPy's BLAS and torch on one thread, the heap it starts with frozen,
+and jax's compiled programs kept within the memory mappings Linux allows the process.
 
 bpcheck's matrices are tiny (widths ≤ 16, batches ≤ 8): a second thread cannot speed a
 product up, and BLAS threads spin after each one while torch and jax run on the main thread
@@ -12,9 +13,12 @@ without (one pair, back to back).
 from __future__ import annotations
 
 import gc
+import math
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
@@ -55,3 +59,48 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+#: Where Linux says how many memory mappings a process holds (a line each) and may hold.
+MAPS, MAX_MAP_COUNT = Path("/proc/self/maps"), Path("/proc/sys/vm/max_map_count")
+#: Seconds between two counts of the mappings (a count reads some 10⁴ lines: about 5 ms).
+MAPPINGS_EVERY = 1.0
+_last_count = [-math.inf]
+
+
+def _count_lines(path: Path) -> int | None:
+    try:
+        with path.open("rb") as lines:
+            return sum(1 for _ in lines)
+    except OSError:  # not Linux
+        return None
+
+
+def bounded_programs(share: float = 0.5) -> bool:
+    """jax's compiled programs dropped (``jax.clear_caches``) once this process holds more than
+    ``share`` of the memory mappings Linux allows it (``vm.max_map_count``, 65,530 by default);
+    whether they were. Counted at most every MAPPINGS_EVERY seconds.
+
+    Each program jax compiles for CPU holds three mappings per kernel (code, constants, data) for
+    as long as jax caches it, up to thousands of programs: one per random network structure. A
+    search over that many structures, or a test session (2 workers, 14,000 examples), used them
+    all up, and XLA crashed in its next compile (a segfault or an abort) — ``make test`` lost a
+    worker in three runs of six. Programs dropped are compiled again when next asked for, from
+    jax's persistent cache where it has them."""
+    jax = sys.modules.get("jax")
+    now = time.monotonic()
+    if jax is None or now - _last_count[0] < MAPPINGS_EVERY:
+        return False
+    _last_count[0] = now
+    held, limit = _count_lines(MAPS), _read_int(MAX_MAP_COUNT)
+    if held is None or limit is None or held <= share * limit:
+        return False
+    jax.clear_caches()
+    return True
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return None

@@ -15,7 +15,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis.errors import HypothesisException, Unsatisfiable
 
 from bpcheck.core.compare import RuleReport
-from bpcheck.core.runtime import MAX_EXAMPLES, frozen_heap, one_thread
+from bpcheck.core.runtime import MAX_EXAMPLES, bounded_programs, frozen_heap, one_thread
 from bpcheck.core.user_code import TimeLimitExceeded, UserCodeError
 from reference import SENSITIVITY_WITNESS, WITNESSES
 
@@ -135,6 +135,7 @@ def search(name: str, strategy, judge: Callable, max_examples: int, seed: int = 
         reject()
 
     def check_one(problem) -> None:
+        bounded_programs()  # jax's compiled programs, one per structure, within the process's mappings
         report = judge(problem, discard)
         verdict.examples += 1
         tell()
