@@ -1,6 +1,7 @@
 """Attention as a course's assignment solution writes it (``*_forward`` returns ``(out, cache)``,
 ``*_backward`` returns the gradients of each input, then a dict of the parameters'), weights
-stored (in, out) so that ``Q = q @ Wq + bq``, no key bias (the softmax removes it). Checked by
+stored (in, out) so that ``Q = q @ Wq + bq``, a key bias ``bk`` if ``params`` has one (the softmax
+removes it: its gradient is 0). Checked by
 ``like=`` with no torch or jax code: self-attention on one x, and cross-attention with its
 query, key and value as separate inputs (``inputs=``), each gradient reported under its name;
 and a library's layer object (``MultiHeadAttention``: ``forward(query, key, value)``, weights
@@ -33,7 +34,8 @@ def merge_heads(a):
 def attention_forward(q, k, v, params):
     """out = softmax(Q Kᵀ/√d) V Wo + bo per head, Q = q Wq + bq, K = k Wk, V = v Wv + bv."""
     Q = split_heads(q @ params["Wq"] + params["bq"])
-    K, V = split_heads(k @ params["Wk"]), split_heads(v @ params["Wv"] + params["bv"])
+    K = split_heads(k @ params["Wk"] + params.get("bk", 0.0))  # a key bias, if it has one
+    V = split_heads(v @ params["Wv"] + params["bv"])
     scores = Q @ K.transpose(0, 1, 3, 2) * Q.shape[-1] ** -0.5
     e = np.exp(scores - scores.max(axis=-1, keepdims=True))
     P = e / e.sum(axis=-1, keepdims=True)
@@ -56,6 +58,8 @@ def attention_backward(dout, cache, slip=""):
     dQ, dK, dV = merge_heads(dQ), merge_heads(dK), merge_heads(dV)
     if slip == "swapped":  # the key's and the value's gradients mixed up
         dK, dV = dV, dK
+    if "bk" in params:  # its gradient: Σ dK, 0 up to rounding (each softmax row's dS sums to 0)
+        grads["bk"] = (dQ if slip == "key_bias" else dK).sum(axis=(0, 1))
     grads |= {"Wq": np.einsum("ntd,nte->de", q, dQ), "bq": dQ.sum(axis=(0, 1)),
               "Wk": np.einsum("ntd,nte->de", k, dK), "Wv": np.einsum("ntd,nte->de", v, dV),
               "bv": dV.sum(axis=(0, 1))}

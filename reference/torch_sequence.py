@@ -100,8 +100,9 @@ def attend(layer: Layer, query: torch.Tensor, key: torch.Tensor, value: torch.Te
         q, k, v = (a.reshape(n, a.shape[1], layer.heads, -1).transpose(1, 2) for a in (query, key, value))
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if hidden is None else ~hidden)
         return out.transpose(1, 2).reshape(n, steps, width)
-    # no key bias in the description (the softmax removes it): torch's is zeros
-    biases = torch.cat([own["b_q"], torch.zeros_like(own["b_q"]), own["b_v"]]) if layer.bias else None
+    # no key bias in the description (the softmax removes it): torch's is zeros, unless given
+    key_bias = own.get("b_k", torch.zeros_like(own["b_q"])) if layer.bias else None
+    biases = torch.cat([own["b_q"], key_bias, own["b_v"]]) if layer.bias else None
     out, _ = F.multi_head_attention_forward(
         query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1), width, layer.heads, None,
         biases, None, None, False, 0.0, own["W_o"], own.get("b_o"), training=False, need_weights=False,

@@ -192,3 +192,48 @@ def test_length_pins_the_query_and_the_keys_steps():
     report = check(pinned, EXAMPLES)
     assert report.verdict == WRONG and {"k", "v"} <= _blamed(report), str(report)
     assert "q (2, 8," in str(report) and "k (2, 8," in str(report)
+
+
+KEY_BIASED = ("Wq", "bq", "Wk", "bk", "Wv", "bv", "Wo", "bo")  # a key bias, as torch's layer has
+
+
+def _key_biased(backward, inputs=("q", "k", "v"), forward=ex.attention_forward) -> UserLayer:
+    return UserLayer("key_biased", forward, backward, like="attention:h2", inputs=inputs,
+                     parameters=KEY_BIASED, layout=ex.LAYOUT)
+
+
+def test_a_key_bias_is_given_and_its_gradient_held_to_zero():
+    """The softmax removes a key bias: bpcheck gives it values and holds its gradient to 0 within
+    the rounding of Σ dK; a slip (db_k from dQ) is WRONG on it alone."""
+    report = check(_key_biased(ex.attention_backward), EXAMPLES)
+    assert report.verdict == AGREES, str(report)
+    report = check(_key_biased(lambda d, c: ex.attention_backward(d, c, "key_bias")), EXAMPLES)
+    assert report.verdict == WRONG and {row.parameter for row in report.rows} == {"bk"}, str(report)
+    assert "gradient (exactly 0) bk" in str(report) and "WRONG on bk" in report.message
+
+
+def test_self_attention_with_a_key_bias_takes_one_named_input():
+    layer = _key_biased(ex.self_attention_backward, ("x",), lambda x, p: ex.attention_forward(x, x, x, p))
+    assert check(layer, EXAMPLES).verdict == AGREES
+    with pytest.raises(ValueError, match=r"parameters=.*a key bias is checked with inputs="):
+        UserLayer("key_biased", ex.attention_forward, ex.attention_backward, like="attention:h2",
+                  parameters=KEY_BIASED)
+
+
+def test_the_jax_witness_is_float64_when_it_is_the_first_jax_a_process_runs(tmp_path):
+    """jax_run makes its arrays after importing reference.jax_stack (which switches float64 on):
+    made before, in a process where nothing had, they were float32 and its vjp refused dout."""
+    import subprocess
+
+    from tests.fresh import user_environment
+
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from hypothesis import find\n"
+            "from bpcheck.user.inputs_check import inputs_problems\n"
+            "from bpcheck.user.inputs_witnesses import jax_run\n"
+            "from examples.attention_layers import cross_attention as layer\n"
+            "problem = find(inputs_problems(layer), lambda p: True)\n"
+            "print(jax_run(layer.declared, problem)['Wq'].dtype)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT)], env=user_environment(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "float64", done.stderr[-2000:]

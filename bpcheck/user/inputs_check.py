@@ -16,7 +16,9 @@ parameter's is compared, under its own name, with
   gradient differs from torch's or jax's: they tell a wrong backward from a wrong forward, and
   cost most of a draw's time where nothing differs (2.5 s of 100 draws, measured);
 
-and your forward's output with torch's. The allowances are measured as for every check
+and your forward's output with torch's. A key bias of yours (``bpcheck.user.like.KEY_BIAS``) is
+given values, and its gradient held to 0 (``bpcheck.user.inputs_witnesses.key_bias_row``); one
+named input (``inputs=("x",)``) is self-attention, Tq = Tk. The allowances are measured as for every check
 (``bpcheck.core.tolerances``): torch reruns with every input, parameter and G moved by 1 ± ρ
 (ρ = 2u_d), the result's own rounding, and torch's own answer in float32 (in a float64 check,
 times u_64/u_32, the rounding of the layer's insides the reruns do not perturb; where float32
@@ -28,7 +30,6 @@ e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor. Finite differences add 8× thei
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 from hypothesis import strategies as st
@@ -46,7 +47,9 @@ from bpcheck.core.tolerances import (
     unit_roundoff,
 )
 from bpcheck.user.guards import guard
+from bpcheck.user.inputs_witnesses import jax_run, key_bias_row, key_bias_terms, shown, torch_run
 from bpcheck.user.layouts import DATA, from_user, to_user, user_shape
+from bpcheck.user.like import KEY_BIAS
 from bpcheck.user.like_inputs import inputs_pair, roles
 from bpcheck.user.like_pair import ours, theirs
 from bpcheck.user.results import arrays_problem, in_dtype
@@ -84,8 +87,8 @@ def inputs_problems(draw, layer) -> InputsProblem:
     # causal: query t sees keys ≤ t, so one query step sees one key (the same exact zeros)
     queries = QUERY_STEPS[1:] if like.layer.causal else QUERY_STEPS
     n, steps, keys = BATCH, draw(st.sampled_from(queries)), draw(st.sampled_from(KEY_STEPS))
-    if layer.length is not None:  # length=: the query's and the keys' steps pinned
-        steps = keys = layer.length
+    if len(like.inputs) == 1 or layer.length is not None:  # self-attention; length= pins both
+        steps = keys = layer.length or keys
     width = like.layer.heads * draw(st.sampled_from(HEAD_FEATURES))
     scale = draw(st.sampled_from([1.0, 0.5, 2.0]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -98,61 +101,8 @@ def inputs_problems(draw, layer) -> InputsProblem:
               for name in like.inputs}
     params = {k: rounded(rng.uniform(-1, 1, (width, width) if k.startswith("W") else width)
                          / (np.sqrt(width) if k.startswith("W") else 2))
-              for k in like.layer.parameters}
+              for k in like.names}
     return InputsProblem(like.text, dtype, arrays, params, rounded(rng.standard_normal((n, steps, width))))
-
-
-def _shown(like, kind_name: str) -> str:
-    """A kind parameter under the user's name."""
-    return like.names[kind_name]
-
-
-def torch_run(like, problem: InputsProblem, dtype: str = "float64", factors: dict | None = None
-              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(out, gradients of Σ G ⊙ out by your names) from torch, in ``dtype``; ``factors``
-    multiply the stored values (a rerun)."""
-    import torch
-
-    from reference.torch_sequence import attend
-
-    factors = factors or {}
-    kind = getattr(torch, dtype)
-
-    def tensor(name, a):
-        return torch.tensor(np.asarray(a * factors.get(name, 1.0), dtype), dtype=kind, requires_grad=True)
-
-    inputs = {n: tensor(n, a) for n, a in problem.arrays.items()}
-    own = {k: tensor(k, v) for k, v in problem.params.items()}
-    q, k, v = roles(like.inputs)
-    out = attend(like.layer, inputs[q], inputs[k], inputs[v], own)
-    (out * tensor("dout", problem.dout)).sum().backward()
-    grads = {n: t.grad for n, t in inputs.items()} | {_shown(like, n): t.grad for n, t in own.items()}
-    found = {n: g.numpy().astype(np.float64) for n, g in grads.items()}
-    return out.detach().numpy().astype(np.float64), found
-
-
-@cache
-def _jax_gradients(layer, names: tuple[str, str, str]):
-    """``jax.vjp`` of ``attend`` for dout, compiled once per shape (``jax.jit``)."""
-    import jax
-
-    from reference.jax_stack import attend
-
-    def run(inputs, own):
-        return attend(layer, inputs[names[0]], inputs[names[1]], inputs[names[2]], own)
-
-    return jax.jit(lambda inputs, own, dout: jax.vjp(run, inputs, own)[1](dout))
-
-
-def jax_run(like, problem: InputsProblem) -> dict[str, np.ndarray]:
-    """Gradients of Σ G ⊙ out by your names from ``jax.vjp``, float64."""
-    import jax.numpy as jnp
-
-    values = ({n: jnp.asarray(a) for n, a in problem.arrays.items()},
-              {n: jnp.asarray(a) for n, a in problem.params.items()})
-    inputs, own = _jax_gradients(like.layer, roles(like.inputs))(*values, jnp.asarray(problem.dout))
-    return ({n: np.asarray(g) for n, g in inputs.items()}
-            | {_shown(like, n): np.asarray(g) for n, g in own.items()})
 
 
 def user_run(layer, problem: InputsProblem, dtype: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -190,7 +140,7 @@ def user_run(layer, problem: InputsProblem, dtype: str) -> tuple[np.ndarray, dic
     found, grads = guard(name, "backward", backward, backward_problem)(dout, cache)
     kind = ours(like, {u: in_dtype(g, np.dtype(dtype)) for u, g in grads.items()}, problem.params, 2)
     gradients = {k: from_user(in_dtype(found[k], np.dtype(dtype)), DATA[2], layouts[k]) for k in shapes}
-    gradients |= {_shown(like, k): g for k, g in kind.items()}
+    gradients |= {shown(like, k): g for k, g in kind.items()}
     return (np.asarray(from_user(out, DATA[2], layouts[query]), np.float64),
             {k: np.asarray(g, np.float64) for k, g in gradients.items()})
 
@@ -221,7 +171,7 @@ def own_differences(layer, problem: InputsProblem) -> tuple[dict[str, np.ndarray
     def ours_all(found: dict) -> dict[str, np.ndarray]:
         kind = ours(like, {u: found[u] for u in params}, problem.params, 2)
         return ({k: from_user(found[k], DATA[2], layouts[k]) for k in arrays}
-                | {_shown(like, k): g for k, g in kind.items()})
+                | {shown(like, k): g for k, g in kind.items()})
 
     return ours_all(fd), ours_all(errors)
 
@@ -275,6 +225,11 @@ def compare_inputs(layer, problem: InputsProblem, rule) -> RuleReport:
     out_allowed, allowed, floor = measured(like, problem, truth_out, truth)
     rows = [_row(layer.name, "forward", "out", out, truth_out, out_allowed, floor, "torch", truth_out)]
     by_jax = jax_run(like, problem)
+    key_bias = like.names.get(KEY_BIAS)
+    if key_bias is not None:
+        steps = rounding_steps(4, max(a[0].size for a in problem.arrays.values()), problem.dout.shape[0])
+        terms = by_jax["|dK|"] + key_bias_terms(like, problem)
+        rows.append(key_bias_row(layer.name, key_bias, grads.pop(key_bias), terms, steps, problem.dtype))
     for name, g in grads.items():
         for witness, values in (("torch", truth), ("jax", by_jax)):
             rows.append(_row(layer.name, "gradient", name, g, values[name], allowed[name], floor, witness,

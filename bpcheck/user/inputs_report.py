@@ -11,7 +11,9 @@ from bpcheck.core.search import search
 from bpcheck.core.user_code import BadResult, user_frame
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WRONG
 from bpcheck.user.inputs_check import OWN_FORWARD, InputsProblem, compare_inputs, inputs_problems
+from bpcheck.user.inputs_witnesses import ZERO
 from bpcheck.user.layouts import DATA, to_user
+from bpcheck.user.like import KEY_BIAS
 from bpcheck.user.like_inputs import roles
 from bpcheck.user.like_pair import theirs
 from bpcheck.user.report import CheckReport
@@ -64,6 +66,8 @@ def yours(like, problem: InputsProblem) -> dict:
 
 def _inputs_words(like) -> str:
     q, k, v = roles(like.inputs)
+    if q == k:  # one input
+        return f"{q} (N, T, D) as query, key and value"
     kv = f"{k} (N, Tk, D) as key and value" if k == v else f"{k}, {v} (N, Tk, D) as key, value"
     return f"{q} (N, Tq, D) as query, {kv}"
 
@@ -75,10 +79,12 @@ def inputs_message(report: CheckReport, like) -> str:
         skipped = sum(report.discarded.values())
         reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common())
         more = f" ({skipped} more drawn and left out: {reasons})" if skipped else ""
+        key_bias = like.names.get(KEY_BIAS)
+        held = f"; your {key_bias}'s held to exactly 0 (the softmax removes a key bias)" if key_bias else ""
         return (f"{name}: agrees with torch and jax on {report.examples} random draws of {like.text} "
                 f"on {_inputs_words(like)}, float64 and float32: the gradient of each input and "
-                f"parameter, and the output (finite differences of your forward are taken where they "
-                f"differ){more}")
+                f"parameter{held}, and the output (finite differences of your forward are taken "
+                f"where they differ){more}")
     if report.verdict == NOT_VERIFIED:
         reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common()) or "none drawn"
         return f"{name}: NOT VERIFIED — no draw could be checked ({reasons})"
@@ -87,9 +93,13 @@ def inputs_message(report: CheckReport, like) -> str:
     if report.verdict == RAISED:
         return f"{name}: your {report.part or 'code'} raised {report.error!r}{user_frame(report.error)}"
     rows = report.comparison.rows
-    where = list(dict.fromkeys(row.parameter for row in rows if row.differs and row.quantity == "gradient"))
+    where = list(dict.fromkeys(row.parameter for row in rows if row.differs and row.quantity != "forward"))
     said = ", ".join(f"d{w}" if w in like.inputs else w for w in where)
-    if any(row.differs for row in rows if row.quantity == "forward"):
+    zero = [row.parameter for row in rows if row.differs and row.quantity == ZERO]
+    if zero and len(where) == len(zero):
+        why, where_said = (f"a key bias's gradient is exactly 0 (the softmax removes it from every "
+                           f"score), and your {zero[0]}'s is not"), said
+    elif any(row.differs for row in rows if row.quantity == "forward"):
         why = f"your forward differs from {like.text} (torch's and jax's)"
         where_said = f"out{', ' + said if said else ''}"
     elif any(row.differs for row in rows if row.witness == OWN_FORWARD):

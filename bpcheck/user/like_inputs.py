@@ -59,8 +59,9 @@ def read_inputs(inputs: object, like: str | None, parameters: object) -> tuple[s
 
 
 def roles(inputs: tuple[str, ...]) -> tuple[str, str, str]:
-    """The user's input names of the query, key and value (two names: key = value)."""
-    return (inputs[0], inputs[1], inputs[-1])
+    """The user's input names of the query, key and value (two names: key = value; one: all
+    three, self-attention)."""
+    return (inputs[0], inputs[min(1, len(inputs) - 1)], inputs[-1])
 
 
 def check_style(name: str, inputs: tuple[str, ...], forward: Callable, backward: Callable) -> None:
