@@ -58,6 +58,23 @@ def test_a_derivative_wrong_only_far_out_is_caught_on_the_grid():
     assert abs(first.z) > 8 and first.yours == 0.0
     assert np.isclose(first.theirs, 1 / (1 + abs(first.z)) ** 2, rtol=1e-12)
     assert f"at z = {first.z:.6g} your σ′ = 0" in report.message
+    assert first.run is not None and 8 < abs(first.run[0]) <= 10 and 8 < abs(first.run[1]) <= 10
+
+
+def test_a_derivative_wrong_on_a_whole_interval_says_so_not_only_its_worst_point():
+    """A leaky ReLU whose derivative has the slope 0.01 where its value has 0.1: the report named
+    z = −10 alone, as if one point were off; it is every z < 0."""
+    leaky = UserActivation("leaky_slip", lambda z: np.where(z > 0, z, 0.1 * z),
+                           lambda z, a: np.where(z > 0, 1.0, 0.01),
+                           torch=lambda z: torch.where(z > 0, z, 0.1 * z),
+                           jax=lambda z: jnp.where(z > 0, z, 0.1 * z), kinks=(0.0,))
+    elements = activation_mismatches(guarded(leaky))
+    [torch_row] = [m for m in elements if m.quantity == "derivative" and m.witness == "torch"]
+    low, high = torch_row.run
+    assert low == grid((0.0,)).min() and -2 * KINK_MARGIN_ABSOLUTE <= high < 0
+    assert f"(and at every z of the grid from {low:.4g} to {high:.4g})" in str(torch_row)
+    one_point = Mismatch("derivative", "torch", 3.0, 1.0, 2.0, 1e-12)
+    assert "every z" not in str(one_point)
 
 
 def test_the_grid_keeps_away_from_declared_kinks_and_visits_both_sides():

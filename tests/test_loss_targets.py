@@ -5,8 +5,11 @@ targets sum to one, and wrong elsewhere (its gradient is softmax(z)·Σy − y).
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch.nn.functional as F
 
 from bpcheck import UserLoss, check
 from bpcheck.core.verdicts import AGREES, WRONG
@@ -58,3 +61,22 @@ def test_targets_that_are_not_of_the_declared_kind_are_refused(targets, Y, words
     from bpcheck.user.registry import REGISTRY
     with REGISTRY.scoped(loss), pytest.raises(ValueError, match=words.replace("[", r"\[")):
         check_data(Spec((2, 2), ("identity",), loss.name), np.zeros((2, 2)), np.array(Y))
+
+
+@pytest.mark.parametrize("targets", ["one_hot", "distributions", "labels"])
+def test_class_targets_are_drawn_for_two_classes_or_more(targets):
+    """With one output, label 0, the one-hot [1] and the distribution [1] are the same in every
+    draw: those networks checked the loss on a constant target."""
+    from bpcheck import verify
+
+    gradient = (lambda p, y: p - np.eye(p.shape[-2])[y].T) if targets == "labels" else (lambda p, y: p - y)
+    value = (lambda p, y: 0.5 * np.sum((p - np.eye(p.shape[-2])[y].T) ** 2, axis=-2)) if targets == "labels" \
+        else (lambda p, y: 0.5 * np.sum((p - y) ** 2, axis=-2))
+    jax_value = (lambda p, y: 0.5 * jnp.sum((p - jax.nn.one_hot(y, p.shape[0]).T) ** 2, axis=0)) \
+        if targets == "labels" else (lambda p, y: 0.5 * jnp.sum((p - y) ** 2, axis=0))
+    torch_value = (lambda p, y: 0.5 * ((p - F.one_hot(y, p.shape[1])) ** 2).sum(dim=1)) \
+        if targets == "labels" else (lambda p, y: 0.5 * ((p - y) ** 2).sum(dim=1))
+    loss = UserLoss(f"half_sse_{targets}", value, gradient, torch=torch_value, jax=jax_value, targets=targets)
+    outputs = []
+    verdict = verify(loss, max_examples=20, observe=lambda p: outputs.append(p.spec.sizes[-1]))
+    assert verdict.passed and len(outputs) >= 20 and min(outputs) >= 2, (verdict, outputs)

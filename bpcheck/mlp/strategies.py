@@ -110,6 +110,11 @@ def activation_names(draw, base: str) -> str:
     return base if parameter is None else f"{base}:{parameter}"
 
 
+#: Targets that are one and the same for one class (label 0, the one-hot [1], the distribution
+#: [1]): a network with one output would check a loss on a constant.
+ONE_CLASS_CONSTANT = ("labels", "one_hot", "distributions")
+
+
 @st.composite
 def specs(draw, activations: tuple[str, ...] | None = None, include: str | None = None,
           loss: str | None = None, depth: int | None = None, bias: str | None = None,
@@ -133,7 +138,8 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
         activations = tuple(names)
     sizes = [width or draw(st.integers(1, MAX_WIDTH)) for _ in range(len(activations) + 1)]
     output = ACTIVATIONS[parse_activation(activations[-1])[0]]
-    if output.across_outputs or LOSSES[loss].across_outputs:  # one output: every gradient zero
+    if output.across_outputs or LOSSES[loss].across_outputs or target_kind(loss) in ONE_CLASS_CONSTANT:
+        # one output: every gradient zero, or the targets the same in every draw
         sizes[-1] = max(sizes[-1], 2) if width is None else width
     sizes = tuple(sizes)
     reduction = reduction or draw(st.sampled_from(REDUCTIONS))

@@ -62,14 +62,17 @@ class Mismatch:
     yours: float  # the user's NumPy answer (jax's, for "jax vs torch")
     theirs: float
     allowed: float
+    run: tuple[float, float] | None = None  # the grid's z from first to last of the run around z
 
     def __str__(self) -> str:
         name = {"value": "σ", "derivative": "σ′"}[self.quantity]
         yours, theirs = distinct(self.yours, self.theirs)
+        run = "" if self.run is None else (f" (and at every z of the grid from {self.run[0]:.4g} to "
+                                           f"{self.run[1]:.4g})")
         if self.witness == "jax vs torch":
             return (f"at z = {self.z:.6g} your torch forward gives {name} = {theirs} and your jax "
-                    f"forward {yours}")
-        return f"at z = {self.z:.6g} your {name} = {yours}, {self.witness} {theirs}"
+                    f"forward {yours}{run}")
+        return f"at z = {self.z:.6g} your {name} = {yours}, {self.witness} {theirs}{run}"
 
 
 class Reach:
@@ -164,7 +167,19 @@ def _worst(quantity: str, witness: str, z, yours, theirs, allowed) -> Mismatch |
         return None
     i = int(np.argmax(np.where(np.isnan(excess), np.inf, excess)))
     return Mismatch(quantity, witness, float(z.flat[i]), float(np.asarray(yours).flat[i]),
-                    float(np.asarray(theirs).flat[i]), float(allowed.flat[i]))
+                    float(np.asarray(theirs).flat[i]), float(allowed.flat[i]),
+                    _run(z.ravel(), bad.ravel(), i))
+
+
+def _run(z: np.ndarray, bad: np.ndarray, i: int) -> tuple[float, float] | None:
+    """The first and last z (sorted) of the unbroken run of ``bad`` points around point ``i``, if
+    it holds more than one: a formula wrong on a whole interval, not at a point."""
+    first, last = i, i
+    while first > 0 and bad[first - 1]:
+        first -= 1
+    while last < len(bad) - 1 and bad[last + 1]:
+        last += 1
+    return None if first == last else (float(z[first]), float(z[last]))
 
 
 @dataclass(frozen=True)
