@@ -1,6 +1,7 @@
 """Seconds a user waits for ``bpcheck verify`` of a ``like=`` layer (``bpcheck.user.like``) with
 200 networks, in a fresh process each, median of ROUNDS interleaved rounds: the course's conv
-and affine layers, the NHWC library's conv and the course's LSTM (examples/), each agreeing. The
+and affine layers, the NHWC library's conv, the course's LSTM and its self- and cross-attention
+(examples/; cross-attention's 200 are draws of its three inputs), each agreeing. The
 first round starts with an empty jax cache (every structure of the pool compiles), the later
 ones read it.
 The target (issue 29): ≤ 20 s. Run with ``make bench`` or ``python bench/like_layers.py``.
@@ -15,7 +16,8 @@ from tables import show
 
 ROUNDS, EXAMPLES = 3, 200
 TARGETS = ("examples.course_layers:conv", "examples.course_layers:affine", "examples.nhwc_layers:conv",
-           "examples.course_layers:lstm")
+           "examples.course_layers:lstm", "examples.attention_layers:self_attention",
+           "examples.attention_layers:cross_attention")
 
 
 def main() -> None:

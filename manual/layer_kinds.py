@@ -56,7 +56,7 @@ LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in (
     LayerKind("gru", "gru", "n", RECURRENT, rank=2, width=True, gates=3, axes=RECURRENT_AXES,
               gate_names="rzn"),
     LayerKind("attention", "attn", "hn", ("W_q", "b_q", "W_k", "W_v", "b_v", "W_o", "b_o"),
-              rank=2, flags=("causal", "noproj")),
+              rank=2, flags=("causal", "noproj"), axes=("OI", "O", "OI", "OI", "O", "OI", "O")),
 )}
 ACTIVATION = "activation"  # the kind of every elementwise activation layer
 

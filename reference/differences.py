@@ -35,7 +35,8 @@ def central_differences(loss: Callable[[dict[str, np.ndarray]], float | np.ndarr
     > 0, ``loss`` takes the arrays with a leading axis of up to that many perturbed copies and
     returns each copy's L (one vectorised call per block of entries); else one array set at a
     time. The caller's arrays are not touched. ``progress(done, total)`` after each block."""
-    current = {name: np.array(value, dtype=np.float64) for name, value in values.items()}
+    # C order: reshape(-1) below must be a view (a transposed array's is a copy: no step taken)
+    current = {name: np.array(value, dtype=np.float64, order="C") for name, value in values.items()}
     sizes = [array.size for array in current.values()]
     chosen = np.arange(sum(sizes)) if entries is None else np.asarray(entries)
     owner = np.searchsorted(np.cumsum(sizes), chosen, side="right")  # which array each entry is in

@@ -103,19 +103,26 @@ def _recurrent(layer: Layer, x: jax.Array, own: Arrays) -> jax.Array:
 # (jax/_src/nn/functions.py, "Softmax ... is always carried out in fp32"), which measured 4e-8
 # relative to torch and the rule in float64 — no float64 witness. Its math, written out:
 def _attention(layer: Layer, x: jax.Array, own: Arrays) -> jax.Array:
-    """softmax(Q Kᵀ/√d) V per head (−∞ above the diagonal if causal), between the projections."""
-    n, steps, width = x.shape
+    """Self-attention: ``attend`` with query, key and value all ``x``."""
+    return attend(layer, x, x, x, own)
+
+
+def attend(layer: Layer, query: jax.Array, key: jax.Array, value: jax.Array, own: Arrays) -> jax.Array:
+    """softmax(Q Kᵀ/√d) V per head (−∞ where key s > query t if causal), between the
+    projections; query (N, Tq, D), key and value (N, Tk, D)."""
+    n, steps, width = query.shape
 
     def heads(a):
-        return a.reshape(n, steps, layer.heads, width // layer.heads)
+        return a.reshape(n, a.shape[1], layer.heads, width // layer.heads)
 
     def linear(a, which):
         return a @ own[f"W_{which}"].T + own.get(f"b_{which}", 0.0)
 
-    q, k, v = (heads(linear(x, which) if layer.projections else x) for which in "qkv")
+    q, k, v = (heads(linear(a, which) if layer.projections else a)
+               for a, which in ((query, "q"), (key, "k"), (value, "v")))
     scores = jnp.einsum("ntha,nsha->nhts", q, k) / jnp.sqrt(q.shape[-1])
     if layer.causal:
-        scores = jnp.where(jnp.triu(jnp.ones((steps, steps), bool), 1), -jnp.inf, scores)
+        scores = jnp.where(jnp.triu(jnp.ones((steps, key.shape[1]), bool), 1), -jnp.inf, scores)
     out = jnp.einsum("nhts,nsha->ntha", jax.nn.softmax(scores, axis=-1), v).reshape(n, steps, width)
     return linear(out, "o") if layer.projections else out
 

@@ -85,20 +85,28 @@ def inner_preactivations(layer: Layer, x: np.ndarray, params: Params) -> list[tu
 
 
 def attention(layer: Layer, x: torch.Tensor, own: Tensors) -> torch.Tensor:
-    """``F.multi_head_attention_forward`` on (T, N, D), or without projections
-    ``F.scaled_dot_product_attention`` per head."""
-    n, steps, width = x.shape
+    """Self-attention: ``attend`` with query, key and value all ``x``."""
+    return attend(layer, x, x, x, own)
+
+
+def attend(layer: Layer, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+           own: Tensors) -> torch.Tensor:
+    """``F.multi_head_attention_forward`` on query (Tq, N, D), key and value (Tk, N, D), or
+    without projections ``F.scaled_dot_product_attention`` per head; a causal mask hides key
+    s > t from query t (torch's top-left alignment where Tq ≠ Tk)."""
+    n, steps, width = query.shape
+    keys = key.shape[1]
+    hidden = torch.triu(torch.ones(steps, keys, dtype=torch.bool), 1) if layer.causal else None
     if not layer.projections:
-        heads = x.reshape(n, steps, layer.heads, -1).transpose(1, 2)
-        out = F.scaled_dot_product_attention(heads, heads, heads, is_causal=layer.causal)
+        q, k, v = (a.reshape(n, a.shape[1], layer.heads, -1).transpose(1, 2) for a in (query, key, value))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if hidden is None else ~hidden)
         return out.transpose(1, 2).reshape(n, steps, width)
-    mask = torch.triu(torch.ones(steps, steps, dtype=torch.bool), 1) if layer.causal else None
-    sequence = x.transpose(0, 1)
-    # no key bias in the description (the softmax removes it): torch's is zeros
-    biases = torch.cat([own["b_q"], torch.zeros_like(own["b_q"]), own["b_v"]]) if layer.bias else None
+    # no key bias in the description (the softmax removes it): torch's is zeros, unless given
+    key_bias = own.get("b_k", torch.zeros_like(own["b_q"])) if layer.bias else None
+    biases = torch.cat([own["b_q"], key_bias, own["b_v"]]) if layer.bias else None
     out, _ = F.multi_head_attention_forward(
-        sequence, sequence, sequence, width, layer.heads, None, biases, None, None, False, 0.0,
-        own["W_o"], own.get("b_o"), training=False, need_weights=False, attn_mask=mask,
-        use_separate_proj_weight=True, q_proj_weight=own["W_q"], k_proj_weight=own["W_k"],
-        v_proj_weight=own["W_v"], is_causal=layer.causal)
+        query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1), width, layer.heads, None,
+        biases, None, None, False, 0.0, own["W_o"], own.get("b_o"), training=False, need_weights=False,
+        attn_mask=hidden, use_separate_proj_weight=True, q_proj_weight=own["W_q"],
+        k_proj_weight=own["W_k"], v_proj_weight=own["W_v"])
     return out.transpose(0, 1)

@@ -47,7 +47,7 @@ def test_a_layout_is_a_transpose_and_a_reshape_and_back():
 
 @pytest.mark.parametrize("changes, error, says", [
     ({"like": "conv3d:2"}, ValueError, "like='conv3d:2': layer 'conv3d:2': unknown layer 'conv3d'"),
-    ({"like": "attention"}, ValueError, "like='attention': expected one layer of a kind in"),
+    ({"like": "flatten"}, ValueError, "like='flatten': expected one layer of a kind in"),
     ({"like": "dense:3;relu"}, ValueError, "expected one layer"),
     ({"like": 3}, TypeError, "like=3: expected a layer as text"),
     ({"parameters": ("w",)}, ValueError, "parameters=('w',): dense:3 has 2 parameters ('W', 'b')"),

@@ -1,8 +1,9 @@
 """The ``like=`` examples as a user checks them (examples/course_layers.py, nhwc_layers.py,
-scratch_layers.py: three codebases' styles): ``check()`` from Python gives each layer its verdict,
-and ``bpcheck verify examples.MODULE:NAME`` in a fresh process (``tests/fresh.py``) the same at
-the same seed (one pair of each module) — agrees for the right layer, WRONG for its twin — and
-each standard-kind layer's adapter is 4 lines or fewer, with no torch or jax."""
+scratch_layers.py: three codebases' styles; attention_layers.py: attention with separate query,
+key and value): ``check()`` from Python gives each layer its verdict, and ``bpcheck verify
+examples.MODULE:NAME`` in a fresh process (``tests/fresh.py``) the same at the same seed (one pair
+of each module) — agrees for the right layer, WRONG for its twin — and each standard-kind layer's
+adapter is 4 lines or fewer, with no torch or jax."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ LAYERS = {
     "nhwc_layers": [("conv", "conv_flipped", "the kernel flipped"),
                     ("avg_pool", "avg_pool_overwrites", "WRONG on x"),
                     ("batch_norm", "batch_norm_per_image", "WRONG on x")],
+    "attention_layers": [("self_attention", "self_attention_diagonal", "attn1.W_q (your Wq)"),
+                         ("cross_attention", "cross_attention_swapped", "WRONG on dk, dv")],
     "scratch_layers": [("dense", "dense_stale", "WRONG on x"),
                        ("batch_norm", "batch_norm_stale", "WRONG on x"),
                        ("dropout", "dropout_unscaled", "WRONG on x"),

@@ -33,6 +33,7 @@ import numpy as np
 
 from bpcheck.user.guards import guard
 from bpcheck.user.like import Like, read_like
+from bpcheck.user.like_inputs import check_style, read_inputs
 from bpcheck.user.like_pair import like_pair
 from bpcheck.user.namespace import layer_fields, unwitnessed
 from bpcheck.user.results import arrays_problem, in_dtype
@@ -67,7 +68,8 @@ class UserLayer:
     picks (N, F) or images for a kind that takes both. ``like="embedding:D,vV"``: your forward
     gets integer tokens (N, T), your backward returns dW alone or ``(None, dW)``;
     ``like="dropout:pP"``: your forward draws its own mask, its RNG replayed at every call and
-    the mask read back for the witnesses (``bpcheck.user.like``)."""
+    the mask read back for the witnesses (``bpcheck.user.like``); ``inputs`` names attention's
+    query, key and value where they are separate inputs (``bpcheck.user.like_inputs``)."""
 
     kind: ClassVar[str] = "layer"  # its tables in ``bpcheck.user.registry.REGISTRY``
     name: str
@@ -88,6 +90,9 @@ class UserLayer:
     # ``parameters`` then names the kind's in its order, ``layout`` gives your axes orders
     like: str | None = None
     layout: str | dict[str, str] | None = None
+    #: attention's query, key and value as separate inputs, by your names (``("q", "k", "v")``;
+    #: two: query and key = value): ``bpcheck.user.like_inputs``
+    inputs: tuple[str, ...] | None = None
     declared: Like | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,12 +101,15 @@ class UserLayer:
         built_in = self.name in LAYER_KINDS and LAYER_KINDS[self.name].output_shape is None
         if built_in or self.name in ACTIVATIONS or self.name == ACTIVATION:
             raise ValueError(f"name={self.name!r} is a built-in layer or activation; choose another")
+        inputs = read_inputs(self.inputs, self.like, self.parameters)
+        if len(inputs) > 1:
+            check_style(self.name, inputs, self.forward, self.backward)
         if self.like is not None or self.layout is not None:  # like= (bpcheck.user.like)
             if self.like is None:
                 raise ValueError(f"layout={self.layout!r} needs like=, the kind your layer is")
             if self.torch is not None or self.jax is not None:
                 raise TypeError("like= and torch=/jax= were both given: like= stands for them; give one")
-            declared = read_like(self.like, self.parameters, self.layout, self.rank)
+            declared = read_like(self.like, self.parameters, self.layout, self.rank, inputs)
             object.__setattr__(self, "declared", declared)
         # one forward (bpcheck.user.namespace): forward(x, params, xp) gives torch and jax; a NumPy
         # forward(x, params) alone is checked against finite differences of itself only

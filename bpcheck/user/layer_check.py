@@ -17,6 +17,7 @@ from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, jud
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_draws import Draw, drawn_problem, draws, settled
 from bpcheck.user.layer_report import layer_message
+from bpcheck.user.like import KEY_BIAS
 from bpcheck.user.like_draws import is_yours
 from bpcheck.user.like_pair import NotReplayed, as_yours
 from bpcheck.user.registry import REGISTRY
@@ -45,6 +46,9 @@ def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckRep
 
 def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
     """``check_layer`` but for the dtype notes."""
+    if layer.declared is not None and (len(layer.declared.inputs) > 1 or KEY_BIAS in layer.declared.names):
+        from bpcheck.user.inputs_report import check_inputs
+        return check_inputs(layer, examples, seed)
     if layer.torch is None and layer.declared is None:  # your NumPy forward alone: finite differences
         from bpcheck.user.own_forward import check_own_forward
         return check_own_forward(layer, examples, seed)

@@ -87,8 +87,12 @@ def _names_of(report) -> list[str]:
 
 def network(report) -> str | None:
     """The network the report's counterexample is, as text."""
+    from bpcheck.user.inputs_check import InputsProblem
+
     example = report.counterexample
-    return example.describe() if isinstance(example, Stack) else example and example.stack.describe()
+    if isinstance(example, Stack | InputsProblem):
+        return example.describe()
+    return example and example.stack.describe()
 
 
 def _your_samples(report, x: np.ndarray) -> str:
@@ -105,6 +109,11 @@ def layer_text(report) -> str:
     layer-by-layer diagnosis, as plain text."""
     lines = [report.message, *(f"note: {note}" for note in report.notes)]
     problem = report.counterexample
+    from bpcheck.user.inputs_check import InputsProblem
+    from bpcheck.user.inputs_report import inputs_text
+
+    if isinstance(problem, InputsProblem):  # several named inputs (bpcheck.user.inputs_report)
+        return "\n".join(lines + inputs_text(report))
     if isinstance(problem, Stack):  # it raised while its values were drawn
         lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")
     if not isinstance(problem, StackProblem):

@@ -28,10 +28,19 @@ from manual.layer_kinds import LAYER_KINDS, Layer
 from manual.stack_text import parse_layers
 
 #: The kinds ``like=`` takes: one input, of floats on (N, F), (N, T, D) or images, or of integer
-#: tokens (N, T) (an embedding); a dropout's mask drawn by the user's own code (above); no
-#: residual bodies or attention yet.
+#: tokens (N, T) (an embedding); a dropout's mask drawn by the user's own code (above); attention,
+#: its query, key and value separate inputs if declared so (``inputs=``,
+#: ``bpcheck.user.like_inputs``); no residual bodies yet.
 KINDS = ("conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "layer_norm", "dense", "rnn", "lstm", "gru",
-         "embedding", "dropout")
+         "embedding", "dropout", "attention")
+
+
+#: attention's key bias: the description has none (the softmax removes it: its gradient is exactly
+#: 0), but a user's layer may. Declared (eight names, or a mapping to "b_k") with ``inputs=``
+#: (``("x",)`` for self-attention), it is given and its gradient held to 0
+#: (``bpcheck.user.inputs_check``).
+KEY_BIAS = "b_k"
+KEY_BIASED = ("W_q", "b_q", "W_k", KEY_BIAS, "W_v", "b_v", "W_o", "b_o")
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,11 @@ class Like:
     data: str
     ranks: tuple[int, ...]
     gates: str = ""
+    #: several named inputs (``bpcheck.user.like_inputs``): the user's names of attention's
+    #: query, key and value (two: query and key = value), each's layout in ``inputs_layout``;
+    #: () for one input x
+    inputs: tuple[str, ...] = ()
+    inputs_layout: tuple[str, ...] = ()
 
 
 def _pinned(like: str) -> Layer:
@@ -86,11 +100,13 @@ def _names(like: str, kind: tuple[str, ...], parameters: object) -> dict[str, st
                     f"order {kind}, or a mapping of yours to its")
 
 
-def read_like(like: str, parameters: object, layout: object, rank: int | None) -> Like:
-    """The declaration of a ``like=`` layer, or a ValueError/TypeError naming the argument."""
+def read_like(like: str, parameters: object, layout: object, rank: int | None,
+              inputs: tuple[str, ...] = ()) -> Like:
+    """The declaration of a ``like=`` layer, or a ValueError/TypeError naming the argument;
+    ``inputs``: several inputs' names, checked already (``bpcheck.user.like_inputs.read_inputs``)."""
     layer = _pinned(like)
     record = LAYER_KINDS[layer.kind]
-    names = _names(like, layer.parameters, parameters)
+    names = _names(like, _kind_parameters(layer, parameters, inputs), parameters)
     order = tuple(parameters) if parameters else tuple(dict.fromkeys(names.values()))
     given = {"x": layout} if isinstance(layout, str) else {} if layout is None else layout
     if not isinstance(given, dict) or not all(isinstance(k, str) and isinstance(v, str)
@@ -100,10 +116,14 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
     users: dict[str, list[str]] = {}
     for k, u in names.items():
         users.setdefault(u, []).append(k)
-    unknown = sorted(set(given) - {"x", "gates", *users})
+    unknown = sorted(set(given) - {"x", "gates", *users, *inputs})
     if unknown:
-        raise ValueError(f"layout={layout!r}: {unknown} is neither 'x', 'gates' nor one of your "
+        named = f"'gates', one of your inputs {list(inputs)}" if inputs else "'x', 'gates'"
+        raise ValueError(f"layout={layout!r}: {unknown} is neither {named} nor one of your "
                          f"parameters {sorted(users)}")
+    if inputs and "x" in given and "x" not in inputs:
+        raise ValueError(f"layout={layout!r}: your layer takes inputs {list(inputs)}, not x: give "
+                         "each input's layout by its name, e.g. {" + repr(inputs[0]) + ": 'NDT'}")
     gates = given.get("gates", "")
     if gates and sorted(gates) != sorted(record.gate_names or "-"):
         raise ValueError(f"layout['gates']={gates!r}: {like}'s gates are {record.gate_names or 'none'!r} "
@@ -123,9 +143,13 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
                              f"samples' axes, with N: e.g. {DATA[3]!r} or 'NHWC' for images)")
     if not ranks:
         raise ValueError(f"rank={rank!r}: {like} takes no samples of that rank")
-    axes = {k: a for u, a in given.items() if u not in ("x", "gates") for k in users[u]}
+    for name in inputs:
+        if not fits(given.get(name, DATA[2]), DATA[2]) or "1" in given.get(name, ""):
+            raise ValueError(f"layout[{name!r}]={given[name]!r}: input {name!r} is a sequence; give its "
+                             f"axes as N, T, D in your order, e.g. 'NTD' (bpcheck's) or 'NDT'")
+    axes = {k: a for u, a in given.items() if u not in ("x", "gates", *inputs) for k in users[u]}
     for name, user in axes.items():
-        kind_axes = record.axes[record.parameters.index(name)] if record.axes else ""
+        kind_axes = _kind_axes(record, name)
         if kind_axes == "*":
             kind_axes = DATA[ranks[0]][1:]
         if not fits(user, kind_axes):
@@ -133,14 +157,36 @@ def read_like(like: str, parameters: object, layout: object, rank: int | None) -
                              " (O out, I in, H W the kernel, C channels); give yours as those letters "
                              "in your order, 1 for an axis of size one (a bias (1, 1, 1, C): '111O'), "
                              "N for the batch (an h0 given per sample: 'NH')")
-    return Like(like, layer, names, order, axes, data, ranks, gates)
+    return Like(like, layer, names, order, axes, data, ranks, gates, tuple(inputs),
+                tuple(given.get(name, DATA[2]) for name in inputs))
 
 
 def parameter_axes(like: Like, name: str, rank: int) -> tuple[str, str]:
     """(bpcheck's axes, the user's) of the kind's parameter ``name`` for samples of ``rank``."""
-    record = LAYER_KINDS[like.layer.kind]
-    kind = record.axes[record.parameters.index(name)] if record.axes else ""
+    kind = _kind_axes(LAYER_KINDS[like.layer.kind], name)
     if kind == "*":  # one sample's axes: the user's default is their own data layout's
         kind = DATA[rank][1:]
         return kind, like.axes.get(name, (like.data or DATA[rank])[1:])
     return kind, like.axes.get(name, kind)
+
+
+def _kind_axes(record, name: str) -> str:
+    """The axes of the kind's parameter ``name`` as bpcheck stores it (a key bias: O)."""
+    if name == KEY_BIAS:
+        return "O"
+    return record.axes[record.parameters.index(name)] if record.axes else ""
+
+
+def _kind_parameters(layer: Layer, parameters: object, inputs: tuple[str, ...]) -> tuple[str, ...]:
+    """The kind's parameters the user names: attention's with a key bias (KEY_BIASED) where
+    ``parameters`` names eight or maps one to it, and ``inputs=`` is given."""
+    wanted = (isinstance(parameters, tuple | list) and len(parameters) == len(KEY_BIASED)) or (
+        isinstance(parameters, dict) and any(v == KEY_BIAS or (isinstance(v, tuple) and KEY_BIAS in v)
+                                             for v in parameters.values()))
+    if layer.kind != "attention" or not layer.projections or not layer.bias or not wanted:
+        return layer.parameters
+    if not inputs:
+        raise ValueError(f"parameters={parameters!r}: a key bias is checked with inputs= (your "
+                         "inputs' names: ('x',) for self-attention, ('q', 'k', 'v') for query, key "
+                         "and value)")
+    return KEY_BIASED

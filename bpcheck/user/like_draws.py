@@ -36,9 +36,13 @@ from manual.stack_text import parse_layers
 IMAGES = ((1, 0, 0), (2, 1, 0), (1, 0, 2), (3, 2, 1), (2, 3, 3), (5, 4, 2))
 FEATURES = (1, 2, 3, 5, 8)
 SEQUENCES = ((1, 1), (2, 3), (3, 1), (4, 5), (7, 2))  # (T, D)
+#: Attention's (T, d), D = heads·d: T ≥ 2, as over one key the softmax is 1 and W_q, b_q, W_k
+#: get exactly 0 whatever a layer computes (``bpcheck.layers.allowances.one_key``).
+ATTENTION = ((2, 1), (3, 2), (2, 3), (4, 1), (5, 2))
 NORMALISERS = ("batch_norm", "layer_norm")  # the layer before one has no bias
 #: A gated layer's input scales: at 10 and above its units are all but always flat (saturated:
-#: 115 of 315 draws of an LSTM at scales up to 10, 93 of 293 up to 100, measured), so left out.
+#: 115 of 315 draws of an LSTM at scales up to 10, 93 of 293 up to 100, measured), so left out;
+#: attention's softmax likewise (60 of 303 draws saturated at every scale, measured).
 GATED_SCALES = (1e-2, 1.0)
 
 
@@ -74,7 +78,8 @@ def sample_shapes(pinned: Layer, ranks: tuple[int, ...], length: int | None = No
     """The pool's sample shapes (IMAGES, FEATURES, SEQUENCES) for the ranks the layer takes;
     ``length``: every sequence's T pinned (the user's ``length=``)."""
     found = [(f,) for f in FEATURES] if 1 in ranks else []
-    sequences = SEQUENCES if length is None else sorted({(length, d) for _, d in SEQUENCES})
+    pool = tuple((t, pinned.heads * d) for t, d in ATTENTION) if pinned.kind == "attention" else SEQUENCES
+    sequences = pool if length is None else sorted({(length, d) for _, d in pool})
     found += list(sequences) if 2 in ranks else []
     if 3 in ranks:
         side = next(s for s in range(1, 64) if _fits(pinned, (1, s, s)))
@@ -121,7 +126,8 @@ def like_networks(draw, layer, dtype: str) -> Stack:
 
 def like_scales(layer) -> tuple[float, ...]:
     """The input scales a like= layer's values are drawn at (``stack_values``)."""
-    return GATED_SCALES if LAYER_KINDS[layer.declared.layer.kind].gates else SCALES
+    kind = layer.declared.layer.kind
+    return GATED_SCALES if LAYER_KINDS[kind].gates or kind == "attention" else SCALES
 
 
 def yours_drawn(layer, problem: StackProblem) -> StackProblem:

@@ -113,8 +113,9 @@ def object_pair(make: Callable[[], object], gradients: str = "d{}", parameters: 
                 methods: tuple[str, str] = ("forward", "backward")) -> tuple[Callable, Callable]:
     """(forward, backward) for ``UserLayer`` from a layer object of yours (module docstring).
     Each forward makes a fresh object, sets its parameters (after a first call if it makes its
-    own then) and runs its forward method on x; backward runs its backward method on dout and
-    reads the gradients.
+    own then) and runs its forward method on x (several named inputs, a dict: on each in order,
+    ``forward(q, k, v)``); backward runs its backward method on dout (several inputs: it
+    returns their gradients, ``(dq, dk, dv)``) and reads the gradients.
 
     Args:
         make: ``make()`` → a new layer object.
@@ -128,25 +129,27 @@ def object_pair(make: Callable[[], object], gradients: str = "d{}", parameters: 
         methods: the names of its forward and backward methods."""
     run, back = methods
 
-    def forward(x: np.ndarray, params: dict) -> tuple[np.ndarray, tuple]:
+    def forward(x: np.ndarray | dict, params: dict) -> tuple[np.ndarray, tuple]:
         layer, recorder = make(), RecordingOptimizer()
+        xs = tuple(x.values()) if isinstance(x, dict) else (x,)
         if optimizer is not None:
             optimizer(layer, recorder)
         if any(_get(layer, parameters, name) is None for name in params):  # made on its first call
-            getattr(layer, run)(x.copy())
+            getattr(layer, run)(*(a.copy() for a in xs))
         for name, value in params.items():
             _set(layer, parameters, name, value)
         recorder.params = dict(params)
-        return getattr(layer, run)(x), (layer, recorder, tuple(params))
+        return getattr(layer, run)(*xs), (layer, recorder, tuple(params), len(xs))
 
-    def backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, dict]:
-        layer, recorder, names = cache
+    def backward(dout: np.ndarray, cache: tuple) -> tuple:
+        layer, recorder, names, inputs = cache
         dx = getattr(layer, back)(dout)
+        dxs = tuple(dx) if inputs > 1 and isinstance(dx, tuple | list) else (dx,)
         if optimizer is not None:
             missing = [name for name in names if name not in recorder.recorded]
             if missing:
                 raise ValueError(f"backward handed the optimizer no gradient for {', '.join(missing)}")
-            return dx, dict(recorder.recorded)
-        return dx, {name: _get(layer, gradients, name) for name in names}
+            return *dxs, dict(recorder.recorded)
+        return *dxs, {name: _get(layer, gradients, name) for name in names}
 
     return forward, backward
