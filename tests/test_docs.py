@@ -110,7 +110,7 @@ def test_the_public_functions_and_records_say_their_arguments():
     import bpcheck
 
     for name in ("check", "verify", "load_user_rule", "object_pair", "UserRule", "UserActivation",
-                 "UserLoss"):
+                 "UserLoss", "UserLayer"):
         value = getattr(bpcheck, name)
         doc = inspect.getdoc(value)
         named = set(re.findall(r"^    (\w+):", doc.partition("Args:")[2], re.M))

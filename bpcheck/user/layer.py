@@ -45,31 +45,41 @@ Shape = tuple[int, ...]
 
 @dataclass(frozen=True)
 class UserLayer:
-    """A layer of yours.
+    """A layer of yours: its forward and hand-written backward, checked inside random networks.
 
-    Its forward is written once against an array namespace, ``forward(x, params, xp) → out`` (or
-    ``(out, cache)``; with ``out`` alone the backward gets ``cache = (x, params)``), run with
-    NumPy, torch and jax (``bpcheck.user.namespace``); or it is a NumPy ``forward(x, params) →
-    (out, cache)`` with ``torch=`` and ``jax=`` forwards; or that NumPy forward alone, whose
-    backward is then checked against finite differences of it only (``bpcheck.user.own_forward``:
-    no autodiff witness, float64 only).
-
-    ``parameters`` maps each parameter's name to its shape as a function of
-    one sample's input shape ((C, H, W), (F,) or (T, D)); ``output_shape`` gives one sample's output
-    shape (default: the input's); ``rank`` is 3 for (C, H, W) samples only, 2 for sequences
-    (T, D) only (drawn alone, or after dense at every step under a per-step loss), 1 for (F,)
-    only, None for (C, H, W) or (F,); ``kinks`` are input values where it has no derivative (draws keep away
-    from them, as for activations); ``fits(shape)`` says which sample shapes it takes (a
-    2-group norm: an even C), the others are not drawn. Arrays are NCHW (or N × F), as in
-    ``manual.stack``; the torch and jax forwards take ``(x, params)`` of their own arrays and
-    return their own array. With ``like`` (a kind as network text, ``"dense:3"``), no torch or
-    jax: ``parameters`` names the kind's parameters in its order (or maps yours to its),
-    ``layout`` gives your axes (``"NHWC"``, or ``{"x": "NHWC", "w": "HWIO"}``), and ``rank``
-    picks (N, F) or images for a kind that takes both. ``like="embedding:D,vV"``: your forward
-    gets integer tokens (N, T), your backward returns dW alone or ``(None, dW)``;
-    ``like="dropout:pP"``: your forward draws its own mask, its RNG replayed at every call and
-    the mask read back for the witnesses (``bpcheck.user.like``); ``inputs`` names attention's
-    query, key and value where they are separate inputs (``bpcheck.user.like_inputs``)."""
+    Args:
+        name: how reports name it.
+        forward: ``forward(x, params, xp) → out`` (or ``(out, cache)``) written once against an
+            array namespace, run with NumPy, torch and jax (``bpcheck.user.namespace``); or a
+            NumPy ``forward(x, params) → (out, cache)``, with ``like=``, with ``torch=`` and
+            ``jax=``, or alone (then checked against its own finite differences only, float64:
+            ``bpcheck.user.own_forward``). With ``out`` alone the backward gets
+            ``cache = (x, params)``.
+        backward: ``backward(dout, cache) → (dx, {name: gradient})``; with ``like=``, also
+            ``(dx, dw, db)`` in the order of ``parameters``, or an object's methods through
+            ``object_pair``.
+        torch: ``torch(x, params)`` on torch tensors, returning the output.
+        jax: ``jax(x, params)`` on jax arrays, returning the output.
+        parameters: each parameter's name → its shape as a function of one sample's input shape
+            ((C, H, W), (F,) or (T, D)); with ``like=``, your names for the kind's parameters
+            in its order, or a mapping yours → the kind's.
+        output_shape: one sample's output shape from its input's (default: the same).
+        rank: 3 for (C, H, W) samples only, 2 for sequences (T, D) only, 1 for (F,) only; None
+            for (C, H, W) or (F,).
+        kinks: input values where it has no derivative; the draws keep away from them.
+        fits: ``fits(shape)``, whether it takes samples of that shape (a 2-group norm: an even
+            C); the others are not drawn.
+        length: the sequence length T every draw has (else drawn 1 to 5).
+        like: a kind bpcheck knows, as network text (``"conv2d:2,k3,s2,p1"``, ``"lstm:2"``,
+            ``"embedding:4,v10"``: tokens (N, T) in, dW alone back; ``"dropout:p0.25"``: your
+            forward draws its mask, its RNG replayed at every call): bpcheck's own witnesses
+            check it, and you write no torch or jax (``bpcheck.user.like``).
+        layout: your axes where they are not bpcheck's NCHW, (N, T, D), (N, F), conv W
+            (C_out, C_in, kh, kw) and dense W (F_out, F_in): ``"NHWC"``, or per array
+            ``{"x": "NHWC", "w": "HWIO", "b": "111O"}``; a recurrent layer's gates in your
+            order, ``{"gates": "ifog"}``.
+        inputs: attention's query, key and value where they are separate inputs,
+            ``("q", "k", "v")`` (``bpcheck.user.like_inputs``)."""
 
     kind: ClassVar[str] = "layer"  # its tables in ``bpcheck.user.registry.REGISTRY``
     name: str
