@@ -29,8 +29,6 @@ e_i = SAFETY·(s_i + SPREAD·max_j s_j) + floor. Finite differences add 8× thei
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from hypothesis import strategies as st
 
@@ -47,6 +45,7 @@ from bpcheck.core.tolerances import (
     unit_roundoff,
 )
 from bpcheck.user.guards import guard
+from bpcheck.user.inputs_problem import InputsProblem
 from bpcheck.user.inputs_witnesses import jax_run, key_bias_row, key_bias_terms, shown, torch_run
 from bpcheck.user.layouts import DATA, from_user, to_user, user_shape
 from bpcheck.user.like import KEY_BIAS
@@ -60,23 +59,6 @@ ENTRIES = 256
 #: compile), Tq and Tk steps, d features per head.
 BATCH, QUERY_STEPS, KEY_STEPS, HEAD_FEATURES = 2, (1, 3), (2, 4), (1, 2)  # 8 shapes: 8 compiles
 OWN_FORWARD = "finite differences of your forward"
-
-
-@dataclass(frozen=True)
-class InputsProblem:
-    """One draw: the inputs by your names and parameters by the kind's, in bpcheck's layouts
-    ((N, T, D); W (out, in)), float64 values the dtype holds exactly, and dout."""
-
-    text: str
-    dtype: str
-    arrays: dict[str, np.ndarray]
-    params: dict[str, np.ndarray]
-    dout: np.ndarray
-    yours: dict = field(default_factory=dict)
-
-    def describe(self) -> str:
-        shapes = ", ".join(f"{n} {a.shape}" for n, a in self.arrays.items())
-        return f"{self.text} on {shapes}"
 
 
 @st.composite

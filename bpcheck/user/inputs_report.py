@@ -10,7 +10,8 @@ from bpcheck.core.compare import RuleReport
 from bpcheck.core.search import search
 from bpcheck.core.user_code import BadResult, user_frame
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, NOT_VERIFIED, RAISED, WRONG
-from bpcheck.user.inputs_check import OWN_FORWARD, InputsProblem, compare_inputs, inputs_problems
+from bpcheck.user.inputs_check import OWN_FORWARD, compare_inputs, inputs_problems
+from bpcheck.user.inputs_problem import InputsProblem
 from bpcheck.user.inputs_witnesses import ZERO
 from bpcheck.user.layouts import DATA, to_user
 from bpcheck.user.like import KEY_BIAS
@@ -109,25 +110,3 @@ def inputs_message(report: CheckReport, like) -> str:
                            "with torch's and jax's gradients: a mistake smaller than finite "
                            "differences resolve"), said
     return f"{name}: WRONG on {where_said} — {why}"
-
-
-def inputs_text(report: CheckReport) -> list[str]:
-    """The draw it fails on, the arrays as your code gets them, the rows that differ."""
-    problem = report.counterexample
-    lines = [f"on the smallest draw Hypothesis found: {problem.describe()}, {problem.dtype}"]
-    if report.yours:
-        from bpcheck.user.layer_report import _arrays
-        lines.append("  as your code gets them (your names and layouts):")
-        lines += _arrays(report.yours)
-    if report.comparison is not None:
-        lines.append("what differs (relative to the witness's largest entry, the worst row of each; "
-                     "indices in bpcheck's layouts: (N, T, D), W (out, in)):")
-        grouped: dict[tuple[str, str], list] = {}
-        for row in report.rows:
-            grouped.setdefault((row.quantity, row.parameter), []).append(row)
-        for (quantity, parameter), rows in grouped.items():
-            worst = max(rows, key=lambda row: row.error.rel)
-            what = f"d{parameter}" if parameter in problem.arrays else parameter
-            lines.append(f"  {quantity} {what}: rel err {worst.error.rel:.3e} at {worst.error.where} "
-                         f"(tolerance {worst.tolerance:.1e}), against {', '.join(r.witness for r in rows)}")
-    return lines

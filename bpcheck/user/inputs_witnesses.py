@@ -17,7 +17,7 @@ from bpcheck.user.like import KEY_BIAS
 from bpcheck.user.like_inputs import roles
 
 if TYPE_CHECKING:
-    from bpcheck.user.inputs_check import InputsProblem
+    from bpcheck.user.inputs_problem import InputsProblem
 
 #: The quantity of a key bias's row: a gradient whose exact value is 0 (it settles nothing).
 ZERO = "gradient (exactly 0)"

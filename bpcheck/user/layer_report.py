@@ -12,6 +12,7 @@ from bpcheck.core.user_code import BadResult, user_frame
 from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
 from bpcheck.layers.compare import OWN_FORWARD
 from bpcheck.layers.problem import StackProblem
+from bpcheck.user.inputs_problem import InputsProblem
 from bpcheck.user.layouts import DATA
 from manual.stack import Stack
 from manual.stack_text import parse_layers
@@ -87,7 +88,6 @@ def _names_of(report) -> list[str]:
 
 def network(report) -> str | None:
     """The network the report's counterexample is, as text."""
-    from bpcheck.user.inputs_check import InputsProblem
 
     example = report.counterexample
     if isinstance(example, Stack | InputsProblem):
@@ -109,8 +109,6 @@ def layer_text(report) -> str:
     layer-by-layer diagnosis, as plain text."""
     lines = [report.message, *(f"note: {note}" for note in report.notes)]
     problem = report.counterexample
-    from bpcheck.user.inputs_check import InputsProblem
-    from bpcheck.user.inputs_report import inputs_text
 
     if isinstance(problem, InputsProblem):  # several named inputs (bpcheck.user.inputs_report)
         return "\n".join(lines + inputs_text(report))
@@ -166,3 +164,24 @@ def _differing(report: RuleReport) -> dict[tuple[str, str], list]:
         if row.differs:
             grouped.setdefault((row.quantity, row.parameter), []).append(row)
     return grouped
+
+
+def inputs_text(report) -> list[str]:
+    """The draw it fails on, the arrays as your code gets them, the rows that differ."""
+    problem = report.counterexample
+    lines = [f"on the smallest draw Hypothesis found: {problem.describe()}, {problem.dtype}"]
+    if report.yours:
+        lines.append("  as your code gets them (your names and layouts):")
+        lines += _arrays(report.yours)
+    if report.comparison is not None:
+        lines.append("what differs (relative to the witness's largest entry, the worst row of each; "
+                     "indices in bpcheck's layouts: (N, T, D), W (out, in)):")
+        grouped: dict[tuple[str, str], list] = {}
+        for row in report.rows:
+            grouped.setdefault((row.quantity, row.parameter), []).append(row)
+        for (quantity, parameter), rows in grouped.items():
+            worst = max(rows, key=lambda row: row.error.rel)
+            what = f"d{parameter}" if parameter in problem.arrays else parameter
+            lines.append(f"  {quantity} {what}: rel err {worst.error.rel:.3e} at {worst.error.where} "
+                         f"(tolerance {worst.tolerance:.1e}), against {', '.join(r.witness for r in rows)}")
+    return lines
