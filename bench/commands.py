@@ -44,30 +44,29 @@ COMMANDS = {
 }
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Seconds the command took, and the first line it printed; it must exit 0."""
+def run_once(argv: list[str], env: dict[str, str], code: int = 0) -> tuple[float, str]:
+    """Seconds the command took, and the first line it printed; it must exit ``code``."""
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
-    if done.returncode != 0:
+    if done.returncode != code:
         raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr[-2000:]}")
     lines = [line for line in done.stdout.strip().splitlines() if not line.startswith("… ")]  # not progress
     return elapsed, lines[0].strip() if lines else ""
 
 
-def interleaved(commands: dict[str, tuple[list[str], dict[str, str]]], rounds: int
-                ) -> tuple[dict[str, list[float]], dict[str, str]]:
+def interleaved(commands: dict[str, tuple], rounds: int) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Each command's seconds over ``rounds`` interleaved rounds, and its first line printed:
-    label → (argv, extra environment), in a fresh process each, with an empty cache of its own
-    (the user's is left alone; the first round meets it empty)."""
+    label → (argv, extra environment[, the exit code due, else 0]), in a fresh process each,
+    with an empty cache of its own (the user's is left alone; the first round meets it empty)."""
     seconds: dict[str, list[float]] = {label: [] for label in commands}
     said: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as cache:
         base = {key: value for key, value in os.environ.items() if not key.startswith("JAX_")}
         base["XDG_CACHE_HOME"] = cache
         for _ in range(rounds):
-            for label, (argv, extra) in commands.items():
-                elapsed, said[label] = run_once(argv, base | extra)
+            for label, (argv, extra, *code) in commands.items():
+                elapsed, said[label] = run_once(argv, base | extra, *code)
                 seconds[label].append(elapsed)
     return seconds, said
 

@@ -4,14 +4,17 @@ and affine layers, the NHWC library's conv, the course's LSTM and its self- and 
 (examples/; cross-attention's 200 are draws of its three inputs), each agreeing. The
 first round starts with an empty jax cache (every structure of the pool compiles), the later
 ones read it.
-The target (issue 29): ≤ 20 s. Run with ``make bench`` or ``python bench/like_layers.py``.
+The target (issue 29): ≤ 20 s. Beside them, two more of issue 29's waits: a layer whose backward
+raises on every call (``bench/crashing_layer.py``; ≤ 3 s to its report) and a user loss's first
+run, every round with jax's cache off (``examples/one_forward.py:huber``; ≤ 30 s).
+Run with ``make bench`` or ``python bench/like_layers.py``.
 """
 
 from __future__ import annotations
 
 import statistics
 
-from commands import BPCHECK, interleaved
+from commands import BPCHECK, NO_CACHE, interleaved
 from tables import show
 
 ROUNDS, EXAMPLES = 3, 200
@@ -20,11 +23,19 @@ TARGETS = ("examples.course_layers:conv", "examples.course_layers:affine", "exam
            "examples.attention_layers:cross_attention")
 
 
+#: label → (target, extra environment, exit code due)
+OTHERS = {"bench/crashing_layer.py:layer (raises at once)": ("bench/crashing_layer.py:layer", {}, 1),
+          "examples/one_forward.py:huber (a loss, jax cache off)": ("examples/one_forward.py:huber",
+                                                                    NO_CACHE, 0)}
+
+
 def main() -> None:
-    seconds, said = interleaved({target: ([*BPCHECK, "verify", target, "--examples", str(EXAMPLES)], {})
-                                 for target in TARGETS}, ROUNDS)
-    show("like_layers", f"seconds per bpcheck verify of a like= layer, {EXAMPLES} networks, fresh process "
-         f"each (median of {ROUNDS} interleaved rounds; the first with an empty jax cache)",
+    commands = {target: ([*BPCHECK, "verify", target, "--examples", str(EXAMPLES)], {}) for target in TARGETS}
+    commands |= {label: ([*BPCHECK, "verify", target, "--examples", str(EXAMPLES)], env, code)
+                 for label, (target, env, code) in OTHERS.items()}
+    seconds, said = interleaved(commands, ROUNDS)
+    show("like_layers", f"seconds per bpcheck verify of a user's layer or loss, {EXAMPLES} networks, "
+         f"fresh process each (median of {ROUNDS} interleaved rounds; the first with an empty jax cache)",
          ["target", "first line printed", "first round s", "median s"],
          [[target, said[target][:50], f"{times[0]:.2f}", f"{statistics.median(times):.2f}"]
           for target, times in seconds.items()])

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out" / "bench"
 PAGE = ROOT / "docs" / "reference" / "performance.md"
 ORDER = ("peers", "witnesses", "layers", "sensitivity-detail", "sensitivity", "draws", "dense_stack",
-         "training_step", "commands", "suite")
+         "training_step", "commands", "like_layers", "suite")
 
 
 def markdown(title: str, columns: list[str], rows: list[list[str]]) -> str:
