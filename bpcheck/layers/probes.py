@@ -152,13 +152,14 @@ def not_judged(truth: StackTruth, zeros: list[str]) -> StackTruth:
 
 
 def compare_user_layer(problem: StackProblem, rule: StackRule, name: str, gain: float,
-                       own_forward: bool = True) -> tuple[RuleReport, list[Row], StackTruth]:
+                       own_forward: bool = True, finite_differences: bool = True
+                       ) -> tuple[RuleReport, list[Row], StackTruth]:
     """``bpcheck.layers.compare.compare_stack`` for one rule, where the gradients that layer
     ``name`` (of gain G) removes are not judged; ``own_forward``: with the rows of finite
     differences of the rule's own forward. Finite differences go entry by entry, as projections
     cannot: the report tells a wrong backward from a wrong forward entry by entry
     (``bpcheck.user.layer_report``)."""
-    truth = ask_stack_witnesses(problem, "all")
+    truth = ask_stack_witnesses(problem, "all" if finite_differences else False)
     before = [key for key in behind_user_layers(problem.stack) if not key.startswith(f"{name}.")]
     zeros = [key for key in removed(problem, name, before, gain) if key in truth.allowance]
     if zeros:

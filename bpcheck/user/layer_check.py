@@ -11,7 +11,7 @@ from bpcheck.core.compare import RuleReport
 from bpcheck.core.search import search
 from bpcheck.core.tolerances import LAYER_DIAGNOSIS
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, RAISED, WITNESSES_DIFFER, WRONG
-from bpcheck.layers.compare import StackRule, compare_stack_rule, swapped
+from bpcheck.layers.compare import StackRule, swapped
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.user.layer import UserLayer
@@ -66,12 +66,14 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
             share, gain = flat_share(problem, name)
             if share > MOST_FLAT:  # layer_probes: most of its outputs do not respond to its input
                 discard(SATURATED_DRAW)
-            # like=: the witnesses compute the kind itself, so finite differences of your own
-            # forward (most of a draw's time) only tell a wrong forward from a wrong backward:
-            # taken where the gradients differ
-            report, witness_rows, truth = compare_user_layer(problem, rule, name, gain, like is None)
+            # like=: torch and jax compute the kind itself, so finite differences (of torch's
+            # forward and of yours: most of a draw's time, all of it for a recurrent layer or
+            # attention, differenced one copy at a time) only tell a wrong forward from a wrong
+            # backward: taken where the gradients differ
+            report, witness_rows, truth = compare_user_layer(problem, rule, name, gain, like is None,
+                                                             finite_differences=like is None)
             if like is not None and report.verdict == DIFFERS:
-                report = compare_stack_rule(rule, problem, truth)
+                report, witness_rows, truth = compare_user_layer(problem, rule, name, gain)
             # the reruns perturb your layer's input and output, not its insides: torch's and jax's
             # gradients of it are held to the layer-alone threshold, a different function's O(1),
             # on the entries they judge (not where float32 lost them: a saturated unit inside)

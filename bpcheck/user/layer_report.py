@@ -44,6 +44,10 @@ def layer_message(report, names: dict[str, str] | None = None) -> str:
         skipped = sum(report.discarded.values())
         reasons = "; ".join(f"{n} {why}" for why, n in report.discarded.most_common())
         more = f" ({skipped} more drawn and left out: {reasons})" if skipped else ""
+        if report.like:  # torch and jax compute the kind: finite differences only where they differ
+            return (f"{name}: agrees with torch's and jax's {report.like} on {report.examples} random "
+                    "networks (alone and inside other layers), float64 and float32; finite differences "
+                    f"are taken where a gradient differs{more}")
         return (f"{name}: agrees with torch, jax and finite differences on {report.examples} "
                 f"random networks (alone and inside other layers), float64 and float32{more}")
     if report.verdict == NOT_VERIFIED:
