@@ -73,7 +73,7 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
             report, witness_rows, truth = compare_user_layer(problem, rule, name, gain, like is None,
                                                              finite_differences=like is None)
             if like is not None and report.verdict == DIFFERS:
-                report, witness_rows, truth = compare_user_layer(problem, rule, name, gain)
+                report, witness_rows, truth = compare_user_layer(problem, rule, name, gain, truth=truth)
             # the reruns perturb your layer's input and output, not its insides: torch's and jax's
             # gradients of it are held to the layer-alone threshold, a different function's O(1),
             # on the entries they judge (not where float32 lost them: a saturated unit inside)
