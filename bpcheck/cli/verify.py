@@ -72,6 +72,9 @@ def main(argv: list[str], console: Console) -> int:
             rule.pinned(pins.get("layers"), pins.get("activations"), pins.get("loss"))
     except (ImportError, ValueError, TypeError) as error:
         return _usage_error(error, console)
+    raised = _first_call(rule, args.seed, args.time_limit)
+    if raised is not None:  # told before torch and jax load
+        return _render(rule, raised, args.json, console)
     from bpcheck.user.checking import check  # torch, jax and the witnesses load now
 
     against = ("finite differences of its own forward" if getattr(rule, "kind", "") == "layer"
@@ -87,7 +90,31 @@ def main(argv: list[str], console: Console) -> int:
                                      + (f" ({left_out} left out)" if left_out else ""))
         with watching(tell):
             report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
-    if args.json:
+    return _render(rule, report, args.json, console)
+
+
+def _first_call(rule, seed: int, seconds: float | None) -> CheckReport | None:
+    """A like= layer's RAISED report on the smallest network, in NumPy alone
+    (``bpcheck.user.first_call``), or None: the full check follows."""
+    from bpcheck.user.layer import UserLayer
+
+    if not isinstance(rule, UserLayer):
+        return None
+    from bpcheck.core.user_code import time_limit
+    from bpcheck.user.first_call import first_call
+
+    with time_limit(seconds):
+        report = first_call(rule, seed)
+    if report is not None:
+        report.kind = "layer"
+    return report
+
+
+def _render(rule, report: CheckReport, as_json: bool, console: Console) -> int:
+    """Print ``report`` (as JSON, or as text for its kind) and return its exit code."""
+    from bpcheck.user.rule import UserRule
+
+    if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     elif report.kind == "layer":
         style = "green" if report.passed else "bold red"

@@ -116,11 +116,12 @@ def watching(tell: Callable[[int, int], None]) -> Iterator[None]:
 
 
 def search(name: str, strategy, judge: Callable, max_examples: int, seed: int = 0,
-           keep_errors: bool = False, observe: Callable | None = None) -> Verdict:
+           keep_errors: bool = False, observe: Callable | None = None, witnesses: bool = True) -> Verdict:
     """The search behind ``hunt`` for any kind of problem: Hypothesis draws from ``strategy``,
     ``judge(problem, discard)`` returns the comparison's ``RuleReport`` (or calls
     ``discard(reason)``: the draw is not checked, counted by reason), and the first report
-    that does not agree is shrunk; ``keep_errors`` and ``observe`` as for ``hunt``."""
+    that does not agree is shrunk; ``keep_errors`` and ``observe`` as for ``hunt``; without
+    ``witnesses``, torch is not loaded (a judge that runs the rule's NumPy code alone)."""
     check_examples(max_examples)
     verdict = Verdict(name, 0)
     watcher = _watcher.get()
@@ -162,7 +163,8 @@ def search(name: str, strategy, judge: Callable, max_examples: int, seed: int = 
                 raise _Stopped from error
             raise
 
-    WITNESSES[SENSITIVITY_WITNESS].module  # noqa: B018 — torch loads now, pinned and frozen below
+    if witnesses:
+        WITNESSES[SENSITIVITY_WITNESS].module  # noqa: B018 — torch loads now, pinned and frozen below
     try:
         with one_thread(), frozen_heap():
             check()

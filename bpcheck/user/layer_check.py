@@ -14,12 +14,13 @@ from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, RAISED, WITNESS
 from bpcheck.layers.compare import StackRule, swapped
 from bpcheck.layers.diagnose import diagnose_layers
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
+from bpcheck.user.first_call import first_call, raised_hint
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.layer_draws import Draw, drawn_problem, draws, settled
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.like import KEY_BIAS
 from bpcheck.user.like_draws import is_yours
-from bpcheck.user.like_pair import NotReplayed, as_yours
+from bpcheck.user.like_pair import as_yours
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
 from bpcheck.user.results import dtype_slips
@@ -28,8 +29,6 @@ from manual.stack import walk
 #: Why a draw where most of your layer's outputs are flat (``bpcheck.layers.probes``) is not checked.
 SATURATED_DRAW = ("your layer is saturated there: most of its outputs do not respond to its input "
                   "(a gated unit's input far from 0, a normalisation over two values)")
-#: How the report names the sample ranks a like= kind is drawn on.
-RANK_WORDS = {1: "(N, F)", 2: "(N, T, D)", 3: "images"}
 
 
 def check_layer(layer: UserLayer, examples: int = 50, seed: int = 0) -> CheckReport:
@@ -52,6 +51,9 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
     if layer.torch is None and layer.declared is None:  # your NumPy forward alone: finite differences
         from bpcheck.user.own_forward import check_own_forward
         return check_own_forward(layer, examples, seed)
+    raised = first_call(layer, seed)  # a like= layer's code that raises at once, told at once
+    if raised is not None:
+        return raised
     found = CheckReport(layer.name, AGREES, 0, "", kind="layer", like=layer.like or "")
     last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
     like = layer.declared
@@ -105,14 +107,6 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
                 found.yours = as_yours(like, problem.stack, problem.params, problem.x)
             found.rows = [row for row in found.comparison.rows if row.differs]
     found.message = layer_message(found, like.names if like else None)
-    if like is not None and found.verdict == RAISED and len(like.ranks) > 1 and isinstance(
-            found.error, ValueError | IndexError) and not isinstance(found.error, NotReplayed):
-        # what code written for one rank raises on another (unpacking x.shape, an axis out of range)
-        drawn = " and ".join(RANK_WORDS[r] for r in like.ranks)
-        found.message += (f" (bpcheck draws {like.layer.kind} on {drawn}: if your layer takes one of "
-                          "them only, say which, e.g. rank=1 or layout='NCHW')")
-    if like is not None and like.layer.kind == "embedding" and found.verdict == RAISED and isinstance(
-            found.error, IndexError):
-        found.message += (f" (bpcheck hands your forward integer tokens (N, T) in [0, {like.layer.vocab}) "
-                          f"for like={like.text!r}: does your table have {like.layer.vocab} rows?)")
+    if like is not None and found.verdict == RAISED:
+        found.message += raised_hint(like, found.error)
     return found

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 from bpcheck.core.compare import Row, RuleReport, row_dict
 from bpcheck.core.verdicts import AGREES
 from bpcheck.layers.problem import StackProblem
-from bpcheck.mlp.diagnose import Explanation
 from bpcheck.mlp.problem import Problem
 from manual.stack import Stack
 
-if TYPE_CHECKING:  # jax loads with it; a report is made without
+if TYPE_CHECKING:  # torch and jax load with them; a report is made without
+    from bpcheck.mlp.diagnose import Explanation
     from bpcheck.user.elementwise import Kink, Mismatch
 
 

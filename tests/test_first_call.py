@@ -1,0 +1,86 @@
+"""A like= layer's code that raises on every call is told before torch and jax load
+(``bpcheck.user.first_call``): in-process, the same report ``check`` gives; from a fresh shell,
+``bpcheck verify`` exits 1 with it and has imported neither framework."""
+
+from __future__ import annotations
+
+import subprocess
+
+from bpcheck import UserLayer, check
+from bpcheck.core.verdicts import RAISED
+from bpcheck.user.first_call import first_call
+from tests.fresh import BPCHECK, user_environment
+
+#: A course-style dense layer whose backward unpacks its cache wrongly, and the same layer right.
+LAYER = '''
+import numpy as np
+from bpcheck import UserLayer
+
+
+def affine_forward(x, w, b):
+    return x @ w + b, (x, w)
+
+
+def affine_backward(dout, cache):
+    x, w, _b = cache  # the cache holds two arrays
+    return dout @ w.T, x.T @ dout, dout.sum(0)
+
+
+layer = UserLayer("affine", lambda x, p: affine_forward(x, p["w"], p["b"]), affine_backward,
+                  like="dense:4", parameters=("w", "b"), layout={"w": "IO"})
+'''
+
+
+def affine_forward(x, w, b):
+    return x @ w + b, (x, w)
+
+
+def affine_backward(dout, cache):
+    x, w = cache
+    return dout @ w.T, x.T @ dout, dout.sum(0)
+
+
+def raising_backward(dout, cache):
+    x, w, _b = cache  # the cache holds two arrays
+    return dout @ w.T, x.T @ dout, dout.sum(0)
+
+
+def layer(backward) -> UserLayer:
+    return UserLayer("affine", lambda x, p: affine_forward(x, p["w"], p["b"]), backward, like="dense:4",
+                     parameters=("w", "b"), layout={"w": "IO"})
+
+
+def test_a_backward_that_raises_is_reported_on_the_smallest_network_as_check_reports_it():
+    first = first_call(layer(raising_backward))
+    assert first is not None and first.verdict == RAISED
+    assert first.part == "backward" and isinstance(first.error, ValueError)
+    assert "not enough values to unpack" in first.message
+    assert first.counterexample is not None and first.counterexample.dtype == "float64"
+    full = check(layer(raising_backward), examples=5)
+    assert (full.verdict, full.message, full.part) == (RAISED, first.message, first.part)
+
+
+def test_a_layer_that_runs_is_left_to_the_full_check():
+    assert first_call(layer(affine_backward)) is None
+    assert check(layer(affine_backward), examples=3).passed
+
+
+def test_a_layer_with_its_own_torch_and_jax_forwards_is_not_tried_first():
+    """Its kind is registered with the witnesses, so its first call needs them loaded."""
+    own = UserLayer("affine_own", lambda x, params: (x @ params["w"], x), lambda dout, x: (dout, {}))
+    assert first_call(own) is None
+
+
+def test_verify_reports_the_crash_from_a_fresh_shell_without_importing_torch_or_jax(tmp_path):
+    (tmp_path / "course_layer.py").write_text(LAYER)
+    env = user_environment(tmp_path / "cache") | {"PYTHONPROFILEIMPORTTIME": "1"}
+    done = subprocess.run([BPCHECK, "verify", "course_layer.py:layer"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr[-2000:]
+    assert "affine: your backward raised ValueError('not enough values to unpack" in done.stdout
+    assert "on the smallest network Hypothesis found: dense:4" in done.stdout
+    imported = {line.rpartition("|")[2].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "numpy" in imported and "hypothesis" in imported  # the import log was read
+    assert not imported & {"torch", "jax", "jaxlib"}, sorted(imported & {"torch", "jax", "jaxlib"})
+
