@@ -11,7 +11,7 @@ Reads only the model description from ``manual.stack``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -226,7 +226,15 @@ def _arguments(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks
     if stack.per_step and PADDING not in masks:
         masks[PADDING] = np.ones((len(x), stack.shapes[-1][0]))
     masks = {name: jnp.asarray(np.asarray(m, np.float64)) for name, m in masks.items()}
-    return t, stack, y, masks, _code(stack), jnp.asarray(np.asarray(x, np.int64)) if stack.tokens else None
+    return (t, _in_float64(stack), y, masks, _code(stack),
+            jnp.asarray(np.asarray(x, np.int64)) if stack.tokens else None)
+
+
+@lru_cache(maxsize=1024)
+def _in_float64(stack: Stack) -> Stack:
+    """The stack as the witness computes it, in float64: the compile key of a float32 network is
+    its float64 twin's, one program for both."""
+    return stack if stack.dtype == "float64" else stack.replace(dtype="float64")
 
 
 def loss(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Params | None = None) -> float:
