@@ -1,4 +1,4 @@
-"""A like= layer's code that raises on every call is told before torch and jax load
+"""A user layer's code that raises on every call is told before torch and jax load
 (``bpcheck.user.first_call``): in-process, the same report ``check`` gives; from a fresh shell,
 ``bpcheck verify`` exits 1 with it and has imported neither framework."""
 
@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from bpcheck import UserLayer, check
 from bpcheck.core.verdicts import RAISED
 from bpcheck.user.first_call import first_call
+from manual.layer_kinds import LAYER_KINDS
+from manual.stack_network import PAIRS
 from tests.fresh import BPCHECK, user_environment
 
 #: A course-style dense layer whose backward unpacks its cache wrongly, and the same layer right.
@@ -65,10 +69,26 @@ def test_a_layer_that_runs_is_left_to_the_full_check():
     assert check(layer(affine_backward), examples=3).passed
 
 
-def test_a_layer_with_its_own_torch_and_jax_forwards_is_not_tried_first():
-    """Its kind is registered with the witnesses, so its first call needs them loaded."""
-    own = UserLayer("affine_own", lambda x, params: (x @ params["w"], x), lambda dout, x: (dout, {}))
-    assert first_call(own) is None
+def scale_forward(x, params, xp=None):
+    return x * params["g"], x
+
+
+def scale_backward(dout, x):
+    raise RuntimeError("not written yet")
+
+
+@pytest.mark.parametrize("layer", [
+    UserLayer("scale", scale_forward, scale_backward, parameters={"g": lambda shape: shape}),
+    UserLayer("scale", lambda x, params, xp: x * params["g"], scale_backward,
+              parameters={"g": lambda shape: shape}),
+], ids=["numpy forward alone", "forward written once against xp"])
+def test_a_new_kind_of_layer_is_tried_first_too_with_the_full_checks_report(layer):
+    first = first_call(layer)
+    assert first is not None and first.verdict == RAISED and first.part == "backward"
+    assert "scale: your backward raised RuntimeError('not written yet')" in first.message
+    full = check(layer, examples=3)
+    assert (full.verdict, full.message) == (RAISED, first.message)
+    assert "scale" not in LAYER_KINDS and "scale" not in PAIRS  # the tables as they were
 
 
 def test_verify_reports_the_crash_from_a_fresh_shell_without_importing_torch_or_jax(tmp_path):

@@ -1,41 +1,52 @@
-"""A like= layer's first answer, before torch and jax load: its forward and backward on the
+"""A user layer's first answer, before torch and jax load: its forward and backward on the
 smallest network Hypothesis draws, in NumPy alone. Code that raises on every call is told in
 about a second instead of after the witnesses' imports (``bpcheck verify``, and ``check``)."""
 
 from __future__ import annotations
+
+from contextlib import nullcontext
 
 from bpcheck.core.compare import RuleReport
 from bpcheck.core.search import search
 from bpcheck.core.verdicts import RAISED
 from bpcheck.layers.compare import StackRule, swapped
 from bpcheck.user.layer import UserLayer
-from bpcheck.user.layer_draws import Draw, drawn_problem, draws, settled
+from bpcheck.user.layer_draws import Draw, drawn_problem, draws, float64_draws, settled
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.like import KEY_BIAS, Like
 from bpcheck.user.like_pair import NotReplayed
 from bpcheck.user.report import CheckReport
+from bpcheck.user.tables import MANUAL_LAYERS
 
 
 def first_call(layer: UserLayer, seed: int = 0) -> CheckReport | None:
-    """The RAISED report of a like= ``layer`` (one input) whose code raises on the first network
-    the search draws (the smallest: Hypothesis starts from the simplest draw), or None: it ran,
-    it was not drawn, or the layer is not of that form (the full check then says). Its calls
-    are limited as the caller's ``bpcheck.core.user_code.time_limit`` says."""
+    """The RAISED report of ``layer`` (one input) whose code raises on the first network the
+    search draws (the smallest: Hypothesis starts from the simplest draw), or None: it ran, it
+    was not drawn, or it takes several inputs (the full check then says). A like= layer runs in
+    its kind's place; any other joins the derived layers' tables for the call
+    (``bpcheck.user.tables.MANUAL_LAYERS``), drawn as its full check draws it. Its calls are
+    limited as the caller's ``bpcheck.core.user_code.time_limit`` says."""
     like = layer.declared
-    if like is None or len(like.inputs) > 1 or KEY_BIAS in like.names:
+    if like is not None and (len(like.inputs) > 1 or KEY_BIAS in like.names):
         return None
-    rule = StackRule(layer.name, f"your layer {layer.name}", pairs=swapped({like.layer.kind: layer.pair()}))
+    own_forward_alone = like is None and layer.torch is None
+    with MANUAL_LAYERS.scoped(layer) if like is None else nullcontext():
+        rule = StackRule(layer.name, f"your layer {layer.name}",
+                         pairs=swapped({like.layer.kind: layer.pair()} if like else {}))
 
-    def judge(drawn: Draw, discard) -> RuleReport:
-        rule.evaluate(drawn_problem(drawn, discard, layer))  # your forward and backward
-        return RuleReport(rule, [])
+        def judge(drawn: Draw, discard) -> RuleReport:
+            rule.evaluate(drawn_problem(drawn, discard, layer))  # your forward and backward
+            return RuleReport(rule, [])
 
-    verdict = search(layer.name, draws(layer), judge, 1, seed, keep_errors=True, witnesses=False)
+        strategy = float64_draws(layer) if own_forward_alone else draws(layer)
+        verdict = search(layer.name, strategy, judge, 1, seed, keep_errors=True, witnesses=False)
     found = CheckReport(layer.name, "", 0, "", kind="layer", like=layer.like or "")
     settled(found, verdict, {})
     if found.verdict != RAISED:
         return None
-    found.message = layer_message(found, like.names) + raised_hint(like, found.error)
+    found.message = layer_message(found, like.names if like else None)
+    if like is not None:
+        found.message += raised_hint(like, found.error)
     return found
 
 

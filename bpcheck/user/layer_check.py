@@ -48,12 +48,12 @@ def _check(layer: UserLayer, examples: int, seed: int) -> CheckReport:
     if layer.declared is not None and (len(layer.declared.inputs) > 1 or KEY_BIAS in layer.declared.names):
         from bpcheck.user.inputs_report import check_inputs
         return check_inputs(layer, examples, seed)
+    raised = first_call(layer, seed)  # code that raises at once, told at once
+    if raised is not None:
+        return raised
     if layer.torch is None and layer.declared is None:  # your NumPy forward alone: finite differences
         from bpcheck.user.own_forward import check_own_forward
         return check_own_forward(layer, examples, seed)
-    raised = first_call(layer, seed)  # a like= layer's code that raises at once, told at once
-    if raised is not None:
-        return raised
     found = CheckReport(layer.name, AGREES, 0, "", kind="layer", like=layer.like or "")
     last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
     like = layer.declared

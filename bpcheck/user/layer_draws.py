@@ -97,6 +97,19 @@ def draws(draw, layer: UserLayer) -> Draw:
     return Draw(stack, (n, seed, scale))
 
 
+@st.composite
+def float64_draws(draw, layer: UserLayer) -> Draw:
+    """``draws`` in float64 (``bpcheck.user.own_forward``: a NumPy forward alone, no witness of
+    a float32 backward's rounding)."""
+    try:
+        stack = draw(networks(layer)).replace(dtype="float64")
+    except ValueError as error:
+        return Draw(None, unbuilt=f"not built ({error})")
+    except UserCodeError as error:
+        return Draw(None, error=error)
+    return Draw(stack, draw(stack_values(stack, min_batch=USER_BATCH)))
+
+
 def drawn_problem(drawn: Draw, discard, layer: UserLayer | None = None) -> StackProblem:
     """The problem of a draw (``draws``): what your code raised is raised, a draw that built
     no network or lies within a kink or tie is discarded (``discard(reason)``); a like=

@@ -26,20 +26,17 @@ layer: the estimate is too large to judge), counted by its reason as for the oth
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import strategies as st
 
 from bpcheck.core.compare import Row, RuleReport, row_verdict
 from bpcheck.core.metrics import discrepancy
 from bpcheck.core.search import search
 from bpcheck.core.tolerances import SAFETY, finite_difference_allowance, underflow_floor, unit_roundoff
-from bpcheck.core.user_code import UserCodeError
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE, RAISED, WRONG
 from bpcheck.layers.allowances import stack_rounding_steps
 from bpcheck.layers.compare import OWN_FORWARD, StackRule, differences
 from bpcheck.layers.problem import StackProblem
-from bpcheck.layers.strategies import stack_values
 from bpcheck.user.layer import UserLayer
-from bpcheck.user.layer_draws import USER_BATCH, Draw, drawn_problem, networks, settled
+from bpcheck.user.layer_draws import Draw, drawn_problem, float64_draws, settled
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
@@ -51,18 +48,6 @@ OWN_ONLY = ("checked against finite differences of your own forward only; no aut
 #: Entries differenced per draw, at most (drawn at random with seed 0); NumPy runs one perturbed
 #: copy at a time, four calls per entry.
 ENTRIES = 256
-
-
-@st.composite
-def _draws(draw, layer: UserLayer) -> Draw:
-    """``layer_check``'s draws, in float64."""
-    try:
-        stack = draw(networks(layer)).replace(dtype="float64")
-    except ValueError as error:
-        return Draw(None, unbuilt=f"not built ({error})")
-    except UserCodeError as error:
-        return Draw(None, error=error)
-    return Draw(stack, draw(stack_values(stack, min_batch=USER_BATCH)))
 
 
 def compare_own_forward(rule: StackRule, problem: StackProblem) -> RuleReport:
@@ -112,7 +97,7 @@ def check_own_forward(layer: UserLayer, examples: int = 50, seed: int = 0) -> Ch
                 last.update(problem=problem, report=report)
             return report
 
-        verdict = search(layer.name, _draws(layer), judge, examples, seed, keep_errors=True)
+        verdict = search(layer.name, float64_draws(layer), judge, examples, seed, keep_errors=True)
     if settled(found, verdict, last):
         found.verdict, found.rows = WRONG, [row for row in found.comparison.rows if row.differs]
     found.message = own_message(found)
