@@ -35,9 +35,13 @@ from reference.flat import bucket  # noqa: E402
 #: slower than the classic ones (5 networks of layers: 0.70–0.94 s against 1.8–2.3 s), and
 #: without the backend's optimisation passes the padded MLP gradients compile 3.5× faster (six
 #: structures: 1.8 s against 6.1–6.9 s) and run as fast (0.40–0.50 ms a call against
-#: 0.40–0.44). Results differ by rounding only (≤ 1.6e−15 relative on those networks).
+#: 0.40–0.44). Results differ by rounding only (≤ 1.6e−15 relative on those networks). XLA splits
+#: a program's code into modules compiled by a thread pool; one module compiles small programs in
+#: about two thirds of the time (8 networks of layers: 0.72–0.92 s against 1.19–1.39 s, 3 runs
+#: each of ``jit(...).lower(...).compile()``), and each module holds its own memory
+#: mappings (``bpcheck.core.runtime.bounded_programs``).
 COMPILE_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 0,
-                   "xla_llvm_disable_expensive_passes": True}
+                   "xla_llvm_disable_expensive_passes": True, "xla_cpu_parallel_codegen_split_count": 1}
 
 
 def require_x64() -> None:

@@ -54,15 +54,16 @@ def torch_run(like, problem: InputsProblem, dtype: str = "float64", factors: dic
 
 @cache
 def _jax_gradients(layer, names: tuple[str, str, str]):
-    """``jax.vjp`` of ``attend`` for dout, compiled once per shape (``jax.jit``)."""
+    """``jax.vjp`` of ``attend`` for dout, compiled once per shape (``jax.jit``, with the
+    witnesses' quick compile options)."""
     import jax
 
-    from reference.jax_stack import attend
+    from reference.jax_stack import QUICK, attend
 
     def run(inputs, own):
         return attend(layer, inputs[names[0]], inputs[names[1]], inputs[names[2]], own)
 
-    return jax.jit(lambda inputs, own, dout: jax.vjp(run, inputs, own)[1](dout))
+    return jax.jit(lambda inputs, own, dout: jax.vjp(run, inputs, own)[1](dout), compiler_options=QUICK)
 
 
 def jax_run(like, problem: InputsProblem) -> dict[str, np.ndarray]:
