@@ -18,8 +18,8 @@ from bpcheck.layers.compare import StackRule
 from bpcheck.layers.probes import MOST_FLAT, compare_user_layer, flat_share, judged_gap
 from bpcheck.layers.problem import StackProblem
 from bpcheck.user.layer import UserLayer
-from bpcheck.user.layer_check import SATURATED_DRAW
 from bpcheck.user.layer_report import layer_message
+from bpcheck.user.layer_witnessed import SATURATED_DRAW
 from bpcheck.user.registry import REGISTRY
 from bpcheck.user.report import CheckReport
 from manual.stack import Stack

@@ -153,18 +153,19 @@ def not_judged(truth: StackTruth, zeros: list[str]) -> StackTruth:
 
 
 def compare_user_layer(problem: StackProblem, rule: StackRule, name: str, gain: float,
-                       own_forward: bool = True, finite_differences: bool = True,
+                       own_forward: bool = True, finite_differences: bool | str = True,
                        truth: StackTruth | None = None) -> tuple[RuleReport, list[Row], StackTruth]:
     """``bpcheck.layers.compare.compare_stack`` for one rule, where the gradients that layer
     ``name`` (of gain G) removes are not judged; ``own_forward``: with the rows of finite
-    differences of the rule's own forward. Finite differences go entry by entry, as projections
-    cannot: the report tells a wrong backward from a wrong forward entry by entry
-    (``bpcheck.user.layer_report``). ``truth``: the witnesses' answer asked already without
-    finite differences (those are added to it)."""
+    differences of the rule's own forward. ``finite_differences`` as ``ask_stack_witnesses``
+    takes them: True by projection, "all" entry by entry — where the report tells a wrong
+    backward from a wrong forward entry by entry (``bpcheck.user.layer_report``), as projections
+    cannot. ``truth``: the witnesses' answer asked already (finite differences of every entry
+    replace any it holds)."""
     if truth is not None:
         truth = with_every_entry(truth, problem) if finite_differences else truth
     else:
-        truth = ask_stack_witnesses(problem, "all" if finite_differences else False)
+        truth = ask_stack_witnesses(problem, finite_differences)
         before = [key for key in behind_user_layers(problem.stack) if not key.startswith(f"{name}.")]
         zeros = [key for key in removed(problem, name, before, gain) if key in truth.allowance]
         if zeros:
@@ -174,9 +175,9 @@ def compare_user_layer(problem: StackProblem, rule: StackRule, name: str, gain: 
 
 def with_every_entry(truth: StackTruth, problem: StackProblem) -> StackTruth:
     """``truth`` with the finite differences of torch's forward on every entry that
-    ``ask_stack_witnesses(problem, "all")`` would have asked with it."""
+    ``ask_stack_witnesses(problem, "all")`` would have asked with it, in place of its projections."""
     p = problem.in_float64()
     fd, error = differences(lambda values: torch_stack.losses(p.stack, values, p.y, p.masks, p.x), p,
                             None, _copies(p))
     return replace(truth, gradients=truth.gradients | {"numeric": fd},
-                   errors=truth.errors | {"numeric": error})
+                   errors=truth.errors | {"numeric": error}, projections={})

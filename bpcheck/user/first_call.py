@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 from bpcheck.core.compare import RuleReport
-from bpcheck.core.search import search
+from bpcheck.core.search import search, watching
 from bpcheck.core.verdicts import RAISED
 from bpcheck.layers.compare import StackRule, swapped
 from bpcheck.user.layer import UserLayer
@@ -39,7 +39,8 @@ def first_call(layer: UserLayer, seed: int = 0) -> CheckReport | None:
             return RuleReport(rule, [])
 
         strategy = float64_draws(layer) if own_forward_alone else draws(layer)
-        verdict = search(layer.name, strategy, judge, 1, seed, keep_errors=True, witnesses=False)
+        with watching(lambda checked, left_out: None):  # a progress display counts the full check's
+            verdict = search(layer.name, strategy, judge, 1, seed, keep_errors=True, witnesses=False)
     found = CheckReport(layer.name, "", 0, "", kind="layer", like=layer.like or "")
     settled(found, verdict, {})
     if found.verdict != RAISED:
