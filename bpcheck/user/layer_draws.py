@@ -12,59 +12,71 @@ from bpcheck.core.search import Verdict
 from bpcheck.core.user_code import UserCodeError
 from bpcheck.core.verdicts import NOT_VERIFIED, RAISED
 from bpcheck.layers.problem import StackProblem, random_problem
-from bpcheck.layers.strategies import HIDDEN, SCALES, away_from_kinks_and_ties, shapes, stack_values
+from bpcheck.layers.strategies import HIDDEN, SCALES, away_from_kinks_and_ties, stack_values
 from bpcheck.user.layer import UserLayer
 from bpcheck.user.like_draws import like_networks, like_scales, yours_drawn
 from bpcheck.user.report import CheckReport
 from manual.stack import Stack
 
-#: The sample shapes a user's layer is drawn on: C ≤ 6 channels (sides ≤ 7) or F ≤ 8 features,
-#: wider than the built-in layers' draws, for mistakes that need several groups of channels.
-USER_CHANNELS, USER_FEATURES = 6, 8
-USER_STEPS = 5  # and T ≤ 5 steps for a sequence layer (rank 2)
-#: N ≥ 3 samples, as for the built-in batch norm: a normalisation over two values gives x̂ = ±1
+#: The sample shapes a layer of the user's own kind is drawn on, smallest first (where Hypothesis
+#: shrinks to): C ≤ 6 channels and sides ≤ 7, F ≤ 8 features, wider than the built-in layers'
+#: draws, for mistakes that need several groups of channels; (T, D) with T ≤ 5 steps. A fixed
+#: pool, as a like= layer's (``bpcheck.user.like_draws``): jax compiles its witness once per
+#: structure and keeps it on disk (rms_norm, 200 networks: 127 compiles when every shape was
+#: drawn afresh, measured); the values are drawn afresh every time.
+USER_IMAGES = ((1, 1, 1), (2, 2, 3), (1, 4, 4), (3, 3, 5), (6, 2, 2), (2, 5, 5), (4, 7, 3), (5, 6, 7))
+USER_FEATURES = (1, 2, 3, 4, 5, 6, 8)
+USER_SEQUENCES = ((1, 1), (2, 3), (3, 1), (4, 5), (5, 2), (3, 8))
+#: N = 3 samples, as for the built-in batch norm: a normalisation over two values gives x̂ = ±1
 #: whatever x is, so every gradient through it is a cancellation (a correct float32 batch norm
 #: of a user's was 1.2× over its allowance on x there, seen); bpcheck cannot tell a user's layer
-#: normalises over the batch, so every user layer is drawn with three samples at least.
+#: normalises over the batch, so every user layer is drawn with three samples (one batch size:
+#: one jax compile per structure of the pool).
 USER_BATCH = 3
 
 
 @st.composite
 def networks(draw, layer: UserLayer):
     """The layer alone (then flatten) under ½Σ(out − y)², or inside a small conv or dense stack
-    under softmax cross-entropy; float64 or float32. The layer's input shape is drawn first, and
-    only shapes its ``fits`` takes."""
+    under softmax cross-entropy (``custom_structures``, or a like= layer's pool); float64 or
+    float32."""
     dtype = draw(st.sampled_from(["float64", "float32"]))
     if layer.declared is not None:
         return draw(like_networks(layer, dtype))
+    return draw(st.sampled_from(custom_structures(layer))).replace(dtype=dtype)
+
+
+def user_shapes(layer: UserLayer) -> list[tuple[int, ...]]:
+    """The pool's sample shapes for the layer's rank (images and features where it has none),
+    T pinned to its ``length``, those its ``fits`` takes; smallest first."""
     if layer.rank == 2:
-        return draw(sequence_networks(layer, dtype))
-    spatial = layer.rank == 3 or (layer.rank is None and draw(st.booleans()))
-    shape = draw(shapes(spatial, USER_CHANNELS, USER_FEATURES))
-    if not layer.fits_shape(shape):
-        raise ValueError(f"your fits() refuses samples of shape {shape}")
-    if not draw(st.booleans()):  # False, where Hypothesis shrinks to: the layer alone
-        return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
-    before_shape = draw(shapes(spatial, 3, 5))  # the stack before it turns this into ``shape``
-    before = f"conv2d:{shape[0]},k3,p1" if spatial else f"dense:{shape[0]}"
-    if spatial:
-        before_shape = (before_shape[0], *shape[1:])
-    text = f"{before};{draw(st.sampled_from(HIDDEN))};{layer.name};flatten;dense:3"
-    return Stack(text, before_shape, dtype=dtype)
+        pinned = {(layer.length, d) for _, d in USER_SEQUENCES}
+        found = USER_SEQUENCES if layer.length is None else sorted(pinned)
+    else:
+        found = [*((f,) for f in USER_FEATURES if layer.rank in (None, 1)),
+                 *(image for image in USER_IMAGES if layer.rank in (None, 3))]
+    return sorted((s for s in found if layer.fits_shape(s)), key=lambda shape: (len(shape) > 1, sum(shape)))
 
 
-@st.composite
-def sequence_networks(draw, layer: UserLayer, dtype: str):
-    """A sequence layer (rank 2) alone (then flatten) under ½Σ(out − y)², or after a dense layer
-    at every step and a hidden activation, under softmax cross-entropy at every step."""
-    steps = layer.length or draw(st.integers(1, USER_STEPS))
-    shape = (steps, draw(st.integers(1, USER_FEATURES)))
-    if not layer.fits_shape(shape):
-        raise ValueError(f"your fits() refuses samples of shape {shape}")
-    if not draw(st.booleans()):  # shrinks to the layer alone
-        return Stack(f"{layer.name};flatten", shape, loss="half-sse", reduction="sum", dtype=dtype)
-    text = f"dense:{shape[1]};{draw(st.sampled_from(HIDDEN))};{layer.name};dense:3"
-    return Stack(text, (shape[0], draw(st.integers(1, 5))), dtype=dtype)
+def custom_structures(layer: UserLayer) -> list[Stack]:
+    """Each shape of ``user_shapes`` alone, then inside a network: after conv2d:C,k3,p1 or
+    dense:F (dense at every step for a sequence, the loss at every step) and a hidden activation
+    (cycling, as the input's channels or features before it do)."""
+    shapes = user_shapes(layer)
+    if not shapes:
+        raise ValueError("your fits() refuses every sample shape bpcheck draws")
+    alone = [Stack(f"{layer.name};flatten", s, loss="half-sse", reduction="sum") for s in shapes]
+    inside = []
+    for i, shape in enumerate(shapes):
+        hidden = HIDDEN[i % len(HIDDEN)]
+        if len(shape) == 2:
+            inside.append(Stack(f"dense:{shape[1]};{hidden};{layer.name};dense:3", (shape[0], 1 + i % 5)))
+        elif len(shape) == 3:
+            inside.append(Stack(f"conv2d:{shape[0]},k3,p1;{hidden};{layer.name};flatten;dense:3",
+                                (1 + i % 3, *shape[1:])))
+        else:
+            inside.append(Stack(f"dense:{shape[0]};{hidden};{layer.name};flatten;dense:3", (1 + i % 5,)))
+    return alone + inside
 
 
 @dataclass(frozen=True)
@@ -89,12 +101,9 @@ def draws(draw, layer: UserLayer) -> Draw:
         return Draw(None, unbuilt=f"not built ({error})")
     except UserCodeError as error:  # your fits() raised
         return Draw(None, error=error)
-    like = layer.declared is not None
-    scales = like_scales(layer) if like else SCALES
-    n, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH, scales=scales))
-    if like:  # one batch size: one jax compile per structure of the pool
-        n = USER_BATCH
-    return Draw(stack, (n, seed, scale))
+    scales = like_scales(layer) if layer.declared is not None else SCALES
+    _, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH, scales=scales))
+    return Draw(stack, (USER_BATCH, seed, scale))
 
 
 @st.composite
@@ -107,7 +116,8 @@ def float64_draws(draw, layer: UserLayer) -> Draw:
         return Draw(None, unbuilt=f"not built ({error})")
     except UserCodeError as error:
         return Draw(None, error=error)
-    return Draw(stack, draw(stack_values(stack, min_batch=USER_BATCH)))
+    _, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH))
+    return Draw(stack, (USER_BATCH, seed, scale))
 
 
 def drawn_problem(drawn: Draw, discard, layer: UserLayer | None = None) -> StackProblem:
