@@ -1,7 +1,9 @@
 """Seconds a user waits for ``bpcheck verify`` of a ``like=`` layer (``bpcheck.user.like``) with
 200 networks, in a fresh process each, median of ROUNDS interleaved rounds: the course's conv
 and affine layers, the NHWC library's conv, the course's LSTM and its self- and cross-attention
-(examples/; cross-attention's 200 are draws of its three inputs), each agreeing. The
+(examples/; cross-attention's 200 are draws of its three inputs), and three layers of the user's
+own kind: an RMS norm written once against ``xp`` and with its three forwards, and a swish gate
+with its NumPy forward alone (issue 30's target for a user layer: ≤ 20 s), each agreeing. The
 first round starts with an empty jax cache (every structure of the pool compiles), the later
 ones read it.
 The target (issue 29): ≤ 20 s. Beside them, two more of issue 29's waits: a layer whose backward
@@ -20,7 +22,8 @@ from tables import show
 ROUNDS, EXAMPLES = 3, 200
 TARGETS = ("examples.course_layers:conv", "examples.course_layers:affine", "examples.nhwc_layers:conv",
            "examples.course_layers:lstm", "examples.attention_layers:self_attention",
-           "examples.attention_layers:cross_attention")
+           "examples.attention_layers:cross_attention", "examples.one_forward:rms_norm",
+           "examples.custom_layers:rms_norm", "examples.one_forward:swish_gate")
 
 
 #: label → (target, extra environment, exit code due)
