@@ -4,6 +4,7 @@ against each other. Each family's ``compare`` asks its witnesses and builds thes
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from bpcheck.core.tolerances import (
     INFORMATIVE,
     conclusive,
     finite_difference_allowance,
+    informative,
     step_allowance,
 )
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
@@ -150,6 +152,32 @@ def row_verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarra
     return (AGREES if conclusive(allowed, scale, floor, saturated) else INCONCLUSIVE), tolerance
 
 
+def judged(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray, floor: float,
+           saturated: bool = False, scale: np.ndarray | None = None) -> tuple[str, float, Discrepancy]:
+    """``row_verdict``'s (verdict, tolerance) and ``discrepancy(candidate, reference)``, the same
+    values, sharing |a − b| and the largest entries where every entry of ``reference`` and
+    ``allowed`` is finite (each row's common case: a dozen reductions fewer)."""
+    candidate, reference = np.asarray(candidate, np.float64), np.asarray(reference, np.float64)
+    allowed = np.asarray(allowed, np.float64)
+    largest = float(np.max(np.abs(reference), initial=0.0))
+    if not (candidate.shape == reference.shape == allowed.shape and math.isfinite(largest)
+            and np.isfinite(allowed).all()):
+        return (*row_verdict(candidate, reference, allowed, floor, saturated, scale),
+                discrepancy(candidate, reference))
+    reach, truth_zero = comparison_scale(candidate, reference, largest)
+    widest = float(np.max(allowed, initial=0.0))
+    with np.errstate(invalid="ignore"):  # inf − inf: NaN, which differs (the truth is finite)
+        gap = np.abs(candidate - reference)
+    if not (gap <= allowed).all():  # a non-finite candidate too: its gap is never ≤ a finite allowance
+        verdict = DIFFERS
+    elif scale is None:
+        verdict = AGREES if informative(widest, largest, floor, saturated) else INCONCLUSIVE
+    else:
+        verdict = AGREES if conclusive(allowed, scale, floor, saturated) else INCONCLUSIVE
+    error = discrepancy(candidate, reference, gap, (reach, truth_zero, largest))
+    return verdict, relative(widest, reach), error
+
+
 def gradient_row(name: str, truth: Truth, witness: str, parameter: str, candidate: np.ndarray,
                   allowance: Params) -> Row:
     reference, allowed = truth.gradients[witness][parameter], allowance[parameter]
@@ -159,6 +187,14 @@ def gradient_row(name: str, truth: Truth, witness: str, parameter: str, candidat
         checked = np.isfinite(reference)
         scale = float(np.max(np.abs(truth.gradients[SENSITIVITY_WITNESS][parameter]), initial=0.0))
         allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed, reference, scale)
+    else:  # every entry checked: the witness's own gradient is the truth's
+        exact = truth.gradients[SENSITIVITY_WITNESS][parameter]
+        if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
+            exact = np.zeros_like(exact)
+        verdict, tolerance, error = judged(candidate, reference, allowed, truth.floor, bool(truth.saturation),
+                                           None if exact is reference else exact)
+        return Row(name, "gradient", parameter, reference.shape, witness, error, tolerance, verdict,
+                   reference.size)
     exact = truth.gradients[SENSITIVITY_WITNESS][parameter][checked]  # not a noisy estimate's scale
     if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
         exact = np.zeros_like(exact)
@@ -175,9 +211,8 @@ def update_row(name: str, problem, truth: Truth, witness: str, parameter: str,
     reference_new = truth.steps[witness][parameter]
     allowed = step_allowance(dtype, truth.floor, problem.lr, reference_new, allowance[parameter])
     candidate, reference = old - np.asarray(new_value, np.float64), old - reference_new
-    verdict, tolerance = row_verdict(candidate, reference, allowed, truth.floor, bool(truth.saturation))
-    return Row(name, "update", parameter, old.shape, witness, discrepancy(candidate, reference),
-               tolerance, verdict, old.size)
+    verdict, tolerance, error = judged(candidate, reference, allowed, truth.floor, bool(truth.saturation))
+    return Row(name, "update", parameter, old.shape, witness, error, tolerance, verdict, old.size)
 
 
 def with_reason(report: RuleReport, truth: Truth) -> RuleReport:

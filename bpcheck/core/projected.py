@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcheck.core.compare import Row, Truth, row_verdict
-from bpcheck.core.metrics import discrepancy
+from bpcheck.core.compare import Row, Truth, judged
 from bpcheck.core.tolerances import INFORMATIVE, projected_allowance, projected_scale
 from bpcheck.core.verdicts import INCONCLUSIVE
 from manual.spec import Params
@@ -37,11 +36,11 @@ def projected_row(name: str, truth: Truth, witness: str, parameter: str, candida
     along = found.along(candidate)
     allowed = projected_allowance(found.directions, allowance[parameter], found.errors, found.derivatives,
                                   scale)
-    verdict, tolerance = row_verdict(along, found.derivatives, allowed, truth.floor, bool(truth.saturation),
-                                     scale)
+    verdict, tolerance, error = judged(along, found.derivatives, allowed, truth.floor, bool(truth.saturation),
+                                       scale)
     reason = why_inconclusive(found.derivatives, allowed, scale) if verdict == INCONCLUSIVE else ""
-    return Row(name, ALONG, parameter, np.shape(exact), witness, discrepancy(along, found.derivatives),
-               tolerance, verdict, len(along), directions=len(along), reason=reason)
+    return Row(name, ALONG, parameter, np.shape(exact), witness, error, tolerance, verdict, len(along),
+               directions=len(along), reason=reason)
 
 
 def parts(truth: Truth, witness: str, parameter: str, candidate: np.ndarray, allowance: Params) -> bool:
