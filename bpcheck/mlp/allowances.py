@@ -48,7 +48,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
 
     def spread(rho: float) -> Params:  # Δ_i of reruns perturbed by ρ
         reruns = witness.perturbed_gradients(p.spec, p.params, p.X, p.Y, rho, SENSITIVITY_RUNS)
-        return {name: np.max([np.abs(run[name] - truth[name]) for run in reruns], axis=0)
+        return {name: np.abs(np.stack([run[name] for run in reruns]) - truth[name]).max(axis=0)
                 for name in truth}
 
     # each dtype's reruns at its own ρ: float64's noise floor (a cancelled sum's rounding) is
