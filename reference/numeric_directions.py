@@ -38,28 +38,47 @@ def directional_with_error(spec: Spec, params: Params, X: np.ndarray, Y: np.ndar
     # each loss term rounds by ~u of its own size, 1 in ``_term_rounding``'s units: a mean's
     # terms are 1/N of that size
     terms = _term_rounding(spec, output) / (x.shape[0] if spec.reduction == "mean" else 1)
+
     def z_of(name: str, moved: np.ndarray) -> np.ndarray:
         k, (W, b) = int(name[1:]), weights[int(name[1:]) - 1]
         if name.startswith("W"):
             z = np.matmul(inputs[k - 1][None], np.swapaxes(moved, 1, 2))
-            return z if b is None else z + b
+            if b is not None:
+                z += b
+            return z
         return (inputs[k - 1] @ W.T)[None] + moved[:, None, :]
+
+    at_rest: dict[str, np.ndarray] = {}  # z_k from each array unmoved, as its copies compute it
+
+    def penalty_of(name: str, moved: np.ndarray) -> np.ndarray:
+        """½λ‖θ‖² of each copy over its penalised entries: without a penalty 0·Σθ², which is 0
+        (as signed) where Σθ² is finite, as it is with every entry within ±1e100."""
+        if spec.l2 == 0 and max(-float(np.min(moved, initial=0.0)),
+                                float(np.max(moved, initial=0.0))) < 1e100:  # NaN: not below
+            return np.full(len(moved), 0.5 * spec.l2 * 0.0)
+        return 0.5 * spec.l2 * np.sum(np.square(np.where(mask[name], moved, 0.0)),
+                                      axis=tuple(range(1, moved.ndim)))
 
     def loss_of(name: str, moved: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """L of each copy, and ε: the largest relative error of its step as it lands in z_k
-        (realised (z + Δz) − z against Δz computed from the step alone, as ``reference.numeric``)."""
+        (realised (z + Δz) − z against Δz computed from the step alone, as ``reference.numeric``),
+        with as few arrays of the copies' size as it takes (each a fresh allocation's page faults)."""
         k = int(name[1:])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # not finite: not judged
-            z, rest = z_of(name, moved), z_of(name, values[name][None])
+            z = z_of(name, moved)
+            data = _data_loss(spec, _output_from(spec, weights, k, z), y)
+            if name not in at_rest:
+                at_rest[name] = z_of(name, values[name][None])
             step = moved - values[name]  # the shift of z_k it intends, with no z_k added
             intended = (np.matmul(inputs[k - 1][None], np.swapaxes(step, 1, 2)) if name.startswith("W")
-                        else np.broadcast_to(step[:, None, :], z.shape))
-            off = np.where(intended != 0, np.abs((z - rest) - intended) / np.abs(intended), 0.0)
-            data = _data_loss(spec, _output_from(spec, weights, k, z), y)
-            moved_penalty = 0.5 * spec.l2 * np.sum(np.square(np.where(mask[name], moved, 0.0)),
-                                                   axis=tuple(range(1, moved.ndim)))
-        return (data + (sum(penalty.values()) - penalty[name]) + moved_penalty,
-                off.reshape(len(moved), -1).max(axis=1, initial=0.0))
+                        else step[:, None, :])  # a bias's: the same in every sample
+            moving = intended != 0  # ε over these: |(z − rest) − intended| / |intended|
+            z -= at_rest[name]
+            z -= intended
+            np.divide(np.abs(z, out=z), np.abs(intended, out=intended), out=z, where=moving)
+            off = np.max(z.reshape(len(moved), -1), axis=1, initial=0.0,
+                         where=np.broadcast_to(moving, z.shape).reshape(len(moved), -1))
+        return data + (sum(penalty.values()) - penalty[name]) + penalty_of(name, moved), off
 
     last = list(values)[-1]
     rest = float(loss_of(last, values[last][None])[0][0])  # L(θ) the way the moved copies are
