@@ -107,9 +107,10 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
         steps = {name: [h, min(GROWTH * h, largest[name])] for name, [h] in steps.items()}
     found, todo = {}, list(directions)
     for _ in range(2):
-        moved = {name: [points(values[name], directions[name], h) for h in steps[name]] for name in todo}
-        losses = evaluate({name: np.concatenate([copies for copies, _ in tries])
-                           for name, tries in moved.items()})
+        copies = {name: np.empty((len(steps[name]), len(STEPS), *directions[name].shape)) for name in todo}
+        moved = {name: [points(values[name], directions[name], h, copies[name][i])
+                        for i, h in enumerate(steps[name])] for name in todo}
+        losses = evaluate({name: block.reshape(-1, *values[name].shape) for name, block in copies.items()})
         again = []
         for name in todo:
             count, tries = len(directions[name]), moved[name]
@@ -135,10 +136,12 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
     return found
 
 
-def points(theta: np.ndarray, directions: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
+def points(theta: np.ndarray, directions: np.ndarray, h: float,
+           out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the 4·K perturbed arrays θ + s·h·v as stored, in STEPS-major order, the realised
-    directions w (K, *shape))."""
-    moved = theta[None, None] + np.multiply.outer(STEPS * h, directions)  # (4, K, *shape)
+    directions w (K, *shape)); ``out``: where to put the arrays, (4, K, *shape)."""
+    moved = np.multiply.outer(STEPS * h, directions, out=out)  # (4, K, *shape)
+    moved += theta
     realised = (moved[0] - theta) - (moved[1] - theta)
     return moved.reshape(-1, *theta.shape), realised / (2 * h)
 

@@ -159,13 +159,13 @@ def judged(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray, fl
     ``allowed`` is finite (each row's common case: a dozen reductions fewer)."""
     candidate, reference = np.asarray(candidate, np.float64), np.asarray(reference, np.float64)
     allowed = np.asarray(allowed, np.float64)
-    largest = float(np.max(np.abs(reference), initial=0.0))
+    largest = float(np.abs(reference).max(initial=0.0))
     if not (candidate.shape == reference.shape == allowed.shape and math.isfinite(largest)
             and np.isfinite(allowed).all()):
         return (*row_verdict(candidate, reference, allowed, floor, saturated, scale),
                 discrepancy(candidate, reference))
     reach, truth_zero = comparison_scale(candidate, reference, largest)
-    widest = float(np.max(allowed, initial=0.0))
+    widest = float(allowed.max(initial=0.0))
     with np.errstate(invalid="ignore"):  # inf − inf: NaN, which differs (the truth is finite)
         gap = np.abs(candidate - reference)
     if not (gap <= allowed).all():  # a non-finite candidate too: its gap is never ≤ a finite allowance
@@ -182,22 +182,18 @@ def gradient_row(name: str, truth: Truth, witness: str, parameter: str, candidat
                   allowance: Params) -> Row:
     reference, allowed = truth.gradients[witness][parameter], allowance[parameter]
     candidate = np.asarray(candidate, np.float64)
-    checked = np.ones(reference.shape, bool)
-    if witness in truth.errors:  # an estimate, maybe of sampled entries (the others are NaN)
-        checked = np.isfinite(reference)
-        scale = float(np.max(np.abs(truth.gradients[SENSITIVITY_WITNESS][parameter]), initial=0.0))
-        allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed, reference, scale)
-    else:  # every entry checked: the witness's own gradient is the truth's
-        exact = truth.gradients[SENSITIVITY_WITNESS][parameter]
+    exact = truth.gradients[SENSITIVITY_WITNESS][parameter]  # not a noisy estimate's scale
+    if witness not in truth.errors:  # a witness's own gradient: every entry checked
         if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
             exact = np.zeros_like(exact)
         verdict, tolerance, error = judged(candidate, reference, allowed, truth.floor, bool(truth.saturation),
                                            None if exact is reference else exact)
         return Row(name, "gradient", parameter, reference.shape, witness, error, tolerance, verdict,
                    reference.size)
-    exact = truth.gradients[SENSITIVITY_WITNESS][parameter][checked]  # not a noisy estimate's scale
-    if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
-        exact = np.zeros_like(exact)
+    checked = np.isfinite(reference)  # an estimate, maybe of sampled entries (the others are NaN)
+    scale = float(np.max(np.abs(exact), initial=0.0))
+    allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed, reference, scale)
+    exact = exact[checked] if truth.flows_back else np.zeros(int(checked.sum()))
     verdict, tolerance = row_verdict(candidate[checked], reference[checked], allowed[checked], truth.floor,
                                   bool(truth.saturation), exact)
     filled = np.where(checked, reference, candidate)  # unchecked entries count as no error

@@ -31,14 +31,15 @@ def relative(error: float, scale: float) -> float:
 def cosine(a: np.ndarray, b: np.ndarray, largest: tuple[float | None, float | None] = (None, None)) -> float:
     """Cosine similarity of the flattened arrays; 1 when both are zero, 0 when one is.
     ``largest``: max |a_i| and max |b_i| where the caller has them already (else computed)."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    top_a = float(np.abs(a).max(initial=0.0)) if largest[0] is None else largest[0]
+    top_b = float(np.abs(b).max(initial=0.0)) if largest[1] is None else largest[1]
     with np.errstate(invalid="ignore"):  # each scaled by its largest entry: no overflow in ‖·‖²
-        a, b = (np.ravel(v) / max(float(np.max(np.abs(v), initial=0.0)) if top is None else top, TINY)
-                for v, top in zip((np.asarray(a, np.float64), np.asarray(b, np.float64)), largest,
-                                  strict=True))
+        a, b = a / max(top_a, TINY), b / max(top_b, TINY)
         norm_a, norm_b = math.sqrt(a.dot(a)), math.sqrt(b.dot(b))  # np.linalg.norm's own sum
         if norm_a == 0 or norm_b == 0:
             return 1.0 if norm_a == norm_b else 0.0
-        return float(np.dot(a / norm_a, b / norm_b))
+        return float((a / norm_a).dot(b / norm_b))
 
 
 def discrepancy(candidate: np.ndarray, truth: np.ndarray, error: np.ndarray | None = None,
@@ -51,7 +52,7 @@ def discrepancy(candidate: np.ndarray, truth: np.ndarray, error: np.ndarray | No
     if a.shape != b.shape:
         raise ValueError(f"candidate has shape {a.shape}; truth has shape {b.shape}")
     error = np.abs(a - b) if error is None else error
-    at = int(np.argmax(error)) if error.size else 0
+    at = int(error.argmax()) if error.size else 0
     max_abs = float(error.flat[at]) if error.size else 0.0  # max |a − b| (NaN where one is: argmax finds it)
     if scale is None:
         reach, truth_zero = comparison_scale(a, b)
@@ -67,8 +68,8 @@ def comparison_scale(candidate: np.ndarray, truth: np.ndarray,
     """What a relative error is relative to: ‖truth‖_∞, or, where the truth is exactly 0 and the
     candidate is not, ‖candidate‖_∞ (an error over 0 says nothing; over the candidate it says
     all of it is error); and whether it is the candidate's. ``largest``: ‖truth‖_∞, if known."""
-    scale = float(np.max(np.abs(truth), initial=0.0)) if largest is None else largest
-    if scale > 0 or not np.all(np.isfinite(candidate)):
+    scale = float(np.abs(truth).max(initial=0.0)) if largest is None else largest
+    if scale > 0 or not np.isfinite(candidate).all():
         return scale, False
-    own = float(np.max(np.abs(candidate), initial=0.0))
+    own = float(np.abs(candidate).max(initial=0.0))
     return own, own > 0
