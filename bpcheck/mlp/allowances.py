@@ -60,7 +60,8 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
                                  dtype=np.dtype(dtype).type)
         for name in truth:
             samples[name].append(np.abs(same[name] - truth[name]))
-    cond, _, inputs, zs, output = _forward_terms(p)
+    inputs, zs, output = WITNESSES["numeric"].module.forward(p.spec, p.params, p.X)  # S is not needed here
+    cond = worst_conditioning(p.spec, zs, output)
     data = data_gradients(p.spec, p.params, truth)
     rest, kappas = split_saturation(p.spec, zs, output)
     paths = {d: saturated_paths_bound(p, inputs, output, _live(p, zs), kappas, unit_roundoff(d))
@@ -179,7 +180,11 @@ def split_saturation(spec: Spec, zs: list[np.ndarray], output: np.ndarray
     for name, z in zip(spec.activations, zs, strict=True):
         record = ACTIVATIONS[parse_activation(name)[0]]
         form = record.output_form_condition
-        kappa = form(z) if form and z.size else np.ones_like(z)
+        if not (form and z.size):  # κ ≡ 1 (≤ SATURATED): nothing saturated, rest unchanged (≥ 1)
+            z_rest = max(z_rest, float(np.abs(z).max(initial=0.0)))
+            kappas.append(np.zeros(z.shape))
+            continue
+        kappa = form(z)
         kappa = np.broadcast_to(kappa if kappa.ndim == z.ndim else kappa[:, None], z.shape)
         saturated = (kappa > SATURATED) & (not record.across_outputs)
         rest = max(rest, float(np.max(kappa, where=~saturated, initial=1.0)))
