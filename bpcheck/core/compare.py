@@ -42,6 +42,9 @@ class Truth:
     # the witnesses answered (``Problem.fingerprint``): a truth is refused for any other problem
     projections: dict[str, dict] = field(default_factory=dict, kw_only=True)  # witness →
     # parameter → ``reference.projection.Projected``: finite differences along random directions
+    derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # what rows
+    # compute from this truth alone, kept for the next row (``bpcheck.core.projected``); a
+    # replaced truth starts anew
 
     def conclusive(self) -> bool:
         """Whether every parameter's allowance can tell a wrong gradient from rounding."""
