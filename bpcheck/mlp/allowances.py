@@ -221,9 +221,9 @@ def saturated_paths_bound(p: Problem, inputs: list[np.ndarray], output: np.ndarr
     allowances of what it feeds, by what it can carry. R·P_i (u = u_64) takes the place of
     R·u_64·κ_out·|g_i|, with which one unit at |z| = 30 made every entry's allowance 10²⁵·|g_i|."""
     paths = {name: np.zeros(np.shape(value)) for name, value in p.params.items()}
-    plain = p.spec.replace(l2=0.0, l2_biases=False)
     for k, kappa in enumerate(kappas):
         if kappa.any():
+            plain = p.spec.replace(l2=0.0, l2_biases=False)
             weight = np.where(kappa > 0, np.minimum(u, OUTPUT_FORM_LIMIT / np.maximum(kappa, 1.0)), 0.0)
             through = [on * weight if i == k else on for i, on in enumerate(live)]
             found = magnitudes(plain, p.params, inputs, output, _targets(p), through)
