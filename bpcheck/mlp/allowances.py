@@ -67,11 +67,10 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     paths = {d: saturated_paths_bound(p, inputs, output, _live(p, zs), kappas, unit_roundoff(d))
              for d in {dtype, "float64"}}
 
-    def measured(computed_in: str, name: str, *same_dtype: np.ndarray) -> np.ndarray:
+    def sensitive(computed_in: str, name: str, *same_dtype: np.ndarray) -> np.ndarray:
         rho, delta = spreads[computed_in]
-        return measured_allowance(p.spec, p.n_samples, computed_in, sensitivity(
-            computed_in, delta[name], rho, truth[name], rest.output_form, *same_dtype,
-            saturated=paths["float64"][name]))
+        return sensitivity(computed_in, delta[name], rho, truth[name], rest.output_form, *same_dtype,
+                           saturated=paths["float64"][name])
 
     def widened(allowed: np.ndarray, computed_in: str, name: str) -> np.ndarray:
         """At least τ·S at each entry where the data gradient is zero up to float64's own
@@ -91,8 +90,14 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     def live() -> Params:
         return _live_magnitudes(p, inputs, zs, output, kappas)
 
-    in_float64 = {name: measured("float64", name) for name in truth}
-    rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
+    own = {name: sensitive("float64", name) for name in truth}
+    in_float64 = {name: measured_allowance(p.spec, p.n_samples, "float64", own[name]) for name in truth}
+    if dtype == "float64":  # the same s_i with the samples beside it: max(max(a, b), c) = max(a, b, c)
+        own = {name: np.maximum.reduce([own[name], *samples[name]]) for name in truth}
+    else:
+        own = {name: sensitive(dtype, name, *samples[name]) for name in truth}
+    rule = {name: widened(measured_allowance(p.spec, p.n_samples, dtype, own[name]), dtype, name)
+            for name in truth}
     flows_back = any(np.any(gradient) for gradient in data.values())  # NaN counts as flowing
     floor = underflow_floor(mlp_rounding_steps(p.spec, p.n_samples), dtype)
     return (cond, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
