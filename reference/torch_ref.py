@@ -186,7 +186,7 @@ def copies(rng: np.random.Generator, rho: float, runs: int, extra: int, shapes: 
     the ``extra`` plain ones; then, for each of the ``mixing`` layers (softmax), the common-mode
     factors (runs + extra, N, 1), N = ``shapes[-1][0]`` (the batch): 0 in the perturbed copies,
     ±ρ in the plain ones. The numbers drawing each array's signs in turn gives (one draw of
-    integers in {0, 1} is the same stream cut anywhere: ``tests/test_precision.py``)."""
+    integers in {0, 1} is the same stream cut anywhere: ``tests/test_verdicts.py``)."""
     sizes = [runs * int(np.prod(shape)) for shape in shapes]
     n = shapes[-1][0]
     signs = rng.integers(0, 2, size=sum(sizes) + mixing * extra * n)  # 1 for +, 0 for −
