@@ -87,8 +87,12 @@ def directional_with_error(spec: Spec, params: Params, X: np.ndarray, Y: np.ndar
                          where=np.broadcast_to(moving, z.shape).reshape(len(moved), -1))
         return data + (sum(penalty.values()) - penalty[name]) + penalty_of(spec, mask, name, moved), off
 
-    last = list(values)[-1]
-    rest = float(loss_of(last, values[last][None])[0][0])  # L(θ) the way the moved copies are
+    last = list(values)[-1]  # L(θ) the way the moved copies are: as loss_of takes θ itself
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        at_rest[last] = z_of(last, values[last][None])
+        data = _data_loss(spec, _output_from(spec, weights, int(last[1:]), at_rest[last]), y)
+        rest = float((data + (sum(penalty.values()) - penalty[last])
+                      + penalty_of(spec, mask, last, values[last][None]))[0])
     return along(lambda moved: {name: loss_of(name, copies) for name, copies in moved.items()}, values,
                  {name: unit_directions(theta.shape, count, seed, name) for name, theta in values.items()},
                  rest, work, terms, together=True)
