@@ -107,38 +107,62 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
         steps = {name: [h, min(GROWTH * h, largest[name])] for name, [h] in steps.items()}
     found, todo = {}, list(directions)
     for _ in range(2):
-        moved = {name: [points(values[name], directions[name], h) for h in steps[name]] for name in todo}
-        losses = evaluate({name: np.concatenate([copies for copies, _ in tries])
-                           for name, tries in moved.items()})
-        again = []
+        copies = {name: np.empty((len(steps[name]), len(STEPS), *directions[name].shape)) for name in todo}
+        moved = {name: [points(values[name], directions[name], h, copies[name][i])
+                        for i, h in enumerate(steps[name])] for name in todo}
+        losses = evaluate({name: block.reshape(-1, *values[name].shape) for name, block in copies.items()})
+        counts = {name: len(directions[name]) for name in todo}
+        d_h, estimate, ratios = _estimates(losses, todo, steps, counts, at_rest, work, terms)
+        again, group, column = [], 0, 0  # the array's first step's, in _estimates' order
         for name in todo:
-            count, tries = len(directions[name]), moved[name]
-            value, off = losses[name] if isinstance(losses[name], tuple) else (losses[name], 0.0)
-            value = np.asarray(value, np.float64).reshape(len(tries), len(STEPS), count)
-            off = np.broadcast_to(off, value.size).reshape(len(tries), len(STEPS), count).max(axis=1)
+            tries, count = len(steps[name]), counts[name]
             for i, h in enumerate(steps[name]):
-                d_h, error, rounding = richardson(value[i], at_rest, h, work, terms)
-                with np.errstate(invalid="ignore", over="ignore"):  # z + s·h·Δz rounded at a large z
-                    stepped = off[i] * np.maximum(np.abs(d_h), np.abs(value[i, 2] - value[i, 3]) / (4 * h))
-                found[name] = Projected(tries[i][1], d_h, error + stepped, h)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = float(np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d_h))))
+                columns = slice(column + i * count, column + (i + 1) * count)
+                found[name] = Projected(moved[name][i][1], d_h[columns].copy(), estimate[columns].copy(), h)
+                ratio = float(ratios[group + i])
                 if not (np.isfinite(ratio) and ratio > 1 and h < largest[name]):
                     break  # this step will do; else the next, if any
             else:
-                if not together and len(steps[name]) == 1:
+                if not together and tries == 1:
                     steps[name] = [min(h * ratio, largest[name])]
                     again.append(name)
+            group, column = group + tries, column + tries * count
         if not again:
             break
         todo = again
     return found
 
 
-def points(theta: np.ndarray, directions: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
+def _estimates(losses: dict, names: list[str], steps: dict[str, list[float]], counts: dict[str, int],
+               at_rest: float, work: float, terms: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``richardson`` of every array's every step at once, its columns array by array and step
+    by step (``counts[name]`` directions each): (D_h, its estimate with ε·max(|D_h|, |D_2h|)
+    added, and per array and step the largest rounding over ROUNDING_SHARE of the largest |D_h|)
+    — the numbers one call per array and step gives, column by column."""
+    values, offs, hs = [], [], []
+    for name in names:
+        tries, count = len(steps[name]), counts[name]
+        value, off = losses[name] if isinstance(losses[name], tuple) else (losses[name], 0.0)
+        value = np.asarray(value, np.float64).reshape(tries, len(STEPS), count)
+        values.append(value.transpose(1, 0, 2).reshape(len(STEPS), tries * count))
+        offs.append(np.broadcast_to(off, value.size).reshape(tries, len(STEPS), count).max(axis=1).ravel())
+        hs.append(np.repeat(steps[name], count))
+    value, off, h = np.concatenate(values, axis=1), np.concatenate(offs), np.concatenate(hs)
+    d_h, error, rounding = richardson(value, at_rest, h, work, terms)
+    starts = np.cumsum([0] + [counts[name] for name in names for _ in steps[name]])[:-1]
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # z + s·h·Δz rounded at a large z
+        stepped = off * np.maximum(np.abs(d_h), np.abs(value[2] - value[3]) / (4 * h))
+        ratios = (np.maximum.reduceat(rounding, starts)
+                  / (ROUNDING_SHARE * np.maximum.reduceat(np.abs(d_h), starts)))
+    return d_h, error + stepped, ratios
+
+
+def points(theta: np.ndarray, directions: np.ndarray, h: float,
+           out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the 4·K perturbed arrays θ + s·h·v as stored, in STEPS-major order, the realised
-    directions w (K, *shape))."""
-    moved = theta[None, None] + np.multiply.outer(STEPS * h, directions)  # (4, K, *shape)
+    directions w (K, *shape)); ``out``: where to put the arrays, (4, K, *shape)."""
+    moved = np.multiply.outer(STEPS * h, directions, out=out)  # (4, K, *shape)
+    moved += theta
     realised = (moved[0] - theta) - (moved[1] - theta)
     return moved.reshape(-1, *theta.shape), realised / (2 * h)
 

@@ -154,29 +154,54 @@ def perturbed_gradients(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray
 
     A network with a softmax layer gets ``runs`` more copies, unperturbed but for the rounding
     of each softmax vjp's shared sum, ±ρ·Σ_j |s_j g_j| per sample (``_common_mode``)."""
-    rng = np.random.default_rng(seed)
     x, y = samples_as_rows(spec, X), samples_as_rows(spec, Y)
     mixing = [RECORDS[parse_activation(name)[0]].across_outputs for name in spec.activations]
     extra = runs if any(mixing) else 0
+    values = [np.asarray(value, dtype=np.float64) for value in params.values()]
+    shapes = ([tuple(y.shape)] if y.is_floating_point() else []) + [value.shape for value in values] + [
+        (x.shape[0], width) for width in spec.sizes[1:] for _ in range(3)] + [tuple(x.shape)]
+    factors = iter(copies(np.random.default_rng(seed), rho, runs, extra, shapes, sum(mixing)))
 
     def shaken(t: torch.Tensor) -> torch.Tensor:  # ``runs`` perturbed copies, then ``extra`` plain
-        signs = rng.integers(0, 2, size=(runs, *t.shape)) * 2.0 - 1.0
-        return t * torch.from_numpy(np.concatenate([1.0 + rho * signs, np.ones((extra, *t.shape))]))
+        return t * torch.from_numpy(next(factors))
 
     if y.is_floating_point():
         y = shaken(y).clamp(0.0, 1.0) if target_kind(spec.loss) == "probabilities" else shaken(y)
-    leaves = {name: shaken(torch.from_numpy(np.asarray(value, dtype=np.float64))).requires_grad_()
-              for name, value in params.items()}
-    wobble = [[shaken(torch.ones(x.shape[0], width, dtype=torch.float64)) for _ in range(3)]
-              for width in spec.sizes[1:]]
+    leaves = {name: torch.from_numpy(value * next(factors)).requires_grad_()
+              for name, value in zip(params, values, strict=True)}
+    wobble = [[torch.from_numpy(next(factors)) for _ in range(3)] for _ in spec.sizes[1:]]  # 1·(1 ± ρ)
     x = shaken(x)
-    for factors, mixes in zip(wobble, mixing, strict=True):
+    for factors_k, mixes in zip(wobble, mixing, strict=True):
         if mixes:
-            signs = rng.integers(0, 2, size=(extra, x.shape[-2], 1)) * 2.0 - 1.0
-            factors.append(torch.from_numpy(np.concatenate([np.zeros((runs, x.shape[-2], 1)), rho * signs])))
+            factors_k.append(torch.from_numpy(next(factors)))
     grads = torch.autograd.grad(_loss(spec, leaves, x, y, wobble), list(leaves.values()))
-    return [{name: g[run].numpy() for name, g in zip(leaves, grads, strict=True)}
-            for run in range(runs + extra)]
+    grads = [g.numpy() for g in grads]
+    return [{name: g[run] for name, g in zip(leaves, grads, strict=True)} for run in range(runs + extra)]
+
+
+def copies(rng: np.random.Generator, rho: float, runs: int, extra: int, shapes: list[tuple[int, ...]],
+           mixing: int) -> list[np.ndarray]:
+    """``perturbed_gradients``' factors, every sign ±1 from one draw of ``rng``, in this order:
+    per shape, (runs + extra, *shape) holding 1 ± ρ in the ``runs`` perturbed copies and 1 in
+    the ``extra`` plain ones; then, for each of the ``mixing`` layers (softmax), the common-mode
+    factors (runs + extra, N, 1), N = ``shapes[-1][0]`` (the batch): 0 in the perturbed copies,
+    ±ρ in the plain ones. The numbers drawing each array's signs in turn gives (one draw of
+    integers in {0, 1} is the same stream cut anywhere: ``tests/test_verdicts.py``)."""
+    sizes = [runs * int(np.prod(shape)) for shape in shapes]
+    n = shapes[-1][0]
+    signs = rng.integers(0, 2, size=sum(sizes) + mixing * extra * n)  # 1 for +, 0 for −
+    out, start = [], 0
+    for shape, size in zip(shapes, sizes, strict=True):
+        block = np.ones((runs + extra, *shape))
+        block[:runs] = np.array([1.0 - rho, 1.0 + rho])[signs[start:start + size]].reshape(runs, *shape)
+        out.append(block)
+        start += size
+    for _ in range(mixing):
+        block = np.zeros((runs + extra, n, 1))
+        block[runs:] = np.array([-rho, rho])[signs[start:start + extra * n]].reshape(extra, n, 1)
+        out.append(block)
+        start += extra * n
+    return out
 
 
 def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Params:

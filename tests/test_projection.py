@@ -149,3 +149,50 @@ def test_parts_says_what_the_projected_row_says():
             row = projected_row("", truth, PROJECTED, name, candidate, truth.witness_allowance)
             assert parts(truth, PROJECTED, name, candidate, truth.witness_allowance) == row.differs
         assert parts(truth, PROJECTED, name, wrong, truth.witness_allowance)
+
+
+def test_one_richardson_over_every_array_is_one_per_array_and_step():
+    """``_estimates`` takes every array's every step in one ``richardson``: D_h, its estimate
+    with ε·max(|D_h|, |D_2h|) added and the rounding ratio that grows a step are, column by
+    column, what one call per array and step gives (arrays of different direction counts,
+    one step or two, a loss that is not finite)."""
+    from reference.projection import ROUNDING_SHARE, STEPS, _estimates, richardson
+
+    rng = np.random.default_rng(3)
+    counts, steps = {"W1": 2, "b1": 3, "W2": 1}, {"W1": [6e-6, 2e-4], "b1": [1e-5], "W2": [3e-6, 1e-4]}
+    losses = {name: (rng.normal(1.0, 1e-5, size=len(steps[name]) * len(STEPS) * counts[name]),
+                     rng.uniform(0, 1e-12, size=len(steps[name]) * len(STEPS) * counts[name]))
+              for name in counts}
+    losses["b1"][0][2] = np.inf
+    d_h, estimate, ratios = _estimates(losses, list(counts), steps, counts, 1.0, 4096.0, 320.0)
+    column, group = 0, 0
+    for name, count in counts.items():
+        value = losses[name][0].reshape(len(steps[name]), len(STEPS), count)
+        off = losses[name][1].reshape(len(steps[name]), len(STEPS), count).max(axis=1)
+        for i, h in enumerate(steps[name]):
+            with np.errstate(all="ignore"):
+                d, error, rounding = richardson(value[i], 1.0, h, 4096.0, 320.0)
+                stepped = off[i] * np.maximum(np.abs(d), np.abs(value[i, 2] - value[i, 3]) / (4 * h))
+                ratio = np.max(rounding) / (ROUNDING_SHARE * np.max(np.abs(d)))
+            np.testing.assert_array_equal(d_h[column:column + count], d)
+            np.testing.assert_array_equal(estimate[column:column + count], error + stepped)
+            np.testing.assert_array_equal(ratios[group], ratio)
+            column, group = column + count, group + 1
+    assert not np.isfinite(d_h[4:7]).all()  # the loss that is not finite stays so
+
+
+@pytest.mark.parametrize("largest", [1.0, 1e99, 1e200])
+@pytest.mark.parametrize("l2", [0.0, 0.25])
+def test_a_copy_s_penalty_is_half_lambda_times_its_penalised_squares(largest, l2):
+    """``penalty_of``: ½λ·Σθ² over each copy's penalised entries; without a penalty the same
+    0·Σθ² without the sum where every entry is within ±1e100 (0), and with it beyond (NaN where
+    the squares overflow)."""
+    from reference.numeric_directions import penalised, penalty_of
+
+    spec = Spec((3, 4, 2), ("tanh", "sigmoid"), "half-sse", l2=l2)
+    moved = np.random.default_rng(0).uniform(-largest, largest, size=(5, 4, 3))
+    mask = penalised(spec, "W1", (4, 3))
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = 0.5 * spec.l2 * np.sum(np.square(np.where(mask, moved, 0.0)), axis=(1, 2))
+        found = penalty_of(spec, {"W1": mask} if l2 else {}, "W1", moved)
+    np.testing.assert_array_equal(found, expected, strict=True)

@@ -4,11 +4,14 @@ passes in float32, at saturation or in BCE on probabilities."""
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, note
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from bpcheck.cli.exits import EXIT_INCONCLUSIVE
 from bpcheck.core.tolerances import SENSITIVITY_RUNS, rerun_perturbation
@@ -350,3 +353,54 @@ def test_a_row_judges_its_finite_entries_and_an_answer_that_is_not_finite_differ
     assert row_verdict(np.array([0.0, 1.5]), truth, allowed, 0.0)[0] == DIFFERS
     assert row_verdict(np.array([np.nan, 1.0]), truth, allowed, 0.0)[0] == DIFFERS
     assert row_verdict(np.array([5.0, 1.0]), truth, allowed, 0.0) == (INCONCLUSIVE, 1e-12)
+
+
+FINITE = st.floats(-1e3, 1e3)
+ANY = st.one_of(FINITE, st.sampled_from([0.0, -0.0, 1e-300, 1e308, np.inf, -np.inf, np.nan]))
+SMALL = st.floats(-1e-6, 1e-6)  # near the reference, within a small allowance
+
+
+@given(st.data())
+def test_a_row_from_shared_reductions_is_the_row_from_each_apart(data):
+    """``judged`` (one pass of reductions for the verdict and the error) gives what
+    ``row_verdict`` and ``discrepancy`` give apart, bit for bit: finite entries (its own path)
+    or not, zeros, an empty row, a scale of its own."""
+    from bpcheck.core.compare import judged, row_verdict
+    from bpcheck.core.metrics import discrepancy
+
+    shape = data.draw(st.sampled_from([(0,), (1,), (4,), (2, 3)]))
+    elements = data.draw(st.sampled_from([FINITE, ANY]))
+    draw = lambda values: data.draw(hnp.arrays(np.float64, shape, elements=values))  # noqa: E731
+    reference = draw(elements)
+    candidate = data.draw(st.sampled_from([draw(ANY), reference + draw(SMALL), reference.copy()]))
+    allowed = np.abs(data.draw(st.sampled_from([draw(elements), draw(SMALL)])))
+    scale = data.draw(st.sampled_from([None, np.abs(reference), draw(elements), np.zeros(shape)]))
+    floor, saturated = data.draw(st.sampled_from([0.0, 1e-300, 1e-3])), data.draw(st.booleans())
+    with np.errstate(all="ignore"):  # inf − inf in the error apart, as ever
+        verdict, tolerance, error = judged(candidate, reference, allowed, floor, saturated, scale)
+        apart = row_verdict(candidate, reference, allowed, floor, saturated, scale)
+        expected = discrepancy(candidate, reference)
+    assert verdict == apart[0]
+    np.testing.assert_array_equal([tolerance, *astuple(error)[:1], *astuple(error)[2:]],
+                                  [apart[1], *astuple(expected)[:1], *astuple(expected)[2:]])
+    assert error.where == expected.where
+
+
+@pytest.mark.parametrize("mixing", [0, 1, 2])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_reruns_factors_drawn_at_once_are_those_drawn_array_by_array(mixing, dtype):
+    """``torch_ref.copies`` draws every sign in one call: the same factors as one draw per array
+    in turn (then one per softmax layer), which a cut of the generator's stream must give."""
+    shapes, runs, rho = [(3, 2), (5,), (4, 1), (7, 3)], SENSITIVITY_RUNS, rerun_perturbation(dtype)
+    extra, n = runs if mixing else 0, shapes[-1][0]
+    rng, expected = np.random.default_rng(5), []
+    for shape in shapes:
+        signs = rng.integers(0, 2, size=(runs, *shape)) * 2.0 - 1.0
+        expected.append(np.concatenate([1.0 + rho * signs, np.ones((extra, *shape))]))
+    for _ in range(mixing):
+        signs = rng.integers(0, 2, size=(extra, n, 1)) * 2.0 - 1.0
+        expected.append(np.concatenate([np.zeros((runs, n, 1)), rho * signs]))
+    got = torch_ref.copies(np.random.default_rng(5), rho, runs, extra, shapes, mixing)
+    assert len(got) == len(expected)
+    for found, wanted in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(found, wanted, strict=True)

@@ -4,6 +4,7 @@ against each other. Each family's ``compare`` asks its witnesses and builds thes
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from bpcheck.core.tolerances import (
     INFORMATIVE,
     conclusive,
     finite_difference_allowance,
+    informative,
     step_allowance,
 )
 from bpcheck.core.verdicts import AGREES, DIFFERS, INCONCLUSIVE
@@ -40,6 +42,9 @@ class Truth:
     # the witnesses answered (``Problem.fingerprint``): a truth is refused for any other problem
     projections: dict[str, dict] = field(default_factory=dict, kw_only=True)  # witness →
     # parameter → ``reference.projection.Projected``: finite differences along random directions
+    derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # what rows
+    # compute from this truth alone, kept for the next row (``bpcheck.core.projected``); a
+    # replaced truth starts anew
 
     def conclusive(self) -> bool:
         """Whether every parameter's allowance can tell a wrong gradient from rounding."""
@@ -150,18 +155,48 @@ def row_verdict(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarra
     return (AGREES if conclusive(allowed, scale, floor, saturated) else INCONCLUSIVE), tolerance
 
 
+def judged(candidate: np.ndarray, reference: np.ndarray, allowed: np.ndarray, floor: float,
+           saturated: bool = False, scale: np.ndarray | None = None) -> tuple[str, float, Discrepancy]:
+    """``row_verdict``'s (verdict, tolerance) and ``discrepancy(candidate, reference)``, the same
+    values, sharing |a − b| and the largest entries where every entry of ``reference`` and
+    ``allowed`` is finite (each row's common case: a dozen reductions fewer)."""
+    candidate, reference = np.asarray(candidate, np.float64), np.asarray(reference, np.float64)
+    allowed = np.asarray(allowed, np.float64)
+    largest = float(np.abs(reference).max(initial=0.0))
+    if not (candidate.shape == reference.shape == allowed.shape and math.isfinite(largest)
+            and np.isfinite(allowed).all()):
+        return (*row_verdict(candidate, reference, allowed, floor, saturated, scale),
+                discrepancy(candidate, reference))
+    reach, truth_zero = comparison_scale(candidate, reference, largest)
+    widest = float(allowed.max(initial=0.0))
+    with np.errstate(invalid="ignore"):  # inf − inf: NaN, which differs (the truth is finite)
+        gap = np.abs(candidate - reference)
+    if not (gap <= allowed).all():  # a non-finite candidate too: its gap is never ≤ a finite allowance
+        verdict = DIFFERS
+    elif scale is None:
+        verdict = AGREES if informative(widest, largest, floor, saturated) else INCONCLUSIVE
+    else:
+        verdict = AGREES if conclusive(allowed, scale, floor, saturated) else INCONCLUSIVE
+    error = discrepancy(candidate, reference, gap, (reach, truth_zero, largest))
+    return verdict, relative(widest, reach), error
+
+
 def gradient_row(name: str, truth: Truth, witness: str, parameter: str, candidate: np.ndarray,
                   allowance: Params) -> Row:
     reference, allowed = truth.gradients[witness][parameter], allowance[parameter]
     candidate = np.asarray(candidate, np.float64)
-    checked = np.ones(reference.shape, bool)
-    if witness in truth.errors:  # an estimate, maybe of sampled entries (the others are NaN)
-        checked = np.isfinite(reference)
-        scale = float(np.max(np.abs(truth.gradients[SENSITIVITY_WITNESS][parameter]), initial=0.0))
-        allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed, reference, scale)
-    exact = truth.gradients[SENSITIVITY_WITNESS][parameter][checked]  # not a noisy estimate's scale
-    if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
-        exact = np.zeros_like(exact)
+    exact = truth.gradients[SENSITIVITY_WITNESS][parameter]  # not a noisy estimate's scale
+    if witness not in truth.errors:  # a witness's own gradient: every entry checked
+        if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
+            exact = np.zeros_like(exact)
+        verdict, tolerance, error = judged(candidate, reference, allowed, truth.floor, bool(truth.saturation),
+                                           None if exact is reference else exact)
+        return Row(name, "gradient", parameter, reference.shape, witness, error, tolerance, verdict,
+                   reference.size)
+    checked = np.isfinite(reference)  # an estimate, maybe of sampled entries (the others are NaN)
+    scale = float(np.max(np.abs(exact), initial=0.0))
+    allowed = finite_difference_allowance(truth.errors[witness][parameter], allowed, reference, scale)
+    exact = exact[checked] if truth.flows_back else np.zeros(int(checked.sum()))
     verdict, tolerance = row_verdict(candidate[checked], reference[checked], allowed[checked], truth.floor,
                                   bool(truth.saturation), exact)
     filled = np.where(checked, reference, candidate)  # unchecked entries count as no error
@@ -175,9 +210,8 @@ def update_row(name: str, problem, truth: Truth, witness: str, parameter: str,
     reference_new = truth.steps[witness][parameter]
     allowed = step_allowance(dtype, truth.floor, problem.lr, reference_new, allowance[parameter])
     candidate, reference = old - np.asarray(new_value, np.float64), old - reference_new
-    verdict, tolerance = row_verdict(candidate, reference, allowed, truth.floor, bool(truth.saturation))
-    return Row(name, "update", parameter, old.shape, witness, discrepancy(candidate, reference),
-               tolerance, verdict, old.size)
+    verdict, tolerance, error = judged(candidate, reference, allowed, truth.floor, bool(truth.saturation))
+    return Row(name, "update", parameter, old.shape, witness, error, tolerance, verdict, old.size)
 
 
 def with_reason(report: RuleReport, truth: Truth) -> RuleReport:

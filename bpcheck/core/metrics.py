@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+TINY = float(np.finfo(np.float64).tiny)
 
 
 @dataclass(frozen=True)
@@ -25,37 +28,48 @@ def relative(error: float, scale: float) -> float:
     return 0.0 if error == 0 else float("inf")
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of the flattened arrays; 1 when both are zero, 0 when one is."""
+def cosine(a: np.ndarray, b: np.ndarray, largest: tuple[float | None, float | None] = (None, None)) -> float:
+    """Cosine similarity of the flattened arrays; 1 when both are zero, 0 when one is.
+    ``largest``: max |a_i| and max |b_i| where the caller has them already (else computed)."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    top_a = float(np.abs(a).max(initial=0.0)) if largest[0] is None else largest[0]
+    top_b = float(np.abs(b).max(initial=0.0)) if largest[1] is None else largest[1]
     with np.errstate(invalid="ignore"):  # each scaled by its largest entry: no overflow in ‖·‖²
-        a, b = (np.ravel(v) / max(float(np.max(np.abs(v), initial=0.0)), np.finfo(np.float64).tiny)
-                for v in (np.asarray(a, np.float64), np.asarray(b, np.float64)))
-        norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+        a, b = a / max(top_a, TINY), b / max(top_b, TINY)
+        norm_a, norm_b = math.sqrt(a.dot(a)), math.sqrt(b.dot(b))  # np.linalg.norm's own sum
         if norm_a == 0 or norm_b == 0:
             return 1.0 if norm_a == norm_b else 0.0
-        return float(np.dot(a / norm_a, b / norm_b))
+        return float((a / norm_a).dot(b / norm_b))
 
 
-def discrepancy(candidate: np.ndarray, truth: np.ndarray) -> Discrepancy:
-    """Max absolute error with its index, ∞-norm relative error and cosine similarity."""
+def discrepancy(candidate: np.ndarray, truth: np.ndarray, error: np.ndarray | None = None,
+                scale: tuple[float, bool, float | None] | None = None) -> Discrepancy:
+    """Max absolute error with its index, ∞-norm relative error and cosine similarity.
+    ``error`` (|a − b|) and ``scale`` (``comparison_scale``'s and max |b_i|): where the caller has
+    them already (``bpcheck.core.compare.judged``)."""
     a = np.asarray(candidate, dtype=np.float64)
     b = np.asarray(truth, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"candidate has shape {a.shape}; truth has shape {b.shape}")
-    error = np.abs(a - b)
-    where = np.unravel_index(int(np.argmax(error)), error.shape) if error.size else ()
-    max_abs = float(error.max(initial=0.0))
-    scale, truth_zero = comparison_scale(a, b)
-    return Discrepancy(max_abs, tuple(int(i) for i in where), relative(max_abs, scale), cosine(a, b),
-                       truth_zero)
+    error = np.abs(a - b) if error is None else error
+    at = int(error.argmax()) if error.size else 0
+    max_abs = float(error.flat[at]) if error.size else 0.0  # max |a − b| (NaN where one is: argmax finds it)
+    if scale is None:
+        reach, truth_zero = comparison_scale(a, b)
+        scale = (reach, truth_zero, None)
+    reach, truth_zero, largest_b = scale
+    where = np.unravel_index(at, error.shape) if error.size else ()
+    return Discrepancy(max_abs, tuple(int(i) for i in where), relative(max_abs, reach),
+                       cosine(a, b, (reach if truth_zero else None, largest_b)), truth_zero)
 
 
-def comparison_scale(candidate: np.ndarray, truth: np.ndarray) -> tuple[float, bool]:
+def comparison_scale(candidate: np.ndarray, truth: np.ndarray,
+                     largest: float | None = None) -> tuple[float, bool]:
     """What a relative error is relative to: ‖truth‖_∞, or, where the truth is exactly 0 and the
     candidate is not, ‖candidate‖_∞ (an error over 0 says nothing; over the candidate it says
-    all of it is error); and whether it is the candidate's."""
-    scale = float(np.max(np.abs(truth), initial=0.0))
-    if scale > 0 or not np.all(np.isfinite(candidate)):
+    all of it is error); and whether it is the candidate's. ``largest``: ‖truth‖_∞, if known."""
+    scale = float(np.abs(truth).max(initial=0.0)) if largest is None else largest
+    if scale > 0 or not np.isfinite(candidate).all():
         return scale, False
-    own = float(np.max(np.abs(candidate), initial=0.0))
+    own = float(np.abs(candidate).max(initial=0.0))
     return own, own > 0

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcheck.core.compare import Row, Truth, row_verdict
-from bpcheck.core.metrics import discrepancy
+from bpcheck.core.compare import Row, Truth, judged
 from bpcheck.core.tolerances import INFORMATIVE, projected_allowance, projected_scale
 from bpcheck.core.verdicts import INCONCLUSIVE
 from manual.spec import Params
@@ -30,33 +29,41 @@ def projected_row(name: str, truth: Truth, witness: str, parameter: str, candida
     """``candidate``·w against D_h along each direction w of ``truth.projections[witness]``; its
     ``error.where`` is the direction (from 0), and an inconclusive row says why."""
     found = truth.projections[witness][parameter]
-    exact = truth.gradients[SENSITIVITY_WITNESS][parameter]
-    if not truth.flows_back:  # only λθ beside zeros: nothing of the backward pass to judge
-        exact = np.zeros_like(exact)
-    scale = projected_scale(found.directions, exact)
+    scale = exact_scale(truth, witness, parameter)
     along = found.along(candidate)
     allowed = projected_allowance(found.directions, allowance[parameter], found.errors, found.derivatives,
                                   scale)
-    verdict, tolerance = row_verdict(along, found.derivatives, allowed, truth.floor, bool(truth.saturation),
-                                     scale)
+    verdict, tolerance, error = judged(along, found.derivatives, allowed, truth.floor, bool(truth.saturation),
+                                       scale)
     reason = why_inconclusive(found.derivatives, allowed, scale) if verdict == INCONCLUSIVE else ""
-    return Row(name, ALONG, parameter, np.shape(exact), witness, discrepancy(along, found.derivatives),
-               tolerance, verdict, len(along), directions=len(along), reason=reason)
+    shape = np.shape(truth.gradients[SENSITIVITY_WITNESS][parameter])
+    return Row(name, ALONG, parameter, shape, witness, error, tolerance, verdict, len(along),
+               directions=len(along), reason=reason)
 
 
 def parts(truth: Truth, witness: str, parameter: str, candidate: np.ndarray, allowance: Params) -> bool:
     """Whether ``projected_row`` would say DIFFERS, without building the row: some finite D_h off
     ``candidate``·w by more than the allowance, or a candidate·w not finite where D_h is."""
     found = truth.projections[witness][parameter]
-    exact = truth.gradients[SENSITIVITY_WITNESS][parameter]
-    exact = exact if truth.flows_back else np.zeros_like(exact)
     along, d_h = found.along(candidate), found.derivatives
     allowed = projected_allowance(found.directions, allowance[parameter], found.errors, d_h,
-                                  projected_scale(found.directions, exact))
+                                  exact_scale(truth, witness, parameter))
     with np.errstate(invalid="ignore"):
         judged = np.isfinite(d_h) & np.isfinite(allowed)
         return bool(np.any(judged & ~(np.abs(along - d_h) <= allowed))
                     or np.any(np.isfinite(d_h) & ~np.isfinite(along)))
+
+
+def exact_scale(truth: Truth, witness: str, parameter: str) -> np.ndarray:
+    """``projected_scale`` of the witness's directions against the exact gradient (0 where
+    nothing flows back: only λθ beside zeros, nothing of the backward pass to judge), once per
+    truth: each rule's row and the witnesses' own take the same."""
+    key = ("projected_scale", witness, parameter)
+    if key not in truth.derived:
+        exact = truth.gradients[SENSITIVITY_WITNESS][parameter]
+        truth.derived[key] = projected_scale(truth.projections[witness][parameter].directions,
+                                             exact if truth.flows_back else np.zeros_like(exact))
+    return truth.derived[key]
 
 
 def why_inconclusive(derivatives: np.ndarray, allowed: np.ndarray, scale: np.ndarray) -> str:

@@ -290,7 +290,13 @@ def conclusive(allowance: np.ndarray, reference: np.ndarray, floor: float,
     allowance, reference = np.asarray(allowance), np.asarray(reference)
     if not (np.all(np.isfinite(allowance)) and np.all(np.isfinite(reference))):
         return False
-    scale, widest = float(np.max(np.abs(reference), initial=0.0)), float(np.max(allowance, initial=0.0))
+    return informative(float(np.max(allowance, initial=0.0)), float(np.max(np.abs(reference), initial=0.0)),
+                       floor, saturated)
+
+
+def informative(widest: float, scale: float, floor: float, saturated: bool = False) -> bool:
+    """``conclusive`` of finite arrays from their largest entries: the widest allowance against
+    INFORMATIVE of the largest |g_i| (``scale``), or, where that is 0, against the floor."""
     if scale == 0:  # compared exactly, unless σ′ underflowed or nothing flows back
         return not saturated and widest <= floor
     return widest <= INFORMATIVE * scale

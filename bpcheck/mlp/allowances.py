@@ -48,7 +48,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
 
     def spread(rho: float) -> Params:  # Δ_i of reruns perturbed by ρ
         reruns = witness.perturbed_gradients(p.spec, p.params, p.X, p.Y, rho, SENSITIVITY_RUNS)
-        return {name: np.max([np.abs(run[name] - truth[name]) for run in reruns], axis=0)
+        return {name: np.abs(np.stack([run[name] for run in reruns]) - truth[name]).max(axis=0)
                 for name in truth}
 
     # each dtype's reruns at its own ρ: float64's noise floor (a cancelled sum's rounding) is
@@ -60,17 +60,17 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
                                  dtype=np.dtype(dtype).type)
         for name in truth:
             samples[name].append(np.abs(same[name] - truth[name]))
-    cond, _, inputs, zs, output = _forward_terms(p)
+    inputs, zs, output = WITNESSES["numeric"].module.forward(p.spec, p.params, p.X)  # S is not needed here
+    cond = worst_conditioning(p.spec, zs, output)
     data = data_gradients(p.spec, p.params, truth)
     rest, kappas = split_saturation(p.spec, zs, output)
     paths = {d: saturated_paths_bound(p, inputs, output, _live(p, zs), kappas, unit_roundoff(d))
              for d in {dtype, "float64"}}
 
-    def measured(computed_in: str, name: str, *same_dtype: np.ndarray) -> np.ndarray:
+    def sensitive(computed_in: str, name: str, *same_dtype: np.ndarray) -> np.ndarray:
         rho, delta = spreads[computed_in]
-        return measured_allowance(p.spec, p.n_samples, computed_in, sensitivity(
-            computed_in, delta[name], rho, truth[name], rest.output_form, *same_dtype,
-            saturated=paths["float64"][name]))
+        return sensitivity(computed_in, delta[name], rho, truth[name], rest.output_form, *same_dtype,
+                           saturated=paths["float64"][name])
 
     def widened(allowed: np.ndarray, computed_in: str, name: str) -> np.ndarray:
         """At least τ·S at each entry where the data gradient is zero up to float64's own
@@ -90,8 +90,14 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     def live() -> Params:
         return _live_magnitudes(p, inputs, zs, output, kappas)
 
-    in_float64 = {name: measured("float64", name) for name in truth}
-    rule = {name: widened(measured(dtype, name, *samples[name]), dtype, name) for name in truth}
+    own = {name: sensitive("float64", name) for name in truth}
+    in_float64 = {name: measured_allowance(p.spec, p.n_samples, "float64", own[name]) for name in truth}
+    if dtype == "float64":  # the same s_i with the samples beside it: max(max(a, b), c) = max(a, b, c)
+        own = {name: np.maximum.reduce([own[name], *samples[name]]) for name in truth}
+    else:
+        own = {name: sensitive(dtype, name, *samples[name]) for name in truth}
+    rule = {name: widened(measured_allowance(p.spec, p.n_samples, dtype, own[name]), dtype, name)
+            for name in truth}
     flows_back = any(np.any(gradient) for gradient in data.values())  # NaN counts as flowing
     floor = underflow_floor(mlp_rounding_steps(p.spec, p.n_samples), dtype)
     return (cond, rule, {name: widened(in_float64[name], "float64", name) for name in truth},
@@ -179,7 +185,11 @@ def split_saturation(spec: Spec, zs: list[np.ndarray], output: np.ndarray
     for name, z in zip(spec.activations, zs, strict=True):
         record = ACTIVATIONS[parse_activation(name)[0]]
         form = record.output_form_condition
-        kappa = form(z) if form and z.size else np.ones_like(z)
+        if not (form and z.size):  # κ ≡ 1 (≤ SATURATED): nothing saturated, rest unchanged (≥ 1)
+            z_rest = max(z_rest, float(np.abs(z).max(initial=0.0)))
+            kappas.append(np.zeros(z.shape))
+            continue
+        kappa = form(z)
         kappa = np.broadcast_to(kappa if kappa.ndim == z.ndim else kappa[:, None], z.shape)
         saturated = (kappa > SATURATED) & (not record.across_outputs)
         rest = max(rest, float(np.max(kappa, where=~saturated, initial=1.0)))
@@ -216,9 +226,9 @@ def saturated_paths_bound(p: Problem, inputs: list[np.ndarray], output: np.ndarr
     allowances of what it feeds, by what it can carry. R·P_i (u = u_64) takes the place of
     R·u_64·κ_out·|g_i|, with which one unit at |z| = 30 made every entry's allowance 10²⁵·|g_i|."""
     paths = {name: np.zeros(np.shape(value)) for name, value in p.params.items()}
-    plain = p.spec.replace(l2=0.0, l2_biases=False)
     for k, kappa in enumerate(kappas):
         if kappa.any():
+            plain = p.spec.replace(l2=0.0, l2_biases=False)
             weight = np.where(kappa > 0, np.minimum(u, OUTPUT_FORM_LIMIT / np.maximum(kappa, 1.0)), 0.0)
             through = [on * weight if i == k else on for i, on in enumerate(live)]
             found = magnitudes(plain, p.params, inputs, output, _targets(p), through)

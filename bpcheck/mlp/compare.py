@@ -49,24 +49,26 @@ def ask_witnesses(problem: Problem, finite_differences: bool | str = True, fd_sa
     check_type("problem", problem, Problem, " (for a StackProblem, a network of layers: ask_stack_witnesses)")
     if finite_differences not in (True, False, "all"):
         raise ValueError(f"finite_differences={finite_differences!r} must be True, False or 'all'")
-    p = problem.in_float64()
+    p, fingerprint = problem.in_float64(), problem.fingerprint()
     args = (p.spec, p.params, p.X, p.Y)
     grads, steps, errors, projections = {}, {}, {}, {}
     for name, witness in WITNESSES.items():
         if witness.gradients_and_sgd_step is not None:
             grads[name], steps[name] = witness.gradients_and_sgd_step(*args, p.lr)
-        elif witness.gradients_with_error is not None and finite_differences:
+    # the allowances next, torch's reruns beside its gradient (no answer depends on the order)
+    conditioning, *measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS],
+                                                 [grads[name] for name in steps])
+    for name, witness in WITNESSES.items() if finite_differences else ():
+        if witness.gradients_and_sgd_step is None and witness.gradients_with_error is not None:
             if finite_differences is True:
                 from reference.numeric_directions import directional_with_error  # SciPy, on use
-                projections[name] = directional_with_error(*args, direction_seed(problem.fingerprint()))
+                projections[name] = directional_with_error(*args, direction_seed(fingerprint))
             if finite_differences == "all" or fd_sample is not None:
                 sample = None if finite_differences == "all" else fd_sample
                 entries = finite_difference_entries(p.spec, sample)
                 grads[name], errors[name] = witness.gradients_with_error(*args, entries, progress)
-    conditioning, *measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS],
-                                                 [grads[name] for name in steps])
     truth = MlpTruth(grads, steps, errors, *measured, conditioning=conditioning,
-                     problem=problem.fingerprint(), projections=projections)
+                     problem=fingerprint, projections=projections)
     return placed(truth, problem) if projections and fd_sample is None else truth
 
 
