@@ -44,6 +44,12 @@ class Witness:
         return getattr(self.module, "gradients_and_sgd_step", None)
 
     @property
+    def started_gradients_and_sgd_step(self) -> Callable | None:
+        """``gradients_and_sgd_step`` started, where the witness computes asynchronously (jax's
+        dispatch): the call returned waits for its answer, so other work runs meanwhile."""
+        return getattr(self.module, "started_gradients_and_sgd_step", None)
+
+    @property
     def gradients_with_error(self) -> Callable | None:
         """(gradients, their estimated absolute error), where the witness estimates."""
         return getattr(self.module, "gradients_with_error", None)

@@ -19,6 +19,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+from collections.abc import Callable  # noqa: E402
 from functools import cache, partial  # noqa: E402
 
 import jax.numpy as jnp  # noqa: E402
@@ -303,12 +304,19 @@ def sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, lr: float
 def gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
                            lr: float | None) -> tuple[Params, Params | None]:
     """∂L/∂θ and, when ``lr`` is given, the parameters after one ``optax.sgd`` step."""
+    return started_gradients_and_sgd_step(spec, params, X, Y, lr)()
+
+
+def started_gradients_and_sgd_step(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray,
+                                   lr: float | None) -> Callable[[], tuple[Params, Params | None]]:
+    """``gradients_and_sgd_step`` started: jax dispatches its programs and returns at once, and
+    the call returned waits for their results (the caller's own work runs meanwhile)."""
     if not any(LOSSES[spec.loss] is loss for loss in MASKING_LOSSES) or _padding_too_large(spec, X):
         current = _as_float64(params)
         grads = _plain_grad(current, _cols(spec, X), _cols(spec, Y), spec, _code(spec))
         new = None if lr is None else _sgd(current, grads, lr)
-        return ({name: np.asarray(g) for name, g in grads.items()},
-                None if new is None else {name: np.asarray(v) for name, v in new.items()})
+        return lambda: ({name: np.asarray(g) for name, g in grads.items()},
+                        None if new is None else {name: np.asarray(v) for name, v in new.items()})
     padded, grads = _padded_gradients(spec, _as_float64(params), _cols(spec, X), _cols(spec, Y))
-    new = None if lr is None else _unpad(spec, _sgd(padded, grads, lr))
-    return _unpad(spec, grads), new
+    stepped = None if lr is None else _sgd(padded, grads, lr)
+    return lambda: (_unpad(spec, grads), None if stepped is None else _unpad(spec, stepped))

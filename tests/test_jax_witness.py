@@ -95,3 +95,19 @@ def test_named_arrays_travel_as_one_padded_vector_and_come_back_whole():
     assert {key: value.shape for key, value in back.items()} == {"W": (2, 3), "b": (1,), "s": ()}
     assert np.array_equal(back["W"], 2 * arrays["W"]) and back["s"] == 16.0
     assert flattened({})[1](flattened({})[0]) == {}  # a stack without parameters (dropout alone)
+
+
+@settings(max_examples=10)
+@given(data=st.data())
+def test_a_started_answer_is_the_answer_bit_for_bit(data):
+    """``started_gradients_and_sgd_step`` returns at once and its call waits: the same arrays as
+    ``gradients_and_sgd_step``, padded or not (a user's loss takes the unpadded path)."""
+    problem = data.draw(problems(specs()))
+    args = (problem.spec, problem.params, problem.X, problem.Y, problem.lr)
+    waiting = jax_ref.started_gradients_and_sgd_step(*args)
+    assert callable(waiting)
+    (grads, new), (grads_now, new_now) = waiting(), jax_ref.gradients_and_sgd_step(*args)
+    for name in grads_now:
+        np.testing.assert_array_equal(grads[name], grads_now[name])
+        np.testing.assert_array_equal(new[name], new_now[name])
+    assert jax_ref.started_gradients_and_sgd_step(*args[:4], None)()[1] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import numpy as np
@@ -37,12 +38,13 @@ def finite_difference_entries(spec: Spec, sample: int | None, seed: int = 0) -> 
     return np.sort(np.random.default_rng(seed).choice(total, size=sample, replace=False))
 
 
-def measure_allowances(problem: Problem, truth: Params, others: list[Params]
+def measure_allowances(problem: Problem, truth: Params, others: list[Params] | Callable[[], list[Params]]
                        ) -> tuple[Conditioning, Params, Params, float, str, bool]:
     """(conditioning, rule allowance, witness allowance, floor, why zeros cannot be
     judged, whether anything flows back) for ``truth``, the sensitivity witness's float64
     gradient, and ``others``, more float64 answers whose differences from it count as the
-    truth's own uncertainty (``bpcheck.core.tolerances``)."""
+    truth's own uncertainty (``bpcheck.core.tolerances``); or the call that returns them, made
+    after the reruns (a witness still computing finishes meanwhile)."""
     p, dtype = problem.in_float64(), problem.spec.dtype
     witness = WITNESSES[SENSITIVITY_WITNESS]
 
@@ -54,6 +56,7 @@ def measure_allowances(problem: Problem, truth: Params, others: list[Params]
     # each dtype's reruns at its own ρ: float64's noise floor (a cancelled sum's rounding) is
     # not float32's scaled down
     spreads = {d: (rerun_perturbation(d), spread(rerun_perturbation(d))) for d in {dtype, "float64"}}
+    others = others() if callable(others) else others
     samples = {name: [np.abs(other[name] - truth[name]) for other in others] for name in truth}
     if dtype != "float64":  # a correct implementation in the rule's own dtype, on its own inputs
         same = witness.gradients(problem.spec, problem.params, problem.X, problem.Y,

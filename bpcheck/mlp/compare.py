@@ -52,12 +52,21 @@ def ask_witnesses(problem: Problem, finite_differences: bool | str = True, fd_sa
     p, fingerprint = problem.in_float64(), problem.fingerprint()
     args = (p.spec, p.params, p.X, p.Y)
     grads, steps, errors, projections = {}, {}, {}, {}
+    # jax computes while torch does (its dispatch returns at once): its answer is waited for
+    # after torch's gradients and reruns (no answer depends on the order)
+    started = {name: witness.started_gradients_and_sgd_step(*args, p.lr)
+               for name, witness in WITNESSES.items() if witness.started_gradients_and_sgd_step is not None}
     for name, witness in WITNESSES.items():
         if witness.gradients_and_sgd_step is not None:
-            grads[name], steps[name] = witness.gradients_and_sgd_step(*args, p.lr)
-    # the allowances next, torch's reruns beside its gradient (no answer depends on the order)
-    conditioning, *measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS],
-                                                 [grads[name] for name in steps])
+            grads[name], steps[name] = (None, None) if name in started else (
+                witness.gradients_and_sgd_step(*args, p.lr))
+
+    def answers() -> list[Params]:
+        for name, waiting in started.items():
+            grads[name], steps[name] = waiting()
+        return [grads[name] for name in steps]
+
+    conditioning, *measured = measure_allowances(problem, grads[SENSITIVITY_WITNESS], answers)
     for name, witness in WITNESSES.items() if finite_differences else ():
         if witness.gradients_and_sgd_step is None and witness.gradients_with_error is not None:
             if finite_differences is True:
