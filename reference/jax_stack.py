@@ -264,9 +264,18 @@ def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.
                            lr: float, masks: Params | None = None) -> tuple[Params, Params, Params]:
     """(∂L/∂θ and ∂L/∂x, θ after one ``optax.sgd`` step, the running statistics after torch's
     update), float64."""
+    return started_gradients_and_sgd_step(stack, params, buffers, x, y, lr, masks)()
+
+
+def started_gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.ndarray,
+                                   y: np.ndarray, lr: float, masks: Params | None = None
+                                   ) -> Callable[[], tuple[Params, Params, Params]]:
+    """``gradients_and_sgd_step`` started: jax dispatches its programs and returns at once, and
+    the call returned waits for their results (the caller's own work runs meanwhile)."""
     arguments = _arguments(stack, params, x, y, masks)
     (_, stats), grads = _value_and_grad(*arguments)
     theta, named = flattened({name: arguments[0][name] for name in params})
     new = named(_sgd_step(theta, flattened({name: grads[name] for name in params})[0], lr))
-    return ({name: np.asarray(g, np.float64) for name, g in grads.items()},
-            {name: np.asarray(v, np.float64) for name, v in new.items()}, _running(stack, buffers, stats))
+    return lambda: ({name: np.asarray(g, np.float64) for name, g in grads.items()},
+                    {name: np.asarray(v, np.float64) for name, v in new.items()},
+                    _running(stack, buffers, stats))

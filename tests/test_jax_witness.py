@@ -111,3 +111,19 @@ def test_a_started_answer_is_the_answer_bit_for_bit(data):
         np.testing.assert_array_equal(grads[name], grads_now[name])
         np.testing.assert_array_equal(new[name], new_now[name])
     assert jax_ref.started_gradients_and_sgd_step(*args[:4], None)()[1] is None
+
+
+def test_a_started_answer_of_a_network_of_layers_is_the_answer_bit_for_bit():
+    """``jax_stack.started_gradients_and_sgd_step``: the same gradients, step and running
+    statistics as ``gradients_and_sgd_step`` (a batch norm's included)."""
+    from bpcheck.layers.problem import random_problem
+    from manual.stack import Stack
+    from reference import jax_stack
+
+    p = random_problem(Stack("conv2d:2,k3,p1,nobias;batch_norm;relu;flatten;dense:3", (1, 4, 4)), 3, seed=1)
+    args = (p.stack, p.params, p.buffers, p.x, p.y, p.lr, p.masks)
+    later, now = jax_stack.started_gradients_and_sgd_step(*args)(), jax_stack.gradients_and_sgd_step(*args)
+    for found, expected in zip(later, now, strict=True):
+        assert found.keys() == expected.keys() and found
+        for name in expected:
+            np.testing.assert_array_equal(found[name], expected[name])

@@ -141,9 +141,12 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
     p, torch_w, jax_w = problem.in_float64(), witness("torch"), witness("jax")
     args = (p.stack, p.params, p.buffers, p.x, p.y, p.lr, p.masks)
     grads, steps, running = {}, {}, {}
-    for name, module in (("torch", torch_w), ("jax", jax_w)):
-        say(f"{name}'s gradients and step", 0, None)
-        grads[name], steps[name], running[name] = module.gradients_and_sgd_step(*args)
+    # jax computes while torch does (its dispatch returns at once): waited for before the
+    # allowances, which read it (no answer depends on the order)
+    say("torch's and jax's gradients and step", 0, None)
+    started = jax_w.started_gradients_and_sgd_step(*args)
+    grads["torch"], steps["torch"], running["torch"] = torch_w.gradients_and_sgd_step(*args)
+    grads["jax"] = steps["jax"] = running["jax"] = None  # its place in the rows' order, filled below
     errors, projections = {}, {}
     if finite_differences not in (True, False, "all"):
         raise ValueError(f"finite_differences={finite_differences!r} must be True, False or 'all'")
@@ -163,6 +166,7 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
             torch_loss, p, None if finite_differences == "all" else fd_sample, _copies(p),
             progress=lambda done, total: say("finite differences (entries)", done, total))
     say("the rounding allowances", 0, None)
+    grads["jax"], steps["jax"], running["jax"] = started()
     same = None
     if problem.stack.dtype != "float64":  # a correct float32 implementation's answer
         same = torch_w.gradients(*problem.arrays(), dtype=np.float32) | torch_w.running_after(
