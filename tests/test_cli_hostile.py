@@ -220,7 +220,7 @@ def test_a_check_of_a_network_reports_its_phases_and_entries():
     compare_stack(problem, [DERIVED], fd_sample=30,
                   progress=lambda what, done, total: phases.append((what, done, total)))
     names = list(dict.fromkeys(what for what, _, _ in phases))
-    assert names == ["torch's gradients and step", "jax's gradients and step",
+    assert names == ["torch's and jax's gradients and step",
                      "finite differences (projections)", "finite differences (entries)",
                      "the rounding allowances", "comparing the rules (derived)"]
     assert ("finite differences (entries)", 30, 30) in phases
