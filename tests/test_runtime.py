@@ -50,8 +50,22 @@ def test_frozen_heap_hides_what_exists_on_entry_and_gives_it_back_even_on_an_err
 
 @pytest.fixture
 def counted_now(monkeypatch):
-    """bounded_programs counts at its next call (not within MAPPINGS_EVERY of the last)."""
+    """bounded_programs counts at its next call (not within MAPPINGS_EVERY of the last), with no
+    program loaded since the last drop."""
     monkeypatch.setattr(runtime, "_last_count", [-float("inf")])
+    runtime.bounded_programs(held=10**9)  # its listener registered
+    monkeypatch.setattr(runtime, "_last_count", [-float("inf")])
+    monkeypatch.setattr(runtime, "_loaded", [0, True])
+
+
+def test_jax_programs_are_dropped_once_more_than_so_many_are_loaded(counted_now):
+    square = _compiled()
+    assert runtime._loaded[0] == 1  # jax said it loaded one program
+    assert not runtime.bounded_programs(held=1) and square._cache_size() == 1
+    cube = _compiled()
+    runtime._last_count[0] = -float("inf")
+    assert runtime.bounded_programs(held=1) and square._cache_size() == cube._cache_size() == 0
+    assert runtime._loaded[0] == 0
 
 
 def _compiled():
