@@ -11,7 +11,7 @@ from bpcheck.core.search import search, watching
 from bpcheck.core.verdicts import RAISED
 from bpcheck.layers.compare import StackRule, swapped
 from bpcheck.user.layer import UserLayer
-from bpcheck.user.layer_draws import Draw, drawn_problem, draws, float64_draws, settled
+from bpcheck.user.layer_draws import Draw, drawn_problem, draws, settled
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.like import KEY_BIAS, Like
 from bpcheck.user.like_pair import NotReplayed
@@ -38,7 +38,7 @@ def first_call(layer: UserLayer, seed: int = 0) -> CheckReport | None:
             rule.evaluate(drawn_problem(drawn, discard, layer))  # your forward and backward
             return RuleReport(rule, [])
 
-        strategy = float64_draws(layer) if own_forward_alone else draws(layer)
+        strategy = draws(layer, "float64" if own_forward_alone else None)
         with watching(lambda checked, left_out: None):  # a progress display counts the full check's
             verdict = search(layer.name, strategy, judge, 1, seed, keep_errors=True, witnesses=False)
     found = CheckReport(layer.name, "", 0, "", kind="layer", like=layer.like or "")

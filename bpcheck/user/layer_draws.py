@@ -91,32 +91,20 @@ class Draw:
 
 
 @st.composite
-def draws(draw, layer: UserLayer) -> Draw:
-    """A network with ``layer`` (``networks``) and its values; building the problem, which runs
-    your forward (the kink filter), is left to the judge, so what your code raises there is the
-    search's to shrink."""
+def draws(draw, layer: UserLayer, dtype: str | None = None) -> Draw:
+    """A network with ``layer`` (``networks``; in ``dtype`` if given: float64 for a NumPy forward
+    alone, ``bpcheck.user.own_forward``, with no witness of a float32 backward's rounding) and
+    its values; building the problem, which runs your forward (the kink filter), is left to the
+    judge, so what your code raises there is the search's to shrink."""
     try:
         stack = draw(networks(layer))
+        stack = stack if dtype is None else stack.replace(dtype=dtype)
     except ValueError as error:  # the layer does not fit this input: not this draw
         return Draw(None, unbuilt=f"not built ({error})")
     except UserCodeError as error:  # your fits() raised
         return Draw(None, error=error)
     scales = like_scales(layer) if layer.declared is not None else SCALES
     _, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH, scales=scales))
-    return Draw(stack, (USER_BATCH, seed, scale))
-
-
-@st.composite
-def float64_draws(draw, layer: UserLayer) -> Draw:
-    """``draws`` in float64 (``bpcheck.user.own_forward``: a NumPy forward alone, no witness of
-    a float32 backward's rounding)."""
-    try:
-        stack = draw(networks(layer)).replace(dtype="float64")
-    except ValueError as error:
-        return Draw(None, unbuilt=f"not built ({error})")
-    except UserCodeError as error:
-        return Draw(None, error=error)
-    _, seed, scale = draw(stack_values(stack, min_batch=USER_BATCH))
     return Draw(stack, (USER_BATCH, seed, scale))
 
 

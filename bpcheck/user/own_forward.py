@@ -36,7 +36,7 @@ from bpcheck.layers.allowances import stack_rounding_steps
 from bpcheck.layers.compare import OWN_FORWARD, StackRule, differences
 from bpcheck.layers.problem import StackProblem
 from bpcheck.user.layer import UserLayer
-from bpcheck.user.layer_draws import Draw, drawn_problem, float64_draws, settled
+from bpcheck.user.layer_draws import Draw, drawn_problem, draws, settled
 from bpcheck.user.layer_report import layer_message
 from bpcheck.user.report import CheckReport
 from bpcheck.user.tables import MANUAL_LAYERS
@@ -97,7 +97,7 @@ def check_own_forward(layer: UserLayer, examples: int = 50, seed: int = 0) -> Ch
                 last.update(problem=problem, report=report)
             return report
 
-        verdict = search(layer.name, float64_draws(layer), judge, examples, seed, keep_errors=True,
+        verdict = search(layer.name, draws(layer, "float64"), judge, examples, seed, keep_errors=True,
                          witnesses=False)
     if settled(found, verdict, last):
         found.verdict, found.rows = WRONG, [row for row in found.comparison.rows if row.differs]
