@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 
@@ -104,3 +105,14 @@ def test_verify_reports_the_crash_from_a_fresh_shell_without_importing_torch_or_
     assert "numpy" in imported and "hypothesis" in imported  # the import log was read
     assert not imported & {"torch", "jax", "jaxlib"}, sorted(imported & {"torch", "jax", "jaxlib"})
 
+
+
+def test_check_from_a_script_reports_the_crash_without_importing_torch_or_jax(tmp_path):
+    """``bpcheck.check`` loads torch and jax only where the check needs them."""
+    (tmp_path / "course_layer.py").write_text(LAYER)
+    script = ("import sys\nfrom bpcheck import check\nfrom course_layer import layer\n"
+              "report = check(layer)\n"
+              "print(report.verdict, report.part, 'torch' in sys.modules, 'jax' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          env=user_environment(tmp_path / "cache"), timeout=120)
+    assert done.stdout.split() == ["RAISED", "backward", "False", "False"], done.stdout + done.stderr[-2000:]

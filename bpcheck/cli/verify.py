@@ -16,7 +16,7 @@ from bpcheck.cli.render import describe_problem, rule_table
 from bpcheck.cli.target import locate
 from bpcheck.cli.validators import count_up_to, int_list, name_list, natural
 from bpcheck.core.runtime import MAX_EXAMPLES
-from bpcheck.core.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_time_limit, time_limit
+from bpcheck.core.user_code import DEFAULT_TIME_LIMIT, SHORTEST_TIME_LIMIT, check_time_limit
 from bpcheck.mlp.memory import check_drawn_mlp_memory
 from bpcheck.user.notebook import as_text
 from manual.spec import DTYPES, LOSSES
@@ -73,7 +73,7 @@ def main(argv: list[str], console: Console) -> int:
             rule.pinned(pins.get("layers"), pins.get("activations"), pins.get("loss"))
     except (ImportError, ValueError, TypeError) as error:
         return _usage_error(error, console)
-    run = _layer_check if isinstance(rule, UserLayer) else _check
+    from bpcheck.user.checking import check  # torch and jax load where the check needs them
     against = ("finite differences of its own forward" if isinstance(rule, UserLayer)
                and rule.torch is None and rule.like is None else "torch, jax and finite differences")
     from bpcheck.core.search import watching
@@ -86,26 +86,8 @@ def main(argv: list[str], console: Console) -> int:
                          description=f"checking {rule.name} against {against}"
                                      + (f" ({left_out} left out)" if left_out else ""))
         with watching(tell):
-            report = run(rule, args.examples, args.seed, pins, args.time_limit)
+            report = check(rule, args.examples, args.seed, **pins, time_limit=args.time_limit)
     return _render(rule, report, args.json, console)
-
-
-def _check(rule, examples: int, seed: int, pins: dict, seconds: float | None) -> CheckReport:
-    """``bpcheck.check``: torch, jax and the witnesses load now."""
-    from bpcheck.user.checking import check
-
-    return check(rule, examples, seed, **pins, time_limit=seconds)
-
-
-def _layer_check(layer, examples: int, seed: int, pins: dict, seconds: float | None) -> CheckReport:
-    """``check`` of a UserLayer (``bpcheck.user.layer_check``), which loads torch and jax only if
-    its path needs them: not for code that raises at once, nor for a NumPy forward alone."""
-    from bpcheck.user.layer_check import check_layer
-
-    with time_limit(seconds):
-        report = check_layer(layer, examples, seed)
-    report.kind = "layer"
-    return report
 
 
 def _render(rule, report: CheckReport, as_json: bool, console: Console) -> int:

@@ -19,7 +19,6 @@ from bpcheck.core.search import UserCodeError, Verdict, check_examples, timed_ou
 from bpcheck.core.user_code import DEFAULT_TIME_LIMIT, BadResult, given_shapes, user_frame
 from bpcheck.core.user_code import time_limit as limit_calls
 from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WRONG
-from bpcheck.mlp.diagnose import diagnose
 from bpcheck.mlp.memory import check_drawn_mlp_memory
 from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.search import hunt
@@ -202,6 +201,8 @@ def _report(rule: UserRule | UserActivation | UserLoss, verdict: Verdict) -> Che
     wrong = sorted({row.parameter for row in rows})
     explanations, entries, hints = [], [], []
     if isinstance(rule, UserRule):
+        from bpcheck.mlp.diagnose import diagnose  # torch: this module loads none for a layer's check
+
         directions, _ = _evaluate(report.rule, problem)
         explanations = diagnose(directions, problem, also=_resampled(rule, report.rule, problem),
                                 from_step=report.rule.directions_from_step)
