@@ -162,8 +162,8 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
         single = torch_w.one_at_a_time(stack)
         projections["numeric"] = projected(torch_loss, p, True, 1 if single else DIRECTIONS, not single)
     if finite_differences == "all" or (finite_differences and fd_sample is not None):
-        grads["numeric"], errors["numeric"] = differences(
-            torch_loss, p, None if finite_differences == "all" else fd_sample, _copies(p),
+        grads["numeric"], errors["numeric"] = torch_differences(
+            p, None if finite_differences == "all" else fd_sample,
             progress=lambda done, total: say("finite differences (entries)", done, total))
     say("the rounding allowances", 0, None)
     grads["jax"], steps["jax"], running["jax"] = started()
@@ -196,6 +196,14 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
                        flows_back, running, {name: rule[name] for name in running["torch"]},
                        problem=problem.fingerprint(), projections=projections)
     return placed(truth, p, torch_loss) if projections and fd_sample is None else truth
+
+
+def torch_differences(p: StackProblem, sample: int | None = None, progress=None) -> tuple[Params, Params]:
+    """Finite differences of torch's forward on the float64 problem ``p``, every entry or
+    ``sample`` of them (``bpcheck.layers.differences``): estimates and their errors."""
+    torch_w = witness("torch")
+    return differences(lambda values: torch_w.losses(p.stack, values, p.y, p.masks, p.x), p, sample,
+                       _copies(p), progress=progress)
 
 
 def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, value: np.ndarray) -> Row:

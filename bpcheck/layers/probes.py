@@ -42,8 +42,8 @@ from bpcheck.layers.compare import (
     ask_stack_witnesses,
     behind_user_layers,
     compare_stack_rule,
+    torch_differences,
 )
-from bpcheck.layers.differences import _copies, differences
 from bpcheck.layers.problem import StackProblem
 from reference import torch_stack
 
@@ -176,8 +176,6 @@ def compare_user_layer(problem: StackProblem, rule: StackRule, name: str, gain: 
 def with_every_entry(truth: StackTruth, problem: StackProblem) -> StackTruth:
     """``truth`` with the finite differences of torch's forward on every entry that
     ``ask_stack_witnesses(problem, "all")`` would have asked with it, in place of its projections."""
-    p = problem.in_float64()
-    fd, error = differences(lambda values: torch_stack.losses(p.stack, values, p.y, p.masks, p.x), p,
-                            None, _copies(p))
+    fd, error = torch_differences(problem.in_float64())
     return replace(truth, gradients=truth.gradients | {"numeric": fd},
                    errors=truth.errors | {"numeric": error}, projections={})

@@ -30,7 +30,6 @@ SATURATED_DRAW = ("your layer is saturated there: most of its outputs do not res
                   "(a gated unit's input far from 0, a normalisation over two values)")
 
 
-
 def check_against_witnesses(layer: UserLayer, examples: int, seed: int) -> CheckReport:
     """Search ``examples`` random networks with ``layer`` (``bpcheck.core.search``) for one where
     the derived network (your layer's pair among the built-in ones) disagrees with a witness;
