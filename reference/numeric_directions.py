@@ -40,9 +40,10 @@ def penalty_of(spec: Spec, mask: dict[str, np.ndarray], name: str, moved: np.nda
 
 
 def directional_with_error(spec: Spec, params: Params, X: np.ndarray, Y: np.ndarray, seed: int,
-                           count: int = DIRECTIONS) -> dict[str, Projected]:
+                           count: int = DIRECTIONS, expected: Params | None = None) -> dict[str, Projected]:
     """Per parameter, D_h along ``count`` random unit directions (seeded by ``seed`` and the
-    name) and its estimated error, in float64."""
+    name) and its estimated error, in float64; ``expected``: a gradient that predicts each D_h's
+    size, so that one step per parameter does (``reference.projection.along``)."""
     weights, x, y = _weights(spec, params), _rows(spec, X), _rows(spec, Y)
     inputs, _, output = _forward(spec, weights, x)
     values = {name: np.asarray(value, np.float64) for name, value in params.items()}
@@ -95,5 +96,5 @@ def directional_with_error(spec: Spec, params: Params, X: np.ndarray, Y: np.ndar
                       + penalty_of(spec, mask, last, values[last][None]))[0])
     return along(lambda moved: {name: loss_of(name, copies) for name, copies in moved.items()}, values,
                  {name: unit_directions(theta.shape, count, seed, name) for name, theta in values.items()},
-                 rest, work, terms, together=True)
+                 rest, work, terms, together=True, expected=expected)
 

@@ -38,6 +38,10 @@ LARGEST_STEP = 2.0**-10
 ROUNDING_SHARE = 1e-5
 #: The grown step evaluated beside the first, where copies are cheap (``along``'s ``together``).
 GROWTH = 32.0
+#: Where a witness's gradient predicts |D_h| (``along``'s ``expected``), the first step h is kept
+#: only if the rounding bound it predicts is within 1/MARGIN of its share: a prediction off by
+#: up to this factor still needs no second call.
+MARGIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,8 @@ def richardson(losses: np.ndarray, at_rest: float, h: float, work: float, terms:
 
 def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, np.ndarray],
           directions: dict[str, np.ndarray], at_rest: float, work: float, terms: float,
-          together: bool = False, first: dict[str, float] | None = None) -> dict[str, Projected]:
+          together: bool = False, first: dict[str, float] | None = None,
+          expected: dict[str, np.ndarray] | None = None) -> dict[str, Projected]:
     """Finite differences of each array of ``values`` along its ``directions`` (K, *shape);
     ``evaluate`` takes, per array, its perturbed copies (``points``) and returns their losses
     (all arrays in one call, where the loss can batch them), or (losses, ε) with ε per copy the
@@ -97,14 +102,21 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
     (where copies cost little beside a call), to GROWTH·h, evaluated in the first call beside h.
     A step no larger than it must be, as a larger one crosses more kinks (a relu's, a
     max-pool's ties) and bends. ``first``: the steps another pass over the same loss settled on,
-    taken as they are (one call)."""
+    taken as they are (one call). ``expected``: per array, a gradient that predicts |D_h| (another
+    witness's): together's choice between h and GROWTH·h made before evaluating (one step per
+    array; ``predicted_ratio``), and GROWTH·h in a second call where h was evaluated and failed."""
     scale = {name: max(1.0, float(np.max(np.abs(theta), initial=0.0))) for name, theta in values.items()}
     largest = {name: LARGEST_STEP * scale[name] for name in directions}
     steps = {name: [float(np.cbrt(UNIT_ROUNDOFF)) * scale[name]] for name in directions}
+    grown = {name: min(GROWTH * h, largest[name]) for name, [h] in steps.items()}
     if first is not None:
-        steps, together = {name: [first[name]] for name in directions}, True  # no growing
+        steps, together, expected = {name: [first[name]] for name in directions}, True, None  # no growing
+    elif expected is not None:  # together's choice, h or GROWTH·h, as predicted
+        fits = {name: MARGIN * predicted_ratio(h, directions[name], expected[name], at_rest, work, terms) <= 1
+                for name, [h] in steps.items()}
+        steps = {name: [h if fits[name] else grown[name]] for name, [h] in steps.items()}
     elif together:
-        steps = {name: [h, min(GROWTH * h, largest[name])] for name, [h] in steps.items()}
+        steps = {name: [h, grown[name]] for name, [h] in steps.items()}
     found, todo = {}, list(directions)
     for _ in range(2):
         copies = {name: np.empty((len(steps[name]), len(STEPS), *directions[name].shape)) for name in todo}
@@ -123,7 +135,10 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
                 if not (np.isfinite(ratio) and ratio > 1 and h < largest[name]):
                     break  # this step will do; else the next, if any
             else:
-                if not together and tries == 1:
+                if expected is not None and h < grown[name]:  # mispredicted: GROWTH·h, as together
+                    steps[name] = [grown[name]]
+                    again.append(name)
+                elif not together and expected is None and tries == 1:
                     steps[name] = [min(h * ratio, largest[name])]
                     again.append(name)
             group, column = group + tries, column + tries * count
@@ -131,6 +146,18 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
             break
         todo = again
     return found
+
+
+def predicted_ratio(h: float, directions: np.ndarray, gradient: np.ndarray, at_rest: float, work: float,
+                    terms: float) -> float:
+    """``richardson``'s rounding bound at step h, u·m·(2|L(θ)| + T)/(2h), over ROUNDING_SHARE of
+    max_k |g·v_k|, the largest |D_h| that gradient g predicts along the directions v_k (inf where
+    it predicts none)."""
+    predicted = float(np.max(np.abs(directions.reshape(len(directions), -1)
+                                    @ np.asarray(gradient, np.float64).ravel()), initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = UNIT_ROUNDOFF * work * (2 * abs(at_rest) + terms) / (2 * h) / (ROUNDING_SHARE * predicted)
+    return float(ratio) if np.isfinite(ratio) else np.inf
 
 
 def _estimates(losses: dict, names: list[str], steps: dict[str, list[float]], counts: dict[str, int],
@@ -171,11 +198,12 @@ def directional_differences(loss: Callable[[dict[str, np.ndarray]], float | np.n
                             values: dict[str, np.ndarray], work: float, terms: float, seed: int,
                             count: int = DIRECTIONS, vectorised: bool = False,
                             names: list[str] | None = None, together: bool | None = None,
-                            first: dict[str, float] | None = None) -> dict[str, Projected]:
+                            first: dict[str, float] | None = None,
+                            expected: dict[str, np.ndarray] | None = None) -> dict[str, Projected]:
     """Finite differences of ``loss`` along ``count`` random directions of each array (of
     ``names``, default all). With ``vectorised``, ``loss`` takes the arrays with a leading
     axis of copies and returns each copy's L (one call for all arrays); else one array set at
-    a time. ``together`` (default: ``vectorised``) and ``first`` as ``along`` takes them. The
+    a time. ``together`` (default: ``vectorised``), ``first`` and ``expected`` as ``along`` takes them. The
     caller's arrays are not touched."""
     current = {name: np.array(value, dtype=np.float64) for name, value in values.items()}
     at_rest = float(np.asarray(loss({k: v[None] for k, v in current.items()}) if vectorised
@@ -195,5 +223,5 @@ def directional_differences(loss: Callable[[dict[str, np.ndarray]], float | np.n
     chosen = names or list(current)
     return along(evaluate, current, {name: unit_directions(current[name].shape, count, seed, name)
                                      for name in chosen}, at_rest, work, terms,
-                 vectorised if together is None else together, first)
+                 vectorised if together is None else together, first, expected)
 

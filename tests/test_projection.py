@@ -196,3 +196,40 @@ def test_a_copy_s_penalty_is_half_lambda_times_its_penalised_squares(largest, l2
         expected = 0.5 * spec.l2 * np.sum(np.square(np.where(mask, moved, 0.0)), axis=(1, 2))
         found = penalty_of(spec, {"W1": mask} if l2 else {}, "W1", moved)
     np.testing.assert_array_equal(found, expected, strict=True)
+
+
+@pytest.mark.parametrize("prediction", ["torch", "zero", "huge"])
+def test_a_predicted_step_gives_together_s_answer_in_half_the_copies_and_a_misprediction_costs_a_call(
+        prediction, monkeypatch):
+    """With ``expected`` (a gradient predicting |D_h|) each array is evaluated at the one step
+    ``together`` would settle on — half its copies — and the projections are those of
+    ``together``; a prediction of nothing (zero) takes the grown step at once, and one that is
+    far too large (h looks enough) takes a second call, at the grown step, and the same answer."""
+    import reference.numeric_directions as numeric_directions
+    from reference import torch_ref
+    from reference.projection import DIRECTIONS, GROWTH, STEPS, UNIT_ROUNDOFF, along
+
+    p = large_problem()
+    grads = torch_ref.gradients(p.spec, p.params, p.X, p.Y)
+    expected = {"torch": grads, "zero": {k: 0 * g for k, g in grads.items()},
+                "huge": {k: 1e9 * g for k, g in grads.items()}}[prediction]
+    together = numeric_directions.directional_with_error(p.spec, p.params, p.X, p.Y, 7)
+    calls = []
+
+    def counted(evaluate, *args, **kwargs):
+        def evaluated(moved):
+            calls.append({name: len(copies) for name, copies in moved.items()})
+            return evaluate(moved)
+        return along(evaluated, *args, **kwargs)
+
+    monkeypatch.setattr(numeric_directions, "along", counted)
+    chosen = numeric_directions.directional_with_error(p.spec, p.params, p.X, p.Y, 7, expected=expected)
+    grown = {name: GROWTH * float(np.cbrt(UNIT_ROUNDOFF)) * max(1.0, float(np.max(np.abs(v))))
+             for name, v in p.params.items()}
+    assert all(together[name].step == grown[name] for name in p.params)  # h is not enough on it
+    for name in p.params:
+        assert chosen[name].step == together[name].step
+        np.testing.assert_array_equal(chosen[name].derivatives, together[name].derivatives)
+        np.testing.assert_array_equal(chosen[name].errors, together[name].errors)
+    one_step = {name: len(STEPS) * DIRECTIONS for name in p.params}  # half of together's
+    assert calls == [one_step] * (2 if prediction == "huge" else 1)

@@ -157,10 +157,12 @@ def ask_stack_witnesses(problem: StackProblem, finite_differences: bool | str = 
 
     if finite_differences is True:
         say("finite differences (projections)", 0, None)
-        # DIRECTIONS where torch batches its copies (vmap); one where it runs them one at a time,
-        # and a step grown only where needed, in a second call
+        # DIRECTIONS where torch batches its copies (vmap), each array's step chosen from
+        # torch's gradient; one where it runs them one at a time, and a step grown only where
+        # needed, in a second call
         single = torch_w.one_at_a_time(stack)
-        projections["numeric"] = projected(torch_loss, p, True, 1 if single else DIRECTIONS, not single)
+        projections["numeric"] = projected(torch_loss, p, True, 1 if single else DIRECTIONS, not single,
+                                           expected=None if single else grads["torch"])
     if finite_differences == "all" or (finite_differences and fd_sample is not None):
         grads["numeric"], errors["numeric"] = torch_differences(
             p, None if finite_differences == "all" else fd_sample,

@@ -46,15 +46,16 @@ def _copies(problem: StackProblem) -> int:
 
 
 def projected(loss, problem: StackProblem, vectorised: bool, count: int = DIRECTIONS,
-              together: bool | None = None, first: dict[str, float] | None = None) -> dict:
+              together: bool | None = None, first: dict[str, float] | None = None,
+              expected: Params | None = None) -> dict:
     """Finite differences of ``loss`` along ``count`` random directions of each parameter and x
     (``reference.projection``; ``vectorised``: ``loss`` takes copies on a leading axis;
-    ``together``, ``first``: as ``reference.projection.along`` takes them), seeded by the
-    problem's fingerprint, float64."""
+    ``together``, ``first``, ``expected``: as ``reference.projection.along`` takes them), seeded
+    by the problem's fingerprint, float64."""
     p = problem.in_float64()
     return directional_differences(loss, p.params | inputs(p), stack_rounding_steps(p.stack, p.n_samples),
                                    _terms(p), direction_seed(problem.fingerprint()), count,
-                                   vectorised=vectorised, together=together, first=first)
+                                   vectorised=vectorised, together=together, first=first, expected=expected)
 
 
 def placed(truth, p64: StackProblem, loss):

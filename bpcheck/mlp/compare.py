@@ -71,7 +71,8 @@ def ask_witnesses(problem: Problem, finite_differences: bool | str = True, fd_sa
         if witness.gradients_and_sgd_step is None and witness.gradients_with_error is not None:
             if finite_differences is True:
                 from reference.numeric_directions import directional_with_error  # SciPy, on use
-                projections[name] = directional_with_error(*args, direction_seed(fingerprint))
+                projections[name] = directional_with_error(  # the step sized by torch's gradient
+                    *args, direction_seed(fingerprint), expected=grads[SENSITIVITY_WITNESS])
             if finite_differences == "all" or fd_sample is not None:
                 sample = None if finite_differences == "all" else fd_sample
                 entries = finite_difference_entries(p.spec, sample)
