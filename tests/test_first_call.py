@@ -116,3 +116,27 @@ def test_check_from_a_script_reports_the_crash_without_importing_torch_or_jax(tm
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
                           env=user_environment(tmp_path / "cache"), timeout=120)
     assert done.stdout.split() == ["RAISED", "backward", "False", "False"], done.stdout + done.stderr[-2000:]
+
+
+def nhwc_pool_forward(x):
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)), x.shape
+
+
+def nhwc_pool_backward(dout, shape):
+    raise RuntimeError("not written yet")
+
+
+def test_a_crash_names_the_network_in_the_layout_the_code_was_given():
+    """An NHWC layer's RAISED report gives the sample shape as the user's code got it, beside
+    bpcheck's C×H×W, in the first call's report and in the full check's alike."""
+    from bpcheck.user.layer_report import layer_text
+
+    pool = UserLayer("pool", lambda x, p: nhwc_pool_forward(x), nhwc_pool_backward,
+                     like="avg_pool2d:k2", layout="NHWC")
+    first = first_call(pool)
+    assert first is not None and first.verdict == RAISED
+    c, h, w = first.counterexample.input_shape
+    said = f"(C×H×W; {h}x{w}x{c} as your code gets them)"
+    assert said in layer_text(first), layer_text(first)
+    assert said in layer_text(check(pool, examples=3))

@@ -41,7 +41,8 @@ def first_call(layer: UserLayer, seed: int = 0) -> CheckReport | None:
         strategy = draws(layer, "float64" if own_forward_alone else None)
         with watching(lambda checked, left_out: None):  # a progress display counts the full check's
             verdict = search(layer.name, strategy, judge, 1, seed, keep_errors=True, witnesses=False)
-    found = CheckReport(layer.name, "", 0, "", kind="layer", like=layer.like or "")
+    found = CheckReport(layer.name, "", 0, "", kind="layer", like=layer.like or "",
+                        data=like.data if like else "")
     settled(found, verdict, {})
     if found.verdict != RAISED:
         return None

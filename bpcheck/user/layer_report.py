@@ -13,7 +13,7 @@ from bpcheck.core.verdicts import AGREES, NOT_VERIFIED, RAISED, WITNESSES_DIFFER
 from bpcheck.layers.compare import OWN_FORWARD
 from bpcheck.layers.problem import StackProblem
 from bpcheck.user.inputs_problem import InputsProblem
-from bpcheck.user.layouts import DATA
+from bpcheck.user.layouts import DATA, user_shape
 from manual.stack import Stack
 from manual.stack_text import parse_layers
 
@@ -99,13 +99,16 @@ def network(report) -> str | None:
     return example and example.stack.describe()
 
 
-def _your_samples(report, x: np.ndarray) -> str:
+def _your_samples(report, sample: tuple[int, ...]) -> str:
     """" (C×H×W; 2×1×2 as your code gets them)" where the user's data layout differs from
-    bpcheck's, else ""."""
-    yours = np.shape((report.yours or {}).get("x", x))[1:]
-    if yours == x.shape[1:]:
+    bpcheck's (the arrays the user's code got, else the declared layout), else ""."""
+    x = (report.yours or {}).get("x")
+    yours = (np.shape(x)[1:] if x is not None else
+             user_shape((1, *sample), DATA[len(sample)], report.data)[1:] if report.data else sample)
+    if yours == sample:
         return ""
-    return f" ({'×'.join(DATA.get(x.ndim - 1, '?')[1:])}; {'x'.join(map(str, yours))} as your code gets them)"
+    axes = "×".join(DATA.get(len(sample), "?")[1:])
+    return f" ({axes}; {'x'.join(map(str, yours))} as your code gets them)"
 
 
 def layer_text(report) -> str:
@@ -117,11 +120,14 @@ def layer_text(report) -> str:
     if isinstance(problem, InputsProblem):  # several named inputs (bpcheck.user.inputs_report)
         return "\n".join(lines + inputs_text(report))
     if isinstance(problem, Stack):  # it raised while its values were drawn
-        lines.append(f"on the smallest network Hypothesis found: {problem.describe()}, {problem.dtype}")
+        as_given = "" if problem.tokens else _your_samples(report, problem.input_shape)
+        lines.append(f"on the smallest network Hypothesis found: {problem.describe()}{as_given}, "
+                     f"{problem.dtype}")
     if not isinstance(problem, StackProblem):
         return "\n".join(lines)
+    as_given = _your_samples(report, problem.x.shape[1:])
     lines.append(f"on the smallest network Hypothesis found: {problem.stack.describe()}"
-                 f"{_your_samples(report, problem.x)}, N={problem.n_samples}, {problem.stack.dtype}, "
+                 f"{as_given}, N={problem.n_samples}, {problem.stack.dtype}, "
                  f"loss {problem.stack.loss}/{problem.stack.reduction}")
     if report.like:
         yours = ", ".join(_names_of(report)) or "none"

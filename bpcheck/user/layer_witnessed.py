@@ -34,9 +34,10 @@ def check_against_witnesses(layer: UserLayer, examples: int, seed: int) -> Check
     """Search ``examples`` random networks with ``layer`` (``bpcheck.core.search``) for one where
     the derived network (your layer's pair among the built-in ones) disagrees with a witness;
     shrink it; diagnose. The verdict is agrees, WRONG, WITNESSES DIFFER, RAISED or NOT VERIFIED."""
-    found = CheckReport(layer.name, AGREES, 0, "", kind="layer", like=layer.like or "")
-    last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
     like = layer.declared
+    found = CheckReport(layer.name, AGREES, 0, "", kind="layer", like=layer.like or "",
+                        data=like.data if like else "")
+    last: dict = {}  # the last disagreement's problem, witness rows and whether the forwards differ
     with REGISTRY.scoped(layer) if like is None else nullcontext():  # like=: a kind known already
         swaps = {like.layer.kind: layer.pair()} if like else {}
         rule = StackRule(layer.name, f"your layer {layer.name} among the derived layers",

@@ -62,6 +62,7 @@ class CheckReport:
     findings: list = field(default_factory=list)
     witness_rows: list[Row] = field(default_factory=list)
     like: str = ""  # a layer declared like= a known kind: that kind (``bpcheck.user.like``)
+    data: str = ""  # that layer's data layout where it is not bpcheck's ("NHWC"), else ""
 
     @property
     def passed(self) -> bool:
