@@ -23,12 +23,12 @@ from tables import show
 from bpcheck.core.runtime import one_thread
 from bpcheck.layers.compare import (
     DERIVED,
-    OWN_FORWARD_ENTRIES,
     ask_stack_witnesses,
     compare_stack_rule,
     differences,
     witness,
 )
+from bpcheck.layers.consistency import OWN_FORWARD_ENTRIES
 from bpcheck.layers.differences import projected
 from bpcheck.layers.problem import StackProblem, random_problem
 from bpcheck.layers.sequence_strategies import sequence_problems

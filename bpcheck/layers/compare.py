@@ -28,7 +28,7 @@ from bpcheck.core.compare import (
     with_reason,
 )
 from bpcheck.core.metrics import discrepancy
-from bpcheck.core.projected import parts, projected_row
+from bpcheck.core.projected import projected_row
 from bpcheck.core.verdicts import INCONCLUSIVE
 from bpcheck.core.witness_rows import compare_witnesses
 from bpcheck.layers.allowances import (
@@ -37,7 +37,15 @@ from bpcheck.layers.allowances import (
     measure,
     one_key,
 )
-from bpcheck.layers.differences import _copies, differences, inputs, placed, placing_rows, projected
+from bpcheck.layers.consistency import (
+    OWN_FORWARD,
+    UNTRUSTED,
+    consistency_row,
+    differences_hold,
+    own_forward_truth,
+    projected_consistency_row,
+)
+from bpcheck.layers.differences import _copies, differences, placed, placing_rows, projected
 from bpcheck.layers.problem import StackProblem
 from manual import stack_network
 from manual.spec import Params
@@ -46,13 +54,6 @@ from reference.projection import DIRECTIONS
 
 #: ``progress(what, done, total)``: the phase, and how far it is (total None: unknown).
 Progress = Callable[[str, int, int | None], None]
-OWN_FORWARD = "own forward"  # the witness name of finite differences of the rule's forward
-#: Entries the rule's own forward is differenced on, at most (drawn with seed 0): its rows only
-#: tell a wrong backward from a wrong forward and settle nothing, and NumPy runs one perturbed
-#: copy at a time (90 % of a full check's time on the small CNN's 1,626 entries, bench/layers.py).
-OWN_FORWARD_ENTRIES = 128
-
-
 def witness(name: str):
     """``reference.torch_stack`` or ``reference.jax_stack``, imported on first use."""
     return importlib.import_module(f"reference.{name}_stack")
@@ -216,35 +217,6 @@ def _running_row(name: str, truth: StackTruth, witness_name: str, buffer: str, v
                discrepancy(np.asarray(value, np.float64), reference), tolerance, verdict, reference.size)
 
 
-CONSISTENCY = "consistency"  # the quantity of an own-forward row: backward against own forward
-
-
-def _consistency_row(name: str, judged: StackTruth, parameter: str, backward: np.ndarray,
-                     differences_hold: bool) -> Row:
-    """The rule's float64 backward against finite differences of its own float64 forward. It
-    can add DIFFERS but settles nothing (a backward consistent with a wrong forward is still
-    wrong), and it is inconclusive where finite differences of torch's forward disagree with
-    torch itself: the differences cannot be trusted there (an entry far beyond the step's scale)."""
-    row = gradient_row(name, judged, OWN_FORWARD, parameter, backward, judged.witness_allowance)
-    trusted = row.checked and differences_hold  # and some entry sampled
-    return replace(row, quantity=CONSISTENCY, verdict=row.verdict if trusted else INCONCLUSIVE)
-
-
-UNTRUSTED = "finite differences of torch's forward disagree with torch on this gradient"
-
-
-def _differences_hold(truth: StackTruth, parameter: str) -> bool:
-    """Whether finite differences of torch's forward agree with torch on this gradient, entry by
-    entry where differenced so and along the projections: where they do not (a step across a
-    kink or a tie, an entry far beyond the step's scale), no row of finite differences is held
-    against a rule; the witnesses' own rows say they disagree."""
-    torch_g = truth.gradients["torch"][parameter]
-    by_entry = "numeric" not in truth.errors or not gradient_row(
-        "", truth, "numeric", parameter, torch_g, truth.witness_allowance).differs
-    return by_entry and ("numeric" not in truth.projections
-                         or not parts(truth, "numeric", parameter, torch_g, truth.witness_allowance))
-
-
 def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth,
                        own_forward: bool = True) -> RuleReport:
     """Rows for the rule's gradients (every witness; and its own forward's finite differences —
@@ -258,17 +230,9 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
     by_entry = own_forward and "numeric" in truth.errors and not by_projection
     judged, p64 = truth, problem.in_float64()
     own64 = (grads if p64 is problem else rule.evaluate(p64)[0]) if by_entry or by_projection else {}
-    if by_entry:
-        torch_entries = np.flatnonzero(np.concatenate(  # where torch's forward was differenced
-            [np.isfinite(truth.errors["numeric"][name]).ravel() for name in [*p64.params, *inputs(p64)]]))
-        fd, error = differences(rule.own_loss(p64), p64, OWN_FORWARD_ENTRIES, among=torch_entries)
-        judged = replace(truth, gradients=truth.gradients | {OWN_FORWARD: fd},
-                         errors=truth.errors | {OWN_FORWARD: error})
-    if by_projection:
-        judged = replace(truth, projections=truth.projections | {
-            OWN_FORWARD: projected(rule.own_loss(p64), p64, False, 1, first={  # torch's steps, in one pass
-                name: found.step for name, found in truth.projections["numeric"].items()})})
-    hold = {parameter: _differences_hold(truth, parameter) for parameter in grads}
+    if by_entry or by_projection:
+        judged = own_forward_truth(rule.own_loss(p64), truth, p64, by_entry)
+    hold = {parameter: differences_hold(truth, parameter) for parameter in grads}
     for parameter in grads:
         for witness_name in truth.gradients:
             row = gradient_row(rule.name, truth, witness_name, parameter, grads[parameter], truth.allowance)
@@ -282,13 +246,12 @@ def compare_stack_rule(rule: StackRule, problem: StackProblem, truth: StackTruth
             report.rows.append(row if hold[parameter] else replace(row, verdict=INCONCLUSIVE,
                                                                    reason=UNTRUSTED))
         if by_entry:
-            report.rows.append(_consistency_row(rule.name, judged, parameter, own64[parameter],
-                                                hold[parameter]))
+            report.rows.append(consistency_row(rule.name, judged, parameter, own64[parameter],
+                                               hold[parameter]))
         if by_projection:
-            row = projected_row(rule.name, judged, OWN_FORWARD, parameter, own64[parameter],
-                                judged.witness_allowance)
-            report.rows.append(replace(row, quantity=CONSISTENCY) if hold[parameter] else replace(
-                row, quantity=CONSISTENCY, verdict=INCONCLUSIVE, reason=UNTRUSTED))
+            report.rows.append(projected_consistency_row(projected_row(
+                rule.name, judged, OWN_FORWARD, parameter, own64[parameter], judged.witness_allowance),
+                hold[parameter]))
         if parameter in problem.params:
             for witness_name in truth.steps:
                 report.rows.append(update_row(rule.name, problem, truth, witness_name, parameter,
