@@ -54,6 +54,8 @@ from reference.projection import DIRECTIONS
 
 #: ``progress(what, done, total)``: the phase, and how far it is (total None: unknown).
 Progress = Callable[[str, int, int | None], None]
+
+
 def witness(name: str):
     """``reference.torch_stack`` or ``reference.jax_stack``, imported on first use."""
     return importlib.import_module(f"reference.{name}_stack")

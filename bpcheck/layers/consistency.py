@@ -5,6 +5,7 @@ still wrong."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +15,7 @@ from bpcheck.core.projected import parts
 from bpcheck.core.verdicts import INCONCLUSIVE
 from bpcheck.layers.differences import differences, inputs, projected
 from bpcheck.layers.problem import StackProblem
+from manual.spec import Params
 
 OWN_FORWARD = "own forward"  # the witness name of finite differences of the rule's forward
 #: Entries the rule's own forward is differenced on, at most (drawn with seed 0): its rows only
@@ -24,7 +26,8 @@ CONSISTENCY = "consistency"  # the quantity of an own-forward row: backward agai
 UNTRUSTED = "finite differences of torch's forward disagree with torch on this gradient"
 
 
-def own_forward_truth(own_loss, truth: Truth, p64: StackProblem, by_entry: bool) -> Truth:
+def own_forward_truth(own_loss: Callable[[Params], float], truth: Truth, p64: StackProblem,
+                      by_entry: bool) -> Truth:
     """The truth with finite differences of the rule's own float64 loss ``own_loss`` beside the
     witnesses': on OWN_FORWARD_ENTRIES of the entries torch's forward was differenced on
     (``by_entry``), else along the projections' directions at torch's steps, in one pass."""
@@ -67,4 +70,3 @@ def projected_consistency_row(row: Row, holds: bool) -> Row:
     if holds:
         return replace(row, quantity=CONSISTENCY)
     return replace(row, quantity=CONSISTENCY, verdict=INCONCLUSIVE, reason=UNTRUSTED)
-
