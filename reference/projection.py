@@ -72,6 +72,13 @@ def unit_directions(shape: tuple[int, ...], count: int, seed: int, name: str) ->
     return (v / np.where(norms > 0, norms, 1.0)).reshape(count, *shape)
 
 
+def rounding_bound(size: float | np.ndarray, h: float | np.ndarray, work: float, terms: float
+                   ) -> float | np.ndarray:
+    """u·m·(|L(θ+d_1)| + |L(θ+d_{−1})| + T)/(2h), ``size`` the sum of the two |L|: D_h's
+    rounding (module docstring)."""
+    return UNIT_ROUNDOFF * work * (size + terms) / (2 * h)
+
+
 def richardson(losses: np.ndarray, at_rest: float, h: float, work: float, terms: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(D_h, estimated error, the rounding part of it) from ``losses`` (4, K) at s = +1, −1,
@@ -79,7 +86,7 @@ def richardson(losses: np.ndarray, at_rest: float, h: float, work: float, terms:
     with np.errstate(invalid="ignore", over="ignore"):
         d_h = (losses[0] - losses[1]) / (2 * h)
         d_2h = (losses[2] - losses[3]) / (4 * h)
-        rounding = UNIT_ROUNDOFF * work * (np.abs(losses[0]) + np.abs(losses[1]) + terms) / (2 * h)
+        rounding = rounding_bound(np.abs(losses[0]) + np.abs(losses[1]), h, work, terms)
         bend_h = (losses[0] - 2 * at_rest + losses[1]) / h
         bend_2h = (losses[2] - 2 * at_rest + losses[3]) / (2 * h)
         error = np.abs(d_2h - d_h) / 3 + rounding + np.abs(bend_2h - 2 * bend_h) / 2
@@ -114,7 +121,7 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
     elif expected is not None:  # together's choice, h or GROWTH·h, as predicted
         fits = {name: MARGIN * predicted_ratio(h, directions[name], expected[name], at_rest, work, terms) <= 1
                 for name, [h] in steps.items()}
-        steps = {name: [h if fits[name] else grown[name]] for name, [h] in steps.items()}
+        steps, together = {name: [h if fits[name] else grown[name]] for name, [h] in steps.items()}, True
     elif together:
         steps = {name: [h, grown[name]] for name, [h] in steps.items()}
     found, todo = {}, list(directions)
@@ -138,7 +145,7 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
                 if expected is not None and h < grown[name]:  # mispredicted: GROWTH·h, as together
                     steps[name] = [grown[name]]
                     again.append(name)
-                elif not together and expected is None and tries == 1:
+                elif not together and tries == 1:
                     steps[name] = [min(h * ratio, largest[name])]
                     again.append(name)
             group, column = group + tries, column + tries * count
@@ -150,13 +157,13 @@ def along(evaluate: Callable[[dict[str, np.ndarray]], dict], values: dict[str, n
 
 def predicted_ratio(h: float, directions: np.ndarray, gradient: np.ndarray, at_rest: float, work: float,
                     terms: float) -> float:
-    """``richardson``'s rounding bound at step h, u·m·(2|L(θ)| + T)/(2h), over ROUNDING_SHARE of
+    """``rounding_bound`` at step h with both losses taken as L(θ), over ROUNDING_SHARE of
     max_k |g·v_k|, the largest |D_h| that gradient g predicts along the directions v_k (inf where
     it predicts none)."""
     predicted = float(np.max(np.abs(directions.reshape(len(directions), -1)
                                     @ np.asarray(gradient, np.float64).ravel()), initial=0.0))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = UNIT_ROUNDOFF * work * (2 * abs(at_rest) + terms) / (2 * h) / (ROUNDING_SHARE * predicted)
+        ratio = rounding_bound(2 * abs(at_rest), h, work, terms) / (ROUNDING_SHARE * predicted)
     return float(ratio) if np.isfinite(ratio) else np.inf
 
 
