@@ -238,9 +238,9 @@ def test_a_gradient_zero_by_cancellation_is_never_differs(make):
     data = data_gradients(problem.spec, problem.in_float64().params, exact)
     zero = [name for name, g in data.items() if not np.any(g)]
     assert zero, "the float64 data gradient should be exactly zero for some parameter"
-    derived = network.gradients(problem.spec, problem.params, problem.X, problem.Y)
-    assert any(np.any(derived[name] != exact[name]) for name in zero), \
-        "the rule's rounding should leave noise"
+    # Whether the rule's own rounding leaves noise on those zeros depends on the BLAS kernel:
+    # OpenBLAS's SkylakeX kernels leave some, its Haswell kernels cancel exactly (as torch does);
+    # the verdict must be INCONCLUSIVE either way.
     report = compare_rule(RULES["derived"], problem, truth)
     assert report.verdict == INCONCLUSIVE, [(r.parameter, r.witness, r.verdict) for r in report.rows]
 
