@@ -218,16 +218,18 @@ def _sgd_step(theta: jax.Array, grads: jax.Array, lr: float) -> jax.Array:
 
 def _arguments(stack: Stack, params: Params, x: np.ndarray, y: np.ndarray, masks: Params | None) -> tuple:
     """``_value_and_grad``'s arguments: parameters and x, the stack, y, masks, the code key,
-    tokens (None unless x holds them)."""
+    tokens (None unless x holds them). Arrays go to the device by ``jax.device_put``: in jax
+    0.10.2, ``jnp.asarray`` of a NumPy array compiles a program (``jit(stage)``) for each new
+    shape, 394 of the 737 compilations of tests/test_layers.py."""
     data = {} if stack.tokens else {"x": x}
-    t = {name: jnp.asarray(np.asarray(v, np.float64)) for name, v in (params | data).items()}
-    y = jnp.asarray(np.asarray(y, np.int64 if stack.targets == "labels" else np.float64))
+    t = {name: jax.device_put(np.asarray(v, np.float64)) for name, v in (params | data).items()}
+    y = jax.device_put(np.asarray(y, np.int64 if stack.targets == "labels" else np.float64))
     masks = dict(masks or {})
     if stack.per_step and PADDING not in masks:
         masks[PADDING] = np.ones((len(x), stack.shapes[-1][0]))
-    masks = {name: jnp.asarray(np.asarray(m, np.float64)) for name, m in masks.items()}
+    masks = {name: jax.device_put(np.asarray(m, np.float64)) for name, m in masks.items()}
     return (t, _in_float64(stack), y, masks, _code(stack),
-            jnp.asarray(np.asarray(x, np.int64)) if stack.tokens else None)
+            jax.device_put(np.asarray(x, np.int64)) if stack.tokens else None)
 
 
 @lru_cache(maxsize=1024)
@@ -256,7 +258,7 @@ def _running(stack: Stack, buffers: Params, stats: Arrays) -> Params:
     new = {}
     for name, value in buffers.items():
         m = layers[name.partition(".")[0]].momentum
-        new[name] = np.asarray((1 - m) * np.asarray(value, np.float64) + m * stats[name], np.float64)
+        new[name] = (1 - m) * np.asarray(value, np.float64) + m * np.asarray(stats[name], np.float64)
     return new
 
 

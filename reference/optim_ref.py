@@ -159,13 +159,13 @@ def optax_trajectory(name: str, params: Params, gradient_at: GradientAt, steps: 
     init, step = _compiled(name, tuple(sorted((key, value) for key, value in hp.items()
                                               if key not in floats)))
     vector, named = flattened(params)
-    theta = jnp.asarray(vector)
+    theta = jax.device_put(vector)  # jnp.asarray would compile a program per shape (jax_stack)
     state = init(floats, theta)
     path = []
     for t in range(1, steps + 1):
         grads = gradient_at(named(theta), t)
         vector = flattened({key: grads[key] for key in params})[0]
-        theta, state = step(floats, theta, jnp.asarray(vector), state)
+        theta, state = step(floats, theta, jax.device_put(vector), state)
         path.append(named(theta))
     return path
 

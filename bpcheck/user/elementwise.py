@@ -33,7 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import torch
 
@@ -156,7 +155,7 @@ def _nearby(spread: np.ndarray) -> np.ndarray:
 
 def _jax(forward, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(f, f′) of a jax forward at z, elementwise (a forward-mode tangent of ones)."""
-    value, tangent = jax.jvp(forward, (jnp.asarray(z),), (jnp.ones_like(jnp.asarray(z)),))
+    value, tangent = jax.jvp(forward, (jax.device_put(z),), (jax.device_put(np.ones_like(z)),))
     return np.asarray(value, np.float64), np.asarray(tangent, np.float64)
 
 

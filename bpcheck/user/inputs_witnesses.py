@@ -69,16 +69,16 @@ def _jax_gradients(layer, names: tuple[str, str, str]):
 def jax_run(like, problem: InputsProblem) -> dict[str, np.ndarray]:
     """Gradients of Σ G ⊙ out by your names from ``jax.vjp``, float64; with a key bias, also
     Σ_{n,s} |∂L/∂K_{n,s}| under "|dK|" (its own gradient's terms, ``key_bias_row``)."""
-    import jax.numpy as jnp
+    import jax
 
     gradients = _jax_gradients(like.layer, roles(like.inputs))  # imports jax_stack: float64 on
     keys = problem.arrays[roles(like.inputs)[1]].shape
     params = dict(problem.params)
     if KEY_BIAS in params:  # one per sample and key: its gradient is ∂L/∂K itself
         params[KEY_BIAS] = np.broadcast_to(params[KEY_BIAS], keys)
-    values = ({n: jnp.asarray(a) for n, a in problem.arrays.items()},
-              {n: jnp.asarray(a) for n, a in params.items()})
-    inputs, own = gradients(*values, jnp.asarray(problem.dout))
+    values = ({n: jax.device_put(a) for n, a in problem.arrays.items()},
+              {n: jax.device_put(np.asarray(a)) for n, a in params.items()})
+    inputs, own = gradients(*values, jax.device_put(problem.dout))
     own = {n: np.asarray(g) for n, g in own.items()}
     terms = {"|dK|": np.abs(own[KEY_BIAS]).sum(axis=(0, 1))} if KEY_BIAS in own else {}
     own |= {KEY_BIAS: own[KEY_BIAS].sum(axis=(0, 1))} if KEY_BIAS in own else {}
