@@ -79,13 +79,21 @@ def _output(layers: tuple[Layer, ...], x: torch.Tensor, t: Tensors, masks: Tenso
 
 
 def _loss(stack: Stack, out: torch.Tensor, y: torch.Tensor, masks: Tensors) -> torch.Tensor:
+    """L of one output."""
+    return _losses(stack, out[None], y, masks)[0]
+
+
+def _losses(stack: Stack, outs: torch.Tensor, y: torch.Tensor, masks: Tensors) -> torch.Tensor:
+    """L of each of K outputs (leading axis), in one call of the loss on K·N samples (or K·R
+    real steps), the targets repeated: L_k = mean or sum over n of loss(out_kn, y_n)."""
+    copies, classes = len(outs), outs.shape[-1]
     if stack.per_step:  # the real steps alone, picked by index; mean over them
         real = torch.nonzero(masks[PADDING].reshape(-1)).reshape(-1)
-        flat_out, flat_y = out.reshape(-1, out.shape[-1]), y.reshape(-1, *y.shape[2:])
-        per_step = LOSSES[stack.loss](flat_out.index_select(0, real), flat_y.index_select(0, real))
-        return per_step.mean() if stack.reduction == "mean" else per_step.sum()
-    per_sample = LOSSES[stack.loss](out, y)
-    return per_sample.mean() if stack.reduction == "mean" else per_sample.sum()
+        outs = outs.reshape(copies, -1, classes).index_select(1, real)
+        y = y.reshape(-1, *y.shape[2:]).index_select(0, real)
+    per_sample = LOSSES[stack.loss](outs.reshape(-1, classes), y.repeat(copies, *[1] * (y.dim() - 1)))
+    per_sample = per_sample.reshape(copies, -1)
+    return per_sample.mean(dim=1) if stack.reduction == "mean" else per_sample.sum(dim=1)
 
 
 def _data(stack: Stack, x: np.ndarray, dtype=np.float64) -> torch.Tensor:
@@ -205,14 +213,17 @@ def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = N
     data, target, tensors_masks = _inputs(stack, values["x"][0] if x is None else x, y, masks)
     tensors = {name: torch.from_numpy(np.ascontiguousarray(v, np.float64)) for name, v in values.items()}
 
-    def one(t: Tensors) -> torch.Tensor:
-        return _loss(stack, _output(stack.layers, t.get("x", data), t, tensors_masks), target, tensors_masks)
+    def output(t: Tensors) -> torch.Tensor:
+        return _output(stack.layers, t.get("x", data), t, tensors_masks)
 
     with torch.no_grad():
         if one_at_a_time(stack):
             count = len(next(iter(tensors.values())))
-            return np.array([float(one({name: v[k] for name, v in tensors.items()})) for k in range(count)])
-        return torch.func.vmap(one)(tensors).numpy()
+            outputs = torch.stack([output({name: v[k] for name, v in tensors.items()}) for k in range(count)])
+        else:  # the loss outside vmap: under it, F.cross_entropy runs its Python decomposition,
+            # whose torch._check imports sympy (half a second of every `bpcheck --network`)
+            outputs = torch.func.vmap(output)(tensors)
+        return _losses(stack, outputs, target, tensors_masks).numpy()
 
 
 def layer_inputs(stack: Stack, params: Params, x: np.ndarray, masks: Params | None = None

@@ -134,10 +134,14 @@ def test_help_imports_no_witness_framework_or_heavy_library(command):
 
 def test_the_default_report_loads_only_the_witnesses_frameworks():
     """Start-up of the default report: torch and jax, but not torch._dynamo (which a
-    torch.optim optimizer object's first step loads), scikit-learn or scipy.stats."""
+    torch.optim optimizer object's first step loads), scikit-learn or scipy.stats; then a
+    network of layers with a loss on labels, in the same process: not sympy either (0.5 s),
+    which F.cross_entropy under torch.func.vmap loads."""
     code = ("import sys, contextlib, io\nfrom bpcheck.cli import main\n"
-            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-            "    main([])\n"
-            "print(sorted({'torch', 'jax', 'torch._dynamo', 'sklearn', 'scipy.stats'} & set(sys.modules)))")
+            "heavy = {'torch', 'jax', 'torch._dynamo', 'sklearn', 'scipy.stats', 'sympy'}\n"
+            "for argv in ([], ['--network', 'conv2d:2,k3;relu;flatten;dense:3', '--input-shape', '1,5,5']):\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "        main(argv)\n"
+            "    print(sorted(heavy & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip().splitlines()[-1] == "['jax', 'torch']"
+    assert result.stdout.strip().splitlines()[-2:] == ["['jax', 'torch']"] * 2
