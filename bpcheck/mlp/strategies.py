@@ -101,13 +101,18 @@ def seeded_array(seed: int, shape: tuple[int, ...], low: float, high: float, dty
     return np.clip(values.astype(dtype), lowest, highest)
 
 
-@st.composite
-def activation_names(draw, base: str) -> str:
+def activation_names(base: str) -> st.SearchStrategy[str]:
     """``base``, or ``base:<parameter>`` for activations that take one."""
-    if ACTIVATIONS[base].parameter is None:
-        return base
-    parameter = draw(st.sampled_from((None, *PARAMETERS)))
-    return base if parameter is None else f"{base}:{parameter}"
+    return _activation_names(base, ACTIVATIONS[base].parameter is None)
+
+
+@functools.cache
+def _activation_names(base: str, plain: bool) -> st.SearchStrategy[str]:
+    """One strategy object per name: Hypothesis validates a strategy the first time it draws
+    from it, and a strategy built anew at every draw was a third of a network's draw."""
+    if plain:
+        return st.just(base)
+    return st.sampled_from((None, *PARAMETERS)).map(lambda p: base if p is None else f"{base}:{p}")
 
 
 #: Targets that are one and the same for one class (label 0, the one-hot [1], the distribution
@@ -124,13 +129,13 @@ def specs(draw, activations: tuple[str, ...] | None = None, include: str | None 
     """A network; anything not given is drawn. ``include`` forces one layer's activation;
     ``width`` makes every layer that wide; ``l2_biases`` is drawn only with a penalty (λ > 0),
     else it is False."""
-    loss = loss or draw(st.sampled_from(list(LOSSES)))
+    loss = loss or draw(st.sampled_from(tuple(LOSSES)))  # a tuple: Hypothesis reuses the strategy
     if activations is None:
         depth = depth or draw(st.integers(2, max_hidden_layers + 1))
-        names = [draw(activation_names(draw(st.sampled_from(hidden_activations()))))
+        names = [draw(activation_names(draw(st.sampled_from(tuple(hidden_activations())))))
                  for _ in range(depth)]
         outputs = LOSSES[loss].probability_outputs or list(ACTIVATIONS)
-        names[-1] = draw(activation_names(draw(st.sampled_from(list(outputs)))))
+        names[-1] = draw(activation_names(draw(st.sampled_from(tuple(outputs)))))
         if include is not None:  # the output if it must or may, else a hidden layer
             at_output = ACTIVATIONS[include].output_only or (include in outputs and draw(st.booleans()))
             at = depth - 1 if at_output else draw(st.integers(0, depth - 2))
