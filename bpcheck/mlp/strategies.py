@@ -109,7 +109,8 @@ def activation_names(base: str) -> st.SearchStrategy[str]:
 @functools.cache
 def _activation_names(base: str, plain: bool) -> st.SearchStrategy[str]:
     """One strategy object per name: Hypothesis validates a strategy the first time it draws
-    from it, and a strategy built anew at every draw was a third of a network's draw."""
+    from it, so one built anew at every draw was validated at every draw (with the tuples
+    ``specs`` passes to ``sampled_from``, an MLP problem draws in 4.7–4.9 ms, not 5.3–5.5)."""
     if plain:
         return st.just(base)
     return st.sampled_from((None, *PARAMETERS)).map(lambda p: base if p is None else f"{base}:{p}")
