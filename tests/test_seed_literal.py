@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from bpcheck.core.tolerances import gradient_allowance, magnitudes
+from bpcheck.core.tolerances import gradient_allowance
 from bpcheck.core.verdicts import INCONCLUSIVE
+from bpcheck.mlp.allowances import magnitudes
 from bpcheck.mlp.compare import ask_witnesses, compare_rule
 from bpcheck.mlp.problem import Problem
 from bpcheck.mlp.strategies import away_from_kinks, problems, seed_program_specs

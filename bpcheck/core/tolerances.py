@@ -108,48 +108,6 @@ def saturation(spec: Spec, preactivations: list[np.ndarray], output: np.ndarray)
     return where
 
 
-def magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np.ndarray],
-               output: np.ndarray, targets: np.ndarray,
-               live: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """S per parameter entry: the backward pass on absolute values (see the module docstring).
-
-    ``layer_inputs`` are ã_0 … ã_{L-1} as (N, width) rows (bias-node ones included), ``output``
-    is a_L and ``targets`` y as (N, C) rows (class labels as one-hot rows); all float64.
-    ``live``, per layer (N, units), is 0 where a unit's derivative is exactly zero (a dead
-    relu): nothing flows back through it. Where S overflows it is +∞: the worst case then
-    bounds nothing.
-    """
-    with np.errstate(over="ignore"):
-        return _magnitudes(spec, params, layer_inputs, output, targets, live)
-
-
-def _magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np.ndarray],
-                output: np.ndarray, targets: np.ndarray,
-                live: list[np.ndarray] | None) -> dict[str, np.ndarray]:
-    n = output.shape[0]
-    terms = np.abs(output) + np.abs(targets) + np.abs(targets).sum(axis=1, keepdims=True) + 1.0
-    if LOSSES[spec.loss].divides_by_variance:
-        terms = terms / np.maximum(output * (1.0 - output), 1e-12)
-    upstream = 2.0 * terms / (n if spec.reduction == "mean" else 1)
-    scale: dict[str, np.ndarray] = {}
-    for k in range(spec.depth, 0, -1):
-        base, parameter = parse_activation(spec.activations[k - 1])
-        delta = ACTIVATIONS[base].derivative_bound * max(1.0, abs(parameter or 0.0)) * upstream
-        if live is not None:
-            delta = delta * live[k - 1]
-        weights = np.abs(params[f"W{k}"][:, : spec.sizes[k - 1]])
-        scale[f"W{k}"] = delta.T @ np.abs(layer_inputs[k - 1])
-        scale[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights
-        if spec.l2_biases and spec.bias == "node":  # the penalty's λ|bias| on the bias column
-            scale[f"W{k}"][:, spec.sizes[k - 1]] += spec.l2 * np.abs(params[f"W{k}"][:, spec.sizes[k - 1]])
-        if spec.bias == "vector":
-            scale[f"b{k}"] = delta.sum(axis=0)
-            if spec.l2_biases:
-                scale[f"b{k}"] = scale[f"b{k}"] + spec.l2 * np.abs(params[f"b{k}"])
-        upstream = delta @ weights
-    return {name: scale[name] for name in params}
-
-
 def unit_roundoff(dtype: str | np.dtype) -> float:
     """u = ε/2: 2^-53 for float64, 2^-24 for float32."""
     return float(np.finfo(np.dtype(dtype)).eps) / 2

@@ -14,7 +14,6 @@ from bpcheck.core.tolerances import (
     SENSITIVITY_RUNS,
     Conditioning,
     gradient_allowance,
-    magnitudes,
     measured_allowance,
     mlp_rounding_steps,
     rerun_perturbation,
@@ -220,7 +219,7 @@ def saturated_paths_bound(p: Problem, inputs: list[np.ndarray], output: np.ndarr
         |error_i| ≤ Σ_{saturated (k, n, j)} b·min(u, 4/κ)·|∂L/∂a_k[n, j]|·|path from δ_k[n, j] to i|
                   ≤ P_i,
 
-    P the worst-case magnitude S (``bpcheck.core.tolerances.magnitudes``: |∂L/∂a_k| bounded from the
+    P the worst-case magnitude S (``magnitudes``: |∂L/∂a_k| bounded from the
     forward values, |W| and derivative bounds) with each saturated unit of layer k weighted by
     min(u, 4/κ) and nothing flowing back through the other units of layer k — one pass per
     layer holding a saturated unit, summed, without the penalty's λ|θ| (which no σ′ scales).
@@ -253,3 +252,46 @@ def _forward_terms(p: Problem) -> tuple[Conditioning, Params, list[np.ndarray], 
     inputs, zs, output = WITNESSES["numeric"].module.forward(p.spec, p.params, p.X)  # loads on use
     return (worst_conditioning(p.spec, zs, output), magnitudes(p.spec, p.params, inputs, output, _targets(p)),
             inputs, zs, output)
+
+
+def magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np.ndarray],
+               output: np.ndarray, targets: np.ndarray,
+               live: list[np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """S per parameter entry: the backward pass on absolute values (docs/explanation/tolerances.md,
+    "The worst case").
+
+    ``layer_inputs`` are ã_0 … ã_{L-1} as (N, width) rows (bias-node ones included), ``output``
+    is a_L and ``targets`` y as (N, C) rows (class labels as one-hot rows); all float64.
+    ``live``, per layer (N, units), is 0 where a unit's derivative is exactly zero (a dead
+    relu): nothing flows back through it. Where S overflows it is +∞: the worst case then
+    bounds nothing.
+    """
+    with np.errstate(over="ignore"):
+        return _magnitudes(spec, params, layer_inputs, output, targets, live)
+
+
+def _magnitudes(spec: Spec, params: dict[str, np.ndarray], layer_inputs: list[np.ndarray],
+                output: np.ndarray, targets: np.ndarray,
+                live: list[np.ndarray] | None) -> dict[str, np.ndarray]:
+    n = output.shape[0]
+    terms = np.abs(output) + np.abs(targets) + np.abs(targets).sum(axis=1, keepdims=True) + 1.0
+    if LOSSES[spec.loss].divides_by_variance:
+        terms = terms / np.maximum(output * (1.0 - output), 1e-12)
+    upstream = 2.0 * terms / (n if spec.reduction == "mean" else 1)
+    scale: dict[str, np.ndarray] = {}
+    for k in range(spec.depth, 0, -1):
+        base, parameter = parse_activation(spec.activations[k - 1])
+        delta = ACTIVATIONS[base].derivative_bound * max(1.0, abs(parameter or 0.0)) * upstream
+        if live is not None:
+            delta = delta * live[k - 1]
+        weights = np.abs(params[f"W{k}"][:, : spec.sizes[k - 1]])
+        scale[f"W{k}"] = delta.T @ np.abs(layer_inputs[k - 1])
+        scale[f"W{k}"][:, : spec.sizes[k - 1]] += spec.l2 * weights
+        if spec.l2_biases and spec.bias == "node":  # the penalty's λ|bias| on the bias column
+            scale[f"W{k}"][:, spec.sizes[k - 1]] += spec.l2 * np.abs(params[f"W{k}"][:, spec.sizes[k - 1]])
+        if spec.bias == "vector":
+            scale[f"b{k}"] = delta.sum(axis=0)
+            if spec.l2_biases:
+                scale[f"b{k}"] = scale[f"b{k}"] + spec.l2 * np.abs(params[f"b{k}"])
+        upstream = delta @ weights
+    return {name: scale[name] for name in params}
