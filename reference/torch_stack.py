@@ -209,7 +209,8 @@ def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = N
     """L of every copy, float64: ``values`` holds every parameter and ``x`` (for tokens, given
     apart as ``x``, the same for every copy) with a leading axis of copies
     (``torch.func.vmap`` of the forward pass over it; one copy at a time through recurrent
-    layers and attention, whose fused kernels have no batching rule)."""
+    layers and attention, whose fused kernels have no batching rule, each layer run only for
+    the copies that change it: ``_one_at_a_time``)."""
     data, target, tensors_masks = _inputs(stack, values["x"][0] if x is None else x, y, masks)
     tensors = {name: torch.from_numpy(np.ascontiguousarray(v, np.float64)) for name, v in values.items()}
 
@@ -218,12 +219,35 @@ def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = N
 
     with torch.no_grad():
         if one_at_a_time(stack):
-            count = len(next(iter(tensors.values())))
-            outputs = torch.stack([output({name: v[k] for name, v in tensors.items()}) for k in range(count)])
+            outputs = _one_at_a_time(stack, tensors, data, tensors_masks)
         else:  # the loss outside vmap: under it, F.cross_entropy runs its Python decomposition,
             # whose torch._check imports sympy (half a second of every `bpcheck --network`)
             outputs = torch.func.vmap(output)(tensors)
         return _losses(stack, outputs, target, tensors_masks).numpy()
+
+
+def _one_at_a_time(stack: Stack, tensors: Tensors, data: torch.Tensor, masks: Tensors) -> torch.Tensor:
+    """Every copy's output (``tensors`` hold the copies on a leading axis), one copy at a time. A
+    layer whose input and own parameters are the previous copy's, byte for byte, is not run
+    again: a projection's copies perturb one array after another, so the layers before each
+    array repeat (and one copy's outputs are held, not every copy's)."""
+    previous: list[tuple[tuple, torch.Tensor]] = []
+    outputs = []
+    for k in range(len(next(iter(tensors.values())))):
+        t = {name: v[k] for name, v in tensors.items()}
+        x = t.get("x", data)
+        key: tuple = (t["x"].numpy().tobytes(),) if "x" in t else ()
+        chain = []
+        for i, layer in enumerate(stack.layers):
+            inside = {inner.name for inner in walk((layer,))}
+            key = (key, *(value.numpy().tobytes() for name, value in sorted(t.items())
+                          if name.partition(".")[0] in inside))
+            same = i < len(previous) and previous[i][0] == key
+            x = previous[i][1] if same else _output((layer,), x, t, masks)
+            chain.append((key, x))
+        previous = chain
+        outputs.append(x)
+    return torch.stack(outputs)
 
 
 def layer_inputs(stack: Stack, params: Params, x: np.ndarray, masks: Params | None = None

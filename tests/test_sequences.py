@@ -210,3 +210,20 @@ def test_float32_networks_stay_float32_over_two_steps(text):
     again, _, _ = stack_network.sgd_step(stack, new, problem.buffers, problem.x, problem.y, 0.1,
                                          problem.masks)
     assert {g.dtype for g in again.values()} == {np.dtype(np.float32)}
+
+
+def test_copies_run_one_at_a_time_reuse_the_layers_before_the_array_they_perturb(monkeypatch):
+    """torch_stack.losses through a GRU and attention: each copy's loss is the one it gives
+    alone, bit for bit, and the GRU runs once for the copies that perturb only what follows it."""
+    problem = random_problem(Stack("embedding:4,v6;gru:6;attention:h2,causal;dense:3", (8,)), 4, seed=0)
+    copies = [{**problem.params, name: problem.params[name] * factor}
+              for name in problem.params for factor in (1 + 1e-3, 1 - 1e-3)]
+    runs = []
+    gru = torch_sequence.OPS["gru"]
+    monkeypatch.setitem(torch_sequence.OPS, "gru", lambda *args: runs.append(1) or gru(*args))
+    stacked = {name: np.stack([copy[name] for copy in copies]) for name in problem.params}
+    together = torch_stack.losses(problem.stack, stacked, problem.y, problem.masks, problem.x)
+    before_attention = [name for name in problem.params if name.partition(".")[0] in ("emb1", "gru1")]
+    assert len(runs) == 2 * len(before_attention) + 1
+    alone = [torch_stack.loss(problem.stack, copy, problem.x, problem.y, problem.masks) for copy in copies]
+    assert together.tolist() == alone
