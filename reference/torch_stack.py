@@ -231,6 +231,8 @@ def _one_at_a_time(stack: Stack, tensors: Tensors, data: torch.Tensor, masks: Te
     layer whose input and own parameters are the previous copy's, byte for byte, is not run
     again: a projection's copies perturb one array after another, so the layers before each
     array repeat (and one copy's outputs are held, not every copy's)."""
+    owned = [[name for name in sorted(tensors) if name.partition(".")[0] in
+              {inner.name for inner in walk((layer,))}] for layer in stack.layers]  # residual bodies too
     previous: list[tuple[tuple, torch.Tensor]] = []
     outputs = []
     for k in range(len(next(iter(tensors.values())))):
@@ -239,9 +241,7 @@ def _one_at_a_time(stack: Stack, tensors: Tensors, data: torch.Tensor, masks: Te
         key: tuple = (t["x"].numpy().tobytes(),) if "x" in t else ()
         chain = []
         for i, layer in enumerate(stack.layers):
-            inside = {inner.name for inner in walk((layer,))}
-            key = (key, *(value.numpy().tobytes() for name, value in sorted(t.items())
-                          if name.partition(".")[0] in inside))
+            key = (key, *(t[name].numpy().tobytes() for name in owned[i]))
             same = i < len(previous) and previous[i][0] == key
             x = previous[i][1] if same else _output((layer,), x, t, masks)
             chain.append((key, x))
