@@ -44,6 +44,7 @@ from bpcheck.layers.consistency import (
     differences_hold,
     own_forward_truth,
     projected_consistency_row,
+    reusing_forward,
 )
 from bpcheck.layers.differences import _copies, differences, placed, placing_rows, projected
 from bpcheck.layers.problem import StackProblem
@@ -87,10 +88,10 @@ class StackRule:
     def own_loss(self, problem: StackProblem):
         """L as a function of {parameters…, "x"}, by the rule's own forward pass."""
         stack, y, masks, tokens = problem.stack, problem.y, problem.masks, problem.x
+        forward = reusing_forward(stack, self.pairs, masks)
 
         def value(arrays: Params) -> float:
-            x = tokens if stack.tokens else arrays["x"]
-            out, _ = stack_network.forward(stack.layers, arrays, x, masks, self.pairs)
+            out = forward(arrays, tokens if stack.tokens else arrays["x"])
             return stack_network.loss_gradient(stack, out, y, masks)[0]
         return value
 

@@ -15,7 +15,9 @@ from bpcheck.core.projected import parts
 from bpcheck.core.verdicts import INCONCLUSIVE
 from bpcheck.layers.differences import differences, inputs, projected
 from bpcheck.layers.problem import StackProblem
-from manual.spec import Params
+from manual import stack_network
+from manual.spec import Array, Params
+from manual.stack import Stack, walk
 
 OWN_FORWARD = "own forward"  # the witness name of finite differences of the rule's forward
 #: Entries the rule's own forward is differenced on, at most (drawn with seed 0): its rows only
@@ -24,6 +26,36 @@ OWN_FORWARD = "own forward"  # the witness name of finite differences of the rul
 OWN_FORWARD_ENTRIES = 128
 CONSISTENCY = "consistency"  # the quantity of an own-forward row: backward against own forward
 UNTRUSTED = "finite differences of torch's forward disagree with torch on this gradient"
+
+
+def reusing_forward(stack: Stack, pairs, masks: Params) -> Callable[[Params, Array], Array]:
+    """The rule's forward, ``(arrays, x) → output``, run on copies that differ from the previous
+    call's in one array: a layer of ``manual.layers`` (a pure function of its input and own
+    parameters) whose input and parameters are the previous call's, byte for byte, is not run
+    again — finite differences perturb one array after another, so the layers before it repeat.
+    Any other layer (a user's, a mutant's) runs every time, and what follows it is keyed on the
+    bytes it returned."""
+    layers = stack.layers
+    pure = [all(pairs[inner.kind][0].__module__.startswith("manual.layers.")
+                for inner in walk((layer,)) if inner.kind != "res") for layer in layers]
+    previous: list[tuple[tuple, Array]] = []
+
+    def run(arrays: Params, x: Array) -> Array:
+        key: tuple = (np.asarray(x).tobytes(),)
+        chain = []
+        for i, layer in enumerate(layers):
+            key = (key, *(arrays[f"{inner}.{name}"].tobytes() for inner in walk((layer,))
+                          for name in inner.parameters))
+            if pure[i] and i < len(previous) and previous[i][0] == key:
+                x = previous[i][1]
+            else:
+                x = stack_network.forward((layer,), arrays, x, masks, pairs)[0]
+            chain.append((key, x))
+            if not pure[i]:
+                key = (np.asarray(x).tobytes(),)
+        previous[:] = chain
+        return x
+    return run
 
 
 def own_forward_truth(own_loss: Callable[[Params], float], truth: Truth, p64: StackProblem,
