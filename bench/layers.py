@@ -109,9 +109,9 @@ def main() -> None:
                 append=True)
         small = [random_problem(Stack(SEQUENCE, (8,)), 4, seed=seed) for seed in range(10)]
         measure(f"ms per example, a small sequence model ({SEQUENCE} on 8 tokens, batch 4, loss at "
-                f"every step, {small[0].n_params} parameter entries; recurrent layers and attention "
-                f"difference one copy at a time, not by vmap): median of {ROUNDS} interleaved rounds "
-                "over 10 seeds", small, append=True)
+                f"every step, {small[0].n_params} parameter entries; finite differences run it layer by "
+                f"layer, each layer once per distinct input and parameters): median of {ROUNDS} "
+                "interleaved rounds over 10 seeds", small, append=True)
         sequences = drawn(40, sequences=True)
         entries = statistics.median(p.n_params + (0 if p.stack.tokens else p.x.size) for p in sequences)
         measure(f"ms per example, 40 random sequence networks of the tests' strategy (median "

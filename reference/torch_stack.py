@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch.optim.sgd import sgd
 
 from manual.spec import ACTIVATION, PADDING, Layer, Params, Stack, stride, walk
+from reference.torch_copies import through_layers
 from reference.torch_ref import LOSSES, activation
 from reference.torch_sequence import RECURRENT, attention, inner_preactivations, recurrent
 
@@ -199,8 +200,9 @@ def gradients_and_sgd_step(stack: Stack, params: Params, buffers: Params, x: np.
 
 
 def one_at_a_time(stack: Stack) -> bool:
-    """Whether ``losses`` runs its copies one at a time: recurrent layers and attention, whose
-    fused kernels have no batching rule."""
+    """Whether ``losses`` runs its copies layer by layer, not by one vmap of the whole forward:
+    recurrent layers, whose fused kernels have no batching rule, and attention, whose kernel
+    vmaps copy by copy (finite differences then take one direction per array, not DIRECTIONS)."""
     return any(layer.kind in (*RECURRENT, "attention") for layer in walk(stack.layers))
 
 
@@ -208,9 +210,8 @@ def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = N
            x: np.ndarray | None = None) -> np.ndarray:
     """L of every copy, float64: ``values`` holds every parameter and ``x`` (for tokens, given
     apart as ``x``, the same for every copy) with a leading axis of copies
-    (``torch.func.vmap`` of the forward pass over it; one copy at a time through recurrent
-    layers and attention, whose fused kernels have no batching rule, each layer run only for
-    the copies that change it: ``_one_at_a_time``)."""
+    (``torch.func.vmap`` of the forward pass over it; layer by layer through recurrent layers
+    and attention, each layer run once per distinct input and own parameters: ``_layer_by_layer``)."""
     data, target, tensors_masks = _inputs(stack, values["x"][0] if x is None else x, y, masks)
     tensors = {name: torch.from_numpy(np.ascontiguousarray(v, np.float64)) for name, v in values.items()}
 
@@ -219,35 +220,22 @@ def losses(stack: Stack, values: Params, y: np.ndarray, masks: Params | None = N
 
     with torch.no_grad():
         if one_at_a_time(stack):
-            outputs = _one_at_a_time(stack, tensors, data, tensors_masks)
+            outputs = _layer_by_layer(stack, tensors, data, tensors_masks)
         else:  # the loss outside vmap: under it, F.cross_entropy runs its Python decomposition,
             # whose torch._check imports sympy (half a second of every `bpcheck --network`)
             outputs = torch.func.vmap(output)(tensors)
         return _losses(stack, outputs, target, tensors_masks).numpy()
 
 
-def _one_at_a_time(stack: Stack, tensors: Tensors, data: torch.Tensor, masks: Tensors) -> torch.Tensor:
-    """Every copy's output (``tensors`` hold the copies on a leading axis), one copy at a time. A
-    layer whose input and own parameters are the previous copy's, byte for byte, is not run
-    again: a projection's copies perturb one array after another, so the layers before each
-    array repeat (and one copy's outputs are held, not every copy's)."""
-    owned = [[name for name in sorted(tensors) if name.partition(".")[0] in
-              {inner.name for inner in walk((layer,))}] for layer in stack.layers]  # residual bodies too
-    previous: list[tuple[tuple, torch.Tensor]] = []
-    outputs = []
-    for k in range(len(next(iter(tensors.values())))):
-        t = {name: v[k] for name, v in tensors.items()}
-        x = t.get("x", data)
-        key: tuple = (t["x"].numpy().tobytes(),) if "x" in t else ()
-        chain = []
-        for i, layer in enumerate(stack.layers):
-            key = (key, *(t[name].numpy().tobytes() for name in owned[i]))
-            same = i < len(previous) and previous[i][0] == key
-            x = previous[i][1] if same else _output((layer,), x, t, masks)
-            chain.append((key, x))
-        previous = chain
-        outputs.append(x)
-    return torch.stack(outputs)
+def _layer_by_layer(stack: Stack, tensors: Tensors, data: torch.Tensor, masks: Tensors) -> torch.Tensor:
+    """Every copy's output (``tensors`` hold the copies on a leading axis), layer by layer
+    (``reference.torch_copies``): each layer once per distinct input and own parameters, by vmap
+    but for recurrent layers (copies that share their parameters as one batch) and a user's."""
+    def vmaps(layer: Layer) -> bool:
+        return all(inner.kind not in (*RECURRENT, *USER_LAYERS) for inner in walk((layer,)))
+
+    return through_layers(stack.layers, tensors, data, lambda layer, x, t: _output((layer,), x, t, masks),
+                          vmaps, lambda layer: layer.kind in RECURRENT)
 
 
 def layer_inputs(stack: Stack, params: Params, x: np.ndarray, masks: Params | None = None

@@ -51,7 +51,7 @@ def check_against_witnesses(layer: UserLayer, examples: int, seed: int) -> Check
                 discard(SATURATED_DRAW)
             # like=: torch and jax compute the kind itself, so finite differences (of torch's
             # forward and of yours: most of a draw's time, all of it for a recurrent layer or
-            # attention, differenced one copy at a time) only tell a wrong forward from a wrong
+            # attention, differenced layer by layer) only tell a wrong forward from a wrong
             # backward: taken where the gradients differ. Your own kind: by projection (torch's
             # forward and your NumPy one may compute different functions), entry by entry where
             # anything differs, for the report
