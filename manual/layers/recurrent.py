@@ -37,6 +37,12 @@ def _pre(x_t: Array, h: Array, params: dict[str, Array]) -> tuple[Array, Array]:
     return a, r
 
 
+def _gates(z: Array, count: int) -> tuple[Array, ...]:
+    """z's columns split into ``count`` gates of equal width, in order (views, as ``np.split``)."""
+    width = z.shape[1] // count
+    return tuple(z[:, k * width:(k + 1) * width] for k in range(count))
+
+
 def _initial(params: dict[str, Array], name: str, n: int) -> Array:
     return np.broadcast_to(params[name], (n, params[name].shape[0])).copy()
 
@@ -53,14 +59,14 @@ def recurrent_forward(x: Array, params: dict[str, Array], layer: Layer) -> tuple
             new = np.tanh(a + r)
             step = (h, new)
         elif layer.kind == "lstm":
-            i, f, g, o = np.split(a + r, 4, axis=1)
+            i, f, g, o = _gates(a + r, 4)
             i, f, g, o = sigmoid(i), sigmoid(f), np.tanh(g), sigmoid(o)
             c_prev, c = c, f * c + i * g
             tanh_c = np.tanh(c)
             new = o * tanh_c
             step = (h, c_prev, i, f, g, o, tanh_c)
         else:
-            (a_r, a_z, a_n), (r_r, r_z, r_n) = np.split(a, 3, axis=1), np.split(r, 3, axis=1)
+            (a_r, a_z, a_n), (r_r, r_z, r_n) = _gates(a, 3), _gates(r, 3)
             reset, update = sigmoid(a_r + r_r), sigmoid(a_z + r_z)
             cand = np.tanh(a_n + reset * r_n)
             new = (1 - update) * cand + update * h
