@@ -78,18 +78,27 @@ def backward(layers: tuple[Layer, ...], caches: list, dout: Array,
     return dout, grads
 
 
+def loss_value(stack: Stack, out: Array, y: Array, masks: dict[str, Array] | None = None) -> float:
+    """L = reduce_n ℓ(out_n, y_n); at every step of (N, T, C) outputs, padded steps left out
+    (``manual.layers.sequence.masked_loss_value``)."""
+    record = LOSSES[stack.loss]
+    with quiet():
+        if stack.per_step:
+            return sequence.masked_loss_value(record, out, y, (masks or {})[PADDING], stack.reduction)
+        return float(reduce(record.per_sample(out.T, y if y.ndim == 1 else y.T), stack.reduction))
+
+
 def loss_gradient(stack: Stack, out: Array, y: Array, masks: dict[str, Array] | None = None
                   ) -> tuple[float, Array]:
-    """L = reduce_n ℓ(out_n, y_n) and ∂L/∂out = s ∂ℓ/∂out (s = 1 or 1/N); at every step of
-    (N, T, C) outputs, padded steps left out (``manual.layers.sequence.masked_loss``)."""
+    """(``loss_value``, ∂L/∂out = s ∂ℓ/∂out) with s = 1 or 1/N; at every step, padded steps
+    left out (``manual.layers.sequence.masked_loss``)."""
     record, cols = LOSSES[stack.loss], y if y.ndim == 1 else y.T
-    if stack.per_step:
-        with quiet():
-            value, dout = sequence.masked_loss(record, out, y, (masks or {})[PADDING], stack.reduction)
-        return value, dout.astype(out.dtype)
     with quiet():
-        value = float(reduce(record.per_sample(out.T, cols), stack.reduction))
-        dout = reduction_scale(out.shape[0], stack.reduction) * record.gradient(out.T, cols).T
+        if stack.per_step:
+            value, dout = sequence.masked_loss(record, out, y, (masks or {})[PADDING], stack.reduction)
+        else:
+            value = loss_value(stack, out, y, masks)
+            dout = reduction_scale(out.shape[0], stack.reduction) * record.gradient(out.T, cols).T
     return value, dout.astype(out.dtype)
 
 
@@ -115,7 +124,7 @@ def loss(stack: Stack, params: Params, x: Array, y: Array, masks: dict[str, Arra
     params, x, y, masks = check_stack_problem(stack, params, x, y, masks)
     with quiet():
         out, _ = forward(stack.layers, params, x, masks, pairs)
-    return loss_gradient(stack, out, y, masks)[0]
+    return loss_value(stack, out, y, masks)
 
 
 def gradients(stack: Stack, params: Params, x: Array, y: Array,

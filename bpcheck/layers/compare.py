@@ -92,7 +92,7 @@ class StackRule:
 
         def value(arrays: Params) -> float:
             out = forward(arrays, tokens if stack.tokens else arrays["x"])
-            return stack_network.loss_gradient(stack, out, y, masks)[0]
+            return stack_network.loss_value(stack, out, y, masks)
         return value
 
 

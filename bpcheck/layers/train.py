@@ -116,8 +116,8 @@ def evaluate(rule: StackRule, stack: Stack, params: Params, buffers: Params, x: 
         out, _ = stack_network.forward(stack.layers, params, x, masks,
                                        evaluation_pairs(rule.pairs, buffers))
     real = None if padding is None else padding.astype(stack.dtype)
-    loss = stack_network.loss_gradient(stack, out, stack_targets(stack, labels),
-                                       {PADDING: real} if stack.per_step else None)[0]
+    loss = stack_network.loss_value(stack, out, stack_targets(stack, labels),
+                                    {PADDING: real} if stack.per_step else None)
     right = np.argmax(out, axis=-1) == labels
     accuracy = np.sum(right * real) / np.sum(real) if stack.per_step else np.mean(right)
     return (loss if np.isfinite(loss) else float("nan")), float(accuracy)

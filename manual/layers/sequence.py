@@ -35,15 +35,27 @@ def embedding_backward(dout: Array, cache: tuple) -> tuple[None, dict[str, Array
     return None, {"W": dW}
 
 
-def masked_loss(record, out: Array, y: Array, mask: Array, reduction: str) -> tuple[float, Array]:
-    """(L, ∂L/∂out) of ``record`` (a ``manual.losses`` record: columns are samples) at every
-    step, padded steps left out."""
+def _steps(out: Array, y: Array, mask: Array, reduction: str) -> tuple[Array, Array, Array, Array]:
+    """(outputs and targets as columns, one per step, each step's weight 1 or 0 (padding), and
+    the divisor: the real steps' count for "mean", else 1)."""
     n, steps, classes = out.shape
     flat_out = out.reshape(n * steps, classes).T
     flat_y = y.reshape(n * steps) if y.ndim == 2 else y.reshape(n * steps, classes).T
     weight = mask.reshape(n * steps).astype(out.dtype)
-    total = weight.sum() if reduction == "mean" else out.dtype.type(1)
+    return flat_out, flat_y, weight, weight.sum() if reduction == "mean" else out.dtype.type(1)
+
+
+def masked_loss_value(record, out: Array, y: Array, mask: Array, reduction: str) -> float:
+    """L of ``record`` (a ``manual.losses`` record: columns are samples) at every step, padded
+    steps left out: Σ_real ℓ / (the real steps' count, for "mean")."""
+    flat_out, flat_y, weight, total = _steps(out, y, mask, reduction)
     per_step = record.per_sample(flat_out, flat_y)
-    value = float(np.sum(np.where(weight > 0, per_step, 0)) / total)  # padding's inf counts nowhere
+    return float(np.sum(np.where(weight > 0, per_step, 0)) / total)  # padding's inf counts nowhere
+
+
+def masked_loss(record, out: Array, y: Array, mask: Array, reduction: str) -> tuple[float, Array]:
+    """(L, ∂L/∂out) of ``record`` at every step, padded steps left out (``masked_loss_value``):
+    ∂L/∂out = ∂ℓ/∂out · weight / total."""
+    flat_out, flat_y, weight, total = _steps(out, y, mask, reduction)
     dout = (record.gradient(flat_out, flat_y) * (weight / total)).T.reshape(out.shape)
-    return value, dout
+    return masked_loss_value(record, out, y, mask, reduction), dout
