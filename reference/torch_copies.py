@@ -42,15 +42,16 @@ def through_layers(layers: tuple[Layer, ...], tensors: Tensors, data: torch.Tens
     ``per_sample(layer)``: whether its samples are independent (then copies that share its
     parameters run as one batch)."""
     copies = len(next(iter(tensors.values())))
+    rows = {name: value.numpy().reshape(copies, -1) for name, value in tensors.items()}  # for the keys
     if "x" in tensors:
-        reps, which = _distinct([row.numpy().tobytes() for row in tensors["x"]])
+        reps, which = _distinct([row.tobytes() for row in rows["x"]])
         xs = tensors["x"][reps]
     else:
         xs, which = data[None], [0] * copies
     for layer in layers:
         inner = {own.name for own in walk((layer,))}
         names = [name for name in tensors if name != "x" and name.partition(".")[0] in inner]
-        keys = [b"".join(tensors[name][k].numpy().tobytes() for name in names) for k in range(copies)]
+        keys = [b"".join(rows[name][k].tobytes() for name in names) for k in range(copies)]
         reps, items = _distinct([which[k].to_bytes(8, "little") + keys[k] for k in range(copies)])
         own = {name: tensors[name][reps] for name in names}
         xs = _run_items(layer, xs[[which[k] for k in reps]], own, [keys[k] for k in reps], run,
