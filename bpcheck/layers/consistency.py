@@ -36,7 +36,7 @@ def reusing_forward(stack: Stack, pairs, masks: Params) -> Callable[[Params, Arr
     Any other layer (a user's, a mutant's) runs every time, and what follows it is keyed on the
     bytes it returned."""
     layers = stack.layers
-    pure = [all(pairs[inner.kind][0].__module__.startswith("manual.layers.")
+    pure = [all((getattr(pairs[inner.kind][0], "__module__", None) or "").startswith("manual.layers.")
                 for inner in walk((layer,)) if inner.kind != "res") for layer in layers]
     names = [[f"{inner}.{name}" for inner in walk((layer,)) for name in inner.parameters] for layer in layers]
     previous: list[tuple[tuple, Array]] = []

@@ -45,17 +45,20 @@ def _steps(out: Array, y: Array, mask: Array, reduction: str) -> tuple[Array, Ar
     return flat_out, flat_y, weight, weight.sum() if reduction == "mean" else out.dtype.type(1)
 
 
+def _value(record, flat_out: Array, flat_y: Array, weight: Array, total: Array) -> float:
+    """Σ_real ℓ / total, from ``_steps``: padding's ℓ (even inf) counts nowhere."""
+    return float(np.sum(np.where(weight > 0, record.per_sample(flat_out, flat_y), 0)) / total)
+
+
 def masked_loss_value(record, out: Array, y: Array, mask: Array, reduction: str) -> float:
     """L of ``record`` (a ``manual.losses`` record: columns are samples) at every step, padded
     steps left out: Σ_real ℓ / (the real steps' count, for "mean")."""
-    flat_out, flat_y, weight, total = _steps(out, y, mask, reduction)
-    per_step = record.per_sample(flat_out, flat_y)
-    return float(np.sum(np.where(weight > 0, per_step, 0)) / total)  # padding's inf counts nowhere
+    return _value(record, *_steps(out, y, mask, reduction))
 
 
 def masked_loss(record, out: Array, y: Array, mask: Array, reduction: str) -> tuple[float, Array]:
     """(L, ∂L/∂out) of ``record`` at every step, padded steps left out (``masked_loss_value``):
     ∂L/∂out = ∂ℓ/∂out · weight / total."""
-    flat_out, flat_y, weight, total = _steps(out, y, mask, reduction)
+    steps = flat_out, flat_y, weight, total = _steps(out, y, mask, reduction)
     dout = (record.gradient(flat_out, flat_y) * (weight / total)).T.reshape(out.shape)
-    return masked_loss_value(record, out, y, mask, reduction), dout
+    return _value(record, *steps), dout
