@@ -1,7 +1,8 @@
 """Wall time, peak memory and verified examples of ``make test``, in one run.
 
 Runs the README's test command as a child process, samples the resident memory of its whole
-process tree (make, pytest, every xdist worker) with psutil, and counts the examples Hypothesis
+process tree (make, pytest, every xdist worker) with psutil, sums the CPU time of that tree (every
+process it started and waited for, ``RUSAGE_CHILDREN``), and counts the examples Hypothesis
 ran through its own observability log (one JSON line per test case). The count includes only
 examples that passed — every one of them checked against the witnesses or a property.
 Observability adds one line of JSON per example, so the wall time quoted is, if anything, high.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -64,7 +66,14 @@ def count_examples(storage: Path) -> Counter:
     return counts
 
 
+def children_cpu() -> float:
+    """User and system CPU seconds of every process this one started and waited for, so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def main(command: list[str]) -> None:
+    cpu_before = children_cpu()
     with tempfile.TemporaryDirectory() as storage:
         env = dict(os.environ, HYPOTHESIS_STORAGE_DIRECTORY=storage,
                    HYPOTHESIS_EXPERIMENTAL_OBSERVABILITY_NOCOVER="1")
@@ -76,15 +85,18 @@ def main(command: list[str]) -> None:
             peak = max(peak, tree_rss(watched))
             time.sleep(0.2)
         wall = time.perf_counter() - start
+        cpu = children_cpu() - cpu_before  # the child is reaped: its tree's CPU is counted
         output = child.stdout.read() if child.stdout else ""
         counts = count_examples(Path(storage))
     if "--durations" in " ".join(command):  # show pytest's slowest-tests section
         print(output[output.find("slowest"):output.rfind("=" * 10)])
     summary = [line for line in output.splitlines() if " passed" in line or " failed" in line]
-    drawn = counts["drawn"]
-    show("suite", f"`{' '.join(command)}` on {os.cpu_count()} cores", ["measure", "value"], [
+    drawn, cores = counts["drawn"], os.cpu_count() or 1
+    show("suite", f"`{' '.join(command)}` on {cores} cores", ["measure", "value"], [
         ["pytest summary", summary[-1].strip("= ") if summary else "(none)"],
         ["wall time (s)", f"{wall:.0f}"],
+        ["CPU time, whole process tree (s)", f"{cpu:.0f}"],
+        [f"the least wall time that CPU time allows on {cores} cores (s)", f"{cpu / cores:.0f}"],
         ["peak memory, whole process tree (MiB)", f"{peak / 2**20:.0f}"],
         ["examples passed (verified)", f"{counts['passed']:,}"],
         ["examples drawn (generate phase) and discarded by filters/assume",
@@ -93,6 +105,8 @@ def main(command: list[str]) -> None:
         ["draws Hypothesis stopped as too large, before the test saw them", f"{counts['oversized']:,}"],
         ["shrinking tries stopped or invalid", f"{counts['shrink-aborted']:,}"],
         ["verified examples per second", f"{counts['passed'] / wall:.1f}"],
+        ["CPU ms per verified example (all of the suite's CPU time over them)",
+         f"{1000 * cpu / max(counts['passed'], 1):.0f}"],
     ])
     if child.returncode:
         print(output[-3000:])
