@@ -180,6 +180,21 @@ def test_only_shapes_the_layer_fits_are_drawn_and_wider_ones_are():
     assert {shape[0] for shape in seen} == {4, 6}
 
 
+def test_fits_is_asked_about_each_shape_once_a_search_however_many_networks_are_drawn():
+    asked = []
+
+    def fits(shape):
+        asked.append(shape)
+        return shape[0] >= 2
+
+    counts = []
+    for examples in (3, 12):
+        asked.clear()
+        assert check_layer(layer(fits=fits), examples).passed
+        counts.append(len(asked))
+    assert counts[0] == counts[1] > 0, counts  # the pool is built once a search, not once a draw
+
+
 def test_declared_kinks_keep_the_draws_away_from_them():
     def prelu(x, p):
         a = p["a"][None, :, None, None]

@@ -22,7 +22,6 @@ import math
 from dataclasses import replace
 
 import numpy as np
-from hypothesis import strategies as st
 
 from bpcheck.layers.problem import StackProblem
 from bpcheck.layers.strategies import HIDDEN, SCALES
@@ -115,13 +114,6 @@ def structures(layer) -> list[Stack]:
         text = f"{before};{hidden};{like.text};flatten;{tail}"
         inside.append(Stack(text, (1 + i % 3, *shape[1:]) if spatial else (1 + i % 4,)))
     return alone + inside
-
-
-@st.composite
-def like_networks(draw, layer, dtype: str) -> Stack:
-    """A network with ``layer`` (a ``UserLayer`` declared like=) in it, from the pool
-    (``structures``, module docstring), in ``dtype``."""
-    return draw(st.sampled_from(structures(layer))).replace(dtype=dtype)
 
 
 def like_scales(layer) -> tuple[float, ...]:
