@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 
 from hypothesis import strategies as st
 
@@ -47,17 +48,17 @@ def built_once(layer: UserLayer) -> Callable[[], list[Stack]]:
     """``pool(layer)``, built on the first call and kept (its 30-odd stacks cost 6.5 ms a draw,
     8 % of a search of rms_norm, profiled); what building it raised — your ``fits`` refusing
     every shape, or raising — is raised again at every call, as each draw reports it."""
-    kept: list[tuple[list[Stack] | None, Exception | None]] = []
+    kept: list[tuple[list[Stack] | None, Exception | None, TracebackType | None]] = []
 
     def structures_of_the_layer() -> list[Stack]:
         if not kept:
             try:
-                kept.append((pool(layer), None))
+                kept.append((pool(layer), None, None))
             except (ValueError, UserCodeError) as error:
-                kept.append((None, error))
-        built, error = kept[0]
-        if error is not None:
-            raise error
+                kept.append((None, error, error.__traceback__))
+        built, error, traceback = kept[0]
+        if error is not None:  # with its first traceback, not one grown by every draw's raise
+            raise error.with_traceback(traceback)
         return built
     return structures_of_the_layer
 
