@@ -120,6 +120,7 @@ def draws(layer: UserLayer, dtype: str | None = None) -> st.SearchStrategy[Draw]
 def _draws(draw, layer: UserLayer, dtype: str | None, structures_of_the_layer: Callable[[], list[Stack]]
            ) -> Draw:
     try:
+        # drawn where dtype is given too: one seed draws the same network either way
         drawn_dtype = draw(st.sampled_from(["float64", "float32"]))
         stack = draw(st.sampled_from(structures_of_the_layer())).replace(dtype=dtype or drawn_dtype)
     except ValueError as error:  # the layer does not fit this input: not this draw
